@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import { runTool } from '../../../common/src/tools/run-tool.js';
+
+/** CA certificates outlive many host certificates. */
+const CA_VALIDITY_DAYS = 3650;
+/** Host certificates: about two years and a quarter, the usual ceiling for TLS leaf certificates. */
+const HOST_VALIDITY_DAYS = 825;
+/** Names become file names and certificate names: keep them to what a hostname may hold. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
+
+export interface PkiFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** Paths of the CA and of a host's certificate and key inside a PKI directory. */
+export function pkiFiles(dir: string, name: string): PkiFiles {
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+async function newKey(path: string, scratch: string): Promise<void> {
+  const tmp = join(scratch, 'key.pem');
+  await runTool('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmp], {
+    what: 'create a private key',
+  });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+}
+
+/**
+ * Creates the cloud's CA (ca.crt, ca.key) in `dir`. An existing CA is kept (created=false): every
+ * certificate of the cloud hangs off it, so replacing it silently would cut every agent off.
+ */
+export async function initCa(dir: string): Promise<{ created: boolean; files: { cert: string; key: string } }> {
+  const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
+  if (existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const scratch = await mkdtemp(join(dir, '.pki-'));
+  try {
+    await newKey(files.key, scratch);
+    const tmpCert = join(scratch, 'ca.crt');
+    await runTool(
+      'openssl',
+      ['req', '-x509', '-new', '-key', files.key, '-sha256', '-days', String(CA_VALIDITY_DAYS)]
+        .concat(['-subj', '/CN=one-storage CA', '-out', tmpCert])
+        .concat(['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']),
+      { what: `create the CA in ${dir}` },
+    );
+    await rename(tmpCert, files.cert);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return { created: true, files };
+}
+
+/**
+ * Issues a certificate for an agent or the coordinator, usable as TLS server and client (agents
+ * are both: they serve gRPC and pull data from each other). The name goes in CN and as a DNS
+ * subjectAltName; each address as an IP subjectAltName. An existing certificate is kept
+ * (created=false) unless `force` is set, so re-running a deployment changes nothing.
+ */
+export async function issueCertificate(
+  dir: string,
+  name: string,
+  ips: readonly string[] = [],
+  force = false,
+): Promise<{ created: boolean; files: PkiFiles }> {
+  if (!NAME_PATTERN.test(name)) {
+    throw new StorageError('INVALID_ARGUMENT', `pki issue: invalid --name "${name}": use letters, digits, "." and "-"`);
+  }
+  for (const ip of ips) {
+    if (isIP(ip) === 0) throw new StorageError('INVALID_ARGUMENT', `pki issue: --ip "${ip}" is not an IP address`);
+  }
+  const files = pkiFiles(dir, name);
+  const caKey = join(dir, 'ca.key');
+  if (!existsSync(files.ca) || !existsSync(caKey)) {
+    throw new StorageError('NOT_FOUND', `pki issue: no CA in ${dir} (run "one-storage pki init --dir ${dir}" first)`);
+  }
+  if (!force && existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
+  const scratch = await mkdtemp(join(dir, '.pki-'));
+  try {
+    const tmpKey = join(scratch, 'host.key');
+    await newKey(tmpKey, scratch);
+    const san = [`DNS:${name}`, ...ips.map((ip) => `IP:${ip}`)].join(',');
+    const tmpCert = join(scratch, 'host.crt');
+    await runTool(
+      'openssl',
+      ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey, '-subj', `/CN=${name}`]
+        .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
+        .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
+        .concat(['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature']),
+      { what: `issue a certificate for ${name}` },
+    );
+    await rename(tmpKey, files.key);
+    await rename(tmpCert, files.cert);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return { created: true, files };
+}

@@ -1,0 +1,24 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'proto/gen/**', 'node_modules/**', 'deploy/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='copyFile']",
+          message: 'fs.copyFile fills holes in sparse images; use the hole-aware copy.',
+        },
+        {
+          selector: "CallExpression[callee.name='exec']",
+          message: 'No shell strings: use execFile/spawn with an argument array.',
+        },
+      ],
+    },
+  },
+);
