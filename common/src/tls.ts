@@ -33,7 +33,11 @@ export function loadTls(files: TlsFiles, source: string): TlsMaterial {
 /** gRPC server credentials that refuse any client without a certificate signed by our CA. */
 export function serverCredentials(tls: TlsMaterial): grpc.ServerCredentials {
   const requireClientCertificate = true;
-  return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], requireClientCertificate);
+  return grpc.ServerCredentials.createSsl(
+    tls.ca,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    requireClientCertificate,
+  );
 }
 
 /** gRPC client credentials presenting our certificate and trusting only our CA. */

@@ -25,9 +25,13 @@ export function pkiFiles(dir: string, name: string): PkiFiles {
 
 async function newKey(path: string, scratch: string): Promise<void> {
   const tmp = join(scratch, 'key.pem');
-  await runTool('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmp], {
-    what: 'create a private key',
-  });
+  await runTool(
+    'openssl',
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmp],
+    {
+      what: 'create a private key',
+    },
+  );
   await chmod(tmp, 0o600);
   await rename(tmp, path);
 }
@@ -36,7 +40,9 @@ async function newKey(path: string, scratch: string): Promise<void> {
  * Creates the cloud's CA (ca.crt, ca.key) in `dir`. An existing CA is kept (created=false): every
  * certificate of the cloud hangs off it, so replacing it silently would cut every agent off.
  */
-export async function initCa(dir: string): Promise<{ created: boolean; files: { cert: string; key: string } }> {
+export async function initCa(
+  dir: string,
+): Promise<{ created: boolean; files: { cert: string; key: string } }> {
   const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
   if (existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -48,7 +54,12 @@ export async function initCa(dir: string): Promise<{ created: boolean; files: { 
       'openssl',
       ['req', '-x509', '-new', '-key', files.key, '-sha256', '-days', String(CA_VALIDITY_DAYS)]
         .concat(['-subj', '/CN=one-storage CA', '-out', tmpCert])
-        .concat(['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']),
+        .concat([
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=critical,keyCertSign,cRLSign',
+        ]),
       { what: `create the CA in ${dir}` },
     );
     await rename(tmpCert, files.cert);
@@ -71,15 +82,22 @@ export async function issueCertificate(
   force = false,
 ): Promise<{ created: boolean; files: PkiFiles }> {
   if (!NAME_PATTERN.test(name)) {
-    throw new StorageError('INVALID_ARGUMENT', `pki issue: invalid --name "${name}": use letters, digits, "." and "-"`);
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `pki issue: invalid --name "${name}": use letters, digits, "." and "-"`,
+    );
   }
   for (const ip of ips) {
-    if (isIP(ip) === 0) throw new StorageError('INVALID_ARGUMENT', `pki issue: --ip "${ip}" is not an IP address`);
+    if (isIP(ip) === 0)
+      throw new StorageError('INVALID_ARGUMENT', `pki issue: --ip "${ip}" is not an IP address`);
   }
   const files = pkiFiles(dir, name);
   const caKey = join(dir, 'ca.key');
   if (!existsSync(files.ca) || !existsSync(caKey)) {
-    throw new StorageError('NOT_FOUND', `pki issue: no CA in ${dir} (run "one-storage pki init --dir ${dir}" first)`);
+    throw new StorageError(
+      'NOT_FOUND',
+      `pki issue: no CA in ${dir} (run "one-storage pki init --dir ${dir}" first)`,
+    );
   }
   if (!force && existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
   const scratch = await mkdtemp(join(dir, '.pki-'));
@@ -93,7 +111,12 @@ export async function issueCertificate(
       ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey, '-subj', `/CN=${name}`]
         .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
         .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
-        .concat(['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature']),
+        .concat([
+          '-addext',
+          'basicConstraints=critical,CA:FALSE',
+          '-addext',
+          'keyUsage=critical,digitalSignature',
+        ]),
       { what: `issue a certificate for ${name}` },
     );
     await rename(tmpKey, files.key);

@@ -81,6 +81,15 @@ export class Fields {
     return v;
   }
 
+  stringList(key: string, fallback: string[] = []): string[] {
+    const v = this.raw(key);
+    if (v === undefined) return fallback;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.length > 0)) {
+      this.fail(key, 'must be a list of non-empty strings');
+    }
+    return v as string[];
+  }
+
   object(key: string, required = true): Fields | undefined {
     const v = this.raw(key);
     if (v === undefined && !required) return undefined;

@@ -1,0 +1,171 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StorageError } from '../../common/src/errors.js';
+import { loadAgentConfig, parseAgentConfig } from './config.js';
+
+const SOURCE = '/etc/one-storage/agent.yaml';
+
+function valid(): Record<string, unknown> {
+  return {
+    name: 'host01',
+    listen: '127.0.0.1:7001',
+    roots: [{ location: '/var/lib/one/datastores' }],
+    tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
+  };
+}
+
+function errorOf(fn: () => unknown): StorageError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return err as StorageError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseAgentConfig', () => {
+  it('applies defaults and freezes the result', () => {
+    const c = parseAgentConfig(valid(), SOURCE);
+    expect(c).toEqual({
+      source: SOURCE,
+      name: 'host01',
+      listen: '127.0.0.1:7001',
+      data: { listen: '127.0.0.1:0' },
+      roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
+      tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
+      log: { level: 'info' },
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.roots[0])).toBe(true);
+    expect(Object.isFrozen(c.tls)).toBe(true);
+  });
+
+  it('reads every optional section', () => {
+    const c = parseAgentConfig(
+      {
+        ...valid(),
+        listen: '[::1]:7001',
+        data: { listen: '0.0.0.0:7101', advertise: '10.0.0.5' },
+        roots: [{ location: '/var/lib/one/datastores', path: '/srv/datastores' }, { location: '/backups' }],
+        monitord: { address: '10.0.0.1', port: 4125 },
+        log: { level: 'debug' },
+      },
+      SOURCE,
+    );
+    expect(c.data).toEqual({ listen: '0.0.0.0:7101', advertise: '10.0.0.5' });
+    expect(c.roots[0]).toEqual({ location: '/var/lib/one/datastores', path: '/srv/datastores' });
+    expect(c.monitord).toEqual({ address: '10.0.0.1', port: 4125 });
+    expect(c.log.level).toBe('debug');
+  });
+
+  it('defaults the data listener to the gRPC host, keeping IPv6 brackets', () => {
+    expect(parseAgentConfig({ ...valid(), listen: '[::1]:7001' }, SOURCE).data.listen).toBe('[::1]:0');
+    expect(parseAgentConfig({ ...valid(), data: {} }, SOURCE).data.listen).toBe('127.0.0.1:0');
+  });
+
+  it('defaults monitord address and port inside the section', () => {
+    expect(parseAgentConfig({ ...valid(), monitord: {} }, SOURCE).monitord).toEqual({
+      address: '127.0.0.1',
+      port: 4124,
+    });
+  });
+
+  const tls = valid()['tls'] as Record<string, unknown>;
+  const bad: Array<[string, Record<string, unknown>, string]> = [
+    ['missing name', { name: undefined }, 'name: must be a non-empty string'],
+    ['name with a space', { name: 'host 01' }, 'name: must be a hostname'],
+    ['missing listen', { listen: undefined }, 'listen: must be a non-empty string'],
+    ['listen without port', { listen: '127.0.0.1' }, 'listen: must be host:port'],
+    ['listen port too big', { listen: '127.0.0.1:70000' }, 'listen: must be host:port'],
+    ['data not a mapping', { data: 'x' }, 'data: must be a mapping'],
+    ['data.listen bad', { data: { listen: 'nowhere' } }, 'data.listen: must be host:port'],
+    [
+      'data.advertise with port',
+      { data: { advertise: '10.0.0.5:7101' } },
+      'data.advertise: must be a host name',
+    ],
+    ['data unknown key', { data: { port: 1 } }, 'data.port: unknown setting'],
+    ['roots missing', { roots: undefined }, 'roots: must be a non-empty list'],
+    ['roots empty', { roots: [] }, 'roots: must be a non-empty list'],
+    ['roots item not a mapping', { roots: ['/var'] }, 'roots[0]: must be a mapping'],
+    [
+      'root location relative',
+      { roots: [{ location: 'var/lib' }] },
+      'roots[0].location: must be an absolute path',
+    ],
+    [
+      'root location trailing slash',
+      { roots: [{ location: '/var/lib/' }] },
+      'roots[0].location: must be written as oned',
+    ],
+    [
+      'root location with ..',
+      { roots: [{ location: '/var/../lib' }] },
+      'roots[0].location: must be written as oned',
+    ],
+    [
+      'root path relative',
+      { roots: [{ location: '/a', path: 'b' }] },
+      'roots[0].path: must be an absolute path',
+    ],
+    ['root unknown key', { roots: [{ location: '/a', mode: 1 }] }, 'roots[0].mode: unknown setting'],
+    [
+      'root listed twice',
+      { roots: [{ location: '/a' }, { location: '/a' }] },
+      'roots[1].location: "/a" is listed twice',
+    ],
+    ['tls missing', { tls: undefined }, 'tls: must be a mapping'],
+    ['tls.ca missing', { tls: { ...tls, ca: undefined } }, 'tls.ca: must be a non-empty string'],
+    ['tls.cert relative', { tls: { ...tls, cert: 'host01.crt' } }, 'tls.cert: must be an absolute path'],
+    ['tls unknown key', { tls: { ...tls, password: 'x' } }, 'tls.password: unknown setting'],
+    [
+      'monitord.port zero',
+      { monitord: { port: 0 } },
+      'monitord.port: must be an integer between 1 and 65535',
+    ],
+    ['monitord.port string', { monitord: { port: '4124' } }, 'monitord.port: must be an integer'],
+    ['log.level unknown', { log: { level: 'loud' } }, 'log.level: must be one of'],
+    ['unknown top-level key', { listne: '1.2.3.4:1' }, 'listne: unknown setting'],
+  ];
+  it.each(bad)('%s', (_title, patch, message) => {
+    const err = errorOf(() => parseAgentConfig({ ...valid(), ...patch }, SOURCE));
+    expect(err.reason).toBe('CONFIG_INVALID');
+    expect(err.message).toContain(`config ${SOURCE}: ${message}`);
+  });
+
+  it('refuses a document that is not a mapping', () => {
+    expect(errorOf(() => parseAgentConfig(['x'], SOURCE)).message).toBe(
+      `config ${SOURCE}: must be a mapping of settings`,
+    );
+  });
+});
+
+describe('loadAgentConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-config-'));
+
+  it('reads YAML', () => {
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: host01',
+        'listen: 127.0.0.1:7001',
+        'roots:',
+        '  - location: /var/lib/one/datastores',
+        'tls: { ca: /p/ca.crt, cert: /p/h.crt, key: /p/h.key }',
+      ].join('\n'),
+    );
+    expect(loadAgentConfig(file).roots).toEqual([
+      { location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' },
+    ]);
+  });
+
+  it('names the file when it cannot be read', () => {
+    expect(errorOf(() => loadAgentConfig(join(dir, 'absent.yaml'))).message).toContain(
+      'absent.yaml: cannot be read',
+    );
+  });
+});

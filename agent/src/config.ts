@@ -1,0 +1,129 @@
+import { isIP } from 'node:net';
+import { Fields } from '../../common/src/config/fields.js';
+import { readConfigFile } from '../../common/src/config/read-config-file.js';
+import type { TlsFiles } from '../../common/src/tls.js';
+
+/** monitord's default UDP port (monitord.conf NETWORK/PORT). */
+export const DEFAULT_MONITORD_PORT = 4124;
+export const DEFAULT_MONITORD_ADDRESS = '127.0.0.1';
+export const DEFAULT_LOG_LEVEL = 'info';
+/** Port 0: the kernel picks a free port; the agent reports the one it got. */
+const ANY_FREE_PORT = 0;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** An OpenNebula hostname; it also names the certificate, so keep to what a hostname may hold. */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
+
+/** One oned-view location (as oned spells it) and the directory that holds it on this node. */
+export interface RootConfig {
+  readonly location: string;
+  readonly path: string;
+}
+
+export interface AgentConfig {
+  /** The file the config came from, for messages. */
+  readonly source: string;
+  readonly name: string;
+  readonly listen: string;
+  readonly data: { readonly listen: string; readonly advertise?: string };
+  readonly roots: readonly RootConfig[];
+  readonly tls: Readonly<TlsFiles>;
+  readonly monitord?: { readonly address: string; readonly port: number };
+  readonly log: { readonly level: string };
+}
+
+/** Reads, validates and freezes the agent's config; a bad setting throws CONFIG_INVALID naming its key. */
+export function loadAgentConfig(file: string): AgentConfig {
+  return parseAgentConfig(readConfigFile(file), file);
+}
+
+/** Validates an already-parsed config object (what loadAgentConfig does after reading the file). */
+export function parseAgentConfig(value: unknown, source: string): AgentConfig {
+  const f = Fields.root(source, value);
+  const name = f.string('name');
+  if (!HOST_NAME.test(name))
+    f.fail('name', `must be a hostname (letters, digits, "." and "-"), got "${name}"`);
+  const listen = f.address('listen');
+  const data = parseData(f, listen);
+  const roots = parseRoots(f);
+  const tls = parseTls(f);
+  const monitord = parseMonitord(f);
+  const log = parseLog(f);
+  f.done();
+  return deepFreeze({ source, name, listen, data, roots, tls, ...(monitord ? { monitord } : {}), log });
+}
+
+function parseData(f: Fields, listen: string): AgentConfig['data'] {
+  // By default the data path listens on the gRPC host: that address is already known to work.
+  const fallback = `${hostOf(listen)}:${ANY_FREE_PORT}`;
+  const d = f.object('data', false);
+  if (!d) return { listen: fallback };
+  const dataListen = d.address('listen', fallback);
+  const advertise = d.optionalString('advertise');
+  if (advertise !== undefined && !isIP(advertise) && !HOST_NAME.test(advertise)) {
+    d.fail('advertise', `must be a host name or an IP address (no port), got "${advertise}"`);
+  }
+  d.done();
+  return advertise === undefined ? { listen: dataListen } : { listen: dataListen, advertise };
+}
+
+function parseRoots(f: Fields): RootConfig[] {
+  const roots = f.list('roots').map((r) => {
+    const location = r.absolutePath('location');
+    if (location !== canonical(location)) {
+      r.fail('location', `must be written as oned writes it, without "//", "." or ".." or a trailing "/"`);
+    }
+    const path = r.absolutePath('path', location);
+    r.done();
+    return { location, path };
+  });
+  const seen = new Set<string>();
+  roots.forEach((r, i) => {
+    if (seen.has(r.location)) f.fail(`roots[${i}].location`, `"${r.location}" is listed twice`);
+    seen.add(r.location);
+  });
+  return roots;
+}
+
+function parseTls(f: Fields): TlsFiles {
+  const t = f.object('tls') as Fields;
+  const tls = { ca: t.absolutePath('ca'), cert: t.absolutePath('cert'), key: t.absolutePath('key') };
+  t.done();
+  return tls;
+}
+
+function parseMonitord(f: Fields): AgentConfig['monitord'] {
+  const m = f.object('monitord', false);
+  if (!m) return undefined;
+  const address = m.string('address', DEFAULT_MONITORD_ADDRESS);
+  const port = m.int('port', DEFAULT_MONITORD_PORT, 1, 65535);
+  m.done();
+  return { address, port };
+}
+
+function parseLog(f: Fields): AgentConfig['log'] {
+  const l = f.object('log', false);
+  if (!l) return { level: DEFAULT_LOG_LEVEL };
+  const level = l.string('level', DEFAULT_LOG_LEVEL);
+  if (!LOG_LEVELS.includes(level)) l.fail('level', `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  l.done();
+  return { level };
+}
+
+/** "host:port" → "host" (keeps IPv6 brackets). Fields.address has already checked the shape. */
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':'));
+}
+
+/** The same path with repeated slashes, "." and ".." components and a trailing slash removed. */
+function canonical(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
+  return `/${parts.join('/')}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

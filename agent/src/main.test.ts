@@ -1,0 +1,133 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pkiFiles } from '../../cli/src/pki/pki.js';
+import {
+  AGENT_NAME,
+  LOCATION,
+  type Pki,
+  agentClient,
+  call,
+  makeDatastores,
+  makePki,
+  makeTempDir,
+} from './testing/agent-fixture.js';
+
+/** The compiled agent, as the package's bin runs it (build with `npx tsc -p tsconfig.build.json`). */
+const MAIN = join(process.cwd(), 'dist/agent/src/main.js');
+const EXIT_USAGE = 2;
+
+let base: string;
+let pki: Pki;
+let root: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npx tsc -p tsconfig.build.json" first`);
+  base = await makeTempDir('agent-main-');
+  pki = await makePki(base);
+  root = await makeDatastores(base);
+});
+
+afterAll(() => {
+  // Only the processes this test started, by their own handles.
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function writeConfig(name: string, settings: Record<string, unknown>): string {
+  const file = join(base, name);
+  writeFileSync(file, JSON.stringify(settings));
+  return file;
+}
+
+function goodSettings(): Record<string, unknown> {
+  return {
+    name: AGENT_NAME,
+    listen: '127.0.0.1:0',
+    roots: [{ location: LOCATION, path: root }],
+    tls: pkiFiles(pki.dir, AGENT_NAME),
+  };
+}
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): { child: ChildProcess; finished: Promise<Finished> } {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const finished = new Promise<Finished>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, finished };
+}
+
+/** Resolves with the first log line whose msg is `msg`. */
+function waitForLog(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (entry['msg'] === msg) resolve(entry);
+    });
+    child.on('close', (code) => reject(new Error(`agent exited (${code}) before logging "${msg}"`)));
+  });
+}
+
+describe('one-storage-agent process', () => {
+  it('starts, serves, logs one "agent listening" line and stops on SIGTERM with exit 0', async () => {
+    const { child, finished } = run(['--config', writeConfig('good.json', goodSettings())]);
+    const listening = await waitForLog(child, 'agent listening');
+    expect(listening).toMatchObject({ name: AGENT_NAME });
+    const port = listening['port'] as number;
+    expect(port).toBeGreaterThan(0);
+    expect(typeof listening['dataAddress']).toBe('string');
+
+    const client = agentClient(port, pki.dir);
+    const hello = await call(client.hello.bind(client), {});
+    client.close();
+    expect(hello).toMatchObject({
+      name: AGENT_NAME,
+      locations: [LOCATION],
+      dataAddress: listening['dataAddress'],
+    });
+
+    child.kill('SIGTERM');
+    expect((await finished).code).toBe(0);
+  });
+
+  it.each([
+    ['an unknown key', { listne: 'x' }, 'listne: unknown setting'],
+    ['a bad listen address', { listen: 'nowhere' }, 'listen: must be host:port'],
+    [
+      'unreadable TLS files',
+      { tls: { ca: '/nonexistent/ca.crt', cert: '/nonexistent/h.crt', key: '/nonexistent/h.key' } },
+      'tls.ca: cannot read /nonexistent/ca.crt',
+    ],
+  ])('exits 2 with one line naming the key for %s', async (_title, patch, message) => {
+    const { finished } = run(['--config', writeConfig('bad.json', { ...goodSettings(), ...patch })]);
+    const { code, stderr, stdout } = await finished;
+    expect(code).toBe(EXIT_USAGE);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(message);
+    expect(stdout).toBe('');
+  });
+
+  it('exits 2 with the usage when --config is missing, 0 for --help', async () => {
+    const missing = await run([]).finished;
+    expect(missing.code).toBe(EXIT_USAGE);
+    expect(missing.stderr).toContain('--config FILE is required');
+    const help = await run(['--help']).finished;
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: one-storage-agent --config FILE');
+  });
+});

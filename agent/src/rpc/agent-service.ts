@@ -1,0 +1,29 @@
+import type { Logger } from '../../../common/src/log.js';
+import type { AgentServiceServer } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { AgentContext } from './context.js';
+import { copyPath } from './copy.js';
+import { createProbe } from './create-probe.js';
+import { deletePath } from './delete.js';
+import { adaptHandler } from './error-adapter.js';
+import { hello } from './hello.js';
+import { makeDir } from './make-dir.js';
+import { resizeImage } from './resize.js';
+import { setMonitorMarker } from './set-monitor-marker.js';
+import { statPath } from './stat.js';
+import { openSend, receive } from './transfer.js';
+
+/** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
+export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
+  return {
+    hello: adaptHandler(agent, logger, 'Hello', hello),
+    makeDir: adaptHandler(agent, logger, 'MakeDir', makeDir),
+    delete: adaptHandler(agent, logger, 'Delete', deletePath),
+    stat: adaptHandler(agent, logger, 'Stat', statPath),
+    setMonitorMarker: adaptHandler(agent, logger, 'SetMonitorMarker', setMonitorMarker),
+    resize: adaptHandler(agent, logger, 'Resize', resizeImage),
+    copy: adaptHandler(agent, logger, 'Copy', copyPath),
+    createProbe: adaptHandler(agent, logger, 'CreateProbe', createProbe),
+    openSend: adaptHandler(agent, logger, 'OpenSend', openSend),
+    receive: adaptHandler(agent, logger, 'Receive', receive),
+  };
+}

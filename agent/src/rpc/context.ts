@@ -1,0 +1,47 @@
+import type { Logger } from '../../../common/src/log.js';
+import type {
+  OpenSendRequest,
+  OpenSendResponse,
+  ReceiveRequest,
+  ReceiveResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { PathLocks } from '../locks/path-locks.js';
+import type { Roots } from '../paths/roots.js';
+
+/** What the RPC layer needs of the data path (TransferService in agent/src/transfer/ provides it). */
+export interface DataPath {
+  dataAddress(): string;
+  openSend(req: OpenSendRequest): Promise<OpenSendResponse>;
+  receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
+}
+
+/** Hole-keeping same-host copy (copyLocal in agent/src/transfer/local-copy.ts). */
+export type CopyLocal = (
+  source: string,
+  destination: string,
+  opts: { sparse: boolean; signal?: AbortSignal },
+) => Promise<{ bytes: number }>;
+
+/** Everything a handler may use, built once by startAgent. Handlers know nothing of gRPC. */
+export interface AgentContext {
+  /** This node's OpenNebula hostname: every error message starts its "where" with it. */
+  readonly name: string;
+  readonly version: string;
+  readonly roots: Roots;
+  readonly locks: PathLocks;
+  readonly dataPath: DataPath;
+  readonly copyLocal: CopyLocal;
+}
+
+/** Per-call context: cancellation reaches every tool, the logger carries the request id. */
+export interface CallContext {
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+export type Handler<Req, Res> = (agent: AgentContext, req: Req, call: CallContext) => Promise<Res>;
+
+/** "host01:/var/lib/one/datastores/0/42/disk.0": where something happened, as people read it. */
+export function where(agent: AgentContext, onedPath: string): string {
+  return `${agent.name}:${onedPath}`;
+}

@@ -1,0 +1,40 @@
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { REASON_METADATA_KEY, StorageError } from '../../../common/src/errors.js';
+import { toServiceError } from './error-adapter.js';
+
+function capture(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+describe('toServiceError', () => {
+  it('keeps a StorageError code and message and adds x-reason', () => {
+    const { log } = capture();
+    const message =
+      'copy host01:/var/lib/one/datastores/0/42/disk.0: no space left on the destination filesystem';
+    const status = toServiceError(new StorageError('NO_SPACE', message), 'host01', log);
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(status.details).toBe(message);
+    expect(status.metadata?.get(REASON_METADATA_KEY)).toEqual(['NO_SPACE']);
+  });
+
+  it('turns anything else into INTERNAL with a generic message and logs the stack', () => {
+    const { log, lines } = capture();
+    const status = toServiceError(new TypeError('secret detail'), 'host01', log);
+    expect(status.code).toBe(grpc.status.INTERNAL);
+    expect(status.details).toBe('internal error in agent host01; see its log');
+    expect(status.metadata?.get(REASON_METADATA_KEY)).toEqual(['INTERNAL']);
+    const logged = lines.find((l) => l['msg'] === 'unexpected error') as
+      { err?: { stack?: string } } | undefined;
+    expect(logged?.err?.stack).toContain('secret detail');
+  });
+});

@@ -1,0 +1,85 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { StorageError } from '../../../common/src/errors.js';
+import { FileKind, type ReceiveRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { PathLocks } from '../locks/path-locks.js';
+import { Roots } from '../paths/roots.js';
+import type { AgentContext, CallContext, DataPath } from './context.js';
+import { openSend, receive } from './transfer.js';
+
+const LOC = '/var/lib/one/datastores';
+const root = mkdtempSync(join(tmpdir(), 'rpc-transfer-'));
+const SHORT_WAIT_MS = 20;
+
+function context(dataPath: Partial<DataPath>): { agent: AgentContext; call: CallContext } {
+  const agent: AgentContext = {
+    name: 'host01',
+    version: 'test',
+    roots: new Roots('host01', [{ location: LOC, path: root }]),
+    locks: new PathLocks(SHORT_WAIT_MS),
+    dataPath: { dataAddress: () => '127.0.0.1:1', ...dataPath } as DataPath,
+    copyLocal: () => Promise.reject(new Error('unused')),
+  };
+  return { agent, call: { signal: new AbortController().signal, log: pino({ level: 'silent' }) } };
+}
+
+const request: ReceiveRequest = {
+  ticket: 't',
+  dataAddress: '127.0.0.1:2',
+  sourceName: 'host02',
+  destination: `${LOC}/0/42/disk.0`,
+  sparse: true,
+};
+
+describe('OpenSend / Receive handlers', () => {
+  it('OpenSend refuses unsafe paths before the data path sees them', async () => {
+    let called = false;
+    const { agent, call } = context({ openSend: () => ((called = true), Promise.reject(new Error('no'))) });
+    await expect(openSend(agent, { path: `${LOC}/0;ls`, ttlSeconds: 0 }, call)).rejects.toMatchObject({
+      reason: 'UNSAFE_PATH',
+    });
+    expect(called).toBe(false);
+  });
+
+  it('OpenSend passes the request to the data path', async () => {
+    const response = {
+      ticket: 'x',
+      dataAddress: '127.0.0.1:1',
+      kind: FileKind.FILE_KIND_FILE,
+      dataBytes: 1,
+      entries: 1,
+    };
+    const { agent, call } = context({ openSend: () => Promise.resolve(response) });
+    expect(await openSend(agent, { path: `${LOC}/0/a`, ttlSeconds: 0 }, call)).toEqual(response);
+  });
+
+  it.each(['ticket', 'dataAddress', 'sourceName', 'destination'] as const)(
+    'Receive requires %s',
+    async (field) => {
+      const { agent, call } = context({});
+      await expect(receive(agent, { ...request, [field]: '' }, call)).rejects.toMatchObject({
+        reason: 'INVALID_ARGUMENT',
+      });
+    },
+  );
+
+  it('Receive holds the destination lock: a second receive into the same place is LOCKED', async () => {
+    let finish: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (finish = r));
+    const { agent, call } = context({
+      receive: async () => {
+        await slow;
+        return { bytes: 1, files: 1, durationMs: 1, digest: 'd' };
+      },
+    });
+    const first = receive(agent, request, call);
+    const second = await receive(agent, request, call).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(StorageError);
+    expect((second as StorageError).reason).toBe('LOCKED');
+    finish();
+    expect((await first).files).toBe(1);
+  });
+});

@@ -1,0 +1,57 @@
+import { asStorageError } from '../../../common/src/errors.js';
+import type {
+  OpenSendRequest,
+  OpenSendResponse,
+  ReceiveRequest,
+  ReceiveResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { requireField } from './validate.js';
+
+/**
+ * OpenSend: validates and confines the path, then lets the data path prepare the single-use ticket
+ * (it resolves the path again through the same Roots). Read-only on disk, so no lock: the
+ * sending side reads a stable source because the coordinator does not mutate what it is moving.
+ */
+export async function openSend(
+  agent: AgentContext,
+  req: OpenSendRequest,
+  call: CallContext,
+): Promise<OpenSendResponse> {
+  const path = requireField(agent, 'open send', 'path', req.path);
+  await agent.roots.resolve(path, 'path');
+  const res = await agent.dataPath.openSend(req).catch((err: unknown) => {
+    throw asStorageError(err, 'open send', where(agent, path));
+  });
+  call.log.info({ path, entries: res.entries, dataBytes: res.dataBytes }, 'send ticket issued');
+  return res;
+}
+
+/**
+ * Receive: pulls a ticket's content into `destination`, holding the destination's lock for the
+ * whole transfer so a concurrent Delete or Copy of the same path waits or is told to retry.
+ */
+export async function receive(
+  agent: AgentContext,
+  req: ReceiveRequest,
+  call: CallContext,
+): Promise<ReceiveResponse> {
+  requireField(agent, 'receive', 'ticket', req.ticket);
+  requireField(agent, 'receive', 'data_address', req.dataAddress);
+  requireField(agent, 'receive', 'source_name', req.sourceName);
+  const destination = requireField(agent, 'receive', 'destination', req.destination);
+  const local = await agent.roots.resolve(destination, 'destination');
+  const what = `receive into ${where(agent, destination)}`;
+  return agent.locks.withLock(
+    [local],
+    what,
+    async () => {
+      const res = await agent.dataPath.receive(req, call.signal).catch((err: unknown) => {
+        throw asStorageError(err, 'receive into', where(agent, destination));
+      });
+      call.log.info({ destination, from: req.sourceName, bytes: res.bytes, files: res.files }, 'received');
+      return res;
+    },
+    call.signal,
+  );
+}

@@ -1,0 +1,20 @@
+import { StorageError } from '../../../common/src/errors.js';
+import type { AgentContext } from './context.js';
+
+/** A required string field: empty (proto3's "unset") is INVALID_ARGUMENT naming the field. */
+export function requireField(agent: AgentContext, method: string, field: string, value: string): string {
+  if (value === '')
+    throw new StorageError('INVALID_ARGUMENT', `${method} on ${agent.name}: ${field} is required`);
+  return value;
+}
+
+/** A required positive integer (proto3 sends 0 for unset). */
+export function requirePositive(agent: AgentContext, method: string, field: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${method} on ${agent.name}: ${field} must be a positive integer`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,336 @@
+import {
+  lstatSync,
+  readFileSync,
+  existsSync,
+  mkdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelOptions } from '../../common/src/tls.js';
+import { runTool } from '../../common/src/tools/run-tool.js';
+import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { parseAgentConfig } from './config.js';
+import { MIB, imageInfo } from './qemu/qemu-img.js';
+import { type RunningAgent, startAgent } from './server.js';
+import {
+  AGENT_NAME,
+  LOCATION,
+  type Pki,
+  agentClient,
+  call,
+  failure,
+  makeDatastores,
+  makePki,
+  makeTempDir,
+} from './testing/agent-fixture.js';
+
+const REPEATS = 3;
+let base: string;
+let root: string;
+let pki: Pki;
+let agent: RunningAgent;
+let client: AgentServiceClient;
+const logLines: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  base = await makeTempDir('agent-server-');
+  pki = await makePki(base);
+  root = await makeDatastores(base);
+  const config = parseAgentConfig(
+    {
+      name: AGENT_NAME,
+      listen: '127.0.0.1:0',
+      roots: [{ location: LOCATION, path: root }],
+      tls: pkiFiles(pki.dir, AGENT_NAME),
+    },
+    'test config',
+  );
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  agent = await startAgent(config, pino({ level: 'info' }, sink));
+  client = agentClient(agent.port, pki.dir);
+});
+
+afterAll(async () => {
+  client?.close();
+  await agent?.close();
+});
+
+const ds = (rel: string): string => `${LOCATION}/${rel}`;
+const local = (rel: string): string => join(root, rel);
+
+async function repeat<T>(fn: () => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  for (let i = 0; i < REPEATS; i++) results.push(await fn());
+  return results;
+}
+
+async function qemuImg(...args: string[]): Promise<void> {
+  await runTool('qemu-img', args);
+}
+
+describe('mutual TLS', () => {
+  it('answers a client with a certificate from the cloud CA', async () => {
+    const res = await call(client.hello.bind(client), {});
+    expect(res).toEqual({
+      name: AGENT_NAME,
+      version: '0.1.0',
+      locations: [LOCATION],
+      dataAddress: agent.dataAddress,
+    });
+  });
+
+  it('refuses a client without a certificate', async () => {
+    const anonymous = agentClient(agent.port, pki.dir, false);
+    const err = await failure(call(anonymous.hello.bind(anonymous), {}));
+    anonymous.close();
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses a client whose certificate comes from another CA', async () => {
+    // The foreign client trusts our CA (so only its own certificate is wrong).
+    const foreign = new AgentServiceClient(
+      `127.0.0.1:${agent.port}`,
+      grpc.credentials.createSsl(
+        readFileSync(pkiFiles(pki.dir, 'coordinator').ca),
+        readFileSync(pkiFiles(pki.otherDir, 'coordinator').key),
+        readFileSync(pkiFiles(pki.otherDir, 'coordinator').cert),
+      ),
+      channelOptions(AGENT_NAME),
+    );
+    const err = await failure(call(foreign.hello.bind(foreign), {}));
+    foreign.close();
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('MakeDir, Stat, Delete', () => {
+  it('MakeDir creates once and then reports the existing directory', async () => {
+    const results = await repeat(() => call(client.makeDir.bind(client), { path: ds('0/42/') }));
+    expect(results).toEqual([{ created: true }, { created: false }, { created: false }]);
+    expect(statSync(local('0/42')).mode & 0o777).toBe(0o755);
+  });
+
+  it('MakeDir on a file is ALREADY_EXISTS', async () => {
+    writeFileSync(local('0/afile'), '');
+    const err = await failure(call(client.makeDir.bind(client), { path: ds('0/afile') }));
+    expect(err).toMatchObject({ code: grpc.status.ALREADY_EXISTS, reason: 'ALREADY_EXISTS' });
+    expect(err.message).toBe(`mkdir ${AGENT_NAME}:${ds('0/afile')}: exists and is not a directory`);
+  });
+
+  it('Stat describes files, directories and symlinks without following them, the same every time', async () => {
+    writeFileSync(local('0/42/disk.0'), 'hello');
+    symlinkSync(local('1/image'), local('0/42/disk.1'));
+    const [file, ...again] = await repeat(() => call(client.stat.bind(client), { path: ds('0//42/disk.0') }));
+    expect(again).toEqual([file, file]);
+    expect(file).toMatchObject({ exists: true, kind: FileKind.FILE_KIND_FILE, size: 5, linkTarget: '' });
+    expect(file?.mtimeMs).toBeGreaterThan(0);
+    const link = await call(client.stat.bind(client), { path: ds('0/42/disk.1') });
+    expect(link).toMatchObject({
+      exists: true,
+      kind: FileKind.FILE_KIND_SYMLINK,
+      linkTarget: local('1/image'),
+    });
+    const dir = await call(client.stat.bind(client), { path: ds('0/42') });
+    expect(dir.kind).toBe(FileKind.FILE_KIND_DIRECTORY);
+    const absent = await call(client.stat.bind(client), { path: ds('0/42/disk.9') });
+    expect(absent).toMatchObject({ exists: false, kind: FileKind.FILE_KIND_UNSPECIFIED });
+  });
+
+  it('Delete removes a symlink, not its target', async () => {
+    writeFileSync(local('1/target'), 'keep');
+    symlinkSync(local('1/target'), local('0/link'));
+    expect(await call(client.delete.bind(client), { path: ds('0/link') })).toEqual({ existed: true });
+    expect(readFileSync(local('1/target'), 'utf8')).toBe('keep');
+  });
+
+  it('Delete removes a tree; repeats and absent paths succeed with existed=false', async () => {
+    mkdirSync(local('0/77/disk.0.snap'), { recursive: true });
+    writeFileSync(local('0/77/disk.0.snap/0'), 'x');
+    const results = await repeat(() => call(client.delete.bind(client), { path: ds('0/77') }));
+    expect(results).toEqual([{ existed: true }, { existed: false }, { existed: false }]);
+    expect(existsSync(local('0/77'))).toBe(false);
+    expect(await call(client.delete.bind(client), { path: ds('0/never/was') })).toEqual({ existed: false });
+  });
+
+  it('Delete refuses the datastore root itself', async () => {
+    const err = await failure(call(client.delete.bind(client), { path: `${LOCATION}/` }));
+    expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'UNSAFE_PATH' });
+    expect(existsSync(root)).toBe(true);
+  });
+});
+
+describe('refusals carry the code, the x-reason and a message naming host and path', () => {
+  const cases: Array<[string, string, grpc.status, string, string]> = [
+    [
+      'outside the roots',
+      '/etc/passwd',
+      grpc.status.PERMISSION_DENIED,
+      'PATH_OUTSIDE_ROOTS',
+      'path host01:/etc/passwd: outside',
+    ],
+    [
+      'a ".." component',
+      ds('0/../../../../etc'),
+      grpc.status.INVALID_ARGUMENT,
+      'UNSAFE_PATH',
+      'path host01:',
+    ],
+    ['";rm -rf"', ds('0/x;rm -rf /'), grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'contains ";"'],
+    ['a relative path', 'var/lib', grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'must be an absolute path'],
+    [
+      'a missing path',
+      '',
+      grpc.status.INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      'delete on host01: path is required',
+    ],
+  ];
+  it.each(cases)('Delete of %s', async (_title, path, code, reason, message) => {
+    const err = await failure(call(client.delete.bind(client), { path }));
+    expect(err).toMatchObject({ code, reason });
+    expect(err.message).toContain(message);
+  });
+
+  it('a symlink planted in a datastore cannot lead outside', async () => {
+    symlinkSync('/etc', local('0/etc'));
+    for (const attempt of [
+      () => call(client.delete.bind(client), { path: ds('0/etc/hostname') }),
+      () => call(client.makeDir.bind(client), { path: ds('0/etc/evil') }),
+      () => call(client.stat.bind(client), { path: ds('0/etc/passwd') }),
+      () => call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false }),
+    ]) {
+      const err = await failure(attempt());
+      expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });
+      expect(err.message).toContain('leads through a symlink to /etc');
+    }
+    expect(existsSync('/etc/evil')).toBe(false);
+  });
+});
+
+describe('SetMonitorMarker', () => {
+  it('writes the driver into <ds>/.monitor, creating the directory, and removes it for an empty driver', async () => {
+    await repeat(() =>
+      call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100/'), driver: 'grpc' }),
+    );
+    expect(readFileSync(local('100/.monitor'), 'utf8')).toBe('grpc\n');
+    await call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100'), driver: 'ssh' });
+    expect(readFileSync(local('100/.monitor'), 'utf8')).toBe('ssh\n');
+    await repeat(() => call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100'), driver: '' }));
+    expect(existsSync(local('100/.monitor'))).toBe(false);
+  });
+
+  it('refuses a driver name that is not one', async () => {
+    const err = await failure(
+      call(client.setMonitorMarker.bind(client), { datastoreDir: ds('0'), driver: '../x' }),
+    );
+    expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('Resize (real qemu-img)', () => {
+  it.each(['qcow2', 'raw'])('grows a %s image once; repeats are no-ops', async (format) => {
+    await qemuImg('create', '-q', '-f', format, local(`0/42/grow.${format}`), '16M');
+    const results = await repeat(() =>
+      call(client.resize.bind(client), { path: ds(`0/42/grow.${format}`), sizeMb: 48, preallocate: false }),
+    );
+    expect(results).toEqual([
+      { changed: true, virtualSize: 48 * MIB },
+      { changed: false, virtualSize: 48 * MIB },
+      { changed: false, virtualSize: 48 * MIB },
+    ]);
+    const info = await imageInfo(local(`0/42/grow.${format}`));
+    expect(info).toMatchObject({ format, virtualSize: 48 * MIB });
+  });
+
+  it('preallocates with SPARSE=no (raw: allocated grows to about the full size)', async () => {
+    await qemuImg('create', '-q', '-f', 'raw', local('0/42/full.raw'), '1M');
+    await call(client.resize.bind(client), { path: ds('0/42/full.raw'), sizeMb: 64, preallocate: true });
+    expect(lstatSync(local('0/42/full.raw')).blocks * 512).toBeGreaterThanOrEqual(63 * MIB);
+    await qemuImg('create', '-q', '-f', 'raw', local('0/42/sparse.raw'), '1M');
+    await call(client.resize.bind(client), { path: ds('0/42/sparse.raw'), sizeMb: 64, preallocate: false });
+    expect(lstatSync(local('0/42/sparse.raw')).blocks * 512).toBeLessThan(MIB);
+  });
+
+  it('refuses to shrink, and reports a missing image as NOT_FOUND', async () => {
+    await qemuImg('create', '-q', '-f', 'qcow2', local('0/42/big.qcow2'), '32M');
+    const shrink = await failure(
+      call(client.resize.bind(client), { path: ds('0/42/big.qcow2'), sizeMb: 16, preallocate: false }),
+    );
+    expect(shrink).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
+    expect(shrink.message).toMatch(/^resize host01:\/var\/lib\/one\/datastores\/0\/42\/big.qcow2: shrinking/);
+    expect((await imageInfo(local('0/42/big.qcow2'))).virtualSize).toBe(32 * MIB);
+    const missing = await failure(
+      call(client.resize.bind(client), { path: ds('0/42/nope'), sizeMb: 16, preallocate: false }),
+    );
+    expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
+    const zero = await failure(
+      call(client.resize.bind(client), { path: ds('0/42/big.qcow2'), sizeMb: 0, preallocate: false }),
+    );
+    expect(zero.message).toBe('resize on host01: size_mb must be a positive integer');
+  });
+});
+
+describe('Copy and CreateProbe', () => {
+  it('Copy keeps holes and gives the same result when repeated', async () => {
+    await qemuImg('create', '-q', '-f', 'raw', local('1/image.raw'), '64M');
+    writeFileSync(local('1/small'), 'data');
+    const results = await repeat(() =>
+      call(client.copy.bind(client), {
+        source: ds('1/image.raw'),
+        destination: ds('0/42/disk.2'),
+        sparse: true,
+      }),
+    );
+    expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+    expect(statSync(local('0/42/disk.2')).size).toBe(64 * MIB);
+    expect(statSync(local('0/42/disk.2')).blocks * 512).toBeLessThan(MIB);
+  });
+
+  it('Copy of a missing source is NOT_FOUND', async () => {
+    const err = await failure(
+      call(client.copy.bind(client), { source: ds('1/nothing'), destination: ds('0/x'), sparse: true }),
+    );
+    expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
+    expect(err.message).toBe(
+      `copy ${AGENT_NAME}:${ds('1/nothing')} to ${ds('0/x')}: the source does not exist`,
+    );
+  });
+
+  it('CreateProbe makes a new empty file each time and returns its oned-view path', async () => {
+    const results = await repeat(() => call(client.createProbe.bind(client), { dir: ds('0//42/') }));
+    expect(new Set(results.map((r) => r.path)).size).toBe(REPEATS);
+    for (const { path } of results) {
+      expect(path).toMatch(/^\/var\/lib\/one\/datastores\/0\/42\/\.probe-[0-9a-f]{32}$/);
+      expect(statSync(local(path.slice(LOCATION.length + 1))).size).toBe(0);
+    }
+    const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/none') }));
+    expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
+  });
+});
+
+describe('logging', () => {
+  it('logs every RPC once with method, code, duration and the request id', async () => {
+    await call(client.stat.bind(client), { path: ds('0') }, 'req-123');
+    await failure(call(client.stat.bind(client), { path: '/etc' }, 'req-456'));
+    const ok = logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-123');
+    const bad = logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-456');
+    expect(ok).toHaveLength(1);
+    expect(ok[0]).toMatchObject({ method: 'Stat', code: 'OK', peer: 'coordinator' });
+    expect(typeof ok[0]?.['ms']).toBe('number');
+    expect(bad).toHaveLength(1);
+    expect(bad[0]).toMatchObject({ method: 'Stat', code: 'PERMISSION_DENIED' });
+  });
+});

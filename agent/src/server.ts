@@ -1,0 +1,117 @@
+import { X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { StorageError, oneLine } from '../../common/src/errors.js';
+import type { Logger } from '../../common/src/log.js';
+import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/tls.js';
+import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import type { AgentConfig } from './config.js';
+import { PathLocks } from './locks/path-locks.js';
+import { Roots } from './paths/roots.js';
+import { createAgentService } from './rpc/agent-service.js';
+import type { AgentContext } from './rpc/context.js';
+import { loggingInterceptor } from './rpc/logging-interceptor.js';
+import { copyLocal } from './transfer/local-copy.js';
+import { TransferService } from './transfer/transfer-service.js';
+import { agentVersion } from './version.js';
+
+/** In-flight calls get this long to finish on shutdown before they are cut off. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface RunningAgent {
+  /** The gRPC port actually bound (useful with port 0). */
+  port: number;
+  /** host:port other agents dial for the data path. */
+  dataAddress: string;
+  /** Stops accepting calls, lets running ones finish (up to SHUTDOWN_GRACE_MS), closes the data path. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and starts one agent: its roots, the data path and the gRPC server, which requires a
+ * client certificate from the cloud's CA on every connection.
+ */
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const tls = loadTls(config.tls, config.source);
+  checkCertificateName(tls, config);
+  const roots = new Roots(config.name, config.roots);
+  const transfer = new TransferService({
+    name: config.name,
+    tls,
+    listen: config.data.listen,
+    ...(config.data.advertise !== undefined ? { advertiseHost: config.data.advertise } : {}),
+    resolve: (onedPath: string, field: string) => roots.resolve(onedPath, field),
+    logger: logger.child({ component: 'transfer' }),
+  });
+  await transfer.start();
+  const agent: AgentContext = {
+    name: config.name,
+    version: agentVersion(),
+    roots,
+    locks: new PathLocks(),
+    dataPath: transfer,
+    copyLocal,
+  };
+  const server = new grpc.Server({ interceptors: [loggingInterceptor(logger)] });
+  server.addService(AgentServiceService, createAgentService(agent, logger));
+  let port: number;
+  try {
+    port = await bind(server, config.listen, serverCredentials(tls));
+  } catch (err) {
+    await transfer.close();
+    throw new StorageError(
+      'INTERNAL',
+      `agent ${config.name}: cannot listen on ${config.listen}: ${describe(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    dataAddress: transfer.dataAddress(),
+    close: () => (closing ??= shutdown(server).then(() => transfer.close())),
+  };
+}
+
+/**
+ * Peers check this agent's certificate against its OpenNebula hostname; a certificate for another
+ * name would fail every connection later with a TLS error far from the cause, so refuse it now.
+ */
+function checkCertificateName(tls: TlsMaterial, config: AgentConfig): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (err) {
+    throw new StorageError(
+      'CONFIG_INVALID',
+      `config ${config.source}: tls.cert: not a PEM certificate (${describe(err)})`,
+    );
+  }
+  if (cert.checkHost(config.name) === undefined) {
+    throw new StorageError(
+      'CONFIG_INVALID',
+      `config ${config.source}: tls.cert: the certificate (${oneLine(cert.subject)}) does not carry the agent name "${config.name}"`,
+    );
+  }
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+function describe(err: unknown): string {
+  return oneLine(err instanceof Error ? err.message : String(err));
+}

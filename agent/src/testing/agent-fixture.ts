@@ -1,0 +1,87 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { REASON_METADATA_KEY } from '../../../common/src/errors.js';
+import { channelOptions, clientCredentials, loadTls } from '../../../common/src/tls.js';
+import { AgentServiceClient } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { initCa, issueCertificate, pkiFiles } from '../../../cli/src/pki/pki.js';
+
+/** Test helpers shared by the agent's integration tests (not part of the agent). */
+
+export const AGENT_NAME = 'host01';
+export const LOCATION = '/var/lib/one/datastores';
+/** Every test call gets a deadline: a hung agent fails the test instead of hanging it. */
+export const CALL_DEADLINE_MS = 15_000;
+
+export interface Pki {
+  dir: string;
+  /** A second, unrelated CA with a "coordinator" certificate the agent must refuse. */
+  otherDir: string;
+}
+
+/** A temp directory with a real CA, certificates for the agent and a client, and a foreign CA. */
+export async function makePki(base: string): Promise<Pki> {
+  const dir = join(base, 'pki');
+  const otherDir = join(base, 'other-pki');
+  await initCa(dir);
+  await issueCertificate(dir, AGENT_NAME, ['127.0.0.1']);
+  await issueCertificate(dir, 'coordinator');
+  await initCa(otherDir);
+  await issueCertificate(otherDir, 'coordinator');
+  return { dir, otherDir };
+}
+
+export async function makeTempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** A datastore root with system datastore 0 and image datastore 1. */
+export async function makeDatastores(base: string): Promise<string> {
+  const root = join(base, 'datastores');
+  await mkdir(join(root, '0'), { recursive: true });
+  await mkdir(join(root, '1'), { recursive: true });
+  return root;
+}
+
+/** A client presenting `pkiDir`'s "coordinator" certificate (or none) and checking the agent's name. */
+export function agentClient(port: number, pkiDir: string, withCertificate = true): AgentServiceClient {
+  const tls = loadTls(pkiFiles(pkiDir, 'coordinator'), 'test');
+  const credentials = withCertificate ? clientCredentials(tls) : grpc.credentials.createSsl(tls.ca);
+  return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(AGENT_NAME));
+}
+
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Promise wrapper for one unary call, with a deadline and optional request id. */
+export function call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, requestId?: string): Promise<Res> {
+  const metadata = new grpc.Metadata();
+  if (requestId) metadata.set('x-request-id', requestId);
+  return new Promise((resolve, reject) => {
+    method(req, metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+/** The error of a call that must fail, with its x-reason. */
+export async function failure(
+  p: Promise<unknown>,
+): Promise<{ code: grpc.status; message: string; reason: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    return {
+      code: e.code,
+      message: e.details,
+      reason: String(e.metadata?.get(REASON_METADATA_KEY)[0] ?? ''),
+    };
+  }
+  throw new Error('expected the call to fail');
+}

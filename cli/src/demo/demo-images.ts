@@ -1,0 +1,51 @@
+import { open } from 'node:fs/promises';
+import { runTool } from '../../../common/src/tools/run-tool.js';
+
+const MIB = 1024 * 1024;
+
+/** Writes `pattern` over `length` bytes at `offset` of an image with qemu-io (format-aware). */
+export async function writePattern(
+  file: string,
+  format: 'raw' | 'qcow2',
+  pattern: number,
+  offset: number,
+  length: number,
+): Promise<void> {
+  await runTool(
+    'qemu-io',
+    ['-f', format, '-c', `write -P 0x${pattern.toString(16)} ${offset} ${length}`, file],
+    {
+      what: `write a pattern into ${file}`,
+    },
+  );
+}
+
+/** Creates an image of `sizeMb` MiB holding `pattern` in its first MiB. */
+export async function makeImage(
+  file: string,
+  format: 'raw' | 'qcow2',
+  sizeMb: number,
+  pattern: number,
+): Promise<void> {
+  await runTool('qemu-img', ['create', '-q', '-f', format, file, `${sizeMb}M`], { what: `create ${file}` });
+  await writePattern(file, format, pattern, 0, MIB);
+}
+
+/** Whether every byte of [offset, offset+length) of a raw file equals `pattern`. */
+export async function rawHoldsPattern(
+  file: string,
+  pattern: number,
+  offset: number,
+  length: number,
+): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return bytesRead === length && buf.every((b) => b === pattern);
+  } finally {
+    await fh.close();
+  }
+}
+
+export { MIB };

@@ -1,0 +1,171 @@
+import { existsSync, readdirSync } from 'node:fs';
+
+import { runTool } from '../../../common/src/tools/run-tool.js';
+import {
+  writeDatastoreXml,
+  writeImageXml,
+  writeVmXml,
+  type VmFixture,
+} from '../../../test/fakes/oned/fixtures.js';
+import { MIB, makeImage, rawHoldsPattern, writePattern } from './demo-images.js';
+import { runAction } from './run-action.js';
+import { ONED_DATASTORE_LOCATION, Stack } from './stack.js';
+
+const VM_ID = 42;
+const SYSTEM_DS = 0;
+const IMAGE_DS = 1;
+const TM = 'grpc';
+const IMAGE_SIZE_MB = 64;
+/** The non-persistent disk is grown at deployment: DISK SIZE > ORIGINAL_SIZE. */
+const DISK0_SIZE_MB = 128;
+const PATTERN = { image0: 0x11, image1: 0x22, vmWrite: 0x5a } as const;
+const VM_WRITE_OFFSET = 4 * MIB;
+
+type Print = (line: string) => void;
+
+/**
+ * The guide's example VM (two disks: a non-persistent qcow2 image and a persistent raw one) driven
+ * through the installed shims exactly as one_tm calls them: CREATE, STOP, RESUME, MIGRATE
+ * host01→host02, SHUTDOWN. Then checks that the persistent image holds what the "VM" wrote and that
+ * no VM directory is left in any system datastore. Returns true when everything holds.
+ */
+export async function runDemoLifecycle(stack: Stack, print: Print): Promise<boolean> {
+  const fe = stack.frontend;
+  const [host01, host02] = Object.keys(stack.datastoreDirs).filter((h) => h !== fe);
+  if (!host01 || !host02) throw new Error('the demo needs a front-end and two hosts');
+  const source0 = `${ONED_DATASTORE_LOCATION}/${IMAGE_DS}/8a4b0d3f2c1e9d7a6b5c4d3e2f1a0b9c`;
+  const source1 = `${ONED_DATASTORE_LOCATION}/${IMAGE_DS}/1f2e3d4c5b6a79880796a5b4c3d2e1f0`;
+  await makeImage(stack.localPath(fe, source0), 'qcow2', IMAGE_SIZE_MB, PATTERN.image0);
+  await makeImage(stack.localPath(fe, source1), 'raw', IMAGE_SIZE_MB, PATTERN.image1);
+  await writeFixtures(stack, source0, source1, [host01]);
+  print(`images: ${source0} (qcow2, non-persistent), ${source1} (raw, persistent) on ${fe}`);
+
+  const sys = (host: string): string => `${host}:${ONED_DATASTORE_LOCATION}/${SYSTEM_DS}/${VM_ID}`;
+  const ok = { value: true };
+  const tm = async (stage: string, action: string, args: string[]): Promise<void> => {
+    const r = await runAction(stack.remotesDir, 'tm', TM, action, args);
+    print(`[${stage}] ${action} ${args.join(' ')} → exit ${r.code} (${r.ms.toFixed(0)} ms)`);
+    for (const line of r.stderr.trim().split('\n').filter(Boolean)) print(`    ${line}`);
+    if (r.code !== 0) ok.value = false;
+  };
+  const moveAll = async (stage: string, from: string, to: string): Promise<void> => {
+    await tm(stage, 'mv', [`${sys(from)}/disk.0`, `${sys(to)}/disk.0`, `${VM_ID}`, `${IMAGE_DS}`]);
+    await tm(stage, 'mv', [`${sys(from)}/disk.1`, `${sys(to)}/disk.1`, `${VM_ID}`, `${IMAGE_DS}`]);
+    await tm(stage, 'mv', [sys(from), sys(to), `${VM_ID}`, `${SYSTEM_DS}`]);
+  };
+
+  await tm('CREATE', 'clone', [`${fe}:${source0}`, `${sys(host01)}/disk.0`, `${VM_ID}`, `${IMAGE_DS}`]);
+  await tm('CREATE', 'ln', [`${fe}:${source1}`, `${sys(host01)}/disk.1`, `${VM_ID}`, `${IMAGE_DS}`]);
+  // The "VM" runs on host01 and writes into its persistent disk.
+  const disk1OnHost01 = stack.localPath(host01, `${ONED_DATASTORE_LOCATION}/${SYSTEM_DS}/${VM_ID}/disk.1`);
+  if (existsSync(disk1OnHost01))
+    await writePattern(disk1OnHost01, 'raw', PATTERN.vmWrite, VM_WRITE_OFFSET, MIB);
+  print(`VM ${VM_ID} wrote 1 MiB of 0x${PATTERN.vmWrite.toString(16)} at 4 MiB into disk.1 on ${host01}`);
+  await moveAll('STOP', host01, fe);
+  await moveAll('RESUME', fe, host01);
+  await writeFixtures(stack, source0, source1, [host01, host01]);
+  await moveAll('MIGRATE', host01, host02);
+  await writeFixtures(stack, source0, source1, [host01, host01, host02]);
+  await tm('SHUTDOWN', 'delete', [`${sys(host02)}/disk.0`, `${VM_ID}`, `${IMAGE_DS}`]);
+  await tm('SHUTDOWN', 'mvds', [`${sys(host02)}/disk.1`, source1, `${VM_ID}`, `${IMAGE_DS}`]);
+  await tm('SHUTDOWN', 'delete', [sys(host02), `${VM_ID}`, `${SYSTEM_DS}`]);
+
+  const image1 = stack.localPath(fe, source1);
+  const checks: Array<[string, boolean]> = [
+    ['every driver call succeeded', ok.value],
+    [
+      `persistent image holds the VM's write (0x5a at 4 MiB)`,
+      await rawHoldsPattern(image1, PATTERN.vmWrite, VM_WRITE_OFFSET, MIB),
+    ],
+    [
+      `persistent image keeps its original data (0x22 at 0)`,
+      await rawHoldsPattern(image1, PATTERN.image1, 0, MIB),
+    ],
+    [`non-persistent image unchanged`, await qcow2Holds(stack.localPath(fe, source0), PATTERN.image0)],
+    ...Object.keys(stack.datastoreDirs).map((h): [string, boolean] => [
+      `nothing left for VM ${VM_ID} in ${h}'s system datastore`,
+      vmDirGone(stack, h),
+    ]),
+  ];
+  for (const [what, holds] of checks) print(`${holds ? 'ok  ' : 'FAIL'} ${what}`);
+  return checks.every(([, holds]) => holds);
+}
+
+function vmDirGone(stack: Stack, host: string): boolean {
+  const dsDir = stack.localPath(host, `${ONED_DATASTORE_LOCATION}/${SYSTEM_DS}`);
+  return !existsSync(dsDir) || !readdirSync(dsDir).includes(String(VM_ID));
+}
+
+async function qcow2Holds(file: string, pattern: number): Promise<boolean> {
+  try {
+    const r = await runTool('qemu-io', [
+      '-r',
+      '-f',
+      'qcow2',
+      '-c',
+      `read -P 0x${pattern.toString(16)} 0 ${MIB}`,
+      file,
+    ]);
+    return !/fail/i.test(r.stdout);
+  } catch {
+    return false;
+  }
+}
+
+async function writeFixtures(
+  stack: Stack,
+  source0: string,
+  source1: string,
+  placements: string[],
+): Promise<void> {
+  const dir = stack.fixturesDir;
+  await writeDatastoreXml(dir, { id: SYSTEM_DS, name: 'system', type: 1, tmMad: TM, dsMad: '-' });
+  await writeDatastoreXml(dir, { id: IMAGE_DS, name: 'default', type: 0, tmMad: TM, dsMad: 'grpc' });
+  await writeImageXml(dir, {
+    id: 0,
+    name: 'alpine',
+    source: source0,
+    format: 'qcow2',
+    size: IMAGE_SIZE_MB,
+    datastoreId: IMAGE_DS,
+  });
+  await writeImageXml(dir, {
+    id: 1,
+    name: 'data',
+    source: source1,
+    format: 'raw',
+    size: IMAGE_SIZE_MB,
+    persistent: true,
+    datastoreId: IMAGE_DS,
+  });
+  const vm: VmFixture = {
+    id: VM_ID,
+    name: 'vm01',
+    deployId: `one-${VM_ID}`,
+    disks: [
+      {
+        diskId: 0,
+        imageId: 0,
+        source: source0,
+        format: 'qcow2',
+        tmMad: TM,
+        size: DISK0_SIZE_MB,
+        originalSize: IMAGE_SIZE_MB,
+      },
+      {
+        diskId: 1,
+        imageId: 1,
+        source: source1,
+        format: 'raw',
+        tmMad: TM,
+        persistent: true,
+        size: IMAGE_SIZE_MB,
+        originalSize: IMAGE_SIZE_MB,
+      },
+    ],
+    history: placements.map((hostname) => ({ hostname, dsId: SYSTEM_DS, tmMad: TM })),
+  };
+  await writeVmXml(dir, vm);
+}
+
+export const DEMO = { VM_ID, SYSTEM_DS, IMAGE_DS, TM };

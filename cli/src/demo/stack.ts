@@ -1,0 +1,217 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTls } from '../../../common/src/tls.js';
+import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
+import { installShims } from '../../../shims/src/install.js';
+import { startFakeOned, type FakeOned } from '../../../test/fakes/oned/fake-oned.js';
+import { initCa, issueCertificate, pkiFiles } from '../pki/pki.js';
+import { distEntry, freePort, socketAccepts, startDaemon, stopDaemon, waitUntil } from './processes.js';
+
+/** oned's DATASTORE_LOCATION as the driver calls name it; each host maps it to its own directory. */
+export const ONED_DATASTORE_LOCATION = '/var/lib/one/datastores';
+export const DEMO_SESSION = 'oneadmin:demo-password';
+export const DEFAULT_HOSTS = ['frontend', 'host01', 'host02'] as const;
+
+export interface StackOptions {
+  /** Hostnames to run agents for; the first is the front-end. */
+  hosts?: readonly string[];
+  /** Directory to build the stack in (default: a new temporary directory, removed by stop()). */
+  baseDir?: string;
+  /** Override a host's datastore directory (e.g. a small tmpfs for a full-disk test). */
+  hostDirs?: Readonly<Record<string, string>>;
+  /** Coordinator deadlines (tests shorten them). */
+  deadlines?: { controlMs?: number; transferMs?: number };
+}
+
+interface AgentProcess {
+  name: string;
+  port: number;
+  config: string;
+  log: string;
+  child: ChildProcess | undefined;
+}
+
+/** A running one-storage system on loopback: fake oned, coordinator, agents, installed shims. */
+export class Stack {
+  private constructor(
+    readonly baseDir: string,
+    readonly ownsBaseDir: boolean,
+    readonly frontend: string,
+    /** hostname → that host's directory standing for /var/lib/one/datastores. */
+    readonly datastoreDirs: Readonly<Record<string, string>>,
+    readonly remotesDir: string,
+    readonly fixturesDir: string,
+    readonly socket: string,
+    readonly journalPath: string,
+    readonly pkiDir: string,
+    readonly oned: FakeOned,
+    private readonly agents: Map<string, AgentProcess>,
+    private coordinator: { child: ChildProcess; config: string; log: string } | undefined,
+  ) {}
+
+  static async start(opts: StackOptions = {}): Promise<Stack> {
+    const hosts = opts.hosts ?? DEFAULT_HOSTS;
+    const frontend = hosts[0];
+    if (!frontend) throw new Error('a stack needs at least one host');
+    const baseDir = opts.baseDir ?? (await mkdtemp(join(tmpdir(), 'one-storage-')));
+    const dirs = {
+      pki: join(baseDir, 'pki'),
+      logs: join(baseDir, 'logs'),
+      etc: join(baseDir, 'etc'),
+      fixtures: join(baseDir, 'oned'),
+      remotes: join(baseDir, 'remotes'),
+      run: join(baseDir, 'run'),
+    };
+    for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+    await initCa(dirs.pki);
+    await issueCertificate(dirs.pki, 'coordinator', ['127.0.0.1']);
+
+    const datastoreDirs: Record<string, string> = {};
+    const agents = new Map<string, AgentProcess>();
+    for (const name of hosts) {
+      await issueCertificate(dirs.pki, name, ['127.0.0.1']);
+      const dsDir = opts.hostDirs?.[name] ?? join(baseDir, 'hosts', name, 'datastores');
+      await mkdir(dsDir, { recursive: true });
+      datastoreDirs[name] = dsDir;
+      const port = await freePort();
+      const files = pkiFiles(dirs.pki, name);
+      const config = join(dirs.etc, `agent-${name}.json`);
+      await writeFile(
+        config,
+        JSON.stringify(
+          {
+            name,
+            listen: `127.0.0.1:${port}`,
+            data: { listen: '127.0.0.1:0' },
+            roots: [{ location: ONED_DATASTORE_LOCATION, path: dsDir }],
+            tls: files,
+          },
+          null,
+          2,
+        ),
+      );
+      agents.set(name, { name, port, config, log: join(dirs.logs, `agent-${name}.log`), child: undefined });
+    }
+
+    const oned = await startFakeOned({ fixturesDir: dirs.fixtures, session: DEMO_SESSION });
+    const oneAuth = join(dirs.etc, 'one_auth');
+    await writeFile(oneAuth, `${DEMO_SESSION}\n`, { mode: 0o600 });
+    const socket = join(dirs.run, 'coordinator.sock');
+    const journalPath = join(baseDir, 'journal.db');
+    const coordinatorConfig = join(dirs.etc, 'coordinator.json');
+    await writeFile(
+      coordinatorConfig,
+      JSON.stringify(
+        {
+          socket,
+          journal: journalPath,
+          frontend,
+          datastoreLocation: ONED_DATASTORE_LOCATION,
+          oned: { endpoint: oned.endpoint, auth: oneAuth },
+          agents: Object.fromEntries(
+            [...agents.values()].map((a) => [a.name, { endpoint: `127.0.0.1:${a.port}` }]),
+          ),
+          tls: pkiFiles(dirs.pki, 'coordinator'),
+          ...(opts.deadlines ? { deadlines: opts.deadlines } : {}),
+        },
+        null,
+        2,
+      ),
+    );
+    const stack = new Stack(
+      baseDir,
+      opts.baseDir === undefined,
+      frontend,
+      datastoreDirs,
+      dirs.remotes,
+      dirs.fixtures,
+      socket,
+      journalPath,
+      dirs.pki,
+      oned,
+      agents,
+      undefined,
+    );
+    try {
+      await Promise.all(hosts.map((h) => stack.startAgent(h)));
+      await stack.startCoordinator(coordinatorConfig, join(dirs.logs, 'coordinator.log'));
+      await installShims({ remotesDir: dirs.remotes, socketPath: socket });
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    return stack;
+  }
+
+  /** Starts (or restarts) the agent of `name` and waits until it answers Hello over mutual TLS. */
+  async startAgent(name: string): Promise<void> {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`no agent ${name} in this stack`);
+    if (agent.child && agent.child.exitCode === null) return;
+    agent.child = startDaemon(distEntry('agent/src/main.js'), ['--config', agent.config], agent.log);
+    const client = new AgentClient(
+      { name, endpoint: `127.0.0.1:${agent.port}`, certName: name },
+      loadTls(pkiFiles(this.pkiDir, 'coordinator'), 'stack'),
+    );
+    try {
+      await waitUntil(
+        `agent ${name}`,
+        async () => {
+          await client.call('hello', {}, { deadlineMs: 1_000, requestId: 'stack-start' });
+          return true;
+        },
+        agent.child,
+        agent.log,
+      );
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Stops the agent of `name` (to test a host that is down). */
+  async stopAgent(name: string): Promise<void> {
+    const child = this.agents.get(name)?.child;
+    if (child) await stopDaemon(child);
+  }
+
+  agentPort(name: string): number {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`no agent ${name} in this stack`);
+    return agent.port;
+  }
+
+  private async startCoordinator(config: string, log: string): Promise<void> {
+    const child = startDaemon(distEntry('coordinator/src/main.js'), ['--config', config], log);
+    this.coordinator = { child, config, log };
+    await waitUntil('coordinator', () => socketAccepts(this.socket), child, log);
+  }
+
+  /** The local directory standing for an oned-view path on `host`. */
+  localPath(host: string, onedPath: string): string {
+    const dir = this.datastoreDirs[host];
+    if (!dir) throw new Error(`no host ${host} in this stack`);
+    if (!onedPath.startsWith(`${ONED_DATASTORE_LOCATION}/`))
+      throw new Error(`${onedPath} is not under ${ONED_DATASTORE_LOCATION}`);
+    return join(dir, onedPath.slice(ONED_DATASTORE_LOCATION.length + 1));
+  }
+
+  /** PIDs of every process the stack started (for `demo --stay` and for cleanup checks). */
+  pids(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const a of this.agents.values()) if (a.child?.pid) out[`agent-${a.name}`] = a.child.pid;
+    if (this.coordinator?.child.pid) out['coordinator'] = this.coordinator.child.pid;
+    return out;
+  }
+
+  /** Stops everything this stack started, by PID, and removes its directory if it made it. */
+  async stop(opts: { keepFiles?: boolean } = {}): Promise<void> {
+    if (this.coordinator) await stopDaemon(this.coordinator.child);
+    await Promise.all(
+      [...this.agents.values()].map((a) => (a.child ? stopDaemon(a.child) : Promise.resolve())),
+    );
+    await this.oned.close();
+    if (this.ownsBaseDir && !opts.keepFiles) await rm(this.baseDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { StorageError } from '../../common/src/errors.js';
+import { runDemo } from './demo/run-demo.js';
+import { initCa, issueCertificate } from './pki/pki.js';
+import { installShims } from '../../shims/src/install.js';
+
+/** Where the coordinator listens unless the config says otherwise. */
+export const DEFAULT_SOCKET = '/run/one-storage/coordinator.sock';
+const EXIT_USAGE = 2;
+
+const USAGE = `usage:
+  one-storage pki init --dir DIR
+  one-storage pki issue --dir DIR --name HOST [--ip ADDR]... [--force]
+  one-storage shims install --remotes DIR [--socket PATH]
+  one-storage demo [--stay]`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub] = argv;
+  const rest = argv.slice(command === 'demo' ? 1 : 2);
+  switch (`${command ?? ''} ${command === 'demo' ? '' : (sub ?? '')}`.trim()) {
+    case 'pki init': {
+      const { values } = parseArgs({ args: rest, options: { dir: { type: 'string' } }, strict: true });
+      if (!values.dir) return usage('pki init needs --dir');
+      const r = await initCa(values.dir);
+      console.log(r.created ? `created CA ${r.files.cert}` : `CA ${r.files.cert} already exists; kept`);
+      return 0;
+    }
+    case 'pki issue': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          dir: { type: 'string' },
+          name: { type: 'string' },
+          ip: { type: 'string', multiple: true },
+          force: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      if (!values.dir || !values.name) return usage('pki issue needs --dir and --name');
+      const r = await issueCertificate(values.dir, values.name, values.ip ?? [], values.force ?? false);
+      console.log(
+        r.created ? `issued ${r.files.cert} and ${r.files.key}` : `${r.files.cert} already exists; kept`,
+      );
+      return 0;
+    }
+    case 'shims install': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { remotes: { type: 'string' }, socket: { type: 'string' } },
+        strict: true,
+      });
+      if (!values.remotes) return usage('shims install needs --remotes');
+      const r = await installShims({
+        remotesDir: values.remotes,
+        socketPath: values.socket ?? DEFAULT_SOCKET,
+      });
+      console.log(`installed ${r.files.length} shims under ${values.remotes}`);
+      return 0;
+    }
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { stay: { type: 'boolean' } }, strict: true });
+      return runDemo({ stay: values.stay ?? false });
+    }
+    default:
+      return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
+  }
+}
+
+function usage(problem: string): number {
+  console.error(`one-storage: ${problem}\n${USAGE}`);
+  return EXIT_USAGE;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const message = err instanceof StorageError || err instanceof TypeError ? err.message : String(err);
+    console.error(`one-storage: ${message}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,39 @@
+import type { Logger } from '../../../common/src/log.js';
+import type { AgentRegistry } from '../agents/agent-registry.js';
+import type { CoordinatorConfig } from '../config.js';
+import type { AgentOps } from './agent-ops.js';
+
+/** What an action handler needs to know about oned's objects: fetched through oned's API. */
+export interface OnedLookup {
+  vmXml(id: number): Promise<string>;
+  datastoreXml(id: number): Promise<string>;
+  imageXml(id: number): Promise<string>;
+}
+
+/** Everything one driver call carries through the coordinator. */
+export interface ActionContext {
+  requestId: string;
+  kind: 'tm' | 'datastore';
+  driver: string;
+  /** The action as called, lower-case, with any mixed-mode suffix. */
+  action: string;
+  args: readonly string[];
+  stdin: Buffer;
+  signal: AbortSignal;
+  /** Sends an INFO line to the shim at once (it lands in the VM log). */
+  info(message: string): void;
+  ops: AgentOps;
+  agents: AgentRegistry;
+  oned: OnedLookup;
+  config: Readonly<CoordinatorConfig>;
+  logger: Logger;
+}
+
+/** What a handler returns: the stdout oned reads as the action's result (TM actions print nothing). */
+export interface ActionResult {
+  stdout: string;
+}
+
+export type ActionHandler = (ctx: ActionContext) => Promise<ActionResult>;
+
+export const NO_OUTPUT: ActionResult = Object.freeze({ stdout: '' });

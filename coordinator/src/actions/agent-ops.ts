@@ -1,0 +1,76 @@
+import { StorageError } from '../../../common/src/errors.js';
+import type { Logger } from '../../../common/src/log.js';
+import type { AgentMethod, AgentRequest, AgentResponse } from '../agents/agent-client.js';
+import type { AgentRegistry } from '../agents/agent-registry.js';
+
+/** The journal calls AgentOps makes: one row per agent RPC. */
+export interface StepJournal {
+  beginStep(requestId: string, step: { host: string; rpc: string; args: unknown }): number;
+  endStep(stepId: number, end: { outcome: 'success' | 'failure'; error?: string; bytes?: number }): void;
+}
+
+/** RPCs safe to repeat blindly: every agent RPC is idempotent except Receive, whose ticket is single-use. */
+const NOT_RETRIABLE = new Set<AgentMethod>(['receive']);
+/** Reasons worth a retry: the agent was briefly away, slow, or busy on the same path. */
+const RETRIABLE_REASONS = new Set(['AGENT_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'LOCKED']);
+const MAX_ATTEMPTS = 4;
+const FIRST_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 2_000;
+/** Long calls: moving image data; they get the transfer deadline. */
+const TRANSFER_METHODS = new Set<AgentMethod>(['receive', 'copy', 'resize']);
+
+/**
+ * Agent calls on behalf of one driver call: a deadline on each, the request id in metadata, a
+ * journal row per RPC, capped exponential retries of idempotent calls, and bytes moved counted.
+ */
+export class AgentOps {
+  bytesMoved = 0;
+  readonly hosts = new Set<string>();
+
+  constructor(
+    private readonly agents: AgentRegistry,
+    private readonly journal: StepJournal,
+    private readonly requestId: string,
+    private readonly deadlines: { controlMs: number; transferMs: number },
+    private readonly signal: AbortSignal,
+    private readonly logger: Logger,
+  ) {}
+
+  async call<M extends AgentMethod>(
+    host: string,
+    method: M,
+    request: AgentRequest<M>,
+  ): Promise<AgentResponse<M>> {
+    const client = this.agents.get(host);
+    const name = client.agent.name;
+    this.hosts.add(name);
+    const deadlineMs = TRANSFER_METHODS.has(method) ? this.deadlines.transferMs : this.deadlines.controlMs;
+    let backoff = FIRST_BACKOFF_MS;
+    for (let attempt = 1; ; attempt++) {
+      const step = this.journal.beginStep(this.requestId, { host: name, rpc: method, args: request });
+      try {
+        const response = await client.call(method, request, {
+          deadlineMs,
+          requestId: this.requestId,
+          signal: this.signal,
+        });
+        const bytes = (response as { bytes?: number }).bytes ?? 0;
+        this.bytesMoved += bytes;
+        this.journal.endStep(step, { outcome: 'success', bytes });
+        return response;
+      } catch (err) {
+        const e = err instanceof StorageError ? err : new StorageError('INTERNAL', String(err));
+        this.journal.endStep(step, { outcome: 'failure', error: e.message });
+        const retry =
+          !NOT_RETRIABLE.has(method) &&
+          RETRIABLE_REASONS.has(e.reason) &&
+          attempt < MAX_ATTEMPTS &&
+          !this.signal.aborted;
+        if (!retry) throw e;
+        this.logger.warn({ host: name, method, attempt, reason: e.reason }, 'retrying agent call');
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+}

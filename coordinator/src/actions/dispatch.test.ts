@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { findHandler } from './dispatch.js';
+import { cloneLocal } from './tm/clone.js';
+import { deleteLocal } from './tm/delete.js';
+
+describe('findHandler', () => {
+  it.each([
+    ['tm', 'grpc', 'clone', cloneLocal],
+    ['tm', 'grpc', 'ln', cloneLocal],
+    ['tm', 'grpc', 'clone.ssh', cloneLocal],
+    ['tm', 'grpc', 'delete.grpc_qcow2', deleteLocal],
+    ['tm', 'grpc', 'snap_create_live.ssh', undefined],
+    ['tm', 'nosuch', 'clone', undefined],
+    ['datastore', 'grpc', 'clone', undefined],
+  ])('%s/%s/%s', (kind, driver, action, handler) => {
+    expect(findHandler(kind, driver, action)).toBe(handler);
+  });
+});

@@ -1,0 +1,41 @@
+import type { ActionHandler } from './action-context.js';
+import { cloneLocal } from './tm/clone.js';
+import { deleteLocal } from './tm/delete.js';
+import { mvLocal } from './tm/mv.js';
+import { mvdsLocal } from './tm/mvds.js';
+
+/** Local mode (TM `grpc`, replacing OpenNebula's ssh TM). */
+const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
+  clone: cloneLocal,
+  ln: cloneLocal,
+  mv: mvLocal,
+  mvds: mvdsLocal,
+  delete: deleteLocal,
+};
+
+/** `<kind>/<driver>` → action → handler. */
+const DRIVERS: Readonly<Record<string, Readonly<Record<string, ActionHandler>>>> = {
+  'tm/grpc': TM_LOCAL,
+};
+
+/**
+ * Finds the handler for an action, following oned's own lookup rule for mixed-mode suffixes
+ * (reference 1.3): `clone.ssh` is served by a specific `clone.ssh` handler when there is one,
+ * otherwise by `clone`.
+ */
+export function findHandler(kind: string, driver: string, action: string): ActionHandler | undefined {
+  const table = DRIVERS[`${kind}/${driver}`];
+  if (!table) return undefined;
+  const exact = table[action];
+  if (exact) return exact;
+  const dot = action.lastIndexOf('.');
+  return dot > 0 ? table[action.slice(0, dot)] : undefined;
+}
+
+/** Every (kind, driver, action) with a handler, for docs and tests. */
+export function supportedActions(): Array<{ kind: string; driver: string; action: string }> {
+  return Object.entries(DRIVERS).flatMap(([key, table]) => {
+    const [kind, driver] = key.split('/') as [string, string];
+    return Object.keys(table).map((action) => ({ kind, driver, action }));
+  });
+}

@@ -1,0 +1,60 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import { parseVm } from '../../oned/vm-xml.js';
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
+import { FileKind, kindOf, transfer } from '../transfer.js';
+import { enableLocalMonitoring } from './monitoring-marker.js';
+
+const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
+
+/**
+ * clone and ln in local mode (OpenNebula's ssh TM, reference 2.2): both copy the image to the host
+ * (LN_TARGET=SYSTEM), with its `.snap` directory when it has one (renamed disk.i.snap); create the
+ * VM directory; mark the system datastore for host-side monitoring; grow the copy when the DISK's
+ * SIZE exceeds ORIGINAL_SIZE; SPARSE=no gives fully allocated copies and preallocated growth.
+ * A repeat copies again over the previous result: the same outcome.
+ */
+export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, USAGE);
+  const source = parseHostPath(ctx.args[0], 'SOURCE');
+  const destination = parseHostPath(ctx.args[1], 'destination');
+  const vmId = parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+
+  const diskId = diskIdOf(destination.path);
+  const vm = parseVm(await ctx.oned.vmXml(vmId), vmId);
+  const disk = diskId === undefined ? undefined : vm.disk(diskId);
+  if (diskId !== undefined && !disk) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${ctx.action}: VM ${vmId} has no DISK with DISK_ID=${diskId}`,
+    );
+  }
+  const sparse = disk?.sparse !== false;
+
+  const vmDir = dirname(destination.path);
+  await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+
+  const sourceKind = await kindOf(ctx, source);
+  if (sourceKind === undefined) {
+    throw new StorageError('NOT_FOUND', `${ctx.action}: image ${source.host}:${source.path} does not exist`);
+  }
+  const snapDir = { host: source.host, path: `${source.path}.snap` };
+  if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {
+    await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
+  }
+  await transfer(ctx, source, destination, { sparse });
+
+  const size = disk?.size;
+  const originalSize = disk?.originalSize;
+  if (size !== undefined && originalSize !== undefined && size > originalSize) {
+    await ctx.ops.call(destination.host, 'resize', {
+      path: destination.path,
+      sizeMb: size,
+      preallocate: !sparse,
+    });
+    ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
+  }
+  return NO_OUTPUT;
+}

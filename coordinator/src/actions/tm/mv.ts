@@ -1,0 +1,82 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import { LcmState } from '../../oned/vm-state.js';
+import { parseVm } from '../../oned/vm-xml.js';
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import {
+  diskIdOf,
+  dirname,
+  expectArgs,
+  formatHostPath,
+  parseHostPath,
+  parseId,
+  type HostPath,
+} from '../host-path.js';
+import { kindOf, transfer } from '../transfer.js';
+import { enableLocalMonitoring } from './monitoring-marker.js';
+
+const USAGE = ['hostA:path', 'hostB:path', 'vm_id', 'ds_id'];
+/** While oned does not know where the VM was, there is nothing safe to move (ssh/mv does the same). */
+const SKIP_STATES: ReadonlySet<number> = new Set([
+  LcmState.PrologMigrateUnknown,
+  LcmState.PrologMigrateUnknownFailure,
+]);
+
+/**
+ * mv in local mode (reference 2.2): a disk-level call does nothing (the directory-level call that
+ * follows moves the whole VM directory, snapshots included); the directory moves host to host or
+ * host ↔ front-end (STOP/RESUME, MIGRATE), the source deleted only after the destination is in
+ * place and verified. Nothing moves when both ends are the same storage. A repeat after success
+ * finds the source gone and the destination present: success.
+ */
+export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, USAGE);
+  const source = parseHostPath(ctx.args[0], 'source');
+  const destination = parseHostPath(ctx.args[1], 'destination');
+  const vmId = parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+
+  if (diskIdOf(source.path) !== undefined) return NO_OUTPUT;
+  const vm = parseVm(await ctx.oned.vmXml(vmId), vmId);
+  if (SKIP_STATES.has(vm.lcmState)) {
+    ctx.info(`${ctx.action}: VM ${vmId} is in LCM state ${vm.lcmState}: nothing to move`);
+    return NO_OUTPUT;
+  }
+  const sameHost = ctx.agents.canonical(source.host) === ctx.agents.canonical(destination.host);
+  if (sameHost && source.path === destination.path) return NO_OUTPUT;
+
+  await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
+  if (!sameHost && source.path === destination.path && (await sharesStorage(ctx, source, destination))) {
+    ctx.info(
+      `${ctx.action}: ${source.host} and ${destination.host} share ${dirname(destination.path)}: nothing to move`,
+    );
+    return NO_OUTPUT;
+  }
+
+  if ((await kindOf(ctx, source)) === undefined) {
+    if ((await kindOf(ctx, destination)) !== undefined) return NO_OUTPUT; // already moved by an earlier call
+    throw new StorageError(
+      'NOT_FOUND',
+      `${ctx.action}: neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
+    );
+  }
+  const marker = { host: source.host, path: `${dirname(source.path)}/.monitor` };
+  if ((await kindOf(ctx, marker)) !== undefined) {
+    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(destination.path) });
+  }
+  await transfer(ctx, source, destination, { sparse: true });
+  await ctx.ops.call(source.host, 'delete', { path: source.path });
+  return NO_OUTPUT;
+}
+
+/**
+ * Whether a file created on `b` is visible at the same path on `a` (OpenNebula's mktemp check):
+ * then both hosts mount the same storage and moving would delete what we just wrote.
+ */
+async function sharesStorage(ctx: ActionContext, a: HostPath, b: HostPath): Promise<boolean> {
+  const probe = await ctx.ops.call(b.host, 'createProbe', { dir: dirname(b.path) });
+  try {
+    return (await ctx.ops.call(a.host, 'stat', { path: probe.path })).exists;
+  } finally {
+    await ctx.ops.call(b.host, 'delete', { path: probe.path });
+  }
+}

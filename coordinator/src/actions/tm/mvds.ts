@@ -1,0 +1,38 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { FileKind, kindOf, transfer } from '../transfer.js';
+
+const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
+
+/**
+ * mvds in local mode (reference 2.2): a persistent disk goes back to its image SOURCE on the
+ * front-end (SOURCE has no host part), its snapshots to SOURCE.snap (replacing what was there,
+ * like rsync --delete), and the image's cached checksum SOURCE.md5sum is dropped. The image is
+ * replaced atomically, only after the copy is verified. A repeat copies the same disk again.
+ */
+export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, USAGE);
+  const disk = parseHostPath(ctx.args[0], 'disk');
+  const image = { host: ctx.agents.frontend, path: parseAbsolutePath(ctx.args[1], 'SOURCE') };
+  parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+
+  const kind = await kindOf(ctx, disk);
+  if (kind === undefined)
+    throw new StorageError('NOT_FOUND', `${ctx.action}: disk ${formatHostPath(disk)} does not exist`);
+  if (kind !== FileKind.FILE_KIND_FILE) {
+    // A symlink means a qcow2 snapshot chain (disk.i → disk.i.snap/N); it must be flattened first.
+    throw new StorageError(
+      'UNSUPPORTED_ACTION',
+      `${ctx.action}: disk ${formatHostPath(disk)} is a snapshot chain (symlink); saving chains back is not supported yet`,
+    );
+  }
+  const snapDir = { host: disk.host, path: `${disk.path}.snap` };
+  if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {
+    await transfer(ctx, snapDir, { host: image.host, path: `${image.path}.snap` }, { sparse: true });
+  }
+  await transfer(ctx, disk, image, { sparse: true });
+  await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });
+  return NO_OUTPUT;
+}

@@ -1,0 +1,54 @@
+import { FileKind } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { ActionContext } from './action-context.js';
+import { formatHostPath, type HostPath } from './host-path.js';
+
+const MIB = 1024 * 1024;
+
+/**
+ * Copies a file or directory tree from one host's datastore to another's (replacing the
+ * destination atomically). Same host: the agent copies with the kernel. Different hosts: the
+ * source agent opens a single-use ticket and the destination agent pulls the data extents over
+ * the data path, checks the checksums and renames into place.
+ */
+export async function transfer(
+  ctx: ActionContext,
+  from: HostPath,
+  to: HostPath,
+  opts: { sparse: boolean },
+): Promise<number> {
+  const started = Date.now();
+  const fromName = ctx.agents.canonical(from.host);
+  const toName = ctx.agents.canonical(to.host);
+  let bytes: number;
+  if (fromName === toName) {
+    const r = await ctx.ops.call(to.host, 'copy', {
+      source: from.path,
+      destination: to.path,
+      sparse: opts.sparse,
+    });
+    bytes = r.bytes;
+  } else {
+    const sending = await ctx.ops.call(from.host, 'openSend', { path: from.path, ttlSeconds: 0 });
+    const r = await ctx.ops.call(to.host, 'receive', {
+      ticket: sending.ticket,
+      dataAddress: sending.dataAddress,
+      sourceName: ctx.agents.get(from.host).agent.certName,
+      destination: to.path,
+      sparse: opts.sparse,
+    });
+    bytes = r.bytes;
+  }
+  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  ctx.info(
+    `${ctx.action}: copied ${formatHostPath(from)} to ${formatHostPath(to)}: ${(bytes / MIB).toFixed(1)} MiB of data in ${seconds.toFixed(2)} s (${(bytes / MIB / seconds).toFixed(0)} MiB/s)`,
+  );
+  return bytes;
+}
+
+/** Whether `path` exists on `host` and what it is. */
+export async function kindOf(ctx: ActionContext, at: HostPath): Promise<FileKind | undefined> {
+  const st = await ctx.ops.call(at.host, 'stat', { path: at.path });
+  return st.exists ? st.kind : undefined;
+}
+
+export { FileKind };

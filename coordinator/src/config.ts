@@ -1,0 +1,86 @@
+import { Fields } from '../../common/src/config/fields.js';
+import { readConfigFile } from '../../common/src/config/read-config-file.js';
+import type { TlsFiles } from '../../common/src/tls.js';
+
+/** oned's default DATASTORE_LOCATION; every host uses the same one (reference 7). */
+export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
+/** A cheap control call (mkdir, stat, delete) that takes longer than this is stuck. */
+const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
+/** A transfer of a large image on a slow link can take hours; it still must end. */
+const DEFAULT_TRANSFER_DEADLINE_MS = 6 * 3600_000;
+const DEFAULT_ONED_DEADLINE_MS = 15_000;
+/** Shims are run by oneadmin; the coordinator's group must be able to connect. */
+const DEFAULT_SOCKET_MODE = 0o660;
+
+export interface AgentEndpoint {
+  /** OpenNebula hostname (the host part of driver arguments). */
+  name: string;
+  /** host:port of the agent's gRPC listener. */
+  endpoint: string;
+  /** Name its certificate carries (default: the hostname). */
+  certName: string;
+}
+
+export interface CoordinatorConfig {
+  socket: string;
+  socketMode: number;
+  journal: string;
+  /** Name of the front-end's agent: transfer lines name the front-end by oned's hostname. */
+  frontend: string;
+  /** Other names oned may use for the front-end (e.g. its FQDN). */
+  frontendAliases: string[];
+  datastoreLocation: string;
+  oned: { endpoint: string; auth: string; deadlineMs: number };
+  agents: Map<string, AgentEndpoint>;
+  tls: TlsFiles;
+  deadlines: { controlMs: number; transferMs: number };
+  log: { level: string };
+  source: string;
+}
+
+export function loadCoordinatorConfig(file: string): Readonly<CoordinatorConfig> {
+  return parseCoordinatorConfig(readConfigFile(file), file);
+}
+
+export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<CoordinatorConfig> {
+  const f = Fields.root(source, raw);
+  const agents = new Map<string, AgentEndpoint>();
+  for (const [name, a] of f.entries('agents')) {
+    agents.set(name, { name, endpoint: a.address('endpoint'), certName: a.string('certName', name) });
+    a.done();
+  }
+  const frontend = f.string('frontend');
+  if (!agents.has(frontend)) f.fail('frontend', `names "${frontend}", which is not one of the agents`);
+  const oned = f.object('oned') as Fields;
+  const tls = f.object('tls') as Fields;
+  const deadlines = f.object('deadlines', false);
+  const log = f.object('log', false);
+  const config: CoordinatorConfig = {
+    socket: f.absolutePath('socket'),
+    socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
+    journal: f.absolutePath('journal'),
+    frontend,
+    frontendAliases: f.stringList('frontendAliases'),
+    datastoreLocation: f.absolutePath('datastoreLocation', DEFAULT_DATASTORE_LOCATION),
+    oned: {
+      endpoint: oned.address('endpoint', '127.0.0.1:2634'),
+      auth: oned.absolutePath('auth'),
+      deadlineMs: oned.int('deadlineMs', DEFAULT_ONED_DEADLINE_MS, 100),
+    },
+    agents,
+    tls: { ca: tls.absolutePath('ca'), cert: tls.absolutePath('cert'), key: tls.absolutePath('key') },
+    deadlines: {
+      controlMs: deadlines?.int('controlMs', DEFAULT_CONTROL_DEADLINE_MS, 100) ?? DEFAULT_CONTROL_DEADLINE_MS,
+      transferMs:
+        deadlines?.int('transferMs', DEFAULT_TRANSFER_DEADLINE_MS, 100) ?? DEFAULT_TRANSFER_DEADLINE_MS,
+    },
+    log: { level: log?.string('level', 'info') ?? 'info' },
+    source,
+  };
+  oned.done();
+  tls.done();
+  deadlines?.done();
+  log?.done();
+  f.done();
+  return Object.freeze(config);
+}

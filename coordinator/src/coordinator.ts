@@ -1,0 +1,59 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../../common/src/log.js';
+import { loadTls } from '../../common/src/tls.js';
+import { AgentRegistry } from './agents/agent-registry.js';
+import type { CoordinatorConfig } from './config.js';
+import { handleDriverCall } from './handle-driver-call.js';
+import { Journal } from './journal/journal.js';
+import { readOneAuth } from './oned/one-auth.js';
+import { OnedClient } from './oned/oned-client.js';
+import { startShimServer } from './shim-server/shim-server.js';
+
+export interface RunningCoordinator {
+  close(): Promise<void>;
+}
+
+/** Builds the coordinator's dependencies and starts listening for shims. */
+export async function startCoordinator(
+  config: Readonly<CoordinatorConfig>,
+  logger: Logger,
+): Promise<RunningCoordinator> {
+  const session = await readOneAuth(config.oned.auth);
+  const tls = loadTls(config.tls, config.source);
+  mkdirSync(dirname(config.journal), { recursive: true });
+  const journal = new Journal(config.journal, { redact: [session, session.slice(session.indexOf(':') + 1)] });
+  const unfinished = journal.unfinished();
+  if (unfinished.length > 0) {
+    logger.warn(
+      { requestIds: unfinished.map((c) => c.requestId) },
+      'driver calls left unfinished by a previous run',
+    );
+  }
+  const oned = new OnedClient({
+    endpoint: config.oned.endpoint,
+    session,
+    deadlineMs: config.oned.deadlineMs,
+  });
+  const agents = new AgentRegistry(config.agents, tls, config.frontend, config.frontendAliases);
+  mkdirSync(dirname(config.socket), { recursive: true });
+  const deps = { config, agents, oned, journal, logger };
+  const server = await startShimServer({
+    socketPath: config.socket,
+    mode: config.socketMode,
+    handler: (req, log, signal) => handleDriverCall(deps, req, log, signal),
+    logger,
+  });
+  logger.info(
+    { socket: config.socket, agents: [...config.agents.keys()], oned: config.oned.endpoint },
+    'coordinator listening',
+  );
+  return {
+    async close() {
+      await server.close();
+      agents.close();
+      oned.close();
+      journal.close();
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import Database from 'better-sqlite3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Journal } from './journal.js';
+import { SCHEMA_VERSION } from './schema.js';
+
+const SESSION = 'oneadmin:hunter2-secret';
+const CLONE_ARGS = [
+  'fe:/var/lib/one//datastores/1/9f3c',
+  'host01:/var/lib/one//datastores/100/42/disk.0',
+  '42',
+  '1',
+];
+
+describe('Journal', () => {
+  let dir: string;
+  let file: string;
+  let clock: number;
+  const open = (): Journal => new Journal(file, { now: () => clock, redact: [SESSION] });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'journal-'));
+    file = join(dir, 'journal.sqlite');
+    clock = 1_700_000_000_000;
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('round-trips a call with two steps, and keeps it across a close and reopen', () => {
+    const journal = open();
+    journal.beginCall({
+      requestId: 'r1',
+      kind: 'tm',
+      driver: 'grpc',
+      action: 'clone.ssh',
+      args: CLONE_ARGS,
+      vmId: 42,
+    });
+    clock += 5;
+    const s1 = journal.beginStep('r1', {
+      host: 'fe',
+      rpc: 'Stat',
+      args: { path: '/var/lib/one//datastores/1/9f3c' },
+    });
+    clock += 10;
+    journal.endStep(s1, { outcome: 'success' });
+    const s2 = journal.beginStep('r1', { host: 'host01', rpc: 'Clone', args: { sizeMb: 10240 } });
+    journal.stepProgress(s2, 1 << 20);
+    clock += 100;
+    journal.endStep(s2, { outcome: 'success', bytes: 2 << 20 });
+    journal.endCall('r1', { outcome: 'success', exitCode: 0, bytes: 2 << 20, hosts: ['fe', 'host01'] });
+    journal.close();
+
+    const reopened = open();
+    try {
+      expect(reopened.call('r1')).toEqual({
+        requestId: 'r1',
+        kind: 'tm',
+        driver: 'grpc',
+        action: 'clone.ssh',
+        args: CLONE_ARGS,
+        hosts: ['fe', 'host01'],
+        vmId: 42,
+        startedAt: 1_700_000_000_000,
+        endedAt: 1_700_000_000_115,
+        outcome: 'success',
+        exitCode: 0,
+        error: undefined,
+        bytes: 2 << 20,
+      });
+      expect(reopened.steps('r1')).toEqual([
+        {
+          id: s1,
+          requestId: 'r1',
+          host: 'fe',
+          rpc: 'Stat',
+          args: { path: '/var/lib/one//datastores/1/9f3c' },
+          startedAt: 1_700_000_000_005,
+          endedAt: 1_700_000_000_015,
+          outcome: 'success',
+          error: undefined,
+          bytes: undefined,
+        },
+        {
+          id: s2,
+          requestId: 'r1',
+          host: 'host01',
+          rpc: 'Clone',
+          args: { sizeMb: 10240 },
+          startedAt: 1_700_000_000_015,
+          endedAt: 1_700_000_000_115,
+          outcome: 'success',
+          error: undefined,
+          bytes: 2 << 20,
+        },
+      ]);
+      expect(reopened.unfinished()).toEqual([]);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('lists calls still running after a restart, for reconciliation', () => {
+    const journal = open();
+    journal.beginCall({ requestId: 'done', kind: 'tm', driver: 'grpc', action: 'delete', args: [] });
+    journal.endCall('done', { outcome: 'failure', exitCode: 1, error: 'host01: /x: Permission denied' });
+    clock += 1;
+    journal.beginCall({
+      requestId: 'cut',
+      kind: 'tm',
+      driver: 'grpc',
+      action: 'mv',
+      args: ['a', 'b'],
+      vmId: 7,
+    });
+    journal.beginStep('cut', { host: 'host02', rpc: 'Move', args: {} });
+    clock += 1;
+    journal.beginCall({ requestId: 'cut2', kind: 'datastore', driver: 'grpc', action: 'cp', args: [] });
+    journal.close(); // the coordinator dies here
+
+    const reopened = open();
+    try {
+      expect(reopened.unfinished().map((c) => [c.requestId, c.outcome, c.vmId])).toEqual([
+        ['cut', 'running', 7],
+        ['cut2', 'running', undefined],
+      ]);
+      expect(reopened.steps('cut').map((s) => s.outcome)).toEqual(['running']);
+      expect(reopened.call('done')?.error).toBe('host01: /x: Permission denied');
+      // reconciliation closes them; then nothing is left
+      reopened.endCall('cut', {
+        outcome: 'failure',
+        exitCode: 1,
+        error: 'interrupted by a coordinator restart',
+      });
+      reopened.endCall('cut2', { outcome: 'success', exitCode: 0 });
+      expect(reopened.unfinished()).toEqual([]);
+      expect(reopened.recentCalls(2).map((c) => c.requestId)).toEqual(['cut2', 'cut']);
+      expect(reopened.recentCalls(10)).toHaveLength(3);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('uses WAL and records its schema version', () => {
+    open().close();
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a journal written by a newer coordinator', () => {
+    const db = new Database(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => open()).toThrow(`has schema version ${SCHEMA_VERSION + 1}, newer than this coordinator's`);
+  });
+
+  it('never writes a configured secret', () => {
+    const journal = open();
+    journal.beginCall({ requestId: 'r', kind: 'tm', driver: 'grpc', action: 'cpds', args: ['x', SESSION] });
+    journal.endCall('r', { outcome: 'failure', exitCode: 1, error: `oned said ${SESSION}` });
+    journal.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(JSON.stringify(db.prepare('SELECT * FROM calls').all())).not.toContain('hunter2');
+    } finally {
+      db.close();
+    }
+  });
+
+  it.each([
+    [
+      'a duplicate request id',
+      (j: Journal) => j.beginCall({ requestId: 'r', kind: 'tm', driver: 'g', action: 'a', args: [] }),
+      'journal: call r is already recorded',
+    ],
+    [
+      'ending an unknown call',
+      (j: Journal) => j.endCall('nope', { outcome: 'success', exitCode: 0 }),
+      'journal: no call nope',
+    ],
+    [
+      'ending a call twice',
+      (j: Journal) => {
+        j.endCall('r', { outcome: 'success', exitCode: 0 });
+        j.endCall('r', { outcome: 'failure', exitCode: 1 });
+      },
+      'journal: call r already ended (success)',
+    ],
+    [
+      'a step of an unknown call',
+      (j: Journal) => j.beginStep('nope', { host: 'h', rpc: 'X', args: {} }),
+      'journal: step for unknown call nope',
+    ],
+    [
+      'ending an unknown step',
+      (j: Journal) => j.endStep(999, { outcome: 'success' }),
+      'journal: no step 999',
+    ],
+  ])('refuses %s', (_name, act, message) => {
+    const journal = open();
+    try {
+      journal.beginCall({ requestId: 'r', kind: 'tm', driver: 'g', action: 'a', args: [] });
+      expect(() => act(journal)).toThrow(message);
+    } finally {
+      journal.close();
+    }
+  });
+});

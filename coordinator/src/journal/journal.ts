@@ -1,0 +1,330 @@
+import Database from 'better-sqlite3';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+export type Outcome = 'running' | 'success' | 'failure';
+export type EndOutcome = Exclude<Outcome, 'running'>;
+
+/** Milliseconds a writer waits for another connection's lock (e.g. the CLI reading) before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+/** Shown instead of any configured secret found in stored text. */
+const REDACTED = '[redacted]';
+
+export interface JournalOptions {
+  /** Clock in ms since the epoch; tests pass a fixed one. */
+  now?: () => number;
+  /**
+   * Strings that must never reach the file (the oned session, its password): they are replaced in
+   * args, hosts and error text before writing.
+   */
+  redact?: readonly string[];
+}
+
+export interface BeginCall {
+  requestId: string;
+  kind: string;
+  driver: string;
+  action: string;
+  /** The driver call's argv. Never stdin: it can hold secrets. */
+  args: unknown;
+  vmId?: number;
+}
+
+export interface EndCall {
+  outcome: EndOutcome;
+  exitCode: number;
+  error?: string;
+  bytes?: number;
+  hosts?: readonly string[];
+}
+
+export interface BeginStep {
+  /** The agent (host) the step runs on. */
+  host: string;
+  rpc: string;
+  args: unknown;
+}
+
+export interface EndStep {
+  outcome: EndOutcome;
+  error?: string;
+  bytes?: number;
+}
+
+export interface CallRecord {
+  requestId: string;
+  kind: string;
+  driver: string;
+  action: string;
+  args: unknown;
+  hosts: string[] | undefined;
+  vmId: number | undefined;
+  startedAt: number;
+  endedAt: number | undefined;
+  outcome: Outcome;
+  exitCode: number | undefined;
+  error: string | undefined;
+  bytes: number | undefined;
+}
+
+export interface StepRecord {
+  id: number;
+  requestId: string;
+  host: string;
+  rpc: string;
+  args: unknown;
+  startedAt: number;
+  endedAt: number | undefined;
+  outcome: Outcome;
+  error: string | undefined;
+  bytes: number | undefined;
+}
+
+interface CallRow {
+  request_id: string;
+  kind: string;
+  driver: string;
+  action: string;
+  args: string;
+  hosts: string | null;
+  vm_id: number | null;
+  started_at: number;
+  ended_at: number | null;
+  outcome: Outcome;
+  exit_code: number | null;
+  error: string | null;
+  bytes: number | null;
+}
+
+interface StepRow {
+  id: number;
+  request_id: string;
+  host: string;
+  rpc: string;
+  args: string;
+  started_at: number;
+  ended_at: number | null;
+  outcome: Outcome;
+  error: string | null;
+  bytes: number | null;
+}
+
+/**
+ * The coordinator's record of every driver call and of every agent step it made, in SQLite (WAL, so
+ * the CLI can read while the daemon writes). It serves recovery (unfinished() after a restart),
+ * audit and progress; the truth about disks stays with the agents and oned.
+ */
+export class Journal {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly secrets: readonly string[];
+  private readonly stmt: Statements;
+
+  constructor(
+    readonly path: string,
+    options: JournalOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.secrets = (options.redact ?? []).filter((s) => s !== '');
+    try {
+      this.db = new Database(path);
+    } catch (err) {
+      throw new Error(`journal ${path}: cannot open: ${(err as Error).message}`, { cause: err });
+    }
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is durable across process crashes in WAL mode; only a power loss can drop the last
+    // transactions, which reconciliation with the agents covers.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    this.migrate();
+    this.stmt = prepareStatements(this.db);
+  }
+
+  beginCall(call: BeginCall): void {
+    try {
+      this.stmt.insertCall.run({
+        request_id: call.requestId,
+        kind: call.kind,
+        driver: call.driver,
+        action: call.action,
+        args: this.json(call.args),
+        vm_id: call.vmId ?? null,
+        started_at: this.now(),
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new Error(`journal: call ${call.requestId} is already recorded`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  endCall(requestId: string, end: EndCall): void {
+    const changed = this.stmt.endCall.run({
+      request_id: requestId,
+      ended_at: this.now(),
+      outcome: end.outcome,
+      exit_code: end.exitCode,
+      error: end.error === undefined ? null : this.scrub(end.error),
+      bytes: end.bytes ?? null,
+      hosts: end.hosts === undefined ? null : this.json(end.hosts),
+    }).changes;
+    if (changed === 0) throw this.notRunning('call', requestId, this.call(requestId)?.outcome);
+  }
+
+  /** Records the start of an agent RPC made for call `requestId`; returns the step's id. */
+  beginStep(requestId: string, step: BeginStep): number {
+    try {
+      const result = this.stmt.insertStep.run({
+        request_id: requestId,
+        host: step.host,
+        rpc: step.rpc,
+        args: this.json(step.args),
+        started_at: this.now(),
+      });
+      return Number(result.lastInsertRowid);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new Error(`journal: step for unknown call ${requestId}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Records how many bytes a running step has moved so far (progress of long transfers). */
+  stepProgress(stepId: number, bytes: number): void {
+    this.stmt.stepProgress.run({ id: stepId, bytes });
+  }
+
+  endStep(stepId: number, end: EndStep): void {
+    const changed = this.stmt.endStep.run({
+      id: stepId,
+      ended_at: this.now(),
+      outcome: end.outcome,
+      error: end.error === undefined ? null : this.scrub(end.error),
+      bytes: end.bytes ?? null,
+    }).changes;
+    if (changed === 0) {
+      const row = this.stmt.stepById.get(stepId) as StepRow | undefined;
+      throw this.notRunning('step', String(stepId), row?.outcome);
+    }
+  }
+
+  call(requestId: string): CallRecord | undefined {
+    const row = this.stmt.callById.get(requestId) as CallRow | undefined;
+    return row === undefined ? undefined : toCall(row);
+  }
+
+  /** The steps of one call, in the order they started. */
+  steps(requestId: string): StepRecord[] {
+    return (this.stmt.stepsOfCall.all(requestId) as StepRow[]).map(toStep);
+  }
+
+  /** The newest calls first. */
+  recentCalls(limit: number): CallRecord[] {
+    return (this.stmt.recentCalls.all(limit) as CallRow[]).map(toCall);
+  }
+
+  /** Calls still 'running': after a restart, the ones to reconcile with the agents. Oldest first. */
+  unfinished(): CallRecord[] {
+    return (this.stmt.unfinished.all() as CallRow[]).map(toCall);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(
+        `journal ${this.path} has schema version ${version}, newer than this coordinator's ${SCHEMA_VERSION}`,
+      );
+    }
+    if (version === SCHEMA_VERSION) return;
+    this.db.transaction(() => {
+      for (const sql of MIGRATIONS.slice(version)) this.db.exec(sql);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  private json(value: unknown): string {
+    return this.scrub(JSON.stringify(value ?? null));
+  }
+
+  private scrub(text: string): string {
+    return this.secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+  }
+
+  private notRunning(what: string, id: string, outcome: Outcome | undefined): Error {
+    return new Error(
+      outcome === undefined
+        ? `journal: no ${what} ${id}`
+        : `journal: ${what} ${id} already ended (${outcome})`,
+    );
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insertCall: db.prepare(
+      `INSERT INTO calls (request_id, kind, driver, action, args, vm_id, started_at, outcome)
+       VALUES (@request_id, @kind, @driver, @action, @args, @vm_id, @started_at, 'running')`,
+    ),
+    endCall: db.prepare(
+      `UPDATE calls SET ended_at = @ended_at, outcome = @outcome, exit_code = @exit_code,
+         error = @error, bytes = @bytes, hosts = COALESCE(@hosts, hosts)
+       WHERE request_id = @request_id AND outcome = 'running'`,
+    ),
+    insertStep: db.prepare(
+      `INSERT INTO steps (request_id, host, rpc, args, started_at, outcome)
+       VALUES (@request_id, @host, @rpc, @args, @started_at, 'running')`,
+    ),
+    stepProgress: db.prepare(`UPDATE steps SET bytes = @bytes WHERE id = @id AND outcome = 'running'`),
+    endStep: db.prepare(
+      `UPDATE steps SET ended_at = @ended_at, outcome = @outcome, error = @error,
+         bytes = COALESCE(@bytes, bytes)
+       WHERE id = @id AND outcome = 'running'`,
+    ),
+    stepById: db.prepare(`SELECT * FROM steps WHERE id = ?`),
+    callById: db.prepare(`SELECT * FROM calls WHERE request_id = ?`),
+    stepsOfCall: db.prepare(`SELECT * FROM steps WHERE request_id = ? ORDER BY started_at, id`),
+    recentCalls: db.prepare(`SELECT * FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?`),
+    unfinished: db.prepare(`SELECT * FROM calls WHERE outcome = 'running' ORDER BY started_at, rowid`),
+  };
+}
+
+function toCall(row: CallRow): CallRecord {
+  return {
+    requestId: row.request_id,
+    kind: row.kind,
+    driver: row.driver,
+    action: row.action,
+    args: JSON.parse(row.args) as unknown,
+    hosts: row.hosts === null ? undefined : (JSON.parse(row.hosts) as string[]),
+    vmId: row.vm_id ?? undefined,
+    startedAt: row.started_at,
+    endedAt: row.ended_at ?? undefined,
+    outcome: row.outcome,
+    exitCode: row.exit_code ?? undefined,
+    error: row.error ?? undefined,
+    bytes: row.bytes ?? undefined,
+  };
+}
+
+function toStep(row: StepRow): StepRecord {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    host: row.host,
+    rpc: row.rpc,
+    args: JSON.parse(row.args) as unknown,
+    startedAt: row.started_at,
+    endedAt: row.ended_at ?? undefined,
+    outcome: row.outcome,
+    error: row.error ?? undefined,
+    bytes: row.bytes ?? undefined,
+  };
+}

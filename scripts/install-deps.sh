@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages one-storage needs to run and to be tested: qemu-img/qemu-io/qemu-nbd
+# (qemu-utils), openssl (PKI), util-linux (fallocate), genisoimage/xorriso (context ISOs), and
+# openssh-server (only for the transfer benchmark's tar-over-ssh baseline).
+set -euo pipefail
+packages=(qemu-utils openssl util-linux coreutils genisoimage xorriso openssh-server openssh-client)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]} (run with sudo)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" != 20 ]; then
+  echo "install-deps: Node 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+echo "install-deps: system packages present"

@@ -1,0 +1,88 @@
+// Length-delimited frames for the shim socket (shim.proto): a 4-byte big-endian length, then that
+// many bytes of an encoded protobuf message. Shared by the shims and the coordinator's shim server,
+// so it must stay free of imports: every shim start pays for what it loads.
+
+/** Bytes of the length prefix in front of every frame. */
+export const FRAME_HEADER_BYTES = 4;
+
+/**
+ * Largest frame either side accepts. A DS call's stdin is a base64 XML document of a few KiB, a VM
+ * XML with many disks and snapshots a few MiB; anything near this is a bug or a hostile peer, and
+ * refusing it keeps a bad length from making us buffer gigabytes.
+ */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** Prefix a message with its length. */
+export function encodeFrame(message: Uint8Array): Buffer {
+  if (message.length > MAX_FRAME_BYTES) throw new FrameTooLargeError(message.length, MAX_FRAME_BYTES);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.length);
+  frame.writeUInt32BE(message.length, 0);
+  frame.set(message, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** A frame announced a length above the limit; the stream cannot be trusted after it. */
+export class FrameTooLargeError extends Error {
+  constructor(
+    readonly frameBytes: number,
+    readonly maxFrameBytes: number,
+  ) {
+    super(`frame of ${frameBytes} bytes exceeds the ${maxFrameBytes}-byte limit`);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+/**
+ * Splits a byte stream into frames. Feed it every chunk a socket delivers; it returns the frames each
+ * chunk completes (none, one or several) and keeps any partial frame for the next chunk. Chunks are
+ * held as a list and joined once per completed frame, so a large frame arriving in many small chunks
+ * costs one copy, not one per chunk.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Length of the frame being assembled, once its header has arrived. */
+  private expected: number | undefined;
+
+  constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
+
+  /** Bytes received but not yet returned as a frame (non-zero at end of stream = truncated frame). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Add a chunk; returns the frames it completes. Throws FrameTooLargeError on an oversize header. */
+  push(chunk: Uint8Array): Buffer[] {
+    if (chunk.length > 0) {
+      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      this.buffered += chunk.length;
+    }
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.expected === undefined) {
+        if (this.buffered < FRAME_HEADER_BYTES) break;
+        const length = this.head(FRAME_HEADER_BYTES).readUInt32BE(0);
+        if (length > this.maxFrameBytes) throw new FrameTooLargeError(length, this.maxFrameBytes);
+        this.expected = length;
+      }
+      const total = FRAME_HEADER_BYTES + this.expected;
+      if (this.buffered < total) break;
+      const all = this.head(this.buffered);
+      frames.push(all.subarray(FRAME_HEADER_BYTES, total));
+      const rest = all.subarray(total);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
+      this.expected = undefined;
+    }
+    return frames;
+  }
+
+  /** The first `bytes` buffered bytes as one buffer, joining chunks only when they are split. */
+  private head(bytes: number): Buffer {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= bytes) return first.subarray(0, bytes);
+    const joined = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [joined];
+    return joined.subarray(0, bytes);
+  }
+}

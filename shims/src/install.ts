@@ -1,0 +1,106 @@
+// Installs one executable per driver action under oned's remotes directory. Each is a few lines of
+// JavaScript that hand their kind/driver/action to the compiled runtime (run-shim.js), so the logic
+// lives in one place and an upgrade of the package needs no re-install unless paths change.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { shimEntries, type ShimEntry } from './actions.js';
+
+/** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
+export const SHIM_FILE_MODE = 0o755;
+const DIRECTORY_MODE = 0o755;
+const PERMISSION_BITS = 0o777;
+/** The runtime every entry imports, found next to this module in the compiled tree. */
+export const RUNTIME_FILE = 'run-shim.js';
+const TEMP_SUFFIX_BYTES = 6;
+/** Linux reads at most this many bytes of a `#!` line (BINPRM_BUF_SIZE); longer ones are cut. */
+const MAX_SHEBANG_BYTES = 255;
+
+export interface InstallShimsOptions {
+  /** oned's remotes directory, e.g. /var/lib/one/remotes. */
+  remotesDir: string;
+  /** The coordinator's socket, baked into every entry (ONE_STORAGE_SOCKET overrides it at run time). */
+  socketPath: string;
+  /** Absolute path of the node binary for the `#!` line; defaults to the one running the installer. */
+  nodePath?: string;
+  /** Directory holding the compiled run-shim.js; defaults to this module's own directory. */
+  runtimeDir?: string;
+}
+
+/** Write every shim; repeated runs leave identical files untouched. Returns the paths written or kept. */
+export async function installShims(opts: InstallShimsOptions): Promise<{ files: string[] }> {
+  const nodePath = opts.nodePath ?? process.execPath;
+  const runtimeDir = opts.runtimeDir ?? dirname(fileURLToPath(import.meta.url));
+  const runtimePath = join(runtimeDir, RUNTIME_FILE);
+  validateNodePath(nodePath);
+  if (!isAbsolute(opts.socketPath)) throw new Error(`socketPath must be absolute, got "${opts.socketPath}"`);
+  await stat(runtimePath).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`shim runtime ${runtimePath} is missing (${err.code}): build the project first`);
+  });
+
+  const files: string[] = [];
+  for (const entry of shimEntries()) {
+    const dir = join(opts.remotesDir, entry.kind, entry.driver);
+    await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
+    const file = join(dir, entry.action);
+    await writeFileAtomic(file, shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath }));
+    files.push(file);
+  }
+  return { files };
+}
+
+/** The text of one installed entry. */
+export function shimSource(
+  entry: ShimEntry,
+  paths: { nodePath: string; runtimePath: string; socketPath: string },
+): string {
+  const runtimeUrl = pathToFileURL(paths.runtimePath).href;
+  const options = JSON.stringify({ ...entry, socketPath: paths.socketPath });
+  // Only `import()` and `process`: the file has no extension, so node loads it as CommonJS or as an
+  // ES module depending on the nearest package.json, and this text is valid as either.
+  return [
+    `#!${paths.nodePath}`,
+    `// one-storage shim for ${entry.kind}/${entry.driver}/${entry.action}: written by installShims, do not edit.`,
+    `import(${JSON.stringify(runtimeUrl)})`,
+    `  .then((runtime) => runtime.runShim(${options}))`,
+    '  .then(',
+    '    (code) => {',
+    '      process.exitCode = code;',
+    '    },',
+    '    (err) => {',
+    "      process.stderr.write('one-storage: shim runtime failed: ' + String(err && err.message) + '\\n');",
+    '      process.exitCode = 1;',
+    '    },',
+    '  );',
+    '',
+  ].join('\n');
+}
+
+function validateNodePath(nodePath: string): void {
+  if (!isAbsolute(nodePath)) throw new Error(`nodePath must be absolute, got "${nodePath}"`);
+  // The kernel splits a `#!` line at the first blank and cuts it at its buffer size.
+  if (/\s/.test(nodePath)) throw new Error(`nodePath must not contain blanks, got "${nodePath}"`);
+  if (Buffer.byteLength(`#!${nodePath}`) > MAX_SHEBANG_BYTES) {
+    throw new Error(`nodePath is too long for a #! line (${MAX_SHEBANG_BYTES} bytes max): "${nodePath}"`);
+  }
+}
+
+/**
+ * Write through a temporary file and rename, so oned never runs a half-written shim. A file that
+ * already has this content and mode is left alone: a re-install changes nothing, not even mtimes.
+ */
+async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const current = await readFile(file, 'utf8').catch(() => undefined);
+  if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return;
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(TEMP_SUFFIX_BYTES).toString('hex')}`;
+  try {
+    await writeFile(temp, content, { mode: SHIM_FILE_MODE, flag: 'wx' });
+    // writeFile's mode is filtered by the umask; the shims must be executable whatever it is.
+    await chmod(temp, SHIM_FILE_MODE);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}

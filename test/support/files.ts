@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { runTool } from '../../common/src/tools/run-tool.js';
+
+/** Bytes allocated on disk (st_blocks × 512): what sparseness is about. */
+export function allocatedBytes(file: string): number {
+  return lstatSync(file).blocks * 512;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** qemu-img compare: true when the guest-visible contents are identical. */
+export async function imagesIdentical(a: string, b: string): Promise<boolean> {
+  try {
+    const r = await runTool('qemu-img', ['compare', '-U', a, b]);
+    return /Images are identical/.test(r.stdout);
+  } catch {
+    return false;
+  }
+}
+
+export async function imageInfo(
+  file: string,
+): Promise<{ format: string; 'virtual-size': number; 'backing-filename'?: string }> {
+  const r = await runTool('qemu-img', ['info', '-U', '--output=json', file]);
+  return JSON.parse(r.stdout) as { format: string; 'virtual-size': number };
+}
+
+/**
+ * A directory tree as sorted lines: "path" for files (with size), "path/" for directories,
+ * "path -> target" for symlinks. Compares layouts in one assertion.
+ */
+export function layout(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const rel = relative(dir, p);
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out.push(`${rel} -> ${readlinkSync(p)}`);
+      else if (st.isDirectory()) {
+        out.push(`${rel}/`);
+        walk(p);
+      } else out.push(rel);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** stderr lines that are not oned log lines (INFO:/ERROR:/WARN:/DEBUG:): the error text oned shows. */
+export function humanLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .filter((l) => !/^(ERROR|INFO|WARN|DEBUG):\s/.test(l));
+}
