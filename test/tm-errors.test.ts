@@ -85,7 +85,7 @@ describe('argument errors', () => {
     [
       'missing arguments',
       [`frontend:${SOURCE}`, `host01:${SYS}/${VM}/disk.0`, `${VM}`],
-      /clone: expected 4 arguments/,
+      /clone failed: expected 4 arguments/,
     ],
     [
       'extra arguments',
@@ -109,7 +109,7 @@ describe('argument errors', () => {
 
 describe('paths the agents refuse', () => {
   it.each([
-    ['outside the datastore roots', `host01:/etc/passwd`, /host01.*\/etc\/passwd/],
+    ['outside the datastore roots', `host01:/etc/passwd`, /host01:\/etc.*outside/],
     ['with ..', `host01:${SYS}/${VM}/../../../../../etc/disk.0`, /host01.*\.\./],
     [
       'with shell metacharacters',
@@ -172,6 +172,16 @@ describe('hosts that cannot be reached', () => {
       ONE_STORAGE_SOCKET: join(stack.baseDir, 'no-such.sock'),
     });
     expectOneLineFailure(r, /coordinator unreachable at .*no-such\.sock/);
+  });
+});
+
+describe('oned', () => {
+  it('a VM oned does not know', async () => {
+    expectOneLineFailure(
+      await tm('clone', [`frontend:${SOURCE}`, `host01:${SYS}/4040/disk.0`, '4040', '1']),
+      /clone failed: oned: VM 4040 info failed: NOT_FOUND/,
+    );
+    expect(existsSync(stack.localPath('host01', `${SYS}/4040`))).toBe(false);
   });
 });
 

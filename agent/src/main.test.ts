@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,10 +32,12 @@ beforeAll(async () => {
   root = await makeDatastores(base);
 });
 
-afterAll(() => {
+afterAll(async () => {
   // Only the processes this test started, by their own handles.
-  for (const child of children)
+  for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  if (base) await rm(base, { recursive: true, force: true });
 });
 
 function writeConfig(name: string, settings: Record<string, unknown>): string {

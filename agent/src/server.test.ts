@@ -8,14 +8,15 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { channelOptions } from '../../common/src/tls.js';
+import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { issueCertificate, pkiFiles } from '../../cli/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { MIB, imageInfo } from './qemu/qemu-img.js';
 import { type RunningAgent, startAgent } from './server.js';
@@ -66,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await agent?.close();
+  if (base) await rm(base, { recursive: true, force: true });
 });
 
 const ds = (rel: string): string => `${LOCATION}/${rel}`;
@@ -318,6 +320,80 @@ describe('Copy and CreateProbe', () => {
     }
     const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/none') }));
     expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
+  });
+});
+
+describe('OpenSend and Receive (the data path between two agents)', () => {
+  let second: RunningAgent;
+  let secondRoot: string;
+  let secondClient: AgentServiceClient;
+
+  beforeAll(async () => {
+    await issueCertificate(pki.dir, 'host02', ['127.0.0.1']);
+    secondRoot = await makeDatastores(join(base, 'host02'));
+    const config = parseAgentConfig(
+      {
+        name: 'host02',
+        listen: '127.0.0.1:0',
+        roots: [{ location: LOCATION, path: secondRoot }],
+        tls: pkiFiles(pki.dir, 'host02'),
+      },
+      'test config host02',
+    );
+    second = await startAgent(config, pino({ level: 'silent' }));
+    secondClient = new AgentServiceClient(
+      `127.0.0.1:${second.port}`,
+      clientCredentials(loadTls(pkiFiles(pki.dir, 'coordinator'), 'test')),
+      channelOptions('host02'),
+    );
+  });
+
+  afterAll(async () => {
+    secondClient?.close();
+    await second?.close();
+  });
+
+  it('moves a sparse image from host01 to host02, keeping holes; a repeat with a new ticket gives the same result', async () => {
+    await qemuImg('create', '-q', '-f', 'raw', local('1/send.raw'), '32M');
+    writeFileSync(local('1/send.raw'), 'payload', { flag: 'r+' });
+    // Receive needs the destination's directory, as the coordinator's MakeDir-then-Receive provides.
+    await call(secondClient.makeDir.bind(secondClient), { path: ds('0/42') });
+    const results = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const ticket = await call(client.openSend.bind(client), { path: ds('1/send.raw'), ttlSeconds: 0 });
+      expect(ticket).toMatchObject({
+        dataAddress: agent.dataAddress,
+        kind: FileKind.FILE_KIND_FILE,
+        entries: 1,
+      });
+      const received = await call(secondClient.receive.bind(secondClient), {
+        ticket: ticket.ticket,
+        dataAddress: ticket.dataAddress,
+        sourceName: AGENT_NAME,
+        destination: ds('0/42/disk.0'),
+        sparse: true,
+      });
+      results.push({ files: received.files, digest: received.digest });
+    }
+    expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+    const copy = join(secondRoot, '0/42/disk.0');
+    expect(statSync(copy).size).toBe(32 * MIB);
+    expect(statSync(copy).blocks * 512).toBeLessThan(MIB);
+    expect(readFileSync(copy).subarray(0, 7).toString()).toBe('payload');
+  });
+
+  it('Receive refuses a destination outside the roots before dialling anyone', async () => {
+    const err = await failure(
+      call(secondClient.receive.bind(secondClient), {
+        ticket: 'x',
+        dataAddress: agent.dataAddress,
+        sourceName: AGENT_NAME,
+        destination: '/etc/evil',
+        sparse: true,
+      }),
+    );
+    expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });
+    expect(err.message).toContain('destination host02:/etc/evil');
   });
 });
 

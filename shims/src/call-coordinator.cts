@@ -63,21 +63,27 @@ export function callCoordinator(opts: CallCoordinatorOptions): Promise<ShimReply
     });
 
     socket.on('data', (chunk: Buffer) => {
+      let reply: ShimReply | undefined;
       try {
         for (const frame of decoder.push(chunk)) {
           const event = decodeShimEvent(frame);
+          // Log lines go out as they arrive: oned shows progress of long copies while they run.
           if (event.log !== undefined) opts.onLog(event.log.line);
-          if (event.reply !== undefined) return settle({ reply: event.reply });
+          if (event.reply !== undefined) {
+            reply = event.reply;
+            break;
+          }
         }
       } catch (err) {
+        const reason = (err as Error).message;
         settle({
           error: new ShimTransportError(
-            `${MESSAGE_PREFIX} unreadable reply from the coordinator at ${socketPath} ` +
-              `(request ${requestId}): ${(err as Error).message}`,
+            `${MESSAGE_PREFIX} unreadable reply from the coordinator at ${socketPath} (request ${requestId}): ${reason}`,
           ),
         });
+        return;
       }
-      return undefined;
+      if (reply !== undefined) settle({ reply });
     });
 
     socket.on('error', (err: NodeJS.ErrnoException) => {

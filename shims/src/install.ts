@@ -11,8 +11,8 @@ import { shimEntries, type ShimEntry } from './actions.js';
 export const SHIM_FILE_MODE = 0o755;
 const DIRECTORY_MODE = 0o755;
 const PERMISSION_BITS = 0o777;
-/** The runtime every entry imports, found next to this module in the compiled tree. */
-export const RUNTIME_FILE = 'run-shim.js';
+/** The runtime every entry loads, found next to this module in the compiled tree (CommonJS, see there). */
+export const RUNTIME_FILE = 'run-shim.cjs';
 const TEMP_SUFFIX_BYTES = 6;
 /** Linux reads at most this many bytes of a `#!` line (BINPRM_BUF_SIZE); longer ones are cut. */
 const MAX_SHEBANG_BYTES = 255;
@@ -57,19 +57,25 @@ export function shimSource(
 ): string {
   const runtimeUrl = pathToFileURL(paths.runtimePath).href;
   const options = JSON.stringify({ ...entry, socketPath: paths.socketPath });
-  // Only `import()` and `process`: the file has no extension, so node loads it as CommonJS or as an
-  // ES module depending on the nearest package.json, and this text is valid as either.
+  // The file has no extension, so node runs it as CommonJS (no package.json above /var/lib/one) or, in
+  // a "type": "module" package, as an ES module. `require` is the fast path; `import()` covers the
+  // other case. Either way a missing runtime becomes one line on stderr, not a stack trace.
   return [
     `#!${paths.nodePath}`,
     `// one-storage shim for ${entry.kind}/${entry.driver}/${entry.action}: written by installShims, do not edit.`,
-    `import(${JSON.stringify(runtimeUrl)})`,
+    'new Promise((resolve) =>',
+    `  resolve(typeof require === 'function' ? require(${JSON.stringify(paths.runtimePath)}) : import(${JSON.stringify(runtimeUrl)})),`,
+    ')',
     `  .then((runtime) => runtime.runShim(${options}))`,
     '  .then(',
     '    (code) => {',
     '      process.exitCode = code;',
     '    },',
     '    (err) => {',
-    "      process.stderr.write('one-storage: shim runtime failed: ' + String(err && err.message) + '\\n');",
+    // Only the first line: node's "Cannot find module" adds a require stack, and every other line
+    // would be glued into oned's error message.
+    "      const reason = String(err && err.message).split('\\n')[0];",
+    "      process.stderr.write('one-storage: shim runtime failed: ' + reason + '\\n');",
     '      process.exitCode = 1;',
     '    },',
     '  );',

@@ -4,12 +4,14 @@
 //
 // Start-up time is the budget here (oned starts one shim per disk operation and per monitoring
 // round), so this file and everything it imports must stay small: node built-ins, the frame and
-// codec modules, nothing from node_modules.
-import { randomUUID } from 'node:crypto';
+// codec modules, nothing from node_modules. The runtime is CommonJS (.cts → .cjs) for the same
+// reason: node runs a CommonJS graph without starting its ES module loader, which by itself costs a
+// shim about 15 ms, a fifth of `node -e 0`.
 import type { ShimKind } from './actions.js';
 import { callCoordinator, ShimTransportError } from './call-coordinator.cjs';
 import { encodeFrame } from './frame.cjs';
 import { readStdin } from './read-stdin.cjs';
+import { newRequestId } from './request-id.cjs';
 import { encodeShimRequest } from './shim-codec.cjs';
 
 /** Overrides the socket path baked into the installed shims (tests, non-standard layouts). */
@@ -30,8 +32,9 @@ export interface RunShimOptions {
 
 /** Run one driver action through the coordinator; resolves with the exit code for the process. */
 export async function runShim(opts: RunShimOptions): Promise<number> {
+  // `||`, not `??`: an empty ONE_STORAGE_SOCKET means unset, as in a shell.
   const socketPath = process.env[SOCKET_PATH_ENV] || opts.socketPath;
-  const requestId = randomUUID();
+  const requestId = newRequestId();
   try {
     const stdin = await readStdin();
     const request = encodeShimRequest({
@@ -56,10 +59,15 @@ export async function runShim(opts: RunShimOptions): Promise<number> {
     writeStderrLine(
       err instanceof ShimTransportError
         ? err.message
-        : `one-storage: shim ${opts.kind}/${opts.driver}/${opts.action} failed: ${(err as Error).message}`,
+        : `one-storage: shim ${opts.kind}/${opts.driver}/${opts.action} failed: ${firstLine(err)}`,
     );
     return EXIT_SHIM_FAILURE;
   }
+}
+
+/** oned joins every non-log stderr line into the error message: ours must be one line. */
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0] ?? '';
 }
 
 /** A reply's exit code as a process status; out-of-range codes must not wrap round to success. */

@@ -102,7 +102,8 @@ function decodeReply(reader: Reader): ShimReply {
   while (reader.more()) {
     const [field, type] = reader.tag();
     if (field === ReplyField.Stdout && type === WireType.LengthDelimited) reply.stdout = reader.string();
-    else if (field === ReplyField.Stderr && type === WireType.LengthDelimited) reply.stderr.push(reader.string());
+    else if (field === ReplyField.Stderr && type === WireType.LengthDelimited)
+      reply.stderr.push(reader.string());
     else if (field === ReplyField.ExitCode && type === WireType.Varint) reply.exitCode = reader.int32();
     else reader.skip(type);
   }

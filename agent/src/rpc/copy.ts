@@ -15,8 +15,8 @@ export async function copyPath(
 ): Promise<CopyResponse> {
   const source = requireField(agent, 'copy', 'source', req.source);
   const destination = requireField(agent, 'copy', 'destination', req.destination);
-  // The source is read through a final symlink (an image link), so its target must be inside too.
-  const localSource = await agent.roots.resolveTarget(source, 'source');
+  // copyLocal copies a symlink as a symlink (as Receive does), so the final component is not followed.
+  const localSource = await agent.roots.resolve(source, 'source');
   const localDestination = await agent.roots.resolve(destination, 'destination');
   const what = `copy ${where(agent, source)} to ${destination}`;
   if (localSource === localDestination) {

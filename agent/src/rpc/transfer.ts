@@ -16,15 +16,14 @@ import { requireField } from './validate.js';
 export async function openSend(
   agent: AgentContext,
   req: OpenSendRequest,
-  call: CallContext,
+  _call: CallContext,
 ): Promise<OpenSendResponse> {
   const path = requireField(agent, 'open send', 'path', req.path);
   await agent.roots.resolve(path, 'path');
-  const res = await agent.dataPath.openSend(req).catch((err: unknown) => {
+  // The data path logs the ticket it issues; the interceptor logs the call.
+  return agent.dataPath.openSend(req).catch((err: unknown) => {
     throw asStorageError(err, 'open send', where(agent, path));
   });
-  call.log.info({ path, entries: res.entries, dataBytes: res.dataBytes }, 'send ticket issued');
-  return res;
 }
 
 /**
@@ -46,11 +45,10 @@ export async function receive(
     [local],
     what,
     async () => {
-      const res = await agent.dataPath.receive(req, call.signal).catch((err: unknown) => {
+      // The data path logs what it received (bytes, files, duration).
+      return agent.dataPath.receive(req, call.signal).catch((err: unknown) => {
         throw asStorageError(err, 'receive into', where(agent, destination));
       });
-      call.log.info({ destination, from: req.sourceName, bytes: res.bytes, files: res.files }, 'received');
-      return res;
     },
     call.signal,
   );

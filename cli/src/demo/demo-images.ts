@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 
 const MIB = 1024 * 1024;
@@ -27,6 +28,7 @@ export async function makeImage(
   sizeMb: number,
   pattern: number,
 ): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
   await runTool('qemu-img', ['create', '-q', '-f', format, file, `${sizeMb}M`], { what: `create ${file}` });
   await writePattern(file, format, pattern, 0, MIB);
 }

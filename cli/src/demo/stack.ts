@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadTls } from '../../../common/src/tls.js';
 import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
@@ -137,7 +137,11 @@ export class Stack {
     try {
       await Promise.all(hosts.map((h) => stack.startAgent(h)));
       await stack.startCoordinator(coordinatorConfig, join(dirs.logs, 'coordinator.log'));
-      await installShims({ remotesDir: dirs.remotes, socketPath: socket });
+      await installShims({
+        remotesDir: dirs.remotes,
+        socketPath: socket,
+        runtimeDir: dirname(distEntry('shims/src/run-shim.cjs')),
+      });
     } catch (err) {
       await stack.stop();
       throw err;

@@ -69,7 +69,7 @@ describe('other argument helpers', () => {
 
   it('expectArgs names the usage', () => {
     expect(() => expectArgs('clone', ['a'], ['fe:SOURCE', 'host:path', 'vm_id', 'ds_id'])).toThrowError(
-      'clone: expected 4 arguments (fe:SOURCE host:path vm_id ds_id), got 1',
+      'expected 4 arguments (fe:SOURCE host:path vm_id ds_id), got 1',
     );
   });
 });

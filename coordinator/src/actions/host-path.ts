@@ -59,7 +59,7 @@ export function expectArgs(action: string, args: readonly string[], usage: strin
   if (args.length !== usage.length) {
     throw new StorageError(
       'INVALID_ARGUMENT',
-      `${action}: expected ${usage.length} arguments (${usage.join(' ')}), got ${args.length}`,
+      `expected ${usage.length} arguments (${usage.join(' ')}), got ${args.length}`,
     );
   }
 }

@@ -5,8 +5,8 @@
 import { chmod } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ShimEvent, ShimRequest, type ShimReply } from '../../../proto/gen/onestorage/shim/v1/shim.js';
-import { encodeFrame, FrameDecoder } from '../../../shims/src/frame.cjs';
 import { removeStaleSocket } from './remove-stale-socket.js';
+import { frame, RequestFrameReader } from './request-frame.js';
 
 /** rw for the owner and group: oned runs the shims as oneadmin, a member of the socket's group. */
 export const DEFAULT_SOCKET_MODE = 0o660;
@@ -57,6 +57,8 @@ export async function startShimServer(opts: ShimServerOptions): Promise<ShimServ
     void call.done.then(() => calls.delete(call));
   });
   await listen(server, opts.socketPath);
+  // After listen, errors are per-accept (EMFILE and the like): log them rather than crash the daemon.
+  server.on('error', (err) => logger.error({ err, socketPath: opts.socketPath }, 'shim socket error'));
   try {
     await chmod(opts.socketPath, opts.mode ?? DEFAULT_SOCKET_MODE);
   } catch (err) {
@@ -88,7 +90,7 @@ class Call {
   /** Resolves when the connection has closed. */
   readonly done: Promise<void>;
   private readonly controller = new AbortController();
-  private readonly decoder = new FrameDecoder();
+  private readonly reader = new RequestFrameReader();
   private state: CallState = 'reading';
   private markDone!: () => void;
 
@@ -119,9 +121,9 @@ class Call {
     if (this.state !== 'reading') return;
     let request: ShimRequest;
     try {
-      const frame = this.decoder.push(chunk)[0];
-      if (frame === undefined) return;
-      request = validRequest(ShimRequest.decode(frame));
+      const message = this.reader.push(chunk);
+      if (message === undefined) return;
+      request = validRequest(ShimRequest.decode(message));
     } catch (err) {
       this.logger.error({ err }, 'undecodable shim request');
       this.reply({
@@ -175,7 +177,7 @@ class Call {
   }
 
   private send(event: ShimEvent): void {
-    if (this.socket.writable) this.socket.write(encodeFrame(ShimEvent.encode(event).finish()));
+    if (this.socket.writable) this.socket.write(frame(ShimEvent.encode(event).finish()));
   }
 
   private onClose(): void {

@@ -1,5 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
-import { parseVm } from '../../oned/vm-xml.js';
+import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
@@ -22,13 +22,10 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[3], 'ds_id');
 
   const diskId = diskIdOf(destination.path);
-  const vm = parseVm(await ctx.oned.vmXml(vmId), vmId);
+  const vm = await fetchVm(ctx, vmId);
   const disk = diskId === undefined ? undefined : vm.disk(diskId);
   if (diskId !== undefined && !disk) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `${ctx.action}: VM ${vmId} has no DISK with DISK_ID=${diskId}`,
-    );
+    throw new StorageError('INVALID_ARGUMENT', `VM ${vmId} has no DISK with DISK_ID=${diskId}`);
   }
   const sparse = disk?.sparse !== false;
 
@@ -38,7 +35,7 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
 
   const sourceKind = await kindOf(ctx, source);
   if (sourceKind === undefined) {
-    throw new StorageError('NOT_FOUND', `${ctx.action}: image ${source.host}:${source.path} does not exist`);
+    throw new StorageError('NOT_FOUND', `image ${source.host}:${source.path} does not exist`);
   }
   const snapDir = { host: source.host, path: `${source.path}.snap` };
   if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {

@@ -1,6 +1,6 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { LcmState } from '../../oned/vm-state.js';
-import { parseVm } from '../../oned/vm-xml.js';
+import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import {
   diskIdOf,
@@ -36,7 +36,7 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[3], 'ds_id');
 
   if (diskIdOf(source.path) !== undefined) return NO_OUTPUT;
-  const vm = parseVm(await ctx.oned.vmXml(vmId), vmId);
+  const vm = await fetchVm(ctx, vmId);
   if (SKIP_STATES.has(vm.lcmState)) {
     ctx.info(`${ctx.action}: VM ${vmId} is in LCM state ${vm.lcmState}: nothing to move`);
     return NO_OUTPUT;
@@ -56,7 +56,7 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
     if ((await kindOf(ctx, destination)) !== undefined) return NO_OUTPUT; // already moved by an earlier call
     throw new StorageError(
       'NOT_FOUND',
-      `${ctx.action}: neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
+      `neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
     );
   }
   const marker = { host: source.host, path: `${dirname(source.path)}/.monitor` };

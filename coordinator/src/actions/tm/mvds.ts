@@ -19,13 +19,12 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[3], 'ds_id');
 
   const kind = await kindOf(ctx, disk);
-  if (kind === undefined)
-    throw new StorageError('NOT_FOUND', `${ctx.action}: disk ${formatHostPath(disk)} does not exist`);
+  if (kind === undefined) throw new StorageError('NOT_FOUND', `disk ${formatHostPath(disk)} does not exist`);
   if (kind !== FileKind.FILE_KIND_FILE) {
     // A symlink means a qcow2 snapshot chain (disk.i → disk.i.snap/N); it must be flattened first.
     throw new StorageError(
       'UNSUPPORTED_ACTION',
-      `${ctx.action}: disk ${formatHostPath(disk)} is a snapshot chain (symlink); saving chains back is not supported yet`,
+      `disk ${formatHostPath(disk)} is a snapshot chain (symlink); saving chains back is not supported yet`,
     );
   }
   const snapDir = { host: disk.host, path: `${disk.path}.snap` };

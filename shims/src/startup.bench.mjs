@@ -1,6 +1,6 @@
 // Start-up of an installed shim against `node -e 0`, hyperfine-style: warm-up runs, then N runs of
 // each command interleaved (so load from other processes hits both alike), reporting p50 / p95.
-// Usage: npx tsc -p tsconfig.build.json && node shims/bench/startup.mjs [runs=30]
+// Usage: npx tsc -p tsconfig.build.json && node shims/src/startup.bench.mjs [runs=30]
 // A trivial shim server answers in a child process, so its work is not on the measuring loop.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,7 +36,10 @@ if (process.argv[2] === '--serve') {
     const shim = join(dir, 'remotes/tm/grpc/clone');
     const commands = {
       'node -e 0': [process.execPath, ['-e', '0']],
-      'shim tm/grpc/clone': [shim, ['fe:/var/lib/one/datastores/1/abc', 'host:/var/lib/one/datastores/0/7/disk.0', '7', '1']],
+      'shim tm/grpc/clone': [
+        shim,
+        ['fe:/var/lib/one/datastores/1/abc', 'host:/var/lib/one/datastores/0/7/disk.0', '7', '1'],
+      ],
     };
     const check = spawnSync(...commands['shim tm/grpc/clone'], { stdio: ['ignore', 'pipe', 'pipe'] });
     if (check.status !== 0) throw new Error(`shim failed: ${check.stderr}`);

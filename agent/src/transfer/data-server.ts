@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { StorageError, oneLine, type Reason } from '../../../common/src/errors.js';
+import type { Logger } from '../../../common/src/log.js';
+import type { TlsMaterial } from '../../../common/src/tls.js';
+import { ExtentReader } from './extent-reader.js';
+import { FrameWriter } from './frame-writer.js';
+import type { Manifest } from './manifest.js';
+import { clientProof, sameBytes, sessionKey, TranscriptMac } from './session-keys.js';
+import { describeRefusal, type TicketStore } from './tickets.js';
+import { tlsCipherOptions } from './tls-options.js';
+import {
+  FrameReader,
+  FrameType,
+  PROTOCOL_VERSION,
+  TLS_HANDSHAKE_BYTE,
+  controlFrame,
+  type FrameTypeValue,
+} from './wire.js';
+
+/** What a ticket lets its holder read: a confined local root and the manifest built at OpenSend. */
+export interface SendJob {
+  root: string;
+  /** The oned-view path, for logs. */
+  path: string;
+  manifest: Manifest;
+}
+
+/** A peer that connects and says nothing (or never finishes the handshake) is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** A receiver that stops reading for this long is dropped, freeing the buffers it pins. */
+const IDLE_TIMEOUT_MS = 120_000;
+const HEX_64 = /^[0-9a-f]{64}$/;
+const HEX_32 = /^[0-9a-f]{32}$/;
+
+export interface DataServerOptions {
+  tls: TlsMaterial;
+  tickets: TicketStore<SendJob>;
+  /** Also accept the authenticated plaintext mode (see session-keys.ts). Off by default. */
+  allowPlaintext: boolean;
+  logger: Logger;
+}
+
+/**
+ * The sending side of the data path: a listener where receiving agents present tickets and get the
+ * manifest, the data extents and per-file digests. Mutual TLS (client certificate from the cloud's
+ * CA) unless plaintext was explicitly allowed; the first byte tells a TLS ClientHello from our own
+ * HELLO frame, so one port serves both and a refused mode gets a readable error, not a hang.
+ */
+export class DataServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly tlsServer: tls.Server;
+
+  constructor(private readonly opts: DataServerOptions) {
+    // Never listens itself: it only runs the TLS side of connections handed over by onConnection.
+    this.tlsServer = tls.createServer({
+      ca: opts.tls.ca,
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      ...tlsCipherOptions,
+    });
+    this.tlsServer.on('secureConnection', (secure: tls.TLSSocket) => {
+      // Checked again here: never serve a client whose certificate did not verify.
+      if (!secure.authorized) {
+        secure.destroy();
+        return;
+      }
+      const cn = secure.getPeerCertificate().subject?.CN;
+      this.serve(secure, `${String(cn)}@${secure.remoteAddress ?? '?'}:${secure.remotePort ?? '?'}`);
+    });
+    this.tlsServer.on('tlsClientError', (err, socket) =>
+      opts.logger.info(
+        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, why: err.message },
+        'data connection refused (TLS)',
+      ),
+    );
+    this.server = net.createServer((socket) => this.onConnection(socket));
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    if (!this.server.listening) return;
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onConnection(raw: net.Socket): void {
+    this.sockets.add(raw);
+    raw.on('close', () => this.sockets.delete(raw));
+    raw.on('error', (err) =>
+      this.opts.logger.debug({ err, peer: raw.remoteAddress }, 'data connection error'),
+    );
+    raw.setNoDelay(true);
+    raw.setTimeout(HANDSHAKE_TIMEOUT_MS, () => raw.destroy());
+    const peer = `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`;
+    raw.once('data', (first: Buffer) => {
+      raw.pause();
+      raw.unshift(first);
+      if (first[0] === TLS_HANDSHAKE_BYTE) {
+        // The TLS server takes over the TCP handle and replays what we unshifted; it verifies the
+        // client certificate against our CA and drops the connection if it does not verify.
+        this.tlsServer.emit('connection', raw);
+      } else if (this.opts.allowPlaintext) {
+        this.serve(raw, `plaintext@${peer}`);
+      } else {
+        raw.end(
+          controlFrame(FrameType.ERROR, {
+            reason: 'TRANSFER_FAILED',
+            message: 'this agent accepts data connections only over mutual TLS',
+          }),
+        );
+      }
+    });
+  }
+
+  private serve(socket: net.Socket, peer: string): void {
+    const log = this.opts.logger.child({ peer });
+    const inbox = new ControlInbox(socket);
+    const out = new FrameWriter(socket);
+    const started = Date.now();
+    this.session(socket, inbox, out, log).then(
+      (summary) => {
+        log.info({ ...summary, ms: Date.now() - started }, 'data sent');
+        socket.end();
+      },
+      (err: unknown) => {
+        const reason: Reason = err instanceof StorageError ? err.reason : 'TRANSFER_FAILED';
+        const message = oneLine(err instanceof Error ? err.message : String(err));
+        log.warn({ reason, why: message }, 'data send failed');
+        if (!socket.destroyed && socket.writable)
+          socket.end(controlFrame(FrameType.ERROR, { reason, message }));
+        else socket.destroy();
+      },
+    );
+  }
+
+  private async session(
+    socket: net.Socket,
+    inbox: ControlInbox,
+    out: FrameWriter,
+    log: Logger,
+  ): Promise<{ path: string; bytes: number; files: number }> {
+    const hello = parseJson(await inbox.next(FrameType.HELLO)) as {
+      version?: unknown;
+      ticketId?: unknown;
+      nonce?: unknown;
+    };
+    if (hello.version !== PROTOCOL_VERSION)
+      throw new StorageError('TRANSFER_FAILED', `unsupported data protocol version ${String(hello.version)}`);
+    if (typeof hello.ticketId !== 'string' || !HEX_64.test(hello.ticketId))
+      throw new StorageError('TICKET_INVALID', 'malformed ticket id');
+    if (typeof hello.nonce !== 'string' || !HEX_32.test(hello.nonce))
+      throw new StorageError('TRANSFER_FAILED', 'malformed nonce');
+    const id = hello.ticketId;
+    const state = this.opts.tickets.peek(id);
+    if ('refused' in state) throw new StorageError('TICKET_INVALID', describeRefusal(state.refused));
+
+    const serverNonce = randomBytes(16);
+    await out.control(controlFrame(FrameType.CHALLENGE, { nonce: serverNonce.toString('hex') }));
+    const key = sessionKey(state.ticket, Buffer.from(hello.nonce, 'hex'), serverNonce);
+    const proof = await inbox.next(FrameType.PROOF);
+    if (!sameBytes(proof, clientProof(key)))
+      throw new StorageError('TICKET_INVALID', 'ticket proof does not match');
+    // Consumed only after the proof: someone who merely saw the ticket id cannot burn the ticket.
+    const granted = this.opts.tickets.consume(id);
+    if ('refused' in granted) throw new StorageError('TICKET_INVALID', describeRefusal(granted.refused));
+    const job = granted.payload;
+    log.info({ path: job.path }, 'data send starting');
+    socket.setTimeout(IDLE_TIMEOUT_MS, () =>
+      socket.destroy(new Error(`receiver idle for ${IDLE_TIMEOUT_MS / 1000} s`)),
+    );
+
+    const mac = new TranscriptMac(key);
+    const sendControl = async (type: FrameTypeValue, payload: Buffer | object): Promise<void> => {
+      const frame = controlFrame(type, payload);
+      mac.add(frame);
+      await out.control(frame);
+    };
+    await sendControl(FrameType.MANIFEST, job.manifest);
+    const reader = new ExtentReader();
+    let bytes = 0;
+    let files = 0;
+    for (const entry of job.manifest.entries) {
+      if (entry.kind !== 'file') continue;
+      const local = entry.path === '' ? job.root : join(job.root, entry.path);
+      const digest = await reader.stream(local, entry.extents ?? [], (chunk, done) => {
+        bytes += chunk.length;
+        return out.data(chunk, done);
+      });
+      files += 1;
+      await sendControl(FrameType.FILE_DONE, digest);
+    }
+    await out.control(controlFrame(FrameType.END, mac.digest()));
+    return { path: job.path, bytes, files };
+  }
+}
+
+function parseJson(payload: Buffer): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(payload.toString('utf8'));
+    if (typeof v === 'object' && v !== null) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new StorageError('TRANSFER_FAILED', 'malformed HELLO frame');
+}
+
+/** Control frames from the receiver, awaited one at a time; it never sends DATA. */
+class ControlInbox {
+  private readonly frames: { type: FrameTypeValue; payload: Buffer }[] = [];
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(socket: net.Socket) {
+    const reader = new FrameReader(
+      {
+        control: (type, payload) => {
+          if (type === FrameType.ERROR) this.fail(new Error(`receiver: ${peerMessage(payload)}`));
+          else this.frames.push({ type, payload });
+          this.wake();
+        },
+        data: () => {
+          throw new Error('unexpected DATA from the receiver');
+        },
+      },
+      64 * 1024,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        this.fail(err as Error);
+        socket.destroy();
+      }
+    });
+    socket.on('close', () => this.fail(new Error('connection closed by the receiver')));
+    socket.resume();
+  }
+
+  async next(type: FrameTypeValue): Promise<Buffer> {
+    for (;;) {
+      const f = this.frames.shift();
+      if (f) {
+        if (f.type !== type)
+          throw new StorageError(
+            'TRANSFER_FAILED',
+            `protocol error: unexpected frame 0x${f.type.toString(16)}`,
+          );
+        return f.payload;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+}
+
+function peerMessage(payload: Buffer): string {
+  try {
+    const v = JSON.parse(payload.toString('utf8')) as { message?: unknown };
+    return typeof v.message === 'string' ? oneLine(v.message) : 'unknown error';
+  } catch {
+    return 'unknown error';
+  }
+}

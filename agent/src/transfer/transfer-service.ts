@@ -1,0 +1,175 @@
+import { lstat, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { StorageError, reasonForErrno } from '../../../common/src/errors.js';
+import type { Logger } from '../../../common/src/log.js';
+import type { TlsMaterial } from '../../../common/src/tls.js';
+import {
+  FileKind,
+  type OpenSendRequest,
+  type OpenSendResponse,
+  type ReceiveRequest,
+  type ReceiveResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { pull } from './data-client.js';
+import { DataServer, type SendJob } from './data-server.js';
+import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest.js';
+import { replaceIntoPlace, siblingTempPath } from './replace-into-place.js';
+import { DEFAULT_TICKET_TTL_SECONDS, TicketStore } from './tickets.js';
+
+/** A ticket is for one transfer that starts right away; a day-long capability is a mistake. */
+const MAX_TICKET_TTL_SECONDS = 3600;
+const TICKET_PATTERN = /^[0-9a-f]{64}$/;
+
+export interface TransferServiceOptions {
+  /** This agent's name (its certificate name). */
+  name: string;
+  tls: TlsMaterial;
+  /** host:port of the data listener; port 0 picks a free one. */
+  listen: string;
+  /** Host other agents dial; defaults to the listen host (or the hostname for a wildcard). */
+  advertiseHost?: string;
+  /** Maps and confines an oned-view path to a local one; throws a StorageError. */
+  resolve: (onedPath: string, field: string) => Promise<string>;
+  logger: Logger;
+  /**
+   * Use the authenticated plaintext data mode (ticket-keyed HMAC over manifest and SHA-256
+   * digests, no encryption) when receiving, and accept it when sending. Off by default: the
+   * data path is mutual TLS. Only for trusted storage networks where TLS is the bottleneck.
+   */
+  plaintextData?: boolean;
+}
+
+const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
+  file: FileKind.FILE_KIND_FILE,
+  dir: FileKind.FILE_KIND_DIRECTORY,
+  symlink: FileKind.FILE_KIND_SYMLINK,
+};
+
+/**
+ * The agent's data path: OpenSend (describe what to send and issue a ticket) and Receive (pull
+ * what a ticket names from another agent into a local path, atomically). gRPC handlers call these;
+ * this class knows nothing of gRPC beyond the generated message types.
+ */
+export class TransferService {
+  private readonly tickets = new TicketStore<SendJob>();
+  private readonly server: DataServer;
+  private readonly listenHost: string;
+  private readonly listenPort: number;
+  private port = 0;
+
+  constructor(private readonly opts: TransferServiceOptions) {
+    const { host, port } = splitHostPort(opts.listen, 'listen');
+    this.listenHost = host;
+    this.listenPort = port;
+    this.server = new DataServer({
+      tls: opts.tls,
+      tickets: this.tickets,
+      allowPlaintext: opts.plaintextData ?? false,
+      logger: opts.logger.child({ component: 'data-server' }),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.port = await this.server.listen(this.listenHost, this.listenPort);
+    this.opts.logger.info(
+      { address: this.dataAddress(), plaintext: this.opts.plaintextData ?? false },
+      'data path listening',
+    );
+  }
+
+  dataAddress(): string {
+    const wildcard = this.listenHost === '0.0.0.0' || this.listenHost === '::';
+    const host = this.opts.advertiseHost ?? (wildcard ? hostname() : this.listenHost);
+    return `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
+  async openSend(req: OpenSendRequest): Promise<OpenSendResponse> {
+    if (!req.path) throw new StorageError('INVALID_ARGUMENT', 'OpenSend: path is required');
+    if (req.ttlSeconds > MAX_TICKET_TTL_SECONDS) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `OpenSend: ttl_seconds ${req.ttlSeconds} exceeds ${MAX_TICKET_TTL_SECONDS}`,
+      );
+    }
+    const local = await this.opts.resolve(req.path, 'path');
+    try {
+      await lstat(local);
+    } catch (err) {
+      const { reason, why } = reasonForErrno(err);
+      throw new StorageError(reason, `send ${this.opts.name}:${req.path}: ${why}`, { cause: err });
+    }
+    const manifest = await buildManifest(local);
+    const { ticket } = this.tickets.issue(
+      { root: local, path: req.path, manifest },
+      req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS,
+    );
+    const dataBytes = dataBytesOf(manifest);
+    this.opts.logger.info(
+      { path: req.path, dataBytes, entries: manifest.entries.length },
+      'send ticket issued',
+    );
+    return {
+      ticket,
+      dataAddress: this.dataAddress(),
+      kind: KIND_TO_PROTO[rootKind(manifest)],
+      dataBytes,
+      entries: manifest.entries.length,
+    };
+  }
+
+  async receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse> {
+    if (!TICKET_PATTERN.test(req.ticket))
+      throw new StorageError('INVALID_ARGUMENT', 'Receive: ticket must be 64 hex digits');
+    splitHostPort(req.dataAddress, 'Receive: data_address');
+    if (!req.sourceName) throw new StorageError('INVALID_ARGUMENT', 'Receive: source_name is required');
+    if (!req.destination) throw new StorageError('INVALID_ARGUMENT', 'Receive: destination is required');
+    const what = `receive ${this.opts.name}:${req.destination} from ${req.sourceName} (${req.dataAddress})`;
+    const local = await this.opts.resolve(req.destination, 'destination');
+    const parent = await stat(dirname(local)).catch(() => undefined);
+    if (!parent?.isDirectory())
+      throw new StorageError('NOT_FOUND', `${what}: parent directory does not exist`);
+
+    const started = Date.now();
+    const temp = siblingTempPath(local);
+    const log = this.opts.logger.child({ destination: req.destination, source: req.sourceName });
+    try {
+      const result = await pull({
+        address: req.dataAddress,
+        serverName: req.sourceName,
+        tls: this.opts.tls,
+        plaintext: this.opts.plaintextData ?? false,
+        ticket: req.ticket,
+        temp,
+        sparse: req.sparse,
+        signal,
+      });
+      if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
+      await replaceIntoPlace(temp, local);
+      const durationMs = Date.now() - started;
+      log.info({ bytes: result.bytes, files: result.files, durationMs }, 'data received');
+      return { bytes: result.bytes, files: result.files, durationMs, digest: result.digest };
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      const e =
+        err instanceof StorageError
+          ? err
+          : new StorageError(reasonForErrno(err).reason, reasonForErrno(err).why, { cause: err });
+      log.warn({ reason: e.reason, why: e.message }, 'receive failed');
+      throw new StorageError(e.reason, `${what}: ${e.message}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.tickets.clear();
+    await this.server.close();
+  }
+}
+
+function splitHostPort(value: string, field: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port < 0 || port > 65535)
+    throw new StorageError('INVALID_ARGUMENT', `${field}: "${value}" is not host:port`);
+  return { host: m[1] as string, port };
+}

@@ -1,0 +1,257 @@
+import { createHash, type Hash } from 'node:crypto';
+import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import { runTool } from '../../../common/src/tools/run-tool.js';
+import type { Extent } from './extents.js';
+import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
+import { fsyncPath } from './replace-into-place.js';
+import { ProtocolError } from './wire.js';
+
+/** Bytes gathered (as socket chunks, not copied) before one pwritev: few, large writes. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Below IOV_MAX (1024) with room to spare. */
+const BATCH_PARTS = 512;
+/** Received bytes waiting for the disk before we stop reading the socket, and when we resume. */
+const PAUSE_AT_BYTES = 64 * 1024 * 1024;
+const RESUME_AT_BYTES = 16 * 1024 * 1024;
+/** New directories stay private until complete; the manifest's modes are applied at the end. */
+const WORK_DIR_MODE = 0o700;
+const WORK_FILE_MODE = 0o600;
+
+export interface TreeWriterOptions {
+  sparse: boolean;
+  /** Called with true when too much waits for the disk (pause the socket), false to resume. */
+  onPressure: (tooMuch: boolean) => void;
+  /** An asynchronous write failed (ENOSPC...): the transfer must stop. */
+  onFailure: (err: Error) => void;
+}
+
+interface OpenFile {
+  entry: ManifestEntry;
+  handle: Promise<FileHandle>;
+  writes: Promise<void>[];
+}
+
+/**
+ * Builds what a manifest describes under `root` (a fresh temporary path) from the data stream:
+ * directories and symlinks first, then each file created at its full size, its data extents
+ * written at their offsets (so holes stay holes), hashed as they arrive. It checks every byte
+ * against the manifest; it never decides on its own to rename anything into place.
+ */
+export class TreeWriter {
+  readonly digests: Buffer[] = [];
+  bytes = 0;
+  private readonly files: ManifestEntry[];
+  private readonly ready: Promise<void>;
+  private fileIndex = 0;
+  private extentIndex = 0;
+  private extentDone = 0;
+  private hash: Hash = createHash('sha256');
+  private current: OpenFile | undefined;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private batchAt = 0;
+  private waitingBytes = 0;
+  private paused = false;
+  private readonly finishes: Promise<void>[] = [];
+  private readonly handles = new Set<Promise<FileHandle>>();
+
+  constructor(
+    private readonly root: string,
+    private readonly manifest: Manifest,
+    private readonly opts: TreeWriterOptions,
+  ) {
+    this.files = manifest.entries.filter((e) => e.kind === 'file');
+    this.ready = this.skeleton();
+    this.ready.catch((err: Error) => this.opts.onFailure(err));
+  }
+
+  get kind(): EntryKind {
+    return rootKind(this.manifest);
+  }
+
+  get fileCount(): number {
+    return this.files.length;
+  }
+
+  /** Part of the data stream, in order. Synchronous: hashing and bookkeeping; writes are queued. */
+  write(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const file = this.openCurrent();
+      const extent = file.entry.extents?.[this.extentIndex];
+      if (!extent) throw new ProtocolError(`more data than the manifest lists for "${file.entry.path}"`);
+      const [offset, length] = extent;
+      if (this.batchBytes === 0) this.batchAt = offset + this.extentDone;
+      const take = Math.min(length - this.extentDone, chunk.length - pos);
+      const part = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
+      this.hash.update(part);
+      this.batch.push(part);
+      this.batchBytes += take;
+      this.bytes += take;
+      this.extentDone += take;
+      pos += take;
+      const extentEnds = this.extentDone === length;
+      if (extentEnds || this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_PARTS) this.flush(file);
+      if (extentEnds) {
+        this.extentIndex += 1;
+        this.extentDone = 0;
+      }
+    }
+  }
+
+  /** The sender's digest for the current file: compare, then finish the file in the background. */
+  fileDone(senderDigest: Buffer): void {
+    const file = this.openCurrent();
+    if (this.extentIndex !== (file.entry.extents?.length ?? 0)) {
+      throw new ProtocolError(`"${file.entry.path}" ended before all its data arrived`);
+    }
+    const digest = this.hash.digest();
+    if (!digest.equals(senderDigest)) {
+      throw new StorageError('CHECKSUM_MISMATCH', `checksum mismatch on "${file.entry.path || '.'}"`);
+    }
+    this.digests.push(digest);
+    const finishing = this.finishFile(file);
+    finishing.catch((err: Error) => this.opts.onFailure(err));
+    this.finishes.push(finishing);
+    this.current = undefined;
+    this.fileIndex += 1;
+    this.extentIndex = 0;
+    this.extentDone = 0;
+    this.hash = createHash('sha256');
+  }
+
+  /** After the sender's END: wait for every write and fsync, then apply directory modes. */
+  async complete(): Promise<void> {
+    if (this.fileIndex !== this.files.length)
+      throw new ProtocolError('the sender ended before sending every file');
+    await this.ready;
+    await Promise.all(this.finishes);
+    const dirs = this.manifest.entries.filter((e) => e.kind === 'dir').reverse();
+    for (const d of dirs) {
+      const path = this.pathOf(d);
+      await chmod(path, d.mode);
+      await utimes(path, d.mtimeMs / 1000, d.mtimeMs / 1000);
+      await fsyncPath(path);
+    }
+  }
+
+  /** After a failure: wait for queued work to stop and close every file, so the caller can remove root. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled([this.ready, ...this.finishes, ...(this.current?.writes ?? [])]);
+    await Promise.allSettled([...this.handles].map(async (h) => (await h).close()));
+  }
+
+  private pathOf(e: ManifestEntry): string {
+    return e.path === '' ? this.root : join(this.root, e.path);
+  }
+
+  private async skeleton(): Promise<void> {
+    for (const e of this.manifest.entries) {
+      if (e.kind === 'dir') await mkdir(this.pathOf(e), WORK_DIR_MODE);
+      else if (e.kind === 'symlink') await symlink(e.link as string, this.pathOf(e));
+    }
+  }
+
+  private openCurrent(): OpenFile {
+    if (this.current) return this.current;
+    const entry = this.files[this.fileIndex];
+    if (!entry) throw new ProtocolError('data after the last file of the manifest');
+    const handle = this.ready.then(async () => {
+      // 'wx': the temporary tree is new; anything already there is not ours to overwrite.
+      const fh = await open(this.pathOf(entry), 'wx', WORK_FILE_MODE);
+      await fh.truncate(entry.size);
+      return fh;
+    });
+    handle.catch(() => undefined);
+    this.handles.add(handle);
+    this.current = { entry, handle, writes: [] };
+    return this.current;
+  }
+
+  private flush(file: OpenFile): void {
+    if (this.batchBytes === 0) return;
+    const parts = this.batch;
+    const bytes = this.batchBytes;
+    const at = this.batchAt;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.account(bytes);
+    const write = file.handle.then((fh) => writeFully(fh, parts, at)).finally(() => this.account(-bytes));
+    write.catch((err: Error) => this.opts.onFailure(err));
+    file.writes.push(write);
+  }
+
+  private account(delta: number): void {
+    this.waitingBytes += delta;
+    if (!this.paused && this.waitingBytes >= PAUSE_AT_BYTES) {
+      this.paused = true;
+      this.opts.onPressure(true);
+    } else if (this.paused && this.waitingBytes <= RESUME_AT_BYTES) {
+      this.paused = false;
+      this.opts.onPressure(false);
+    }
+  }
+
+  private async finishFile(file: OpenFile): Promise<void> {
+    const fh = await file.handle;
+    try {
+      await Promise.all(file.writes);
+      const { entry } = file;
+      if (!this.opts.sparse) await fillHoles(fh, this.pathOf(entry), entry.size, entry.extents ?? []);
+      await fh.chmod(entry.mode);
+      await fh.utimes(entry.mtimeMs / 1000, entry.mtimeMs / 1000);
+      await fh.sync();
+    } finally {
+      this.handles.delete(file.handle);
+      await fh.close();
+    }
+  }
+}
+
+/** pwritev until every byte is down: a short write is retried, so a full disk surfaces as ENOSPC. */
+async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Promise<void> {
+  let rest = parts;
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    const left: Buffer[] = [];
+    for (const p of rest) {
+      if (skip >= p.length) skip -= p.length;
+      else {
+        left.push(skip > 0 ? p.subarray(skip) : p);
+        skip = 0;
+      }
+    }
+    rest = left;
+  }
+}
+
+/**
+ * SPARSE=no: allocate every block, as OpenNebula's tar without -S would. fallocate(1) reserves the
+ * holes without touching the data (fast); where the filesystem cannot, the holes get real zeros.
+ */
+async function fillHoles(
+  fh: FileHandle,
+  path: string,
+  size: number,
+  extents: readonly Extent[],
+): Promise<void> {
+  if (size === 0) return;
+  try {
+    await runTool('fallocate', ['-l', String(size), path], { what: `allocate ${path}` });
+    return;
+  } catch (err) {
+    if (err instanceof StorageError && err.reason === 'NO_SPACE') throw err;
+  }
+  const zeros = Buffer.alloc(1024 * 1024);
+  let at = 0;
+  for (const [offset, length] of [...extents, [size, 0] as Extent]) {
+    for (let p = at; p < offset; p += zeros.length)
+      await writeFully(fh, [zeros.subarray(0, Math.min(zeros.length, offset - p))], p);
+    at = offset + length;
+  }
+}
