@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseCoordinatorConfig } from './config.js';
+
+const valid = {
+  socket: '/run/one-storage/coordinator.sock',
+  journal: '/var/lib/one-storage/journal.db',
+  frontend: 'frontend',
+  oned: { endpoint: '127.0.0.1:2634', auth: '/var/lib/one/.one/one_auth' },
+  agents: { frontend: { endpoint: '127.0.0.1:7000' }, host01: { endpoint: '10.0.0.5:7001', certName: 'h1' } },
+  tls: { ca: '/pki/ca.crt', cert: '/pki/coordinator.crt', key: '/pki/coordinator.key' },
+};
+
+const withChange = (path: string[], value: unknown): unknown => {
+  const copy = structuredClone(valid) as Record<string, unknown>;
+  let at = copy;
+  for (const key of path.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  at[path[path.length - 1] as string] = value;
+  return copy;
+};
+
+describe('coordinator config', () => {
+  it('parses a valid config with defaults', () => {
+    const c = parseCoordinatorConfig(valid, 'c.yaml');
+    expect(c.socketMode).toBe(0o660);
+    expect(c.datastoreLocation).toBe('/var/lib/one/datastores');
+    expect(c.agents.get('host01')).toEqual({ name: 'host01', endpoint: '10.0.0.5:7001', certName: 'h1' });
+    expect(c.agents.get('frontend')?.certName).toBe('frontend');
+    expect(c.deadlines.controlMs).toBeGreaterThan(0);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    [['socket'], 'run/x.sock', 'config c.yaml: socket: must be an absolute path'],
+    [['frontend'], 'fe', 'config c.yaml: frontend: names "fe", which is not one of the agents'],
+    [
+      ['agents', 'host01', 'endpoint'],
+      'host01',
+      'config c.yaml: agents.host01.endpoint: must be host:port, got "host01"',
+    ],
+    [['agents', 'host01', 'port'], 7001, 'config c.yaml: agents.host01.port: unknown setting'],
+    [['oned', 'deadlineMs'], 'soon', 'config c.yaml: oned.deadlineMs: must be an integer'],
+    [['tls', 'key'], undefined, 'config c.yaml: tls.key: must be a non-empty string'],
+    [['frontendAliases'], 'fe', 'config c.yaml: frontendAliases: must be a list of non-empty strings'],
+    [['journl'], '/x', 'config c.yaml: journl: unknown setting'],
+  ])('%j = %j → %s', (path, value, message) => {
+    expect(() => parseCoordinatorConfig(withChange(path, value), 'c.yaml')).toThrowError(message);
+  });
+
+  it('refuses a config that is not a mapping', () => {
+    expect(() => parseCoordinatorConfig(['x'], 'c.yaml')).toThrowError(
+      'config c.yaml: must be a mapping of settings',
+    );
+  });
+});
