@@ -1,9 +1,11 @@
 // Local-mode TM actions (driver `grpc`, replacing OpenNebula's ssh TM, reference 2.2) driven through
 // the real installed shims, a real coordinator and real agents on loopback, with real qemu-img images.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage, writePattern, MIB } from '../cli/src/demo/demo-images.js';
+import { distEntry } from '../cli/src/demo/processes.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { Journal } from '../coordinator/src/journal/journal.js';
@@ -141,6 +143,26 @@ describe('clone (non-persistent image to a host)', () => {
     } finally {
       journal.close();
     }
+  });
+});
+
+describe('one-storage journal (the operator view of the same rows)', () => {
+  it('lists recent calls and one call with its agent RPCs', () => {
+    const cli = (args: string[]): string =>
+      execFileSync(
+        process.execPath,
+        [distEntry('cli/src/main.js'), 'journal', '--db', stack.journalPath, ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
+    const recent = cli(['--limit', '3']).trim().split('\n');
+    expect(recent).toHaveLength(3);
+    expect(recent[0]).toMatch(/tm\/grpc\/clone frontend:.* → success \(\d+ ms/);
+    const requestId = recent[0]?.split(' ')[1] ?? '';
+    const detail = cli(['--request', requestId]);
+    expect(detail).toMatch(/^ {4}host0\d receive → success \(\d+ ms [\d.]+ MiB\)$/m);
+    expect(detail).toMatch(/^ {4}frontend openSend → success/m);
   });
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { StorageError } from '../../common/src/errors.js';
 import { runDemo } from './demo/run-demo.js';
+import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { initCa, issueCertificate } from './pki/pki.js';
 import { installShims } from '../../shims/src/install.js';
 
@@ -13,12 +13,14 @@ const USAGE = `usage:
   one-storage pki init --dir DIR
   one-storage pki issue --dir DIR --name HOST [--ip ADDR]... [--force]
   one-storage shims install --remotes DIR [--socket PATH]
-  one-storage demo [--stay]`;
+  one-storage demo [--stay]
+  one-storage journal [--db FILE] [--limit N] [--request ID] [--json]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
-  const rest = argv.slice(command === 'demo' ? 1 : 2);
-  switch (`${command ?? ''} ${command === 'demo' ? '' : (sub ?? '')}`.trim()) {
+  const single = command === 'demo' || command === 'journal';
+  const rest = argv.slice(single ? 1 : 2);
+  switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
       const { values } = parseArgs({ args: rest, options: { dir: { type: 'string' } }, strict: true });
       if (!values.dir) return usage('pki init needs --dir');
@@ -62,6 +64,28 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { stay: { type: 'boolean' } }, strict: true });
       return runDemo({ stay: values.stay ?? false });
     }
+    case 'journal': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          db: { type: 'string' },
+          limit: { type: 'string' },
+          request: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      const limit = Number(values.limit ?? '20');
+      if (!Number.isInteger(limit) || limit <= 0) return usage('journal --limit must be a positive integer');
+      const lines = showJournal({
+        db: values.db ?? DEFAULT_JOURNAL,
+        limit,
+        json: values.json ?? false,
+        ...(values.request ? { request: values.request } : {}),
+      });
+      for (const line of lines) console.log(line);
+      return 0;
+    }
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
   }
@@ -77,7 +101,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const message = err instanceof StorageError || err instanceof TypeError ? err.message : String(err);
+    const message = err instanceof Error ? err.message : String(err);
     console.error(`one-storage: ${message}`);
     process.exitCode = 1;
   },
