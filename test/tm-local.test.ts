@@ -158,8 +158,9 @@ describe('one-storage journal (the operator view of the same rows)', () => {
       );
     const recent = cli(['--limit', '3']).trim().split('\n');
     expect(recent).toHaveLength(3);
-    expect(recent[0]).toMatch(/tm\/grpc\/clone frontend:.* → success \(\d+ ms/);
-    const requestId = recent[0]?.split(' ')[1] ?? '';
+    const clone = recent.find((l) => l.includes(' tm/grpc/clone '));
+    expect(clone).toMatch(/tm\/grpc\/clone frontend:.* → success \(\d+ ms/);
+    const requestId = clone?.split(' ')[1] ?? '';
     const detail = cli(['--request', requestId]);
     expect(detail).toMatch(/^ {4}host0\d receive → success \(\d+ ms [\d.]+ MiB\)$/m);
     expect(detail).toMatch(/^ {4}frontend openSend → success/m);
