@@ -4,6 +4,8 @@ import type { TlsFiles } from '../../common/src/tls.js';
 
 /** oned's default DATASTORE_LOCATION; every host uses the same one (reference 7). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
+/** Where oned keeps its driver scripts on the front-end (system-wide install). */
+export const DEFAULT_REMOTES_DIR = '/var/lib/one/remotes';
 /** A cheap control call (mkdir, stat, delete) that takes longer than this is stuck. */
 const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
 /** A transfer of a large image on a slow link can take hours; it still must end. */
@@ -30,6 +32,8 @@ export interface CoordinatorConfig {
   /** Other names oned may use for the front-end (e.g. its FQDN). */
   frontendAliases: string[];
   datastoreLocation: string;
+  /** oned's remotes directory: other TM drivers' migrate hooks are run from there (reference 2.6). */
+  remotesDir: string;
   oned: { endpoint: string; auth: string; deadlineMs: number };
   agents: Map<string, AgentEndpoint>;
   tls: TlsFiles;
@@ -62,6 +66,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
     frontend,
     frontendAliases: f.stringList('frontendAliases'),
     datastoreLocation: f.absolutePath('datastoreLocation', DEFAULT_DATASTORE_LOCATION),
+    remotesDir: f.absolutePath('remotesDir', DEFAULT_REMOTES_DIR),
     oned: {
       endpoint: oned.address('endpoint', '127.0.0.1:2634'),
       auth: oned.absolutePath('auth'),

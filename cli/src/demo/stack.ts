@@ -23,6 +23,8 @@ export interface StackOptions {
   hostDirs?: Readonly<Record<string, string>>;
   /** Coordinator deadlines (tests shorten them). */
   deadlines?: { controlMs?: number; transferMs?: number };
+  /** Every agent's data.encryption (default: the agent's own default, tls). */
+  dataEncryption?: 'tls' | 'none';
 }
 
 interface AgentProcess {
@@ -84,7 +86,10 @@ export class Stack {
           {
             name,
             listen: `127.0.0.1:${port}`,
-            data: { listen: '127.0.0.1:0' },
+            data: {
+              listen: '127.0.0.1:0',
+              ...(opts.dataEncryption ? { encryption: opts.dataEncryption } : {}),
+            },
             roots: [{ location: ONED_DATASTORE_LOCATION, path: dsDir }],
             tls: files,
           },
@@ -109,6 +114,7 @@ export class Stack {
           journal: journalPath,
           frontend,
           datastoreLocation: ONED_DATASTORE_LOCATION,
+          remotesDir: dirs.remotes,
           oned: { endpoint: oned.endpoint, auth: oneAuth },
           agents: Object.fromEntries(
             [...agents.values()].map((a) => [a.name, { endpoint: `127.0.0.1:${a.port}` }]),

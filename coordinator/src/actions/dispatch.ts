@@ -2,7 +2,10 @@ import type { ActionHandler } from './action-context.js';
 import { cloneLocal } from './tm/clone.js';
 import { deleteLocal } from './tm/delete.js';
 import { mvLocal } from './tm/mv.js';
+import { premigrateLocal, postmigrateLocal } from './tm/migrate-hooks.js';
 import { mvdsLocal } from './tm/mvds.js';
+import { noOp } from './tm/no-op.js';
+import { resizeDisk } from './tm/resize.js';
 
 /** Local mode (TM `grpc`, replacing OpenNebula's ssh TM). */
 const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
@@ -11,6 +14,11 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
   mv: mvLocal,
   mvds: mvdsLocal,
   delete: deleteLocal,
+  resize: resizeDisk,
+  premigrate: premigrateLocal,
+  postmigrate: postmigrateLocal,
+  failmigrate: noOp,
+  monitor: noOp,
 };
 
 /** `<kind>/<driver>` → action → handler. */
