@@ -132,3 +132,17 @@ describe('daemons refuse a bad config with one line naming the key (exit 2)', ()
     expect(r.stderr).toMatch(/listen/);
   });
 });
+
+describe('one-storage oned-conf', () => {
+  it('prints the TM_MAD_CONF blocks that docs/oned-conf.md carries', () => {
+    const r = cli(['oned-conf']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /TM_MAD_CONF = \[\n {4}NAME = "grpc", LN_TARGET = "SYSTEM", CLONE_TARGET = "SYSTEM", SHARED = "NO"/,
+    );
+    expect(r.stdout).toMatch(
+      /NAME = "grpc_qcow2", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM", SHARED = "YES"/,
+    );
+    expect(readFileSync(new URL('../docs/oned-conf.md', import.meta.url), 'utf8')).toContain(r.stdout);
+  });
+});

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
+import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
 import { initCa, issueCertificate } from './pki/pki.js';
 import { installShims } from '../../shims/src/install.js';
 
@@ -14,11 +15,12 @@ const USAGE = `usage:
   one-storage pki issue --dir DIR --name HOST [--ip ADDR]... [--force]
   one-storage shims install --remotes DIR [--socket PATH]
   one-storage demo [--stay]
-  one-storage journal [--db FILE] [--limit N] [--request ID] [--json]`;
+  one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
+  one-storage oned-conf`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
-  const single = command === 'demo' || command === 'journal';
+  const single = command === 'demo' || command === 'journal' || command === 'oned-conf';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -86,6 +88,10 @@ async function main(argv: string[]): Promise<number> {
       for (const line of lines) console.log(line);
       return 0;
     }
+    case 'oned-conf':
+      if (rest.length > 0) return usage('oned-conf takes no arguments');
+      process.stdout.write(ONED_CONF_SNIPPET);
+      return 0;
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
   }

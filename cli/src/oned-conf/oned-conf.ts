@@ -1,0 +1,30 @@
+/**
+ * The oned.conf blocks that declare one-storage's TM drivers (reference 1.1, 1.6 and 7): add the
+ * names to TM_MAD's -d list and declare each driver's TM_MAD_CONF. `one-storage oned-conf` prints
+ * this text and docs/oned-conf.md carries the same (a test keeps them equal).
+ */
+export const ONED_CONF_SNIPPET = `# one-storage: append grpc,grpc_qcow2 to the -d list of TM_MAD (keep your other drivers)
+TM_MAD = [
+    EXECUTABLE = "one_tm",
+    ARGUMENTS = "-t 15 -d dummy,lvm,shared,fs_lvm,fs_lvm_ssh,qcow2,ssh,local,ceph,dev,iscsi_libvirt,grpc,grpc_qcow2"
+]
+
+# Local mode (replaces ssh/local): system datastore on each host's disk, images copied to it.
+# TM_MAD_SYSTEM="ssh" lets an image datastore of ours serve VMs on an ssh system datastore
+# (oned then calls clone.ssh, ln.ssh, ...; reference 1.6).
+TM_MAD_CONF = [
+    NAME = "grpc", LN_TARGET = "SYSTEM", CLONE_TARGET = "SYSTEM", SHARED = "NO",
+    DS_MIGRATE = "YES", DS_LIVE_MIGRATE = "YES", DS_MIGRATE_SNAP = "YES", ALLOW_ORPHANS = "FORMAT",
+    TM_MAD_SYSTEM = "ssh", LN_TARGET_SSH = "SYSTEM", CLONE_TARGET_SSH = "SYSTEM", DISK_TYPE_SSH = "FILE"
+]
+
+# Shared mode (replaces qcow2/shared): datastores on a filesystem every host mounts; clones are
+# qcow2 overlays. Mixed mode with a local system datastore of ours (grpc) or OpenNebula's ssh.
+TM_MAD_CONF = [
+    NAME = "grpc_qcow2", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM", SHARED = "YES", DRIVER = "qcow2",
+    DS_MIGRATE = "YES", DS_LIVE_MIGRATE = "YES", DS_MIGRATE_SNAP = "YES", ALLOW_ORPHANS = "FORMAT",
+    TM_MAD_SYSTEM = "ssh,grpc",
+    LN_TARGET_SSH = "SYSTEM", CLONE_TARGET_SSH = "SYSTEM", DISK_TYPE_SSH = "FILE",
+    LN_TARGET_GRPC = "SYSTEM", CLONE_TARGET_GRPC = "SYSTEM", DISK_TYPE_GRPC = "FILE"
+]
+`;
