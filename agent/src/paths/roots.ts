@@ -98,6 +98,26 @@ export class Roots {
     return real;
   }
 
+  /**
+   * Refuses a local path this agent did not get from resolve (a backing file named inside an image,
+   * for one) unless its realpath lies inside a root: qemu-img follows backing names anywhere, and a
+   * planted `backing file: /etc/shadow` must not be read into a datastore. `label` starts the message.
+   */
+  async confineLocal(local: string, label: string): Promise<void> {
+    let real: string;
+    try {
+      real = await realpath(local);
+    } catch (err) {
+      throw asStorageError(err, label, `${this.host}:${local}`);
+    }
+    const realRoots = await Promise.all(this.byLocation.map((r) => realpath(r.path).catch(() => undefined)));
+    if (realRoots.some((r) => r !== undefined && isInside(real, r))) return;
+    throw new StorageError(
+      'PATH_OUTSIDE_ROOTS',
+      `${label}: ${this.host}:${real} is outside the datastore roots`,
+    );
+  }
+
   /** True when `local` (as resolve returned it) is one of the roots themselves. */
   async isRoot(local: string): Promise<boolean> {
     for (const r of this.byLocation) {

@@ -76,6 +76,71 @@ export async function resize(path: string, sizeMb: number, opts: ResizeOptions):
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
+/** Formats the agent writes (OpenNebula's DISK/FORMAT values for file-based datastores). */
+export const IMAGE_FORMATS = ['raw', 'qcow2'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export interface CreateOptions extends QemuOptions {
+  format: ImageFormat;
+  /** Virtual size in MiB; omitted for an overlay, which takes its backing file's size. */
+  sizeMb?: number;
+  /** Backing name as it is stored in the overlay (relative names resolve against its directory). */
+  backing?: string;
+  backingFormat?: string;
+  /** Allocate every block now (SPARSE=no): preallocation=falloc. */
+  preallocate?: boolean;
+}
+
+/** `qemu-img create -q -f FMT [-b BACKING -F BFMT] [-o preallocation=falloc] PATH [<size>M]`. */
+export async function create(path: string, opts: CreateOptions): Promise<void> {
+  const args = ['create', '-q', '-f', opts.format];
+  if (opts.backing !== undefined) args.push('-b', opts.backing, '-F', opts.backingFormat ?? 'qcow2');
+  if (opts.preallocate) args.push('-o', 'preallocation=falloc');
+  args.push(path);
+  if (opts.sizeMb !== undefined) args.push(`${opts.sizeMb}M`);
+  await runTool(QEMU_IMG, args, toolOptions(opts));
+}
+
+export interface ConvertOptions extends QemuOptions {
+  /** Source format; passed with -f so qemu-img does not probe. */
+  sourceFormat?: string;
+  format: ImageFormat;
+  /** False writes every block (-S 0), so the copy is fully allocated. */
+  sparse: boolean;
+}
+
+/**
+ * `qemu-img convert -U [-f SRCFMT] -O FMT [-S 0] SOURCE DESTINATION`: a standalone image holding
+ * what SOURCE's whole backing chain reads as. -U reads images a VM may hold.
+ */
+export async function convert(source: string, destination: string, opts: ConvertOptions): Promise<void> {
+  const args = ['convert', '-q', '-U'];
+  if (opts.sourceFormat !== undefined) args.push('-f', opts.sourceFormat);
+  args.push('-O', opts.format);
+  if (!opts.sparse) args.push('-S', '0');
+  args.push(source, destination);
+  await runTool(QEMU_IMG, args, toolOptions(opts));
+}
+
+export interface RebaseOptions extends QemuOptions {
+  /** New backing name as stored in the image; empty makes the image standalone. */
+  backing: string;
+  backingFormat?: string;
+}
+
+/**
+ * Safe-mode `qemu-img rebase -q -f qcow2 -F BFMT -b BACKING PATH`: copies into PATH every
+ * cluster whose content differs between the old and the new backing chain, then switches the
+ * backing name. Interrupted half-way, PATH still reads the same through its old backing file.
+ * No -U: it writes, and qemu's image lock must refuse an image a running VM still holds.
+ */
+export async function rebase(path: string, opts: RebaseOptions): Promise<void> {
+  const args = ['rebase', '-q', '-f', 'qcow2'];
+  if (opts.backing !== '') args.push('-F', opts.backingFormat ?? 'qcow2');
+  args.push('-b', opts.backing, path);
+  await runTool(QEMU_IMG, args, toolOptions(opts));
+}
+
 function toolOptions(opts: QemuOptions): { signal?: AbortSignal; what?: string } {
   return { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.what ? { what: opts.what } : {}) };
 }

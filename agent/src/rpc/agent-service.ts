@@ -1,14 +1,21 @@
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentServiceServer } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentContext } from './context.js';
+import { buildIsoImage } from './build-iso.js';
+import { convertImage } from './convert.js';
 import { copyPath } from './copy.js';
+import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
 import { deletePath } from './delete.js';
 import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
+import { imageInfo } from './image-info.js';
 import { makeDir } from './make-dir.js';
 import { resizeImage } from './resize.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
+import { snapshotCreate } from './snapshot-create.js';
+import { snapshotDelete } from './snapshot-delete.js';
+import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
 
@@ -25,5 +32,12 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     createProbe: adaptHandler(agent, logger, 'CreateProbe', createProbe),
     openSend: adaptHandler(agent, logger, 'OpenSend', openSend),
     receive: adaptHandler(agent, logger, 'Receive', receive),
+    createImage: adaptHandler(agent, logger, 'CreateImage', createImage),
+    buildIso: adaptHandler(agent, logger, 'BuildIso', buildIsoImage),
+    convert: adaptHandler(agent, logger, 'Convert', convertImage),
+    imageInfo: adaptHandler(agent, logger, 'ImageInfo', imageInfo),
+    snapshotCreate: adaptHandler(agent, logger, 'SnapshotCreate', snapshotCreate),
+    snapshotRevert: adaptHandler(agent, logger, 'SnapshotRevert', snapshotRevert),
+    snapshotDelete: adaptHandler(agent, logger, 'SnapshotDelete', snapshotDelete),
   };
 }

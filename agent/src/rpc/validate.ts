@@ -18,3 +18,19 @@ export function requirePositive(agent: AgentContext, method: string, field: stri
   }
   return value;
 }
+
+/** A string field that must be one of `allowed`: INVALID_ARGUMENT naming the field and the values. */
+export function oneOf<T extends string>(
+  agent: AgentContext,
+  method: string,
+  field: string,
+  value: string,
+  allowed: readonly T[],
+): T {
+  const found = allowed.find((a) => a === value);
+  if (found !== undefined) return found;
+  throw new StorageError(
+    'INVALID_ARGUMENT',
+    `${method} on ${agent.name}: ${field} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`,
+  );
+}

@@ -11,6 +11,8 @@ import { distEntry, freePort, socketAccepts, startDaemon, stopDaemon, waitUntil 
 
 /** oned's DATASTORE_LOCATION as the driver calls name it; each host maps it to its own directory. */
 export const ONED_DATASTORE_LOCATION = '/var/lib/one/datastores';
+/** oned's VMS_LOCATION, where it writes each VM's context.sh. */
+export const ONED_VMS_LOCATION = '/var/lib/one/vms';
 export const DEMO_SESSION = 'oneadmin:demo-password';
 export const DEFAULT_HOSTS = ['frontend', 'host01', 'host02'] as const;
 
@@ -75,6 +77,7 @@ export class Stack {
     for (const name of hosts) {
       await issueCertificate(dirs.pki, name, ['127.0.0.1']);
       const dsDir = opts.hostDirs?.[name] ?? join(baseDir, 'hosts', name, 'datastores');
+      if (name === frontend) await mkdir(join(baseDir, 'hosts', name, 'vms'), { recursive: true });
       await mkdir(dsDir, { recursive: true });
       datastoreDirs[name] = dsDir;
       const port = await freePort();
@@ -90,7 +93,13 @@ export class Stack {
               listen: '127.0.0.1:0',
               ...(opts.dataEncryption ? { encryption: opts.dataEncryption } : {}),
             },
-            roots: [{ location: ONED_DATASTORE_LOCATION, path: dsDir }],
+            roots: [
+              { location: ONED_DATASTORE_LOCATION, path: dsDir },
+              // The front-end's agent also reads oned's VM directories (context.sh for context ISOs).
+              ...(name === frontend
+                ? [{ location: ONED_VMS_LOCATION, path: join(baseDir, 'hosts', name, 'vms') }]
+                : []),
+            ],
             tls: files,
           },
           null,
@@ -202,6 +211,9 @@ export class Stack {
   localPath(host: string, onedPath: string): string {
     const dir = this.datastoreDirs[host];
     if (!dir) throw new Error(`no host ${host} in this stack`);
+    if (host === this.frontend && onedPath.startsWith(`${ONED_VMS_LOCATION}/`)) {
+      return join(this.baseDir, 'hosts', host, 'vms', onedPath.slice(ONED_VMS_LOCATION.length + 1));
+    }
     if (!onedPath.startsWith(`${ONED_DATASTORE_LOCATION}/`))
       throw new Error(`${onedPath} is not under ${ONED_DATASTORE_LOCATION}`);
     return join(dir, onedPath.slice(ONED_DATASTORE_LOCATION.length + 1));

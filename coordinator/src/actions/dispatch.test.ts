@@ -10,6 +10,7 @@ describe('findHandler', () => {
     ['tm', 'grpc', 'clone.ssh', cloneLocal],
     ['tm', 'grpc', 'delete.grpc_qcow2', deleteLocal],
     ['tm', 'grpc', 'snap_create_live.ssh', undefined],
+    ['tm', 'grpc', 'prebackup', undefined],
     ['tm', 'nosuch', 'clone', undefined],
     ['datastore', 'grpc', 'clone', undefined],
   ])('%s/%s/%s', (kind, driver, action, handler) => {

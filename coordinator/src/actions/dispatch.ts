@@ -1,11 +1,15 @@
 import type { ActionHandler } from './action-context.js';
 import { cloneLocal } from './tm/clone.js';
+import { contextLocal } from './tm/context.js';
+import { cpdsLocal } from './tm/cpds.js';
 import { deleteLocal } from './tm/delete.js';
 import { mvLocal } from './tm/mv.js';
 import { premigrateLocal, postmigrateLocal } from './tm/migrate-hooks.js';
+import { mkimage, mkswap } from './tm/mkimage.js';
 import { mvdsLocal } from './tm/mvds.js';
 import { noOp } from './tm/no-op.js';
 import { resizeDisk } from './tm/resize.js';
+import { snapCreate, snapDelete, snapRevert } from './tm/snapshots.js';
 
 /** Local mode (TM `grpc`, replacing OpenNebula's ssh TM). */
 const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
@@ -19,6 +23,13 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
   postmigrate: postmigrateLocal,
   failmigrate: noOp,
   monitor: noOp,
+  mkimage,
+  mkswap,
+  context: contextLocal,
+  cpds: cpdsLocal,
+  snap_create: snapCreate,
+  snap_revert: snapRevert,
+  snap_delete: snapDelete,
 };
 
 /** `<kind>/<driver>` → action → handler. */

@@ -192,6 +192,147 @@ export interface ReceiveResponse {
   digest: string;
 }
 
+export interface CreateImageRequest {
+  path: string;
+  sizeMb: number;
+  /** "raw", "qcow2" or "swap". */
+  format: string;
+  /** Empty for an unformatted image, or one of ext2, ext3, ext4, xfs, vfat (DISK/FS). */
+  filesystem: string;
+  /** Extra mkfs options (datastore.conf FS_OPTS_<FS>), split on whitespace. */
+  filesystemOptions: string;
+  /** False allocates every block (SPARSE=no). */
+  sparse: boolean;
+}
+
+export interface CreateImageResponse {
+  virtualSize: number;
+  /** Bytes allocated on disk. */
+  actualSize: number;
+}
+
+export interface IsoFile {
+  /** File name inside the ISO: a plain name, no "/", not "." or "..". */
+  name: string;
+  /** oned-view path of a regular file on this host. */
+  source?:
+    | string
+    | undefined;
+  /** The file's bytes (small files such as context.sh). */
+  content?: Buffer | undefined;
+}
+
+export interface BuildIsoRequest {
+  path: string;
+  /** Volume label (OpenNebula uses CONTEXT). */
+  label: string;
+  files: IsoFile[];
+}
+
+export interface BuildIsoResponse {
+  /** Size of the ISO in bytes. */
+  bytes: number;
+}
+
+export interface SnapshotRef {
+  /** Default: `<source>.snap`. */
+  snapDir: string;
+  snapId: number;
+}
+
+export interface ConvertRequest {
+  source: string;
+  destination: string;
+  /** "raw" or "qcow2". */
+  format: string;
+  /** False allocates every block (-S 0). */
+  sparse: boolean;
+  /** Convert this snapshot of the disk `source` instead of its current state. */
+  snapshot: SnapshotRef | undefined;
+}
+
+export interface ConvertResponse {
+  virtualSize: number;
+  actualSize: number;
+}
+
+export interface ImageInfoRequest {
+  path: string;
+}
+
+/** One layer of a backing chain. File names are this host's paths, as qemu-img reports them. */
+export interface ImageLayer {
+  filename: string;
+  format: string;
+  virtualSize: number;
+  actualSize: number;
+  /** The backing name as stored in the image (empty when standalone). */
+  backingFilename: string;
+  /** The backing name resolved against the layer's directory. */
+  fullBackingFilename: string;
+  backingFormat: string;
+}
+
+export interface ImageInfoResponse {
+  /** The image first, then its backing file, and so on. */
+  layers: ImageLayer[];
+}
+
+/** The disk of a VM and where its snapshots live, shared by the three snapshot calls. */
+export interface SnapshotCreateRequest {
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
+  diskPath: string;
+  /** oned's snapshot id (any number of digits). */
+  snapId: number;
+  /** "raw" or "qcow2" (DISK/FORMAT). */
+  format: string;
+  /** Default `<disk_path>.snap`; the shared driver passes `<IMAGE SOURCE>.snap` for persistent images. */
+  snapDir: string;
+  /**
+   * qcow2: how new backing names are written. "relative" (qcow2/shared): `<basename(snap_dir)>/K`,
+   * resolved from the VM directory and, through the self link, from the snap dir; when the snap dir
+   * is not beside the disk (a persistent image's `<IMAGE>.snap`, reached by an absolute disk link),
+   * the absolute path `<snap_dir>/K` on this host, as qcow2/shared's readlink gives it. "bare": `K`
+   * (tm/local). Required for qcow2 create and revert, ignored for raw.
+   */
+  backingStyle: string;
+}
+
+export interface SnapshotCreateResponse {
+  /** False when the snapshot already existed (a repeat). */
+  created: boolean;
+}
+
+export interface SnapshotRevertRequest {
+  diskPath: string;
+  snapId: number;
+  format: string;
+  snapDir: string;
+  backingStyle: string;
+}
+
+export interface SnapshotRevertResponse {
+}
+
+export interface SnapshotDeleteRequest {
+  diskPath: string;
+  snapId: number;
+  format: string;
+  snapDir: string;
+  /** Unused by delete (rebases keep the existing backing names); accepted for symmetry. */
+  backingStyle: string;
+  /**
+   * /VM/SNAPSHOTS/SNAPSHOT[ID]/ACTIVE: the disk currently runs on this snapshot. Offline, the files
+   * that back on the snapshot are found by reading the chain, so this only cross-checks (logged).
+   */
+  active: boolean;
+}
+
+export interface SnapshotDeleteResponse {
+  /** False when the snapshot was already gone. */
+  existed: boolean;
+}
+
 function createBaseHelloRequest(): HelloRequest {
   return {};
 }
@@ -1988,6 +2129,1824 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
   },
 };
 
+function createBaseCreateImageRequest(): CreateImageRequest {
+  return { path: "", sizeMb: 0, format: "", filesystem: "", filesystemOptions: "", sparse: false };
+}
+
+export const CreateImageRequest: MessageFns<CreateImageRequest> = {
+  encode(message: CreateImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.sizeMb !== 0) {
+      writer.uint32(16).uint64(message.sizeMb);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.filesystem !== "") {
+      writer.uint32(34).string(message.filesystem);
+    }
+    if (message.filesystemOptions !== "") {
+      writer.uint32(42).string(message.filesystemOptions);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(48).bool(message.sparse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateImageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateImageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sizeMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.filesystem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.filesystemOptions = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateImageRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      sizeMb: isSet(object.sizeMb)
+        ? globalThis.Number(object.sizeMb)
+        : isSet(object.size_mb)
+        ? globalThis.Number(object.size_mb)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      filesystem: isSet(object.filesystem) ? globalThis.String(object.filesystem) : "",
+      filesystemOptions: isSet(object.filesystemOptions)
+        ? globalThis.String(object.filesystemOptions)
+        : isSet(object.filesystem_options)
+        ? globalThis.String(object.filesystem_options)
+        : "",
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+    };
+  },
+
+  toJSON(message: CreateImageRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.sizeMb !== 0) {
+      obj.sizeMb = Math.round(message.sizeMb);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.filesystem !== "") {
+      obj.filesystem = message.filesystem;
+    }
+    if (message.filesystemOptions !== "") {
+      obj.filesystemOptions = message.filesystemOptions;
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateImageRequest>, I>>(base?: I): CreateImageRequest {
+    return CreateImageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateImageRequest>, I>>(object: I): CreateImageRequest {
+    const message = createBaseCreateImageRequest();
+    message.path = object.path ?? "";
+    message.sizeMb = object.sizeMb ?? 0;
+    message.format = object.format ?? "";
+    message.filesystem = object.filesystem ?? "";
+    message.filesystemOptions = object.filesystemOptions ?? "";
+    message.sparse = object.sparse ?? false;
+    return message;
+  },
+};
+
+function createBaseCreateImageResponse(): CreateImageResponse {
+  return { virtualSize: 0, actualSize: 0 };
+}
+
+export const CreateImageResponse: MessageFns<CreateImageResponse> = {
+  encode(message: CreateImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualSize !== 0) {
+      writer.uint32(8).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(16).uint64(message.actualSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateImageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateImageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateImageResponse {
+    return {
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateImageResponse): unknown {
+    const obj: any = {};
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateImageResponse>, I>>(base?: I): CreateImageResponse {
+    return CreateImageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateImageResponse>, I>>(object: I): CreateImageResponse {
+    const message = createBaseCreateImageResponse();
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseIsoFile(): IsoFile {
+  return { name: "", source: undefined, content: undefined };
+}
+
+export const IsoFile: MessageFns<IsoFile> = {
+  encode(message: IsoFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.source !== undefined) {
+      writer.uint32(18).string(message.source);
+    }
+    if (message.content !== undefined) {
+      writer.uint32(26).bytes(message.content);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IsoFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIsoFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IsoFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : undefined,
+      content: isSet(object.content) ? Buffer.from(bytesFromBase64(object.content)) : undefined,
+    };
+  },
+
+  toJSON(message: IsoFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.source !== undefined) {
+      obj.source = message.source;
+    }
+    if (message.content !== undefined) {
+      obj.content = base64FromBytes(message.content);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IsoFile>, I>>(base?: I): IsoFile {
+    return IsoFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IsoFile>, I>>(object: I): IsoFile {
+    const message = createBaseIsoFile();
+    message.name = object.name ?? "";
+    message.source = object.source ?? undefined;
+    message.content = object.content ?? undefined;
+    return message;
+  },
+};
+
+function createBaseBuildIsoRequest(): BuildIsoRequest {
+  return { path: "", label: "", files: [] };
+}
+
+export const BuildIsoRequest: MessageFns<BuildIsoRequest> = {
+  encode(message: BuildIsoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.label !== "") {
+      writer.uint32(18).string(message.label);
+    }
+    for (const v of message.files) {
+      IsoFile.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BuildIsoRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBuildIsoRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.files.push(IsoFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BuildIsoRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IsoFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BuildIsoRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => IsoFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BuildIsoRequest>, I>>(base?: I): BuildIsoRequest {
+    return BuildIsoRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BuildIsoRequest>, I>>(object: I): BuildIsoRequest {
+    const message = createBaseBuildIsoRequest();
+    message.path = object.path ?? "";
+    message.label = object.label ?? "";
+    message.files = object.files?.map((e) => IsoFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBuildIsoResponse(): BuildIsoResponse {
+  return { bytes: 0 };
+}
+
+export const BuildIsoResponse: MessageFns<BuildIsoResponse> = {
+  encode(message: BuildIsoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytes !== 0) {
+      writer.uint32(8).uint64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BuildIsoResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBuildIsoResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BuildIsoResponse {
+    return { bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0 };
+  },
+
+  toJSON(message: BuildIsoResponse): unknown {
+    const obj: any = {};
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BuildIsoResponse>, I>>(base?: I): BuildIsoResponse {
+    return BuildIsoResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BuildIsoResponse>, I>>(object: I): BuildIsoResponse {
+    const message = createBaseBuildIsoResponse();
+    message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotRef(): SnapshotRef {
+  return { snapDir: "", snapId: 0 };
+}
+
+export const SnapshotRef: MessageFns<SnapshotRef> = {
+  encode(message: SnapshotRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapDir !== "") {
+      writer.uint32(10).string(message.snapDir);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotRef {
+    return {
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SnapshotRef): unknown {
+    const obj: any = {};
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotRef>, I>>(base?: I): SnapshotRef {
+    return SnapshotRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotRef>, I>>(object: I): SnapshotRef {
+    const message = createBaseSnapshotRef();
+    message.snapDir = object.snapDir ?? "";
+    message.snapId = object.snapId ?? 0;
+    return message;
+  },
+};
+
+function createBaseConvertRequest(): ConvertRequest {
+  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined };
+}
+
+export const ConvertRequest: MessageFns<ConvertRequest> = {
+  encode(message: ConvertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.destination !== "") {
+      writer.uint32(18).string(message.destination);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(32).bool(message.sparse);
+    }
+    if (message.snapshot !== undefined) {
+      SnapshotRef.encode(message.snapshot, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConvertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConvertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.destination = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.snapshot = SnapshotRef.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConvertRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      snapshot: isSet(object.snapshot) ? SnapshotRef.fromJSON(object.snapshot) : undefined,
+    };
+  },
+
+  toJSON(message: ConvertRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    if (message.snapshot !== undefined) {
+      obj.snapshot = SnapshotRef.toJSON(message.snapshot);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConvertRequest>, I>>(base?: I): ConvertRequest {
+    return ConvertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConvertRequest>, I>>(object: I): ConvertRequest {
+    const message = createBaseConvertRequest();
+    message.source = object.source ?? "";
+    message.destination = object.destination ?? "";
+    message.format = object.format ?? "";
+    message.sparse = object.sparse ?? false;
+    message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
+      ? SnapshotRef.fromPartial(object.snapshot)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseConvertResponse(): ConvertResponse {
+  return { virtualSize: 0, actualSize: 0 };
+}
+
+export const ConvertResponse: MessageFns<ConvertResponse> = {
+  encode(message: ConvertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualSize !== 0) {
+      writer.uint32(8).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(16).uint64(message.actualSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConvertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConvertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConvertResponse {
+    return {
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: ConvertResponse): unknown {
+    const obj: any = {};
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConvertResponse>, I>>(base?: I): ConvertResponse {
+    return ConvertResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConvertResponse>, I>>(object: I): ConvertResponse {
+    const message = createBaseConvertResponse();
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseImageInfoRequest(): ImageInfoRequest {
+  return { path: "" };
+}
+
+export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
+  encode(message: ImageInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageInfoRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageInfoRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageInfoRequest {
+    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+  },
+
+  toJSON(message: ImageInfoRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageInfoRequest>, I>>(base?: I): ImageInfoRequest {
+    return ImageInfoRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageInfoRequest>, I>>(object: I): ImageInfoRequest {
+    const message = createBaseImageInfoRequest();
+    message.path = object.path ?? "";
+    return message;
+  },
+};
+
+function createBaseImageLayer(): ImageLayer {
+  return {
+    filename: "",
+    format: "",
+    virtualSize: 0,
+    actualSize: 0,
+    backingFilename: "",
+    fullBackingFilename: "",
+    backingFormat: "",
+  };
+}
+
+export const ImageLayer: MessageFns<ImageLayer> = {
+  encode(message: ImageLayer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filename !== "") {
+      writer.uint32(10).string(message.filename);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
+    }
+    if (message.virtualSize !== 0) {
+      writer.uint32(24).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(32).uint64(message.actualSize);
+    }
+    if (message.backingFilename !== "") {
+      writer.uint32(42).string(message.backingFilename);
+    }
+    if (message.fullBackingFilename !== "") {
+      writer.uint32(50).string(message.fullBackingFilename);
+    }
+    if (message.backingFormat !== "") {
+      writer.uint32(58).string(message.backingFormat);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageLayer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageLayer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filename = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingFilename = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.fullBackingFilename = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.backingFormat = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageLayer {
+    return {
+      filename: isSet(object.filename) ? globalThis.String(object.filename) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+      backingFilename: isSet(object.backingFilename)
+        ? globalThis.String(object.backingFilename)
+        : isSet(object.backing_filename)
+        ? globalThis.String(object.backing_filename)
+        : "",
+      fullBackingFilename: isSet(object.fullBackingFilename)
+        ? globalThis.String(object.fullBackingFilename)
+        : isSet(object.full_backing_filename)
+        ? globalThis.String(object.full_backing_filename)
+        : "",
+      backingFormat: isSet(object.backingFormat)
+        ? globalThis.String(object.backingFormat)
+        : isSet(object.backing_format)
+        ? globalThis.String(object.backing_format)
+        : "",
+    };
+  },
+
+  toJSON(message: ImageLayer): unknown {
+    const obj: any = {};
+    if (message.filename !== "") {
+      obj.filename = message.filename;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    if (message.backingFilename !== "") {
+      obj.backingFilename = message.backingFilename;
+    }
+    if (message.fullBackingFilename !== "") {
+      obj.fullBackingFilename = message.fullBackingFilename;
+    }
+    if (message.backingFormat !== "") {
+      obj.backingFormat = message.backingFormat;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageLayer>, I>>(base?: I): ImageLayer {
+    return ImageLayer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageLayer>, I>>(object: I): ImageLayer {
+    const message = createBaseImageLayer();
+    message.filename = object.filename ?? "";
+    message.format = object.format ?? "";
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    message.backingFilename = object.backingFilename ?? "";
+    message.fullBackingFilename = object.fullBackingFilename ?? "";
+    message.backingFormat = object.backingFormat ?? "";
+    return message;
+  },
+};
+
+function createBaseImageInfoResponse(): ImageInfoResponse {
+  return { layers: [] };
+}
+
+export const ImageInfoResponse: MessageFns<ImageInfoResponse> = {
+  encode(message: ImageInfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.layers) {
+      ImageLayer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageInfoResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageInfoResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.layers.push(ImageLayer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageInfoResponse {
+    return {
+      layers: globalThis.Array.isArray(object?.layers) ? object.layers.map((e: any) => ImageLayer.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ImageInfoResponse): unknown {
+    const obj: any = {};
+    if (message.layers?.length) {
+      obj.layers = message.layers.map((e) => ImageLayer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageInfoResponse>, I>>(base?: I): ImageInfoResponse {
+    return ImageInfoResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageInfoResponse>, I>>(object: I): ImageInfoResponse {
+    const message = createBaseImageInfoResponse();
+    message.layers = object.layers?.map((e) => ImageLayer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSnapshotCreateRequest(): SnapshotCreateRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
+}
+
+export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
+  encode(message: SnapshotCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotCreateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotCreateRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
+    };
+  },
+
+  toJSON(message: SnapshotCreateRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(base?: I): SnapshotCreateRequest {
+    return SnapshotCreateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(object: I): SnapshotCreateRequest {
+    const message = createBaseSnapshotCreateRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotCreateResponse(): SnapshotCreateResponse {
+  return { created: false };
+}
+
+export const SnapshotCreateResponse: MessageFns<SnapshotCreateResponse> = {
+  encode(message: SnapshotCreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.created !== false) {
+      writer.uint32(8).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotCreateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotCreateResponse {
+    return { created: isSet(object.created) ? globalThis.Boolean(object.created) : false };
+  },
+
+  toJSON(message: SnapshotCreateResponse): unknown {
+    const obj: any = {};
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(base?: I): SnapshotCreateResponse {
+    return SnapshotCreateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(object: I): SnapshotCreateResponse {
+    const message = createBaseSnapshotCreateResponse();
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseSnapshotRevertRequest(): SnapshotRevertRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
+}
+
+export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
+  encode(message: SnapshotRevertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRevertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotRevertRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
+    };
+  },
+
+  toJSON(message: SnapshotRevertRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(base?: I): SnapshotRevertRequest {
+    return SnapshotRevertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(object: I): SnapshotRevertRequest {
+    const message = createBaseSnapshotRevertRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotRevertResponse(): SnapshotRevertResponse {
+  return {};
+}
+
+export const SnapshotRevertResponse: MessageFns<SnapshotRevertResponse> = {
+  encode(_: SnapshotRevertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRevertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SnapshotRevertResponse {
+    return {};
+  },
+
+  toJSON(_: SnapshotRevertResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(base?: I): SnapshotRevertResponse {
+    return SnapshotRevertResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(_: I): SnapshotRevertResponse {
+    const message = createBaseSnapshotRevertResponse();
+    return message;
+  },
+};
+
+function createBaseSnapshotDeleteRequest(): SnapshotDeleteRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false };
+}
+
+export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
+  encode(message: SnapshotDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
+    }
+    if (message.active !== false) {
+      writer.uint32(48).bool(message.active);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotDeleteRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+    };
+  },
+
+  toJSON(message: SnapshotDeleteRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(base?: I): SnapshotDeleteRequest {
+    return SnapshotDeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(object: I): SnapshotDeleteRequest {
+    const message = createBaseSnapshotDeleteRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    message.active = object.active ?? false;
+    return message;
+  },
+};
+
+function createBaseSnapshotDeleteResponse(): SnapshotDeleteResponse {
+  return { existed: false };
+}
+
+export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
+  encode(message: SnapshotDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.existed !== false) {
+      writer.uint32(8).bool(message.existed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.existed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotDeleteResponse {
+    return { existed: isSet(object.existed) ? globalThis.Boolean(object.existed) : false };
+  },
+
+  toJSON(message: SnapshotDeleteResponse): unknown {
+    const obj: any = {};
+    if (message.existed !== false) {
+      obj.existed = message.existed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(base?: I): SnapshotDeleteResponse {
+    return SnapshotDeleteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(object: I): SnapshotDeleteResponse {
+    const message = createBaseSnapshotDeleteResponse();
+    message.existed = object.existed ?? false;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -2121,6 +4080,160 @@ export const AgentServiceService = {
     responseSerialize: (value: ReceiveResponse): Buffer => Buffer.from(ReceiveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReceiveResponse => ReceiveResponse.decode(value),
   },
+  /**
+   * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
+   * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
+   * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
+   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
+   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * name beside `path` and renamed into place; missing parent directories are created. A repeat
+   * replaces the image with an identical empty one.
+   * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
+   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
+   * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
+   */
+  createImage: {
+    path: "/onestorage.agent.v1.AgentService/CreateImage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateImageRequest): Buffer => Buffer.from(CreateImageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateImageRequest => CreateImageRequest.decode(value),
+    responseSerialize: (value: CreateImageResponse): Buffer => Buffer.from(CreateImageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateImageResponse => CreateImageResponse.decode(value),
+  },
+  /**
+   * Builds an ISO 9660 image (Joliet and Rock Ridge, volume label `label`) at `path`, the context
+   * disk of tm/common context. Each entry of `files` becomes one file in the ISO's root directory,
+   * named `name`, holding either the bytes of `source` (an oned-view path this agent can read;
+   * symlinks are followed but must stay inside the datastore roots) or the inline `content`. The
+   * files are staged in a temporary directory beside `path`, the ISO is written under a temporary
+   * name and renamed into place. A repeat builds the same ISO again.
+   * Errors: INVALID_ARGUMENT for a missing label or a label over 32 characters or outside
+   * [A-Za-z0-9_.-], a name that is not a plain file name or appears twice, an entry with neither
+   * source nor content; NOT_FOUND for a missing source; INVALID_ARGUMENT for a source that is not
+   * a regular file; RESOURCE_EXHAUSTED when the filesystem fills up.
+   */
+  buildIso: {
+    path: "/onestorage.agent.v1.AgentService/BuildIso" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BuildIsoRequest): Buffer => Buffer.from(BuildIsoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BuildIsoRequest => BuildIsoRequest.decode(value),
+    responseSerialize: (value: BuildIsoResponse): Buffer => Buffer.from(BuildIsoResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BuildIsoResponse => BuildIsoResponse.decode(value),
+  },
+  /**
+   * Writes a standalone copy of a disk into `destination` with `qemu-img convert -U -O <format>`
+   * (`-S 0` when sparse is false): the whole backing chain of `source` (a disk.N symlink is
+   * followed) is flattened into one image (cpds, mvds). With `snapshot` set, the source is instead
+   * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
+   * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
+   * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
+   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
+   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
+   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
+   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   */
+  convert: {
+    path: "/onestorage.agent.v1.AgentService/Convert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConvertRequest): Buffer => Buffer.from(ConvertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConvertRequest => ConvertRequest.decode(value),
+    responseSerialize: (value: ConvertResponse): Buffer => Buffer.from(ConvertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConvertResponse => ConvertResponse.decode(value),
+  },
+  /**
+   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
+   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
+   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   */
+  imageInfo: {
+    path: "/onestorage.agent.v1.AgentService/ImageInfo" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImageInfoRequest): Buffer => Buffer.from(ImageInfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImageInfoRequest => ImageInfoRequest.decode(value),
+    responseSerialize: (value: ImageInfoResponse): Buffer => Buffer.from(ImageInfoResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageInfoResponse => ImageInfoResponse.decode(value),
+  },
+  /**
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   */
+  snapshotCreate: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotCreate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SnapshotCreateRequest): Buffer =>
+      Buffer.from(SnapshotCreateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotCreateRequest => SnapshotCreateRequest.decode(value),
+    responseSerialize: (value: SnapshotCreateResponse): Buffer =>
+      Buffer.from(SnapshotCreateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotCreateResponse => SnapshotCreateResponse.decode(value),
+  },
+  /**
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   */
+  snapshotRevert: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotRevert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SnapshotRevertRequest): Buffer =>
+      Buffer.from(SnapshotRevertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotRevertRequest => SnapshotRevertRequest.decode(value),
+    responseSerialize: (value: SnapshotRevertResponse): Buffer =>
+      Buffer.from(SnapshotRevertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotRevertResponse => SnapshotRevertResponse.decode(value),
+  },
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   */
+  snapshotDelete: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotDelete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SnapshotDeleteRequest): Buffer =>
+      Buffer.from(SnapshotDeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotDeleteRequest => SnapshotDeleteRequest.decode(value),
+    responseSerialize: (value: SnapshotDeleteResponse): Buffer =>
+      Buffer.from(SnapshotDeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotDeleteResponse => SnapshotDeleteResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -2173,6 +4286,98 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * matches. Nothing half-written is left behind on failure.
    */
   receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
+  /**
+   * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
+   * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
+   * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
+   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
+   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * name beside `path` and renamed into place; missing parent directories are created. A repeat
+   * replaces the image with an identical empty one.
+   * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
+   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
+   * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
+   */
+  createImage: handleUnaryCall<CreateImageRequest, CreateImageResponse>;
+  /**
+   * Builds an ISO 9660 image (Joliet and Rock Ridge, volume label `label`) at `path`, the context
+   * disk of tm/common context. Each entry of `files` becomes one file in the ISO's root directory,
+   * named `name`, holding either the bytes of `source` (an oned-view path this agent can read;
+   * symlinks are followed but must stay inside the datastore roots) or the inline `content`. The
+   * files are staged in a temporary directory beside `path`, the ISO is written under a temporary
+   * name and renamed into place. A repeat builds the same ISO again.
+   * Errors: INVALID_ARGUMENT for a missing label or a label over 32 characters or outside
+   * [A-Za-z0-9_.-], a name that is not a plain file name or appears twice, an entry with neither
+   * source nor content; NOT_FOUND for a missing source; INVALID_ARGUMENT for a source that is not
+   * a regular file; RESOURCE_EXHAUSTED when the filesystem fills up.
+   */
+  buildIso: handleUnaryCall<BuildIsoRequest, BuildIsoResponse>;
+  /**
+   * Writes a standalone copy of a disk into `destination` with `qemu-img convert -U -O <format>`
+   * (`-S 0` when sparse is false): the whole backing chain of `source` (a disk.N symlink is
+   * followed) is flattened into one image (cpds, mvds). With `snapshot` set, the source is instead
+   * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
+   * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
+   * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
+   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
+   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
+   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
+   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   */
+  convert: handleUnaryCall<ConvertRequest, ConvertResponse>;
+  /**
+   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
+   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
+   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   */
+  imageInfo: handleUnaryCall<ImageInfoRequest, ImageInfoResponse>;
+  /**
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   */
+  snapshotCreate: handleUnaryCall<SnapshotCreateRequest, SnapshotCreateResponse>;
+  /**
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   */
+  snapshotRevert: handleUnaryCall<SnapshotRevertRequest, SnapshotRevertResponse>;
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   */
+  snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -2359,6 +4564,196 @@ export interface AgentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReceiveResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
+   * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
+   * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
+   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
+   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * name beside `path` and renamed into place; missing parent directories are created. A repeat
+   * replaces the image with an identical empty one.
+   * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
+   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
+   * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
+   */
+  createImage(
+    request: CreateImageRequest,
+    callback: (error: ServiceError | null, response: CreateImageResponse) => void,
+  ): ClientUnaryCall;
+  createImage(
+    request: CreateImageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateImageResponse) => void,
+  ): ClientUnaryCall;
+  createImage(
+    request: CreateImageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateImageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Builds an ISO 9660 image (Joliet and Rock Ridge, volume label `label`) at `path`, the context
+   * disk of tm/common context. Each entry of `files` becomes one file in the ISO's root directory,
+   * named `name`, holding either the bytes of `source` (an oned-view path this agent can read;
+   * symlinks are followed but must stay inside the datastore roots) or the inline `content`. The
+   * files are staged in a temporary directory beside `path`, the ISO is written under a temporary
+   * name and renamed into place. A repeat builds the same ISO again.
+   * Errors: INVALID_ARGUMENT for a missing label or a label over 32 characters or outside
+   * [A-Za-z0-9_.-], a name that is not a plain file name or appears twice, an entry with neither
+   * source nor content; NOT_FOUND for a missing source; INVALID_ARGUMENT for a source that is not
+   * a regular file; RESOURCE_EXHAUSTED when the filesystem fills up.
+   */
+  buildIso(
+    request: BuildIsoRequest,
+    callback: (error: ServiceError | null, response: BuildIsoResponse) => void,
+  ): ClientUnaryCall;
+  buildIso(
+    request: BuildIsoRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BuildIsoResponse) => void,
+  ): ClientUnaryCall;
+  buildIso(
+    request: BuildIsoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BuildIsoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Writes a standalone copy of a disk into `destination` with `qemu-img convert -U -O <format>`
+   * (`-S 0` when sparse is false): the whole backing chain of `source` (a disk.N symlink is
+   * followed) is flattened into one image (cpds, mvds). With `snapshot` set, the source is instead
+   * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
+   * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
+   * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
+   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
+   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
+   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
+   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   */
+  convert(
+    request: ConvertRequest,
+    callback: (error: ServiceError | null, response: ConvertResponse) => void,
+  ): ClientUnaryCall;
+  convert(
+    request: ConvertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConvertResponse) => void,
+  ): ClientUnaryCall;
+  convert(
+    request: ConvertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConvertResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
+   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
+   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   */
+  imageInfo(
+    request: ImageInfoRequest,
+    callback: (error: ServiceError | null, response: ImageInfoResponse) => void,
+  ): ClientUnaryCall;
+  imageInfo(
+    request: ImageInfoRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImageInfoResponse) => void,
+  ): ClientUnaryCall;
+  imageInfo(
+    request: ImageInfoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImageInfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   */
+  snapshotCreate(
+    request: SnapshotCreateRequest,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
+  ): ClientUnaryCall;
+  snapshotCreate(
+    request: SnapshotCreateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
+  ): ClientUnaryCall;
+  snapshotCreate(
+    request: SnapshotCreateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   */
+  snapshotRevert(
+    request: SnapshotRevertRequest,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
+  ): ClientUnaryCall;
+  snapshotRevert(
+    request: SnapshotRevertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
+  ): ClientUnaryCall;
+  snapshotRevert(
+    request: SnapshotRevertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   */
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(
@@ -2369,6 +4764,14 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,108 @@
+import { mkdir, realpath, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { tempNameBeside } from '../files/write-file-atomic.js';
+import { moveIntoPlace } from '../images/make-image.js';
+import { backingChain } from '../qemu/backing-chain.js';
+import { IMAGE_FORMATS, convert } from '../qemu/qemu-img.js';
+import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
+import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { oneOf, requireField } from './validate.js';
+
+/**
+ * A standalone copy of a disk (its whole backing chain flattened) or of one of its snapshots, for
+ * cpds and mvds: `qemu-img convert` into a temporary name beside the destination, then rename.
+ * A repeat writes the same copy again.
+ */
+export async function convertImage(
+  agent: AgentContext,
+  req: ConvertRequest,
+  call: CallContext,
+): Promise<ConvertResponse> {
+  const action = 'convert';
+  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const destination = agent.roots.normalize(
+    requireField(agent, action, 'destination', req.destination),
+    'destination',
+  );
+  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const snapshot = req.snapshot;
+  const here = where(agent, source);
+  const what = `${action} ${here}${snapshot ? ` (snapshot ${snapshot.snapId})` : ''} to ${destination}`;
+  const localSourceEntry = await agent.roots.resolve(source, 'source');
+  const localSource = await agent.roots.resolveTarget(source, 'source');
+  const localSnapDir = snapshot
+    ? await agent.roots.resolveTarget(
+        snapshot.snapDir === ''
+          ? `${source}.snap`
+          : agent.roots.normalize(snapshot.snapDir, 'snapshot.snap_dir'),
+        'snapshot.snap_dir',
+      )
+    : undefined;
+  const localDestination = await agent.roots.resolve(destination, 'destination');
+  const locks = [localSourceEntry, localDestination, ...(localSnapDir ? [localSnapDir] : [])];
+  return agent.locks.withLock(
+    locks,
+    what,
+    async () => {
+      const started = Date.now();
+      let from = localSource;
+      if (snapshot && localSnapDir) {
+        const snap = await readSnapDir(localSnapDir, what);
+        const fileId = snapshotFileId(snap, snapshot.snapId);
+        if (fileId === undefined) {
+          throw new StorageError(
+            'NOT_FOUND',
+            `${what}: snapshot ${snapshot.snapId} does not exist (no ${shownOf(snap, snapshot.snapId)})`,
+          );
+        }
+        from = fileOf(snap, fileId);
+      }
+      await stat(from).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the source does not exist`);
+        throw asStorageError(err, action, here);
+      });
+      const opts = { what, signal: call.signal };
+      const layers = await verifyChain(from, {
+        ...opts,
+        confine: (file: string) => agent.roots.confineLocal(file, what),
+      });
+      // Renaming over the source or any layer of its chain would change what is being copied.
+      const destReal = await realpath(localDestination).catch(() => undefined);
+      const reals = await Promise.all(layers.map((l) => realpath(l.filename)));
+      const entries = await chainEntries(layers);
+      if (
+        (destReal !== undefined && reals.includes(destReal)) ||
+        entries.has(await entryPath(localDestination).catch(() => ''))
+      ) {
+        throw new StorageError(
+          'INVALID_ARGUMENT',
+          `${what}: the destination is the source or a layer of its backing chain`,
+        );
+      }
+      const temp = tempNameBeside(localDestination);
+      try {
+        await mkdir(dirname(localDestination), { recursive: true });
+        await convert(from, temp, {
+          ...opts,
+          sourceFormat: layers[0]?.format ?? 'raw',
+          format,
+          sparse: req.sparse,
+        });
+        await moveIntoPlace(temp, localDestination);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw asStorageError(err, action, `${here} to ${destination}`);
+      }
+      const [info] = await backingChain(localDestination, { ...opts, chain: false });
+      call.log.info(
+        { source, destination, format, layers: layers.length, ms: Date.now() - started },
+        'converted',
+      );
+      return { virtualSize: info?.virtualSize ?? 0, actualSize: info?.actualSize ?? 0 };
+    },
+    call.signal,
+  );
+}

@@ -1,0 +1,90 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type {
+  CreateImageRequest,
+  CreateImageResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { tempNameBeside } from '../files/write-file-atomic.js';
+import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage, moveIntoPlace } from '../images/make-image.js';
+import { backingChain } from '../qemu/backing-chain.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { oneOf, requireField, requirePositive } from './validate.js';
+
+/**
+ * mkfs options travel as separate arguments, never through a shell; still, one that names a path
+ * (`-d /root` populates the filesystem from a directory, `-J device=` writes an external journal)
+ * would reach outside the datastore, so anything beyond plain option characters is refused.
+ */
+const SAFE_OPTION = /^[A-Za-z0-9._=,:^+-]+$/;
+
+/**
+ * tm mkimage / mkswap: a new empty (or freshly formatted) image, built under a temporary name
+ * beside `path` and renamed into place. A repeat replaces it with an identical empty image.
+ */
+export async function createImage(
+  agent: AgentContext,
+  req: CreateImageRequest,
+  call: CallContext,
+): Promise<CreateImageResponse> {
+  const action = 'create image';
+  const path = agent.roots.normalize(requireField(agent, action, 'path', req.path), 'path');
+  const sizeMb = requirePositive(agent, action, 'size_mb', req.sizeMb);
+  const format = oneOf(agent, action, 'format', req.format, MAKE_IMAGE_FORMATS);
+  const filesystem =
+    req.filesystem === '' ? undefined : oneOf(agent, action, 'filesystem', req.filesystem, FILESYSTEMS);
+  if (format === 'swap' && filesystem !== undefined) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${action} on ${agent.name}: filesystem must be empty with format swap (got "${filesystem}")`,
+    );
+  }
+  const filesystemOptions = req.filesystemOptions.split(/\s+/).filter((o) => o !== '');
+  const bad = filesystemOptions.find((o) => !SAFE_OPTION.test(o));
+  if (bad !== undefined) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${action} on ${agent.name}: filesystem_options: ${JSON.stringify(bad)} may only hold letters, digits and . _ = , : ^ + -`,
+    );
+  }
+  if (filesystemOptions.length > 0 && filesystem === undefined) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${action} on ${agent.name}: filesystem_options need a filesystem`,
+    );
+  }
+  const local = await agent.roots.resolve(path, 'path');
+  const here = where(agent, path);
+  const what = `${action} ${here}`;
+  return agent.locks.withLock(
+    [local],
+    what,
+    async () => {
+      const started = Date.now();
+      const temp = tempNameBeside(local);
+      try {
+        await mkdir(dirname(local), { recursive: true });
+        await makeImage(temp, {
+          sizeMb,
+          format,
+          ...(filesystem !== undefined ? { filesystem } : {}),
+          filesystemOptions,
+          sparse: req.sparse,
+          signal: call.signal,
+          what,
+        });
+        await moveIntoPlace(temp, local);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw asStorageError(err, action, here);
+      }
+      const [info] = await backingChain(local, { what, signal: call.signal, chain: false });
+      call.log.info(
+        { path, sizeMb, format, filesystem, sparse: req.sparse, ms: Date.now() - started },
+        'image created',
+      );
+      return { virtualSize: info?.virtualSize ?? 0, actualSize: info?.actualSize ?? 0 };
+    },
+    call.signal,
+  );
+}

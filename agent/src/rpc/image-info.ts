@@ -1,0 +1,34 @@
+import { stat } from 'node:fs/promises';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type { ImageInfoRequest, ImageInfoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { backingChain } from '../qemu/backing-chain.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { requireField } from './validate.js';
+
+/** `qemu-img info -U --backing-chain` of an image, typed. Read-only: no lock. */
+export async function imageInfo(
+  agent: AgentContext,
+  req: ImageInfoRequest,
+  call: CallContext,
+): Promise<ImageInfoResponse> {
+  const path = requireField(agent, 'image info', 'path', req.path);
+  // The real file (a disk.N symlink followed), so bare backing names resolve in its directory.
+  const local = await agent.roots.resolveTarget(path, 'path');
+  const here = where(agent, path);
+  await stat(local).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `image info ${here}: no such file`);
+    throw asStorageError(err, 'image info', here);
+  });
+  const layers = await backingChain(local, { what: `image info ${here}`, signal: call.signal });
+  return {
+    layers: layers.map((l) => ({
+      filename: l.filename,
+      format: l.format,
+      virtualSize: l.virtualSize,
+      actualSize: l.actualSize,
+      backingFilename: l.backingFilename ?? '',
+      fullBackingFilename: l.fullBackingFilename ?? '',
+      backingFormat: l.backingFormat ?? '',
+    })),
+  };
+}

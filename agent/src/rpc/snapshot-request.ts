@@ -1,0 +1,80 @@
+import { basename } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
+import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
+import { type AgentContext, where } from './context.js';
+import { oneOf, requireField } from './validate.js';
+
+export const BACKING_STYLES: readonly BackingStyle[] = ['relative', 'bare'];
+
+/** The fields the three snapshot requests share. */
+export interface SnapshotFields {
+  diskPath: string;
+  snapId: number;
+  format: string;
+  snapDir: string;
+  backingStyle: string;
+}
+
+/** A validated, resolved snapshot request: local paths inside the roots, and the message prefix. */
+export interface ResolvedSnapshot {
+  readonly id: number;
+  readonly format: ImageFormat;
+  readonly style: BackingStyle;
+  /** disk.N itself (a symlink is not followed). */
+  readonly disk: string;
+  /** What disk.N leads to, followed to the end (the raw disk's file). */
+  readonly diskFile: string;
+  readonly snapDir: string;
+  readonly short: string;
+  /** "host01:/var/lib/one/datastores/0/42/disk.0 (snapshot 3)". */
+  readonly here: string;
+  /** "snapshot create " + here: the start of every message. */
+  readonly what: string;
+  /** Refuses a backing file outside the roots before its data is read. */
+  readonly confine: (file: string) => Promise<void>;
+}
+
+/**
+ * Validates the shared fields (naming the bad one), defaults snap_dir to `<disk_path>.snap`, and
+ * resolves every path through the roots: the disk's final symlink target and the snap dir must lie
+ * inside them too. `action` is "snapshot create" etc.; `styleRequired` for calls that write names.
+ */
+export async function resolveSnapshot(
+  agent: AgentContext,
+  action: string,
+  req: SnapshotFields,
+  styleRequired: boolean,
+): Promise<ResolvedSnapshot> {
+  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  if (!Number.isSafeInteger(req.snapId) || req.snapId < 0) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${action} on ${agent.name}: snap_id must be a non-negative integer`,
+    );
+  }
+  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  let style: BackingStyle = 'relative';
+  if (req.backingStyle !== '' || (styleRequired && format === 'qcow2')) {
+    style = oneOf(agent, action, 'backing_style', req.backingStyle, BACKING_STYLES);
+  }
+  const snapDirPath =
+    req.snapDir === '' ? `${diskPath}.snap` : agent.roots.normalize(req.snapDir, 'snap_dir');
+  const disk = await agent.roots.resolve(diskPath, 'disk_path');
+  const diskFile = await agent.roots.resolveTarget(diskPath, 'disk_path');
+  const snapDir = await agent.roots.resolveTarget(snapDirPath, 'snap_dir');
+  const here = `${where(agent, diskPath)} (snapshot ${req.snapId})`;
+  const what = `${action} ${here}`;
+  return {
+    id: req.snapId,
+    format,
+    style,
+    disk,
+    diskFile,
+    snapDir,
+    short: basename(snapDir),
+    here,
+    what,
+    confine: (file: string) => agent.roots.confineLocal(file, what),
+  };
+}

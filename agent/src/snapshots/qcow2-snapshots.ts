@@ -1,0 +1,319 @@
+import { link, realpath, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import { tempNameBeside } from '../files/write-file-atomic.js';
+import { backingChain } from '../qemu/backing-chain.js';
+import { create, rebase } from '../qemu/qemu-img.js';
+import { type Confine, assertNotInChain, entryPath, verifyChain } from './chain-safety.js';
+import {
+  type DiskState,
+  type SnapDir,
+  ensureSnapDir,
+  fileOf,
+  linkTextFor,
+  readDisk,
+  readSnapDir,
+  relink,
+  shownOf,
+  snapshotFileId,
+} from './snap-dir.js';
+
+/**
+ * How new backing names are written: "relative" = `disk.N.snap/K`, resolved through the self link
+ * (qcow2/shared); "bare" = `K` (tm/local). Both resolve against the snap dir, where every file lives.
+ */
+export type BackingStyle = 'relative' | 'bare';
+
+/** One disk's snapshot files, as local paths (the handler has resolved and confined them). */
+export interface SnapshotTarget {
+  /** `disk.N` itself: a symlink to the active layer, or a plain file before the first snapshot. */
+  readonly disk: string;
+  readonly snapDir: string;
+  readonly style: BackingStyle;
+  /** Start of every message: "snapshot create host01:/var/lib/one/datastores/0/42/disk.0 (id 3)". */
+  readonly what: string;
+  readonly signal?: AbortSignal;
+  /** Refuses backing files outside the datastore roots before their data is read. */
+  readonly confine?: Confine;
+}
+
+/**
+ * qcow2 snapshot create (OpenNebula's layout, reference 2.1): file N holds snapshot N and the active
+ * layer is the highest-numbered file, one above the last snapshot. Creating S makes `<S+1>` an
+ * empty overlay on the active file `<S>` and relinks the disk to it. A repeat (the disk already on
+ * `<S+1>`, whose backing is `<S>`) changes nothing and reports created=false.
+ */
+export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promise<{ created: boolean }> {
+  let snap = await readSnapDir(t.snapDir, t.what);
+  let disk = await readDisk(t.disk, snap, t.what);
+  const next = id + 1;
+  if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
+  await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
+  if (disk.kind === 'plain') {
+    // A disk that never had a snapshot (tm/ssh, a standalone clone) becomes the structure: its file
+    // is snapshot `id`. Older full-copy snapshots (tm/ssh keeps them in the same dir) may stay below.
+    const clash = [...snap.files.keys()].filter((k) => k >= id);
+    if (clash.length > 0) {
+      throw new StorageError(
+        'ALREADY_EXISTS',
+        `${t.what}: the disk is a plain file but ${shownOf(snap, Math.max(...clash))} already exists`,
+      );
+    }
+    await ensureSnapDir(snap, t.style === 'relative', t.what);
+    await adopt(t, snap, id, undefined);
+    snap = await readSnapDir(t.snapDir, t.what);
+    disk = await readDisk(t.disk, snap, t.what);
+  }
+  if (disk.kind !== 'linked') throw new StorageError('BAD_LAYOUT', `${t.what}: the disk changed under us`);
+  const active = disk.activeId;
+  if (active === next) {
+    if (await backsOn(t, fileOf(snap, next), snap, id)) return { created: false };
+    throw new StorageError(
+      'ALREADY_EXISTS',
+      `${t.what}: the disk already runs on ${shownOf(snap, next)}, which is not an overlay on ${shownOf(snap, id)}`,
+    );
+  }
+  if (active > id) {
+    throw new StorageError(
+      'ALREADY_EXISTS',
+      `${t.what}: the disk runs on ${shownOf(snap, active)}, so snapshot ${id} would not be the newest (file N holds snapshot N)`,
+    );
+  }
+  const above = [...snap.files.keys()].filter((k) => k > active);
+  if (above.length > 0) {
+    // The one leftover this call can make itself: <S+1> renamed into place, the relink not done.
+    if (
+      active === id &&
+      above.length === 1 &&
+      above[0] === next &&
+      (await backsOn(t, fileOf(snap, next), snap, id))
+    ) {
+      await relink(t.disk, await linkTextFor(t.disk, snap, next, disk.linkText));
+      await verifyChain(fileOf(snap, next), qemuOpts(t));
+      return { created: true };
+    }
+    throw new StorageError(
+      'BAD_LAYOUT',
+      `${t.what}: ${shownOf(snap, Math.max(...above))} lies above the active layer ${shownOf(snap, active)}`,
+    );
+  }
+  if (active < id) {
+    // oned's ids skipped (a failed snapshot still used one): the active file takes the new id, so
+    // that file N keeps holding snapshot N. Nothing may be built on it (it is the top layer).
+    await assertNoChildren(t, snap, active);
+    await adopt(t, snap, id, disk.linkText, fileOf(snap, active));
+    snap = await readSnapDir(t.snapDir, t.what);
+  }
+  await ensureSnapDir(snap, t.style === 'relative', t.what);
+  const base = fileOf(snap, id);
+  // Read (and so check) the chain first: `qemu-img create -b` on a looping chain never returns.
+  const chain = await verifyChain(base, qemuOpts(t));
+  await assertNotInChain(fileOf(snap, next), chain, t.what, shownOf(snap, next));
+  await writeOverlay(t, snap, next, id, chain[0]?.format ?? 'qcow2');
+  const linkText = await linkTextFor(t.disk, snap, next, disk.linkText);
+  try {
+    await relink(t.disk, linkText);
+  } catch (err) {
+    await rm(fileOf(snap, next), { force: true });
+    throw err;
+  }
+  await verifyChain(fileOf(snap, next), qemuOpts(t));
+  return { created: true };
+}
+
+/**
+ * qcow2 revert to S: the active file is replaced by an empty overlay on the file that holds S
+ * (following `.current`). The snapshots are untouched; the active layer's changes are discarded.
+ * The active entry is replaced by rename, so a `.snap/0 -> IMAGE` link is replaced, never written
+ * through (the data loss of OpenNebula #2189/#6663).
+ */
+export async function revertQcow2Snapshot(t: SnapshotTarget, id: number): Promise<void> {
+  let snap = await readSnapDir(t.snapDir, t.what);
+  let disk = await readDisk(t.disk, snap, t.what);
+  if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
+  await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
+  const fileId = snapshotFileId(snap, id);
+  if (fileId === undefined) {
+    throw new StorageError('NOT_FOUND', `${t.what}: snapshot ${id} does not exist (no ${shownOf(snap, id)})`);
+  }
+  if (disk.kind === 'plain') {
+    // A tm/ssh disk with full-copy snapshots: its content is being discarded anyway, so it becomes
+    // the active layer of the structure, above every existing file, and is replaced below.
+    await ensureSnapDir(snap, t.style === 'relative', t.what);
+    await adopt(t, snap, Math.max(...snap.files.keys()) + 1, undefined);
+    snap = await readSnapDir(t.snapDir, t.what);
+    disk = await readDisk(t.disk, snap, t.what);
+  }
+  if (disk.kind !== 'linked') throw new StorageError('BAD_LAYOUT', `${t.what}: the disk changed under us`);
+  const active = disk.activeId;
+  if (fileId === active) {
+    throw new StorageError(
+      'BAD_LAYOUT',
+      `${t.what}: ${shownOf(snap, active)} is the active layer, not a snapshot`,
+    );
+  }
+  await assertNoChildren(t, snap, active);
+  await ensureSnapDir(snap, t.style === 'relative', t.what);
+  const chain = await verifyChain(fileOf(snap, fileId), qemuOpts(t));
+  await assertNotInChain(fileOf(snap, active), chain, t.what, shownOf(snap, active));
+  await writeOverlay(t, snap, active, fileId, chain[0]?.format ?? 'qcow2');
+  await verifyChain(fileOf(snap, active), qemuOpts(t));
+}
+
+/**
+ * qcow2 delete of S (offline): every file built on S's file (the next snapshot and/or the active
+ * layer; after a revert there can be both) is rebased onto S's own backing file, which copies in
+ * the data they still read from S, then S's file and `<S>.current` are removed. A symlink entry is
+ * removed, never its target. An absent snapshot is a success with existed=false (a repeat).
+ */
+export async function deleteQcow2Snapshot(
+  t: SnapshotTarget,
+  id: number,
+): Promise<{ existed: boolean; rebased: number; activeRebased: boolean }> {
+  const snap = await readSnapDir(t.snapDir, t.what);
+  const disk = await readDisk(t.disk, snap, t.what);
+  if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
+  await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
+  const fileId = snapshotFileId(snap, id);
+  if (fileId === undefined) return { existed: false, rebased: 0, activeRebased: false };
+  const activeId = disk.kind === 'linked' ? disk.activeId : undefined;
+  if (fileId === activeId) {
+    throw new StorageError(
+      'BAD_LAYOUT',
+      `${t.what}: ${shownOf(snap, fileId)} is the active layer, not a snapshot`,
+    );
+  }
+  const target = fileOf(snap, fileId);
+  const [own] = await verifyChain(target, qemuOpts(t));
+  const candidates = [...snap.files.keys()].filter((k) => k !== fileId).map((k) => fileOf(snap, k));
+  if (disk.kind === 'plain') candidates.push(t.disk);
+  const children: string[] = [];
+  for (const c of candidates) if (await backsOnPath(t, c, target)) children.push(c);
+  for (const child of children) {
+    // Names stored in S's file resolve against the snap dir; a child elsewhere gets the full name.
+    const inSnapDir = (await entryPath(child)).startsWith(`${await entryPath(t.snapDir)}/`);
+    const backing = (inSnapDir ? own?.backingFilename : own?.fullBackingFilename) ?? '';
+    await verifyChain(child, qemuOpts(t));
+    if (own?.fullBackingFilename !== undefined) {
+      const newChain = await verifyChain(own.fullBackingFilename, qemuOpts(t));
+      await assertNotInChain(child, newChain, t.what, child);
+    }
+    await rebase(child, {
+      ...qemuOpts(t),
+      backing,
+      ...(own?.backingFormat !== undefined ? { backingFormat: own.backingFormat } : {}),
+    });
+    await verifyChain(child, qemuOpts(t));
+  }
+  await rm(target);
+  await rm(join(snap.dir, `${id}.current`), { force: true });
+  if (activeId !== undefined) await verifyChain(fileOf(snap, activeId), qemuOpts(t));
+  const active = activeId !== undefined ? fileOf(snap, activeId) : t.disk;
+  return { existed: true, rebased: children.length, activeRebased: children.includes(active) };
+}
+
+/**
+ * Makes `<snap dir>/<id>` the active file and points the disk at it, without a moment where the
+ * disk name leads nowhere: a hard link first (from the plain disk, or from the old active entry
+ * `from`), then the atomic relink, then the old name goes.
+ */
+async function adopt(
+  t: SnapshotTarget,
+  snap: SnapDir,
+  id: number,
+  previousLink?: string,
+  from?: string,
+): Promise<void> {
+  const to = fileOf(snap, id);
+  await link(from ?? t.disk, to).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EXDEV') {
+      throw new StorageError(
+        'BAD_LAYOUT',
+        `${t.what}: the disk and ${snap.short} are on different filesystems`,
+      );
+    }
+    throw err;
+  });
+  try {
+    await relink(t.disk, await linkTextFor(t.disk, snap, id, previousLink));
+  } catch (err) {
+    await rm(to, { force: true });
+    throw err;
+  }
+  if (from !== undefined) await rm(from);
+}
+
+/** Writes `<snap dir>/<id>` as an empty overlay on `<snap dir>/<backingId>`: temporary name, rename. */
+async function writeOverlay(
+  t: SnapshotTarget,
+  snap: SnapDir,
+  id: number,
+  backingId: number,
+  backingFormat: string,
+): Promise<void> {
+  const dest = fileOf(snap, id);
+  const tmp = tempNameBeside(dest);
+  try {
+    await create(tmp, {
+      ...qemuOpts(t),
+      format: 'qcow2',
+      backing: await backingNameFor(t, snap, backingId),
+      backingFormat,
+    });
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * The backing name a new overlay stores for `<snap dir>/<id>`. qemu resolves a relative name
+ * against the directory of the path the image was opened by, which is the VM directory when
+ * opened through disk.N: "relative" names (`disk.0.snap/K`) work from there and, through the self
+ * link, from the snap dir. A snap dir elsewhere (a persistent image's `<IMAGE>.snap`, reached by an
+ * absolute disk link) gets the absolute path, as qcow2/shared's `readlink` gives it.
+ */
+async function backingNameFor(t: SnapshotTarget, snap: SnapDir, id: number): Promise<string> {
+  if (t.style === 'bare') return String(id);
+  const beside = (await realpath(dirname(t.disk))) === (await realpath(dirname(snap.dir)));
+  return beside ? `${snap.short}/${id}` : fileOf(snap, id);
+}
+
+/** Refuses when some file of the snap dir has `<id>` as its backing file. */
+async function assertNoChildren(t: SnapshotTarget, snap: SnapDir, id: number): Promise<void> {
+  const target = fileOf(snap, id);
+  for (const [k, path] of snap.files) {
+    if (k !== id && (await backsOnPath(t, path, target))) {
+      throw new StorageError(
+        'BAD_LAYOUT',
+        `${t.what}: ${shownOf(snap, k)} is built on the active layer ${shownOf(snap, id)}`,
+      );
+    }
+  }
+}
+
+async function backsOn(t: SnapshotTarget, path: string, snap: SnapDir, id: number): Promise<boolean> {
+  return snap.files.has(id) && backsOnPath(t, path, fileOf(snap, id));
+}
+
+/** True when the image at `path` names `target` (the same directory entry) as its backing file. */
+async function backsOnPath(t: SnapshotTarget, path: string, target: string): Promise<boolean> {
+  const [layer] = await backingChain(path, { ...qemuOpts(t), chain: false });
+  if (layer?.fullBackingFilename === undefined) return false;
+  const entry = await entryPath(layer.fullBackingFilename).catch(() => undefined);
+  return entry !== undefined && entry === (await entryPath(target));
+}
+
+/** The disk's active image as a path whose backing names resolve (bare names need the snap dir). */
+function activeFile(t: SnapshotTarget, snap: SnapDir, disk: DiskState): string {
+  return disk.kind === 'linked' ? fileOf(snap, disk.activeId) : t.disk;
+}
+
+function qemuOpts(t: SnapshotTarget): { what: string; signal?: AbortSignal; confine?: Confine } {
+  return {
+    what: t.what,
+    ...(t.signal ? { signal: t.signal } : {}),
+    ...(t.confine ? { confine: t.confine } : {}),
+  };
+}

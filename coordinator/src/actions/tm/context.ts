@@ -1,0 +1,115 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import type { ActionContext, ActionResult } from '../action-context.js';
+import { NO_OUTPUT } from '../action-context.js';
+import { basename, cleanPath, dirname, parseHostPath, parseId } from '../host-path.js';
+import { transfer } from '../transfer.js';
+import { enableLocalMonitoring } from './monitoring-marker.js';
+
+/** The volume label the guest's context scripts look for. */
+const CONTEXT_LABEL = 'CONTEXT';
+/** Context files are scripts and keys; a download larger than this is not a context file. */
+const MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT_MS = 60_000;
+const URL_PATTERN = /^https?:\/\//;
+const ISO_NAME = /^[A-Za-z0-9._+-]{1,255}$/;
+
+interface IsoEntry {
+  name: string;
+  source?: string;
+  content?: Buffer;
+}
+
+/**
+ * context (tm/common, reference 2.5): an ISO labelled CONTEXT holding context.sh and the listed
+ * files (`file:name` renames; http(s) sources are downloaded) becomes disk.i on the host. The
+ * front-end agent builds it in `<datastore>/.isofiles/` from the files it can read (context.sh in
+ * oned's VM directory, FILES in file datastores), then it moves to the host like any disk.
+ */
+export async function contextLocal(ctx: ActionContext): Promise<ActionResult> {
+  const a = ctx.args;
+  if (a.length < 4) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `expected at least 4 arguments (context.sh [file[:name] ...] host:remote_system_ds/disk.i vm_id ds_id), got ${a.length}`,
+    );
+  }
+  const destination = parseHostPath(a[a.length - 3], 'destination');
+  const vmId = parseId(a[a.length - 2], 'vm_id');
+  const dsId = parseId(a[a.length - 1], 'ds_id');
+  const entries: IsoEntry[] = [];
+  for (const spec of a.slice(0, -3)) entries.push(await isoEntry(spec));
+
+  const fe = ctx.agents.frontend;
+  const staging = `${cleanPath(ctx.config.datastoreLocation)}/${dsId}/.isofiles/${vmId}`;
+  const iso = { host: fe, path: `${staging}/${basename(destination.path)}.iso` };
+  await ctx.ops.call(fe, 'makeDir', { path: staging });
+  try {
+    await ctx.ops.call(fe, 'buildIso', {
+      path: iso.path,
+      label: CONTEXT_LABEL,
+      files: entries.map((e) =>
+        e.content ? { name: e.name, content: e.content } : { name: e.name, source: e.source ?? '' },
+      ),
+    });
+    const vmDir = dirname(destination.path);
+    await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
+    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+    await transfer(ctx, iso, destination, { sparse: true });
+  } finally {
+    await ctx.ops.call(fe, 'delete', { path: staging });
+  }
+  return NO_OUTPUT;
+}
+
+/** `path`, `path:name` or an http(s) URL, as oned writes the CONTEXT line. */
+async function isoEntry(spec: string): Promise<IsoEntry> {
+  if (URL_PATTERN.test(spec)) {
+    const name = basename(new URL(spec).pathname) || 'index.html';
+    return { name: checkName(name, spec), content: await download(spec) };
+  }
+  const colon = spec.indexOf(':');
+  const source = colon >= 0 ? spec.slice(0, colon) : spec;
+  const name = colon >= 0 ? spec.slice(colon + 1) : basename(source);
+  if (!source.startsWith('/'))
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `context file "${spec}" is not an absolute path or an http(s) URL`,
+    );
+  return { name: checkName(name, spec), source: cleanPath(source) };
+}
+
+function checkName(name: string, spec: string): string {
+  if (!ISO_NAME.test(name) || name === '.' || name === '..') {
+    throw new StorageError('INVALID_ARGUMENT', `context file "${spec}": "${name}" is not a plain file name`);
+  }
+  return name;
+}
+
+async function download(url: string): Promise<Buffer> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS), redirect: 'follow' });
+  } catch (err) {
+    throw new StorageError(
+      'NOT_FOUND',
+      `context file ${url} cannot be downloaded: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (!response.ok)
+    throw new StorageError('NOT_FOUND', `context file ${url} cannot be downloaded: HTTP ${response.status}`);
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > MAX_DOWNLOAD_BYTES) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `context file ${url} is ${declared} bytes, over the ${MAX_DOWNLOAD_BYTES}-byte limit`,
+    );
+  }
+  const body = Buffer.from(await response.arrayBuffer());
+  if (body.length > MAX_DOWNLOAD_BYTES) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `context file ${url} is over the ${MAX_DOWNLOAD_BYTES}-byte limit`,
+    );
+  }
+  return body;
+}

@@ -1,0 +1,63 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import { LcmState } from '../../oned/vm-state.js';
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import {
+  basename,
+  diskIdOf,
+  dirname,
+  expectArgs,
+  parseAbsolutePath,
+  parseHostPath,
+  parseId,
+} from '../host-path.js';
+import { transfer } from '../transfer.js';
+import { fetchVm } from '../vm-lookup.js';
+
+const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'snapshot_id', 'vm_id', 'ds_id'];
+/** snap_id -1: save the disk itself, not one of its snapshots. */
+const CURRENT_STATE = -1;
+
+/**
+ * cpds of a powered-off VM's disk (reference 2.2, 2.4): the disk, or its snapshot snap_id, becomes a
+ * new image at SOURCE on the front-end. The host flattens it (a qcow2 chain becomes one standalone
+ * image) into a temporary file in the VM directory, which then moves to the front-end and is removed.
+ * A repeat writes the same image again.
+ */
+export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, USAGE);
+  const disk = parseHostPath(ctx.args[0], 'disk');
+  const image = { host: ctx.agents.frontend, path: parseAbsolutePath(ctx.args[1], 'SOURCE') };
+  const snapId = parseId(ctx.args[2], 'snapshot_id');
+  const vmId = parseId(ctx.args[3], 'vm_id');
+  parseId(ctx.args[4], 'ds_id');
+  const diskId = diskIdOf(disk.path);
+  if (diskId === undefined)
+    throw new StorageError('INVALID_ARGUMENT', `argument disk "${ctx.args[0] ?? ''}" does not name disk.N`);
+  if (snapId < CURRENT_STATE)
+    throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
+  const vm = await fetchVm(ctx, vmId);
+  if (vm.lcmState === LcmState.HotplugSaveas) {
+    throw new StorageError(
+      'UNSUPPORTED_ACTION',
+      `VM ${vmId} is running: saving a running VM's disk needs a live block copy, not implemented by one-storage yet`,
+    );
+  }
+  const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
+  const flat = {
+    host: disk.host,
+    path: `${dirname(disk.path)}/.cpds.${basename(disk.path)}.${ctx.requestId.slice(0, 8)}`,
+  };
+  try {
+    await ctx.ops.call(disk.host, 'convert', {
+      source: disk.path,
+      destination: flat.path,
+      format,
+      sparse: true,
+      snapshot: snapId === CURRENT_STATE ? undefined : { snapDir: '', snapId },
+    });
+    await transfer(ctx, flat, image, { sparse: true });
+  } finally {
+    await ctx.ops.call(disk.host, 'delete', { path: flat.path });
+  }
+  return NO_OUTPUT;
+}

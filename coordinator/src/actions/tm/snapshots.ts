@@ -1,0 +1,93 @@
+import { StorageError } from '../../../../common/src/errors.js';
+import type { VmInfo } from '../../oned/vm-xml.js';
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { diskIdOf, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
+import { fetchVm } from '../vm-lookup.js';
+
+const USAGE = ['host:remote_system_ds/disk.i', 'snapshot_id', 'vm_id', 'ds_id'];
+/**
+ * New backing names are `disk.N.snap/K`, resolved through the snap dir's self link (the qcow2/shared
+ * layout of reference 2.1), not tm/local's bare `K`: a bare name only resolves when the image is
+ * opened from inside the snap dir, and qemu-img, qemu-io and libvirt open `disk.N` from the VM
+ * directory. The agents read either style, so directories made by OpenNebula's tm/local keep working.
+ */
+const LOCAL_BACKING_STYLE = 'relative';
+
+interface SnapshotCall {
+  disk: HostPath;
+  snapId: number;
+  vm: VmInfo;
+  diskId: number;
+  format: 'raw' | 'qcow2';
+}
+
+async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
+  expectArgs(ctx.action, ctx.args, USAGE);
+  const disk = parseHostPath(ctx.args[0], 'disk');
+  const snapId = parseId(ctx.args[1], 'snapshot_id');
+  if (snapId < 0)
+    throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id must not be negative, got ${snapId}`);
+  const vmId = parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+  const diskId = diskIdOf(disk.path);
+  if (diskId === undefined)
+    throw new StorageError('INVALID_ARGUMENT', `argument disk "${ctx.args[0] ?? ''}" does not name disk.N`);
+  const vm = await fetchVm(ctx, vmId);
+  const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase();
+  if (format !== 'raw' && format !== 'qcow2') {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `VM ${vmId} DISK ${diskId} has FORMAT ${format}: snapshots need raw or qcow2`,
+    );
+  }
+  return { disk, snapId, vm, diskId, format };
+}
+
+/** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */
+export async function snapCreate(ctx: ActionContext): Promise<ActionResult> {
+  const c = await parseSnapshotCall(ctx);
+  const r = await ctx.ops.call(c.disk.host, 'snapshotCreate', {
+    diskPath: c.disk.path,
+    snapId: c.snapId,
+    format: c.format,
+    snapDir: '',
+    backingStyle: LOCAL_BACKING_STYLE,
+  });
+  ctx.info(
+    `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} ${r.created ? 'taken' : 'already there'}`,
+  );
+  return NO_OUTPUT;
+}
+
+/** snap_revert: the disk goes back to snapshot S; the snapshots themselves are kept. */
+export async function snapRevert(ctx: ActionContext): Promise<ActionResult> {
+  const c = await parseSnapshotCall(ctx);
+  await ctx.ops.call(c.disk.host, 'snapshotRevert', {
+    diskPath: c.disk.path,
+    snapId: c.snapId,
+    format: c.format,
+    snapDir: '',
+    backingStyle: LOCAL_BACKING_STYLE,
+  });
+  return NO_OUTPUT;
+}
+
+/**
+ * snap_delete: the qcow2 algorithm of reference 2.3 runs on the agent; it needs to know whether the
+ * snapshot is the one the disk runs on, which oned records per disk (unlike OpenNebula's lookup,
+ * which takes the first disk's SNAPSHOTS block, reference quirk).
+ */
+export async function snapDelete(ctx: ActionContext): Promise<ActionResult> {
+  const c = await parseSnapshotCall(ctx);
+  const active = c.vm.diskSnapshots(c.diskId)?.snapshots.find((s) => s.id === c.snapId)?.active ?? false;
+  const r = await ctx.ops.call(c.disk.host, 'snapshotDelete', {
+    diskPath: c.disk.path,
+    snapId: c.snapId,
+    format: c.format,
+    snapDir: '',
+    backingStyle: LOCAL_BACKING_STYLE,
+    active,
+  });
+  if (!r.existed) ctx.info(`${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} was already gone`);
+  return NO_OUTPUT;
+}
