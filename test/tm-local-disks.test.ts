@@ -252,6 +252,18 @@ describe('offline snapshots and cpds', () => {
     );
   });
 
+  it('mvds of a disk that is a snapshot chain saves its current state standalone, with its snapshots', async () => {
+    const saved = `${ONED_DATASTORE_LOCATION}/1/mvdschain000000000000000000000000`;
+    expectOk(await tm('mvds', [`host01:${disk}`, saved, `${VM}`, '1']));
+    expect(await holds(local('frontend', saved), 'qcow2', 0xb1, 0)).toBe(true);
+    expect((await imageInfo(local('frontend', saved)))['backing-filename']).toBeUndefined();
+    expect(layout(local('frontend', `${saved}.snap`))).toEqual(
+      expect.arrayContaining(['0', 'disk.0.snap -> .']),
+    );
+    expect(await holds(local('frontend', `${saved}.snap/0`), 'qcow2', 0xa0, 0)).toBe(true);
+    expect(layout(local('host01', VM_DIR)).filter((l) => l.includes('mvds'))).toEqual([]);
+  });
+
   it('raw disks take full copies', async () => {
     const rawDisk = `${VM_DIR}/disk.1`;
     await writeVm([

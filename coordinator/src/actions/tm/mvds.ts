@@ -1,6 +1,14 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import {
+  basename,
+  dirname,
+  expectArgs,
+  formatHostPath,
+  parseAbsolutePath,
+  parseHostPath,
+  parseId,
+} from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
@@ -9,7 +17,8 @@ const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
  * mvds in local mode (reference 2.2): a persistent disk goes back to its image SOURCE on the
  * front-end (SOURCE has no host part), its snapshots to SOURCE.snap (replacing what was there,
  * like rsync --delete), and the image's cached checksum SOURCE.md5sum is dropped. The image is
- * replaced atomically, only after the copy is verified. A repeat copies the same disk again.
+ * replaced atomically, only after the copy is verified. A disk that is a qcow2 snapshot chain is
+ * flattened first. A repeat copies the same disk again.
  */
 export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
@@ -20,18 +29,37 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
 
   const kind = await kindOf(ctx, disk);
   if (kind === undefined) throw new StorageError('NOT_FOUND', `disk ${formatHostPath(disk)} does not exist`);
-  if (kind !== FileKind.FILE_KIND_FILE) {
-    // A symlink means a qcow2 snapshot chain (disk.i → disk.i.snap/N); it must be flattened first.
-    throw new StorageError(
-      'UNSUPPORTED_ACTION',
-      `disk ${formatHostPath(disk)} is a snapshot chain (symlink); saving chains back is not supported yet`,
-    );
+  if (kind !== FileKind.FILE_KIND_FILE && kind !== FileKind.FILE_KIND_SYMLINK) {
+    throw new StorageError('INVALID_ARGUMENT', `disk ${formatHostPath(disk)} is not an image file`);
   }
   const snapDir = { host: disk.host, path: `${disk.path}.snap` };
   if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {
+    // The snapshot files keep their `disk.N.snap/K` backing names: the self link travels with them,
+    // so the chain still resolves inside SOURCE.snap.
     await transfer(ctx, snapDir, { host: image.host, path: `${image.path}.snap` }, { sparse: true });
   }
-  await transfer(ctx, disk, image, { sparse: true });
+  if (kind === FileKind.FILE_KIND_FILE) {
+    await transfer(ctx, disk, image, { sparse: true });
+  } else {
+    // disk.N → disk.N.snap/K: a qcow2 snapshot chain. The image gets its current state as one
+    // standalone file (ssh/mvds flattens the same way), made on the host beside the disk.
+    const flat = {
+      host: disk.host,
+      path: `${dirname(disk.path)}/.mvds.${basename(disk.path)}.${ctx.requestId.slice(0, 8)}`,
+    };
+    try {
+      await ctx.ops.call(disk.host, 'convert', {
+        source: disk.path,
+        destination: flat.path,
+        format: 'qcow2',
+        sparse: true,
+        snapshot: undefined,
+      });
+      await transfer(ctx, flat, image, { sparse: true });
+    } finally {
+      await ctx.ops.call(disk.host, 'delete', { path: flat.path });
+    }
+  }
   await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });
   return NO_OUTPUT;
 }
