@@ -33,7 +33,7 @@ describe('parseAgentConfig', () => {
       source: SOURCE,
       name: 'host01',
       listen: '127.0.0.1:7001',
-      data: { listen: '127.0.0.1:0' },
+      data: { listen: '127.0.0.1:0', encryption: 'tls' },
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
       log: { level: 'info' },
@@ -55,7 +55,7 @@ describe('parseAgentConfig', () => {
       },
       SOURCE,
     );
-    expect(c.data).toEqual({ listen: '0.0.0.0:7101', advertise: '10.0.0.5' });
+    expect(c.data).toEqual({ listen: '0.0.0.0:7101', advertise: '10.0.0.5', encryption: 'tls' });
     expect(c.roots[0]).toEqual({ location: '/var/lib/one/datastores', path: '/srv/datastores' });
     expect(c.monitord).toEqual({ address: '10.0.0.1', port: 4125 });
     expect(c.log.level).toBe('debug');
@@ -64,6 +64,15 @@ describe('parseAgentConfig', () => {
   it('defaults the data listener to the gRPC host, keeping IPv6 brackets', () => {
     expect(parseAgentConfig({ ...valid(), listen: '[::1]:7001' }, SOURCE).data.listen).toBe('[::1]:0');
     expect(parseAgentConfig({ ...valid(), data: {} }, SOURCE).data.listen).toBe('127.0.0.1:0');
+  });
+
+  it('reads data.encryption: tls by default, none for the authenticated plaintext mode', () => {
+    expect(parseAgentConfig({ ...valid(), data: {} }, SOURCE).data.encryption).toBe('tls');
+    expect(parseAgentConfig({ ...valid(), data: { encryption: 'tls' } }, SOURCE).data.encryption).toBe('tls');
+    expect(parseAgentConfig({ ...valid(), data: { encryption: 'none' } }, SOURCE).data).toEqual({
+      listen: '127.0.0.1:0',
+      encryption: 'none',
+    });
   });
 
   it('defaults monitord address and port inside the section', () => {
@@ -88,6 +97,16 @@ describe('parseAgentConfig', () => {
       'data.advertise: must be a host name',
     ],
     ['data unknown key', { data: { port: 1 } }, 'data.port: unknown setting'],
+    [
+      'data.encryption unknown',
+      { data: { encryption: 'aes' } },
+      'data.encryption: must be one of tls, none, got "aes"',
+    ],
+    [
+      'data.encryption not a string',
+      { data: { encryption: false } },
+      'data.encryption: must be a non-empty string',
+    ],
     ['roots missing', { roots: undefined }, 'roots: must be a non-empty list'],
     ['roots empty', { roots: [] }, 'roots: must be a non-empty list'],
     ['roots item not a mapping', { roots: ['/var'] }, 'roots[0]: must be a mapping'],

@@ -12,6 +12,10 @@ const ANY_FREE_PORT = 0;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** An OpenNebula hostname; it also names the certificate, so keep to what a hostname may hold. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
+/** Values of data.encryption (see AgentConfig.data.encryption). */
+export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
+export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
+export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
 
 /** One oned-view location (as oned spells it) and the directory that holds it on this node. */
 export interface RootConfig {
@@ -24,7 +28,20 @@ export interface AgentConfig {
   readonly source: string;
   readonly name: string;
   readonly listen: string;
-  readonly data: { readonly listen: string; readonly advertise?: string };
+  readonly data: {
+    readonly listen: string;
+    readonly advertise?: string;
+    /**
+     * How data-path bytes travel between agents. `tls` (the default): mutual TLS with the cloud's
+     * certificates. `none`: the authenticated plaintext mode, for trusted storage networks where
+     * TLS is the bottleneck: the peer still proves it holds the single-use ticket (delivered over
+     * mutual-TLS gRPC) and the manifest and per-file SHA-256 digests are HMAC'd with a key derived
+     * from it, so nothing altered or injected is accepted, but the bytes are readable on the wire.
+     * A `none` receiver is refused by a `tls` sender with a one-line error; a `none` sender still
+     * serves `tls` receivers.
+     */
+    readonly encryption: DataEncryption;
+  };
   readonly roots: readonly RootConfig[];
   readonly tls: Readonly<TlsFiles>;
   readonly monitord?: { readonly address: string; readonly port: number };
@@ -56,14 +73,17 @@ function parseData(f: Fields, listen: string): AgentConfig['data'] {
   // By default the data path listens on the gRPC host: that address is already known to work.
   const fallback = `${hostOf(listen)}:${ANY_FREE_PORT}`;
   const d = f.object('data', false);
-  if (!d) return { listen: fallback };
+  if (!d) return { listen: fallback, encryption: DEFAULT_DATA_ENCRYPTION };
   const dataListen = d.address('listen', fallback);
   const advertise = d.optionalString('advertise');
   if (advertise !== undefined && !isIP(advertise) && !HOST_NAME.test(advertise)) {
     d.fail('advertise', `must be a host name or an IP address (no port), got "${advertise}"`);
   }
+  const encryption = dataEncryption(d);
   d.done();
-  return advertise === undefined ? { listen: dataListen } : { listen: dataListen, advertise };
+  return advertise === undefined
+    ? { listen: dataListen, encryption }
+    : { listen: dataListen, advertise, encryption };
 }
 
 function parseRoots(f: Fields): RootConfig[] {
@@ -107,6 +127,12 @@ function parseLog(f: Fields): AgentConfig['log'] {
   if (!LOG_LEVELS.includes(level)) l.fail('level', `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
   l.done();
   return { level };
+}
+
+function dataEncryption(d: Fields): DataEncryption {
+  const value = d.string('encryption', DEFAULT_DATA_ENCRYPTION);
+  const known = DATA_ENCRYPTIONS.find((e) => e === value);
+  return known ?? d.fail('encryption', `must be one of ${DATA_ENCRYPTIONS.join(', ')}, got "${value}"`);
 }
 
 /** "host:port" → "host" (keeps IPv6 brackets). Fields.address has already checked the shape. */

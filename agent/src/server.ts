@@ -41,6 +41,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     ...(config.data.advertise !== undefined ? { advertiseHost: config.data.advertise } : {}),
     resolve: (onedPath: string, field: string) => roots.resolve(onedPath, field),
     logger: logger.child({ component: 'transfer' }),
+    plaintextData: config.data.encryption === 'none',
   });
   await transfer.start();
   const agent: AgentContext = {

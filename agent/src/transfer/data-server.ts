@@ -7,13 +7,15 @@ import type { Logger } from '../../../common/src/log.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import { ExtentReader } from './extent-reader.js';
 import { FrameWriter } from './frame-writer.js';
-import type { Manifest } from './manifest.js';
+import { dataBytesOf, type Manifest } from './manifest.js';
 import { clientProof, sameBytes, sessionKey, TranscriptMac } from './session-keys.js';
+import { streamHasher } from './stream-hasher.js';
 import { describeRefusal, type TicketStore } from './tickets.js';
 import { tlsCipherOptions } from './tls-options.js';
 import {
   FrameReader,
   FrameType,
+  HEADER_BYTES,
   PROTOCOL_VERSION,
   TLS_HANDSHAKE_BYTE,
   controlFrame,
@@ -192,18 +194,24 @@ export class DataServer {
       await out.control(frame);
     };
     await sendControl(FrameType.MANIFEST, job.manifest);
-    const reader = new ExtentReader();
+    // SHA-256 runs beside the reads and the socket (in a worker for large transfers), not between them.
+    const hasher = streamHasher(dataBytesOf(job.manifest));
+    const reader = new ExtentReader(hasher);
     let bytes = 0;
     let files = 0;
-    for (const entry of job.manifest.entries) {
-      if (entry.kind !== 'file') continue;
-      const local = entry.path === '' ? job.root : join(job.root, entry.path);
-      const digest = await reader.stream(local, entry.extents ?? [], (chunk, done) => {
-        bytes += chunk.length;
-        return out.data(chunk, done);
-      });
-      files += 1;
-      await sendControl(FrameType.FILE_DONE, digest);
+    try {
+      for (const entry of job.manifest.entries) {
+        if (entry.kind !== 'file') continue;
+        const local = entry.path === '' ? job.root : join(job.root, entry.path);
+        const digest = await reader.stream(local, entry.extents ?? [], (block, length, done) => {
+          bytes += length;
+          return out.data(block.buf.subarray(0, HEADER_BYTES + length), done);
+        });
+        files += 1;
+        await sendControl(FrameType.FILE_DONE, digest);
+      }
+    } finally {
+      await hasher.close();
     }
     await out.control(controlFrame(FrameType.END, mac.digest()));
     return { path: job.path, bytes, files };

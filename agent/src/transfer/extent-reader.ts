@@ -1,54 +1,45 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { BlockPool, type Block } from './block-pool.js';
 import type { Extent } from './extents.js';
+import type { StreamHasher } from './stream-hasher.js';
+import { HEADER_BYTES } from './wire.js';
 
-/** Read size: large reads keep syscalls and frames few; a handful fit in L2-friendly memory. */
-export const CHUNK_BYTES = 2 * 1024 * 1024;
-/** Reads issued ahead of the one being sent, so the disk works while we hash and encrypt. */
-const READ_AHEAD = 2;
-/** Buffers per transfer: read-ahead, the one being hashed, and those the socket still holds. */
-const POOL_BUFFERS = 8;
+/**
+ * Read size. 512 KiB: few syscalls and frames, yet a block stays cache-resident while it is hashed
+ * and encrypted (AES-GCM runs about twice as fast on 256 KiB pieces as on 2 MiB ones here).
+ */
+export const CHUNK_BYTES = 512 * 1024;
+/** Reads issued ahead of the one being sent, so the disk works while we encrypt and send. */
+const READ_AHEAD = 4;
+/** Blocks per transfer: read-ahead, those being hashed, and those the socket still holds (12 MiB). */
+const POOL_BLOCKS = 24;
 
-/** A fixed set of reusable buffers: no per-chunk allocation, and a bound on memory per transfer. */
-class BufferPool {
-  private readonly free: Buffer[] = [];
-  private readonly waiting: ((b: Buffer) => void)[] = [];
-
-  constructor(size: number, count: number) {
-    for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafeSlow(size));
-  }
-
-  acquire(): Promise<Buffer> {
-    const b = this.free.pop();
-    return b ? Promise.resolve(b) : new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  release(b: Buffer): void {
-    const next = this.waiting.shift();
-    if (next) next(b);
-    else this.free.push(b);
-  }
-}
+/**
+ * Receives each chunk: its bytes are `block.buf[HEADER_BYTES, HEADER_BYTES + length)`, and the
+ * first HEADER_BYTES are free for the frame header, so header and data go out as one buffer (a TLS
+ * socket would otherwise copy a [header, data] pair into one). Must call `done` once it no longer
+ * needs the block.
+ */
+export type ChunkSink = (block: Block, length: number, done: () => void) => Promise<void>;
 
 interface Piece {
-  buf: Buffer;
+  block: Block;
   length: number;
 }
 
-/** Receives each chunk; must call `done` once it no longer needs the buffer. */
-export type ChunkSink = (bytes: Buffer, done: () => void) => Promise<void>;
-
 /**
- * Streams the data extents of one file through `sink`, reading ahead with pooled buffers, and
- * returns the SHA-256 of the data stream (the extents' bytes, in order). O_NOFOLLOW: the manifest
- * said this was a regular file; if it has since been swapped for a symlink we refuse, not follow.
+ * Streams the data extents of one file through `sink`, reading ahead with pooled blocks, and
+ * returns the SHA-256 of the data stream (the extents' bytes, in order), computed by `hasher`
+ * alongside the sending. O_NOFOLLOW: the manifest said this was a regular file; if it has since
+ * been swapped for a symlink we refuse, not follow.
  */
 export class ExtentReader {
-  private readonly pool = new BufferPool(CHUNK_BYTES, POOL_BUFFERS);
+  private readonly pool = new BlockPool(HEADER_BYTES + CHUNK_BYTES, POOL_BLOCKS);
+
+  constructor(private readonly hasher: StreamHasher) {}
 
   async stream(path: string, extents: readonly Extent[], sink: ChunkSink): Promise<Buffer> {
-    const hash = createHash('sha256');
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       if (!(await fh.stat()).isFile()) throw new Error(`${path} is no longer a regular file`);
@@ -66,30 +57,34 @@ export class ExtentReader {
       };
       refill();
       for (let p = reads.shift(); p; p = reads.shift()) {
-        const { buf, length } = await p;
+        const { block, length } = await p;
         refill();
-        const view = buf.subarray(0, length);
-        hash.update(view);
-        await sink(view, () => this.pool.release(buf));
+        // Two users of the block: the hasher and the socket; it goes back to the pool after both.
+        let users = 2;
+        const release = (): void => {
+          if (--users === 0) this.pool.release(block);
+        };
+        this.hasher.update(block, HEADER_BYTES, length, release);
+        await sink(block, length, release);
       }
     } finally {
       await fh.close();
     }
-    return hash.digest();
+    return this.hasher.digest();
   }
 
   private async read(fh: FileHandle, position: number, length: number): Promise<Piece> {
-    const buf = await this.pool.acquire();
+    const block = await this.pool.acquire();
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+      const { bytesRead } = await fh.read(block.buf, HEADER_BYTES + done, length - done, position + done);
       if (bytesRead === 0) {
-        this.pool.release(buf);
+        this.pool.release(block);
         throw new Error(`file shrank while being sent (no data at offset ${position + done})`);
       }
       done += bytesRead;
     }
-    return { buf, length };
+    return { block, length };
   }
 }
 

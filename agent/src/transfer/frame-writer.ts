@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FrameType, frameHeader } from './wire.js';
+import { FrameType, HEADER_BYTES, frameHeader } from './wire.js';
 
 /**
  * Bytes we let pile up in the socket's user-space queue before waiting for 'drain'. Large enough
@@ -19,16 +19,14 @@ export class FrameWriter {
   }
 
   /**
-   * A DATA frame carrying `bytes`. The caller's buffer is referenced, not copied, until `done`
-   * runs (after the socket has consumed it), so the caller can recycle it then. Header and payload
-   * go out in one writev thanks to cork/uncork.
+   * A DATA frame: `frame` holds HEADER_BYTES of room for the header, then the payload. The header
+   * is written into that room so the frame leaves as one buffer, referenced, not copied, until
+   * `done` runs (after the socket has consumed it), when the caller may recycle it.
    */
-  async data(bytes: Buffer, done: () => void): Promise<void> {
+  async data(frame: Buffer, done: () => void): Promise<void> {
     this.ensureOpen();
-    this.socket.cork();
-    this.socket.write(frameHeader(FrameType.DATA, bytes.length));
-    this.socket.write(bytes, () => done());
-    this.socket.uncork();
+    frameHeader(FrameType.DATA, frame.length - HEADER_BYTES, frame);
+    this.socket.write(frame, () => done());
     if (this.socket.writableLength > MAX_QUEUED_BYTES) await this.drained();
   }
 

@@ -8,13 +8,30 @@ import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './m
 import { fsyncPath } from './replace-into-place.js';
 import { ProtocolError } from './wire.js';
 
-/** Bytes gathered (as socket chunks, not copied) before one pwritev: few, large writes. */
-const BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes gathered (as socket chunks, not copied) before one pwritev: few, large writes. The
+ * receiver hashes on its main thread, straight from the socket's chunks: copying them into memory
+ * a worker could read (or transferring them) costs as much CPU as hashing them here.
+ */
+const BATCH_BYTES = 1024 * 1024;
 /** Below IOV_MAX (1024) with room to spare. */
 const BATCH_PARTS = 512;
 /** Received bytes waiting for the disk before we stop reading the socket, and when we resume. */
-const PAUSE_AT_BYTES = 64 * 1024 * 1024;
-const RESUME_AT_BYTES = 16 * 1024 * 1024;
+const PAUSE_AT_BYTES = 32 * 1024 * 1024;
+const RESUME_AT_BYTES = 8 * 1024 * 1024;
+/**
+ * pwritevs in flight per file. Two keep the disk busy; more only queue on the inode lock and take
+ * threadpool threads the periodic fdatasync needs.
+ */
+const WRITES_IN_FLIGHT = 2;
+/**
+ * fdatasync after this many bytes written (one at a time, in the background). With 20+ GiB of RAM
+ * the kernel starts writeback only at gigabytes of dirty pages, so without this a 2 GiB image is
+ * all written back by the final fsync, after the network is done; with it writeback runs alongside
+ * receiving and the final fsync finds little left (measured: 2 GiB written and fsynced in 9.2 s
+ * without, 4.9 s with).
+ */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 /** New directories stay private until complete; the manifest's modes are applied at the end. */
 const WORK_DIR_MODE = 0o700;
 const WORK_FILE_MODE = 0o600;
@@ -23,21 +40,33 @@ export interface TreeWriterOptions {
   sparse: boolean;
   /** Called with true when too much waits for the disk (pause the socket), false to resume. */
   onPressure: (tooMuch: boolean) => void;
-  /** An asynchronous write failed (ENOSPC...): the transfer must stop. */
+  /** An asynchronous write or sync failed (ENOSPC, EIO...): the transfer must stop. */
   onFailure: (err: Error) => void;
+}
+
+interface Write {
+  parts: Buffer[];
+  bytes: number;
+  at: number;
 }
 
 interface OpenFile {
   entry: ManifestEntry;
   handle: Promise<FileHandle>;
-  writes: Promise<void>[];
+  queue: Write[];
+  inFlight: number;
+  sinceSync: number;
+  syncing: Promise<void> | undefined;
+  error: Error | undefined;
+  idle: (() => void)[];
 }
 
 /**
  * Builds what a manifest describes under `root` (a fresh temporary path) from the data stream:
  * directories and symlinks first, then each file created at its full size, its data extents
- * written at their offsets (so holes stay holes), hashed as they arrive. It checks every byte
- * against the manifest; it never decides on its own to rename anything into place.
+ * written at their offsets (so holes stay holes), hashed as they arrive and flushed to disk as it
+ * goes. It checks every byte against the manifest and every file's SHA-256 against the sender's;
+ * it never decides on its own to rename anything into place.
  */
 export class TreeWriter {
   readonly digests: Buffer[] = [];
@@ -56,6 +85,7 @@ export class TreeWriter {
   private paused = false;
   private readonly finishes: Promise<void>[] = [];
   private readonly handles = new Set<Promise<FileHandle>>();
+  private readonly busy = new Set<OpenFile>();
 
   constructor(
     private readonly root: string,
@@ -75,7 +105,10 @@ export class TreeWriter {
     return this.files.length;
   }
 
-  /** Part of the data stream, in order. Synchronous: hashing and bookkeeping; writes are queued. */
+  /**
+   * Part of the data stream, in order. Synchronous: hashing and bookkeeping; writes are queued.
+   * Keeps references to `chunk` until written: the caller must not reuse its memory.
+   */
   write(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
@@ -139,7 +172,9 @@ export class TreeWriter {
 
   /** After a failure: wait for queued work to stop and close every file, so the caller can remove root. */
   async abandon(): Promise<void> {
-    await Promise.allSettled([this.ready, ...this.finishes, ...(this.current?.writes ?? [])]);
+    // Queued writes are skipped from now on; those already running finish.
+    for (const f of this.busy) f.error ??= new Error('transfer abandoned');
+    await Promise.allSettled([this.ready, ...this.finishes, ...[...this.busy].map((f) => this.drained(f))]);
     await Promise.allSettled([...this.handles].map(async (h) => (await h).close()));
   }
 
@@ -166,21 +201,68 @@ export class TreeWriter {
     });
     handle.catch(() => undefined);
     this.handles.add(handle);
-    this.current = { entry, handle, writes: [] };
+    this.current = {
+      entry,
+      handle,
+      queue: [],
+      inFlight: 0,
+      sinceSync: 0,
+      syncing: undefined,
+      error: undefined,
+      idle: [],
+    };
     return this.current;
   }
 
   private flush(file: OpenFile): void {
     if (this.batchBytes === 0) return;
-    const parts = this.batch;
-    const bytes = this.batchBytes;
-    const at = this.batchAt;
+    file.queue.push({ parts: this.batch, bytes: this.batchBytes, at: this.batchAt });
+    this.account(this.batchBytes);
     this.batch = [];
     this.batchBytes = 0;
-    this.account(bytes);
-    const write = file.handle.then((fh) => writeFully(fh, parts, at)).finally(() => this.account(-bytes));
-    write.catch((err: Error) => this.opts.onFailure(err));
-    file.writes.push(write);
+    this.busy.add(file);
+    this.pump(file);
+  }
+
+  private pump(file: OpenFile): void {
+    while (file.inFlight < WRITES_IN_FLIGHT && file.queue.length > 0) {
+      const w = file.queue.shift() as Write;
+      file.inFlight += 1;
+      file.handle
+        .then(async (fh) => {
+          if (file.error) return;
+          await writeFully(fh, w.parts, w.at);
+          file.sinceSync += w.bytes;
+          if (file.sinceSync >= SYNC_EVERY_BYTES && !file.syncing) {
+            file.sinceSync = 0;
+            file.syncing = fh.datasync().finally(() => (file.syncing = undefined));
+            file.syncing.catch((err: Error) => this.fileFailed(file, err));
+          }
+        })
+        .catch((err: Error) => this.fileFailed(file, err))
+        .finally(() => {
+          file.inFlight -= 1;
+          this.account(-w.bytes);
+          this.pump(file);
+        });
+    }
+    if (file.inFlight === 0 && file.queue.length === 0) {
+      this.busy.delete(file);
+      for (const wake of file.idle.splice(0)) wake();
+    }
+  }
+
+  private fileFailed(file: OpenFile, err: Error): void {
+    file.error ??= err;
+    this.opts.onFailure(err);
+  }
+
+  /** Resolves when every write queued for `file` has finished; rejects with the first failure. */
+  private async drained(file: OpenFile): Promise<void> {
+    if (file.inFlight > 0 || file.queue.length > 0)
+      await new Promise<void>((resolve) => file.idle.push(resolve));
+    await file.syncing?.catch(() => undefined);
+    if (file.error) throw file.error;
   }
 
   private account(delta: number): void {
@@ -197,7 +279,7 @@ export class TreeWriter {
   private async finishFile(file: OpenFile): Promise<void> {
     const fh = await file.handle;
     try {
-      await Promise.all(file.writes);
+      await this.drained(file);
       const { entry } = file;
       if (!this.opts.sparse) await fillHoles(fh, this.pathOf(entry), entry.size, entry.extents ?? []);
       await fh.chmod(entry.mode);
