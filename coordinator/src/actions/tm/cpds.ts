@@ -1,16 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { LcmState } from '../../oned/vm-state.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import {
-  basename,
-  diskIdOf,
-  dirname,
-  expectArgs,
-  parseAbsolutePath,
-  parseHostPath,
-  parseId,
-} from '../host-path.js';
-import { transfer } from '../transfer.js';
+import { diskIdOf, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { flattenTo } from './flatten-to.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'snapshot_id', 'vm_id', 'ds_id'];
@@ -43,21 +35,6 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
     );
   }
   const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
-  const flat = {
-    host: disk.host,
-    path: `${dirname(disk.path)}/.cpds.${basename(disk.path)}.${ctx.requestId.slice(0, 8)}`,
-  };
-  try {
-    await ctx.ops.call(disk.host, 'convert', {
-      source: disk.path,
-      destination: flat.path,
-      format,
-      sparse: true,
-      snapshot: snapId === CURRENT_STATE ? undefined : { snapDir: '', snapId },
-    });
-    await transfer(ctx, flat, image, { sparse: true });
-  } finally {
-    await ctx.ops.call(disk.host, 'delete', { path: flat.path });
-  }
+  await flattenTo(ctx, disk, image, { format, ...(snapId === CURRENT_STATE ? {} : { snapId }) });
   return NO_OUTPUT;
 }

@@ -1,15 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import {
-  basename,
-  dirname,
-  expectArgs,
-  formatHostPath,
-  parseAbsolutePath,
-  parseHostPath,
-  parseId,
-} from '../host-path.js';
+import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
+import { flattenTo } from './flatten-to.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
 
@@ -43,22 +36,7 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   } else {
     // disk.N → disk.N.snap/K: a qcow2 snapshot chain. The image gets its current state as one
     // standalone file (ssh/mvds flattens the same way), made on the host beside the disk.
-    const flat = {
-      host: disk.host,
-      path: `${dirname(disk.path)}/.mvds.${basename(disk.path)}.${ctx.requestId.slice(0, 8)}`,
-    };
-    try {
-      await ctx.ops.call(disk.host, 'convert', {
-        source: disk.path,
-        destination: flat.path,
-        format: 'qcow2',
-        sparse: true,
-        snapshot: undefined,
-      });
-      await transfer(ctx, flat, image, { sparse: true });
-    } finally {
-      await ctx.ops.call(disk.host, 'delete', { path: flat.path });
-    }
+    await flattenTo(ctx, disk, image, { format: 'qcow2' });
   }
   await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });
   return NO_OUTPUT;
