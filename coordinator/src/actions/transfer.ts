@@ -1,6 +1,6 @@
 import { FileKind } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ActionContext } from './action-context.js';
-import { formatHostPath, type HostPath } from './host-path.js';
+import { dirname, formatHostPath, type HostPath } from './host-path.js';
 
 const MIB = 1024 * 1024;
 
@@ -20,6 +20,8 @@ export async function transfer(
   const fromName = ctx.agents.canonical(from.host);
   const toName = ctx.agents.canonical(to.host);
   let bytes: number;
+  // The destination's directory may be new (a first image in a datastore, a new VM directory).
+  await ctx.ops.call(to.host, 'makeDir', { path: dirname(to.path) });
   if (fromName === toName) {
     const r = await ctx.ops.call(to.host, 'copy', {
       source: from.path,
