@@ -2,6 +2,7 @@ import type { Logger } from '../../../common/src/log.js';
 import type { AgentServiceServer } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentContext } from './context.js';
 import { buildIsoImage } from './build-iso.js';
+import { cloneOverlay } from './clone-overlay.js';
 import { convertImage } from './convert.js';
 import { copyPath } from './copy.js';
 import { createImage } from './create-image.js';
@@ -10,6 +11,7 @@ import { deletePath } from './delete.js';
 import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
+import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
 import { resizeImage } from './resize.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
@@ -39,5 +41,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     snapshotCreate: adaptHandler(agent, logger, 'SnapshotCreate', snapshotCreate),
     snapshotRevert: adaptHandler(agent, logger, 'SnapshotRevert', snapshotRevert),
     snapshotDelete: adaptHandler(agent, logger, 'SnapshotDelete', snapshotDelete),
+    cloneOverlay: adaptHandler(agent, logger, 'CloneOverlay', cloneOverlay),
+    linkImage: adaptHandler(agent, logger, 'LinkImage', linkImage),
   };
 }

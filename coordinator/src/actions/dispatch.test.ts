@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findHandler } from './dispatch.js';
 import { cloneLocal } from './tm/clone.js';
 import { deleteLocal } from './tm/delete.js';
+import { cloneShared } from './tm-shared/clone.js';
 
 describe('findHandler', () => {
   it.each([
@@ -11,6 +12,10 @@ describe('findHandler', () => {
     ['tm', 'grpc', 'delete.grpc_qcow2', deleteLocal],
     ['tm', 'grpc', 'snap_create_live.ssh', undefined],
     ['tm', 'grpc', 'prebackup', undefined],
+    ['tm', 'grpc_qcow2', 'clone', cloneShared],
+    ['tm', 'grpc_qcow2', 'clone.grpc', cloneLocal],
+    ['tm', 'grpc_qcow2', 'clone.ssh', cloneLocal],
+    ['tm', 'grpc_qcow2', 'delete.ssh', deleteLocal],
     ['tm', 'nosuch', 'clone', undefined],
     ['datastore', 'grpc', 'clone', undefined],
   ])('%s/%s/%s', (kind, driver, action, handler) => {

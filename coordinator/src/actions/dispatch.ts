@@ -1,4 +1,7 @@
 import type { ActionHandler } from './action-context.js';
+import { cloneShared, lnShared } from './tm-shared/clone.js';
+import { cpdsShared, mvShared, mvdsShared } from './tm-shared/in-place.js';
+import { postmigrateShared, premigrateShared } from './tm-shared/migrate-hooks.js';
 import { cloneLocal } from './tm/clone.js';
 import { contextLocal } from './tm/context.js';
 import { cpdsLocal } from './tm/cpds.js';
@@ -32,9 +35,44 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
   snap_delete: snapDelete,
 };
 
+/**
+ * Shared mode (TM `grpc_qcow2`, replacing qcow2/shared). Its mixed-mode entries (`.grpc`, `.ssh`:
+ * a shared image datastore serving VMs on a local system datastore) work on a local copy of the
+ * disk, exactly as the local driver does; the common actions (context, mkimage, mkswap, resize,
+ * delete, failmigrate) are the same in both modes.
+ */
+const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
+  clone: cloneShared,
+  ln: lnShared,
+  mv: mvShared,
+  mvds: mvdsShared,
+  cpds: cpdsShared,
+  delete: deleteLocal,
+  resize: resizeDisk,
+  mkimage,
+  mkswap,
+  context: contextLocal,
+  snap_create: snapCreate,
+  snap_revert: snapRevert,
+  snap_delete: snapDelete,
+  premigrate: premigrateShared,
+  postmigrate: postmigrateShared,
+  failmigrate: noOp,
+  ...mixedModeEntries(['grpc', 'ssh']),
+};
+
+/** `clone.grpc`, `clone.ssh`, ...: the local driver's handlers under the suffixed names. */
+function mixedModeEntries(suffixes: readonly string[]): Record<string, ActionHandler> {
+  const local = ['clone', 'ln', 'mv', 'mvds', 'cpds', 'snap_create', 'snap_revert', 'snap_delete'] as const;
+  return Object.fromEntries(
+    suffixes.flatMap((sfx) => local.map((a) => [`${a}.${sfx}`, TM_LOCAL[a] as ActionHandler])),
+  );
+}
+
 /** `<kind>/<driver>` → action → handler. */
 const DRIVERS: Readonly<Record<string, Readonly<Record<string, ActionHandler>>>> = {
   'tm/grpc': TM_LOCAL,
+  'tm/grpc_qcow2': TM_SHARED,
 };
 
 /**

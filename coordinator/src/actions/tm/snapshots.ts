@@ -1,7 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { diskIdOf, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
+import { TM_DRIVER_SHARED } from '../../../../shims/src/actions.js';
+import { cleanPath, diskIdOf, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'snapshot_id', 'vm_id', 'ds_id'];
@@ -15,10 +16,23 @@ const LOCAL_BACKING_STYLE = 'relative';
 
 interface SnapshotCall {
   disk: HostPath;
+  /** '' for the default `<disk>.snap`. */
+  snapDir: string;
   snapId: number;
   vm: VmInfo;
   diskId: number;
   format: 'raw' | 'qcow2';
+}
+
+/**
+ * Where a disk's snapshots live: beside the disk, except for a persistent image used in place by
+ * the shared driver, whose snapshots stay with the image in `<SOURCE>.snap` (reference 2.1, 2.3).
+ * A mixed-mode call (`snap_create.ssh`) is about a local copy of the disk: beside it.
+ */
+function snapDirFor(ctx: ActionContext, vm: VmInfo, diskId: number): string {
+  const sharedInPlace = ctx.driver === TM_DRIVER_SHARED && !ctx.action.includes('.');
+  const disk = vm.disk(diskId);
+  return sharedInPlace && disk?.clone !== true && disk?.source ? `${cleanPath(disk.source)}.snap` : '';
 }
 
 async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
@@ -40,7 +54,7 @@ async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
       `VM ${vmId} DISK ${diskId} has FORMAT ${format}: snapshots need raw or qcow2`,
     );
   }
-  return { disk, snapId, vm, diskId, format };
+  return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm, diskId) };
 }
 
 /** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */
@@ -50,7 +64,7 @@ export async function snapCreate(ctx: ActionContext): Promise<ActionResult> {
     diskPath: c.disk.path,
     snapId: c.snapId,
     format: c.format,
-    snapDir: '',
+    snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
   });
   ctx.info(
@@ -66,7 +80,7 @@ export async function snapRevert(ctx: ActionContext): Promise<ActionResult> {
     diskPath: c.disk.path,
     snapId: c.snapId,
     format: c.format,
-    snapDir: '',
+    snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
   });
   return NO_OUTPUT;
@@ -84,7 +98,7 @@ export async function snapDelete(ctx: ActionContext): Promise<ActionResult> {
     diskPath: c.disk.path,
     snapId: c.snapId,
     format: c.format,
-    snapDir: '',
+    snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
     active,
   });

@@ -333,6 +333,34 @@ export interface SnapshotDeleteResponse {
   existed: boolean;
 }
 
+export interface CloneOverlayRequest {
+  /** oned-view path of the image (DISK/SOURCE, rebased onto the host's datastore root). */
+  source: string;
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
+  diskPath: string;
+  /** QCOW2_STANDALONE: a full qcow2 copy instead of an overlay on the image. */
+  standalone: boolean;
+  /** SPARSE: false allocates every block of a copy (`-S 0`, `cp --sparse=never`). */
+  sparse: boolean;
+}
+
+export interface CloneOverlayResponse {
+  /** The source's format, which is also the disk's: "raw" or "qcow2". */
+  format: string;
+}
+
+export interface LinkImageRequest {
+  /** oned-view path of the persistent image. */
+  source: string;
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
+  diskPath: string;
+}
+
+export interface LinkImageResponse {
+  /** qcow2: the number of the `<source>.snap` entry disk_path now points at; raw: 0. */
+  snapshotId: number;
+}
+
 function createBaseHelloRequest(): HelloRequest {
   return {};
 }
@@ -3947,6 +3975,356 @@ export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
   },
 };
 
+function createBaseCloneOverlayRequest(): CloneOverlayRequest {
+  return { source: "", diskPath: "", standalone: false, sparse: false };
+}
+
+export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
+  encode(message: CloneOverlayRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.diskPath !== "") {
+      writer.uint32(18).string(message.diskPath);
+    }
+    if (message.standalone !== false) {
+      writer.uint32(24).bool(message.standalone);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(32).bool(message.sparse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CloneOverlayRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCloneOverlayRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.standalone = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CloneOverlayRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      standalone: isSet(object.standalone) ? globalThis.Boolean(object.standalone) : false,
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+    };
+  },
+
+  toJSON(message: CloneOverlayRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.standalone !== false) {
+      obj.standalone = message.standalone;
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CloneOverlayRequest>, I>>(base?: I): CloneOverlayRequest {
+    return CloneOverlayRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CloneOverlayRequest>, I>>(object: I): CloneOverlayRequest {
+    const message = createBaseCloneOverlayRequest();
+    message.source = object.source ?? "";
+    message.diskPath = object.diskPath ?? "";
+    message.standalone = object.standalone ?? false;
+    message.sparse = object.sparse ?? false;
+    return message;
+  },
+};
+
+function createBaseCloneOverlayResponse(): CloneOverlayResponse {
+  return { format: "" };
+}
+
+export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
+  encode(message: CloneOverlayResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== "") {
+      writer.uint32(10).string(message.format);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CloneOverlayResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCloneOverlayResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CloneOverlayResponse {
+    return { format: isSet(object.format) ? globalThis.String(object.format) : "" };
+  },
+
+  toJSON(message: CloneOverlayResponse): unknown {
+    const obj: any = {};
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CloneOverlayResponse>, I>>(base?: I): CloneOverlayResponse {
+    return CloneOverlayResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CloneOverlayResponse>, I>>(object: I): CloneOverlayResponse {
+    const message = createBaseCloneOverlayResponse();
+    message.format = object.format ?? "";
+    return message;
+  },
+};
+
+function createBaseLinkImageRequest(): LinkImageRequest {
+  return { source: "", diskPath: "" };
+}
+
+export const LinkImageRequest: MessageFns<LinkImageRequest> = {
+  encode(message: LinkImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.diskPath !== "") {
+      writer.uint32(18).string(message.diskPath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LinkImageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLinkImageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LinkImageRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+    };
+  },
+
+  toJSON(message: LinkImageRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LinkImageRequest>, I>>(base?: I): LinkImageRequest {
+    return LinkImageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LinkImageRequest>, I>>(object: I): LinkImageRequest {
+    const message = createBaseLinkImageRequest();
+    message.source = object.source ?? "";
+    message.diskPath = object.diskPath ?? "";
+    return message;
+  },
+};
+
+function createBaseLinkImageResponse(): LinkImageResponse {
+  return { snapshotId: 0 };
+}
+
+export const LinkImageResponse: MessageFns<LinkImageResponse> = {
+  encode(message: LinkImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshotId !== 0) {
+      writer.uint32(8).uint32(message.snapshotId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LinkImageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLinkImageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshotId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LinkImageResponse {
+    return {
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.Number(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.Number(object.snapshot_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: LinkImageResponse): unknown {
+    const obj: any = {};
+    if (message.snapshotId !== 0) {
+      obj.snapshotId = Math.round(message.snapshotId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LinkImageResponse>, I>>(base?: I): LinkImageResponse {
+    return LinkImageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LinkImageResponse>, I>>(object: I): LinkImageResponse {
+    const message = createBaseLinkImageResponse();
+    message.snapshotId = object.snapshotId ?? 0;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -4234,6 +4612,58 @@ export const AgentServiceService = {
       Buffer.from(SnapshotDeleteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SnapshotDeleteResponse => SnapshotDeleteResponse.decode(value),
   },
+  /**
+   * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
+   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
+   * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
+   * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
+   * `sparse` is false); then the self link `<disk_path>.snap/<basename>.snap -> .` and
+   * `disk_path -> <basename>.snap/0` (relative). raw: `disk_path` is a hole-keeping copy of the
+   * source (fully allocated when `sparse` is false). The VM directory is created; the snap dir is
+   * built under a temporary name and renamed into place, the disk link replaced by rename.
+   * Repeat: when `disk_path` already is exactly this overlay layout on this source (link text, self
+   * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
+   * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
+   * other state) the layout is built again and replaces what was there.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
+   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
+   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  cloneOverlay: {
+    path: "/onestorage.agent.v1.AgentService/CloneOverlay" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CloneOverlayRequest): Buffer => Buffer.from(CloneOverlayRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CloneOverlayRequest => CloneOverlayRequest.decode(value),
+    responseSerialize: (value: CloneOverlayResponse): Buffer =>
+      Buffer.from(CloneOverlayResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CloneOverlayResponse => CloneOverlayResponse.decode(value),
+  },
+  /**
+   * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
+   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
+   * this host's path (latest = the highest numbered entry: the active layer of the image's
+   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
+   * (absolute). The VM directory is created; links are replaced by rename.
+   * Repeat: gives the same links (nothing else is touched), so it succeeds.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
+   * exists and is not a link to "." or the chain loops.
+   */
+  linkImage: {
+    path: "/onestorage.agent.v1.AgentService/LinkImage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LinkImageRequest): Buffer => Buffer.from(LinkImageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LinkImageRequest => LinkImageRequest.decode(value),
+    responseSerialize: (value: LinkImageResponse): Buffer => Buffer.from(LinkImageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LinkImageResponse => LinkImageResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -4378,6 +4808,41 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * and every chain still reads as before).
    */
   snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
+  /**
+   * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
+   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
+   * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
+   * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
+   * `sparse` is false); then the self link `<disk_path>.snap/<basename>.snap -> .` and
+   * `disk_path -> <basename>.snap/0` (relative). raw: `disk_path` is a hole-keeping copy of the
+   * source (fully allocated when `sparse` is false). The VM directory is created; the snap dir is
+   * built under a temporary name and renamed into place, the disk link replaced by rename.
+   * Repeat: when `disk_path` already is exactly this overlay layout on this source (link text, self
+   * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
+   * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
+   * other state) the layout is built again and replaces what was there.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
+   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
+   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  cloneOverlay: handleUnaryCall<CloneOverlayRequest, CloneOverlayResponse>;
+  /**
+   * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
+   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
+   * this host's path (latest = the highest numbered entry: the active layer of the image's
+   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
+   * (absolute). The VM directory is created; links are replaced by rename.
+   * Repeat: gives the same links (nothing else is touched), so it succeeds.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
+   * exists and is not a link to "." or the chain loops.
+   */
+  linkImage: handleUnaryCall<LinkImageRequest, LinkImageResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -4753,6 +5218,69 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
+   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
+   * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
+   * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
+   * `sparse` is false); then the self link `<disk_path>.snap/<basename>.snap -> .` and
+   * `disk_path -> <basename>.snap/0` (relative). raw: `disk_path` is a hole-keeping copy of the
+   * source (fully allocated when `sparse` is false). The VM directory is created; the snap dir is
+   * built under a temporary name and renamed into place, the disk link replaced by rename.
+   * Repeat: when `disk_path` already is exactly this overlay layout on this source (link text, self
+   * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
+   * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
+   * other state) the layout is built again and replaces what was there.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
+   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
+   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
+   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  cloneOverlay(
+    request: CloneOverlayRequest,
+    callback: (error: ServiceError | null, response: CloneOverlayResponse) => void,
+  ): ClientUnaryCall;
+  cloneOverlay(
+    request: CloneOverlayRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CloneOverlayResponse) => void,
+  ): ClientUnaryCall;
+  cloneOverlay(
+    request: CloneOverlayRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CloneOverlayResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
+   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
+   * this host's path (latest = the highest numbered entry: the active layer of the image's
+   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
+   * (absolute). The VM directory is created; links are replaced by rename.
+   * Repeat: gives the same links (nothing else is touched), so it succeeds.
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
+   * exists and is not a link to "." or the chain loops.
+   */
+  linkImage(
+    request: LinkImageRequest,
+    callback: (error: ServiceError | null, response: LinkImageResponse) => void,
+  ): ClientUnaryCall;
+  linkImage(
+    request: LinkImageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LinkImageResponse) => void,
+  ): ClientUnaryCall;
+  linkImage(
+    request: LinkImageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LinkImageResponse) => void,
   ): ClientUnaryCall;
 }
 

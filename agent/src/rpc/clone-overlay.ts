@@ -1,0 +1,96 @@
+import { mkdir, realpath } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type {
+  CloneOverlayRequest,
+  CloneOverlayResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { isInside } from '../paths/roots.js';
+import type { ChainLayer } from '../qemu/backing-chain.js';
+import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
+import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { readImageSource } from './image-source.js';
+import { requireField } from './validate.js';
+
+/**
+ * qcow2/shared `clone`: `disk.N -> disk.N.snap/0`, an overlay on the image (or a standalone copy
+ * with QCOW2_STANDALONE); a raw image is copied to `disk.N`. A repeat that finds the overlay
+ * already built on this source changes nothing: a retried clone must not discard guest writes.
+ */
+export async function cloneOverlay(
+  agent: AgentContext,
+  req: CloneOverlayRequest,
+  call: CallContext,
+): Promise<CloneOverlayResponse> {
+  const action = 'clone overlay';
+  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const here = where(agent, source);
+  const what = `${action} ${here} to ${diskPath}`;
+  const localSource = await agent.roots.resolve(source, 'source');
+  await agent.roots.resolveTarget(source, 'source');
+  const disk = await agent.roots.resolve(diskPath, 'disk_path');
+  const snapDir = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  return agent.locks.withLock(
+    [disk, snapDir],
+    what,
+    async () => {
+      const started = Date.now();
+      const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
+      await assertNotReplacingChain(disk, snapDir, layers, what);
+      const target: CloneTarget = {
+        disk,
+        snapDir,
+        source: localSource,
+        sourceFormat: format,
+        what,
+        signal: call.signal,
+        confine: (file: string) => agent.roots.confineLocal(file, what),
+      };
+      let built = 'copy';
+      try {
+        if (format === 'raw') {
+          await mkdir(dirname(disk), { recursive: true });
+          await agent.copyLocal(await realpath(localSource), disk, {
+            sparse: req.sparse,
+            signal: call.signal,
+          });
+        } else if (!req.standalone && (await isOverlayOn(target))) {
+          built = 'kept';
+        } else {
+          await buildCloneLayout(target, { standalone: req.standalone, sparse: req.sparse });
+          built = req.standalone ? 'standalone' : 'overlay';
+        }
+      } catch (err) {
+        throw asStorageError(err, action, `${here} to ${diskPath}`);
+      }
+      call.log.info({ source, disk: diskPath, format, built, ms: Date.now() - started }, 'cloned');
+      return { format };
+    },
+    call.signal,
+  );
+}
+
+/**
+ * Refuses when the disk entry, or anything inside `disk.N.snap/`, is a layer the source is read
+ * through: the clone replaces both, and would remove or overwrite its own source.
+ */
+async function assertNotReplacingChain(
+  disk: string,
+  snapDir: string,
+  layers: readonly ChainLayer[],
+  what: string,
+): Promise<void> {
+  const entries = await chainEntries(layers);
+  const diskEntry = await entryPath(disk).catch(() => undefined);
+  const snapReal = await realpath(snapDir).catch(() => undefined);
+  for (const e of entries) {
+    if (e === diskEntry || (snapReal !== undefined && isInside(e, snapReal))) {
+      throw new StorageError(
+        'BAD_LAYOUT',
+        `${what}: the disk or its snap dir is a layer of the source's own backing chain`,
+      );
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { verifyChain } from '../snapshots/chain-safety.js';
+import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-dir.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { readImageSource } from './image-source.js';
+import { requireField } from './validate.js';
+
+/** The first entry of a persistent image's snap dir: `<IMG>.snap/0 -> <IMG>`. */
+const FIRST_ID = 0;
+
+/**
+ * qcow2/shared `ln` of a persistent image: the VM writes into the image datastore, through
+ * `disk.N -> <IMG>.snap/<latest>` (absolute, this host's path), so snapshots stay with the image.
+ * A raw image is linked directly. A repeat sets the same links.
+ */
+export async function linkImage(
+  agent: AgentContext,
+  req: LinkImageRequest,
+  call: CallContext,
+): Promise<LinkImageResponse> {
+  const action = 'link image';
+  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const here = where(agent, source);
+  const what = `${action} ${here} to ${diskPath}`;
+  if (diskPath === source) {
+    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
+  }
+  const localSource = await agent.roots.resolve(source, 'source');
+  await agent.roots.resolveTarget(source, 'source');
+  const imageSnap = await agent.roots.resolve(`${source}.snap`, 'source');
+  await agent.roots.resolveTarget(`${source}.snap`, 'source');
+  const disk = await agent.roots.resolve(diskPath, 'disk_path');
+  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  return agent.locks.withLock(
+    [disk, diskSnap, imageSnap],
+    what,
+    async () => {
+      const started = Date.now();
+      const { format } = await readImageSource(agent, localSource, here, what, call.signal);
+      let snapshotId = 0;
+      try {
+        if (format === 'raw') {
+          await mkdir(dirname(disk), { recursive: true });
+          await relink(disk, localSource);
+        } else {
+          snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
+          // A VM-dir snap dir left by an earlier clone would shadow the image's snapshots.
+          await rm(diskSnap, { recursive: true, force: true });
+        }
+      } catch (err) {
+        throw asStorageError(err, action, `${here} to ${diskPath}`);
+      }
+      call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'linked');
+      return { snapshotId };
+    },
+    call.signal,
+  );
+}
+
+/** Lays out `<IMG>.snap` (self link, `0 -> IMG` when empty) and links the disk to the latest entry. */
+async function linkQcow2(
+  agent: AgentContext,
+  p: { localSource: string; imageSnap: string; disk: string; what: string; signal: AbortSignal },
+): Promise<number> {
+  const snap = await readSnapDir(p.imageSnap, p.what);
+  await ensureSnapDir(snap, true, p.what);
+  const ids = [...snap.files.keys()];
+  const latest = ids.length > 0 ? Math.max(...ids) : FIRST_ID;
+  if (ids.length === 0) await relink(fileOf(snap, FIRST_ID), p.localSource);
+  const target = fileOf(snap, latest);
+  await verifyChain(target, {
+    what: p.what,
+    signal: p.signal,
+    confine: (file: string) => agent.roots.confineLocal(file, p.what),
+  });
+  await mkdir(dirname(p.disk), { recursive: true });
+  await relink(p.disk, target);
+  return latest;
+}
