@@ -10,6 +10,7 @@ import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, ONED_VMS_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
+import { Journal } from '../coordinator/src/journal/journal.js';
 import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
 import { humanLines, imageInfo, layout } from './support/files.js';
 
@@ -262,6 +263,32 @@ describe('offline snapshots and cpds', () => {
     );
     expect(await holds(local('frontend', `${saved}.snap/0`), 'qcow2', 0xa0, 0)).toBe(true);
     expect(layout(local('host01', VM_DIR)).filter((l) => l.includes('mvds'))).toEqual([]);
+  });
+
+  it('the journal records the VM of every action, wherever its vm_id argument sits', () => {
+    const journal = new Journal(stack.journalPath);
+    try {
+      const actions = new Set(
+        journal
+          .recentCalls(200)
+          .filter((c) => c.vmId === VM)
+          .map((c) => c.action),
+      );
+      for (const a of [
+        'mkimage',
+        'mkswap',
+        'context',
+        'clone',
+        'snap_create',
+        'snap_revert',
+        'snap_delete',
+        'cpds',
+      ]) {
+        expect(actions, a).toContain(a);
+      }
+    } finally {
+      journal.close();
+    }
   });
 
   it('raw disks take full copies', async () => {

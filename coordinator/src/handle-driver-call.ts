@@ -40,7 +40,25 @@ export interface Deps {
 const EXIT_FAILURE = 1;
 const KINDS = new Set(['tm', 'datastore']);
 /** The vm_id argument's position for the TM actions that carry one (for the journal only). */
-const VM_ID_POSITION: Readonly<Record<string, number>> = { clone: 2, ln: 2, mv: 2, mvds: 2, delete: 1 };
+/** Negative positions count from the end (context takes any number of files first). */
+const VM_ID_POSITION: Readonly<Record<string, number>> = {
+  clone: 2,
+  ln: 2,
+  mv: 2,
+  mvds: 2,
+  delete: 1,
+  cpds: 3,
+  resize: 2,
+  mkimage: 3,
+  mkswap: 2,
+  context: -2,
+  snap_create: 2,
+  snap_revert: 2,
+  snap_delete: 2,
+  premigrate: 3,
+  postmigrate: 3,
+  failmigrate: 3,
+};
 
 /**
  * Turns one shim request into a reply with oned's conventions: stdout is the result; a failure is
@@ -55,7 +73,7 @@ export async function handleDriverCall(
   const action = req.action.toLowerCase();
   const logger = deps.logger.child({ requestId: req.requestId, kind: req.kind, driver: req.driver, action });
   const vmPos = VM_ID_POSITION[action.split('.')[0] ?? ''];
-  const vmArg = vmPos === undefined ? undefined : req.args[vmPos];
+  const vmArg = vmPos === undefined ? undefined : req.args.at(vmPos);
   const vmId = vmArg !== undefined && /^\d+$/.test(vmArg) ? Number(vmArg) : undefined;
   deps.journal.beginCall({
     requestId: req.requestId,
