@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages one-storage needs to run and to be tested: qemu-img/qemu-io/qemu-nbd
-# (qemu-utils), openssl (PKI), util-linux (fallocate), genisoimage/xorriso (context ISOs), and
+# (qemu-utils), openssl (PKI), util-linux (fallocate, mkswap, blkid), e2fsprogs (mkfs for DISK/FS),
+# genisoimage/xorriso (context ISOs, isoinfo), and
 # openssh-server (only for the transfer benchmark's tar-over-ssh baseline).
 set -euo pipefail
-packages=(qemu-utils openssl util-linux coreutils genisoimage xorriso openssh-server openssh-client)
+packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
