@@ -169,4 +169,24 @@ describe('mixed mode: the shared image datastore serving a local system datastor
     expect(await holds(local(`${VM_DIR}/disk.0`), 0x11)).toBe(true);
     expect(existsSync(local(`${ONED_DATASTORE_LOCATION}/0/.monitor`))).toBe(true);
   });
+
+  it('ln.grpc copies a persistent image with its snapshot chain; mvds.grpc brings the writes back', async () => {
+    const disk1 = local(`${VM_DIR}/disk.1`);
+    for (let i = 0; i < 2; i++)
+      expectOk(await tm('ln.grpc', [`frontend:${PERSISTENT}`, `host01:${VM_DIR}/disk.1`, `${VM}`, '1']));
+    const chain = await runTool('qemu-img', ['info', '-U', '--output=json', '--backing-chain', disk1]);
+    const files = (JSON.parse(chain.stdout) as Array<{ filename: string }>).map((l) => l.filename);
+    expect(
+      files.every((f) => f.startsWith(local(VM_DIR))),
+      files.join('\n'),
+    ).toBe(true);
+    expect(await holds(disk1, 0x33)).toBe(true);
+    await writePattern(disk1, 'qcow2', 0x66, 0, MIB);
+    expect(await holds(local(PERSISTENT), 0x33)).toBe(true); // the image is untouched by local writes
+    for (let i = 0; i < 2; i++)
+      expectOk(await tm('mvds.grpc', [`host01:${VM_DIR}/disk.1`, PERSISTENT, `${VM}`, '1']));
+    expect(readlinkSync(local(PERSISTENT))).toMatch(/\.snap\/\d+$/);
+    expect(await holds(local(PERSISTENT), 0x66)).toBe(true);
+    await runTool('qemu-img', ['check', '-q', local(PERSISTENT)]);
+  });
 });

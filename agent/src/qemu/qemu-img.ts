@@ -126,16 +126,21 @@ export interface RebaseOptions extends QemuOptions {
   /** New backing name as stored in the image; empty makes the image standalone. */
   backing: string;
   backingFormat?: string;
+  /**
+   * -u: only the stored backing name (and format) change, no data is copied. Right only when the
+   * new name reads the same content as the old one (a snap dir copied under a new name).
+   */
+  unsafe?: boolean;
 }
 
 /**
- * Safe-mode `qemu-img rebase -q -f qcow2 -F BFMT -b BACKING PATH`: copies into PATH every
+ * Safe-mode (unless `unsafe`) `qemu-img rebase -q -f qcow2 -F BFMT -b BACKING PATH`: copies into PATH every
  * cluster whose content differs between the old and the new backing chain, then switches the
  * backing name. Interrupted half-way, PATH still reads the same through its old backing file.
  * No -U: it writes, and qemu's image lock must refuse an image a running VM still holds.
  */
 export async function rebase(path: string, opts: RebaseOptions): Promise<void> {
-  const args = ['rebase', '-q', '-f', 'qcow2'];
+  const args = ['rebase', '-q', ...(opts.unsafe ? ['-u'] : []), '-f', 'qcow2'];
   if (opts.backing !== '') args.push('-F', opts.backingFormat ?? 'qcow2');
   args.push('-b', opts.backing, path);
   await runTool(QEMU_IMG, args, toolOptions(opts));

@@ -5,6 +5,7 @@ import { buildIsoImage } from './build-iso.js';
 import { cloneOverlay } from './clone-overlay.js';
 import { convertImage } from './convert.js';
 import { copyPath } from './copy.js';
+import { copyImageChain } from './copy-image-chain.js';
 import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
 import { deletePath } from './delete.js';
@@ -14,6 +15,7 @@ import { imageInfo } from './image-info.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
 import { resizeImage } from './resize.js';
+import { saveImageChain } from './save-image-chain.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
 import { snapshotCreate } from './snapshot-create.js';
 import { snapshotDelete } from './snapshot-delete.js';
@@ -43,5 +45,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     snapshotDelete: adaptHandler(agent, logger, 'SnapshotDelete', snapshotDelete),
     cloneOverlay: adaptHandler(agent, logger, 'CloneOverlay', cloneOverlay),
     linkImage: adaptHandler(agent, logger, 'LinkImage', linkImage),
+    copyImageChain: adaptHandler(agent, logger, 'CopyImageChain', copyImageChain),
+    saveImageChain: adaptHandler(agent, logger, 'SaveImageChain', saveImageChain),
   };
 }

@@ -76,7 +76,7 @@ export async function cloneOverlay(
  * Refuses when the disk entry, or anything inside `disk.N.snap/`, is a layer the source is read
  * through: the clone replaces both, and would remove or overwrite its own source.
  */
-async function assertNotReplacingChain(
+export async function assertNotReplacingChain(
   disk: string,
   snapDir: string,
   layers: readonly ChainLayer[],

@@ -2,6 +2,7 @@ import type { ActionHandler } from './action-context.js';
 import { cloneShared, lnShared } from './tm-shared/clone.js';
 import { cpdsShared, mvShared, mvdsShared } from './tm-shared/in-place.js';
 import { postmigrateShared, premigrateShared } from './tm-shared/migrate-hooks.js';
+import { lnMixed, mvdsMixed } from './tm-shared/mixed.js';
 import { cloneLocal } from './tm/clone.js';
 import { contextLocal } from './tm/context.js';
 import { cpdsLocal } from './tm/cpds.js';
@@ -38,8 +39,9 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
 /**
  * Shared mode (TM `grpc_qcow2`, replacing qcow2/shared). Its mixed-mode entries (`.grpc`, `.ssh`:
  * a shared image datastore serving VMs on a local system datastore) work on a local copy of the
- * disk, exactly as the local driver does; the common actions (context, mkimage, mkswap, resize,
- * delete, failmigrate) are the same in both modes.
+ * disk as the local driver does, except ln and mvds, which carry a persistent image's snapshot chain
+ * from and back to `<SOURCE>.snap`; the common actions (context, mkimage, mkswap, resize, delete,
+ * failmigrate) are the same in both modes.
  */
 const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
   clone: cloneShared,
@@ -59,11 +61,15 @@ const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
   postmigrate: postmigrateShared,
   failmigrate: noOp,
   ...mixedModeEntries(['grpc', 'ssh']),
+  'ln.grpc': lnMixed,
+  'ln.ssh': lnMixed,
+  'mvds.grpc': mvdsMixed,
+  'mvds.ssh': mvdsMixed,
 };
 
 /** `clone.grpc`, `clone.ssh`, ...: the local driver's handlers under the suffixed names. */
 function mixedModeEntries(suffixes: readonly string[]): Record<string, ActionHandler> {
-  const local = ['clone', 'ln', 'mv', 'mvds', 'cpds', 'snap_create', 'snap_revert', 'snap_delete'] as const;
+  const local = ['clone', 'mv', 'cpds', 'snap_create', 'snap_revert', 'snap_delete'] as const;
   return Object.fromEntries(
     suffixes.flatMap((sfx) => local.map((a) => [`${a}.${sfx}`, TM_LOCAL[a] as ActionHandler])),
   );

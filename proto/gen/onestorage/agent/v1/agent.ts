@@ -361,6 +361,33 @@ export interface LinkImageResponse {
   snapshotId: number;
 }
 
+export interface CopyImageChainRequest {
+  /** oned-view path of the persistent image (DISK/SOURCE) in the shared image datastore. */
+  source: string;
+  /** oned-view path of the VM's disk in the local system datastore (`<vmdir>/disk.N`). */
+  diskPath: string;
+}
+
+export interface CopyImageChainResponse {
+  /** qcow2: the number of the `disk.N.snap` file disk_path now points at (the highest); raw: 0. */
+  snapshotId: number;
+}
+
+export interface SaveImageChainRequest {
+  /** oned-view path of the VM's disk in the local system datastore (`<vmdir>/disk.N`). */
+  diskPath: string;
+  /** oned-view path of the persistent image (DISK/SOURCE) in the shared image datastore. */
+  source: string;
+}
+
+export interface SaveImageChainResponse {
+  /**
+   * qcow2 snap dir: the number of the `<source>.snap` file `<source>` now points at; 0 for a plain
+   * file, or when disk_path already was the image and nothing was done.
+   */
+  snapshotId: number;
+}
+
 function createBaseHelloRequest(): HelloRequest {
   return {};
 }
@@ -4325,6 +4352,330 @@ export const LinkImageResponse: MessageFns<LinkImageResponse> = {
   },
 };
 
+function createBaseCopyImageChainRequest(): CopyImageChainRequest {
+  return { source: "", diskPath: "" };
+}
+
+export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
+  encode(message: CopyImageChainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.diskPath !== "") {
+      writer.uint32(18).string(message.diskPath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyImageChainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyImageChainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyImageChainRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+    };
+  },
+
+  toJSON(message: CopyImageChainRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyImageChainRequest>, I>>(base?: I): CopyImageChainRequest {
+    return CopyImageChainRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyImageChainRequest>, I>>(object: I): CopyImageChainRequest {
+    const message = createBaseCopyImageChainRequest();
+    message.source = object.source ?? "";
+    message.diskPath = object.diskPath ?? "";
+    return message;
+  },
+};
+
+function createBaseCopyImageChainResponse(): CopyImageChainResponse {
+  return { snapshotId: 0 };
+}
+
+export const CopyImageChainResponse: MessageFns<CopyImageChainResponse> = {
+  encode(message: CopyImageChainResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshotId !== 0) {
+      writer.uint32(8).uint32(message.snapshotId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyImageChainResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyImageChainResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshotId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyImageChainResponse {
+    return {
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.Number(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.Number(object.snapshot_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: CopyImageChainResponse): unknown {
+    const obj: any = {};
+    if (message.snapshotId !== 0) {
+      obj.snapshotId = Math.round(message.snapshotId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyImageChainResponse>, I>>(base?: I): CopyImageChainResponse {
+    return CopyImageChainResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyImageChainResponse>, I>>(object: I): CopyImageChainResponse {
+    const message = createBaseCopyImageChainResponse();
+    message.snapshotId = object.snapshotId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSaveImageChainRequest(): SaveImageChainRequest {
+  return { diskPath: "", source: "" };
+}
+
+export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
+  encode(message: SaveImageChainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.source !== "") {
+      writer.uint32(18).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveImageChainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveImageChainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SaveImageChainRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: SaveImageChainRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SaveImageChainRequest>, I>>(base?: I): SaveImageChainRequest {
+    return SaveImageChainRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SaveImageChainRequest>, I>>(object: I): SaveImageChainRequest {
+    const message = createBaseSaveImageChainRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
+function createBaseSaveImageChainResponse(): SaveImageChainResponse {
+  return { snapshotId: 0 };
+}
+
+export const SaveImageChainResponse: MessageFns<SaveImageChainResponse> = {
+  encode(message: SaveImageChainResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshotId !== 0) {
+      writer.uint32(8).uint32(message.snapshotId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveImageChainResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveImageChainResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshotId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SaveImageChainResponse {
+    return {
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.Number(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.Number(object.snapshot_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SaveImageChainResponse): unknown {
+    const obj: any = {};
+    if (message.snapshotId !== 0) {
+      obj.snapshotId = Math.round(message.snapshotId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SaveImageChainResponse>, I>>(base?: I): SaveImageChainResponse {
+    return SaveImageChainResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SaveImageChainResponse>, I>>(object: I): SaveImageChainResponse {
+    const message = createBaseSaveImageChainResponse();
+    message.snapshotId = object.snapshotId ?? 0;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -4664,6 +5015,65 @@ export const AgentServiceService = {
     responseSerialize: (value: LinkImageResponse): Buffer => Buffer.from(LinkImageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LinkImageResponse => LinkImageResponse.decode(value),
   },
+  /**
+   * qcow2/shared `ln.ssh` (MIXED mode: a shared image datastore mounted on a host whose system
+   * datastore is local): a local copy of a persistent image and its snapshots.
+   * qcow2: every numbered entry of `<source>.snap/` (symlinks DEREFERENCED, so `<source>.snap/0 ->
+   * <source>` brings the image's bytes) and its `<id>.current` pointers are copied, keeping holes,
+   * into a new `<disk_path>.snap/`; each qcow2 file's backing name is rewritten (`qemu-img rebase -u`)
+   * to `disk.N.snap/<id>` (relative, resolved through the self link `disk.N.snap/disk.N.snap -> .`);
+   * a file whose backing file is not an entry of the snap dir is flattened (qemu-img convert) so the
+   * local chain never reads the image datastore. With no numbered entry (or no snap dir), `<source>`
+   * becomes `disk.N.snap/0`. The directory is built under a temporary name, checked (no loop, every
+   * layer inside it) and renamed into place, then `disk_path -> disk.N.snap/<highest id>` (relative).
+   * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
+   * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  copyImageChain: {
+    path: "/onestorage.agent.v1.AgentService/CopyImageChain" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CopyImageChainRequest): Buffer =>
+      Buffer.from(CopyImageChainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CopyImageChainRequest => CopyImageChainRequest.decode(value),
+    responseSerialize: (value: CopyImageChainResponse): Buffer =>
+      Buffer.from(CopyImageChainResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CopyImageChainResponse => CopyImageChainResponse.decode(value),
+  },
+  /**
+   * qcow2/shared `mvds.ssh`: brings a persistent image's local copy (made by CopyImageChain) back to
+   * the image datastore when the VM is done with it.
+   * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
+   * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
+   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
+   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
+   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
+   * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
+   * Repeat: copies the same files again and gives the same result.
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
+   * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
+   * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
+   * fills up (`<source>` and `<source>.snap` are then left as they were).
+   */
+  saveImageChain: {
+    path: "/onestorage.agent.v1.AgentService/SaveImageChain" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SaveImageChainRequest): Buffer =>
+      Buffer.from(SaveImageChainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SaveImageChainRequest => SaveImageChainRequest.decode(value),
+    responseSerialize: (value: SaveImageChainResponse): Buffer =>
+      Buffer.from(SaveImageChainResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SaveImageChainResponse => SaveImageChainResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -4843,6 +5253,45 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * exists and is not a link to "." or the chain loops.
    */
   linkImage: handleUnaryCall<LinkImageRequest, LinkImageResponse>;
+  /**
+   * qcow2/shared `ln.ssh` (MIXED mode: a shared image datastore mounted on a host whose system
+   * datastore is local): a local copy of a persistent image and its snapshots.
+   * qcow2: every numbered entry of `<source>.snap/` (symlinks DEREFERENCED, so `<source>.snap/0 ->
+   * <source>` brings the image's bytes) and its `<id>.current` pointers are copied, keeping holes,
+   * into a new `<disk_path>.snap/`; each qcow2 file's backing name is rewritten (`qemu-img rebase -u`)
+   * to `disk.N.snap/<id>` (relative, resolved through the self link `disk.N.snap/disk.N.snap -> .`);
+   * a file whose backing file is not an entry of the snap dir is flattened (qemu-img convert) so the
+   * local chain never reads the image datastore. With no numbered entry (or no snap dir), `<source>`
+   * becomes `disk.N.snap/0`. The directory is built under a temporary name, checked (no loop, every
+   * layer inside it) and renamed into place, then `disk_path -> disk.N.snap/<highest id>` (relative).
+   * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
+   * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  copyImageChain: handleUnaryCall<CopyImageChainRequest, CopyImageChainResponse>;
+  /**
+   * qcow2/shared `mvds.ssh`: brings a persistent image's local copy (made by CopyImageChain) back to
+   * the image datastore when the VM is done with it.
+   * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
+   * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
+   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
+   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
+   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
+   * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
+   * Repeat: copies the same files again and gives the same result.
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
+   * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
+   * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
+   * fills up (`<source>` and `<source>.snap` are then left as they were).
+   */
+  saveImageChain: handleUnaryCall<SaveImageChainRequest, SaveImageChainResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -5281,6 +5730,73 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LinkImageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * qcow2/shared `ln.ssh` (MIXED mode: a shared image datastore mounted on a host whose system
+   * datastore is local): a local copy of a persistent image and its snapshots.
+   * qcow2: every numbered entry of `<source>.snap/` (symlinks DEREFERENCED, so `<source>.snap/0 ->
+   * <source>` brings the image's bytes) and its `<id>.current` pointers are copied, keeping holes,
+   * into a new `<disk_path>.snap/`; each qcow2 file's backing name is rewritten (`qemu-img rebase -u`)
+   * to `disk.N.snap/<id>` (relative, resolved through the self link `disk.N.snap/disk.N.snap -> .`);
+   * a file whose backing file is not an entry of the snap dir is flattened (qemu-img convert) so the
+   * local chain never reads the image datastore. With no numbered entry (or no snap dir), `<source>`
+   * becomes `disk.N.snap/0`. The directory is built under a temporary name, checked (no loop, every
+   * layer inside it) and renamed into place, then `disk_path -> disk.N.snap/<highest id>` (relative).
+   * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
+   * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   */
+  copyImageChain(
+    request: CopyImageChainRequest,
+    callback: (error: ServiceError | null, response: CopyImageChainResponse) => void,
+  ): ClientUnaryCall;
+  copyImageChain(
+    request: CopyImageChainRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CopyImageChainResponse) => void,
+  ): ClientUnaryCall;
+  copyImageChain(
+    request: CopyImageChainRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CopyImageChainResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * qcow2/shared `mvds.ssh`: brings a persistent image's local copy (made by CopyImageChain) back to
+   * the image datastore when the VM is done with it.
+   * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
+   * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
+   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
+   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
+   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
+   * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
+   * Repeat: copies the same files again and gives the same result.
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
+   * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
+   * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
+   * fills up (`<source>` and `<source>.snap` are then left as they were).
+   */
+  saveImageChain(
+    request: SaveImageChainRequest,
+    callback: (error: ServiceError | null, response: SaveImageChainResponse) => void,
+  ): ClientUnaryCall;
+  saveImageChain(
+    request: SaveImageChainRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveImageChainResponse) => void,
+  ): ClientUnaryCall;
+  saveImageChain(
+    request: SaveImageChainRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveImageChainResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,121 @@
+import { mkdir, realpath, rm, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type {
+  CopyImageChainRequest,
+  CopyImageChainResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { verifyChain } from '../snapshots/chain-safety.js';
+import { readSnapDir, relink } from '../snapshots/snap-dir.js';
+import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
+import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { assertNotReplacingChain } from './clone-overlay.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { readImageSource } from './image-source.js';
+import { requireField } from './validate.js';
+
+/** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
+const FIRST_ID = 0;
+
+/**
+ * qcow2/shared `ln.ssh` (MIXED mode): a local copy of a persistent image and its snapshot files,
+ * `disk.N -> disk.N.snap/<highest>`, whose chain never reads the image datastore. Raw: a plain copy.
+ * A repeat rebuilds the same layout from the image.
+ */
+export async function copyImageChain(
+  agent: AgentContext,
+  req: CopyImageChainRequest,
+  call: CallContext,
+): Promise<CopyImageChainResponse> {
+  const action = 'copy image chain';
+  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const here = where(agent, source);
+  const what = `${action} ${here} to ${diskPath}`;
+  if (diskPath === source) {
+    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
+  }
+  const localSource = await agent.roots.resolve(source, 'source');
+  await agent.roots.resolveTarget(source, 'source');
+  const imageSnap = await agent.roots.resolve(`${source}.snap`, 'source');
+  await agent.roots.resolveTarget(`${source}.snap`, 'source');
+  const disk = await agent.roots.resolve(diskPath, 'disk_path');
+  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  return agent.locks.withLock(
+    [disk, diskSnap, imageSnap],
+    what,
+    async () => {
+      const started = Date.now();
+      const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
+      let snapshotId = 0;
+      try {
+        await mkdir(dirname(disk), { recursive: true });
+        if (format === 'raw') {
+          await assertNotReplacingChain(disk, diskSnap, layers, what);
+          await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
+        } else {
+          snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
+        }
+      } catch (err) {
+        throw asStorageError(err, action, `${here} to ${diskPath}`);
+      }
+      call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'copied chain');
+      return { snapshotId };
+    },
+    call.signal,
+  );
+}
+
+async function copyQcow2(
+  agent: AgentContext,
+  p: {
+    localSource: string;
+    imageSnap: string;
+    disk: string;
+    diskSnap: string;
+    what: string;
+    call: CallContext;
+  },
+): Promise<number> {
+  const { what } = p;
+  const signal = p.call.signal;
+  const snap = await readSnapDir(p.imageSnap, what);
+  const from =
+    snap.files.size > 0
+      ? snap
+      : { dir: snap.dir, files: new Map([[FIRST_ID, p.localSource]]), currents: new Map<number, number>() };
+  const chains = await readSnapChains(from.files, {
+    what,
+    signal,
+    confine: (file: string) => agent.roots.confineLocal(file, what),
+  });
+  await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
+  const short = basename(p.diskSnap);
+  const temp = siblingTempPath(p.diskSnap);
+  let ids: number[];
+  try {
+    await mkdir(temp);
+    await symlink('.', join(temp, short));
+    ids = await copySnapFiles({
+      from,
+      chains,
+      to: temp,
+      finalDir: p.diskSnap,
+      backingName: (id) => `${short}/${id}`,
+      copyLocal: agent.copyLocal,
+      what,
+      signal,
+    });
+    // The relative names resolve through the temporary directory's own self link: check there.
+    const inTemp = confineTo(temp, what, short);
+    for (const id of ids) await verifyChain(join(temp, String(id)), { what, signal, confine: inTemp });
+    await replaceIntoPlace(temp, p.diskSnap);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    throw err;
+  }
+  const latest = Math.max(...ids);
+  await relink(p.disk, `${short}/${latest}`);
+  await verifyChain(p.disk, { what, signal, confine: confineTo(dirname(p.disk), what, 'the VM directory') });
+  return latest;
+}

@@ -1,0 +1,146 @@
+import { lstat, mkdir, realpath, rm, symlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import type {
+  SaveImageChainRequest,
+  SaveImageChainResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { isInside } from '../paths/roots.js';
+import { verifyChain } from '../snapshots/chain-safety.js';
+import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
+import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
+import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { type AgentContext, type CallContext, where } from './context.js';
+import { requireField } from './validate.js';
+
+/**
+ * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
+ * layout) goes back to the image datastore: `<source>.snap/` rebuilt from `disk.N.snap/` with
+ * absolute backing names and `<source> -> <source>.snap/<latest>`; a plain disk file is copied over
+ * `<source>`. The VM directory is only read, so a repeat gives the same result.
+ */
+export async function saveImageChain(
+  agent: AgentContext,
+  req: SaveImageChainRequest,
+  call: CallContext,
+): Promise<SaveImageChainResponse> {
+  const action = 'save image chain';
+  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const here = where(agent, diskPath);
+  const what = `${action} ${here} to ${source}`;
+  if (diskPath === source) {
+    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
+  }
+  const disk = await agent.roots.resolve(diskPath, 'disk_path');
+  await agent.roots.resolveTarget(diskPath, 'disk_path');
+  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  const localSource = await agent.roots.resolve(source, 'source');
+  await agent.roots.resolveTarget(source, 'source');
+  const sourceSnap = await agent.roots.resolve(`${source}.snap`, 'source');
+  await agent.roots.resolveTarget(`${source}.snap`, 'source');
+  return agent.locks.withLock(
+    [disk, diskSnap, localSource, sourceSnap],
+    what,
+    async () => {
+      const started = Date.now();
+      const st = await lstat(disk).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the disk does not exist`);
+        throw asStorageError(err, 'disk_path', here);
+      });
+      let snapshotId = 0;
+      let saved: string;
+      try {
+        const p = { disk, diskSnap, localSource, sourceSnap, what, signal: call.signal };
+        if (await alreadyInPlace(p)) {
+          saved = 'in place';
+        } else if (st.isSymbolicLink()) {
+          snapshotId = await saveQcow2(agent, p);
+          saved = 'snap dir';
+        } else {
+          await saveFile(agent, p);
+          saved = 'file';
+        }
+      } catch (err) {
+        throw asStorageError(err, action, `${here} to ${source}`);
+      }
+      call.log.info({ disk: diskPath, source, saved, snapshotId, ms: Date.now() - started }, 'saved chain');
+      return { snapshotId };
+    },
+    call.signal,
+  );
+}
+
+interface SaveTarget {
+  disk: string;
+  diskSnap: string;
+  localSource: string;
+  sourceSnap: string;
+  what: string;
+  signal: AbortSignal;
+}
+
+/** The disk already is the image (a LinkImage disk): the VM wrote into the image datastore. */
+async function alreadyInPlace(p: SaveTarget): Promise<boolean> {
+  const real = await realpath(p.disk).catch(() => undefined);
+  if (real === undefined) return false;
+  const source = await realpath(p.localSource).catch(() => undefined);
+  const snap = await realpath(p.sourceSnap).catch(() => undefined);
+  return real === source || (snap !== undefined && isInside(real, snap));
+}
+
+async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
+  const { what, signal } = p;
+  const snap = await readSnapDir(p.diskSnap, what);
+  const state = await readDisk(p.disk, snap, what);
+  const latest = Math.max(...snap.files.keys());
+  if (state.kind !== 'linked' || state.activeId !== latest) {
+    throw new StorageError(
+      'BAD_LAYOUT',
+      `${what}: ${basename(p.disk)} does not point at ${snap.short}/${latest}, the highest numbered file`,
+    );
+  }
+  const chains = await readSnapChains(snap.files, {
+    what,
+    signal,
+    confine: (file: string) => agent.roots.confineLocal(file, what),
+  });
+  const temp = siblingTempPath(p.sourceSnap);
+  try {
+    await mkdir(temp);
+    await symlink('.', join(temp, `${basename(p.localSource)}.snap`));
+    await copySnapFiles({
+      from: snap,
+      chains,
+      to: temp,
+      finalDir: p.sourceSnap,
+      backingName: (id) => join(p.sourceSnap, String(id)),
+      copyLocal: agent.copyLocal,
+      what,
+      signal,
+    });
+    await replaceIntoPlace(temp, p.sourceSnap);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    throw err;
+  }
+  await relink(p.localSource, join(p.sourceSnap, String(latest)));
+  await verifyChain(p.localSource, { what, signal, confine: confineTo(p.sourceSnap, what, 'the snap dir') });
+  return latest;
+}
+
+/** A plain disk file (raw, or a standalone qcow2) is copied over the image. */
+async function saveFile(agent: AgentContext, p: SaveTarget): Promise<void> {
+  const layers = await verifyChain(p.disk, {
+    what: p.what,
+    signal: p.signal,
+    confine: (file: string) => agent.roots.confineLocal(file, p.what),
+  });
+  if (layers.length > 1) {
+    throw new StorageError(
+      'BAD_LAYOUT',
+      `${p.what}: the disk file has a backing file; it cannot replace the image`,
+    );
+  }
+  await agent.copyLocal(p.disk, p.localSource, { sparse: true, signal: p.signal });
+}

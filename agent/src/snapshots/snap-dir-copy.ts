@@ -1,0 +1,99 @@
+import { realpath, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import { isInside } from '../paths/roots.js';
+import type { ChainLayer } from '../qemu/backing-chain.js';
+import { convert, rebase } from '../qemu/qemu-img.js';
+import type { CopyLocal } from '../rpc/context.js';
+import { type Confine, verifyChain } from './chain-safety.js';
+import type { SnapDir } from './snap-dir.js';
+
+/**
+ * Copying a snap dir under a new name (OpenNebula's `ln.ssh` and `mvds.ssh` with
+ * `rebase_backing_files`): the numbered entries are copied dereferenced, and each qcow2 file's
+ * backing name is rewritten to name the copy of the entry it was backed by.
+ */
+
+/** The chains of every numbered entry of a snap dir: id → layers (the entry first). */
+export type SnapChains = ReadonlyMap<number, readonly ChainLayer[]>;
+
+/** Reads the whole chain of every numbered entry (no loop, every layer passes `confine`). */
+export async function readSnapChains(
+  files: ReadonlyMap<number, string>,
+  opts: { what: string; signal: AbortSignal; confine: Confine },
+): Promise<SnapChains> {
+  const chains = new Map<number, readonly ChainLayer[]>();
+  for (const [id, entry] of [...files].sort((a, b) => a[0] - b[0])) {
+    chains.set(id, await verifyChain(entry, opts));
+  }
+  return chains;
+}
+
+/** All layers of all chains, for the checks that the copy does not replace what it reads. */
+export function allLayers(chains: SnapChains): ChainLayer[] {
+  return [...chains.values()].flat();
+}
+
+export interface SnapCopy {
+  /** The snap dir read; `files` may be replaced by a single `0 -> <image>` entry. */
+  readonly from: Pick<SnapDir, 'dir' | 'currents'> & { readonly files: ReadonlyMap<number, string> };
+  readonly chains: SnapChains;
+  /** The directory the files are written into (a temporary name the caller made). */
+  readonly to: string;
+  /** Where that directory will live once renamed: what the `.current` pointers name. */
+  readonly finalDir: string;
+  /** The backing name stored in the copy of a file backed by entry `id`. */
+  readonly backingName: (id: number) => string;
+  readonly copyLocal: CopyLocal;
+  readonly what: string;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Copies every numbered entry (its real file, holes kept) to `<to>/<id>` and rewrites the backing
+ * name of each qcow2 copy with `qemu-img rebase -u` to `backingName(<id of its backing entry>)`.
+ * A file backed by something that is not an entry of the snap dir is flattened instead
+ * (`qemu-img convert`), so the copy never reads outside its own directory. `<id>.current` pointers
+ * are written again naming files of `finalDir`. Returns the ids copied, ascending.
+ */
+export async function copySnapFiles(c: SnapCopy): Promise<number[]> {
+  const opts = { what: c.what, signal: c.signal };
+  const byReal = new Map<string, number>();
+  for (const [id, entry] of c.from.files) byReal.set(await realpath(entry), id);
+  const ids = [...c.from.files.keys()].sort((a, b) => a - b);
+  for (const id of ids) {
+    const entry = c.from.files.get(id) ?? '';
+    const [top, backing] = c.chains.get(id) ?? [];
+    const dest = join(c.to, String(id));
+    const backingId = backing === undefined ? undefined : byReal.get(await realpath(backing.filename));
+    if (top?.format === 'qcow2' && backing !== undefined && backingId === undefined) {
+      await convert(entry, dest, { ...opts, sourceFormat: 'qcow2', format: 'qcow2', sparse: true });
+      continue;
+    }
+    await c.copyLocal(await realpath(entry), dest, { sparse: true, signal: c.signal });
+    if (top?.format === 'qcow2' && backing !== undefined && backingId !== undefined) {
+      await rebase(dest, {
+        ...opts,
+        unsafe: true,
+        backing: c.backingName(backingId),
+        backingFormat: backing.format,
+      });
+    }
+  }
+  for (const [id, target] of c.from.currents) {
+    if (!c.from.files.has(target)) continue;
+    await writeFile(join(c.to, `${id}.current`), `${join(c.finalDir, String(target))}\n`);
+  }
+  return ids;
+}
+
+/** A Confine that refuses any layer whose real path is not inside `dir`. */
+export function confineTo(dir: string, what: string, shown: string): Confine {
+  return async (file: string) => {
+    const real = await realpath(file);
+    const top = await realpath(dir);
+    if (!isInside(real, top)) {
+      throw new StorageError('BAD_LAYOUT', `${what}: the chain reads ${real}, which is outside ${shown}`);
+    }
+  };
+}

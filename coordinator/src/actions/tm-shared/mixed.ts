@@ -1,0 +1,44 @@
+import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { enableLocalMonitoring } from '../tm/monitoring-marker.js';
+
+/**
+ * ln.grpc / ln.ssh (qcow2/shared's ln.ssh, reference 2.3): a persistent image of the shared image
+ * datastore, used by a VM on a local system datastore, gets a local copy of its whole snapshot
+ * chain (`<SOURCE>.snap/*` with symlinks dereferenced) in `disk.N.snap/`, backing names rewritten to
+ * `disk.N.snap/K`, `disk.N` on the latest; the host mounts the image datastore, so its agent copies.
+ */
+export async function lnMixed(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id']);
+  const source = parseHostPath(ctx.args[0], 'SOURCE');
+  const destination = parseHostPath(ctx.args[1], 'destination');
+  parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+  const vmDir = dirname(destination.path);
+  await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+  const r = await ctx.ops.call(destination.host, 'copyImageChain', {
+    source: source.path,
+    diskPath: destination.path,
+  });
+  ctx.info(
+    `${ctx.action}: local chain of ${source.path} on ${destination.host}, disk at snapshot file ${r.snapshotId}`,
+  );
+  return NO_OUTPUT;
+}
+
+/**
+ * mvds.grpc / mvds.ssh (qcow2/shared's mvds.ssh): the local chain goes back into `<SOURCE>.snap`,
+ * backing names rewritten, and SOURCE becomes a link to its latest file; a plain disk is copied over
+ * SOURCE. The host mounts the image datastore, so its agent does it in place.
+ */
+export async function mvdsMixed(ctx: ActionContext): Promise<ActionResult> {
+  expectArgs(ctx.action, ctx.args, ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id']);
+  const disk = parseHostPath(ctx.args[0], 'disk');
+  const source = parseAbsolutePath(ctx.args[1], 'SOURCE');
+  parseId(ctx.args[2], 'vm_id');
+  parseId(ctx.args[3], 'ds_id');
+  await ctx.ops.call(disk.host, 'saveImageChain', { diskPath: disk.path, source });
+  await ctx.ops.call(disk.host, 'delete', { path: `${source}.md5sum` });
+  return NO_OUTPUT;
+}
