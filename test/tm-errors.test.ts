@@ -247,4 +247,29 @@ describe('a full destination filesystem', () => {
     // the small filesystem is empty again but for the VM directory and the marker
     expect(readdirSync(stack.localPath('host02', `${SYS}/${VM}`))).toEqual([]);
   });
+
+  it('a cpds that does not fit fails with NO_SPACE, leaves no temporary, and the disk intact', async () => {
+    const disk = `${SYS}/${VM}/disk.5`;
+    await makeImage(stack.localPath('host02', disk), 'raw', 16, 0x50);
+    await writePattern(stack.localPath('host02', disk), 'raw', 0x51, MIB, 11 * MIB);
+    const before = await sha256File(stack.localPath('host02', disk));
+    await writeVmXml(stack.fixturesDir, {
+      id: VM,
+      lcmState: 51,
+      disks: [{ diskId: 5, imageId: 5, source: SOURCE, format: 'raw', tmMad: 'grpc', size: 16 }],
+      history: [{ hostname: 'host02', dsId: 0, tmMad: 'grpc' }],
+    });
+    const r = await tm('cpds', [
+      `host02:${disk}`,
+      `${ONED_DATASTORE_LOCATION}/1/nospace`,
+      '-1',
+      `${VM}`,
+      '1',
+    ]);
+    expectOneLineFailure(r, /host02.*(no space left|No space left)/);
+    noTemporaries(stack.localPath('host02', SYS));
+    expect(layout(stack.localPath('host02', `${SYS}/${VM}`))).toEqual(['disk.5']);
+    expect(await sha256File(stack.localPath('host02', disk))).toBe(before);
+    expect(existsSync(stack.localPath('frontend', `${ONED_DATASTORE_LOCATION}/1/nospace`))).toBe(false);
+  });
 });

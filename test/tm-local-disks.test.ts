@@ -265,6 +265,38 @@ describe('offline snapshots and cpds', () => {
     expect(layout(local('host01', VM_DIR)).filter((l) => l.includes('mvds'))).toEqual([]);
   });
 
+  it('deleting a snapshot that has children keeps what the children hold', async () => {
+    const d = `${VM_DIR}/disk.8`;
+    await writeVm([{ diskId: 8, imageId: 8, source: IMAGE, format: 'qcow2', tmMad: 'grpc', size: 16 }]);
+    await makeImage(local('host01', d), 'qcow2', 16, 0x70);
+    const file = local('host01', d);
+    // snapshot 0 holds 0x70 at 0; snapshot 1 adds 0x71 at 1 MiB; snapshot 2 adds 0x72 at 2 MiB
+    expectOk(await tm('snap_create', [`host01:${d}`, '0', `${VM}`, '1']));
+    await writePattern(file, 'qcow2', 0x71, MIB, MIB);
+    expectOk(await tm('snap_create', [`host01:${d}`, '1', `${VM}`, '1']));
+    await writePattern(file, 'qcow2', 0x72, 2 * MIB, MIB);
+    expectOk(await tm('snap_create', [`host01:${d}`, '2', `${VM}`, '1']));
+    await writeVmXml(stack.fixturesDir, {
+      id: VM,
+      lcmState: LCM_POWEROFF_SNAPSHOT,
+      disks: [{ diskId: 8, imageId: 8, source: IMAGE, format: 'qcow2', tmMad: 'grpc', size: 16 }],
+      snapshots: [
+        { diskId: 8, snapshots: [{ id: 0 }, { id: 1, parent: 0 }, { id: 2, parent: 1, active: true }] },
+      ],
+      history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
+    });
+    // snapshot 1 is the parent of snapshot 2 (ALLOW_ORPHANS lets oned ask): its data must survive in 2
+    expectOk(await tm('snap_delete', [`host01:${d}`, '1', `${VM}`, '1']));
+    expectOk(await tm('snap_revert', [`host01:${d}`, '2', `${VM}`, '1']));
+    expect(await holds(file, 'qcow2', 0x70, 0)).toBe(true);
+    expect(await holds(file, 'qcow2', 0x71, MIB)).toBe(true);
+    expect(await holds(file, 'qcow2', 0x72, 2 * MIB)).toBe(true);
+    expectOk(await tm('snap_revert', [`host01:${d}`, '0', `${VM}`, '1']));
+    expect(await holds(file, 'qcow2', 0x70, 0)).toBe(true);
+    expect(await holds(file, 'qcow2', 0x00, MIB)).toBe(true);
+    await runTool('qemu-img', ['check', '-q', file]);
+  });
+
   it('the journal records the VM of every action, wherever its vm_id argument sits', () => {
     const journal = new Journal(stack.journalPath);
     try {
