@@ -132,6 +132,19 @@ describe('snapshots of a persistent disk stay with the image', () => {
     expect(await holds(local(PERSISTENT), 0x33)).toBe(true);
     await runTool('qemu-img', ['check', '-q', local(`${VM_DIR}/disk.1`)]);
   });
+
+  it('snap_delete removes a snapshot from <SOURCE>.snap and keeps what the disk reads', async () => {
+    await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x55, 2 * MIB, MIB);
+    expectOk(await tm('snap_create', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '1']));
+    const withOne = layout(`${local(PERSISTENT)}.snap`).filter((l) => /^\d+$/.test(l)).length;
+    await writeVm([{ diskId: 1, snapshots: [{ id: 0 }, { id: 1, active: true }] }]);
+    for (let i = 0; i < 2; i++)
+      expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '1']));
+    expect(layout(`${local(PERSISTENT)}.snap`).filter((l) => /^\d+$/.test(l)).length).toBe(withOne - 1);
+    expect(await holds(local(`${VM_DIR}/disk.1`), 0x33)).toBe(true);
+    expect(await holds(local(`${VM_DIR}/disk.1`), 0x55, 2 * MIB)).toBe(true);
+    await runTool('qemu-img', ['check', '-q', local(`${VM_DIR}/disk.1`)]);
+  });
 });
 
 describe('mv, mvds, delete', () => {
