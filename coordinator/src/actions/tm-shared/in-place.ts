@@ -2,6 +2,7 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { fetchVm } from '../vm-lookup.js';
+import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
 
 /**
  * mv in shared mode (reference 2.3): disk-level calls and moves between hosts at the same path
@@ -57,17 +58,14 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
     'vm_id',
     'ds_id',
   ]);
-  const disk = parseHostPath(ctx.args[0], 'disk');
+  const disk = parseDiskArg(ctx.args[0], 'disk');
   const target = parseAbsolutePath(ctx.args[1], 'SOURCE');
   const snapId = parseId(ctx.args[2], 'snapshot_id');
   const vmId = parseId(ctx.args[3], 'vm_id');
   parseId(ctx.args[4], 'ds_id');
-  const diskId = diskIdOf(disk.path);
-  if (diskId === undefined)
-    throw new StorageError('INVALID_ARGUMENT', `argument disk "${ctx.args[0] ?? ''}" does not name disk.N`);
-  const d = (await fetchVm(ctx, vmId)).disk(diskId);
-  const format = (d?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
-  const snapDir = d?.clone !== true && d?.source ? `${d.source.replace(/\/{2,}/g, '/')}.snap` : '';
+  const d = (await fetchVm(ctx, vmId)).disk(disk.diskId);
+  const format = copyFormat(d);
+  const snapDir = snapDirFor(ctx, d);
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
   await ctx.ops.call(disk.host, 'convert', {
     source: disk.path,

@@ -1,7 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { LcmState } from '../../oned/vm-state.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { diskIdOf, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { copyFormat, parseDiskArg } from '../disk-facts.js';
+import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
 import { flattenTo } from './flatten-to.js';
 import { fetchVm } from '../vm-lookup.js';
 
@@ -17,14 +18,11 @@ const CURRENT_STATE = -1;
  */
 export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
-  const disk = parseHostPath(ctx.args[0], 'disk');
+  const disk = parseDiskArg(ctx.args[0], 'disk');
   const image = { host: ctx.agents.frontend, path: parseAbsolutePath(ctx.args[1], 'SOURCE') };
   const snapId = parseId(ctx.args[2], 'snapshot_id');
   const vmId = parseId(ctx.args[3], 'vm_id');
   parseId(ctx.args[4], 'ds_id');
-  const diskId = diskIdOf(disk.path);
-  if (diskId === undefined)
-    throw new StorageError('INVALID_ARGUMENT', `argument disk "${ctx.args[0] ?? ''}" does not name disk.N`);
   if (snapId < CURRENT_STATE)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
   const vm = await fetchVm(ctx, vmId);
@@ -34,7 +32,7 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
       `VM ${vmId} is running: saving a running VM's disk needs a live block copy, not implemented by one-storage yet`,
     );
   }
-  const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
+  const format = copyFormat(vm.disk(disk.diskId));
   await flattenTo(ctx, disk, image, { format, ...(snapId === CURRENT_STATE ? {} : { snapId }) });
   return NO_OUTPUT;
 }

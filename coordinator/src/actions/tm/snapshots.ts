@@ -1,8 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { TM_DRIVER_SHARED } from '../../../../shims/src/actions.js';
-import { cleanPath, diskIdOf, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
+import { parseDiskArg, snapDirFor } from '../disk-facts.js';
+import { expectArgs, parseId, type HostPath } from '../host-path.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'snapshot_id', 'vm_id', 'ds_id'];
@@ -24,28 +24,15 @@ interface SnapshotCall {
   format: 'raw' | 'qcow2';
 }
 
-/**
- * Where a disk's snapshots live: beside the disk, except for a persistent image used in place by
- * the shared driver, whose snapshots stay with the image in `<SOURCE>.snap` (reference 2.1, 2.3).
- * A mixed-mode call (`snap_create.ssh`) is about a local copy of the disk: beside it.
- */
-function snapDirFor(ctx: ActionContext, vm: VmInfo, diskId: number): string {
-  const sharedInPlace = ctx.driver === TM_DRIVER_SHARED && !ctx.action.includes('.');
-  const disk = vm.disk(diskId);
-  return sharedInPlace && disk?.clone !== true && disk?.source ? `${cleanPath(disk.source)}.snap` : '';
-}
-
 async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
   expectArgs(ctx.action, ctx.args, USAGE);
-  const disk = parseHostPath(ctx.args[0], 'disk');
+  const disk = parseDiskArg(ctx.args[0], 'disk');
   const snapId = parseId(ctx.args[1], 'snapshot_id');
   if (snapId < 0)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id must not be negative, got ${snapId}`);
   const vmId = parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
-  const diskId = diskIdOf(disk.path);
-  if (diskId === undefined)
-    throw new StorageError('INVALID_ARGUMENT', `argument disk "${ctx.args[0] ?? ''}" does not name disk.N`);
+  const diskId = disk.diskId;
   const vm = await fetchVm(ctx, vmId);
   const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase();
   if (format !== 'raw' && format !== 'qcow2') {
@@ -54,7 +41,7 @@ async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
       `VM ${vmId} DISK ${diskId} has FORMAT ${format}: snapshots need raw or qcow2`,
     );
   }
-  return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm, diskId) };
+  return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm.disk(diskId)) };
 }
 
 /** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */

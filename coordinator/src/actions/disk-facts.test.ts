@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { VmDisk } from '../oned/vm-disk.js';
+import type { ActionContext } from './action-context.js';
+import { copyFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
+
+const disk = (attrs: Record<string, string>): VmDisk => new VmDisk(7, 1, attrs);
+const ctx = (driver: string, action: string): ActionContext => ({ driver, action }) as ActionContext;
+
+describe('disk facts', () => {
+  it('parseDiskArg gives the disk id and refuses a VM directory', () => {
+    expect(parseDiskArg('host01:/var/lib/one/datastores/0/7/disk.12', 'disk')).toEqual({
+      host: 'host01',
+      path: '/var/lib/one/datastores/0/7/disk.12',
+      diskId: 12,
+    });
+    expect(() => parseDiskArg('host01:/var/lib/one/datastores/0/7', 'disk')).toThrowError(
+      'argument disk "host01:/var/lib/one/datastores/0/7" does not name disk.N',
+    );
+  });
+
+  it.each([
+    [{ FORMAT: 'qcow2' }, 'qcow2'],
+    [{ FORMAT: 'QCOW2' }, 'qcow2'],
+    [{ FORMAT: 'raw' }, 'raw'],
+    [{}, 'raw'],
+  ])('copyFormat(%j) = %s', (attrs, format) => {
+    expect(copyFormat(disk(attrs))).toBe(format);
+  });
+
+  it.each([
+    [
+      'grpc_qcow2',
+      'snap_create',
+      { CLONE: 'NO', SOURCE: '/var/lib/one//datastores/1/abc' },
+      '/var/lib/one/datastores/1/abc.snap',
+    ],
+    ['grpc_qcow2', 'snap_create', { CLONE: 'YES', SOURCE: '/var/lib/one/datastores/1/abc' }, ''],
+    ['grpc_qcow2', 'snap_create.ssh', { CLONE: 'NO', SOURCE: '/var/lib/one/datastores/1/abc' }, ''],
+    ['grpc', 'snap_create', { CLONE: 'NO', SOURCE: '/var/lib/one/datastores/1/abc' }, ''],
+  ])('snapDirFor(%s %s, %j) = "%s"', (driver, action, attrs, dir) => {
+    expect(snapDirFor(ctx(driver, action), disk(attrs))).toBe(dir);
+  });
+});

@@ -1,0 +1,30 @@
+import { StorageError } from '../../../common/src/errors.js';
+import { TM_DRIVER_SHARED } from '../../../shims/src/actions.js';
+import type { VmDisk } from '../oned/vm-disk.js';
+import type { ActionContext } from './action-context.js';
+import { cleanPath, diskIdOf, parseHostPath, type HostPath } from './host-path.js';
+
+/** A `host:…/disk.N` argument with its disk id (snapshot, cpds and the other per-disk actions). */
+export function parseDiskArg(arg: string | undefined, field: string): HostPath & { diskId: number } {
+  const disk = parseHostPath(arg, field);
+  const diskId = diskIdOf(disk.path);
+  if (diskId === undefined)
+    throw new StorageError('INVALID_ARGUMENT', `argument ${field} "${arg ?? ''}" does not name disk.N`);
+  return { ...disk, diskId };
+}
+
+/** The image format a new copy of the disk gets: qcow2 stays qcow2, anything else is written raw. */
+export function copyFormat(disk: VmDisk | undefined): 'raw' | 'qcow2' {
+  return (disk?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
+}
+
+/**
+ * Where a disk's snapshots live: beside the disk ('' = the agent's default `<disk>.snap`), except
+ * for a persistent image used in place by the shared driver, whose snapshots stay with the image in
+ * `<SOURCE>.snap` (reference 2.1, 2.3). A mixed-mode call (`snap_create.ssh`) is about a local copy
+ * of the disk, so its snapshots are beside it.
+ */
+export function snapDirFor(ctx: ActionContext, disk: VmDisk | undefined): string {
+  const sharedInPlace = ctx.driver === TM_DRIVER_SHARED && !ctx.action.includes('.');
+  return sharedInPlace && disk?.clone !== true && disk?.source ? `${cleanPath(disk.source)}.snap` : '';
+}
