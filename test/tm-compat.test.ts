@@ -9,7 +9,8 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { writeVmXml } from './fakes/oned/fixtures.js';
-import { humanLines, layout } from './support/files.js';
+import { layout } from './support/files.js';
+import { expectOk, holdsPattern } from './support/assertions.js';
 
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
 const IMG_DS = `${ONED_DATASTORE_LOCATION}/1`;
@@ -18,24 +19,6 @@ const LCM_POWEROFF_SNAPSHOT = 51;
 let stack: Stack;
 const tm = (action: string, args: string[]): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args);
-
-function expectOk(r: ActionRun): void {
-  expect(humanLines(r.stderr), r.command).toEqual([]);
-  expect(r.code, r.stderr).toBe(0);
-}
-
-async function holds(file: string, pattern: number): Promise<boolean> {
-  const r = await runTool('qemu-io', [
-    '-r',
-    '-U',
-    '-f',
-    'qcow2',
-    '-c',
-    `read -P 0x${pattern.toString(16)} 0 ${MIB}`,
-    file,
-  ]);
-  return !/Pattern verification failed/.test(r.stdout);
-}
 
 /**
  * disk.0 → disk.0.snap/2 with snapshots 0 and 1 holding 0xa0 and 0xb1 and the active layer 0xc2.
@@ -99,26 +82,26 @@ describe.each(['relative', 'bare'] as const)(
     it('cpds saves a snapshot and the current state', async () => {
       const saved = `${IMG_DS}/compat-saved-${vmId}`;
       expectOk(await tm('cpds', [`host01:${disk}`, saved, '0', `${vmId}`, '1']));
-      expect(await holds(stack.localPath('frontend', saved), 0xa0)).toBe(true);
+      expect(await holdsPattern(stack.localPath('frontend', saved), 0xa0)).toBe(true);
       expectOk(await tm('cpds', [`host01:${disk}`, `${saved}-now`, '-1', `${vmId}`, '1']));
-      expect(await holds(stack.localPath('frontend', `${saved}-now`), 0xc2)).toBe(true);
+      expect(await holdsPattern(stack.localPath('frontend', `${saved}-now`), 0xc2)).toBe(true);
     });
 
     it('snap_create adds a layer on top; snap_revert and snap_delete keep every surviving state', async () => {
       expectOk(await tm('snap_create', [`host01:${disk}`, '2', `${vmId}`, '1']));
       expect(layout(stack.localPath('host01', vmDir))).toContain('disk.0 -> disk.0.snap/3');
       expectOk(await tm('snap_revert', [`host01:${disk}`, '0', `${vmId}`, '1']));
-      expect(await holds(stack.localPath('host01', disk), 0xa0)).toBe(true);
+      expect(await holdsPattern(stack.localPath('host01', disk), 0xa0)).toBe(true);
       expectOk(await tm('snap_delete', [`host01:${disk}`, '1', `${vmId}`, '1']));
       expectOk(await tm('snap_revert', [`host01:${disk}`, '2', `${vmId}`, '1']));
-      expect(await holds(stack.localPath('host01', disk), 0xc2)).toBe(true);
+      expect(await holdsPattern(stack.localPath('host01', disk), 0xc2)).toBe(true);
       await runTool('qemu-img', ['check', '-q', stack.localPath('host01', disk)]);
       expect(active).toMatch(/disk\.0\.snap\/2$/);
     });
 
     it('mv to another host and delete work on the directory', async () => {
       expectOk(await tm('mv', [`host01:${vmDir}`, `host02:${vmDir}`, `${vmId}`, '0']));
-      expect(await holds(stack.localPath('host02', disk), 0xc2)).toBe(true);
+      expect(await holdsPattern(stack.localPath('host02', disk), 0xc2)).toBe(true);
       await runTool('qemu-img', ['check', '-q', stack.localPath('host02', disk)]);
       expectOk(await tm('delete', [`host02:${vmDir}`, `${vmId}`, '0']));
       expect(layout(stack.localPath('host02', SYS)).filter((l) => l.startsWith(`${vmId}`))).toEqual([]);

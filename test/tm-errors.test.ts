@@ -14,7 +14,8 @@ import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
 import { writeVmXml } from './fakes/oned/fixtures.js';
-import { humanLines, layout, sha256File } from './support/files.js';
+import { layout, sha256File } from './support/files.js';
+import { expectOneLineFailure } from './support/assertions.js';
 
 const VM = 9;
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
@@ -28,15 +29,6 @@ let smallFs: string;
 let sourceSum: string;
 const tm = (action: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args, undefined, env);
-
-/** A failure as oned sees it: non-zero exit, exactly one human line, which must match `pattern`. */
-function expectOneLineFailure(r: ActionRun, pattern: RegExp): void {
-  expect(r.code, r.command).not.toBe(0);
-  const lines = humanLines(r.stderr);
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stdout).toBe('');
-}
 
 function noTemporaries(dir: string): void {
   expect(layout(dir).filter((l) => /tmp|probe/i.test(l))).toEqual([]);

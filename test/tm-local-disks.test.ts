@@ -12,8 +12,12 @@ import { ONED_DATASTORE_LOCATION, ONED_VMS_LOCATION, Stack } from '../cli/src/de
 import { runTool } from '../common/src/tools/run-tool.js';
 import { Journal } from '../coordinator/src/journal/journal.js';
 import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
-import { humanLines, imageInfo, layout } from './support/files.js';
+import { imageInfo, layout } from './support/files.js';
+import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
 
+/** tm-local-disks reads raw and qcow2 disks: the format comes first here. */
+const holds = (file: string, format: 'raw' | 'qcow2', pattern: number, offset: number): Promise<boolean> =>
+  holdsPattern(file, pattern, offset, format);
 const VM = 31;
 const VM_DIR = `${ONED_DATASTORE_LOCATION}/0/${VM}`;
 const IMAGE = `${ONED_DATASTORE_LOCATION}/1/3a3b3c3d3e3f30313233343536373839`;
@@ -25,36 +29,6 @@ let httpBase: string;
 const tm = (action: string, args: string[]): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args);
 const local = (host: string, path: string): string => stack.localPath(host, path);
-
-function expectOk(r: ActionRun): void {
-  expect(humanLines(r.stderr), r.command).toEqual([]);
-  expect(r.code, r.stderr).toBe(0);
-}
-
-function expectFailure(r: ActionRun, pattern: RegExp): void {
-  expect(r.code, r.command).not.toBe(0);
-  expect(humanLines(r.stderr), r.stderr).toHaveLength(1);
-  expect(humanLines(r.stderr)[0]).toMatch(pattern);
-}
-
-/** Whether the guest-visible bytes [offset, offset+1MiB) of `file` all equal `pattern`. */
-async function holds(
-  file: string,
-  format: 'raw' | 'qcow2',
-  pattern: number,
-  offset: number,
-): Promise<boolean> {
-  const r = await runTool('qemu-io', [
-    '-r',
-    '-U',
-    '-f',
-    format,
-    '-c',
-    `read -P 0x${pattern.toString(16)} ${offset} ${MIB}`,
-    file,
-  ]);
-  return !/Pattern verification failed/.test(r.stdout);
-}
 
 async function writeVm(
   disks: DiskFixture[],
@@ -114,7 +88,7 @@ describe('mkimage / mkswap', () => {
   });
 
   it('refuses an unknown format with one line', async () => {
-    expectFailure(
+    expectOneLineFailure(
       await tm('mkimage', ['64', 'vmdk', `host01:${VM_DIR}/disk.5`, `${VM}`, '0']),
       /format "vmdk" is not one of raw, qcow2, swap/,
     );
@@ -168,7 +142,7 @@ describe('context', () => {
     ['a file outside the roots', () => '/etc/shadow', /context failed: .*\/etc\/shadow.*outside/],
   ])('%s: one line, no disk, no staging left', async (_what, file, pattern) => {
     const r = await tm('context', [contextSh, file(), `host01:${VM_DIR}/disk.7`, `${VM}`, '0']);
-    expectFailure(r, pattern);
+    expectOneLineFailure(r, pattern);
     expect(existsSync(local('host01', `${VM_DIR}/disk.7`))).toBe(false);
     expect(
       layout(local('frontend', `${ONED_DATASTORE_LOCATION}/0`)).filter((l) => l.includes(`isofiles/${VM}`)),
@@ -247,7 +221,7 @@ describe('offline snapshots and cpds', () => {
     expect(await holds(file, 'qcow2', 0xb1, 0)).toBe(true);
     expect(existsSync(local('host01', `${VM_DIR}/disk.0.snap/12`))).toBe(false);
     await runTool('qemu-img', ['check', '-q', file]);
-    expectFailure(
+    expectOneLineFailure(
       await tm('snap_revert', [`host01:${disk}`, '7', `${VM}`, '1']),
       /snap_revert failed: .*snapshot 7/,
     );

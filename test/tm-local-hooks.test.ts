@@ -8,6 +8,7 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { vmXml, writeVmXml, type VmFixture } from './fakes/oned/fixtures.js';
 import { allocatedBytes, humanLines, imageInfo } from './support/files.js';
+import { expectOk } from './support/assertions.js';
 
 const VM = 21;
 const SYS0 = `${ONED_DATASTORE_LOCATION}/0`;
@@ -18,11 +19,6 @@ let stack: Stack;
 const tm = (action: string, args: string[], stdin?: string): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args, stdin);
 const local = (host: string, path: string): string => stack.localPath(host, path);
-
-function expectOk(r: ActionRun): void {
-  expect(humanLines(r.stderr), r.command).toEqual([]);
-  expect(r.code, r.stderr).toBe(0);
-}
 
 const vmFixture = (extra: Partial<VmFixture> = {}): VmFixture => ({
   id: VM,

@@ -11,6 +11,7 @@ import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { Journal } from '../coordinator/src/journal/journal.js';
 import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
 import { allocatedBytes, imageInfo, imagesIdentical, layout, sha256File } from './support/files.js';
+import { expectOk } from './support/assertions.js';
 
 const VM = 7;
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
@@ -57,15 +58,6 @@ const rawDisk = (extra: Partial<DiskFixture> = {}): DiskFixture => ({
   originalSize: RAW_SIZE_MB,
   ...extra,
 });
-
-function expectOk(r: ActionRun): void {
-  expect(
-    r.stderr.split('\n').filter((l) => l && !l.startsWith('INFO:')),
-    r.command,
-  ).toEqual([]);
-  expect(r.code, `${r.command}\n${r.stderr}`).toBe(0);
-  expect(r.stdout).toBe('');
-}
 
 beforeAll(async () => {
   stack = await Stack.start();

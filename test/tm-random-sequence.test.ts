@@ -7,7 +7,8 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { writeVmXml } from './fakes/oned/fixtures.js';
-import { humanLines, imageInfo } from './support/files.js';
+import { imageInfo } from './support/files.js';
+import { expectOk, holdsPattern } from './support/assertions.js';
 
 const VM = 61;
 const VM_DIR = `${ONED_DATASTORE_LOCATION}/0/${VM}`;
@@ -33,24 +34,6 @@ function prng(seed: number): () => number {
 let stack: Stack;
 const tm = (action: string, args: string[]): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args);
-
-function expectOk(r: ActionRun): void {
-  expect(humanLines(r.stderr), r.command).toEqual([]);
-  expect(r.code, r.stderr).toBe(0);
-}
-
-async function holds(file: string, pattern: number): Promise<boolean> {
-  const r = await runTool('qemu-io', [
-    '-r',
-    '-U',
-    '-f',
-    'qcow2',
-    '-c',
-    `read -P 0x${pattern.toString(16)} 0 ${MIB}`,
-    file,
-  ]);
-  return !/Pattern verification failed/.test(r.stdout);
-}
 
 beforeAll(async () => {
   stack = await Stack.start({ hosts: ['frontend', 'host01'] });
@@ -128,7 +111,7 @@ it(`${STEPS} random steps keep the disk and every snapshot as the model says (se
       expectOk(await tm('cpds', [`host01:${DISK}`, saved, `${id}`, `${VM}`, '1']));
       const want = id === -1 ? model.current : (model.snaps.get(id) as number);
       expect(
-        await holds(stack.localPath('frontend', saved), want),
+        await holdsPattern(stack.localPath('frontend', saved), want),
         `step ${step}: cpds ${id}\n${log.join('\n')}`,
       ).toBe(true);
     } else {
@@ -140,7 +123,9 @@ it(`${STEPS} random steps keep the disk and every snapshot as the model says (se
     log.push(
       `${step}: ${op} → current 0x${model.current.toString(16)}, snaps ${JSON.stringify([...model.snaps])}`,
     );
-    expect(await holds(disk, model.current), `after step ${step} (${op})\n${log.join('\n')}`).toBe(true);
+    expect(await holdsPattern(disk, model.current), `after step ${step} (${op})\n${log.join('\n')}`).toBe(
+      true,
+    );
     await runTool('qemu-img', ['check', '-q', disk]);
   }
 
@@ -150,7 +135,7 @@ it(`${STEPS} random steps keep the disk and every snapshot as the model says (se
     const saved = `${ONED_DATASTORE_LOCATION}/1/final${id}`;
     expectOk(await tm('cpds', [`host01:${DISK}`, saved, `${id}`, `${VM}`, '1']));
     expect(
-      await holds(stack.localPath('frontend', saved), pattern),
+      await holdsPattern(stack.localPath('frontend', saved), pattern),
       `snapshot ${id}\n${log.join('\n')}`,
     ).toBe(true);
   }

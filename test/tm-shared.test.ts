@@ -11,7 +11,8 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
-import { humanLines, imageInfo, layout } from './support/files.js';
+import { imageInfo, layout } from './support/files.js';
+import { expectOk, holdsPattern } from './support/assertions.js';
 
 const VM = 71;
 const VM_DIR = `${ONED_DATASTORE_LOCATION}/0/${VM}`;
@@ -24,24 +25,6 @@ let stack: Stack;
 const tm = (action: string, args: string[]): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc_qcow2', action, args);
 const local = (path: string): string => stack.localPath('host01', path);
-
-function expectOk(r: ActionRun): void {
-  expect(humanLines(r.stderr), r.command).toEqual([]);
-  expect(r.code, r.stderr).toBe(0);
-}
-
-async function holds(file: string, pattern: number, offset = 0): Promise<boolean> {
-  const r = await runTool('qemu-io', [
-    '-r',
-    '-U',
-    '-f',
-    'qcow2',
-    '-c',
-    `read -P 0x${pattern.toString(16)} ${offset} ${MIB}`,
-    file,
-  ]);
-  return !/Pattern verification failed/.test(r.stdout);
-}
 
 const disks = (extra: Partial<DiskFixture> = {}): DiskFixture[] => [
   {
@@ -102,7 +85,7 @@ describe('clone and ln in place', () => {
     expect(info['virtual-size']).toBe(32 * MIB);
     expect(info['backing-filename']).toMatch(/sharedclone0+$/);
     await writePattern(local(`${VM_DIR}/disk.0`), 'qcow2', 0x5a, 0, MIB);
-    expect(await holds(local(NONPERSISTENT), 0x11)).toBe(true);
+    expect(await holdsPattern(local(NONPERSISTENT), 0x11)).toBe(true);
     expect(existsSync(local(`${ONED_DATASTORE_LOCATION}/0/.monitor`))).toBe(false);
   });
 
@@ -112,7 +95,7 @@ describe('clone and ln in place', () => {
     expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`${local(PERSISTENT)}.snap/0`);
     expect(readlinkSync(`${local(PERSISTENT)}.snap/0`)).toBe(local(PERSISTENT));
     await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x33, 0, MIB);
-    expect(await holds(local(PERSISTENT), 0x33)).toBe(true);
+    expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true);
   });
 });
 
@@ -125,11 +108,11 @@ describe('snapshots of a persistent disk stay with the image', () => {
     await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x44, 0, MIB);
     const saved = `${ONED_DATASTORE_LOCATION}/1/sharedsaved00000000000000000000000`;
     expectOk(await tm('cpds', [`host01:${VM_DIR}/disk.1`, saved, '0', `${VM}`, '1']));
-    expect(await holds(local(saved), 0x33)).toBe(true);
+    expect(await holdsPattern(local(saved), 0x33)).toBe(true);
     await writeVm([{ diskId: 1, snapshots: [{ id: 0, active: true }] }]);
     expectOk(await tm('snap_revert', [`host01:${VM_DIR}/disk.1`, '0', `${VM}`, '1']));
-    expect(await holds(local(`${VM_DIR}/disk.1`), 0x33)).toBe(true);
-    expect(await holds(local(PERSISTENT), 0x33)).toBe(true);
+    expect(await holdsPattern(local(`${VM_DIR}/disk.1`), 0x33)).toBe(true);
+    expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true);
     await runTool('qemu-img', ['check', '-q', local(`${VM_DIR}/disk.1`)]);
   });
 
@@ -141,8 +124,8 @@ describe('snapshots of a persistent disk stay with the image', () => {
     for (let i = 0; i < 2; i++)
       expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '1']));
     expect(layout(`${local(PERSISTENT)}.snap`).filter((l) => /^\d+$/.test(l)).length).toBe(withOne - 1);
-    expect(await holds(local(`${VM_DIR}/disk.1`), 0x33)).toBe(true);
-    expect(await holds(local(`${VM_DIR}/disk.1`), 0x55, 2 * MIB)).toBe(true);
+    expect(await holdsPattern(local(`${VM_DIR}/disk.1`), 0x33)).toBe(true);
+    expect(await holdsPattern(local(`${VM_DIR}/disk.1`), 0x55, 2 * MIB)).toBe(true);
     await runTool('qemu-img', ['check', '-q', local(`${VM_DIR}/disk.1`)]);
   });
 });
@@ -154,22 +137,22 @@ describe('mv, mvds, delete', () => {
     expectOk(await tm('mv', [`host01:${VM_DIR}`, `host02:${VM_DIR}`, `${VM}`, '0']));
     expectOk(await tm('mvds', [`host02:${VM_DIR}/disk.1`, PERSISTENT, `${VM}`, '1']));
     expect(layout(local(VM_DIR))).toEqual(before);
-    expect(await holds(local(PERSISTENT), 0x33)).toBe(true);
+    expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true);
   });
 
   it('a change of system datastore moves the directory', async () => {
     const other = `${ONED_DATASTORE_LOCATION}/100/${VM}`;
     expectOk(await tm('mv', [`host02:${VM_DIR}`, `host02:${other}`, `${VM}`, '100']));
     expect(existsSync(local(VM_DIR))).toBe(false);
-    expect(await holds(local(`${other}/disk.0`), 0x5a)).toBe(true);
+    expect(await holdsPattern(local(`${other}/disk.0`), 0x5a)).toBe(true);
     expectOk(await tm('mv', [`host02:${other}`, `host02:${VM_DIR}`, `${VM}`, '0']));
   });
 
   it('delete removes the VM directory and leaves the images', async () => {
     expectOk(await tm('delete', [`host02:${VM_DIR}`, `${VM}`, '0']));
     expect(existsSync(local(VM_DIR))).toBe(false);
-    expect(await holds(local(NONPERSISTENT), 0x11)).toBe(true);
-    expect(await holds(local(PERSISTENT), 0x33)).toBe(true);
+    expect(await holdsPattern(local(NONPERSISTENT), 0x11)).toBe(true);
+    expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true);
   });
 });
 
@@ -179,7 +162,7 @@ describe('mixed mode: the shared image datastore serving a local system datastor
     expectOk(await tm('clone.grpc', [`frontend:${NONPERSISTENT}`, `host01:${VM_DIR}/disk.0`, `${VM}`, '1']));
     expect(layout(local(VM_DIR))).toEqual(['disk.0']);
     expect((await imageInfo(local(`${VM_DIR}/disk.0`)))['backing-filename']).toBeUndefined();
-    expect(await holds(local(`${VM_DIR}/disk.0`), 0x11)).toBe(true);
+    expect(await holdsPattern(local(`${VM_DIR}/disk.0`), 0x11)).toBe(true);
     expect(existsSync(local(`${ONED_DATASTORE_LOCATION}/0/.monitor`))).toBe(true);
   });
 
@@ -193,13 +176,13 @@ describe('mixed mode: the shared image datastore serving a local system datastor
       files.every((f) => f.startsWith(local(VM_DIR))),
       files.join('\n'),
     ).toBe(true);
-    expect(await holds(disk1, 0x33)).toBe(true);
+    expect(await holdsPattern(disk1, 0x33)).toBe(true);
     await writePattern(disk1, 'qcow2', 0x66, 0, MIB);
-    expect(await holds(local(PERSISTENT), 0x33)).toBe(true); // the image is untouched by local writes
+    expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true); // the image is untouched by local writes
     for (let i = 0; i < 2; i++)
       expectOk(await tm('mvds.grpc', [`host01:${VM_DIR}/disk.1`, PERSISTENT, `${VM}`, '1']));
     expect(readlinkSync(local(PERSISTENT))).toMatch(/\.snap\/\d+$/);
-    expect(await holds(local(PERSISTENT), 0x66)).toBe(true);
+    expect(await holdsPattern(local(PERSISTENT), 0x66)).toBe(true);
     await runTool('qemu-img', ['check', '-q', local(PERSISTENT)]);
   });
 });
