@@ -167,5 +167,3 @@ async function writeFixtures(
   };
   await writeVmXml(dir, vm);
 }
-
-export const DEMO = { VM_ID, SYSTEM_DS, IMAGE_DS, TM };
