@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages one-storage needs to run and to be tested: qemu-img/qemu-io/qemu-nbd
 # (qemu-utils), openssl (PKI), util-linux (fallocate, mkswap, blkid), e2fsprogs (mkfs for DISK/FS),
-# genisoimage/xorriso (context ISOs, isoinfo), and
+# genisoimage/xorriso (context ISOs, isoinfo), libvirt + QEMU system emulation (live snapshots and
+# backups of running domains; the tests run TCG domains), and
 # openssh-server (only for the transfer benchmark's tar-over-ssh baseline).
 set -euo pipefail
-packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client)
+packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
+  libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,4 +25,5 @@ if [ "$node_major" != 20 ]; then
   echo "install-deps: Node 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
 fi
-echo "install-deps: system packages present"
+bash "$(dirname "$0")/start-libvirt.sh"
+echo "install-deps: system packages present, libvirtd running"

@@ -51,6 +51,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     locks: new PathLocks(),
     dataPath: transfer,
     copyLocal,
+    libvirtUri: config.libvirt.uri,
   };
   const server = new grpc.Server({ interceptors: [loggingInterceptor(logger)] });
   server.addService(AgentServiceService, createAgentService(agent, logger));

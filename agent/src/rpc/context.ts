@@ -31,6 +31,8 @@ export interface AgentContext {
   readonly locks: PathLocks;
   readonly dataPath: DataPath;
   readonly copyLocal: CopyLocal;
+  /** libvirt connection URI for the live actions (agent config `libvirt.uri`). */
+  readonly libvirtUri: string;
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */

@@ -1,3 +1,4 @@
+import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
 import { runTool } from '../../../common/src/tools/run-tool.js';
@@ -79,6 +80,7 @@ export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext
       receive: () => Promise.reject(new Error('unused')),
     },
     copyLocal,
+    libvirtUri: DEFAULT_LIBVIRT_URI,
   };
   return { agent, call: { signal: new AbortController().signal, log: pino({ level: 'silent' }) } };
 }
