@@ -15,6 +15,12 @@ export interface DomainDisk {
   readonly format: string;
   /** The backing files below the active layer, nearest first, as libvirt resolved them. */
   readonly backing: readonly string[];
+  /**
+   * libvirt's index of every layer, the active one first, then each backing file: what `vda[3]`
+   * means in blockcommit/blockpull. Use these, not the names: after an external snapshot libvirt
+   * keeps the name a layer was opened by (`disk.0`, a symlink that now leads elsewhere).
+   */
+  readonly indices: readonly number[];
 }
 
 export function checkDomainName(name: string, what: string): string {
@@ -85,26 +91,29 @@ export function parseDomainDisks(xml: string, what: string): DomainDisk[] {
     const source = (d['source'] as Node | undefined)?.['@file'];
     if (typeof target !== 'string' || typeof source !== 'string') continue;
     const format = (d['driver'] as Node | undefined)?.['@type'];
+    const chain = backingLayers(d['backingStore']);
+    const index = Number((d['source'] as Node | undefined)?.['@index'] ?? NaN);
     out.push({
       target,
       source,
       format: typeof format === 'string' ? format : 'raw',
-      backing: backingFiles(d['backingStore']),
+      backing: chain.map((l) => l.file),
+      indices: [index, ...chain.map((l) => l.index)],
     });
   }
   return out;
 }
 
-function backingFiles(node: unknown): string[] {
-  const files: string[] = [];
+function backingLayers(node: unknown): Array<{ file: string; index: number }> {
+  const layers: Array<{ file: string; index: number }> = [];
   let cur = node as Node | undefined;
   while (cur && typeof cur === 'object') {
     const file = (cur['source'] as Node | undefined)?.['@file'];
     if (typeof file !== 'string') break;
-    files.push(file);
+    layers.push({ file, index: Number(cur['@index'] ?? NaN) });
     cur = cur['backingStore'] as Node | undefined;
   }
-  return files;
+  return layers;
 }
 
 /** The domain's disk with this target, or a NOT_FOUND naming the domain's targets. */
@@ -121,10 +130,13 @@ export async function domainDisk(domain: string, target: string, opts: VirshOpti
   return disk;
 }
 
-/** True while a block job (commit, pull, copy) runs on the disk. */
+/**
+ * True while a block job (commit, pull, copy) runs on the disk. `--raw` prints `type=...` on stdout
+ * (the human form goes to stderr) and nothing when there is no job.
+ */
 export async function hasBlockJob(domain: string, target: string, opts: VirshOptions): Promise<boolean> {
-  const out = await virsh(['blockjob', domain, target, '--info'], opts);
-  return /\S/.test(out) && !/No current block job/i.test(out);
+  const out = await virsh(['blockjob', domain, target, '--raw'], opts);
+  return /\btype=/.test(out);
 }
 
 /** Refuses with BUSY when a block job already runs on the disk: libvirt allows one per disk. */

@@ -44,7 +44,7 @@ function classify(err: unknown): unknown {
     return new StorageError('DOMAIN_NOT_RUNNING', m, { cause: err });
   }
   if (
-    /block job.*(already )?active|already in use by block job|has a block job|another job|job.*running/i.test(
+    /block job.*(already )?active|active block job|already in use by block job|has a block job|another job|job.*running/i.test(
       m,
     )
   ) {

@@ -3,6 +3,8 @@ import type {
   SnapshotCreateRequest,
   SnapshotCreateResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { liveTarget } from '../live-snapshots/live-domain.js';
+import { createQcow2SnapshotLive, createRawSnapshotLive } from '../live-snapshots/live-create.js';
 import { createQcow2Snapshot } from '../snapshots/qcow2-snapshots.js';
 import { createRawSnapshot } from '../snapshots/raw-snapshots.js';
 import type { AgentContext, CallContext } from './context.js';
@@ -11,29 +13,47 @@ import { resolveSnapshot } from './snapshot-request.js';
 /**
  * tm snap_create for a powered-off VM: a full copy for raw disks, a new overlay in OpenNebula's
  * `disk.N.snap/` chain for qcow2 (snapshots/qcow2-snapshots.ts). A repeat changes nothing and
- * answers created=false.
+ * answers created=false. With `live` (snap_create_live), the running domain is switched onto the
+ * new overlay by libvirt, or a raw disk is copied with a block copy (live-snapshots/).
  */
 export async function snapshotCreate(
   agent: AgentContext,
   req: SnapshotCreateRequest,
   call: CallContext,
 ): Promise<SnapshotCreateResponse> {
-  const s = await resolveSnapshot(agent, 'snapshot create', req, true);
+  const action = req.live ? 'snapshot create live' : 'snapshot create';
+  const s = await resolveSnapshot(agent, action, req, true);
+  const live = req.live
+    ? liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal: call.signal, log: call.log })
+    : undefined;
   return agent.locks.withLock(
     [s.disk, s.snapDir],
     s.what,
     async () => {
       const started = Date.now();
       const signal = call.signal;
-      const result = await (
-        s.format === 'qcow2'
+      const run = (): Promise<{ created: boolean }> => {
+        if (live) {
+          return s.format === 'qcow2'
+            ? createQcow2SnapshotLive({ ...s, signal }, s.id, live)
+            : createRawSnapshotLive(s, s.id, live);
+        }
+        return s.format === 'qcow2'
           ? createQcow2Snapshot({ ...s, signal }, s.id)
-          : createRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id)
-      ).catch((err: unknown) => {
-        throw asStorageError(err, 'snapshot create', s.here);
+          : createRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id);
+      };
+      const result = await run().catch((err: unknown) => {
+        throw asStorageError(err, action, s.here);
       });
       call.log.info(
-        { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
+        {
+          disk: req.diskPath,
+          snapId: s.id,
+          format: s.format,
+          live: !!live,
+          ...result,
+          ms: Date.now() - started,
+        },
         result.created ? 'snapshot created' : 'snapshot already there',
       );
       return result;

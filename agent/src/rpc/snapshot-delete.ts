@@ -3,6 +3,8 @@ import type {
   SnapshotDeleteRequest,
   SnapshotDeleteResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { deleteQcow2SnapshotLive } from '../live-snapshots/live-delete.js';
+import { liveTarget } from '../live-snapshots/live-domain.js';
 import { deleteQcow2Snapshot } from '../snapshots/qcow2-snapshots.js';
 import { deleteRawSnapshot } from '../snapshots/raw-snapshots.js';
 import type { AgentContext, CallContext } from './context.js';
@@ -13,6 +15,8 @@ import { resolveSnapshot } from './snapshot-request.js';
  * backing file before removing it; raw removes the copy. An absent snapshot answers existed=false.
  * `active` is not needed offline (the chain itself says which files back on the snapshot); a
  * disagreement with the chain is logged, because oned's ACTIVE lookup has known quirks.
+ * With `live` (the VM runs), a snapshot in the running disk's chain is merged by libvirt
+ * (live-snapshots/live-delete.ts); raw snapshots are plain copies and are removed either way.
  */
 export async function snapshotDelete(
   agent: AgentContext,
@@ -36,7 +40,13 @@ export async function snapshotDelete(
         call.log.info({ disk: req.diskPath, snapId: s.id, format: s.format, existed }, 'snapshot deleted');
         return { existed };
       }
-      const result = await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
+      const result = req.live
+        ? await deleteQcow2SnapshotLive(
+            { ...s, signal },
+            s.id,
+            liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal, log: call.log }),
+          ).catch(fail)
+        : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
       if (result.existed && result.activeRebased !== req.active) {
         call.log.warn(
           { disk: req.diskPath, snapId: s.id, active: req.active, activeRebased: result.activeRebased },

@@ -35,6 +35,11 @@ export interface SnapshotTarget {
   readonly signal?: AbortSignal;
   /** Refuses backing files outside the datastore roots before their data is read. */
   readonly confine?: Confine;
+  /**
+   * Live create only: makes the running VM write into the new overlay (a libvirt external
+   * snapshot onto it) before the disk is relinked. Idempotent: a VM already on it is left alone.
+   */
+  readonly switchTo?: (overlay: string) => Promise<void>;
 }
 
 /**
@@ -67,7 +72,10 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
   if (disk.kind !== 'linked') throw new StorageError('BAD_LAYOUT', `${t.what}: the disk changed under us`);
   const active = disk.activeId;
   if (active === next) {
-    if (await backsOn(t, fileOf(snap, next), snap, id)) return { created: false };
+    if (await backsOn(t, fileOf(snap, next), snap, id)) {
+      await t.switchTo?.(fileOf(snap, next));
+      return { created: false };
+    }
     throw new StorageError(
       'ALREADY_EXISTS',
       `${t.what}: the disk already runs on ${shownOf(snap, next)}, which is not an overlay on ${shownOf(snap, id)}`,
@@ -88,6 +96,7 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
       above[0] === next &&
       (await backsOn(t, fileOf(snap, next), snap, id))
     ) {
+      await t.switchTo?.(fileOf(snap, next));
       await relink(t.disk, await linkTextFor(t.disk, snap, next, disk.linkText));
       await verifyChain(fileOf(snap, next), qemuOpts(t));
       return { created: true };
@@ -110,11 +119,21 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
   const chain = await verifyChain(base, qemuOpts(t));
   await assertNotInChain(fileOf(snap, next), chain, t.what, shownOf(snap, next));
   await writeOverlay(t, snap, next, id, chain[0]?.format ?? 'qcow2');
+  if (t.switchTo) {
+    try {
+      await t.switchTo(fileOf(snap, next));
+    } catch (err) {
+      // The VM did not move onto it (an atomic snapshot either happens or not): nothing uses it.
+      await rm(fileOf(snap, next), { force: true });
+      throw err;
+    }
+  }
   const linkText = await linkTextFor(t.disk, snap, next, disk.linkText);
   try {
     await relink(t.disk, linkText);
   } catch (err) {
-    await rm(fileOf(snap, next), { force: true });
+    // Live, the VM already writes into the overlay: keep it (a repeat relinks), never remove it.
+    if (!t.switchTo) await rm(fileOf(snap, next), { force: true });
     throw err;
   }
   await verifyChain(fileOf(snap, next), qemuOpts(t));

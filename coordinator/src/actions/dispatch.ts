@@ -13,7 +13,7 @@ import { mkimage, mkswap } from './tm/mkimage.js';
 import { mvdsLocal } from './tm/mvds.js';
 import { noOp } from './tm/no-op.js';
 import { resizeDisk } from './tm/resize.js';
-import { snapCreate, snapDelete, snapRevert } from './tm/snapshots.js';
+import { snapCreate, snapCreateLive, snapDelete, snapRevert } from './tm/snapshots.js';
 
 /** Local mode (TM `grpc`, replacing OpenNebula's ssh TM). */
 const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
@@ -32,6 +32,7 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
   context: contextLocal,
   cpds: cpdsLocal,
   snap_create: snapCreate,
+  snap_create_live: snapCreateLive,
   snap_revert: snapRevert,
   snap_delete: snapDelete,
 };
@@ -55,6 +56,7 @@ const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
   mkswap,
   context: contextLocal,
   snap_create: snapCreate,
+  snap_create_live: snapCreateLive,
   snap_revert: snapRevert,
   snap_delete: snapDelete,
   premigrate: premigrateShared,
@@ -69,7 +71,15 @@ const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
 
 /** `clone.grpc`, `clone.ssh`, ...: the local driver's handlers under the suffixed names. */
 function mixedModeEntries(suffixes: readonly string[]): Record<string, ActionHandler> {
-  const local = ['clone', 'mv', 'cpds', 'snap_create', 'snap_revert', 'snap_delete'] as const;
+  const local = [
+    'clone',
+    'mv',
+    'cpds',
+    'snap_create',
+    'snap_create_live',
+    'snap_revert',
+    'snap_delete',
+  ] as const;
   return Object.fromEntries(
     suffixes.flatMap((sfx) => local.map((a) => [`${a}.${sfx}`, TM_LOCAL[a] as ActionHandler])),
   );

@@ -1,6 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { LcmState } from '../../oned/vm-state.js';
+import { liveDisk } from '../live-disk.js';
 import { fetchVm } from '../vm-lookup.js';
 import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
 
@@ -63,10 +65,22 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   const snapId = parseId(ctx.args[2], 'snapshot_id');
   const vmId = parseId(ctx.args[3], 'vm_id');
   parseId(ctx.args[4], 'ds_id');
-  const d = (await fetchVm(ctx, vmId)).disk(disk.diskId);
+  const vm = await fetchVm(ctx, vmId);
+  const d = vm.disk(disk.diskId);
   const format = copyFormat(d);
   const snapDir = snapDirFor(ctx, d);
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
+  if (vm.lcmState === LcmState.HotplugSaveas && snapId === CURRENT_STATE) {
+    // The VM runs: a libvirt block copy, never a qemu-img read of a disk that is being written.
+    await ctx.ops.call(disk.host, 'delete', { path: target });
+    await ctx.ops.call(disk.host, 'copyDiskLive', {
+      diskPath: disk.path,
+      destination: target,
+      format,
+      live: liveDisk(vm, disk.diskId),
+    });
+    return NO_OUTPUT;
+  }
   await ctx.ops.call(disk.host, 'convert', {
     source: disk.path,
     destination: target,

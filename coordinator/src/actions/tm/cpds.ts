@@ -4,6 +4,7 @@ import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-cont
 import { copyFormat, parseDiskArg } from '../disk-facts.js';
 import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
 import { flattenTo } from './flatten-to.js';
+import { liveDisk } from '../live-disk.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'snapshot_id', 'vm_id', 'ds_id'];
@@ -11,7 +12,7 @@ const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'snapshot_id', 'vm_id',
 const CURRENT_STATE = -1;
 
 /**
- * cpds of a powered-off VM's disk (reference 2.2, 2.4): the disk, or its snapshot snap_id, becomes a
+ * cpds of a VM's disk (reference 2.2, 2.4): the disk, or its snapshot snap_id, becomes a
  * new image at SOURCE on the front-end. The host flattens it (a qcow2 chain becomes one standalone
  * image) into a temporary file in the VM directory, which then moves to the front-end and is removed.
  * A repeat writes the same image again.
@@ -26,13 +27,17 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
   if (snapId < CURRENT_STATE)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
   const vm = await fetchVm(ctx, vmId);
-  if (vm.lcmState === LcmState.HotplugSaveas) {
-    throw new StorageError(
-      'UNSUPPORTED_ACTION',
-      `VM ${vmId} is running: saving a running VM's disk needs a live block copy, not implemented by one-storage yet`,
-    );
-  }
   const format = copyFormat(vm.disk(disk.diskId));
-  await flattenTo(ctx, disk, image, { format, ...(snapId === CURRENT_STATE ? {} : { snapId }) });
+  // HOTPLUG_SAVEAS: the VM runs, so its disk is copied by a libvirt block copy (a snapshot file is
+  // never written by the VM and is converted as usual).
+  const live =
+    vm.lcmState === LcmState.HotplugSaveas && snapId === CURRENT_STATE
+      ? liveDisk(vm, disk.diskId)
+      : undefined;
+  await flattenTo(ctx, disk, image, {
+    format,
+    ...(snapId === CURRENT_STATE ? {} : { snapId }),
+    ...(live ? { live } : {}),
+  });
   return NO_OUTPUT;
 }

@@ -1,8 +1,10 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { LcmState } from '../../oned/vm-state.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { parseDiskArg, snapDirFor } from '../disk-facts.js';
 import { expectArgs, parseId, type HostPath } from '../host-path.js';
+import { liveDisk } from '../live-disk.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'snapshot_id', 'vm_id', 'ds_id'];
@@ -53,9 +55,31 @@ export async function snapCreate(ctx: ActionContext): Promise<ActionResult> {
     format: c.format,
     snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
+    live: undefined,
   });
   ctx.info(
     `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} ${r.created ? 'taken' : 'already there'}`,
+  );
+  return NO_OUTPUT;
+}
+
+/**
+ * snap_create_live (the VMM driver inserts `_LIVE`, reference 1.4): the agent creates the overlay
+ * and switches the running domain onto it (qcow2), or block-copies a raw disk; the guest is held
+ * still as BACKUP_CONFIG/FS_FREEZE says.
+ */
+export async function snapCreateLive(ctx: ActionContext): Promise<ActionResult> {
+  const c = await parseSnapshotCall(ctx);
+  const r = await ctx.ops.call(c.disk.host, 'snapshotCreate', {
+    diskPath: c.disk.path,
+    snapId: c.snapId,
+    format: c.format,
+    snapDir: c.snapDir,
+    backingStyle: LOCAL_BACKING_STYLE,
+    live: liveDisk(c.vm, c.diskId),
+  });
+  ctx.info(
+    `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} of running ${c.vm.deployId} ${r.created ? 'taken' : 'already there'}`,
   );
   return NO_OUTPUT;
 }
@@ -88,6 +112,8 @@ export async function snapDelete(ctx: ActionContext): Promise<ActionResult> {
     snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
     active,
+    // oned's DISK_SNAPSHOT_DELETE is the running-VM state; the agent also checks the domain runs.
+    live: c.vm.lcmState === LcmState.DiskSnapshotDelete ? liveDisk(c.vm, c.diskId) : undefined,
   });
   if (!r.existed) ctx.info(`${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} was already gone`);
   return NO_OUTPUT;

@@ -1,0 +1,330 @@
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../../common/src/errors.js';
+import { runTool } from '../../../common/src/tools/run-tool.js';
+import {
+  type TestDomain,
+  destroyIfRunning,
+  domainXml,
+  ensureLibvirt,
+  startDomain,
+} from '../../../test/support/libvirt.js';
+import { copyDiskLive } from '../rpc/copy-disk-live.js';
+import { snapshotCreate } from '../rpc/snapshot-create.js';
+import { snapshotDelete } from '../rpc/snapshot-delete.js';
+import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
+import { MIB, checkClean, localAgent, qemuImg, writePattern } from '../testing/disk-testing.js';
+import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
+
+// Live snapshots, live snapshot deletion and live cpds on a real running TCG domain. Content is
+// checked byte for byte: every write the guest makes is also applied to an expected raw image, and
+// each point is compared with `qemu-img compare` against what the disk (or snapshot) reads.
+
+const SIZE = 64 * MIB;
+const DOMAIN = 'one-ls1';
+const base = await makeTempDir('live-snapshots-');
+// QEMU runs as libvirt-qemu: it must be able to walk down to the disks.
+chmodSync(base, 0o755);
+const root = join(base, 'datastores');
+const { agent, call } = localAgent(root, 2_000);
+const vmDir = join(root, '0', '42');
+const ds = (rel: string): string => `${LOCATION}/${rel}`;
+const disk0 = join(vmDir, 'disk.0');
+const snap0 = join(vmDir, 'disk.0.snap');
+const virshArgs = (...a: string[]): Promise<{ stdout: string }> =>
+  runTool('virsh', ['-c', DEFAULT_LIBVIRT_URI, '-q', ...a]);
+
+/** Expected content of each point, as raw images built with the same writes. */
+const expected = {
+  now: join(base, 'expected-now.raw'),
+  snap: (id: number) => join(base, `expected-snap-${id}.raw`),
+};
+let dom: TestDomain;
+
+async function guestWrite(byte: number, offset: number, length: number): Promise<void> {
+  await dom.write('vda', byte, offset, length);
+  await writePattern(expected.now, 'raw', byte, offset, length);
+}
+
+async function same(file: string, expectedRaw: string): Promise<boolean> {
+  const r = await runTool('qemu-img', ['compare', '-U', '-f', 'raw', expectedRaw, file]).catch(
+    (e: Error) => ({ stdout: e.message }),
+  );
+  return /Images are identical/.test(r.stdout);
+}
+
+async function sourceOf(target: string): Promise<string> {
+  const { stdout } = await virshArgs('domblklist', DOMAIN);
+  const line = stdout.split('\n').find((l) => l.trim().startsWith(target));
+  return line?.trim().split(/\s+/)[1] ?? '';
+}
+
+function snapRequest(id: number, format: 'qcow2' | 'raw', diskN = 0, target = 'vda') {
+  return {
+    diskPath: ds(`0/42/disk.${diskN}`),
+    snapId: id,
+    format,
+    snapDir: '',
+    backingStyle: 'relative',
+    live: { domain: DOMAIN, target, freeze: 'AGENT' },
+  };
+}
+
+async function takeSnapshot(id: number): Promise<void> {
+  const r = await snapshotCreate(agent, snapRequest(id, 'qcow2'), call);
+  expect(r.created).toBe(true);
+  await runTool('cp', ['--sparse=always', expected.now, expected.snap(id)]);
+}
+
+async function deleteSnapshot(id: number): Promise<void> {
+  const r = await snapshotDelete(agent, { ...snapRequest(id, 'qcow2'), active: false }, call);
+  expect(r.existed).toBe(true);
+}
+
+/** The file that holds snapshot `id` (following `<id>.current`). */
+function snapshotFile(id: number): string {
+  const current = join(snap0, `${id}.current`);
+  return existsSync(current) ? readFileSync(current, 'utf8').trim() : join(snap0, String(id));
+}
+
+beforeAll(async () => {
+  await ensureLibvirt();
+  await destroyIfRunning(DOMAIN);
+  mkdirSync(snap0, { recursive: true });
+  await qemuImg('create', '-q', '-f', 'qcow2', join(snap0, '0'), String(SIZE));
+  symlinkSync('.', join(snap0, 'disk.0.snap'));
+  symlinkSync('disk.0.snap/0', disk0);
+  await qemuImg('create', '-q', '-f', 'raw', join(vmDir, 'disk.1'), String(16 * MIB));
+  await qemuImg('create', '-q', '-f', 'raw', expected.now, String(SIZE));
+  dom = await startDomain(
+    DOMAIN,
+    [
+      { target: 'vda', path: disk0, format: 'qcow2' },
+      { target: 'vdb', path: join(vmDir, 'disk.1'), format: 'raw' },
+    ],
+    base,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await dom?.destroy();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('snap_create_live and live snap_delete (qcow2)', () => {
+  it('takes snapshots of the running disk: the domain moves onto each new layer, every point keeps its content', async () => {
+    await guestWrite(0x11, 0, MIB);
+    await takeSnapshot(0);
+    expect(readlinkSync(disk0)).toBe('disk.0.snap/1');
+    expect(await sourceOf('vda')).toBe(join(snap0, '1'));
+    await guestWrite(0x22, 0, MIB);
+    await guestWrite(0x23, 5 * MIB, 2 * MIB);
+    await takeSnapshot(1);
+    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+    await guestWrite(0x33, MIB, MIB);
+    // Every point byte for byte: the two snapshots and the running disk.
+    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await same(join(snap0, '1'), expected.snap(1))).toBe(true);
+    expect(await same(disk0, expected.now)).toBe(true);
+    // The other disk was not snapshotted.
+    expect(await sourceOf('vdb')).toBe(join(vmDir, 'disk.1'));
+    expect(await dom.state()).toBe('running');
+    await checkClean(disk0);
+  });
+
+  it('a repeat of the same snap_create_live changes nothing', async () => {
+    const r = await snapshotCreate(agent, snapRequest(1, 'qcow2'), call);
+    expect(r.created).toBe(false);
+    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+  });
+
+  it('deletes the snapshot right below the active layer with blockpull: the disk reads the same', async () => {
+    await deleteSnapshot(1);
+    expect(existsSync(join(snap0, '1'))).toBe(false);
+    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+    // The merged layer now backs on file 0, by a relative name (--keep-relative: the VM directory
+    // can still move) that resolves through the self link.
+    const info = JSON.parse(await qemuImg('info', '-U', '--output=json', join(snap0, '2'))) as {
+      'backing-filename': string;
+      'full-backing-filename': string;
+    };
+    expect(info['backing-filename']).toMatch(/^disk\.0\.snap\//);
+    expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
+    await dom.flush('vda');
+    expect(await same(disk0, expected.now)).toBe(true);
+    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await dom.state()).toBe('running');
+  });
+
+  it('deletes a deeper snapshot with blockcommit: its child moves into its file and <child>.current says so', async () => {
+    await takeSnapshot(2); // file 2 holds snapshot 2, active 3
+    await guestWrite(0x44, 2 * MIB, MIB);
+    await takeSnapshot(3); // file 3 holds snapshot 3, active 4
+    await guestWrite(0x55, 3 * MIB, MIB);
+    await deleteSnapshot(2);
+    await dom.flush('vda');
+    expect(existsSync(join(snap0, '3'))).toBe(false);
+    expect(readFileSync(join(snap0, '3.current'), 'utf8').trim()).toBe(join(snap0, '2'));
+    expect(await same(snapshotFile(3), expected.snap(3))).toBe(true);
+    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await same(disk0, expected.now)).toBe(true);
+    await checkClean(disk0);
+    expect(await dom.state()).toBe('running');
+  });
+
+  it('then deletes the moved snapshot through its .current pointer', async () => {
+    await deleteSnapshot(3);
+    await dom.flush('vda');
+    expect(existsSync(join(snap0, '3.current'))).toBe(false);
+    expect(existsSync(join(snap0, '2'))).toBe(false);
+    expect(await same(disk0, expected.now)).toBe(true);
+    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    const again = await snapshotDelete(agent, { ...snapRequest(3, 'qcow2'), active: false }, call);
+    expect(again.existed).toBe(false);
+  });
+
+  it('refuses a snapshot while a block job runs on the disk, and changes nothing', async () => {
+    const mirror = join(vmDir, 'mirror.qcow2');
+    await virshArgs('blockcopy', DOMAIN, 'vda', '--dest', mirror, '--format', 'qcow2', '--transient-job');
+    try {
+      const before = await sourceOf('vda');
+      const err = await snapshotCreate(agent, snapRequest(4, 'qcow2'), call).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).reason).toBe('BUSY');
+      expect((err as StorageError).message).toMatch(/block job is already running on vda of one-ls1/);
+      expect(await sourceOf('vda')).toBe(before);
+      expect(existsSync(join(snap0, '5'))).toBe(false);
+    } finally {
+      await virshArgs('blockjob', DOMAIN, 'vda', '--abort');
+      rmSync(mirror, { force: true });
+    }
+  });
+
+  it('refuses a second snapshot of the same disk while the first runs', async () => {
+    const slowAgent = localAgent(root, 20);
+    const results = await Promise.allSettled([
+      snapshotCreate(slowAgent.agent, snapRequest(4, 'qcow2'), slowAgent.call),
+      snapshotCreate(slowAgent.agent, snapRequest(4, 'qcow2'), slowAgent.call),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const err = lost[0]?.reason as StorageError;
+    expect(err.reason).toBe('LOCKED');
+    expect(err.message.split('\n')).toHaveLength(1);
+    expect(await sourceOf('vda')).toBe(join(snap0, '5'));
+    await runTool('cp', ['--sparse=always', expected.now, expected.snap(4)]);
+    expect(await same(join(snap0, '4'), expected.snap(4))).toBe(true);
+  });
+});
+
+describe('snap_create_live of a raw disk', () => {
+  it('copies the running disk with a block copy', async () => {
+    await dom.write('vdb', 0x66, 0, 2 * MIB);
+    const r = await snapshotCreate(agent, snapRequest(0, 'raw', 1, 'vdb'), call);
+    expect(r.created).toBe(true);
+    const copy = join(vmDir, 'disk.1.snap', '0');
+    await dom.flush('vdb');
+    const cmp = await runTool('qemu-img', [
+      'compare',
+      '-U',
+      '-f',
+      'raw',
+      '-F',
+      'raw',
+      join(vmDir, 'disk.1'),
+      copy,
+    ]);
+    expect(cmp.stdout).toMatch(/Images are identical/);
+    expect(await sourceOf('vdb')).toBe(join(vmDir, 'disk.1'));
+  });
+});
+
+describe('cpds of a running disk (CopyDiskLive)', () => {
+  it('writes a standalone copy of the whole chain while the domain keeps running', async () => {
+    const dest = join(vmDir, 'saved.qcow2');
+    const r = await copyDiskLive(
+      agent,
+      {
+        diskPath: ds('0/42/disk.0'),
+        destination: ds('0/42/saved.qcow2'),
+        format: 'qcow2',
+        live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+      },
+      call,
+    );
+    expect(r.method).toBe('blockcopy');
+    const info = JSON.parse(await qemuImg('info', '--output=json', dest)) as Record<string, unknown>;
+    expect(info['backing-filename']).toBeUndefined();
+    expect(await same(dest, expected.now)).toBe(true);
+    expect(await dom.state()).toBe('running');
+    expect(await sourceOf('vda')).toBe(join(snap0, '5'));
+  });
+
+  it('refuses an existing destination and leaves it as it was', async () => {
+    const err = await copyDiskLive(
+      agent,
+      {
+        diskPath: ds('0/42/disk.0'),
+        destination: ds('0/42/saved.qcow2'),
+        format: 'qcow2',
+        live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+      },
+      call,
+    ).catch((e: unknown) => e as StorageError);
+    expect(err.reason).toBe('ALREADY_EXISTS');
+    expect(await same(join(vmDir, 'saved.qcow2'), expected.now)).toBe(true);
+  });
+});
+
+describe('faults', () => {
+  it('an unknown domain is DOMAIN_NOT_FOUND, a disk the domain does not run on is BAD_LAYOUT', async () => {
+    const unknown = await snapshotCreate(
+      agent,
+      { ...snapRequest(5, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
+      call,
+    ).catch((e: unknown) => e as StorageError);
+    expect(unknown.reason).toBe('DOMAIN_NOT_FOUND');
+    expect(unknown.message).toMatch(
+      /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 5\)/,
+    );
+    const wrong = await snapshotCreate(
+      agent,
+      { ...snapRequest(5, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
+      call,
+    ).catch((e: unknown) => e as StorageError);
+    expect(wrong.reason).toBe('BAD_LAYOUT');
+    expect(wrong.message).toMatch(/vdb of one-ls1 runs on/);
+    expect(existsSync(join(snap0, '6'))).toBe(false);
+  });
+
+  it('a domain that is defined but shut off is DOMAIN_NOT_RUNNING', async () => {
+    const name = 'one-ls2';
+    const xml = join(base, `${name}.xml`);
+    writeFileSync(xml, domainXml(name, [{ target: 'vda', path: disk0, format: 'qcow2' }]));
+    await virshArgs('define', xml);
+    try {
+      const err = await snapshotCreate(
+        agent,
+        { ...snapRequest(5, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
+        call,
+      ).catch((e: unknown) => e as StorageError);
+      expect(err.reason).toBe('DOMAIN_NOT_RUNNING');
+      expect(err.message).toMatch(/domain one-ls2 is not running \(shut off\)/);
+    } finally {
+      await virshArgs('undefine', name);
+    }
+  });
+});
