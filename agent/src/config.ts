@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { validate as validCron } from 'node-cron';
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
@@ -9,6 +10,16 @@ export const DEFAULT_MONITORD_ADDRESS = '127.0.0.1';
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Port 0: the kernel picks a free port; the agent reports the one it got. */
 const ANY_FREE_PORT = 0;
+/** Where monitor_ds and the kvm-probes.d probes reach the agent (docs/monitoring.md). */
+export const DEFAULT_MONITOR_SOCKET = '/run/one-storage/agent-monitor.sock';
+/** rw for owner and group: the probes run as oneadmin, a member of the socket's group. */
+export const DEFAULT_MONITOR_SOCKET_MODE = 0o660;
+/** OpenNebula's probe periods (reference 3.2): MONITOR_VM every 30 s, SYSTEM_HOST every 600 s. */
+export const DEFAULT_VM_SCHEDULE = '*/30 * * * * *';
+export const DEFAULT_SYSTEM_SCHEDULE = '0 */10 * * * *';
+/** Who reports to monitord: the agent itself (push) or the kvm-probes.d probes asking the agent. */
+export const MONITOR_REPORTS = ['push', 'probes'] as const;
+export type MonitorReport = (typeof MONITOR_REPORTS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** An OpenNebula hostname; it also names the certificate, so keep to what a hostname may hold. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
@@ -21,6 +32,19 @@ export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
 export interface RootConfig {
   readonly location: string;
   readonly path: string;
+}
+
+export interface MonitorConfig {
+  /** push: the agent sends MONITOR_VM and SYSTEM_HOST itself; probes: the probes ask it and report. */
+  readonly report: MonitorReport;
+  /** The host's OpenNebula id; without it the coordinator's SetMonitorHost provides it. */
+  readonly hostId?: number;
+  readonly socket: string;
+  readonly socketMode: number;
+  /** node-cron expressions (with seconds) for the two message kinds. */
+  readonly schedules: { readonly vm: string; readonly system: string };
+  /** Every Nth scan re-reads every file instead of trusting unchanged directories. */
+  readonly fullRefreshEvery: number;
 }
 
 export interface AgentConfig {
@@ -44,7 +68,14 @@ export interface AgentConfig {
   };
   readonly roots: readonly RootConfig[];
   readonly tls: Readonly<TlsFiles>;
-  readonly monitord?: { readonly address: string; readonly port: number };
+  readonly monitord?: {
+    readonly address: string;
+    readonly port: number;
+    /** monitord's NETWORK/PUBKEY (PEM): when set, payloads are RSA-encrypted as reference 3.1 says. */
+    readonly publicKey?: string;
+  };
+  /** Disk and datastore monitoring; absent: off (no socket, no messages). */
+  readonly monitor?: MonitorConfig;
   readonly log: { readonly level: string };
 }
 
@@ -64,9 +95,23 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   const roots = parseRoots(f);
   const tls = parseTls(f);
   const monitord = parseMonitord(f);
+  const monitor = parseMonitor(f);
+  if (monitor?.report === 'push' && !monitord) {
+    f.fail('monitord', 'is required when monitor.report is push (where does monitord listen?)');
+  }
   const log = parseLog(f);
   f.done();
-  return deepFreeze({ source, name, listen, data, roots, tls, ...(monitord ? { monitord } : {}), log });
+  return deepFreeze({
+    source,
+    name,
+    listen,
+    data,
+    roots,
+    tls,
+    ...(monitord ? { monitord } : {}),
+    ...(monitor ? { monitor } : {}),
+    log,
+  });
 }
 
 function parseData(f: Fields, listen: string): AgentConfig['data'] {
@@ -116,8 +161,38 @@ function parseMonitord(f: Fields): AgentConfig['monitord'] {
   if (!m) return undefined;
   const address = m.string('address', DEFAULT_MONITORD_ADDRESS);
   const port = m.int('port', DEFAULT_MONITORD_PORT, 1, 65535);
+  const publicKey = m.has('publicKey') ? m.absolutePath('publicKey') : undefined;
   m.done();
-  return { address, port };
+  return publicKey === undefined ? { address, port } : { address, port, publicKey };
+}
+
+function parseMonitor(f: Fields): MonitorConfig | undefined {
+  const m = f.object('monitor', false);
+  if (!m) return undefined;
+  const report = m.string('report', 'probes');
+  const known = MONITOR_REPORTS.find((r) => r === report);
+  if (!known) m.fail('report', `must be one of ${MONITOR_REPORTS.join(', ')}, got "${report}"`);
+  const hostId = m.has('hostId') ? m.int('hostId', 0, 0, 2 ** 31 - 1) : undefined;
+  const socket = m.absolutePath('socket', DEFAULT_MONITOR_SOCKET);
+  const socketMode = m.int('socketMode', DEFAULT_MONITOR_SOCKET_MODE, 0, 0o777);
+  const s = m.object('schedules', false);
+  const cron = (key: string, fallback: string): string => {
+    const value = s ? s.string(key, fallback) : fallback;
+    if (!validCron(value)) (s ?? m).fail(key, `must be a cron expression (node-cron), got "${value}"`);
+    return value;
+  };
+  const schedules = { vm: cron('vm', DEFAULT_VM_SCHEDULE), system: cron('system', DEFAULT_SYSTEM_SCHEDULE) };
+  s?.done();
+  const fullRefreshEvery = m.int('fullRefreshEvery', 10, 1, 10_000);
+  m.done();
+  return {
+    report: known as MonitorReport,
+    ...(hostId !== undefined ? { hostId } : {}),
+    socket,
+    socketMode,
+    schedules,
+    fullRefreshEvery,
+  };
 }
 
 function parseLog(f: Fields): AgentConfig['log'] {

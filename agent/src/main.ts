@@ -10,7 +10,8 @@ const USAGE = `usage: ${PROGRAM} --config FILE
 
 Runs the one-storage agent of this node: the gRPC service (mutual TLS) the coordinator calls and
 the data path other agents pull from. FILE is YAML or JSON with name, listen, roots and tls
-(required) and data, monitord and log (optional).`;
+(required) and data, monitord, monitor and log (optional). SIGUSR1 sends the monitoring
+messages at once (push mode).`;
 /** Exit codes: 2 for a wrong command line or config (fix and rerun), 1 for a failure to start. */
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -60,6 +61,10 @@ async function main(): Promise<void> {
   // once: a second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // As monitord_client.rb does for SYSTEM_HOST: SIGUSR1 sends the monitoring messages now.
+  process.on('SIGUSR1', () => {
+    agent.monitorNow().catch((err: unknown) => logger.warn({ err }, 'monitoring run failed'));
+  });
 }
 
 /** One line on stderr (oned and systemd show the first line), then exit. */

@@ -6,6 +6,7 @@ import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/t
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentConfig } from './config.js';
 import { PathLocks } from './locks/path-locks.js';
+import { Monitoring } from './monitor/monitoring.js';
 import { Roots } from './paths/roots.js';
 import { createAgentService } from './rpc/agent-service.js';
 import type { AgentContext } from './rpc/context.js';
@@ -24,6 +25,8 @@ export interface RunningAgent {
   dataAddress: string;
   /** Stops accepting calls, lets running ones finish (up to SHUTDOWN_GRACE_MS), closes the data path. */
   close(): Promise<void>;
+  /** Sends the monitoring messages now (push mode; SIGUSR1). */
+  monitorNow(): Promise<void>;
 }
 
 /**
@@ -44,6 +47,18 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     plaintextData: config.data.encryption === 'none',
   });
   await transfer.start();
+  const monitoring = new Monitoring(config, roots, logger.child({ component: 'monitor' }));
+  try {
+    await monitoring.start();
+  } catch (err) {
+    await monitoring.close();
+    await transfer.close();
+    throw err instanceof StorageError
+      ? err
+      : new StorageError('INTERNAL', `agent ${config.name}: cannot start monitoring: ${describe(err)}`, {
+          cause: err,
+        });
+  }
   const agent: AgentContext = {
     name: config.name,
     version: agentVersion(),
@@ -52,6 +67,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     dataPath: transfer,
     copyLocal,
     libvirtUri: config.libvirt.uri,
+    monitoring,
   };
   const server = new grpc.Server({ interceptors: [loggingInterceptor(logger)] });
   server.addService(AgentServiceService, createAgentService(agent, logger));
@@ -59,6 +75,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   try {
     port = await bind(server, config.listen, serverCredentials(tls));
   } catch (err) {
+    await monitoring.close();
     await transfer.close();
     throw new StorageError(
       'INTERNAL',
@@ -72,7 +89,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   return {
     port,
     dataAddress: transfer.dataAddress(),
-    close: () => (closing ??= shutdown(server).then(() => transfer.close())),
+    close: () =>
+      (closing ??= shutdown(server)
+        .then(() => monitoring.close())
+        .then(() => transfer.close())),
+    monitorNow: () => monitoring.runNow(),
   };
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DS_ACTIONS, shimEntries, TM_ACTIONS, TM_MIXED_MODE_ACTIONS } from './actions.js';
 import { installShims, RUNTIME_FILE, SHIM_FILE_MODE } from './install.js';
+import { PROBE_FILES } from './agent-query-script.js';
 
 const PERMISSION_BITS = 0o777;
 const SOCKET = '/run/one-storage/coordinator.sock';
@@ -65,8 +66,9 @@ describe('installShims', () => {
 
   it('returns every file it wrote, one per entry', async () => {
     const { files } = await install();
-    expect(files).toHaveLength(shimEntries().length);
+    expect(files).toHaveLength(shimEntries().length + PROBE_FILES.length);
     expect(files).toContain(join(remotesDir, 'tm', 'grpc_qcow2', 'clone.ssh'));
+    expect(files).toContain(join(remotesDir, 'im', 'kvm-probes.d', 'vm', 'monitor', 'monitor_ds_vm.rb'));
     expect(files).toContain(join(remotesDir, 'datastore', 'grpc_backup', 'backup_cancel'));
   });
 

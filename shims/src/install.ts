@@ -6,6 +6,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { shimEntries, type ShimEntry } from './actions.js';
+import { PROBE_FILES, agentQueryScript } from './agent-query-script.js';
 
 /** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
 export const SHIM_FILE_MODE = 0o755;
@@ -28,7 +29,14 @@ export interface InstallShimsOptions {
   runtimeDir?: string;
 }
 
-/** Write every shim; repeated runs leave identical files untouched. Returns the paths written or kept. */
+/** TM actions that run on the hosts, not through the coordinator: they ask the local agent. */
+const HOST_SIDE_ACTIONS = new Set(['monitor_ds']);
+
+/**
+ * Write every shim, plus the kvm-probes.d probes that ask the local agent (`<remotes>/im/`, where
+ * `onehost sync` takes them from); repeated runs leave identical files untouched. Returns the paths
+ * written or kept.
+ */
 export async function installShims(opts: InstallShimsOptions): Promise<{ files: string[] }> {
   const nodePath = opts.nodePath ?? process.execPath;
   const runtimeDir = opts.runtimeDir ?? dirname(fileURLToPath(import.meta.url));
@@ -44,7 +52,17 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
     const dir = join(opts.remotesDir, entry.kind, entry.driver);
     await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
     const file = join(dir, entry.action);
-    await writeFileAtomic(file, shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath }));
+    const source =
+      entry.kind === 'tm' && HOST_SIDE_ACTIONS.has(entry.action)
+        ? agentQueryScript('monitor_ds')
+        : shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath });
+    await writeFileAtomic(file, source);
+    files.push(file);
+  }
+  for (const probe of PROBE_FILES) {
+    const file = join(opts.remotesDir, 'im', probe.path);
+    await mkdir(dirname(file), { recursive: true, mode: DIRECTORY_MODE });
+    await writeFileAtomic(file, agentQueryScript(probe.kind));
     files.push(file);
   }
   return { files };

@@ -14,6 +14,7 @@ import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
+import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
 import { resizeImage } from './resize.js';
 import { saveImageChain } from './save-image-chain.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
@@ -47,5 +48,8 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     linkImage: adaptHandler(agent, logger, 'LinkImage', linkImage),
     copyImageChain: adaptHandler(agent, logger, 'CopyImageChain', copyImageChain),
     saveImageChain: adaptHandler(agent, logger, 'SaveImageChain', saveImageChain),
+    // Monitoring (issue 5)
+    monitorDatastore: adaptHandler(agent, logger, 'MonitorDatastore', monitorDatastore),
+    setMonitorHost: adaptHandler(agent, logger, 'SetMonitorHost', setMonitorHost),
   };
 }

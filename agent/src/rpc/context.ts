@@ -6,6 +6,7 @@ import type {
   ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { PathLocks } from '../locks/path-locks.js';
+import type { Monitoring } from '../monitor/monitoring.js';
 import type { Roots } from '../paths/roots.js';
 
 /** What the RPC layer needs of the data path (TransferService in agent/src/transfer/ provides it). */
@@ -33,6 +34,8 @@ export interface AgentContext {
   readonly copyLocal: CopyLocal;
   /** libvirt connection URI for the live actions (agent config `libvirt.uri`). */
   readonly libvirtUri: string;
+  /** Disk and datastore monitoring (agent/src/monitor/). */
+  readonly monitoring: Monitoring;
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { pino } from 'pino';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { PathLocks } from '../locks/path-locks.js';
+import { Monitoring } from '../monitor/monitoring.js';
 import { Roots } from '../paths/roots.js';
 import type { AgentContext, CallContext } from '../rpc/context.js';
 import { copyLocal } from '../transfer/local-copy.js';
@@ -69,10 +70,13 @@ function hex(byte: number): string {
 
 /** An in-process agent context over `root` (served as LOCATION) with the real copyLocal. */
 export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext; call: CallContext } {
+  const rootConfigs = [{ location: LOCATION, path: root }];
+  const roots = new Roots(AGENT_NAME, rootConfigs);
+  const silent = pino({ level: 'silent' });
   const agent: AgentContext = {
     name: AGENT_NAME,
     version: 'test',
-    roots: new Roots(AGENT_NAME, [{ location: LOCATION, path: root }]),
+    roots,
     locks: new PathLocks(lockWaitMs),
     dataPath: {
       dataAddress: () => '127.0.0.1:1',
@@ -81,8 +85,9 @@ export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext
     },
     copyLocal,
     libvirtUri: DEFAULT_LIBVIRT_URI,
+    monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, silent),
   };
-  return { agent, call: { signal: new AbortController().signal, log: pino({ level: 'silent' }) } };
+  return { agent, call: { signal: new AbortController().signal, log: silent } };
 }
 
 /** Deterministic PRNG (mulberry32): a failing random sequence can be replayed from its seed. */

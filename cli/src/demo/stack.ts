@@ -27,6 +27,8 @@ export interface StackOptions {
   deadlines?: { controlMs?: number; transferMs?: number };
   /** Every agent's data.encryption (default: the agent's own default, tls). */
   dataEncryption?: 'tls' | 'none';
+  /** Extra top-level settings for a host's agent config (e.g. monitord and monitor). */
+  agentSettings?: (name: string) => Readonly<Record<string, unknown>>;
 }
 
 interface AgentProcess {
@@ -101,6 +103,7 @@ export class Stack {
                 : []),
             ],
             tls: files,
+            ...opts.agentSettings?.(name),
           },
           null,
           2,

@@ -5,7 +5,7 @@
 import { chmod } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ShimEvent, ShimRequest, type ShimReply } from '../../../proto/gen/onestorage/shim/v1/shim.js';
-import { removeStaleSocket } from './remove-stale-socket.js';
+import { removeStaleSocket } from '../../../common/src/sockets/remove-stale-socket.js';
 import { frame, RequestFrameReader } from './request-frame.js';
 
 /** rw for the owner and group: oned runs the shims as oneadmin, a member of the socket's group. */

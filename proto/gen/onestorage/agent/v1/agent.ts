@@ -388,6 +388,32 @@ export interface SaveImageChainResponse {
   snapshotId: number;
 }
 
+export interface MonitorDatastoreRequest {
+  /** oned-view path of the datastore directory (`<DATASTORE_LOCATION>/<id>` or an image BASE_PATH). */
+  datastoreDir: string;
+  /** Also report the disks of the VM directories inside (MONITOR_VM_DISKS=1). */
+  vmDisks: boolean;
+}
+
+export interface MonitorDatastoreResponse {
+  /** df -B1M -P figures of the filesystem holding datastore_dir, in MiB (rounded up, as df does). */
+  usedMb: number;
+  totalMb: number;
+  freeMb: number;
+  /** With vm_disks: one `VM = [ ID=n, MONITOR="<base64>" ]` line per VM directory with disks. */
+  vmLines: string[];
+}
+
+export interface SetMonitorHostRequest {
+  /** The host's OpenNebula id (HOST/ID). */
+  hostId: number;
+}
+
+export interface SetMonitorHostResponse {
+  /** The id the agent uses now (its config's, when it has one). */
+  hostId: number;
+}
+
 function createBaseHelloRequest(): HelloRequest {
   return {};
 }
@@ -4676,6 +4702,378 @@ export const SaveImageChainResponse: MessageFns<SaveImageChainResponse> = {
   },
 };
 
+function createBaseMonitorDatastoreRequest(): MonitorDatastoreRequest {
+  return { datastoreDir: "", vmDisks: false };
+}
+
+export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
+  encode(message: MonitorDatastoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.datastoreDir !== "") {
+      writer.uint32(10).string(message.datastoreDir);
+    }
+    if (message.vmDisks !== false) {
+      writer.uint32(16).bool(message.vmDisks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitorDatastoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.datastoreDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.vmDisks = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonitorDatastoreRequest {
+    return {
+      datastoreDir: isSet(object.datastoreDir)
+        ? globalThis.String(object.datastoreDir)
+        : isSet(object.datastore_dir)
+        ? globalThis.String(object.datastore_dir)
+        : "",
+      vmDisks: isSet(object.vmDisks)
+        ? globalThis.Boolean(object.vmDisks)
+        : isSet(object.vm_disks)
+        ? globalThis.Boolean(object.vm_disks)
+        : false,
+    };
+  },
+
+  toJSON(message: MonitorDatastoreRequest): unknown {
+    const obj: any = {};
+    if (message.datastoreDir !== "") {
+      obj.datastoreDir = message.datastoreDir;
+    }
+    if (message.vmDisks !== false) {
+      obj.vmDisks = message.vmDisks;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(base?: I): MonitorDatastoreRequest {
+    return MonitorDatastoreRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(object: I): MonitorDatastoreRequest {
+    const message = createBaseMonitorDatastoreRequest();
+    message.datastoreDir = object.datastoreDir ?? "";
+    message.vmDisks = object.vmDisks ?? false;
+    return message;
+  },
+};
+
+function createBaseMonitorDatastoreResponse(): MonitorDatastoreResponse {
+  return { usedMb: 0, totalMb: 0, freeMb: 0, vmLines: [] };
+}
+
+export const MonitorDatastoreResponse: MessageFns<MonitorDatastoreResponse> = {
+  encode(message: MonitorDatastoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.usedMb !== 0) {
+      writer.uint32(8).uint64(message.usedMb);
+    }
+    if (message.totalMb !== 0) {
+      writer.uint32(16).uint64(message.totalMb);
+    }
+    if (message.freeMb !== 0) {
+      writer.uint32(24).uint64(message.freeMb);
+    }
+    for (const v of message.vmLines) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitorDatastoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.usedMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.freeMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.vmLines.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonitorDatastoreResponse {
+    return {
+      usedMb: isSet(object.usedMb)
+        ? globalThis.Number(object.usedMb)
+        : isSet(object.used_mb)
+        ? globalThis.Number(object.used_mb)
+        : 0,
+      totalMb: isSet(object.totalMb)
+        ? globalThis.Number(object.totalMb)
+        : isSet(object.total_mb)
+        ? globalThis.Number(object.total_mb)
+        : 0,
+      freeMb: isSet(object.freeMb)
+        ? globalThis.Number(object.freeMb)
+        : isSet(object.free_mb)
+        ? globalThis.Number(object.free_mb)
+        : 0,
+      vmLines: globalThis.Array.isArray(object?.vmLines)
+        ? object.vmLines.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.vm_lines)
+        ? object.vm_lines.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: MonitorDatastoreResponse): unknown {
+    const obj: any = {};
+    if (message.usedMb !== 0) {
+      obj.usedMb = Math.round(message.usedMb);
+    }
+    if (message.totalMb !== 0) {
+      obj.totalMb = Math.round(message.totalMb);
+    }
+    if (message.freeMb !== 0) {
+      obj.freeMb = Math.round(message.freeMb);
+    }
+    if (message.vmLines?.length) {
+      obj.vmLines = message.vmLines;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(base?: I): MonitorDatastoreResponse {
+    return MonitorDatastoreResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(object: I): MonitorDatastoreResponse {
+    const message = createBaseMonitorDatastoreResponse();
+    message.usedMb = object.usedMb ?? 0;
+    message.totalMb = object.totalMb ?? 0;
+    message.freeMb = object.freeMb ?? 0;
+    message.vmLines = object.vmLines?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSetMonitorHostRequest(): SetMonitorHostRequest {
+  return { hostId: 0 };
+}
+
+export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
+  encode(message: SetMonitorHostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostId !== 0) {
+      writer.uint32(8).int32(message.hostId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorHostRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hostId = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMonitorHostRequest {
+    return {
+      hostId: isSet(object.hostId)
+        ? globalThis.Number(object.hostId)
+        : isSet(object.host_id)
+        ? globalThis.Number(object.host_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetMonitorHostRequest): unknown {
+    const obj: any = {};
+    if (message.hostId !== 0) {
+      obj.hostId = Math.round(message.hostId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(base?: I): SetMonitorHostRequest {
+    return SetMonitorHostRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(object: I): SetMonitorHostRequest {
+    const message = createBaseSetMonitorHostRequest();
+    message.hostId = object.hostId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetMonitorHostResponse(): SetMonitorHostResponse {
+  return { hostId: 0 };
+}
+
+export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
+  encode(message: SetMonitorHostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostId !== 0) {
+      writer.uint32(8).int32(message.hostId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorHostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hostId = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMonitorHostResponse {
+    return {
+      hostId: isSet(object.hostId)
+        ? globalThis.Number(object.hostId)
+        : isSet(object.host_id)
+        ? globalThis.Number(object.host_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetMonitorHostResponse): unknown {
+    const obj: any = {};
+    if (message.hostId !== 0) {
+      obj.hostId = Math.round(message.hostId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(base?: I): SetMonitorHostResponse {
+    return SetMonitorHostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(object: I): SetMonitorHostResponse {
+    const message = createBaseSetMonitorHostResponse();
+    message.hostId = object.hostId ?? 0;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -5074,6 +5472,40 @@ export const AgentServiceService = {
       Buffer.from(SaveImageChainResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SaveImageChainResponse => SaveImageChainResponse.decode(value),
   },
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore: {
+    path: "/onestorage.agent.v1.AgentService/MonitorDatastore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MonitorDatastoreRequest): Buffer =>
+      Buffer.from(MonitorDatastoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MonitorDatastoreRequest => MonitorDatastoreRequest.decode(value),
+    responseSerialize: (value: MonitorDatastoreResponse): Buffer =>
+      Buffer.from(MonitorDatastoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MonitorDatastoreResponse => MonitorDatastoreResponse.decode(value),
+  },
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost: {
+    path: "/onestorage.agent.v1.AgentService/SetMonitorHost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetMonitorHostRequest): Buffer =>
+      Buffer.from(SetMonitorHostRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetMonitorHostRequest => SetMonitorHostRequest.decode(value),
+    responseSerialize: (value: SetMonitorHostResponse): Buffer =>
+      Buffer.from(SetMonitorHostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetMonitorHostResponse => SetMonitorHostResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -5292,6 +5724,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * fills up (`<source>` and `<source>.snap` are then left as they were).
    */
   saveImageChain: handleUnaryCall<SaveImageChainRequest, SaveImageChainResponse>;
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore: handleUnaryCall<MonitorDatastoreRequest, MonitorDatastoreResponse>;
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost: handleUnaryCall<SetMonitorHostRequest, SetMonitorHostResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -5797,6 +6243,48 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SaveImageChainResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
   ): ClientUnaryCall;
 }
 

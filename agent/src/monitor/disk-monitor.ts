@@ -1,0 +1,116 @@
+import { realpathSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../../../common/src/log.js';
+import type { RootConfig } from '../config.js';
+import { isInside } from '../paths/roots.js';
+import { filesystemCapacity, type DatastoreCapacity } from './capacity.js';
+import { DatastoreScanner, DEFAULT_FULL_REFRESH_EVERY } from './datastore-scanner.js';
+import { MEASURED_DRIVERS, markedDatastores } from './marked-datastores.js';
+import { systemHostLines, vmLine, type DatastoreFigures } from './templates.js';
+
+/**
+ * What this node knows about its datastores for monitoring: the per-VM disk lines of every marked
+ * datastore and the SYSTEM_HOST capacity lines. One scanner (with its cache) per datastore
+ * directory; a datastore that disappears drops its scanner. Problems are logged once when they
+ * appear, not every cycle.
+ */
+export class DiskMonitor {
+  private readonly scanners = new Map<string, DatastoreScanner>();
+  private reported = new Set<string>();
+
+  constructor(
+    private readonly roots: readonly RootConfig[],
+    private readonly logger: Logger,
+    private readonly fullRefreshEvery = DEFAULT_FULL_REFRESH_EVERY,
+  ) {}
+
+  /** `VM = [...]` lines of every marked datastore with a driver whose layout the agent reads. */
+  async allVmLines(): Promise<string[]> {
+    const problems: string[] = [];
+    const lines: string[] = [];
+    const marked = await markedDatastores(this.roots);
+    for (const ds of marked) {
+      if (!MEASURED_DRIVERS.has(ds.driver)) {
+        problems.push(
+          `${ds.localDir}/.monitor: driver "${ds.driver}" is not one whose disks this agent measures (${[...MEASURED_DRIVERS].join(', ')})`,
+        );
+        continue;
+      }
+      lines.push(...(await this.scanInto(ds.localDir, problems)));
+    }
+    this.forget(new Set(marked.map((d) => d.localDir)));
+    this.report(problems);
+    return lines;
+  }
+
+  /** `VM = [...]` lines of one datastore directory (monitor_ds, MonitorDatastore). */
+  async vmLines(localDir: string): Promise<string[]> {
+    const problems: string[] = [];
+    const lines = await this.scanInto(localDir, problems);
+    this.report(problems);
+    return lines;
+  }
+
+  /** SYSTEM_HOST lines: the first root's filesystem (DATASTORE_LOCATION) and every marked datastore. */
+  async systemLines(): Promise<string[]> {
+    const location = this.roots[0];
+    if (!location) return [];
+    const capacity = await filesystemCapacity(location.path);
+    const figures: DatastoreFigures[] = [];
+    for (const ds of await markedDatastores(this.roots)) {
+      // Removed since it was listed: no line, as df would print nothing.
+      const c = await filesystemCapacity(ds.localDir).catch(() => undefined);
+      if (c) figures.push({ id: ds.id, ...c });
+    }
+    return systemHostLines(capacity, figures);
+  }
+
+  /** Capacity of a datastore directory, created first when missing (tm/qcow2/monitor does so). */
+  async capacity(localDir: string): Promise<DatastoreCapacity> {
+    await mkdir(localDir, { recursive: true, mode: 0o755 });
+    return filesystemCapacity(localDir);
+  }
+
+  private async scanInto(localDir: string, problems: string[]): Promise<string[]> {
+    let scanner = this.scanners.get(localDir);
+    if (!scanner) {
+      scanner = new DatastoreScanner(localDir, {
+        fullRefreshEvery: this.fullRefreshEvery,
+        isConfined: confinedTo(this.roots),
+      });
+      this.scanners.set(localDir, scanner);
+    }
+    try {
+      const result = await scanner.scan();
+      problems.push(...result.problems);
+      return result.vms.map(vmLine);
+    } catch (err) {
+      this.scanners.delete(localDir);
+      problems.push(`${localDir}: cannot list the datastore: ${(err as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Drops the caches of datastores that are no longer marked (or no longer exist). */
+  private forget(keep: ReadonlySet<string>): void {
+    for (const dir of this.scanners.keys()) if (!keep.has(dir)) this.scanners.delete(dir);
+  }
+
+  private report(problems: readonly string[]): void {
+    const now = new Set(problems);
+    for (const p of now) if (!this.reported.has(p)) this.logger.warn({ problem: p }, 'monitoring: skipped');
+    this.reported = now;
+  }
+}
+
+/** The confinement test for real paths: inside one of the roots' real directories. */
+function confinedTo(roots: readonly RootConfig[]): (real: string) => boolean {
+  const realRoots = roots.map((r) => {
+    try {
+      return realpathSync.native(r.path);
+    } catch {
+      return r.path;
+    }
+  });
+  return (real) => realRoots.some((r) => isInside(real, r));
+}

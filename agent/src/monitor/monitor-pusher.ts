@@ -1,0 +1,137 @@
+import type { KeyObject } from 'node:crypto';
+import { schedule, type ScheduledTask } from 'node-cron';
+import type { Logger } from '../../../common/src/log.js';
+import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js';
+import { MonitorMessageType, encodeMessages } from '../../../common/src/monitord/wire.js';
+import type { DiskMonitor } from './disk-monitor.js';
+
+/** monitord_client.rb's delays after a failed send (reference 3.2), in seconds; the last one repeats. */
+export const RETRY_DELAYS_S = [1, 1, 1, 2, 4, 8, 8, 16, 32, 64] as const;
+const MS_PER_S = 1000;
+
+type Kind = 'vm' | 'system';
+
+export interface PusherOptions {
+  monitor: DiskMonitor;
+  sender: MonitordSender;
+  schedules: { vm: string; system: string };
+  /** The host id from the agent's config; undefined until the coordinator sends one. */
+  hostId: number | undefined;
+  publicKey?: KeyObject;
+  logger: Logger;
+  /** Test hook: scales RETRY_DELAYS_S. */
+  retryScale?: number;
+}
+
+/**
+ * Pushes MONITOR_VM and SYSTEM_HOST to monitord on node-cron schedules. A failed send is retried
+ * after OpenNebula's client delays (1,1,1,2,4,8,8,16,32,64 s) and the scheduled runs of that kind
+ * wait for the retry, so an unreachable monitord costs a datagram now and then, never the agent.
+ */
+export class MonitorPusher {
+  private readonly tasks: ScheduledTask[] = [];
+  private readonly failures: Record<Kind, number> = { vm: 0, system: 0 };
+  private readonly retries: Record<Kind, NodeJS.Timeout | undefined> = { vm: undefined, system: undefined };
+  private readonly running: Record<Kind, Promise<void> | undefined> = { vm: undefined, system: undefined };
+  private hostId: number | undefined;
+  private warnedNoHost = false;
+  private stopped = false;
+
+  constructor(private readonly opts: PusherOptions) {
+    this.hostId = opts.hostId;
+  }
+
+  start(): void {
+    this.tasks.push(
+      schedule(this.opts.schedules.vm, () => this.tick('vm'), { name: 'monitor-vm', noOverlap: true }),
+      schedule(this.opts.schedules.system, () => this.tick('system'), {
+        name: 'monitor-system',
+        noOverlap: true,
+      }),
+    );
+  }
+
+  /** The coordinator's host id; one from the agent's config wins. Returns the id in use. */
+  setHostId(id: number): number {
+    if (this.opts.hostId === undefined) this.hostId = id;
+    return this.hostId ?? id;
+  }
+
+  currentHostId(): number | undefined {
+    return this.hostId;
+  }
+
+  /** Both kinds now (SIGUSR1, as monitord_client.rb forces a SYSTEM_HOST run). */
+  async runNow(): Promise<void> {
+    await Promise.all([this.tick('vm'), this.tick('system')]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.tasks) await t.destroy();
+    for (const k of ['vm', 'system'] as const) clearTimeout(this.retries[k]);
+    await Promise.all([this.running.vm, this.running.system]);
+    await this.opts.sender.close();
+  }
+
+  private tick(kind: Kind): Promise<void> {
+    // A pending retry owns the next attempt; a run in progress is not doubled.
+    if (this.stopped || this.retries[kind] || this.running[kind]) return Promise.resolve();
+    const run = this.push(kind).finally(() => {
+      this.running[kind] = undefined;
+    });
+    this.running[kind] = run;
+    return run;
+  }
+
+  private async push(kind: Kind): Promise<void> {
+    const hostId = this.hostId;
+    if (hostId === undefined) {
+      if (!this.warnedNoHost) {
+        this.opts.logger.warn('monitoring: no host id yet (monitor.hostId or the coordinator); not sending');
+        this.warnedNoHost = true;
+      }
+      return;
+    }
+    try {
+      const lines =
+        kind === 'vm' ? await this.opts.monitor.allVmLines() : await this.opts.monitor.systemLines();
+      const header = {
+        type: kind === 'vm' ? MonitorMessageType.MonitorVm : MonitorMessageType.SystemHost,
+        status: 'SUCCESS' as const,
+        hostId,
+        timestamp: Math.floor(Date.now() / MS_PER_S),
+      };
+      const { messages, tooLarge } = encodeMessages(
+        header,
+        lines,
+        this.opts.publicKey ? { publicKey: this.opts.publicKey } : {},
+      );
+      for (const line of tooLarge) {
+        this.opts.logger.error(
+          { line: line.slice(0, 80) },
+          'monitoring: a line alone exceeds 64 KiB; not sent',
+        );
+      }
+      await this.opts.sender.send(messages);
+      if (this.failures[kind] > 0) this.opts.logger.info({ kind }, 'monitoring: monitord reachable again');
+      this.failures[kind] = 0;
+    } catch (err) {
+      const delayS = RETRY_DELAYS_S[Math.min(this.failures[kind], RETRY_DELAYS_S.length - 1)] as number;
+      this.failures[kind]++;
+      this.opts.logger.warn(
+        { kind, attempt: this.failures[kind], retryInS: delayS, err: (err as Error).message },
+        'monitoring: send failed; retrying',
+      );
+      if (this.stopped) return;
+      this.retries[kind] = setTimeout(
+        () => {
+          this.retries[kind] = undefined;
+          void this.tick(kind);
+        },
+        delayS * MS_PER_S * (this.opts.retryScale ?? 1),
+      );
+      this.retries[kind].unref();
+    }
+  }
+}
