@@ -9,6 +9,9 @@ import { copyImageChain } from './copy-image-chain.js';
 import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
 import { deletePath } from './delete.js';
+import { backupCancel } from './backup-cancel.js';
+import { backupFinish } from './backup-finish.js';
+import { backupPrepare } from './backup-prepare.js';
 import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
@@ -51,5 +54,9 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     // Monitoring (issue 5)
     monitorDatastore: adaptHandler(agent, logger, 'MonitorDatastore', monitorDatastore),
     setMonitorHost: adaptHandler(agent, logger, 'SetMonitorHost', setMonitorHost),
+    // Backups (issue 4)
+    backupPrepare: adaptHandler(agent, logger, 'BackupPrepare', backupPrepare),
+    backupFinish: adaptHandler(agent, logger, 'BackupFinish', backupFinish),
+    backupCancel: adaptHandler(agent, logger, 'BackupCancel', backupCancel),
   };
 }

@@ -414,6 +414,77 @@ export interface SetMonitorHostResponse {
   hostId: number;
 }
 
+export interface BackupDisk {
+  /** DISK/DISK_ID: the file is `<vm_dir>/disk.<disk_id>`. */
+  diskId: number;
+  /** DISK/TARGET (e.g. vda): the domain's disk, for the live backups. */
+  target: string;
+}
+
+export interface BackupPrepareRequest {
+  /** oned-view VM directory in the system datastore (`<DATASTORE_LOCATION>/<sys_ds>/<vmid>`). */
+  vmDir: string;
+  vmId: number;
+  /** The libvirt domain (DEPLOY_ID); required when live. */
+  domain: string;
+  /** pre_backup_live: the domain runs. */
+  live: boolean;
+  disks: BackupDisk[];
+  /** BACKUP_CONFIG/MODE: "FULL" or "INCREMENT". */
+  mode: string;
+  /** FULL: 0. INCREMENT: LAST_INCREMENT_ID+1. */
+  backupId: number;
+  /** FULL: -1. INCREMENT: LAST_INCREMENT_ID (-1 starts a chain). */
+  parentId: number;
+  /** BACKUP_CONFIG/FS_FREEZE: NONE, AGENT or SUSPEND (empty is NONE). */
+  freeze: string;
+  /** The raw VM XML oned sent; stored base64 in backup/vm.xml. */
+  vmXml: string;
+}
+
+export interface BackupDiskResult {
+  diskId: number;
+  /** oned-view path of `backup/disk.<disk_id>.<backup_id>`. */
+  path: string;
+  /** Bytes allocated by the file. */
+  bytes: number;
+  /** "FULL" or "INCREMENT": what the file holds. */
+  type: string;
+  /** Set when an INCREMENT became a new chain's full backup, saying why (missing checkpoint...). */
+  newChainReason: string;
+}
+
+export interface BackupPrepareResponse {
+  disks: BackupDiskResult[];
+  /** "overlay", "push" (libvirt backup-begin), "bitmap" (qemu-nbd) or "convert". */
+  method: string;
+}
+
+export interface BackupFinishRequest {
+  vmDir: string;
+  /** The libvirt domain; empty (or a domain that is not running) skips the block commits. */
+  domain: string;
+  live: boolean;
+  /** <BACKUP_RESULT>FAILURE</BACKUP_RESULT> was in the VM XML (only logged: the cleanup is the same). */
+  failed: boolean;
+}
+
+export interface BackupFinishResponse {
+  /** Overlays committed back into their disks. */
+  overlaysCommitted: number;
+}
+
+export interface BackupCancelRequest {
+  vmDir: string;
+  domain: string;
+}
+
+export interface BackupCancelResponse {
+  /** A BackupPrepare was running for vm_dir and was aborted. */
+  running: boolean;
+  overlaysCommitted: number;
+}
+
 function createBaseHelloRequest(): HelloRequest {
   return {};
 }
@@ -5074,6 +5145,937 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
   },
 };
 
+function createBaseBackupDisk(): BackupDisk {
+  return { diskId: 0, target: "" };
+}
+
+export const BackupDisk: MessageFns<BackupDisk> = {
+  encode(message: BackupDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskId !== 0) {
+      writer.uint32(8).uint32(message.diskId);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupDisk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupDisk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.diskId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupDisk {
+    return {
+      diskId: isSet(object.diskId)
+        ? globalThis.Number(object.diskId)
+        : isSet(object.disk_id)
+        ? globalThis.Number(object.disk_id)
+        : 0,
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+    };
+  },
+
+  toJSON(message: BackupDisk): unknown {
+    const obj: any = {};
+    if (message.diskId !== 0) {
+      obj.diskId = Math.round(message.diskId);
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupDisk>, I>>(base?: I): BackupDisk {
+    return BackupDisk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupDisk>, I>>(object: I): BackupDisk {
+    const message = createBaseBackupDisk();
+    message.diskId = object.diskId ?? 0;
+    message.target = object.target ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupPrepareRequest(): BackupPrepareRequest {
+  return {
+    vmDir: "",
+    vmId: 0,
+    domain: "",
+    live: false,
+    disks: [],
+    mode: "",
+    backupId: 0,
+    parentId: 0,
+    freeze: "",
+    vmXml: "",
+  };
+}
+
+export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
+  encode(message: BackupPrepareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vmDir !== "") {
+      writer.uint32(10).string(message.vmDir);
+    }
+    if (message.vmId !== 0) {
+      writer.uint32(16).int32(message.vmId);
+    }
+    if (message.domain !== "") {
+      writer.uint32(26).string(message.domain);
+    }
+    if (message.live !== false) {
+      writer.uint32(32).bool(message.live);
+    }
+    for (const v of message.disks) {
+      BackupDisk.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.mode !== "") {
+      writer.uint32(50).string(message.mode);
+    }
+    if (message.backupId !== 0) {
+      writer.uint32(56).int32(message.backupId);
+    }
+    if (message.parentId !== 0) {
+      writer.uint32(64).int32(message.parentId);
+    }
+    if (message.freeze !== "") {
+      writer.uint32(74).string(message.freeze);
+    }
+    if (message.vmXml !== "") {
+      writer.uint32(82).string(message.vmXml);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupPrepareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupPrepareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vmDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.vmId = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.live = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.disks.push(BackupDisk.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.backupId = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.parentId = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.freeze = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.vmXml = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupPrepareRequest {
+    return {
+      vmDir: isSet(object.vmDir)
+        ? globalThis.String(object.vmDir)
+        : isSet(object.vm_dir)
+        ? globalThis.String(object.vm_dir)
+        : "",
+      vmId: isSet(object.vmId)
+        ? globalThis.Number(object.vmId)
+        : isSet(object.vm_id)
+        ? globalThis.Number(object.vm_id)
+        : 0,
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      live: isSet(object.live) ? globalThis.Boolean(object.live) : false,
+      disks: globalThis.Array.isArray(object?.disks) ? object.disks.map((e: any) => BackupDisk.fromJSON(e)) : [],
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      backupId: isSet(object.backupId)
+        ? globalThis.Number(object.backupId)
+        : isSet(object.backup_id)
+        ? globalThis.Number(object.backup_id)
+        : 0,
+      parentId: isSet(object.parentId)
+        ? globalThis.Number(object.parentId)
+        : isSet(object.parent_id)
+        ? globalThis.Number(object.parent_id)
+        : 0,
+      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
+      vmXml: isSet(object.vmXml)
+        ? globalThis.String(object.vmXml)
+        : isSet(object.vm_xml)
+        ? globalThis.String(object.vm_xml)
+        : "",
+    };
+  },
+
+  toJSON(message: BackupPrepareRequest): unknown {
+    const obj: any = {};
+    if (message.vmDir !== "") {
+      obj.vmDir = message.vmDir;
+    }
+    if (message.vmId !== 0) {
+      obj.vmId = Math.round(message.vmId);
+    }
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.live !== false) {
+      obj.live = message.live;
+    }
+    if (message.disks?.length) {
+      obj.disks = message.disks.map((e) => BackupDisk.toJSON(e));
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.backupId !== 0) {
+      obj.backupId = Math.round(message.backupId);
+    }
+    if (message.parentId !== 0) {
+      obj.parentId = Math.round(message.parentId);
+    }
+    if (message.freeze !== "") {
+      obj.freeze = message.freeze;
+    }
+    if (message.vmXml !== "") {
+      obj.vmXml = message.vmXml;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupPrepareRequest>, I>>(base?: I): BackupPrepareRequest {
+    return BackupPrepareRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupPrepareRequest>, I>>(object: I): BackupPrepareRequest {
+    const message = createBaseBackupPrepareRequest();
+    message.vmDir = object.vmDir ?? "";
+    message.vmId = object.vmId ?? 0;
+    message.domain = object.domain ?? "";
+    message.live = object.live ?? false;
+    message.disks = object.disks?.map((e) => BackupDisk.fromPartial(e)) || [];
+    message.mode = object.mode ?? "";
+    message.backupId = object.backupId ?? 0;
+    message.parentId = object.parentId ?? 0;
+    message.freeze = object.freeze ?? "";
+    message.vmXml = object.vmXml ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupDiskResult(): BackupDiskResult {
+  return { diskId: 0, path: "", bytes: 0, type: "", newChainReason: "" };
+}
+
+export const BackupDiskResult: MessageFns<BackupDiskResult> = {
+  encode(message: BackupDiskResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskId !== 0) {
+      writer.uint32(8).uint32(message.diskId);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.type !== "") {
+      writer.uint32(34).string(message.type);
+    }
+    if (message.newChainReason !== "") {
+      writer.uint32(42).string(message.newChainReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupDiskResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupDiskResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.diskId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.newChainReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupDiskResult {
+    return {
+      diskId: isSet(object.diskId)
+        ? globalThis.Number(object.diskId)
+        : isSet(object.disk_id)
+        ? globalThis.Number(object.disk_id)
+        : 0,
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      newChainReason: isSet(object.newChainReason)
+        ? globalThis.String(object.newChainReason)
+        : isSet(object.new_chain_reason)
+        ? globalThis.String(object.new_chain_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: BackupDiskResult): unknown {
+    const obj: any = {};
+    if (message.diskId !== 0) {
+      obj.diskId = Math.round(message.diskId);
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.newChainReason !== "") {
+      obj.newChainReason = message.newChainReason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupDiskResult>, I>>(base?: I): BackupDiskResult {
+    return BackupDiskResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupDiskResult>, I>>(object: I): BackupDiskResult {
+    const message = createBaseBackupDiskResult();
+    message.diskId = object.diskId ?? 0;
+    message.path = object.path ?? "";
+    message.bytes = object.bytes ?? 0;
+    message.type = object.type ?? "";
+    message.newChainReason = object.newChainReason ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupPrepareResponse(): BackupPrepareResponse {
+  return { disks: [], method: "" };
+}
+
+export const BackupPrepareResponse: MessageFns<BackupPrepareResponse> = {
+  encode(message: BackupPrepareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.disks) {
+      BackupDiskResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupPrepareResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupPrepareResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.disks.push(BackupDiskResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupPrepareResponse {
+    return {
+      disks: globalThis.Array.isArray(object?.disks) ? object.disks.map((e: any) => BackupDiskResult.fromJSON(e)) : [],
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+    };
+  },
+
+  toJSON(message: BackupPrepareResponse): unknown {
+    const obj: any = {};
+    if (message.disks?.length) {
+      obj.disks = message.disks.map((e) => BackupDiskResult.toJSON(e));
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupPrepareResponse>, I>>(base?: I): BackupPrepareResponse {
+    return BackupPrepareResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupPrepareResponse>, I>>(object: I): BackupPrepareResponse {
+    const message = createBaseBackupPrepareResponse();
+    message.disks = object.disks?.map((e) => BackupDiskResult.fromPartial(e)) || [];
+    message.method = object.method ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupFinishRequest(): BackupFinishRequest {
+  return { vmDir: "", domain: "", live: false, failed: false };
+}
+
+export const BackupFinishRequest: MessageFns<BackupFinishRequest> = {
+  encode(message: BackupFinishRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vmDir !== "") {
+      writer.uint32(10).string(message.vmDir);
+    }
+    if (message.domain !== "") {
+      writer.uint32(18).string(message.domain);
+    }
+    if (message.live !== false) {
+      writer.uint32(24).bool(message.live);
+    }
+    if (message.failed !== false) {
+      writer.uint32(32).bool(message.failed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupFinishRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupFinishRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vmDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.live = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.failed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupFinishRequest {
+    return {
+      vmDir: isSet(object.vmDir)
+        ? globalThis.String(object.vmDir)
+        : isSet(object.vm_dir)
+        ? globalThis.String(object.vm_dir)
+        : "",
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      live: isSet(object.live) ? globalThis.Boolean(object.live) : false,
+      failed: isSet(object.failed) ? globalThis.Boolean(object.failed) : false,
+    };
+  },
+
+  toJSON(message: BackupFinishRequest): unknown {
+    const obj: any = {};
+    if (message.vmDir !== "") {
+      obj.vmDir = message.vmDir;
+    }
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.live !== false) {
+      obj.live = message.live;
+    }
+    if (message.failed !== false) {
+      obj.failed = message.failed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupFinishRequest>, I>>(base?: I): BackupFinishRequest {
+    return BackupFinishRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupFinishRequest>, I>>(object: I): BackupFinishRequest {
+    const message = createBaseBackupFinishRequest();
+    message.vmDir = object.vmDir ?? "";
+    message.domain = object.domain ?? "";
+    message.live = object.live ?? false;
+    message.failed = object.failed ?? false;
+    return message;
+  },
+};
+
+function createBaseBackupFinishResponse(): BackupFinishResponse {
+  return { overlaysCommitted: 0 };
+}
+
+export const BackupFinishResponse: MessageFns<BackupFinishResponse> = {
+  encode(message: BackupFinishResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.overlaysCommitted !== 0) {
+      writer.uint32(8).uint32(message.overlaysCommitted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupFinishResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupFinishResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.overlaysCommitted = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupFinishResponse {
+    return {
+      overlaysCommitted: isSet(object.overlaysCommitted)
+        ? globalThis.Number(object.overlaysCommitted)
+        : isSet(object.overlays_committed)
+        ? globalThis.Number(object.overlays_committed)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackupFinishResponse): unknown {
+    const obj: any = {};
+    if (message.overlaysCommitted !== 0) {
+      obj.overlaysCommitted = Math.round(message.overlaysCommitted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupFinishResponse>, I>>(base?: I): BackupFinishResponse {
+    return BackupFinishResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupFinishResponse>, I>>(object: I): BackupFinishResponse {
+    const message = createBaseBackupFinishResponse();
+    message.overlaysCommitted = object.overlaysCommitted ?? 0;
+    return message;
+  },
+};
+
+function createBaseBackupCancelRequest(): BackupCancelRequest {
+  return { vmDir: "", domain: "" };
+}
+
+export const BackupCancelRequest: MessageFns<BackupCancelRequest> = {
+  encode(message: BackupCancelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vmDir !== "") {
+      writer.uint32(10).string(message.vmDir);
+    }
+    if (message.domain !== "") {
+      writer.uint32(18).string(message.domain);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupCancelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupCancelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vmDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupCancelRequest {
+    return {
+      vmDir: isSet(object.vmDir)
+        ? globalThis.String(object.vmDir)
+        : isSet(object.vm_dir)
+        ? globalThis.String(object.vm_dir)
+        : "",
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+    };
+  },
+
+  toJSON(message: BackupCancelRequest): unknown {
+    const obj: any = {};
+    if (message.vmDir !== "") {
+      obj.vmDir = message.vmDir;
+    }
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupCancelRequest>, I>>(base?: I): BackupCancelRequest {
+    return BackupCancelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupCancelRequest>, I>>(object: I): BackupCancelRequest {
+    const message = createBaseBackupCancelRequest();
+    message.vmDir = object.vmDir ?? "";
+    message.domain = object.domain ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupCancelResponse(): BackupCancelResponse {
+  return { running: false, overlaysCommitted: 0 };
+}
+
+export const BackupCancelResponse: MessageFns<BackupCancelResponse> = {
+  encode(message: BackupCancelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.running !== false) {
+      writer.uint32(8).bool(message.running);
+    }
+    if (message.overlaysCommitted !== 0) {
+      writer.uint32(16).uint32(message.overlaysCommitted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupCancelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupCancelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.running = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.overlaysCommitted = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupCancelResponse {
+    return {
+      running: isSet(object.running) ? globalThis.Boolean(object.running) : false,
+      overlaysCommitted: isSet(object.overlaysCommitted)
+        ? globalThis.Number(object.overlaysCommitted)
+        : isSet(object.overlays_committed)
+        ? globalThis.Number(object.overlays_committed)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackupCancelResponse): unknown {
+    const obj: any = {};
+    if (message.running !== false) {
+      obj.running = message.running;
+    }
+    if (message.overlaysCommitted !== 0) {
+      obj.overlaysCommitted = Math.round(message.overlaysCommitted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupCancelResponse>, I>>(base?: I): BackupCancelResponse {
+    return BackupCancelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupCancelResponse>, I>>(object: I): BackupCancelResponse {
+    const message = createBaseBackupCancelResponse();
+    message.running = object.running ?? false;
+    message.overlaysCommitted = object.overlaysCommitted ?? 0;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -5506,6 +6508,63 @@ export const AgentServiceService = {
       Buffer.from(SetMonitorHostResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetMonitorHostResponse => SetMonitorHostResponse.decode(value),
   },
+  /**
+   * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
+   * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
+   * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
+   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
+   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
+   * an increment holds only the blocks changed since the parent, and its backing name is
+   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
+   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
+   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
+   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
+   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
+   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   */
+  backupPrepare: {
+    path: "/onestorage.agent.v1.AgentService/BackupPrepare" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupPrepareRequest): Buffer => Buffer.from(BackupPrepareRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupPrepareRequest => BackupPrepareRequest.decode(value),
+    responseSerialize: (value: BackupPrepareResponse): Buffer =>
+      Buffer.from(BackupPrepareResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupPrepareResponse => BackupPrepareResponse.decode(value),
+  },
+  /**
+   * tm post_backup / postbackup (and the _live variants): commits every temporary overlay the
+   * domain runs on back into its disk (`virsh blockcommit --active --pivot`), removes the overlays,
+   * `backup/` and `tmp/`. Succeeds when there is nothing to do (a repeat, or a failed pre_backup).
+   */
+  backupFinish: {
+    path: "/onestorage.agent.v1.AgentService/BackupFinish" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupFinishRequest): Buffer => Buffer.from(BackupFinishRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupFinishRequest => BackupFinishRequest.decode(value),
+    responseSerialize: (value: BackupFinishResponse): Buffer =>
+      Buffer.from(BackupFinishResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupFinishResponse => BackupFinishResponse.decode(value),
+  },
+  /**
+   * backup_cancel: aborts the BackupPrepare running for `vm_dir` (its qemu-img / qemu-nbd children
+   * are killed, a libvirt backup job is aborted with domjobabort), then cleans up as BackupFinish
+   * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
+   */
+  backupCancel: {
+    path: "/onestorage.agent.v1.AgentService/BackupCancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupCancelRequest): Buffer => Buffer.from(BackupCancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupCancelRequest => BackupCancelRequest.decode(value),
+    responseSerialize: (value: BackupCancelResponse): Buffer =>
+      Buffer.from(BackupCancelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupCancelResponse => BackupCancelResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -5738,6 +6797,36 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * repeat succeeds. INVALID_ARGUMENT for a negative id.
    */
   setMonitorHost: handleUnaryCall<SetMonitorHostRequest, SetMonitorHostResponse>;
+  /**
+   * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
+   * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
+   * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
+   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
+   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
+   * an increment holds only the blocks changed since the parent, and its backing name is
+   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
+   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
+   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
+   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
+   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
+   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   */
+  backupPrepare: handleUnaryCall<BackupPrepareRequest, BackupPrepareResponse>;
+  /**
+   * tm post_backup / postbackup (and the _live variants): commits every temporary overlay the
+   * domain runs on back into its disk (`virsh blockcommit --active --pivot`), removes the overlays,
+   * `backup/` and `tmp/`. Succeeds when there is nothing to do (a repeat, or a failed pre_backup).
+   */
+  backupFinish: handleUnaryCall<BackupFinishRequest, BackupFinishResponse>;
+  /**
+   * backup_cancel: aborts the BackupPrepare running for `vm_dir` (its qemu-img / qemu-nbd children
+   * are killed, a libvirt backup job is aborted with domjobabort), then cleans up as BackupFinish
+   * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
+   */
+  backupCancel: handleUnaryCall<BackupCancelRequest, BackupCancelResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -6285,6 +7374,78 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
+   * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
+   * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
+   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
+   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
+   * an increment holds only the blocks changed since the parent, and its backing name is
+   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
+   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
+   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
+   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
+   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
+   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   */
+  backupPrepare(
+    request: BackupPrepareRequest,
+    callback: (error: ServiceError | null, response: BackupPrepareResponse) => void,
+  ): ClientUnaryCall;
+  backupPrepare(
+    request: BackupPrepareRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupPrepareResponse) => void,
+  ): ClientUnaryCall;
+  backupPrepare(
+    request: BackupPrepareRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupPrepareResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * tm post_backup / postbackup (and the _live variants): commits every temporary overlay the
+   * domain runs on back into its disk (`virsh blockcommit --active --pivot`), removes the overlays,
+   * `backup/` and `tmp/`. Succeeds when there is nothing to do (a repeat, or a failed pre_backup).
+   */
+  backupFinish(
+    request: BackupFinishRequest,
+    callback: (error: ServiceError | null, response: BackupFinishResponse) => void,
+  ): ClientUnaryCall;
+  backupFinish(
+    request: BackupFinishRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupFinishResponse) => void,
+  ): ClientUnaryCall;
+  backupFinish(
+    request: BackupFinishRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupFinishResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * backup_cancel: aborts the BackupPrepare running for `vm_dir` (its qemu-img / qemu-nbd children
+   * are killed, a libvirt backup job is aborted with domjobabort), then cleans up as BackupFinish
+   * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
+   */
+  backupCancel(
+    request: BackupCancelRequest,
+    callback: (error: ServiceError | null, response: BackupCancelResponse) => void,
+  ): ClientUnaryCall;
+  backupCancel(
+    request: BackupCancelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupCancelResponse) => void,
+  ): ClientUnaryCall;
+  backupCancel(
+    request: BackupCancelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupCancelResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,108 @@
+import { stat } from 'node:fs/promises';
+import { asStorageError, StorageError } from '../../../common/src/errors.js';
+import type {
+  BackupPrepareRequest,
+  BackupPrepareResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { backupDirs } from '../backup/backup-dirs.js';
+import { type BackupMode, type BackupDiskPlan, prepareBackup } from '../backup/prepare-backup.js';
+import { runningBackups } from '../backup/running-backups.js';
+import { checkDomainName, checkTarget } from '../libvirt/domain.js';
+import { freezeModeOf } from '../libvirt/freeze.js';
+import type { AgentContext, CallContext } from './context.js';
+import { oneOf, requireField } from './validate.js';
+
+const METHOD = 'BackupPrepare';
+const MODES: readonly BackupMode[] = ['FULL', 'INCREMENT'];
+
+/**
+ * tm pre_backup[_live]: validates the request, resolves every path inside the roots, and runs the
+ * backup (backup/prepare-backup.ts) under the VM directory's lock, registered so BackupCancel can
+ * abort it.
+ */
+export async function backupPrepare(
+  agent: AgentContext,
+  req: BackupPrepareRequest,
+  call: CallContext,
+): Promise<BackupPrepareResponse> {
+  const onedVmDir = agent.roots.normalize(requireField(agent, METHOD, 'vm_dir', req.vmDir), 'vm_dir');
+  const what = `backup prepare ${agent.name}:${onedVmDir}`;
+  const mode = oneOf(agent, METHOD, 'mode', req.mode, MODES);
+  if (req.live) checkDomainName(req.domain, `${what}: domain`);
+  if (req.disks.length === 0) throw new StorageError('INVALID_ARGUMENT', `${what}: no disks to back up`);
+  if (
+    mode === 'FULL'
+      ? req.backupId !== 0 || req.parentId !== -1
+      : req.backupId !== req.parentId + 1 || req.parentId < -1
+  ) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${what}: backup_id ${req.backupId} and parent_id ${req.parentId} do not fit mode ${mode}`,
+    );
+  }
+  const vmDir = await agent.roots.resolve(onedVmDir, 'vm_dir');
+  const disks: BackupDiskPlan[] = [];
+  for (const d of req.disks) {
+    const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
+    if (req.live) checkTarget(d.target, `${what}: disk ${d.diskId} target`);
+    const file = await agent.roots.resolveTarget(onedDisk, 'disk');
+    await stat(file).catch((err: unknown) => {
+      throw asStorageError(err, 'backup prepare', `${agent.name}:${onedDisk}`);
+    });
+    disks.push({ diskId: d.diskId, target: d.target, file });
+  }
+  return agent.locks.withLock(
+    [vmDir],
+    what,
+    () =>
+      runningBackups(agent).run(vmDir, call.signal, async (signal) => {
+        const started = Date.now();
+        const dirs = backupDirs(vmDir);
+        const result = await prepareBackup({
+          vmId: req.vmId,
+          domain: req.domain,
+          live: req.live,
+          mode,
+          backupId: req.backupId,
+          parentId: req.parentId,
+          freeze: freezeModeOf(req.freeze),
+          vmXml: req.vmXml,
+          dirs,
+          disks,
+          uri: agent.libvirtUri,
+          what,
+          log: call.log,
+          signal,
+        }).catch((err: unknown) => {
+          if (signal.aborted && !call.signal.aborted) {
+            throw new StorageError('TOOL_FAILED', `${what}: cancelled by backup_cancel`, { cause: err });
+          }
+          throw asStorageError(err, 'backup prepare', `${agent.name}:${onedVmDir}`);
+        });
+        const out: BackupPrepareResponse = { method: result.method, disks: [] };
+        for (const d of result.disks) {
+          const st = await stat(d.file);
+          out.disks.push({
+            diskId: d.diskId,
+            path: `${onedVmDir}/backup/${d.file.slice(dirs.bck.length + 1)}`,
+            bytes: st.blocks * 512,
+            type: d.type,
+            newChainReason: d.newChainReason ?? '',
+          });
+        }
+        call.log.info(
+          {
+            vmDir: onedVmDir,
+            mode,
+            backupId: req.backupId,
+            live: req.live,
+            ...out,
+            ms: Date.now() - started,
+          },
+          'backup prepared',
+        );
+        return out;
+      }),
+    call.signal,
+  );
+}
