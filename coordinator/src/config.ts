@@ -21,6 +21,8 @@ export interface AgentEndpoint {
   endpoint: string;
   /** Name its certificate carries (default: the hostname). */
   certName: string;
+  /** The host's OpenNebula id: sent to the agent (SetMonitorHost) for its monitoring messages. */
+  hostId?: number;
 }
 
 export interface CoordinatorConfig {
@@ -38,6 +40,8 @@ export interface CoordinatorConfig {
   agents: Map<string, AgentEndpoint>;
   tls: TlsFiles;
   deadlines: { controlMs: number; transferMs: number };
+  /** Where shared-datastore VM disk sizes go (MONITOR_VM, host -1): monitord on the front-end. */
+  monitord: { address: string; port: number; publicKey?: string };
   log: { level: string };
   source: string;
 }
@@ -50,7 +54,13 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const f = Fields.root(source, raw);
   const agents = new Map<string, AgentEndpoint>();
   for (const [name, a] of f.entries('agents')) {
-    agents.set(name, { name, endpoint: a.address('endpoint'), certName: a.string('certName', name) });
+    const hostId = a.has('hostId') ? a.int('hostId', 0, 0, 2 ** 31 - 1) : undefined;
+    agents.set(name, {
+      name,
+      endpoint: a.address('endpoint'),
+      certName: a.string('certName', name),
+      ...(hostId !== undefined ? { hostId } : {}),
+    });
     a.done();
   }
   const frontend = f.string('frontend');
@@ -59,6 +69,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const tls = f.object('tls') as Fields;
   const deadlines = f.object('deadlines', false);
   const log = f.object('log', false);
+  const monitord = parseMonitord(f);
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
@@ -79,6 +90,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
       transferMs:
         deadlines?.int('transferMs', DEFAULT_TRANSFER_DEADLINE_MS, 100) ?? DEFAULT_TRANSFER_DEADLINE_MS,
     },
+    monitord,
     log: { level: log?.string('level', 'info') ?? 'info' },
     source,
   };
@@ -88,4 +100,17 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   log?.done();
   f.done();
   return Object.freeze(config);
+}
+
+/** monitord.conf's defaults: the front-end's own monitord, UDP port 4124. */
+const DEFAULT_MONITORD = { address: '127.0.0.1', port: 4124 };
+
+function parseMonitord(f: Fields): CoordinatorConfig['monitord'] {
+  const m = f.object('monitord', false);
+  if (!m) return { ...DEFAULT_MONITORD };
+  const address = m.string('address', DEFAULT_MONITORD.address);
+  const port = m.int('port', DEFAULT_MONITORD.port, 1, 65535);
+  const publicKey = m.has('publicKey') ? m.absolutePath('publicKey') : undefined;
+  m.done();
+  return publicKey === undefined ? { address, port } : { address, port, publicKey };
 }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../common/src/log.js';
 import { loadTls } from '../../common/src/tls.js';
+import { distributeHostIds } from './actions/monitor/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';
 import { handleDriverCall } from './handle-driver-call.js';
@@ -48,8 +49,10 @@ export async function startCoordinator(
     { socket: config.socket, agents: [...config.agents.keys()], oned: config.oned.endpoint },
     'coordinator listening',
   );
+  const hostIds = distributeHostIds(agents, config.agents, logger);
   return {
     async close() {
+      await hostIds?.destroy();
       await server.close();
       agents.close();
       oned.close();

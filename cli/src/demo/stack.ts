@@ -29,6 +29,10 @@ export interface StackOptions {
   dataEncryption?: 'tls' | 'none';
   /** Extra top-level settings for a host's agent config (e.g. monitord and monitor). */
   agentSettings?: (name: string) => Readonly<Record<string, unknown>>;
+  /** Extra top-level coordinator settings (e.g. monitord). */
+  coordinatorSettings?: Readonly<Record<string, unknown>>;
+  /** OpenNebula host ids the coordinator tells the agents (agents.<name>.hostId). */
+  hostIds?: Readonly<Record<string, number>>;
 }
 
 interface AgentProcess {
@@ -129,10 +133,17 @@ export class Stack {
           remotesDir: dirs.remotes,
           oned: { endpoint: oned.endpoint, auth: oneAuth },
           agents: Object.fromEntries(
-            [...agents.values()].map((a) => [a.name, { endpoint: `127.0.0.1:${a.port}` }]),
+            [...agents.values()].map((a) => [
+              a.name,
+              {
+                endpoint: `127.0.0.1:${a.port}`,
+                ...(opts.hostIds?.[a.name] !== undefined ? { hostId: opts.hostIds[a.name] } : {}),
+              },
+            ]),
           ),
           tls: pkiFiles(dirs.pki, 'coordinator'),
           ...(opts.deadlines ? { deadlines: opts.deadlines } : {}),
+          ...opts.coordinatorSettings,
         },
         null,
         2,

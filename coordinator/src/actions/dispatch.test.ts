@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findHandler } from './dispatch.js';
+import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
 import { cloneLocal } from './tm/clone.js';
 import { deleteLocal } from './tm/delete.js';
 import { cloneShared } from './tm-shared/clone.js';
@@ -18,6 +19,9 @@ describe('findHandler', () => {
     ['tm', 'grpc_qcow2', 'delete.ssh', deleteLocal],
     ['tm', 'nosuch', 'clone', undefined],
     ['datastore', 'grpc', 'clone', undefined],
+    ['tm', 'grpc_qcow2', 'monitor', monitorSharedSystemDs],
+    ['datastore', 'grpc', 'monitor', monitorImageDs],
+    ['datastore', 'grpc_backup', 'monitor', undefined],
   ])('%s/%s/%s', (kind, driver, action, handler) => {
     expect(findHandler(kind, driver, action)).toBe(handler);
   });
