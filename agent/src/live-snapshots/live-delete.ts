@@ -1,38 +1,35 @@
-import { realpath, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { realpath } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
-import { writeFileAtomic } from '../files/write-file-atomic.js';
-import { isRunning } from '../libvirt/domain.js';
+import { isRunning, requireNoBlockJob } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
-import { backingChain } from '../qemu/backing-chain.js';
-import { rebase } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
-import {
-  fileOf,
-  readDisk,
-  readSnapDir,
-  shownOf,
-  snapshotFileId,
-  snapshotIdOf,
-} from '../snapshots/snap-dir.js';
+import { fileOf, readDisk, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type LiveTarget, layerRef, matchingDisk } from './live-domain.js';
 
 /** Merging a layer copies its data; bounded, and the caller's signal can cancel it. */
 const BLOCK_JOB_TIMEOUT_MS = 6 * 60 * 60_000;
 
-export type DeleteMethod = 'blockpull' | 'blockcommit' | 'offline';
+export type DeleteMethod = 'blockpull' | 'offline';
 
 /**
- * snap_delete of a qcow2 snapshot while the VM runs (reference 2.3's algorithm). When the
- * snapshot's file is in the running disk's chain, libvirt merges it, since qemu-img must not write
- * a chain the VM uses:
- *  - it is the layer right below the active one: `blockpull --base <its backing>` copies its data
- *    up into the active layer, then the file is removed;
- *  - a deeper one: its child is `blockcommit`ted into it, so its file now holds the child's
- *    snapshot, `<child>.current` names that file, and the child's own file is removed.
+ * snap_delete of a qcow2 snapshot while the VM runs. When the snapshot's file is in the running
+ * disk's chain, qemu-img must not write that chain, so libvirt takes the snapshot out of it first:
+ * `blockpull --base <the snapshot's backing file> --keep-relative` copies the snapshot's data (and
+ * that of any layer between it and the active one) up into the active layer, which then backs on
+ * the snapshot's own backing file. The snapshot's file and its children have left the live chain,
+ * so the offline algorithm finishes the job: children are rebased onto the snapshot's backing
+ * file (keeping their content), then the file goes.
+ *
+ * Departure from OpenNebula (reference 2.3), which block-commits a child into the snapshot's file
+ * and leaves a `<child>.current` pointer: a block commit reopens its base layer read-write by the
+ * name libvirt opened it with, and the layer the VM was deployed on was opened as `disk.N`, a
+ * symlink that now leads to the active layer. Pulling only ever writes the active layer. The
+ * price is that the active layer grows by the merged data. `.current` pointers OpenNebula left
+ * are still followed.
+ *
  * A snapshot outside the live chain (left by a revert), or a domain that is not running, takes the
- * offline path. Other files built on the snapshot outside the live chain are rebased first.
+ * offline path directly.
  */
 export async function deleteQcow2SnapshotLive(
   t: SnapshotTarget,
@@ -61,10 +58,9 @@ export async function deleteQcow2SnapshotLive(
     ...(t.confine ? { confine: t.confine } : {}),
   };
   const active = fileOf(snap, disk.activeId);
-  const target = fileOf(snap, fileId);
   const layers = await verifyChain(active, opts);
   const real = await Promise.all(layers.map((l) => realpath(l.filename)));
-  const pos = real.indexOf(await realpath(target));
+  const pos = real.indexOf(await realpath(fileOf(snap, fileId)));
   if (pos < 0) return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
   const domainDisk = await matchingDisk(live, active);
   if (domainDisk.indices.length !== layers.length) {
@@ -73,57 +69,20 @@ export async function deleteQcow2SnapshotLive(
       `${t.what}: libvirt sees ${domainDisk.indices.length} layers under ${live.target} of ${live.domain}, the files ${layers.length}`,
     );
   }
-  // Files outside the live chain that are built on the snapshot (after a revert) keep their data.
-  const own = layers[pos];
-  for (const [k, path] of snap.files) {
-    if (k === fileId || real.includes(await realpath(path).catch(() => path))) continue;
-    const [layer] = await backingChain(path, { ...opts, chain: false });
-    const backs = layer?.fullBackingFilename;
-    if (backs === undefined || (await realpath(backs).catch(() => backs)) !== real[pos]) continue;
-    await rebase(path, {
-      ...opts,
-      backing: own?.backingFilename ?? '',
-      ...(own?.backingFormat !== undefined ? { backingFormat: own.backingFormat } : {}),
-    });
-  }
-  const job = { ...live.virsh, timeoutMs: BLOCK_JOB_TIMEOUT_MS };
-  if (pos === 1) {
-    const base = pos + 1 < layers.length ? ['--base', layerRef(domainDisk, pos + 1), '--keep-relative'] : [];
-    await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], job);
-    await rm(target);
-    await rm(join(snap.dir, `${id}.current`), { force: true });
-    await verifyChain(active, opts);
-    return { existed: true, method: 'blockpull', activeRebased: true };
-  }
-  const childFile = layers[pos - 1]?.filename ?? '';
-  const childFileId = snapshotIdOf(basename(childFile));
-  if (childFileId === undefined || !snap.files.has(childFileId)) {
+  await requireNoBlockJob(live.domain, live.target, live.virsh);
+  const base = pos + 1 < layers.length ? ['--base', layerRef(domainDisk, pos + 1), '--keep-relative'] : [];
+  await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
+    ...live.virsh,
+    timeoutMs: BLOCK_JOB_TIMEOUT_MS,
+  });
+  const after = await verifyChain(active, opts);
+  const stillThere = await Promise.all(after.map((l) => realpath(l.filename)));
+  if (stillThere.includes(real[pos] ?? '')) {
     throw new StorageError(
       'BAD_LAYOUT',
-      `${t.what}: the layer above ${shownOf(snap, fileId)} is not a file of ${snap.short}`,
+      `${t.what}: the block pull left ${shownOf(snap, fileId)} in the chain`,
     );
   }
-  await virsh(
-    [
-      'blockcommit',
-      live.domain,
-      live.target,
-      '--top',
-      layerRef(domainDisk, pos - 1),
-      '--base',
-      layerRef(domainDisk, pos),
-      '--keep-relative',
-      '--wait',
-    ],
-    job,
-  );
-  // The snapshot(s) the child's file held now live in the snapshot's file.
-  const moved = [...new Set([childFileId, ...snap.currents.keys()])].filter(
-    (k) => k !== id && snapshotFileId(snap, k) === childFileId,
-  );
-  for (const k of moved) await writeFileAtomic(join(snap.dir, `${k}.current`), `${target}\n`);
-  await rm(join(snap.dir, `${id}.current`), { force: true });
-  await rm(childFile);
-  await verifyChain(active, opts);
-  return { existed: true, method: 'blockcommit', activeRebased: false };
+  const result = await deleteQcow2Snapshot(t, id);
+  return { existed: result.existed, method: 'blockpull', activeRebased: true };
 }

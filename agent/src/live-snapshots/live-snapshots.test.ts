@@ -2,7 +2,6 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  readFileSync,
   readlinkSync,
   realpathSync,
   rmSync,
@@ -92,12 +91,6 @@ async function deleteSnapshot(id: number): Promise<void> {
   expect(r.existed).toBe(true);
 }
 
-/** The file that holds snapshot `id` (following `<id>.current`). */
-function snapshotFile(id: number): string {
-  const current = join(snap0, `${id}.current`);
-  return existsSync(current) ? readFileSync(current, 'utf8').trim() : join(snap0, String(id));
-}
-
 beforeAll(async () => {
   await ensureLibvirt();
   await destroyIfRunning(DOMAIN);
@@ -167,31 +160,47 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     expect(await dom.state()).toBe('running');
   });
 
-  it('deletes a deeper snapshot with blockcommit: its child moves into its file and <child>.current says so', async () => {
+  it('deletes a deeper snapshot: its data is pulled up, its child is rebased below it and keeps its content', async () => {
     await takeSnapshot(2); // file 2 holds snapshot 2, active 3
     await guestWrite(0x44, 2 * MIB, MIB);
     await takeSnapshot(3); // file 3 holds snapshot 3, active 4
     await guestWrite(0x55, 3 * MIB, MIB);
     await deleteSnapshot(2);
     await dom.flush('vda');
-    expect(existsSync(join(snap0, '3'))).toBe(false);
-    expect(readFileSync(join(snap0, '3.current'), 'utf8').trim()).toBe(join(snap0, '2'));
-    expect(await same(snapshotFile(3), expected.snap(3))).toBe(true);
+    expect(existsSync(join(snap0, '2'))).toBe(false);
+    expect(existsSync(join(snap0, '3.current'))).toBe(false);
+    // Snapshot 3's file now backs on file 0 and still reads as snapshot 3 did.
+    const info = JSON.parse(await qemuImg('info', '-U', '--output=json', join(snap0, '3'))) as {
+      'full-backing-filename': string;
+    };
+    expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
+    expect(await same(join(snap0, '3'), expected.snap(3))).toBe(true);
     expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
     expect(await same(disk0, expected.now)).toBe(true);
     await checkClean(disk0);
     expect(await dom.state()).toBe('running');
   });
 
-  it('then deletes the moved snapshot through its .current pointer', async () => {
+  it('then deletes snapshot 3; a repeat finds it gone', async () => {
     await deleteSnapshot(3);
     await dom.flush('vda');
-    expect(existsSync(join(snap0, '3.current'))).toBe(false);
-    expect(existsSync(join(snap0, '2'))).toBe(false);
+    expect(existsSync(join(snap0, '3'))).toBe(false);
     expect(await same(disk0, expected.now)).toBe(true);
     expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
     const again = await snapshotDelete(agent, { ...snapRequest(3, 'qcow2'), active: false }, call);
     expect(again.existed).toBe(false);
+  });
+
+  it('follows a .current pointer OpenNebula left: the file it names is the snapshot that goes', async () => {
+    await takeSnapshot(4); // file 4 holds snapshot 4, active 5
+    await guestWrite(0x56, 6 * MIB, MIB);
+    // As OpenNebula's live delete leaves it: snapshot 7's data lives in file 4.
+    writeFileSync(join(snap0, '7.current'), `${join(snap0, '4')}\n`);
+    await deleteSnapshot(7);
+    await dom.flush('vda');
+    expect(existsSync(join(snap0, '4'))).toBe(false);
+    expect(existsSync(join(snap0, '7.current'))).toBe(false);
+    expect(await same(disk0, expected.now)).toBe(true);
   });
 
   it('refuses a snapshot while a block job runs on the disk, and changes nothing', async () => {
@@ -199,12 +208,12 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await virshArgs('blockcopy', DOMAIN, 'vda', '--dest', mirror, '--format', 'qcow2', '--transient-job');
     try {
       const before = await sourceOf('vda');
-      const err = await snapshotCreate(agent, snapRequest(4, 'qcow2'), call).catch((e: unknown) => e);
+      const err = await snapshotCreate(agent, snapRequest(5, 'qcow2'), call).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StorageError);
       expect((err as StorageError).reason).toBe('BUSY');
       expect((err as StorageError).message).toMatch(/block job is already running on vda of one-ls1/);
       expect(await sourceOf('vda')).toBe(before);
-      expect(existsSync(join(snap0, '5'))).toBe(false);
+      expect(existsSync(join(snap0, '6'))).toBe(false);
     } finally {
       await virshArgs('blockjob', DOMAIN, 'vda', '--abort');
       rmSync(mirror, { force: true });
@@ -214,8 +223,8 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
   it('refuses a second snapshot of the same disk while the first runs', async () => {
     const slowAgent = localAgent(root, 20);
     const results = await Promise.allSettled([
-      snapshotCreate(slowAgent.agent, snapRequest(4, 'qcow2'), slowAgent.call),
-      snapshotCreate(slowAgent.agent, snapRequest(4, 'qcow2'), slowAgent.call),
+      snapshotCreate(slowAgent.agent, snapRequest(5, 'qcow2'), slowAgent.call),
+      snapshotCreate(slowAgent.agent, snapRequest(5, 'qcow2'), slowAgent.call),
     ]);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -224,9 +233,9 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     const err = lost[0]?.reason as StorageError;
     expect(err.reason).toBe('LOCKED');
     expect(err.message.split('\n')).toHaveLength(1);
-    expect(await sourceOf('vda')).toBe(join(snap0, '5'));
-    await runTool('cp', ['--sparse=always', expected.now, expected.snap(4)]);
-    expect(await same(join(snap0, '4'), expected.snap(4))).toBe(true);
+    expect(await sourceOf('vda')).toBe(join(snap0, '6'));
+    await runTool('cp', ['--sparse=always', expected.now, expected.snap(5)]);
+    expect(await same(join(snap0, '5'), expected.snap(5))).toBe(true);
   });
 });
 
@@ -270,7 +279,7 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
     expect(info['backing-filename']).toBeUndefined();
     expect(await same(dest, expected.now)).toBe(true);
     expect(await dom.state()).toBe('running');
-    expect(await sourceOf('vda')).toBe(join(snap0, '5'));
+    expect(await sourceOf('vda')).toBe(join(snap0, '6'));
   });
 
   it('refuses an existing destination and leaves it as it was', async () => {
@@ -293,21 +302,21 @@ describe('faults', () => {
   it('an unknown domain is DOMAIN_NOT_FOUND, a disk the domain does not run on is BAD_LAYOUT', async () => {
     const unknown = await snapshotCreate(
       agent,
-      { ...snapRequest(5, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
+      { ...snapRequest(7, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
       call,
     ).catch((e: unknown) => e as StorageError);
     expect(unknown.reason).toBe('DOMAIN_NOT_FOUND');
     expect(unknown.message).toMatch(
-      /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 5\)/,
+      /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 7\)/,
     );
     const wrong = await snapshotCreate(
       agent,
-      { ...snapRequest(5, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
+      { ...snapRequest(7, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
       call,
     ).catch((e: unknown) => e as StorageError);
     expect(wrong.reason).toBe('BAD_LAYOUT');
     expect(wrong.message).toMatch(/vdb of one-ls1 runs on/);
-    expect(existsSync(join(snap0, '6'))).toBe(false);
+    expect(existsSync(join(snap0, '8'))).toBe(false);
   });
 
   it('a domain that is defined but shut off is DOMAIN_NOT_RUNNING', async () => {
@@ -318,7 +327,7 @@ describe('faults', () => {
     try {
       const err = await snapshotCreate(
         agent,
-        { ...snapRequest(5, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
+        { ...snapRequest(7, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
         call,
       ).catch((e: unknown) => e as StorageError);
       expect(err.reason).toBe('DOMAIN_NOT_RUNNING');
