@@ -109,6 +109,28 @@ describe('DatastoreScanner', () => {
     expect(result.problems[2]).toMatch(/\/8\/disk\.2: leads to \/etc\/hostname, outside the datastore roots/);
   });
 
+  it('does not follow a VM directory or a snapshot directory that leads outside the roots', async () => {
+    const elsewhere = await makeTempDir('monitor-outside-');
+    try {
+      writeFileSync(join(elsewhere, 'disk.0'), Buffer.alloc(4096, 1));
+      mkdirSync(join(elsewhere, 'snaps'));
+      writeFileSync(join(elsewhere, 'snaps', '0'), Buffer.alloc(4096, 1));
+      symlinkSync(elsewhere, join(ds, '77'));
+      const vm = join(ds, '78');
+      mkdirSync(vm);
+      writeFileSync(join(vm, 'disk.0'), Buffer.alloc(4096, 2));
+      symlinkSync(join(elsewhere, 'snaps'), join(vm, 'disk.0.snap'));
+      const result = await new DatastoreScanner(ds, { isConfined: confinedToBase }).scan();
+      expect(result.vms).toEqual([{ vmId: 78, disks: [{ diskId: 0, sizeMb: 1, snapshots: [] }] }]);
+      expect(result.problems).toEqual([
+        `${ds}/77: leads to ${elsewhere}, outside the datastore roots; not measured`,
+        `${vm}/disk.0.snap: leads outside the datastore roots; snapshots not measured`,
+      ]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('in steady state reads no directory and stats only the active layers; a changed directory is re-read', async () => {
     const vms = ['1', '2', '3'].map((v) => join(ds, v));
     for (const vm of vms) await makeQcow2Disk(vm, 0, [0, 1, 2], [1, 1, 1]);

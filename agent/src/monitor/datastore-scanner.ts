@@ -1,4 +1,4 @@
-import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { oneLine } from '../../../common/src/errors.js';
 import { allocatedMb, type DiskUsage, type VmUsage } from './disk-usage.js';
@@ -26,7 +26,14 @@ interface VmDirEntry {
   stamp: Stamp;
   trusted: boolean;
   /** disk.N names, with whether disk.N.snap is there and where disk.N really is (confinement). */
-  disks: ReadonlyArray<{ id: number; name: string; hasSnapDir: boolean; outside: string | undefined }>;
+  disks: ReadonlyArray<{
+    id: number;
+    name: string;
+    /** disk.N.snap is there; `snapDirLink` when it is a symlink (checked against the roots). */
+    hasSnapDir: boolean;
+    snapDirLink: boolean;
+    outside: string | undefined;
+  }>;
 }
 
 interface SnapFile {
@@ -89,13 +96,13 @@ export class DatastoreScanner {
   async scan(): Promise<ScanResult> {
     const full = this.cycle++ % this.fullRefreshEvery === 0;
     const run = new ScanRun(this.vmDirs, this.snapDirs, full, this.opts.isConfined);
-    const names = readdirSync(this.localDir).filter((n) => NUMERIC.test(n));
-    names.sort((a, b) => Number(a) - Number(b));
+    const entries = readdirSync(this.localDir, { withFileTypes: true }).filter((e) => NUMERIC.test(e.name));
+    entries.sort((a, b) => Number(a.name) - Number(b.name));
     const vms: VmUsage[] = [];
-    for (let i = 0; i < names.length; i++) {
+    for (let i = 0; i < entries.length; i++) {
       if (i > 0 && i % VMS_PER_SLICE === 0) await yieldToLoop();
-      const name = names[i] as string;
-      const vm = run.vm(`${this.localDir}/${name}`, Number(name));
+      const entry = entries[i] as Dirent;
+      const vm = run.vm(`${this.localDir}/${entry.name}`, Number(entry.name), entry.isSymbolicLink());
       if (vm) vms.push(vm);
     }
     // Only what this cycle saw is kept: removed VMs and datastores leave the cache.
@@ -120,7 +127,13 @@ class ScanRun {
     private readonly isConfined: (real: string) => boolean,
   ) {}
 
-  vm(dir: string, vmId: number): VmUsage | undefined {
+  vm(dir: string, vmId: number, isLink: boolean): VmUsage | undefined {
+    // Only symlinks can lead outside the roots: regular entries of a confined directory cannot.
+    const outside = isLink ? this.outside(dir) : undefined;
+    if (outside !== undefined) {
+      this.problems.push(`${dir}: leads to ${outside}, outside the datastore roots; not measured`);
+      return undefined;
+    }
     const st = this.stat(dir);
     if (!st?.isDirectory()) return undefined;
     let entry = this.vmDirs.get(dir);
@@ -140,35 +153,39 @@ class ScanRun {
         this.problems.push(`${path}: not a regular file; not measured`);
         continue;
       }
-      const snapshots = d.hasSnapDir ? this.snapshots(`${path}.snap`, ds) : [];
+      const snapshots = d.hasSnapDir ? this.snapshots(`${path}.snap`, ds, d.snapDirLink) : [];
       disks.push({ diskId: d.id, sizeMb: allocatedMb(ds.blocks), snapshots });
     }
     return disks.length > 0 ? { vmId, disks } : undefined;
   }
 
   private readVmDir(dir: string, st: Stats): VmDirEntry | undefined {
-    const names = this.list(dir);
-    if (!names) return undefined;
-    const present = new Set(names);
-    const disks = names
-      .map((name) => ({ name, m: DISK_NAME.exec(name) }))
-      .filter((x): x is { name: string; m: RegExpExecArray } => x.m !== null)
-      .map(({ name, m }) => ({
-        id: Number(m[1]),
-        name,
-        hasSnapDir: present.has(`${name}.snap`),
-        outside: this.outside(`${dir}/${name}`),
-      }))
+    const entries = this.list(dir);
+    if (!entries) return undefined;
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    const disks = entries
+      .map((e) => ({ e, m: DISK_NAME.exec(e.name) }))
+      .filter((x): x is { e: Dirent; m: RegExpExecArray } => x.m !== null)
+      .map(({ e, m }) => {
+        const snap = byName.get(`${e.name}.snap`);
+        return {
+          id: Number(m[1]),
+          name: e.name,
+          hasSnapDir: snap !== undefined,
+          snapDirLink: snap?.isSymbolicLink() ?? false,
+          outside: e.isSymbolicLink() ? this.outside(`${dir}/${e.name}`) : undefined,
+        };
+      })
       .sort((a, b) => a.id - b.id);
     return { stamp: stampOf(st), trusted: st.mtimeMs < this.trustBefore, disks };
   }
 
-  private snapshots(dir: string, active: Stats): Array<{ id: number; sizeMb: number }> {
+  private snapshots(dir: string, active: Stats, isLink: boolean): Array<{ id: number; sizeMb: number }> {
     const st = this.stat(dir);
     if (!st?.isDirectory()) return [];
     let entry = this.snapDirs.get(dir);
     if (!this.reusable(entry, st) || entry?.activeIno !== active.ino) {
-      entry = this.readSnapDir(dir, st, active.ino);
+      entry = this.readSnapDir(dir, st, active.ino, isLink);
     }
     if (!entry) return [];
     this.nextSnapDirs.set(dir, entry);
@@ -177,17 +194,18 @@ class ScanRun {
       .map((f) => ({ id: f.id, sizeMb: f.sizeMb }));
   }
 
-  private readSnapDir(dir: string, st: Stats, activeIno: number): SnapDirEntry | undefined {
-    if (this.outside(dir) !== undefined) {
+  private readSnapDir(dir: string, st: Stats, activeIno: number, isLink: boolean): SnapDirEntry | undefined {
+    if (isLink && this.outside(dir) !== undefined) {
       this.problems.push(`${dir}: leads outside the datastore roots; snapshots not measured`);
       return undefined;
     }
-    const names = this.list(dir);
-    if (!names) return undefined;
+    const entries = this.list(dir);
+    if (!entries) return undefined;
     const files: SnapFile[] = [];
-    for (const name of names.filter((n) => NUMERIC.test(n))) {
+    for (const e of entries.filter((x) => NUMERIC.test(x.name))) {
+      const name = e.name;
       const path = `${dir}/${name}`;
-      const where = this.outside(path);
+      const where = e.isSymbolicLink() ? this.outside(path) : undefined;
       if (where !== undefined) {
         this.problems.push(`${path}: leads to ${where}, outside the datastore roots; not measured`);
         continue;
@@ -215,10 +233,10 @@ class ScanRun {
     return this.isConfined(real) ? undefined : real;
   }
 
-  private list(dir: string): string[] | undefined {
+  private list(dir: string): Dirent[] | undefined {
     try {
       this.counters.dirsRead++;
-      return readdirSync(dir);
+      return readdirSync(dir, { withFileTypes: true });
     } catch (err) {
       if (!gone(err)) this.problems.push(`${dir}: cannot list: ${why(err)}`);
       return undefined;
