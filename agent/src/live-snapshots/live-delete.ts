@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
-import { isRunning, requireNoBlockJob } from '../libvirt/domain.js';
+import { isRunning } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
@@ -69,20 +69,13 @@ export async function deleteQcow2SnapshotLive(
       `${t.what}: libvirt sees ${domainDisk.indices.length} layers under ${live.target} of ${live.domain}, the files ${layers.length}`,
     );
   }
-  await requireNoBlockJob(live.domain, live.target, live.virsh);
+  // A block job already running on the disk makes blockpull fail with BUSY, changing nothing.
   const base = pos + 1 < layers.length ? ['--base', layerRef(domainDisk, pos + 1), '--keep-relative'] : [];
   await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
     ...live.virsh,
     timeoutMs: BLOCK_JOB_TIMEOUT_MS,
   });
-  const after = await verifyChain(active, opts);
-  const stillThere = await Promise.all(after.map((l) => realpath(l.filename)));
-  if (stillThere.includes(real[pos] ?? '')) {
-    throw new StorageError(
-      'BAD_LAYOUT',
-      `${t.what}: the block pull left ${shownOf(snap, fileId)} in the chain`,
-    );
-  }
+  // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);
   return { existed: result.existed, method: 'blockpull', activeRebased: true };
 }
