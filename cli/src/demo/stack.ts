@@ -182,7 +182,7 @@ export class Stack {
   async startAgent(name: string): Promise<void> {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name} in this stack`);
-    if (agent.child && agent.child.exitCode === null) return;
+    if (agent.child && agent.child.exitCode === null && agent.child.signalCode === null) return;
     agent.child = startDaemon(distEntry('agent/src/main.js'), ['--config', agent.config], agent.log);
     const client = new AgentClient(
       { name, endpoint: `127.0.0.1:${agent.port}`, certName: name },

@@ -16,8 +16,18 @@ const RETRIABLE_REASONS = new Set(['AGENT_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'LO
 const MAX_ATTEMPTS = 4;
 const FIRST_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
-/** Long calls: moving image data; they get the transfer deadline. */
-const TRANSFER_METHODS = new Set<AgentMethod>(['receive', 'copy', 'resize']);
+/**
+ * Long calls: moving image data; they get the transfer deadline. A backup copies whole disks, and
+ * a cancel waits for the aborted backup to wind down and for block commits.
+ */
+const TRANSFER_METHODS = new Set<AgentMethod>([
+  'receive',
+  'copy',
+  'resize',
+  'backupPrepare',
+  'backupFinish',
+  'backupCancel',
+]);
 
 /**
  * Agent calls on behalf of one driver call: a deadline on each, the request id in metadata, a

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { findHandler } from './dispatch.js';
 import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
 import { cloneLocal } from './tm/clone.js';
@@ -12,7 +13,13 @@ describe('findHandler', () => {
     ['tm', 'grpc', 'clone.ssh', cloneLocal],
     ['tm', 'grpc', 'delete.grpc_qcow2', deleteLocal],
     ['tm', 'grpc', 'snap_create_live.ssh', undefined],
-    ['tm', 'grpc', 'prebackup', undefined],
+    ['tm', 'grpc', 'prebackup', preBackup],
+    ['tm', 'grpc', 'pre_backup_live', preBackup],
+    ['tm', 'grpc_qcow2', 'postbackup_live', postBackup],
+    ['tm', 'grpc_qcow2', 'post_backup', postBackup],
+    ['tm', 'grpc', 'backup_cancel', backupCancel],
+    ['datastore', 'grpc_backup', 'backup_cancel', backupCancel],
+    ['datastore', 'grpc_backup', 'backup', undefined],
     ['tm', 'grpc_qcow2', 'clone', cloneShared],
     ['tm', 'grpc_qcow2', 'clone.grpc', cloneLocal],
     ['tm', 'grpc_qcow2', 'clone.ssh', cloneLocal],

@@ -1,4 +1,5 @@
 import type { ActionHandler } from './action-context.js';
+import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
 import { cloneShared, lnShared } from './tm-shared/clone.js';
 import { cpdsShared, mvShared, mvdsShared } from './tm-shared/in-place.js';
@@ -15,6 +16,27 @@ import { mvdsLocal } from './tm/mvds.js';
 import { noOp } from './tm/no-op.js';
 import { resizeDisk } from './tm/resize.js';
 import { snapCreate, snapCreateLive, snapDelete, snapRevert } from './tm/snapshots.js';
+
+/**
+ * Backups (issue 4): the guide's hook names and OpenNebula's current ones, and backup_cancel, which
+ * oned sends to the backup datastore driver (the shims install it under both).
+ */
+const BACKUP_HOOKS: Readonly<Record<string, ActionHandler>> = {
+  pre_backup: preBackup,
+  pre_backup_live: preBackup,
+  prebackup: preBackup,
+  prebackup_live: preBackup,
+  post_backup: postBackup,
+  post_backup_live: postBackup,
+  postbackup: postBackup,
+  postbackup_live: postBackup,
+  backup_cancel: backupCancel,
+};
+
+/** Backup datastore driver `grpc_backup`: only backup_cancel so far. */
+const DS_BACKUP: Readonly<Record<string, ActionHandler>> = {
+  backup_cancel: backupCancel,
+};
 
 /** Local mode (TM `grpc`, replacing OpenNebula's ssh TM). */
 const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
@@ -36,6 +58,7 @@ const TM_LOCAL: Readonly<Record<string, ActionHandler>> = {
   snap_create_live: snapCreateLive,
   snap_revert: snapRevert,
   snap_delete: snapDelete,
+  ...BACKUP_HOOKS,
 };
 
 /**
@@ -69,6 +92,7 @@ const TM_SHARED: Readonly<Record<string, ActionHandler>> = {
   'ln.ssh': lnMixed,
   'mvds.grpc': mvdsMixed,
   'mvds.ssh': mvdsMixed,
+  ...BACKUP_HOOKS,
 };
 
 /** `clone.grpc`, `clone.ssh`, ...: the local driver's handlers under the suffixed names. */
@@ -96,6 +120,7 @@ const DS_IMAGE: Readonly<Record<string, ActionHandler>> = {
 const DRIVERS: Readonly<Record<string, Readonly<Record<string, ActionHandler>>>> = {
   'tm/grpc': TM_LOCAL,
   'tm/grpc_qcow2': TM_SHARED,
+  'datastore/grpc_backup': DS_BACKUP,
   'datastore/grpc': DS_IMAGE,
 };
 
