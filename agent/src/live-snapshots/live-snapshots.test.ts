@@ -239,6 +239,25 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
   });
 });
 
+describe('FS_FREEZE=SUSPEND', () => {
+  it('suspends and resumes a running guest; a guest that was paused stays paused', async () => {
+    const suspendRequest = (id: number) => ({
+      ...snapRequest(id, 'qcow2'),
+      live: { domain: DOMAIN, target: 'vda', freeze: 'SUSPEND' },
+    });
+    expect((await snapshotCreate(agent, suspendRequest(6), call)).created).toBe(true);
+    expect(await dom.state()).toBe('running');
+    await virshArgs('suspend', DOMAIN);
+    try {
+      expect((await snapshotCreate(agent, suspendRequest(7), call)).created).toBe(true);
+      expect(await dom.state()).toBe('paused');
+    } finally {
+      await virshArgs('resume', DOMAIN);
+    }
+    expect(await sourceOf('vda')).toBe(join(snap0, '8'));
+  });
+});
+
 describe('snap_create_live of a raw disk', () => {
   it('copies the running disk with a block copy', async () => {
     await dom.write('vdb', 0x66, 0, 2 * MIB);
@@ -279,7 +298,7 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
     expect(info['backing-filename']).toBeUndefined();
     expect(await same(dest, expected.now)).toBe(true);
     expect(await dom.state()).toBe('running');
-    expect(await sourceOf('vda')).toBe(join(snap0, '6'));
+    expect(await sourceOf('vda')).toBe(join(snap0, '8'));
   });
 
   it('refuses an existing destination and leaves it as it was', async () => {
@@ -302,21 +321,21 @@ describe('faults', () => {
   it('an unknown domain is DOMAIN_NOT_FOUND, a disk the domain does not run on is BAD_LAYOUT', async () => {
     const unknown = await snapshotCreate(
       agent,
-      { ...snapRequest(7, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
+      { ...snapRequest(8, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
       call,
     ).catch((e: unknown) => e as StorageError);
     expect(unknown.reason).toBe('DOMAIN_NOT_FOUND');
     expect(unknown.message).toMatch(
-      /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 7\)/,
+      /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 8\)/,
     );
     const wrong = await snapshotCreate(
       agent,
-      { ...snapRequest(7, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
+      { ...snapRequest(8, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
       call,
     ).catch((e: unknown) => e as StorageError);
     expect(wrong.reason).toBe('BAD_LAYOUT');
     expect(wrong.message).toMatch(/vdb of one-ls1 runs on/);
-    expect(existsSync(join(snap0, '8'))).toBe(false);
+    expect(existsSync(join(snap0, '9'))).toBe(false);
   });
 
   it('a domain that is defined but shut off is DOMAIN_NOT_RUNNING', async () => {
@@ -327,7 +346,7 @@ describe('faults', () => {
     try {
       const err = await snapshotCreate(
         agent,
-        { ...snapRequest(7, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
+        { ...snapRequest(8, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
         call,
       ).catch((e: unknown) => e as StorageError);
       expect(err.reason).toBe('DOMAIN_NOT_RUNNING');
