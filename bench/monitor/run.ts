@@ -16,7 +16,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { DatastoreScanner, RACY_WINDOW_MS } from '../../agent/src/monitor/datastore-scanner.js';
+import {
+  DatastoreScanner,
+  RACY_WINDOW_MS,
+  type ScanCounters,
+} from '../../agent/src/monitor/datastore-scanner.js';
 import { vmLine } from '../../agent/src/monitor/templates.js';
 import { encodeMessages } from '../../common/src/monitord/wire.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
@@ -54,7 +58,7 @@ function ownCpuMs(): number {
 async function timeOurs(
   method: string,
   scanner: DatastoreScanner,
-): Promise<{ row: Row; lines: string[]; messages: number }> {
+): Promise<{ row: Row; lines: string[]; messages: number; counters: ScanCounters }> {
   const cpu0 = ownCpuMs();
   const t0 = process.hrtime.bigint();
   const result = await scanner.scan();
@@ -65,7 +69,12 @@ async function timeOurs(
   );
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   if (result.problems.length > 0) throw new Error(`scan problems: ${result.problems.slice(0, 3).join('; ')}`);
-  return { row: { method, wallMs, cpuMs: ownCpuMs() - cpu0 }, lines, messages: messages.length };
+  return {
+    row: { method, wallMs, cpuMs: ownCpuMs() - cpu0 },
+    lines,
+    messages: messages.length,
+    counters: result.counters,
+  };
 }
 
 function timeDu(ds: string): Promise<{ row: Row; vms: number }> {
@@ -167,6 +176,7 @@ async function main(): Promise<void> {
       changed: WRITES + NEW_SNAPSHOTS,
       buildSeconds: buildS,
       messages: { cold: cold.messages, steady: steady.messages },
+      counters: { cold: cold.counters, steady: steady.counters },
       rows,
       coldRatio,
       steadyRatio,

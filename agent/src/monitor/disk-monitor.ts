@@ -8,6 +8,9 @@ import { DatastoreScanner, DEFAULT_FULL_REFRESH_EVERY } from './datastore-scanne
 import { MEASURED_DRIVERS, markedDatastores } from './marked-datastores.js';
 import { systemHostLines, vmLine, type DatastoreFigures } from './templates.js';
 
+/** Datastores asked for by path whose caches are kept (a node has a handful). */
+const MAX_ASKED_DATASTORES = 64;
+
 /**
  * What this node knows about its datastores for monitoring: the per-VM disk lines of every marked
  * datastore and the SYSTEM_HOST capacity lines. One scanner (with its cache) per datastore
@@ -15,7 +18,10 @@ import { systemHostLines, vmLine, type DatastoreFigures } from './templates.js';
  * appear, not every cycle.
  */
 export class DiskMonitor {
+  /** Marked datastores (push and probes cycles): dropped when the marker or directory goes. */
   private readonly scanners = new Map<string, DatastoreScanner>();
+  /** Datastores asked for by path (monitor_ds, MonitorDatastore): few, kept apart so a push cycle does not drop them. */
+  private readonly askedScanners = new Map<string, DatastoreScanner>();
   private reported = new Set<string>();
 
   constructor(
@@ -36,7 +42,7 @@ export class DiskMonitor {
         );
         continue;
       }
-      lines.push(...(await this.scanInto(ds.localDir, problems)));
+      lines.push(...(await this.scanInto(this.scanners, ds.localDir, problems)));
     }
     this.forget(new Set(marked.map((d) => d.localDir)));
     this.report(problems);
@@ -46,7 +52,7 @@ export class DiskMonitor {
   /** `VM = [...]` lines of one datastore directory (monitor_ds, MonitorDatastore). */
   async vmLines(localDir: string): Promise<string[]> {
     const problems: string[] = [];
-    const lines = await this.scanInto(localDir, problems);
+    const lines = await this.scanInto(this.askedScanners, localDir, problems);
     this.report(problems);
     return lines;
   }
@@ -71,21 +77,29 @@ export class DiskMonitor {
     return filesystemCapacity(localDir);
   }
 
-  private async scanInto(localDir: string, problems: string[]): Promise<string[]> {
-    let scanner = this.scanners.get(localDir);
+  private async scanInto(
+    scanners: Map<string, DatastoreScanner>,
+    localDir: string,
+    problems: string[],
+  ): Promise<string[]> {
+    let scanner = scanners.get(localDir);
     if (!scanner) {
       scanner = new DatastoreScanner(localDir, {
         fullRefreshEvery: this.fullRefreshEvery,
         isConfined: confinedTo(this.roots),
       });
-      this.scanners.set(localDir, scanner);
+      scanners.set(localDir, scanner);
+      // Bounded whatever callers ask for: the oldest cache goes first.
+      if (scanners.size > MAX_ASKED_DATASTORES && scanners === this.askedScanners) {
+        scanners.delete(scanners.keys().next().value as string);
+      }
     }
     try {
       const result = await scanner.scan();
       problems.push(...result.problems);
       return result.vms.map(vmLine);
     } catch (err) {
-      this.scanners.delete(localDir);
+      scanners.delete(localDir);
       problems.push(`${localDir}: cannot list the datastore: ${(err as Error).message}`);
       return [];
     }
