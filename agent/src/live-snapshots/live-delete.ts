@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { isRunning } from '../libvirt/domain.js';
+import { type DomainDisk, isRunning } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
@@ -70,7 +71,7 @@ export async function deleteQcow2SnapshotLive(
     );
   }
   // A block job already running on the disk makes blockpull fail with BUSY, changing nothing.
-  const base = pos + 1 < layers.length ? ['--base', layerRef(domainDisk, pos + 1), '--keep-relative'] : [];
+  const base = await pullBase(layers, real, pos, domainDisk, live);
   await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
     ...live.virsh,
     timeoutMs: BLOCK_JOB_TIMEOUT_MS,
@@ -78,4 +79,35 @@ export async function deleteQcow2SnapshotLive(
   // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);
   return { existed: result.existed, method: 'blockpull', activeRebased: true };
+}
+
+/**
+ * The `--base` arguments of the pull that takes layer `pos` out of the chain. After the pull the
+ * active layer's header names the base, and that name must lead to the base's file:
+ *  - the snapshot stores a relative backing name (the VM directory's own chain): `--keep-relative`
+ *    makes libvirt write the name the headers use;
+ *  - an absolute name (a persistent image's `<SOURCE>.snap`): libvirt writes its own name for the
+ *    base, which is right unless the base is the layer the VM was deployed on, opened as `disk.N`,
+ *    a symlink that now leads to the active layer. Then nothing is named at all: the whole chain is
+ *    pulled and the active layer becomes standalone (more data copied, never a wrong name).
+ */
+async function pullBase(
+  layers: ReadonlyArray<{ backingFilename?: string }>,
+  real: readonly string[],
+  pos: number,
+  domainDisk: DomainDisk,
+  live: LiveTarget,
+): Promise<string[]> {
+  if (pos + 1 >= layers.length) return [];
+  const ref = layerRef(domainDisk, pos + 1);
+  const stored = layers[pos]?.backingFilename ?? '';
+  if (stored !== '' && !isAbsolute(stored)) return ['--base', ref, '--keep-relative'];
+  const libvirtName = domainDisk.backing[pos] ?? '';
+  const named = await realpath(libvirtName).catch(() => '');
+  if (named !== '' && named === real[pos + 1]) return ['--base', ref];
+  live.log.warn(
+    { domain: live.domain, target: live.target, libvirtName, base: real[pos + 1] },
+    'libvirt knows the base layer by a name that now leads elsewhere: pulling the whole chain into the active layer',
+  );
+  return [];
 }
