@@ -241,7 +241,7 @@ describe('FULL', () => {
     });
   }, 120_000);
 
-  it('a target left in backup/ and tmp/ by an earlier run does not stop the next backup', async () => {
+  it('a target left in backup/ and tmp/ by an earlier run does not stop the next backup (FULL, INCREMENT, FULL again)', async () => {
     const vm = await newVm([{ format: 'qcow2' }]);
     const dom = await startVm(vm, ['qcow2']);
     await dom.write('vda', 0x31, 0, MIB);
@@ -251,7 +251,7 @@ describe('FULL', () => {
     await writeFile(join(vm.dir, 'tmp', 'overlay_0.qcow2'), 'stale');
     const expected = join(vm.repo, 'e.raw');
     await snapshotContent(vm.disk(0), 'qcow2', expected);
-    for (const mode of [{}, inc(0)]) {
+    for (const mode of [{}, inc(0), {}]) {
       await prepare(vm, { ...mode, disks: [{ diskId: 0, target: 'vda' }] });
       expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
       await finish(vm);
@@ -390,6 +390,33 @@ describe('a missing parent starts a new full chain, which still restores when re
       120_000,
     );
   }
+});
+
+describe('a backup oned never recorded (its checkpoint is left) is taken again', () => {
+  it('live: the stale checkpoint with the new id is deleted and the increment still holds every change since the parent', async () => {
+    const vm = await newVm([{ format: 'qcow2' }]);
+    const dom = await startVm(vm, ['qcow2']);
+    const chain: string[] = [];
+    await dom.write('vda', 0x81, 0, MIB);
+    await prepare(vm, { ...inc(0), disks: [{ diskId: 0, target: 'vda' }] });
+    chain.push(await keep(join(vm.dir, 'backup', 'disk.0.0'), vm.repo, 0));
+    await finish(vm);
+    await dom.write('vda', 0x82, 4 * MIB, MIB);
+    // Backup 1 runs, but oned does not record it (the datastore upload failed): LAST_INCREMENT_ID stays 0.
+    await prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
+    await finish(vm);
+    expect(await virsh('checkpoint-list', vm.domain, '--name')).toMatch(new RegExp(`one-${vm.id}-1`));
+    await dom.write('vda', 0x83, 8 * MIB, MIB);
+    const expected = join(vm.repo, 'e.raw');
+    await snapshotContent(vm.disk(0), 'qcow2', expected);
+    const r = await prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
+    expect(r.disks[0]?.type).toBe('INCREMENT');
+    chain.push(await keep(join(vm.dir, 'backup', 'disk.0.1'), vm.repo, 1));
+    await finish(vm);
+    // Both writes since backup 0 are in the retaken increment.
+    expect(await restoreMatches(chain, expected)).toBe(true);
+    await dom.destroy();
+  }, 120_000);
 });
 
 describe('faults', () => {
