@@ -238,4 +238,41 @@ describe('backup hooks through the shims', () => {
     }
     await dom.destroy();
   }, 180_000);
+
+  it('agent killed during a push-mode backup job (INCREMENT): the job and checkpoint it left do not stop the next one', async () => {
+    const vm = await newVm('qcow2', 2048, 'write -P 0x77 0 1536M');
+    const dom = await start(vm, 'qcow2');
+    const xml = vm.xml({ MODE: 'INCREMENT', LAST_INCREMENT_ID: -1 });
+    const pre = tm('prebackup_live', args6(vm), xml);
+    // Kill the agent as soon as libvirt runs the backup job.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      // libvirt may answer "backup job data missing" while the job starts: that is a job too.
+      const out = await run('virsh', ['-c', LIBVIRT_URI, '-q', 'domjobinfo', vm.domain]).then(
+        (r) => r.stdout,
+        (err: Error) => err.message,
+      );
+      if (/Operation:\s*Backup|backup job data missing/.test(out)) break;
+      if (Date.now() > deadline) throw new Error('no backup job started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    process.kill(stack.pids()[`agent-${HOST}`] ?? 0, 'SIGKILL');
+    expect((await pre).code).not.toBe(0);
+    expect(await dom.state()).toBe('running');
+    await stack.startAgent(HOST);
+    await dom.write('vda', 0x78, 200 * MIB, MIB);
+    const expected = join(vm.repo, 'e.raw');
+    await snapshotContent(vm.disk, 'qcow2', expected);
+    let next = await tm('prebackup_live', args6(vm), xml);
+    for (let i = 0; i < 10 && /is unreachable/.test(next.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      next = await tm('prebackup_live', args6(vm), xml);
+    }
+    expectOk(next);
+    expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
+    expectOk(await tm('postbackup_live', args6(vm), xml));
+    const { stdout } = await run('virsh', ['-c', LIBVIRT_URI, '-q', 'checkpoint-list', vm.domain, '--name']);
+    expect(stdout.trim()).toBe(`one-${vm.id}-0`);
+    await dom.destroy();
+  }, 180_000);
 });

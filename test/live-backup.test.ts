@@ -442,6 +442,17 @@ describe('faults', () => {
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
   });
 
+  it("a TARGET that is not the VM directory's disk.<id> is refused, not copied", async () => {
+    const vm = await newVm([{ format: 'qcow2' }, { format: 'qcow2' }]);
+    const dom = await startVm(vm, ['qcow2', 'qcow2']);
+    const f = await failure(prepare(vm, { disks: [{ diskId: 0, target: 'vdb' }] }));
+    expect(f.reason).toBe('INVALID_ARGUMENT');
+    expect(f.message).toMatch(/disk vdb of domain one-bk\d+ is .*\/disk\.1, not disk\.0 of the VM directory/);
+    expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
+    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk(0));
+    await dom.destroy();
+  }, 60_000);
+
   it('bad requests name the field', async () => {
     const vm = await newVm([{ format: 'qcow2' }]);
     expect(

@@ -9,6 +9,21 @@ const JOB_POLL_MS = 100;
 const ABORT_WAIT_MS = 30_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * libvirt 9 answers `domjobinfo` with "internal error: backup job data missing" for a moment while
+ * a backup job starts or ends (seen here): the job is there, its statistics are not yet.
+ */
+const JOB_DATA_MISSING = /backup job data missing/i;
+
+/** hasDomainJob, riding over libvirt's transient "backup job data missing" answer. */
+async function jobRunning(domain: string, opts: VirshOptions): Promise<boolean> {
+  try {
+    return await hasDomainJob(domain, opts);
+  } catch (err) {
+    if (JOB_DATA_MISSING.test((err as Error).message)) return true;
+    throw err;
+  }
+}
 
 /**
  * Waits for the domain's backup job (started by `virsh backup-begin`, which returns at once) to
@@ -26,7 +41,7 @@ export async function waitForBackupJob(
       await abortDomainJob(domain, quiet, opts.log);
       throw new StorageError('TOOL_FAILED', `${opts.what}: the backup job of ${domain} was cancelled`);
     }
-    if (!(await hasDomainJob(domain, quiet))) break;
+    if (!(await jobRunning(domain, quiet))) break;
     await sleep(JOB_POLL_MS);
   }
   const out = await virsh(['domjobinfo', domain, '--completed'], quiet);
@@ -42,14 +57,14 @@ export async function waitForBackupJob(
 
 /** Aborts the domain's job when one runs (a stale or cancelled backup) and waits until it is gone. */
 export async function abortDomainJob(domain: string, opts: VirshOptions, log: Logger): Promise<boolean> {
-  if (!(await hasDomainJob(domain, opts))) return false;
+  if (!(await jobRunning(domain, opts))) return false;
   log.warn({ domain }, 'aborting the running libvirt job of the domain (domjobabort)');
   await virsh(['domjobabort', domain], opts).catch((err: unknown) => {
     // The job may have ended between the check and the abort.
     log.warn({ domain, err: (err as Error).message }, 'domjobabort failed');
   });
   const deadline = Date.now() + ABORT_WAIT_MS;
-  while (await hasDomainJob(domain, opts)) {
+  while (await jobRunning(domain, opts)) {
     if (Date.now() > deadline) {
       throw new StorageError('BUSY', `${opts.what}: the job of ${domain} did not stop after domjobabort`);
     }

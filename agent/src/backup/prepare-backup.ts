@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
@@ -147,13 +147,7 @@ async function fullOffline(p: PrepareInput): Promise<Prepared> {
  * instant), the disks below no longer change and are copied; post_backup commits the overlays back.
  */
 async function fullLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<Prepared> {
-  const before = await domainDisks(p.domain, o);
-  const sources = p.disks.map((d) => {
-    const live = before.find((x) => x.target === d.target);
-    if (!live)
-      throw new StorageError('NOT_FOUND', `${p.what}: domain ${p.domain} has no file disk ${d.target}`);
-    return { ...d, source: live.source, format: live.format };
-  });
+  const sources = await matchDomainDisks(p, o);
   await createOverlays(
     p.domain,
     sources.map((d) => ({ target: d.target, file: overlayPath(p.dirs.tmp, d.diskId) })),
@@ -168,6 +162,34 @@ async function fullLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Pro
   return { disks, method: 'overlay' };
 }
 
+/**
+ * The domain's disk for each backed-up disk, checked to be the VM directory's `disk.<id>` (followed
+ * to its file): a wrong TARGET, or a domain whose disk lives elsewhere, is refused rather than
+ * copied into the backup.
+ */
+async function matchDomainDisks(
+  p: PrepareInput,
+  o: VirshOptions,
+): Promise<Array<BackupDiskPlan & { source: string; format: string }>> {
+  const live = await domainDisks(p.domain, o);
+  const out = [];
+  for (const d of p.disks) {
+    const disk = live.find((x) => x.target === d.target);
+    if (!disk) {
+      throw new StorageError('NOT_FOUND', `${p.what}: domain ${p.domain} has no file disk ${d.target}`);
+    }
+    const real = await realpath(disk.source).catch(() => disk.source);
+    if (real !== d.file) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `${p.what}: disk ${d.target} of domain ${p.domain} is ${disk.source}, not disk.${d.diskId} of the VM directory`,
+      );
+    }
+    out.push({ ...d, source: disk.source, format: disk.format });
+  }
+  return out;
+}
+
 /** The parent's file name, as the increment's backing name: `disk.<id>.<parent>`, relative. */
 const parentName = (p: PrepareInput, diskId: number): string => backupFileName(diskId, p.parentId);
 
@@ -178,11 +200,8 @@ const parentName = (p: PrepareInput, diskId: number): string => backupFileName(d
  */
 async function incrementLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<Prepared> {
   const live = await domainDisks(p.domain, o);
-  for (const d of p.disks) {
-    const disk = live.find((x) => x.target === d.target);
-    if (!disk)
-      throw new StorageError('NOT_FOUND', `${p.what}: domain ${p.domain} has no file disk ${d.target}`);
-    requireQcow2ForCbt(disk.format, p.what, `disk ${d.diskId} (${d.target}) of ${p.domain}`);
+  for (const d of await matchDomainDisks(p, o)) {
+    requireQcow2ForCbt(d.format, p.what, `disk ${d.diskId} (${d.target}) of ${p.domain}`);
   }
   const ours = (await listCheckpoints(p.domain, o))
     .map((name) => ({ name, id: checkpointId(p.vmId, name) }))
