@@ -279,12 +279,13 @@ const STEPS: ReadonlyArray<ReadonlyArray<readonly [number, number, number]>> = [
 const written = (step: number): number => (STEPS[step] ?? []).reduce((n, [, , kib]) => n + kib * 1024, 0);
 
 async function chainTest(live: (step: number) => boolean): Promise<void> {
-  const vm = await newVm([{ format: 'qcow2' }]);
+  // A second disk that is not backed up: backup='no' and checkpoint='no' for it.
+  const vm = await newVm([{ format: 'qcow2' }, { format: 'raw' }]);
   let dom: TestDomain | undefined;
   const chain: string[] = [];
   for (let step = 0; step < STEPS.length; step++) {
     const isLive = live(step);
-    if (isLive && !dom) dom = await startVm(vm, ['qcow2']);
+    if (isLive && !dom) dom = await startVm(vm, ['qcow2', 'raw']);
     if (!isLive && dom) {
       await dom.destroy();
       dom = undefined;
@@ -322,6 +323,20 @@ async function chainTest(live: (step: number) => boolean): Promise<void> {
     chain.push(await keep(file, vm.repo, step));
     await finish(vm, isLive);
     expect(await restoreMatches(chain, expected)).toBe(true);
+    if (isLive) {
+      // The chain keeps the parent's checkpoint and the new one; older ones are dropped.
+      const names = (await virsh('checkpoint-list', vm.domain, '--name')).split('\n').filter((l) => l.trim());
+      const want = step === 0 ? [0] : [step - 1, step];
+      expect(names.map((n) => n.trim()).sort()).toEqual(want.map((n) => `one-${vm.id}-${n}`));
+    } else {
+      // Powered off, the same holds for the qcow2 bitmaps.
+      const info = JSON.parse((await runTool('qemu-img', ['info', '--output=json', vm.disk(0)])).stdout) as {
+        'format-specific': { data: { bitmaps?: Array<{ name: string }> } };
+      };
+      const names = (info['format-specific'].data.bitmaps ?? []).map((b) => b.name).sort();
+      const want = step === 0 ? [0] : [step - 1, step];
+      expect(names).toEqual(want.map((n) => `one-${vm.id}-${n}`));
+    }
   }
   if (dom) {
     expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk(0));
