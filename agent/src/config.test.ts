@@ -36,6 +36,7 @@ describe('parseAgentConfig', () => {
       data: { listen: '127.0.0.1:0', encryption: 'tls' },
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
+      libvirt: { uri: 'qemu:///system' },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -153,6 +154,17 @@ describe('parseAgentConfig', () => {
     const err = errorOf(() => parseAgentConfig({ ...valid(), ...patch }, SOURCE));
     expect(err.reason).toBe('CONFIG_INVALID');
     expect(err.message).toContain(`config ${SOURCE}: ${message}`);
+  });
+
+  it('reads libvirt.uri and refuses one that is not a URI, naming the key', () => {
+    expect(
+      parseAgentConfig({ ...valid(), libvirt: { uri: 'qemu+ssh://kvm1/system' } }, SOURCE).libvirt,
+    ).toEqual({
+      uri: 'qemu+ssh://kvm1/system',
+    });
+    const err = errorOf(() => parseAgentConfig({ ...valid(), libvirt: { uri: 'system; rm -rf /' } }, SOURCE));
+    expect(err.reason).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/libvirt\.uri: must be a libvirt URI/);
   });
 
   it('refuses a document that is not a mapping', () => {

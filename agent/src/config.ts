@@ -3,6 +3,7 @@ import { validate as validCron } from 'node-cron';
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
+import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
 
 /** monitord's default UDP port (monitord.conf NETWORK/PORT). */
 export const DEFAULT_MONITORD_PORT = 4124;
@@ -76,6 +77,8 @@ export interface AgentConfig {
   };
   /** Disk and datastore monitoring; absent: off (no socket, no messages). */
   readonly monitor?: MonitorConfig;
+  /** The libvirt connection for live snapshots and backups of running VMs. */
+  readonly libvirt: { readonly uri: string };
   readonly log: { readonly level: string };
 }
 
@@ -99,6 +102,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   if (monitor?.report === 'push' && !monitord) {
     f.fail('monitord', 'is required when monitor.report is push (where does monitord listen?)');
   }
+  const libvirt = parseLibvirt(f);
   const log = parseLog(f);
   f.done();
   return deepFreeze({
@@ -110,6 +114,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     tls,
     ...(monitord ? { monitord } : {}),
     ...(monitor ? { monitor } : {}),
+    libvirt,
     log,
   });
 }
@@ -193,6 +198,16 @@ function parseMonitor(f: Fields): MonitorConfig | undefined {
     schedules,
     fullRefreshEvery,
   };
+}
+
+function parseLibvirt(f: Fields): AgentConfig['libvirt'] {
+  const l = f.object('libvirt', false);
+  if (!l) return { uri: DEFAULT_LIBVIRT_URI };
+  const uri = l.string('uri', DEFAULT_LIBVIRT_URI);
+  if (!/^[a-z][a-z0-9+]*:\/\/[^\s]*$/.test(uri))
+    l.fail('uri', `must be a libvirt URI like ${DEFAULT_LIBVIRT_URI}, got "${uri}"`);
+  l.done();
+  return { uri };
 }
 
 function parseLog(f: Fields): AgentConfig['log'] {

@@ -5,6 +5,7 @@ import { buildIsoImage } from './build-iso.js';
 import { cloneOverlay } from './clone-overlay.js';
 import { convertImage } from './convert.js';
 import { copyPath } from './copy.js';
+import { copyDiskLive } from './copy-disk-live.js';
 import { copyImageChain } from './copy-image-chain.js';
 import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
@@ -51,6 +52,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     linkImage: adaptHandler(agent, logger, 'LinkImage', linkImage),
     copyImageChain: adaptHandler(agent, logger, 'CopyImageChain', copyImageChain),
     saveImageChain: adaptHandler(agent, logger, 'SaveImageChain', saveImageChain),
+    copyDiskLive: adaptHandler(agent, logger, 'CopyDiskLive', copyDiskLive),
     // Monitoring (issue 5)
     monitorDatastore: adaptHandler(agent, logger, 'MonitorDatastore', monitorDatastore),
     setMonitorHost: adaptHandler(agent, logger, 'SetMonitorHost', setMonitorHost),

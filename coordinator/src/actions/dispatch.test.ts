@@ -4,6 +4,7 @@ import { findHandler } from './dispatch.js';
 import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
 import { cloneLocal } from './tm/clone.js';
 import { deleteLocal } from './tm/delete.js';
+import { snapCreateLive } from './tm/snapshots.js';
 import { cloneShared } from './tm-shared/clone.js';
 
 describe('findHandler', () => {
@@ -12,7 +13,10 @@ describe('findHandler', () => {
     ['tm', 'grpc', 'ln', cloneLocal],
     ['tm', 'grpc', 'clone.ssh', cloneLocal],
     ['tm', 'grpc', 'delete.grpc_qcow2', deleteLocal],
-    ['tm', 'grpc', 'snap_create_live.ssh', undefined],
+    ['tm', 'grpc', 'snap_create_live.ssh', snapCreateLive],
+    ['tm', 'grpc_qcow2', 'snap_create_live', snapCreateLive],
+    ['tm', 'grpc_qcow2', 'snap_create_live.grpc', snapCreateLive],
+    ['tm', 'grpc', 'restore', undefined],
     ['tm', 'grpc', 'prebackup', preBackup],
     ['tm', 'grpc', 'pre_backup_live', preBackup],
     ['tm', 'grpc_qcow2', 'postbackup_live', postBackup],

@@ -251,6 +251,27 @@ export interface ConvertRequest {
   snapshot: SnapshotRef | undefined;
 }
 
+/** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
+export interface CopyDiskLiveRequest {
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`); it must be the domain's disk `live.target`. */
+  diskPath: string;
+  /** Where the copy goes, on this host, inside the roots; it must not exist. */
+  destination: string;
+  /** "raw" or "qcow2". */
+  format: string;
+  live: LiveDisk | undefined;
+}
+
+export interface CopyDiskLiveResponse {
+  virtualSize: number;
+  actualSize: number;
+  /**
+   * "blockcopy", or "fsfreeze"/"suspend"/"none" when the block copy was refused and a copy of the
+   * held-still disk was taken instead.
+   */
+  method: string;
+}
+
 export interface ConvertResponse {
   virtualSize: number;
   actualSize: number;
@@ -296,6 +317,21 @@ export interface SnapshotCreateRequest {
    * (tm/local). Required for qcow2 create and revert, ignored for raw.
    */
   backingStyle: string;
+  /** Set for snap_create_live: the VM runs, and libvirt switches the disk to the new layer. */
+  live: LiveDisk | undefined;
+}
+
+/** The running domain a live action works on (snap_create_live, live snap_delete, live cpds). */
+export interface LiveDisk {
+  /** The libvirt domain (oned's DEPLOY_ID, e.g. one-42). */
+  domain: string;
+  /** The disk's target in the domain (DISK/TARGET, e.g. vda). */
+  target: string;
+  /**
+   * BACKUP_CONFIG/FS_FREEZE: "NONE", "AGENT" (guest agent; falls back to suspend, logged) or
+   * "SUSPEND". Empty is NONE.
+   */
+  freeze: string;
 }
 
 export interface SnapshotCreateResponse {
@@ -326,6 +362,11 @@ export interface SnapshotDeleteRequest {
    * that back on the snapshot are found by reading the chain, so this only cross-checks (logged).
    */
   active: boolean;
+  /**
+   * Set when the VM runs (oned's DISK_SNAPSHOT_DELETE of a running VM): a snapshot in the domain's
+   * live backing chain is merged by libvirt (blockpull or blockcommit) instead of qemu-img rebase.
+   */
+  live: LiveDisk | undefined;
 }
 
 export interface SnapshotDeleteResponse {
@@ -3028,6 +3069,236 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
   },
 };
 
+function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
+  return { diskPath: "", destination: "", format: "", live: undefined };
+}
+
+export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
+  encode(message: CopyDiskLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.destination !== "") {
+      writer.uint32(18).string(message.destination);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyDiskLiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.destination = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyDiskLiveRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
+    };
+  },
+
+  toJSON(message: CopyDiskLiveRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(base?: I): CopyDiskLiveRequest {
+    return CopyDiskLiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(object: I): CopyDiskLiveRequest {
+    const message = createBaseCopyDiskLiveRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.destination = object.destination ?? "";
+    message.format = object.format ?? "";
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    return message;
+  },
+};
+
+function createBaseCopyDiskLiveResponse(): CopyDiskLiveResponse {
+  return { virtualSize: 0, actualSize: 0, method: "" };
+}
+
+export const CopyDiskLiveResponse: MessageFns<CopyDiskLiveResponse> = {
+  encode(message: CopyDiskLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualSize !== 0) {
+      writer.uint32(8).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(16).uint64(message.actualSize);
+    }
+    if (message.method !== "") {
+      writer.uint32(26).string(message.method);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyDiskLiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyDiskLiveResponse {
+    return {
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+    };
+  },
+
+  toJSON(message: CopyDiskLiveResponse): unknown {
+    const obj: any = {};
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(base?: I): CopyDiskLiveResponse {
+    return CopyDiskLiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(object: I): CopyDiskLiveResponse {
+    const message = createBaseCopyDiskLiveResponse();
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    message.method = object.method ?? "";
+    return message;
+  },
+};
+
 function createBaseConvertResponse(): ConvertResponse {
   return { virtualSize: 0, actualSize: 0 };
 }
@@ -3451,7 +3722,7 @@ export const ImageInfoResponse: MessageFns<ImageInfoResponse> = {
 };
 
 function createBaseSnapshotCreateRequest(): SnapshotCreateRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", live: undefined };
 }
 
 export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
@@ -3470,6 +3741,9 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     }
     if (message.backingStyle !== "") {
       writer.uint32(42).string(message.backingStyle);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -3527,6 +3801,14 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
             message.backingStyle = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3562,6 +3844,7 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
         : isSet(object.backing_style)
         ? globalThis.String(object.backing_style)
         : "",
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
     };
   },
 
@@ -3582,6 +3865,9 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     if (message.backingStyle !== "") {
       obj.backingStyle = message.backingStyle;
     }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
+    }
     return obj;
   },
 
@@ -3595,6 +3881,108 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     message.format = object.format ?? "";
     message.snapDir = object.snapDir ?? "";
     message.backingStyle = object.backingStyle ?? "";
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    return message;
+  },
+};
+
+function createBaseLiveDisk(): LiveDisk {
+  return { domain: "", target: "", freeze: "" };
+}
+
+export const LiveDisk: MessageFns<LiveDisk> = {
+  encode(message: LiveDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domain !== "") {
+      writer.uint32(10).string(message.domain);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.freeze !== "") {
+      writer.uint32(26).string(message.freeze);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiveDisk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiveDisk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.freeze = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiveDisk {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
+    };
+  },
+
+  toJSON(message: LiveDisk): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.freeze !== "") {
+      obj.freeze = message.freeze;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LiveDisk>, I>>(base?: I): LiveDisk {
+    return LiveDisk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LiveDisk>, I>>(object: I): LiveDisk {
+    const message = createBaseLiveDisk();
+    message.domain = object.domain ?? "";
+    message.target = object.target ?? "";
+    message.freeze = object.freeze ?? "";
     return message;
   },
 };
@@ -3868,7 +4256,7 @@ export const SnapshotRevertResponse: MessageFns<SnapshotRevertResponse> = {
 };
 
 function createBaseSnapshotDeleteRequest(): SnapshotDeleteRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false };
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false, live: undefined };
 }
 
 export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
@@ -3890,6 +4278,9 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     }
     if (message.active !== false) {
       writer.uint32(48).bool(message.active);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -3955,6 +4346,14 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
             message.active = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3991,6 +4390,7 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
         ? globalThis.String(object.backing_style)
         : "",
       active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
     };
   },
 
@@ -4014,6 +4414,9 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     if (message.active !== false) {
       obj.active = message.active;
     }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
+    }
     return obj;
   },
 
@@ -4028,6 +4431,7 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     message.snapDir = object.snapDir ?? "";
     message.backingStyle = object.backingStyle ?? "";
     message.active = object.active ?? false;
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
     return message;
   },
 };
@@ -6305,6 +6709,13 @@ export const AgentServiceService = {
    * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
   snapshotCreate: {
     path: "/onestorage.agent.v1.AgentService/SnapshotCreate" as const,
@@ -6351,6 +6762,10 @@ export const AgentServiceService = {
    * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete: {
     path: "/onestorage.agent.v1.AgentService/SnapshotDelete" as const,
@@ -6362,6 +6777,24 @@ export const AgentServiceService = {
     responseSerialize: (value: SnapshotDeleteResponse): Buffer =>
       Buffer.from(SnapshotDeleteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SnapshotDeleteResponse => SnapshotDeleteResponse.decode(value),
+  },
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   */
+  copyDiskLive: {
+    path: "/onestorage.agent.v1.AgentService/CopyDiskLive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CopyDiskLiveRequest): Buffer => Buffer.from(CopyDiskLiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CopyDiskLiveRequest => CopyDiskLiveRequest.decode(value),
+    responseSerialize: (value: CopyDiskLiveResponse): Buffer =>
+      Buffer.from(CopyDiskLiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CopyDiskLiveResponse => CopyDiskLiveResponse.decode(value),
   },
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
@@ -6681,6 +7114,13 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
   snapshotCreate: handleUnaryCall<SnapshotCreateRequest, SnapshotCreateResponse>;
   /**
@@ -6707,8 +7147,21 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   */
+  copyDiskLive: handleUnaryCall<CopyDiskLiveRequest, CopyDiskLiveResponse>;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
    * system datastores are one filesystem). The format of `source` is read with qemu-img info and
@@ -7133,6 +7586,13 @@ export interface AgentServiceClient extends Client {
    * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
   snapshotCreate(
     request: SnapshotCreateRequest,
@@ -7187,6 +7647,10 @@ export interface AgentServiceClient extends Client {
    * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete(
     request: SnapshotDeleteRequest,
@@ -7202,6 +7666,29 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   */
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
+  ): ClientUnaryCall;
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
+  ): ClientUnaryCall;
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
   ): ClientUnaryCall;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
