@@ -1,10 +1,9 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { requireRunning } from '../libvirt/domain.js';
 import { createQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
 import { blockCopyTo } from './block-copy.js';
 import { switchToOverlay } from './external-snapshot.js';
-import { type LiveTarget, matchingDisk } from './live-domain.js';
+import { type LiveTarget, matchingDisk, runningDisks } from './live-domain.js';
 
 /**
  * snap_create_live of a qcow2 disk (reference 2.3): the overlay `<S+1>` is created on the active
@@ -17,14 +16,14 @@ export async function createQcow2SnapshotLive(
   id: number,
   live: LiveTarget,
 ): Promise<{ created: boolean }> {
-  await requireRunning(live.domain, live.virsh);
-  await matchingDisk(live, t.diskFile).catch(async (err: unknown) => {
+  const disks = await runningDisks(live);
+  await matchingDisk(live, t.diskFile, disks).catch(async (err: unknown) => {
     // A repeat after the domain moved but before the relink: the domain runs on <S+1> already.
     const next = join(t.snapDir, String(id + 1));
-    if (await exists(next)) return matchingDisk(live, next);
+    if (await exists(next)) return matchingDisk(live, next, disks);
     throw err;
   });
-  return createQcow2Snapshot({ ...t, switchTo: (overlay) => switchToOverlay(live, overlay) }, id);
+  return createQcow2Snapshot({ ...t, switchTo: (overlay) => switchToOverlay(live, overlay, disks) }, id);
 }
 
 /**
@@ -37,8 +36,7 @@ export async function createRawSnapshotLive(
   id: number,
   live: LiveTarget,
 ): Promise<{ created: boolean }> {
-  await requireRunning(live.domain, live.virsh);
-  await matchingDisk(live, t.diskFile);
+  await matchingDisk(live, t.diskFile, await runningDisks(live));
   const dest = join(t.snapDir, String(id));
   if (await exists(dest)) return { created: false };
   await mkdir(t.snapDir, { recursive: true });

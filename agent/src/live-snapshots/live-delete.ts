@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { type DomainDisk, isRunning } from '../libvirt/domain.js';
+import { type DomainDisk, liveDomain } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
@@ -37,7 +37,11 @@ export async function deleteQcow2SnapshotLive(
   id: number,
   live: LiveTarget,
 ): Promise<{ existed: boolean; method: DeleteMethod; activeRebased: boolean }> {
-  if (!(await isRunning(live.domain, live.virsh))) {
+  const domain = await liveDomain(live.domain, live.virsh).catch((err: unknown) => {
+    if (err instanceof StorageError && err.reason === 'DOMAIN_NOT_FOUND') return undefined;
+    throw err;
+  });
+  if (!domain?.running) {
     live.log.info({ domain: live.domain }, 'domain not running: deleting the snapshot offline');
     return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
   }
@@ -63,7 +67,7 @@ export async function deleteQcow2SnapshotLive(
   const real = await Promise.all(layers.map((l) => realpath(l.filename)));
   const pos = real.indexOf(await realpath(fileOf(snap, fileId)));
   if (pos < 0) return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
-  const domainDisk = await matchingDisk(live, active);
+  const domainDisk = await matchingDisk(live, active, domain.disks);
   if (domainDisk.indices.length !== layers.length) {
     throw new StorageError(
       'BAD_LAYOUT',

@@ -1,7 +1,13 @@
 import { realpath } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
-import { type DomainDisk, checkDomainName, checkTarget, domainDisk } from '../libvirt/domain.js';
+import {
+  type DomainDisk,
+  checkDomainName,
+  checkTarget,
+  liveDomain,
+  requireRunning,
+} from '../libvirt/domain.js';
 import { type FreezeMode, freezeModeOf } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
 
@@ -35,12 +41,33 @@ export function liveTarget(
 }
 
 /**
+ * The running domain's disks (one dumpxml); DOMAIN_NOT_FOUND for an unknown domain,
+ * DOMAIN_NOT_RUNNING (with its state) for one that is defined but not running.
+ */
+export async function runningDisks(t: LiveTarget): Promise<DomainDisk[]> {
+  const { running, disks } = await liveDomain(t.domain, t.virsh);
+  if (!running) await requireRunning(t.domain, t.virsh);
+  return disks;
+}
+
+/**
  * The domain's disk `target`, checked to be the disk the request names: its active layer must be
  * the file `diskFile` leads to (the disk.N symlink's target), so a live action never works on
  * another VM's or another disk's file because oned's TARGET and the path disagreed.
  */
-export async function matchingDisk(t: LiveTarget, diskFile: string): Promise<DomainDisk> {
-  const disk = await domainDisk(t.domain, t.target, t.virsh);
+export async function matchingDisk(
+  t: LiveTarget,
+  diskFile: string,
+  disks: readonly DomainDisk[],
+): Promise<DomainDisk> {
+  const disk = disks.find((d) => d.target === t.target);
+  if (!disk) {
+    const have = disks.map((d) => d.target).join(', ') || 'none';
+    throw new StorageError(
+      'NOT_FOUND',
+      `${t.virsh.what}: domain ${t.domain} has no file disk ${t.target} (it has: ${have})`,
+    );
+  }
   const [running, expected] = await Promise.all([realOrSelf(disk.source), realOrSelf(diskFile)]);
   if (running !== expected) {
     throw new StorageError(

@@ -5,10 +5,9 @@ import type {
   CopyDiskLiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
-import { requireRunning } from '../libvirt/domain.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
-import { liveTarget, matchingDisk } from '../live-snapshots/live-domain.js';
+import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
 import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField } from './validate.js';
@@ -51,8 +50,7 @@ export async function copyDiskLive(
         ) {
           throw new StorageError('ALREADY_EXISTS', `${what}: the destination already exists`);
         }
-        await requireRunning(live.domain, live.virsh);
-        await matchingDisk(live, diskFile);
+        await matchingDisk(live, diskFile, await runningDisks(live));
         let method: string;
         try {
           await blockCopyTo(live, dest, format);

@@ -53,7 +53,8 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
   let disk = await readDisk(t.disk, snap, t.what);
   const next = id + 1;
   if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
-  await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
+  const firstActive = activeFile(t, snap, disk);
+  const firstChain = await verifyChain(firstActive, qemuOpts(t));
   if (disk.kind === 'plain') {
     // A disk that never had a snapshot (tm/ssh, a standalone clone) becomes the structure: its file
     // is snapshot `id`. Older full-copy snapshots (tm/ssh keeps them in the same dir) may stay below.
@@ -116,7 +117,8 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
   await ensureSnapDir(snap, t.style === 'relative', t.what);
   const base = fileOf(snap, id);
   // Read (and so check) the chain first: `qemu-img create -b` on a looping chain never returns.
-  const chain = await verifyChain(base, qemuOpts(t));
+  // The usual case (the disk on `<S>`, nothing adopted) already read exactly this chain above.
+  const chain = base === firstActive ? firstChain : await verifyChain(base, qemuOpts(t));
   await assertNotInChain(fileOf(snap, next), chain, t.what, shownOf(snap, next));
   await writeOverlay(t, snap, next, id, chain[0]?.format ?? 'qcow2');
   if (t.switchTo) {
