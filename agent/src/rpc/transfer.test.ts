@@ -69,13 +69,19 @@ describe('OpenSend / Receive handlers', () => {
   it('Receive holds the destination lock: a second receive into the same place is LOCKED', async () => {
     let finish: () => void = () => undefined;
     const slow = new Promise<void>((r) => (finish = r));
+    let entered: () => void = () => undefined;
+    const inside = new Promise<void>((r) => (entered = r));
     const { agent, call } = context({
       receive: async () => {
+        entered();
         await slow;
         return { bytes: 1, files: 1, durationMs: 1, digest: 'd' };
       },
     });
     const first = receive(agent, request, call);
+    // Only once the first call holds the lock (it is inside the data path) does the second start:
+    // otherwise either may win the race, and a loaded machine made the second win (a CI hang).
+    await inside;
     const second = await receive(agent, request, call).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(StorageError);
     expect((second as StorageError).reason).toBe('LOCKED');
