@@ -1,8 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../common/src/log.js';
-import { domainDisks, isRunning } from '../libvirt/domain.js';
-import { type FreezeMode, withGuestHeld } from '../libvirt/freeze.js';
+import { StorageError } from '../../../common/src/errors.js';
+import { type DomainDisk, liveDomain } from '../libvirt/domain.js';
+import { externalSnapshot } from '../libvirt/external-snapshot.js';
+import type { FreezeMode } from '../libvirt/freeze.js';
 import { type VirshOptions, virsh } from '../libvirt/virsh.js';
 
 /** A block commit of a small overlay takes seconds; this only bounds a stuck one. */
@@ -18,24 +20,19 @@ function isOverlay(tmpDir: string, source: string): boolean {
 }
 
 /**
- * Puts an empty external overlay on top of each backed-up disk (`virsh snapshot-create-as
- * --disk-only --atomic --no-metadata`), with the guest held still as FS_FREEZE says. The guest then
- * writes into the overlays and the disks below are stable for a copy. Other disks get snapshot=no.
+ * Puts an empty external overlay on top of each backed-up disk (libvirt/external-snapshot.ts; libvirt
+ * creates the files), with the guest held still as FS_FREEZE says. The guest then writes into the
+ * overlays and the disks below are stable for a copy. Other disks get snapshot=no. `disks` is the
+ * domain as the caller just read it.
  */
 export async function createOverlays(
   domain: string,
   overlays: ReadonlyArray<{ target: string; file: string }>,
+  disks: readonly DomainDisk[],
   freeze: FreezeMode,
   opts: VirshOptions & { log: Logger },
 ): Promise<void> {
-  const all = await domainDisks(domain, opts);
-  const specs = all.map((d) => {
-    const o = overlays.find((x) => x.target === d.target);
-    return o ? `${d.target},snapshot=external,file=${o.file}` : `${d.target},snapshot=no`;
-  });
-  const args = ['snapshot-create-as', domain, '--disk-only', '--atomic', '--no-metadata'];
-  for (const s of specs) args.push('--diskspec', s);
-  await withGuestHeld(domain, freeze, opts, () => virsh(args, opts));
+  await externalSnapshot(domain, overlays, disks, { ...opts, freeze, reuseExisting: false });
 }
 
 /**
@@ -49,10 +46,12 @@ export async function commitOverlays(
   tmpDir: string,
   opts: VirshOptions,
   log: Logger,
+  known?: readonly DomainDisk[],
 ): Promise<number> {
-  if (domain === '' || !(await isRunning(domain, opts))) return 0;
+  if (domain === '') return 0;
+  const disks = known ?? (await runningDomainDisks(domain, opts));
   let committed = 0;
-  for (const disk of await domainDisks(domain, opts)) {
+  for (const disk of disks) {
     if (!isOverlay(tmpDir, disk.source)) continue;
     log.info({ domain, target: disk.target, overlay: disk.source }, 'committing the backup overlay back');
     await virsh(['blockcommit', domain, disk.target, '--active', '--shallow', '--pivot', '--wait'], {
@@ -64,4 +63,13 @@ export async function commitOverlays(
     committed++;
   }
   return committed;
+}
+
+/** The disks of a running domain (one dumpxml); none when it is not running or unknown. */
+async function runningDomainDisks(domain: string, opts: VirshOptions): Promise<readonly DomainDisk[]> {
+  const d = await liveDomain(domain, opts).catch((err: unknown) => {
+    if (err instanceof StorageError && err.reason === 'DOMAIN_NOT_FOUND') return undefined;
+    throw err;
+  });
+  return d?.running ? d.disks : [];
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { domainDisks, requireRunning } from '../libvirt/domain.js';
+import { type DomainDisk, liveDomain, requireRunning } from '../libvirt/domain.js';
 import type { FreezeMode } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
 import { QEMU_IMG, imageInfo } from '../qemu/qemu-img.js';
@@ -79,15 +79,13 @@ export interface Prepared {
  */
 export async function prepareBackup(p: PrepareInput): Promise<Prepared> {
   const virshOpts: VirshOptions & { log: Logger } = { uri: p.uri, what: p.what, log: p.log };
-  if (p.live) {
-    await requireRunning(p.domain, virshOpts);
-    await undoLeftovers(p, virshOpts);
-  }
+  // A running domain is read once (one dumpxml); its disks serve every step below.
+  const disks = p.live ? await undoLeftovers(p, virshOpts) : [];
   await recreate(p.dirs);
   try {
     await writeFile(join(p.dirs.bck, 'vm.xml'), encode64(p.vmXml));
-    if (p.mode === 'FULL') return p.live ? await fullLive(p, virshOpts) : await fullOffline(p);
-    return p.live ? await incrementLive(p, virshOpts) : await incrementOffline(p);
+    if (p.mode === 'FULL') return p.live ? await fullLive(p, virshOpts, disks) : await fullOffline(p);
+    return p.live ? await incrementLive(p, virshOpts, disks) : await incrementOffline(p);
   } catch (err) {
     await cleanUpAfterFailure(p, virshOpts);
     throw err;
@@ -99,12 +97,19 @@ export async function prepareBackup(p: PrepareInput): Promise<Prepared> {
  * domain: a backup job still running, disks still on `tmp/overlay_*`. Undone before anything else,
  * so the next backup starts from the VM's own disks.
  */
-async function undoLeftovers(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<void> {
+async function undoLeftovers(
+  p: PrepareInput,
+  o: VirshOptions & { log: Logger },
+): Promise<readonly DomainDisk[]> {
+  const domain = await liveDomain(p.domain, o);
+  if (!domain.running) await requireRunning(p.domain, o);
   if (await abortDomainJob(p.domain, o, p.log)) {
     p.log.warn({ domain: p.domain }, 'a backup job was left running by an earlier backup; aborted it');
   }
-  const n = await commitOverlays(p.domain, p.dirs.tmp, o, p.log);
-  if (n > 0) p.log.warn({ domain: p.domain, overlays: n }, 'committed overlays left by an earlier backup');
+  const n = await commitOverlays(p.domain, p.dirs.tmp, o, p.log, domain.disks);
+  if (n === 0) return domain.disks;
+  p.log.warn({ domain: p.domain, overlays: n }, 'committed overlays left by an earlier backup');
+  return (await liveDomain(p.domain, o)).disks;
 }
 
 async function cleanUpAfterFailure(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<void> {
@@ -146,11 +151,16 @@ async function fullOffline(p: PrepareInput): Promise<Prepared> {
  * FULL of a running VM: the guest is switched onto empty overlays (held still only for that
  * instant), the disks below no longer change and are copied; post_backup commits the overlays back.
  */
-async function fullLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<Prepared> {
-  const sources = await matchDomainDisks(p, o);
+async function fullLive(
+  p: PrepareInput,
+  o: VirshOptions & { log: Logger },
+  live: readonly DomainDisk[],
+): Promise<Prepared> {
+  const sources = await matchDomainDisks(p, live);
   await createOverlays(
     p.domain,
     sources.map((d) => ({ target: d.target, file: overlayPath(p.dirs.tmp, d.diskId) })),
+    live,
     p.freeze,
     o,
   );
@@ -169,9 +179,8 @@ async function fullLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Pro
  */
 async function matchDomainDisks(
   p: PrepareInput,
-  o: VirshOptions,
+  live: readonly DomainDisk[],
 ): Promise<Array<BackupDiskPlan & { source: string; format: string }>> {
-  const live = await domainDisks(p.domain, o);
   const out = [];
   for (const d of p.disks) {
     const disk = live.find((x) => x.target === d.target);
@@ -198,9 +207,12 @@ const parentName = (p: PrepareInput, diskId: number): string => backupFileName(d
  * parent checkpoint libvirt no longer has) is a full backup with a new checkpoint; otherwise only
  * what changed since the parent's checkpoint. Older checkpoints of the chain are then dropped.
  */
-async function incrementLive(p: PrepareInput, o: VirshOptions & { log: Logger }): Promise<Prepared> {
-  const live = await domainDisks(p.domain, o);
-  for (const d of await matchDomainDisks(p, o)) {
+async function incrementLive(
+  p: PrepareInput,
+  o: VirshOptions & { log: Logger },
+  live: readonly DomainDisk[],
+): Promise<Prepared> {
+  for (const d of await matchDomainDisks(p, live)) {
     requireQcow2ForCbt(d.format, p.what, `disk ${d.diskId} (${d.target}) of ${p.domain}`);
   }
   const ours = (await listCheckpoints(p.domain, o))

@@ -82,12 +82,7 @@ export async function liveDomain(
   return { running: id !== undefined && id !== '-1', disks: parseDomainDisks(xml, opts.what) };
 }
 
-/** The domain's file disks (`virsh dumpxml`), with their live backing chains. */
-export async function domainDisks(domain: string, opts: VirshOptions): Promise<DomainDisk[]> {
-  return parseDomainDisks(await virsh(['dumpxml', domain], opts), opts.what);
-}
-
-export function parseDomainDisks(xml: string, what: string): DomainDisk[] {
+function parseDomainDisks(xml: string, what: string): DomainDisk[] {
   let doc: Node;
   try {
     doc = parser.parse(xml) as Node;
@@ -127,20 +122,6 @@ function backingLayers(node: unknown): Array<{ file: string; index: number }> {
     cur = cur['backingStore'] as Node | undefined;
   }
   return layers;
-}
-
-/** The domain's disk with this target, or a NOT_FOUND naming the domain's targets. */
-export async function domainDisk(domain: string, target: string, opts: VirshOptions): Promise<DomainDisk> {
-  const disks = await domainDisks(domain, opts);
-  const disk = disks.find((d) => d.target === target);
-  if (!disk) {
-    const have = disks.map((d) => d.target).join(', ') || 'none';
-    throw new StorageError(
-      'NOT_FOUND',
-      `${opts.what}: domain ${domain} has no file disk ${target} (it has: ${have})`,
-    );
-  }
-  return disk;
 }
 
 /**

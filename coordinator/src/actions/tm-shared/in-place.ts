@@ -1,8 +1,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
-import { LcmState } from '../../oned/vm-state.js';
-import { liveDisk } from '../live-disk.js';
+import { saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
 import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
 
@@ -46,8 +45,6 @@ export async function mvdsShared(ctx: ActionContext): Promise<ActionResult> {
   return NO_OUTPUT;
 }
 
-const CURRENT_STATE = -1;
-
 /**
  * cpds in shared mode: the host writes the new image straight into the image datastore it mounts,
  * from the disk or from one of its snapshots (in `<SOURCE>.snap` for a persistent image).
@@ -70,23 +67,6 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   const format = copyFormat(d);
   const snapDir = snapDirFor(ctx, d);
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
-  if (vm.lcmState === LcmState.HotplugSaveas && snapId === CURRENT_STATE) {
-    // The VM runs: a libvirt block copy, never a qemu-img read of a disk that is being written.
-    await ctx.ops.call(disk.host, 'delete', { path: target });
-    await ctx.ops.call(disk.host, 'copyDiskLive', {
-      diskPath: disk.path,
-      destination: target,
-      format,
-      live: liveDisk(vm, disk.diskId),
-    });
-    return NO_OUTPUT;
-  }
-  await ctx.ops.call(disk.host, 'convert', {
-    source: disk.path,
-    destination: target,
-    format,
-    sparse: true,
-    snapshot: snapId === CURRENT_STATE ? undefined : { snapDir, snapId },
-  });
+  await saveDiskCopy(ctx, disk, target, { format, snapId, snapDir, vm: { info: vm, diskId: disk.diskId } });
   return NO_OUTPUT;
 }

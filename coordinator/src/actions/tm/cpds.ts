@@ -1,15 +1,12 @@
 import { StorageError } from '../../../../common/src/errors.js';
-import { LcmState } from '../../oned/vm-state.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { copyFormat, parseDiskArg } from '../disk-facts.js';
 import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
 import { flattenTo } from './flatten-to.js';
-import { liveDisk } from '../live-disk.js';
+import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'snapshot_id', 'vm_id', 'ds_id'];
-/** snap_id -1: save the disk itself, not one of its snapshots. */
-const CURRENT_STATE = -1;
 
 /**
  * cpds of a VM's disk (reference 2.2, 2.4): the disk, or its snapshot snap_id, becomes a
@@ -28,16 +25,8 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
   const vm = await fetchVm(ctx, vmId);
   const format = copyFormat(vm.disk(disk.diskId));
-  // HOTPLUG_SAVEAS: the VM runs, so its disk is copied by a libvirt block copy (a snapshot file is
-  // never written by the VM and is converted as usual).
-  const live =
-    vm.lcmState === LcmState.HotplugSaveas && snapId === CURRENT_STATE
-      ? liveDisk(vm, disk.diskId)
-      : undefined;
-  await flattenTo(ctx, disk, image, {
-    format,
-    ...(snapId === CURRENT_STATE ? {} : { snapId }),
-    ...(live ? { live } : {}),
-  });
+  await flattenTo(ctx, disk, image, (flat) =>
+    saveDiskCopy(ctx, disk, flat, { format, snapId, snapDir: '', vm: { info: vm, diskId: disk.diskId } }),
+  );
   return NO_OUTPUT;
 }

@@ -2,6 +2,7 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
+import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
 import { flattenTo } from './flatten-to.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
@@ -36,7 +37,9 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   } else {
     // disk.N → disk.N.snap/K: a qcow2 snapshot chain. The image gets its current state as one
     // standalone file (ssh/mvds flattens the same way), made on the host beside the disk.
-    await flattenTo(ctx, disk, image, { format: 'qcow2' });
+    await flattenTo(ctx, disk, image, (flat) =>
+      saveDiskCopy(ctx, disk, flat, { format: 'qcow2', snapId: CURRENT_STATE, snapDir: '' }),
+    );
   }
   await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });
   return NO_OUTPUT;

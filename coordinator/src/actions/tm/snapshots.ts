@@ -47,20 +47,8 @@ async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
 }
 
 /** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */
-export async function snapCreate(ctx: ActionContext): Promise<ActionResult> {
-  const c = await parseSnapshotCall(ctx);
-  const r = await ctx.ops.call(c.disk.host, 'snapshotCreate', {
-    diskPath: c.disk.path,
-    snapId: c.snapId,
-    format: c.format,
-    snapDir: c.snapDir,
-    backingStyle: LOCAL_BACKING_STYLE,
-    live: undefined,
-  });
-  ctx.info(
-    `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} ${r.created ? 'taken' : 'already there'}`,
-  );
-  return NO_OUTPUT;
+export function snapCreate(ctx: ActionContext): Promise<ActionResult> {
+  return createSnapshot(ctx, false);
 }
 
 /**
@@ -68,7 +56,11 @@ export async function snapCreate(ctx: ActionContext): Promise<ActionResult> {
  * and switches the running domain onto it (qcow2), or block-copies a raw disk; the guest is held
  * still as BACKUP_CONFIG/FS_FREEZE says.
  */
-export async function snapCreateLive(ctx: ActionContext): Promise<ActionResult> {
+export function snapCreateLive(ctx: ActionContext): Promise<ActionResult> {
+  return createSnapshot(ctx, true);
+}
+
+async function createSnapshot(ctx: ActionContext, live: boolean): Promise<ActionResult> {
   const c = await parseSnapshotCall(ctx);
   const r = await ctx.ops.call(c.disk.host, 'snapshotCreate', {
     diskPath: c.disk.path,
@@ -76,10 +68,11 @@ export async function snapCreateLive(ctx: ActionContext): Promise<ActionResult> 
     format: c.format,
     snapDir: c.snapDir,
     backingStyle: LOCAL_BACKING_STYLE,
-    live: liveDisk(c.vm, c.diskId),
+    live: live ? liveDisk(c.vm, c.diskId) : undefined,
   });
+  const of = live ? ` of running ${c.vm.deployId}` : '';
   ctx.info(
-    `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} of running ${c.vm.deployId} ${r.created ? 'taken' : 'already there'}`,
+    `${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId}${of} ${r.created ? 'taken' : 'already there'}`,
   );
   return NO_OUTPUT;
 }
