@@ -1,3 +1,5 @@
+// The agent's RPCs through a real gRPC client over mutual TLS: repeats, refusals, the data path
+// between two agents and the RPC log.
 import {
   lstatSync,
   readFileSync,
@@ -8,115 +10,32 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
-import { runTool } from '../../common/src/tools/run-tool.js';
 import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../cli/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { MIB, imageInfo } from './qemu/qemu-img.js';
 import { type RunningAgent, startAgent } from './server.js';
+import { AGENT_NAME, LOCATION, call, failure, makeDatastores } from './testing/agent-fixture.js';
 import {
-  AGENT_NAME,
-  LOCATION,
-  type Pki,
-  agentClient,
-  call,
-  failure,
-  makeDatastores,
-  makePki,
-  makeTempDir,
-} from './testing/agent-fixture.js';
+  REPEATS,
+  agent,
+  base,
+  client,
+  ds,
+  local,
+  logLines,
+  pki,
+  qemuImg,
+  repeat,
+  root,
+  useAgentServer,
+} from './testing/server-test-fixture.js';
 
-const REPEATS = 3;
-let base: string;
-let root: string;
-let pki: Pki;
-let agent: RunningAgent;
-let client: AgentServiceClient;
-const logLines: Array<Record<string, unknown>> = [];
-
-beforeAll(async () => {
-  base = await makeTempDir('agent-server-');
-  pki = await makePki(base);
-  root = await makeDatastores(base);
-  const config = parseAgentConfig(
-    {
-      name: AGENT_NAME,
-      listen: '127.0.0.1:0',
-      roots: [{ location: LOCATION, path: root }],
-      tls: pkiFiles(pki.dir, AGENT_NAME),
-    },
-    'test config',
-  );
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  agent = await startAgent(config, pino({ level: 'info' }, sink));
-  client = agentClient(agent.port, pki.dir);
-});
-
-afterAll(async () => {
-  client?.close();
-  await agent?.close();
-  if (base) await rm(base, { recursive: true, force: true });
-});
-
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
-const local = (rel: string): string => join(root, rel);
-
-async function repeat<T>(fn: () => Promise<T>): Promise<T[]> {
-  const results: T[] = [];
-  for (let i = 0; i < REPEATS; i++) results.push(await fn());
-  return results;
-}
-
-async function qemuImg(...args: string[]): Promise<void> {
-  await runTool('qemu-img', args);
-}
-
-describe('mutual TLS', () => {
-  it('answers a client with a certificate from the cloud CA', async () => {
-    const res = await call(client.hello.bind(client), {});
-    expect(res).toEqual({
-      name: AGENT_NAME,
-      version: '0.1.0',
-      locations: [LOCATION],
-      dataAddress: agent.dataAddress,
-    });
-  });
-
-  it('refuses a client without a certificate', async () => {
-    const anonymous = agentClient(agent.port, pki.dir, false);
-    const err = await failure(call(anonymous.hello.bind(anonymous), {}));
-    anonymous.close();
-    expect(err.code).toBe(grpc.status.UNAVAILABLE);
-  });
-
-  it('refuses a client whose certificate comes from another CA', async () => {
-    // The foreign client trusts our CA (so only its own certificate is wrong).
-    const foreign = new AgentServiceClient(
-      `127.0.0.1:${agent.port}`,
-      grpc.credentials.createSsl(
-        readFileSync(pkiFiles(pki.dir, 'coordinator').ca),
-        readFileSync(pkiFiles(pki.otherDir, 'coordinator').key),
-        readFileSync(pkiFiles(pki.otherDir, 'coordinator').cert),
-      ),
-      channelOptions(AGENT_NAME),
-    );
-    const err = await failure(call(foreign.hello.bind(foreign), {}));
-    foreign.close();
-    expect(err.code).toBe(grpc.status.UNAVAILABLE);
-  });
-});
+useAgentServer();
 
 describe('MakeDir, Stat, Delete', () => {
   it('MakeDir creates once and then reports the existing directory', async () => {
@@ -171,54 +90,6 @@ describe('MakeDir, Stat, Delete', () => {
     const err = await failure(call(client.delete.bind(client), { path: `${LOCATION}/` }));
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'UNSAFE_PATH' });
     expect(existsSync(root)).toBe(true);
-  });
-});
-
-describe('refusals carry the code, the x-reason and a message naming host and path', () => {
-  const cases: Array<[string, string, grpc.status, string, string]> = [
-    [
-      'outside the roots',
-      '/etc/passwd',
-      grpc.status.PERMISSION_DENIED,
-      'PATH_OUTSIDE_ROOTS',
-      'path host01:/etc/passwd: outside',
-    ],
-    [
-      'a ".." component',
-      ds('0/../../../../etc'),
-      grpc.status.INVALID_ARGUMENT,
-      'UNSAFE_PATH',
-      'path host01:',
-    ],
-    ['";rm -rf"', ds('0/x;rm -rf /'), grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'contains ";"'],
-    ['a relative path', 'var/lib', grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'must be an absolute path'],
-    [
-      'a missing path',
-      '',
-      grpc.status.INVALID_ARGUMENT,
-      'INVALID_ARGUMENT',
-      'delete on host01: path is required',
-    ],
-  ];
-  it.each(cases)('Delete of %s', async (_title, path, code, reason, message) => {
-    const err = await failure(call(client.delete.bind(client), { path }));
-    expect(err).toMatchObject({ code, reason });
-    expect(err.message).toContain(message);
-  });
-
-  it('a symlink planted in a datastore cannot lead outside', async () => {
-    symlinkSync('/etc', local('0/etc'));
-    for (const attempt of [
-      () => call(client.delete.bind(client), { path: ds('0/etc/hostname') }),
-      () => call(client.makeDir.bind(client), { path: ds('0/etc/evil') }),
-      () => call(client.stat.bind(client), { path: ds('0/etc/passwd') }),
-      () => call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false }),
-    ]) {
-      const err = await failure(attempt());
-      expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });
-      expect(err.message).toContain('leads through a symlink to /etc');
-    }
-    expect(existsSync('/etc/evil')).toBe(false);
   });
 });
 

@@ -1,0 +1,94 @@
+// The agent's mutual TLS and its refusals of unsafe paths, through a real gRPC client.
+import { readFileSync, existsSync, symlinkSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { channelOptions } from '../../common/src/tls.js';
+import { AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { AGENT_NAME, LOCATION, agentClient, call, failure } from './testing/agent-fixture.js';
+import { agent, client, ds, local, pki, useAgentServer } from './testing/server-test-fixture.js';
+
+useAgentServer();
+
+describe('mutual TLS', () => {
+  it('answers a client with a certificate from the cloud CA', async () => {
+    const res = await call(client.hello.bind(client), {});
+    expect(res).toEqual({
+      name: AGENT_NAME,
+      version: '0.1.0',
+      locations: [LOCATION],
+      dataAddress: agent.dataAddress,
+    });
+  });
+
+  it('refuses a client without a certificate', async () => {
+    const anonymous = agentClient(agent.port, pki.dir, false);
+    const err = await failure(call(anonymous.hello.bind(anonymous), {}));
+    anonymous.close();
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses a client whose certificate comes from another CA', async () => {
+    // The foreign client trusts our CA (so only its own certificate is wrong).
+    const foreign = new AgentServiceClient(
+      `127.0.0.1:${agent.port}`,
+      grpc.credentials.createSsl(
+        readFileSync(pkiFiles(pki.dir, 'coordinator').ca),
+        readFileSync(pkiFiles(pki.otherDir, 'coordinator').key),
+        readFileSync(pkiFiles(pki.otherDir, 'coordinator').cert),
+      ),
+      channelOptions(AGENT_NAME),
+    );
+    const err = await failure(call(foreign.hello.bind(foreign), {}));
+    foreign.close();
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('refusals carry the code, the x-reason and a message naming host and path', () => {
+  const cases: Array<[string, string, grpc.status, string, string]> = [
+    [
+      'outside the roots',
+      '/etc/passwd',
+      grpc.status.PERMISSION_DENIED,
+      'PATH_OUTSIDE_ROOTS',
+      'path host01:/etc/passwd: outside',
+    ],
+    [
+      'a ".." component',
+      ds('0/../../../../etc'),
+      grpc.status.INVALID_ARGUMENT,
+      'UNSAFE_PATH',
+      'path host01:',
+    ],
+    ['";rm -rf"', ds('0/x;rm -rf /'), grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'contains ";"'],
+    ['a relative path', 'var/lib', grpc.status.INVALID_ARGUMENT, 'UNSAFE_PATH', 'must be an absolute path'],
+    [
+      'a missing path',
+      '',
+      grpc.status.INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      'delete on host01: path is required',
+    ],
+  ];
+  it.each(cases)('Delete of %s', async (_title, path, code, reason, message) => {
+    const err = await failure(call(client.delete.bind(client), { path }));
+    expect(err).toMatchObject({ code, reason });
+    expect(err.message).toContain(message);
+  });
+
+  it('a symlink planted in a datastore cannot lead outside', async () => {
+    symlinkSync('/etc', local('0/etc'));
+    for (const attempt of [
+      () => call(client.delete.bind(client), { path: ds('0/etc/hostname') }),
+      () => call(client.makeDir.bind(client), { path: ds('0/etc/evil') }),
+      () => call(client.stat.bind(client), { path: ds('0/etc/passwd') }),
+      () => call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false }),
+    ]) {
+      const err = await failure(attempt());
+      expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });
+      expect(err.message).toContain('leads through a symlink to /etc');
+    }
+    expect(existsSync('/etc/evil')).toBe(false);
+  });
+});
