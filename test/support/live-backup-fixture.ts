@@ -1,0 +1,162 @@
+/**
+ * A real agent (gRPC over mutual TLS) with libvirt, for the live-backup tests: VM directories with
+ * real qcow2/raw disks, libvirt TCG domains named one-bk<VM id>, and BackupPrepare/BackupFinish
+ * calls as the backup shims make them. Call useLiveBackupAgent(firstVmId) once at the top of a
+ * test file: it registers the beforeAll that starts the agent and the afterAll that destroys every
+ * domain started and stops the agent. Give each file its own range of VM ids, so that no two files
+ * ever use the same domain name. `client` is set by that beforeAll; ESM imports are live.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
+import { pkiFiles } from '../../cli/src/pki/pki.js';
+import type {
+  AgentServiceClient,
+  BackupPrepareRequest,
+  BackupPrepareResponse,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { parseAgentConfig } from '../../agent/src/config.js';
+import { type RunningAgent, startAgent } from '../../agent/src/server.js';
+import { AGENT_NAME, LOCATION, agentClient, call, makePki } from '../../agent/src/testing/agent-fixture.js';
+import { runTool } from '../../common/src/tools/run-tool.js';
+import { LIBVIRT_URI, type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './libvirt.js';
+
+const run = promisify(execFile);
+export const MIB = 1024 * 1024;
+const DISK_MB = 64;
+
+let base: string;
+let root: string;
+let agent: RunningAgent;
+export let client: AgentServiceClient;
+const domains: TestDomain[] = [];
+let vmSeq: number;
+
+export function useLiveBackupAgent(firstVmId: number): void {
+  vmSeq = firstVmId;
+  beforeAll(async () => {
+    await ensureLibvirt();
+    base = await mkdtemp(join(tmpdir(), 'live-backup-'));
+    // QEMU runs as libvirt-qemu: it must reach the disks.
+    await chmod(base, 0o755);
+    const pki = await makePki(join(base, 'x'));
+    root = join(base, 'datastores');
+    await mkdir(join(root, '0'), { recursive: true });
+    const config = parseAgentConfig(
+      {
+        name: AGENT_NAME,
+        listen: '127.0.0.1:0',
+        roots: [{ location: LOCATION, path: root }],
+        tls: pkiFiles(pki.dir, AGENT_NAME),
+        libvirt: { uri: LIBVIRT_URI },
+      },
+      'test config',
+    );
+    agent = await startAgent(config, pino({ level: process.env['BACKUP_TEST_LOG'] ?? 'silent' }));
+    client = agentClient(agent.port, pki.dir);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const d of domains) await d.destroy();
+    client?.close();
+    await agent?.close();
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+}
+
+export async function virsh(...args: string[]): Promise<string> {
+  return (await run('virsh', ['-c', LIBVIRT_URI, '-q', ...args])).stdout;
+}
+
+export async function qemuIo(file: string, format: string, cmd: string): Promise<void> {
+  await runTool('qemu-io', ['-f', format, '-c', cmd, file]);
+}
+
+export interface Vm {
+  id: number;
+  dir: string;
+  onedDir: string;
+  domain: string;
+  repo: string;
+  disk(n: number): string;
+}
+
+export async function newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: number }>): Promise<Vm> {
+  const id = vmSeq++;
+  const dir = join(root, '0', String(id));
+  await mkdir(dir, { recursive: true });
+  const repo = join(base, 'repo', String(id));
+  await mkdir(repo, { recursive: true });
+  for (const [i, d] of disks.entries()) {
+    await runTool('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      d.format,
+      join(dir, `disk.${i}`),
+      `${d.sizeMb ?? DISK_MB}M`,
+    ]);
+  }
+  return {
+    id,
+    dir,
+    onedDir: `${LOCATION}/0/${id}`,
+    domain: `one-bk${id}`,
+    repo,
+    disk: (n) => join(dir, `disk.${n}`),
+  };
+}
+
+export async function startVm(vm: Vm, formats: Array<'qcow2' | 'raw'>): Promise<TestDomain> {
+  await destroyIfRunning(vm.domain);
+  const d = await startDomain(
+    vm.domain,
+    formats.map((format, i) => ({ target: `vd${String.fromCharCode(97 + i)}`, path: vm.disk(i), format })),
+    vm.dir,
+  );
+  domains.push(d);
+  return d;
+}
+
+export function prepare(
+  vm: Vm,
+  r: Partial<BackupPrepareRequest> & { disks: BackupPrepareRequest['disks'] },
+): Promise<BackupPrepareResponse> {
+  return call(client.backupPrepare.bind(client), {
+    vmDir: vm.onedDir,
+    vmId: vm.id,
+    domain: vm.domain,
+    live: true,
+    mode: 'FULL',
+    backupId: 0,
+    parentId: -1,
+    freeze: 'NONE',
+    vmXml: `<VM><ID>${vm.id}</ID></VM>`,
+    ...r,
+  });
+}
+
+export function finish(vm: Vm, live = true): Promise<unknown> {
+  return call(client.backupFinish.bind(client), {
+    vmDir: vm.onedDir,
+    domain: vm.domain,
+    live,
+    failed: false,
+  });
+}
+
+export async function sourceOf(domain: string, target: string): Promise<string> {
+  const out = await virsh('domblklist', domain);
+  const line = out.split('\n').find((l) => l.trim().startsWith(`${target} `));
+  return line?.trim().split(/\s+/)[1] ?? '';
+}
+
+export const inc = (n: number): Pick<BackupPrepareRequest, 'mode' | 'backupId' | 'parentId'> => ({
+  mode: 'INCREMENT',
+  backupId: n,
+  parentId: n - 1,
+});
