@@ -10,10 +10,10 @@ import {
   newVm,
   prepare,
   qemuIo,
-  sourceOf,
   startVm,
   useLiveBackupAgent,
 } from './support/live-backup-fixture.js';
+import { diskSource } from './support/libvirt.js';
 
 useLiveBackupAgent(200);
 
@@ -47,7 +47,7 @@ describe('faults', () => {
     expect(f.reason).toBe('INVALID_ARGUMENT');
     expect(f.message).toMatch(/disk vdb of domain one-bk\d+ is .*\/disk\.1, not disk\.0 of the VM directory/);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk(0));
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk(0));
     await dom.destroy();
   }, 60_000);
 
@@ -70,7 +70,7 @@ describe('faults', () => {
     // Enough data that the copy takes a while (written before the VM starts: fast).
     await qemuIo(vm.disk(0), 'qcow2', 'write -P 0x61 0 1536M');
     const dom = await startVm(vm, ['qcow2']);
-    const original = await sourceOf(vm.domain, 'vda');
+    const original = await diskSource(vm.domain, 'vda');
     const running = prepare(vm, { disks: [{ diskId: 0, target: 'vda' }] }).then(
       () => 'finished',
       (err: Error) => err.message,
@@ -84,7 +84,7 @@ describe('faults', () => {
     const c = await call(client.backupCancel.bind(client), { vmDir: vm.onedDir, domain: vm.domain });
     expect(c.running).toBe(true);
     expect(await running).toMatch(/cancelled by backup_cancel/);
-    expect(await sourceOf(vm.domain, 'vda')).toBe(original);
+    expect(await diskSource(vm.domain, 'vda')).toBe(original);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     expect(await dom.state()).toBe('running');

@@ -13,11 +13,11 @@ import {
   newVm,
   prepare,
   qemuIo,
-  sourceOf,
   startVm,
   useLiveBackupAgent,
   virsh,
 } from './support/live-backup-fixture.js';
+import { diskSource } from './support/libvirt.js';
 
 useLiveBackupAgent(100);
 
@@ -56,7 +56,7 @@ describe('FULL', () => {
   it('live: the base is copied under a temporary overlay; post commits it back onto the original disk', async () => {
     const vm = await newVm([{ format: 'qcow2' }, { format: 'raw' }, { format: 'qcow2' }]);
     const dom = await startVm(vm, ['qcow2', 'raw', 'qcow2']);
-    const original = [await sourceOf(vm.domain, 'vda'), await sourceOf(vm.domain, 'vdb')];
+    const original = [await diskSource(vm.domain, 'vda'), await diskSource(vm.domain, 'vdb')];
     await dom.write('vda', 0x21, 4 * MIB, 2 * MIB);
     await dom.write('vdb', 0x22, 10 * MIB, MIB);
     const expected = [join(vm.repo, 'e0.raw'), join(vm.repo, 'e1.raw')];
@@ -71,15 +71,15 @@ describe('FULL', () => {
     });
     expect(r.method).toBe('overlay');
     expect(await dom.state()).toBe('running');
-    expect(await sourceOf(vm.domain, 'vda')).toBe(join(vm.dir, 'tmp', 'overlay_0.qcow2'));
-    expect(await sourceOf(vm.domain, 'vdc')).toBe(vm.disk(2));
+    expect(await diskSource(vm.domain, 'vda')).toBe(join(vm.dir, 'tmp', 'overlay_0.qcow2'));
+    expect(await diskSource(vm.domain, 'vdc')).toBe(vm.disk(2));
     // The guest writes on while the backup is taken: not in the backup, but kept by the commit.
     await dom.write('vda', 0x23, 20 * MIB, MIB);
     for (const n of [0, 1]) {
       expect(await restoreMatches([join(vm.dir, 'backup', `disk.${n}.0`)], expected[n] ?? '')).toBe(true);
     }
     await finish(vm);
-    expect([await sourceOf(vm.domain, 'vda'), await sourceOf(vm.domain, 'vdb')]).toEqual(original);
+    expect([await diskSource(vm.domain, 'vda'), await diskSource(vm.domain, 'vdb')]).toEqual(original);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
     expect(await virsh('domstate', vm.domain)).toMatch(/running/);
@@ -107,6 +107,6 @@ describe('FULL', () => {
       expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
       await finish(vm);
     }
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk(0));
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk(0));
   }, 120_000);
 });

@@ -16,11 +16,11 @@ import {
   newVm,
   prepare,
   qemuIo,
-  sourceOf,
   startVm,
   useLiveBackupAgent,
   virsh,
 } from './support/live-backup-fixture.js';
+import { diskSource } from './support/libvirt.js';
 
 /** An increment is the changed data plus qcow2 metadata: well under this over what was written. */
 const INCREMENT_SLACK = 1 * MIB;
@@ -106,7 +106,7 @@ async function chainTest(live: (step: number) => boolean): Promise<void> {
     }
   }
   if (dom) {
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk(0));
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk(0));
     await dom.destroy();
   }
 }

@@ -18,6 +18,7 @@ import {
   LIBVIRT_URI,
   type TestDomain,
   destroyIfRunning,
+  diskSource,
   ensureLibvirt,
   startDomain,
 } from './support/libvirt.js';
@@ -31,12 +32,6 @@ const domains: TestDomain[] = [];
 
 const tm = (action: string, args: string[], stdin: string): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args, stdin);
-
-async function sourceOf(domain: string, target: string): Promise<string> {
-  const { stdout } = await run('virsh', ['-c', LIBVIRT_URI, '-q', 'domblklist', domain]);
-  const line = stdout.split('\n').find((l) => l.trim().startsWith(`${target} `));
-  return line?.trim().split(/\s+/)[1] ?? '';
-}
 
 interface Vm {
   id: number;
@@ -119,11 +114,11 @@ describe('backup hooks through the shims', () => {
     await snapshotContent(vm.disk, 'qcow2', expected);
     const xml = vm.xml({ MODE: 'FULL', FS_FREEZE: 'SUSPEND' });
     expectOk(await tm('prebackup_live', args6(vm), xml));
-    expect(await sourceOf(vm.domain, 'vda')).toBe(join(vm.dir, 'tmp', 'overlay_0.qcow2'));
+    expect(await diskSource(vm.domain, 'vda')).toBe(join(vm.dir, 'tmp', 'overlay_0.qcow2'));
     expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
     expect(existsSync(join(vm.dir, 'backup', 'vm.xml'))).toBe(true);
     expectOk(await tm('postbackup_live', args6(vm), xml));
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk);
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     expect(await dom.state()).toBe('running');
@@ -179,7 +174,7 @@ describe('backup hooks through the shims', () => {
     expectOk(cancel);
     expect(cancel.stderr).toMatch(/backup aborted/);
     expectOneLineFailure(await pre, /cancelled by backup_cancel/);
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk);
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     expect(await dom.state()).toBe('running');
@@ -205,7 +200,7 @@ describe('backup hooks through the shims', () => {
     await stack.startAgent(HOST);
     const expected = join(vm.repo, 'e.raw');
     // What the guest sees now (overlay over the disk), as the next backup must hold it.
-    const top = await sourceOf(vm.domain, 'vda');
+    const top = await diskSource(vm.domain, 'vda');
     await snapshotContent(top, 'qcow2', expected);
     // The coordinator's channel to the restarted agent reconnects with gRPC's backoff: oned would
     // run the next backup later; here it is retried a few times while the agent is unreachable.
@@ -217,7 +212,7 @@ describe('backup hooks through the shims', () => {
     expectOk(next);
     expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
     expectOk(await tm('postbackup_live', args6(vm), xml));
-    expect(await sourceOf(vm.domain, 'vda')).toBe(vm.disk);
+    expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     // The disk itself holds what the guest wrote before and after the kill.
     await dom.flush('vda');

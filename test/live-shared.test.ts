@@ -10,6 +10,7 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { writeVmXml } from './fakes/oned/fixtures.js';
+import { imagesIdentical } from './support/files.js';
 import { expectOk } from './support/assertions.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './support/libvirt.js';
 
@@ -66,11 +67,6 @@ async function guestWrite(target: 'vda' | 'vdb', byte: number, offset: number): 
   await runTool('qemu-io', ['-f', 'raw', '-c', `write -P ${byte} ${offset} ${MIB}`, expected(target)]);
 }
 
-async function identical(a: string, b: string): Promise<boolean> {
-  const r = await runTool('qemu-img', ['compare', '-U', a, b]).catch((e: Error) => ({ stdout: e.message }));
-  return /Images are identical/.test(r.stdout);
-}
-
 beforeAll(async () => {
   await ensureLibvirt();
   await destroyIfRunning(DOMAIN);
@@ -118,9 +114,9 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`${local(PERSISTENT)}.snap/2`);
     expect(existsSync(local(`${VM_DIR}/disk.1.snap`))).toBe(false);
     // Snapshot 0 is the image itself (.snap/0 -> SOURCE); it kept the content of that moment.
-    expect(await identical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
-    expect(await identical(`${local(PERSISTENT)}.snap/1`, expected('pers-snap1'))).toBe(true);
-    expect(await identical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
+    expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
+    expect(await imagesIdentical(`${local(PERSISTENT)}.snap/1`, expected('pers-snap1'))).toBe(true);
+    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
   });
 
   it('snap_delete of snapshot 1 while the VM runs keeps the image and the running disk intact', async () => {
@@ -136,8 +132,8 @@ describe('live snapshots of a persistent disk stay with the image', () => {
       (await runTool('qemu-img', ['info', '-U', '--output=json', `${local(PERSISTENT)}.snap/2`])).stdout,
     ) as Record<string, unknown>;
     expect(active['backing-filename']).toBeUndefined();
-    expect(await identical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
-    expect(await identical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
+    expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
+    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 });
@@ -150,7 +146,7 @@ describe('the overlay clone', () => {
     await guestWrite('vda', 0x42, 6 * MIB);
     await writeVm(LCM.HOTPLUG_SAVEAS);
     expectOk(await tm('cpds', [`host01:${VM_DIR}/disk.0`, SAVED, '-1', `${VM}`, '0']));
-    expect(await identical(local(SAVED), expected('vda'))).toBe(true);
+    expect(await imagesIdentical(local(SAVED), expected('vda'))).toBe(true);
     const info = JSON.parse(
       (await runTool('qemu-img', ['info', '--output=json', local(SAVED)])).stdout,
     ) as Record<string, unknown>;

@@ -11,6 +11,7 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { writeVmXml } from './fakes/oned/fixtures.js';
+import { imagesIdentical } from './support/files.js';
 import { expectOk, expectOneLineFailure } from './support/assertions.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './support/libvirt.js';
 
@@ -46,16 +47,6 @@ async function guestWrite(byte: number, offset: number): Promise<void> {
   await runTool('qemu-io', ['-f', 'raw', '-c', `write -P ${byte} ${offset} ${MIB}`, expectedNow()]);
 }
 
-async function identical(a: string, b: string): Promise<boolean> {
-  const r = await runTool('qemu-img', ['compare', '-U', a, b]).catch((e: Error) => ({ stdout: e.message }));
-  return /Images are identical/.test(r.stdout);
-}
-
-async function domainSource(): Promise<string> {
-  const { stdout } = await runTool('virsh', ['-c', 'qemu:///system', '-q', 'domblklist', DOMAIN]);
-  return stdout.trim().split(/\s+/)[1] ?? '';
-}
-
 beforeAll(async () => {
   await ensureLibvirt();
   await destroyIfRunning(DOMAIN);
@@ -88,10 +79,10 @@ describe('live disk snapshots through the shims', () => {
     expectOk(await tm('snap_create_live', [`host01:${VM_DIR}/disk.0`, '1', `${VM}`, '0']));
     await runTool('cp', [expectedNow(), join(base, 'snap1.raw')]);
     await guestWrite(0x23, 4 * MIB);
-    expect(await domainSource()).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
-    expect(await identical(host01(`${VM_DIR}/disk.0.snap/0`), join(base, 'snap0.raw'))).toBe(true);
-    expect(await identical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
-    expect(await identical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
+    expect(await dom.source('vda')).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/0`), join(base, 'snap0.raw'))).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
     // FS_FREEZE=AGENT without a guest agent: suspended instead, said in the log, and resumed.
     const log = await readFile(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8');
     expect(log).toMatch(/FS_FREEZE=AGENT but the guest agent did not freeze the filesystems; suspending/);
@@ -104,24 +95,24 @@ describe('live disk snapshots through the shims', () => {
     expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.0`, '0', `${VM}`, '0']));
     await dom.flush('vda');
     expect(existsSync(host01(`${VM_DIR}/disk.0.snap/0`))).toBe(false);
-    expect(await identical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
-    expect(await identical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 
   it('cpds of the running disk (HOTPLUG_SAVEAS) saves it to the image datastore with a block copy', async () => {
     await writeVm(LCM.HOTPLUG_SAVEAS);
     expectOk(await tm('cpds', [`host01:${VM_DIR}/disk.0`, SAVED, '-1', `${VM}`, '0']));
-    expect(await identical(stack.localPath('frontend', SAVED), expectedNow())).toBe(true);
+    expect(await imagesIdentical(stack.localPath('frontend', SAVED), expectedNow())).toBe(true);
     expect(await dom.state()).toBe('running');
-    expect(await domainSource()).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
+    expect(await dom.source('vda')).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
   });
 
   it('a VM whose domain libvirt does not know fails in one line naming it; nothing changes', async () => {
     await writeVm(LCM.DISK_SNAPSHOT, { deployId: 'one-ls404' });
     const r = await tm('snap_create_live', [`host01:${VM_DIR}/disk.0`, '2', `${VM}`, '0']);
     expectOneLineFailure(r, /one-ls404/);
-    expect(await domainSource()).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
+    expect(await dom.source('vda')).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
   });
 
   it('a VM without a DEPLOY_ID is refused before any agent work', async () => {

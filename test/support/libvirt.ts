@@ -52,6 +52,8 @@ export interface TestDomain {
   /** Flushes the disk so `qemu-img -U` outside sees what the guest wrote. */
   flush(target: string): Promise<void>;
   state(): Promise<string>;
+  /** The file libvirt says the disk `target` runs on (`virsh domblklist`). */
+  source(target: string): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export function domainHandle(name: string): TestDomain {
     async state() {
       return (await virsh('domstate', name)).trim();
     },
+    source: (target) => diskSource(name, target),
     async destroy() {
       await virsh('destroy', name).catch(() => undefined);
     },
@@ -123,6 +126,13 @@ async function aliasOf(domain: string, target: string): Promise<string> {
     }
   }
   throw new Error(`${domain} has no disk ${target}`);
+}
+
+/** The file libvirt says a domain's disk `target` runs on (`virsh domblklist`); '' when none. */
+export async function diskSource(domain: string, target: string): Promise<string> {
+  const out = await virsh('domblklist', domain);
+  const line = out.split('\n').find((l) => l.trim().startsWith(`${target} `));
+  return line?.trim().split(/\s+/)[1] ?? '';
 }
 
 /** Removes a domain that may be left from an earlier, interrupted run. */

@@ -149,12 +149,6 @@ export function finish(vm: Vm, live = true): Promise<unknown> {
   });
 }
 
-export async function sourceOf(domain: string, target: string): Promise<string> {
-  const out = await virsh('domblklist', domain);
-  const line = out.split('\n').find((l) => l.trim().startsWith(`${target} `));
-  return line?.trim().split(/\s+/)[1] ?? '';
-}
-
 export const inc = (n: number): Pick<BackupPrepareRequest, 'mode' | 'backupId' | 'parentId'> => ({
   mode: 'INCREMENT',
   backupId: n,

@@ -25,6 +25,7 @@ import { snapshotDelete } from '../rpc/snapshot-delete.js';
 import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
 import { MIB, checkClean, localAgent, qemuImg, writePattern } from '../testing/disk-testing.js';
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
+import { imagesIdentical } from '../../../test/support/files.js';
 
 // Live snapshots, live snapshot deletion and live cpds on a real running TCG domain. Content is
 // checked byte for byte: every write the guest makes is also applied to an expected raw image, and
@@ -54,19 +55,6 @@ let dom: TestDomain;
 async function guestWrite(byte: number, offset: number, length: number): Promise<void> {
   await dom.write('vda', byte, offset, length);
   await writePattern(expected.now, 'raw', byte, offset, length);
-}
-
-async function same(file: string, expectedRaw: string): Promise<boolean> {
-  const r = await runTool('qemu-img', ['compare', '-U', '-f', 'raw', expectedRaw, file]).catch(
-    (e: Error) => ({ stdout: e.message }),
-  );
-  return /Images are identical/.test(r.stdout);
-}
-
-async function sourceOf(target: string): Promise<string> {
-  const { stdout } = await virshArgs('domblklist', DOMAIN);
-  const line = stdout.split('\n').find((l) => l.trim().startsWith(target));
-  return line?.trim().split(/\s+/)[1] ?? '';
 }
 
 function snapRequest(id: number, format: 'qcow2' | 'raw', diskN = 0, target = 'vda') {
@@ -120,18 +108,18 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await guestWrite(0x11, 0, MIB);
     await takeSnapshot(0);
     expect(readlinkSync(disk0)).toBe('disk.0.snap/1');
-    expect(await sourceOf('vda')).toBe(join(snap0, '1'));
+    expect(await dom.source('vda')).toBe(join(snap0, '1'));
     await guestWrite(0x22, 0, MIB);
     await guestWrite(0x23, 5 * MIB, 2 * MIB);
     await takeSnapshot(1);
-    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+    expect(await dom.source('vda')).toBe(join(snap0, '2'));
     await guestWrite(0x33, MIB, MIB);
     // Every point byte for byte: the two snapshots and the running disk.
-    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
-    expect(await same(join(snap0, '1'), expected.snap(1))).toBe(true);
-    expect(await same(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(join(snap0, '1'), expected.snap(1))).toBe(true);
+    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
     // The other disk was not snapshotted.
-    expect(await sourceOf('vdb')).toBe(join(vmDir, 'disk.1'));
+    expect(await dom.source('vdb')).toBe(join(vmDir, 'disk.1'));
     expect(await dom.state()).toBe('running');
     await checkClean(disk0);
   });
@@ -139,13 +127,13 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
   it('a repeat of the same snap_create_live changes nothing', async () => {
     const r = await snapshotCreate(agent, snapRequest(1, 'qcow2'), call);
     expect(r.created).toBe(false);
-    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+    expect(await dom.source('vda')).toBe(join(snap0, '2'));
   });
 
   it('deletes the snapshot right below the active layer with blockpull: the disk reads the same', async () => {
     await deleteSnapshot(1);
     expect(existsSync(join(snap0, '1'))).toBe(false);
-    expect(await sourceOf('vda')).toBe(join(snap0, '2'));
+    expect(await dom.source('vda')).toBe(join(snap0, '2'));
     // The merged layer now backs on file 0, by a relative name (--keep-relative: the VM directory
     // can still move) that resolves through the self link.
     const info = JSON.parse(await qemuImg('info', '-U', '--output=json', join(snap0, '2'))) as {
@@ -155,8 +143,8 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     expect(info['backing-filename']).toMatch(/^disk\.0\.snap\//);
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
     await dom.flush('vda');
-    expect(await same(disk0, expected.now)).toBe(true);
-    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 
@@ -174,9 +162,9 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
       'full-backing-filename': string;
     };
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
-    expect(await same(join(snap0, '3'), expected.snap(3))).toBe(true);
-    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
-    expect(await same(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '3'), expected.snap(3))).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
     await checkClean(disk0);
     expect(await dom.state()).toBe('running');
   });
@@ -185,8 +173,8 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await deleteSnapshot(3);
     await dom.flush('vda');
     expect(existsSync(join(snap0, '3'))).toBe(false);
-    expect(await same(disk0, expected.now)).toBe(true);
-    expect(await same(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
     const again = await snapshotDelete(agent, { ...snapRequest(3, 'qcow2'), active: false }, call);
     expect(again.existed).toBe(false);
   });
@@ -200,19 +188,19 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await dom.flush('vda');
     expect(existsSync(join(snap0, '4'))).toBe(false);
     expect(existsSync(join(snap0, '7.current'))).toBe(false);
-    expect(await same(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
   });
 
   it('refuses a snapshot while a block job runs on the disk, and changes nothing', async () => {
     const mirror = join(vmDir, 'mirror.qcow2');
     await virshArgs('blockcopy', DOMAIN, 'vda', '--dest', mirror, '--format', 'qcow2', '--transient-job');
     try {
-      const before = await sourceOf('vda');
+      const before = await dom.source('vda');
       const err = await snapshotCreate(agent, snapRequest(5, 'qcow2'), call).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StorageError);
       expect((err as StorageError).reason).toBe('BUSY');
       expect((err as StorageError).message).toMatch(/block job is already running on vda of one-ls1/);
-      expect(await sourceOf('vda')).toBe(before);
+      expect(await dom.source('vda')).toBe(before);
       expect(existsSync(join(snap0, '6'))).toBe(false);
     } finally {
       await virshArgs('blockjob', DOMAIN, 'vda', '--abort');
@@ -233,9 +221,9 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     const err = lost[0]?.reason as StorageError;
     expect(err.reason).toBe('LOCKED');
     expect(err.message.split('\n')).toHaveLength(1);
-    expect(await sourceOf('vda')).toBe(join(snap0, '6'));
+    expect(await dom.source('vda')).toBe(join(snap0, '6'));
     await runTool('cp', ['--sparse=always', expected.now, expected.snap(5)]);
-    expect(await same(join(snap0, '5'), expected.snap(5))).toBe(true);
+    expect(await imagesIdentical(join(snap0, '5'), expected.snap(5))).toBe(true);
   });
 });
 
@@ -254,7 +242,7 @@ describe('FS_FREEZE=SUSPEND', () => {
     } finally {
       await virshArgs('resume', DOMAIN);
     }
-    expect(await sourceOf('vda')).toBe(join(snap0, '8'));
+    expect(await dom.source('vda')).toBe(join(snap0, '8'));
   });
 });
 
@@ -276,7 +264,7 @@ describe('snap_create_live of a raw disk', () => {
       copy,
     ]);
     expect(cmp.stdout).toMatch(/Images are identical/);
-    expect(await sourceOf('vdb')).toBe(join(vmDir, 'disk.1'));
+    expect(await dom.source('vdb')).toBe(join(vmDir, 'disk.1'));
   });
 });
 
@@ -296,9 +284,9 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
     expect(r.method).toBe('blockcopy');
     const info = JSON.parse(await qemuImg('info', '--output=json', dest)) as Record<string, unknown>;
     expect(info['backing-filename']).toBeUndefined();
-    expect(await same(dest, expected.now)).toBe(true);
+    expect(await imagesIdentical(dest, expected.now)).toBe(true);
     expect(await dom.state()).toBe('running');
-    expect(await sourceOf('vda')).toBe(join(snap0, '8'));
+    expect(await dom.source('vda')).toBe(join(snap0, '8'));
   });
 
   it('refuses an existing destination and leaves it as it was', async () => {
@@ -313,7 +301,7 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
       call,
     ).catch((e: unknown) => e as StorageError);
     expect(err.reason).toBe('ALREADY_EXISTS');
-    expect(await same(join(vmDir, 'saved.qcow2'), expected.now)).toBe(true);
+    expect(await imagesIdentical(join(vmDir, 'saved.qcow2'), expected.now)).toBe(true);
   });
 });
 
