@@ -1,7 +1,7 @@
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { StorageError } from '../../../common/src/errors.js';
 import { QEMU_IMG } from '../qemu/qemu-img.js';
-import { dirtyExtents, parseMap, splitExtents, unallocatedExtents } from './image-map.js';
+import { dirtyExtents, parseMap, splitExtents, unallocatedExtents } from '../qemu/image-map.js';
 import { startNbdExport } from './nbd-server.js';
 
 const QEMU_IO = 'qemu-io';

@@ -1,4 +1,5 @@
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { type MapEntry, parseMap } from '../qemu/image-map.js';
 
 /** A run of data bytes in a file: [offset, length]. Everything outside the runs is a hole. */
 export type Extent = readonly [offset: number, length: number];
@@ -8,12 +9,6 @@ export type Extent = readonly [offset: number, length: number];
  * few holes' worth of zeros, and VM directories hold many small files (vm.xml, deployment.N).
  */
 export const SMALL_FILE_BYTES = 64 * 1024;
-
-interface MapEntry {
-  start: number;
-  length: number;
-  data: boolean;
-}
 
 /**
  * The data extents of a regular file of `size` bytes, from `qemu-img map -f raw`, which asks the
@@ -28,10 +23,13 @@ export async function dataExtents(path: string, size: number, signal?: AbortSign
     what: `map the data extents of ${path}`,
     ...(signal ? { signal } : {}),
   });
-  return mergeDataRuns(JSON.parse(stdout) as MapEntry[], size);
+  return mergeDataRuns(parseMap(stdout, `map the data extents of ${path}`), size);
 }
 
-export function mergeDataRuns(entries: readonly MapEntry[], size: number): Extent[] {
+export function mergeDataRuns(
+  entries: ReadonlyArray<Pick<MapEntry, 'start' | 'length' | 'data'>>,
+  size: number,
+): Extent[] {
   const out: [number, number][] = [];
   for (const e of entries) {
     if (!e.data) continue;

@@ -1,6 +1,6 @@
 import { StorageError } from '../../../common/src/errors.js';
 
-/** One entry of `qemu-img map --output=json`. */
+/** One entry of `qemu-img map --output=json` (used by the data path and by backups). */
 export interface MapEntry {
   readonly start: number;
   readonly length: number;
@@ -14,6 +14,7 @@ export interface Extent {
   readonly length: number;
 }
 
+/** The entries `qemu-img map --output=json` printed; TOOL_FAILED naming `what` when it is not a list. */
 export function parseMap(stdout: string, what: string): MapEntry[] {
   let entries: unknown;
   try {
