@@ -1,0 +1,11 @@
+/**
+ * Modes of everything the agent creates in a datastore (docs/security.md, "Files: ownership and
+ * modes"). Owner and group are the agent's own user (oneadmin on an OpenNebula node, QEMU's user
+ * there). Disk images, snapshots, backups and received files are not world-readable: a guest's data
+ * is the tenant's. Directories stay 0755 as OpenNebula's drivers leave them (oneadmin's umask 022),
+ * because QEMU may run as another user (libvirt-qemu under Debian's default libvirt, which relabels
+ * the disk files themselves but not the directories it walks through). Modes never come from a
+ * sender or a source file: a received file gets these, whatever bits it had on the other host.
+ */
+export const DISK_FILE_MODE = 0o640;
+export const DIRECTORY_MODE = 0o755;
