@@ -1,6 +1,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
+import { basename, diskIdOf, expectArgs, parseHostPath, parseId } from '../host-path.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
@@ -24,7 +25,10 @@ export async function cloneShared(ctx: ActionContext): Promise<ActionResult> {
     throw new StorageError('INVALID_ARGUMENT', `VM ${vmId} has no DISK with DISK_ID=${diskId}`);
   }
   const sparse = disk?.sparse !== false;
-  await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
+  // The host reads the image through its own mount. The agent makes the VM directory itself, after
+  // its own checks of the image (preflight.ts).
+  await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
+  await checkPath(ctx, destination);
   const r = await ctx.ops.call(destination.host, 'cloneOverlay', {
     source: source.path,
     diskPath: destination.path,
@@ -55,7 +59,8 @@ export async function lnShared(ctx: ActionContext): Promise<ActionResult> {
   const destination = parseHostPath(ctx.args[1], 'destination');
   parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
-  await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
+  await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
+  await checkPath(ctx, destination);
   await ctx.ops.call(destination.host, 'linkImage', { source: source.path, diskPath: destination.path });
   return NO_OUTPUT;
 }

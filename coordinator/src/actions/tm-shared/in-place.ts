@@ -1,6 +1,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
 import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
@@ -66,6 +67,9 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   const d = vm.disk(disk.diskId);
   const format = copyFormat(d);
   const snapDir = snapDirFor(ctx, d);
+  // The disk and SOURCE are checked before SOURCE's directory is made (preflight.ts).
+  await requireExisting(ctx, disk, 'disk');
+  await checkPath(ctx, { host: disk.host, path: target });
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
   await saveDiskCopy(ctx, disk, target, { format, snapId, snapDir, vm: { info: vm, diskId: disk.diskId } });
   return NO_OUTPUT;

@@ -1,5 +1,6 @@
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from '../tm/monitoring-marker.js';
 
 /**
@@ -14,13 +15,15 @@ export async function lnMixed(ctx: ActionContext): Promise<ActionResult> {
   const destination = parseHostPath(ctx.args[1], 'destination');
   parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
-  const vmDir = dirname(destination.path);
-  await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+  // The agent makes the VM directory after its own checks of the chain; the datastore is marked for
+  // monitoring once the disk is there (preflight.ts).
+  await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
+  await checkPath(ctx, destination);
   const r = await ctx.ops.call(destination.host, 'copyImageChain', {
     source: source.path,
     diskPath: destination.path,
   });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(dirname(destination.path)) });
   ctx.info(
     `${ctx.action}: local chain of ${source.path} on ${destination.host}, disk at snapshot file ${r.snapshotId}`,
   );

@@ -3,6 +3,7 @@ import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
@@ -29,16 +30,16 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   }
   const sparse = disk?.sparse !== false;
 
+  // Every path is checked before the VM directory is made (preflight.ts).
+  await requireExisting(ctx, source, 'image');
+  const snapDir = { host: source.host, path: `${source.path}.snap` };
+  const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
+  await checkPath(ctx, destination);
+
   const vmDir = dirname(destination.path);
   await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
   await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
-
-  const sourceKind = await kindOf(ctx, source);
-  if (sourceKind === undefined) {
-    throw new StorageError('NOT_FOUND', `image ${source.host}:${source.path} does not exist`);
-  }
-  const snapDir = { host: source.host, path: `${source.path}.snap` };
-  if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {
+  if (hasSnapDir) {
     await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
   }
   await transfer(ctx, source, destination, { sparse });

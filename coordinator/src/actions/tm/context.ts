@@ -3,6 +3,7 @@ import type { ActionContext, ActionResult } from '../action-context.js';
 import { NO_OUTPUT } from '../action-context.js';
 import { basename, cleanPath, dirname, parseHostPath, parseId } from '../host-path.js';
 import { transfer } from '../transfer.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
 /** The volume label the guest's context scripts look for. */
@@ -40,6 +41,10 @@ export async function contextLocal(ctx: ActionContext): Promise<ActionResult> {
   for (const spec of a.slice(0, -3)) entries.push(await isoEntry(spec));
 
   const fe = ctx.agents.frontend;
+  // Every file and the destination are checked before the staging directory exists (preflight.ts).
+  for (const e of entries)
+    if (e.source !== undefined) await requireExisting(ctx, { host: fe, path: e.source }, 'context file');
+  await checkPath(ctx, destination);
   const staging = `${cleanPath(ctx.config.datastoreLocation)}/${dsId}/.isofiles/${vmId}`;
   const iso = { host: fe, path: `${staging}/${basename(destination.path)}.iso` };
   await ctx.ops.call(fe, 'makeDir', { path: staging });

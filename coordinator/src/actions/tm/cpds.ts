@@ -2,6 +2,7 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { copyFormat, parseDiskArg } from '../disk-facts.js';
 import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { flattenTo } from './flatten-to.js';
 import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
@@ -23,6 +24,8 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[4], 'ds_id');
   if (snapId < CURRENT_STATE)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
+  await requireExisting(ctx, disk, 'disk');
+  await checkPath(ctx, image);
   const vm = await fetchVm(ctx, vmId);
   const format = copyFormat(vm.disk(disk.diskId));
   await flattenTo(ctx, disk, image, (flat) =>

@@ -2,6 +2,7 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, dirname, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
 import { fetchVm } from '../vm-lookup.js';
+import { checkPath } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
 /** What oned may send as MKIMAGE's format (reference 2.5). */
@@ -58,9 +59,9 @@ async function makeVolatile(
   const diskId = diskIdOf(destination.path);
   const disk = diskId === undefined ? undefined : (await fetchVm(ctx, vmId)).disk(diskId);
   const filesystem = format === 'swap' ? '' : (disk?.get('FS') ?? '');
-  const vmDir = dirname(destination.path);
-  await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+  // The agent checks the path, the format and the filesystem before it makes the VM directory, and
+  // the datastore is marked for monitoring only once the disk is there (preflight.ts).
+  await checkPath(ctx, destination);
   await ctx.ops.call(destination.host, 'createImage', {
     path: destination.path,
     sizeMb,
@@ -69,6 +70,7 @@ async function makeVolatile(
     filesystemOptions: '',
     sparse: disk?.sparse !== false,
   });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(dirname(destination.path)) });
   ctx.info(
     `${ctx.action}: made ${format}${filesystem ? ` (${filesystem})` : ''} ${sizeMb} MiB at ${destination.host}:${destination.path}`,
   );

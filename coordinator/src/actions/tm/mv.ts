@@ -44,20 +44,22 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
   const sameHost = ctx.agents.canonical(source.host) === ctx.agents.canonical(destination.host);
   if (sameHost && source.path === destination.path) return NO_OUTPUT;
 
+  // Both paths are checked before the destination's directory is made (preflight.ts).
+  const sourceKind = await kindOf(ctx, source);
+  const destinationKind = await kindOf(ctx, destination);
+  if (sourceKind === undefined) {
+    if (destinationKind !== undefined) return NO_OUTPUT; // already moved by an earlier call
+    throw new StorageError(
+      'NOT_FOUND',
+      `neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
+    );
+  }
   await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
   if (!sameHost && source.path === destination.path && (await sharesStorage(ctx, source, destination))) {
     ctx.info(
       `${ctx.action}: ${source.host} and ${destination.host} share ${dirname(destination.path)}: nothing to move`,
     );
     return NO_OUTPUT;
-  }
-
-  if ((await kindOf(ctx, source)) === undefined) {
-    if ((await kindOf(ctx, destination)) !== undefined) return NO_OUTPUT; // already moved by an earlier call
-    throw new StorageError(
-      'NOT_FOUND',
-      `neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
-    );
   }
   const marker = { host: source.host, path: `${dirname(source.path)}/.monitor` };
   if ((await kindOf(ctx, marker)) !== undefined) {

@@ -3,6 +3,7 @@ import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-cont
 import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
+import { checkPath } from '../preflight.js';
 import { flattenTo } from './flatten-to.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
@@ -22,6 +23,8 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[3], 'ds_id');
 
   const kind = await kindOf(ctx, disk);
+  // SOURCE is checked before anything is copied towards it (preflight.ts).
+  await checkPath(ctx, image);
   if (kind === undefined) throw new StorageError('NOT_FOUND', `disk ${formatHostPath(disk)} does not exist`);
   if (kind !== FileKind.FILE_KIND_FILE && kind !== FileKind.FILE_KIND_SYMLINK) {
     throw new StorageError('INVALID_ARGUMENT', `disk ${formatHostPath(disk)} is not an image file`);
