@@ -155,6 +155,31 @@ describe('Journal', () => {
     }
   });
 
+  it('redacts secret fields in step arguments, and the tickets an older journal kept', () => {
+    const ticket = 'ab'.repeat(32);
+    const journal = open();
+    journal.beginCall({ requestId: 'r', kind: 'tm', driver: 'grpc', action: 'clone', args: [] });
+    const step = journal.beginStep('r', {
+      host: 'host01',
+      rpc: 'receive',
+      args: { ticket, destination: '/d' },
+    });
+    journal.endStep(step, { outcome: 'success' });
+    expect(journal.steps('r')[0]?.args).toEqual({ ticket: '[redacted]', destination: '/d' });
+    journal.close();
+    // A journal from before redaction (schema version 1) with a ticket in plain text.
+    const db = new Database(file);
+    db.prepare(`UPDATE steps SET args = ?`).run(JSON.stringify({ ticket, destination: '/d' }));
+    db.pragma('user_version = 1');
+    db.close();
+    const reopened = open();
+    try {
+      expect(reopened.steps('r')[0]?.args).toEqual({ ticket: '[redacted]', destination: '/d' });
+    } finally {
+      reopened.close();
+    }
+  });
+
   it('refuses a journal written by a newer coordinator', () => {
     const db = new Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import { prepareJournalFile } from './journal-file.js';
+import { redactedJson, redactStrings } from './redact-secrets.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 export type Outcome = 'running' | 'success' | 'failure';
@@ -6,15 +8,14 @@ export type EndOutcome = Exclude<Outcome, 'running'>;
 
 /** Milliseconds a writer waits for another connection's lock (e.g. the CLI reading) before failing. */
 const BUSY_TIMEOUT_MS = 5000;
-/** Shown instead of any configured secret found in stored text. */
-const REDACTED = '[redacted]';
 
 export interface JournalOptions {
   /** Clock in ms since the epoch; tests pass a fixed one. */
   now?: () => number;
   /**
    * Strings that must never reach the file (the oned session, its password): they are replaced in
-   * args, hosts and error text before writing.
+   * args, hosts and error text before writing. Secret fields (a Receive's ticket, keys) are replaced
+   * whatever their value (redact-secrets.ts).
    */
   redact?: readonly string[];
 }
@@ -126,6 +127,7 @@ export class Journal {
     this.now = options.now ?? Date.now;
     this.secrets = (options.redact ?? []).filter((s) => s !== '');
     try {
+      prepareJournalFile(path);
       this.db = new Database(path);
     } catch (err) {
       throw new Error(`journal ${path}: cannot open: ${(err as Error).message}`, { cause: err });
@@ -249,11 +251,11 @@ export class Journal {
   }
 
   private json(value: unknown): string {
-    return this.scrub(JSON.stringify(value ?? null));
+    return redactedJson(value, this.secrets);
   }
 
   private scrub(text: string): string {
-    return this.secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+    return redactStrings(text, this.secrets);
   }
 
   private notRunning(what: string, id: string, outcome: Outcome | undefined): Error {

@@ -38,6 +38,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX steps_request_id ON steps (request_id);
   `,
+  // Version 2: journals written before redaction held Receive's data-path ticket in plain text.
+  `
+  UPDATE steps SET args = json_set(args, '$.ticket', '[redacted]')
+  WHERE json_valid(args) AND json_type(args, '$.ticket') = 'text' AND json_extract(args, '$.ticket') <> '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,26 @@
+import { REDACT_PATHS } from '../../../common/src/log.js';
+
+/** Shown instead of any secret in stored text. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Field names whose values are secrets wherever they appear (a data-path ticket in Receive's request,
+ * a session, a key, stdin): the same list the logs redact (common/src/log.ts).
+ */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(REDACT_PATHS.map((p) => p.replace(/^\*\./, '')));
+
+/**
+ * JSON text of `value` with every secret field's value replaced, then every configured secret string
+ * (the oned session, its password) replaced wherever it still occurs.
+ */
+export function redactedJson(value: unknown, secrets: readonly string[]): string {
+  const json = JSON.stringify(value ?? null, (key, v: unknown) =>
+    SECRET_FIELDS.has(key) && v !== undefined && v !== null && v !== '' ? REDACTED : v,
+  );
+  return redactStrings(json, secrets);
+}
+
+/** `text` with every occurrence of each secret replaced. */
+export function redactStrings(text: string, secrets: readonly string[]): string {
+  return secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+}
