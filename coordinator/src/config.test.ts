@@ -22,6 +22,10 @@ describe('coordinator config', () => {
   it('parses a valid config with defaults', () => {
     const c = parseCoordinatorConfig(valid, 'c.yaml');
     expect(c.socketMode).toBe(0o660);
+    expect(c.socketGroup).toBeUndefined();
+    expect(parseCoordinatorConfig({ ...valid, socketGroup: 'oneadmin' }, 'c.yaml').socketGroup).toBe(
+      'oneadmin',
+    );
     expect(c.datastoreLocation).toBe('/var/lib/one/datastores');
     expect(c.agents.get('host01')).toEqual({ name: 'host01', endpoint: '10.0.0.5:7001', certName: 'h1' });
     expect(c.agents.get('frontend')?.certName).toBe('frontend');
@@ -42,6 +46,7 @@ describe('coordinator config', () => {
     [['tls', 'key'], undefined, 'config c.yaml: tls.key: must be a non-empty string'],
     [['frontendAliases'], 'fe', 'config c.yaml: frontendAliases: must be a list of non-empty strings'],
     [['journl'], '/x', 'config c.yaml: journl: unknown setting'],
+    [['socketGroup'], 'one admin', 'config c.yaml: socketGroup: "one admin" is not a group name or gid'],
   ])('%j = %j → %s', (path, value, message) => {
     expect(() => parseCoordinatorConfig(withChange(path, value), 'c.yaml')).toThrowError(message);
   });

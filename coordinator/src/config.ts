@@ -13,6 +13,8 @@ const DEFAULT_TRANSFER_DEADLINE_MS = 6 * 3600_000;
 const DEFAULT_ONED_DEADLINE_MS = 15_000;
 /** Shims are run by oneadmin; the coordinator's group must be able to connect. */
 const DEFAULT_SOCKET_MODE = 0o660;
+/** A group name as groupadd accepts it, or a numeric gid. */
+const GROUP_PATTERN = /^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|\d{1,10})$/;
 
 export interface AgentEndpoint {
   /** OpenNebula hostname (the host part of driver arguments). */
@@ -28,6 +30,11 @@ export interface AgentEndpoint {
 export interface CoordinatorConfig {
   socket: string;
   socketMode: number;
+  /**
+   * Group (name or gid) that owns the socket, so that oned's shims (run as oneadmin) may connect.
+   * Unset: oneadmin when that group exists, else the coordinator's own group (shim-server/socket-group.ts).
+   */
+  socketGroup: string | undefined;
   journal: string;
   /** Name of the front-end's agent: transfer lines name the front-end by oned's hostname. */
   frontend: string;
@@ -73,6 +80,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
+    socketGroup: parseSocketGroup(f),
     journal: f.absolutePath('journal'),
     frontend,
     frontendAliases: f.stringList('frontendAliases'),
@@ -100,6 +108,13 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   log?.done();
   f.done();
   return Object.freeze(config);
+}
+
+function parseSocketGroup(f: Fields): string | undefined {
+  if (!f.has('socketGroup')) return undefined;
+  const group = f.string('socketGroup');
+  if (!GROUP_PATTERN.test(group)) f.fail('socketGroup', `"${group}" is not a group name or gid`);
+  return group;
 }
 
 /** monitord.conf's defaults: the front-end's own monitord, UDP port 4124. */

@@ -10,6 +10,7 @@ import { Journal } from './journal/journal.js';
 import { readOneAuth } from './oned/one-auth.js';
 import { OnedClient } from './oned/oned-client.js';
 import { startShimServer } from './shim-server/shim-server.js';
+import { resolveSocketGroup } from './shim-server/socket-group.js';
 
 export interface RunningCoordinator {
   close(): Promise<void>;
@@ -20,6 +21,7 @@ export async function startCoordinator(
   config: Readonly<CoordinatorConfig>,
   logger: Logger,
 ): Promise<RunningCoordinator> {
+  const socketGroup = await resolveSocketGroup(config.socketGroup, config.source);
   const session = await readOneAuth(config.oned.auth);
   const tls = loadTls(config.tls, config.source);
   mkdirSync(dirname(config.journal), { recursive: true });
@@ -42,6 +44,7 @@ export async function startCoordinator(
   const server = await startShimServer({
     socketPath: config.socket,
     mode: config.socketMode,
+    group: socketGroup,
     handler: (req, log, signal) => handleDriverCall(deps, req, log, signal),
     logger,
   });

@@ -6,15 +6,22 @@
 export const FRAME_HEADER_BYTES = 4;
 
 /**
- * Largest frame either side accepts. A DS call's stdin is a base64 XML document of a few KiB, a VM
- * XML with many disks and snapshots a few MiB; anything near this is a bug or a hostile peer, and
- * refusing it keeps a bad length from making us buffer gigabytes.
+ * Largest request a shim sends, and the coordinator accepts (its MAX_REQUEST_FRAME_BYTES, in
+ * coordinator/src/shim-server/request-frame.ts): oned's argv and stdin are kilobytes, so a request
+ * near this is a bug, and the coordinator refuses larger ones at their header (docs/security.md).
+ */
+export const MAX_REQUEST_FRAME_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Largest frame a shim reads: the coordinator's events (a monitor action's output for a datastore
+ * with many VMs is the largest). Anything near this is a bug, and refusing it keeps a bad length
+ * from making a shim buffer gigabytes.
  */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-/** Prefix a message with its length. */
-export function encodeFrame(message: Uint8Array): Buffer {
-  if (message.length > MAX_FRAME_BYTES) throw new FrameTooLargeError(message.length, MAX_FRAME_BYTES);
+/** Prefix a message with its length; a message above `maxFrameBytes` is refused. */
+export function encodeFrame(message: Uint8Array, maxFrameBytes = MAX_FRAME_BYTES): Buffer {
+  if (message.length > maxFrameBytes) throw new FrameTooLargeError(message.length, maxFrameBytes);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.length);
   frame.writeUInt32BE(message.length, 0);
   frame.set(message, FRAME_HEADER_BYTES);

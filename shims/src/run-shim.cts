@@ -9,7 +9,7 @@
 // shim about 15 ms, a fifth of `node -e 0`.
 import type { ShimKind } from './actions.js';
 import { callCoordinator, ShimTransportError } from './call-coordinator.cjs';
-import { encodeFrame } from './frame.cjs';
+import { encodeFrame, MAX_REQUEST_FRAME_BYTES } from './frame.cjs';
 import { readStdin } from './read-stdin.cjs';
 import { newRequestId } from './request-id.cjs';
 import { encodeShimRequest } from './shim-codec.cjs';
@@ -48,7 +48,7 @@ export async function runShim(opts: RunShimOptions): Promise<number> {
     });
     const reply = await callCoordinator({
       socketPath,
-      frame: encodeFrame(request),
+      frame: encodeFrame(request, MAX_REQUEST_FRAME_BYTES),
       requestId,
       onLog: writeStderrLine,
     });

@@ -15,6 +15,7 @@ import { installShims, RUNTIME_FILE } from './install.js';
 
 const RUNTIME_DIR = fileURLToPath(new URL('../../dist/shims/src/', import.meta.url));
 const FIVE_MIB = 5 * 1024 * 1024;
+const THREE_MIB = 3 * 1024 * 1024;
 /** oned's rule for log lines (reference 1.2); everything else on stderr is the error message. */
 const LOG_LINE = /^(ERROR|INFO|WARN|DEBUG):\s+(\d+)?\s*(.*)$/;
 
@@ -203,10 +204,21 @@ describe('an installed shim', () => {
     expect(run.stdout).toBe(`${xml.length} ${sha(xml)}`);
   });
 
-  it('carries a 5 MiB stdin intact', async () => {
-    const payload = randomBytes(FIVE_MIB);
+  it('carries a 3 MiB stdin intact', async () => {
+    const payload = randomBytes(THREE_MIB);
     const run = await runEntry('tm/grpc_qcow2/premigrate', ['stdin'], { stdin: payload });
-    expect(run).toEqual({ status: 0, stdout: `${FIVE_MIB} ${sha(payload)}`, stderrLines: [] });
+    expect(run).toEqual({ status: 0, stdout: `${THREE_MIB} ${sha(payload)}`, stderrLines: [] });
+  });
+
+  it('refuses a stdin above the request limit in one line, without sending it', async () => {
+    const before = seen.size;
+    const run = await runEntry('tm/grpc_qcow2/premigrate', ['stdin'], { stdin: randomBytes(FIVE_MIB) });
+    expect(run.status).toBe(1);
+    expect(run.stderrLines).toHaveLength(1);
+    expect(run.stderrLines[0]).toMatch(
+      /premigrate failed: frame of \d+ bytes exceeds the 4194304-byte limit/,
+    );
+    expect(seen.size).toBe(before);
   });
 
   it('sends its pid and a fresh request id', async () => {

@@ -7,8 +7,24 @@
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
-/** Largest request accepted (same limit as the shims'): a bad length must not make us buffer gigabytes. */
-export const MAX_REQUEST_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest request accepted, the same as the shims' MAX_REQUEST_FRAME_BYTES. A request carries oned's
+ * argv and stdin: kilobytes (a DS action's base64 XML; a backup hook's VM XML is the largest, tens of
+ * KiB with many disks and snapshots). A larger announced length is a bug or a hostile client and is
+ * refused at its header, before anything is buffered (docs/security.md).
+ */
+export const MAX_REQUEST_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** A request announced a length above the limit; nothing more is read from that connection. */
+export class RequestTooLargeError extends Error {
+  constructor(
+    readonly frameBytes: number,
+    readonly maxFrameBytes: number,
+  ) {
+    super(`request of ${frameBytes} bytes exceeds the ${maxFrameBytes}-byte limit`);
+    this.name = 'RequestTooLargeError';
+  }
+}
 
 /** Prefix a message with its length. */
 export function frame(message: Uint8Array): Buffer {
@@ -26,18 +42,37 @@ export class RequestFrameReader {
 
   constructor(private readonly maxFrameBytes = MAX_REQUEST_FRAME_BYTES) {}
 
-  /** Add a chunk; returns the frame once complete (bytes after it are ignored). Throws on an oversize header. */
+  /** Bytes held so far (at most the header and the frame's announced length). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Add a chunk; returns the frame once complete (bytes after it are dropped). Throws
+   * RequestTooLargeError on an oversize header.
+   */
   push(chunk: Buffer): Buffer | undefined {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    // Never hold more than header + announced length: what a client sends past its frame is not kept.
+    const room =
+      this.expected === undefined ? chunk.length : FRAME_HEADER_BYTES + this.expected - this.buffered;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.chunks.push(kept);
+    this.buffered += kept.length;
     if (this.expected === undefined) {
       if (this.buffered < FRAME_HEADER_BYTES) return undefined;
       this.chunks = [Buffer.concat(this.chunks, this.buffered)];
       const length = this.chunks[0]?.readUInt32BE(0) ?? 0;
       if (length > this.maxFrameBytes) {
-        throw new Error(`frame of ${length} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
+        this.chunks = [];
+        this.buffered = 0;
+        throw new RequestTooLargeError(length, this.maxFrameBytes);
       }
       this.expected = length;
+      const end = FRAME_HEADER_BYTES + length;
+      if (this.buffered > end) {
+        this.chunks = [(this.chunks[0] as Buffer).subarray(0, end)];
+        this.buffered = end;
+      }
     }
     const end = FRAME_HEADER_BYTES + this.expected;
     if (this.buffered < end) return undefined;
