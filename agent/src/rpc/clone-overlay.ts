@@ -1,4 +1,4 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -9,6 +9,7 @@ import { isInside } from '../paths/roots.js';
 import type { ChainLayer } from '../qemu/backing-chain.js';
 import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
+import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
@@ -49,9 +50,11 @@ export async function cloneOverlay(
         confine: (file: string) => agent.roots.confineLocal(file, what),
       };
       let built = 'copy';
+      // Made only now, after every check; taken away again if the clone fails.
+      let made: MadeDirectories | undefined;
       try {
+        made = await makeParents(dirname(disk));
         if (format === 'raw') {
-          await mkdir(dirname(disk), { recursive: true });
           await agent.copyLocal(await realpath(localSource), disk, {
             sparse: req.sparse,
             signal: call.signal,
@@ -63,6 +66,7 @@ export async function cloneOverlay(
           built = req.standalone ? 'standalone' : 'overlay';
         }
       } catch (err) {
+        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, built, ms: Date.now() - started }, 'cloned');

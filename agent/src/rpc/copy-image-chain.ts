@@ -10,6 +10,7 @@ import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
 import { assertNotReplacingChain } from './clone-overlay.js';
+import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
@@ -48,8 +49,10 @@ export async function copyImageChain(
       const started = Date.now();
       const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
       let snapshotId = 0;
+      // Made only now, after every check; taken away again if the copy fails.
+      let made: MadeDirectories | undefined;
       try {
-        await mkdir(dirname(disk), { recursive: true });
+        made = await makeParents(dirname(disk));
         if (format === 'raw') {
           await assertNotReplacingChain(disk, diskSnap, layers, what);
           await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
@@ -57,6 +60,7 @@ export async function copyImageChain(
           snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
         }
       } catch (err) {
+        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'copied chain');

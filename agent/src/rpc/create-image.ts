@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -8,6 +8,7 @@ import type {
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage, moveIntoPlace } from '../images/make-image.js';
 import { backingChain } from '../qemu/backing-chain.js';
+import { makeParents } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField, requirePositive } from './validate.js';
 
@@ -62,8 +63,10 @@ export async function createImage(
     async () => {
       const started = Date.now();
       const temp = tempNameBeside(local);
+      const made = await makeParents(dirname(local)).catch((err: unknown) => {
+        throw asStorageError(err, action, here);
+      });
       try {
-        await mkdir(dirname(local), { recursive: true });
         await makeImage(temp, {
           sizeMb,
           format,
@@ -76,6 +79,7 @@ export async function createImage(
         await moveIntoPlace(temp, local);
       } catch (err) {
         await rm(temp, { force: true });
+        await made.undo();
         throw asStorageError(err, action, here);
       }
       const [info] = await backingChain(local, { what, signal: call.signal, chain: false });

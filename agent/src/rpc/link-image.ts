@@ -4,6 +4,7 @@ import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-dir.js';
+import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
@@ -42,9 +43,11 @@ export async function linkImage(
       const started = Date.now();
       const { format } = await readImageSource(agent, localSource, here, what, call.signal);
       let snapshotId = 0;
+      // Made only now, after every check; taken away again if the link fails.
+      let made: MadeDirectories | undefined;
       try {
+        made = await makeParents(dirname(disk));
         if (format === 'raw') {
-          await mkdir(dirname(disk), { recursive: true });
           await relink(disk, localSource);
         } else {
           snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
@@ -52,6 +55,7 @@ export async function linkImage(
           await rm(diskSnap, { recursive: true, force: true });
         }
       } catch (err) {
+        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'linked');
