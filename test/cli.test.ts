@@ -56,7 +56,7 @@ describe('one-storage pki', () => {
     expect(text).toMatch(/DNS:host01, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
     expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
     // Without --role, the role that can do least.
-    expect(subjectOf(crt)).toBe('subject=OU=one-storage-agent, CN=host01');
+    expect(subjectOf(crt)).toBe('subject=OU = one-storage-agent, CN = host01');
   });
 
   it('issue --role coordinator puts the role in the subject, node reads it back, and a role change needs --force', () => {
@@ -65,7 +65,7 @@ describe('one-storage pki', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/issued .*coordinator\.crt \(role coordinator\)/);
     const crt = join(dir, 'pki', 'coordinator.crt');
-    expect(subjectOf(crt)).toBe('subject=OU=one-storage-coordinator, CN=coordinator');
+    expect(subjectOf(crt)).toBe('subject=OU = one-storage-coordinator, CN = coordinator');
     expect(identityOfCertificate(readFileSync(crt))).toEqual({ name: 'coordinator', role: 'coordinator' });
 
     const same = cli([...args, '--role', 'coordinator']);
