@@ -16,6 +16,7 @@ import { REASON_METADATA_KEY, Reasons, oneLine } from '../../../common/src/error
 export function coordinatorOnlyInterceptor(agentName: string): grpc.ServerInterceptor {
   return (methodDescriptor, call) => {
     const method = methodDescriptor.path.slice(methodDescriptor.path.lastIndexOf('/') + 1);
+    let refused = false;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
         next(
@@ -26,7 +27,9 @@ export function coordinatorOnlyInterceptor(agentName: string): grpc.ServerInterc
                 nextMetadata(metadata);
                 return;
               }
-              // The handler never runs: the call ends here with the refusal.
+              // The handler never runs: it never sees the metadata, the request or the half-close
+              // (grpc-js would hold them behind the metadata anyway; dropping them says so here).
+              refused = true;
               const trailer = new grpc.Metadata();
               trailer.set(REASON_METADATA_KEY, 'CALLER_NOT_COORDINATOR');
               call.sendStatus({
@@ -34,6 +37,12 @@ export function coordinatorOnlyInterceptor(agentName: string): grpc.ServerInterc
                 details: refusal,
                 metadata: trailer,
               });
+            })
+            .withOnReceiveMessage((message, nextMessage) => {
+              if (!refused) nextMessage(message);
+            })
+            .withOnReceiveHalfClose((nextHalfClose) => {
+              if (!refused) nextHalfClose();
             })
             .build(),
         ),
