@@ -74,17 +74,15 @@ export class DataServer {
       ...tlsCipherOptions,
     });
     this.tlsServer.on('secureConnection', (secure: tls.TLSSocket) => {
-      // Checked again here: never serve a client whose certificate did not verify.
-      if (!secure.authorized) {
+      // Checked again here: never serve a client whose certificate did not verify, nor one whose
+      // certificate we cannot hold a ticket's receiver against.
+      const client = secure.getPeerX509Certificate();
+      if (!secure.authorized || !client) {
         secure.destroy();
         return;
       }
       const cn = secure.getPeerCertificate().subject?.CN;
-      this.serve(
-        secure,
-        `${String(cn)}@${secure.remoteAddress ?? '?'}:${secure.remotePort ?? '?'}`,
-        secure.getPeerX509Certificate(),
-      );
+      this.serve(secure, `${String(cn)}@${secure.remoteAddress ?? '?'}:${secure.remotePort ?? '?'}`, client);
     });
     this.tlsServer.on('tlsClientError', (err, socket) =>
       opts.logger.info(

@@ -36,7 +36,8 @@ export interface TransferServiceOptions {
   /**
    * Use the authenticated plaintext data mode (ticket-keyed HMAC over manifest and SHA-256
    * digests, no encryption) when receiving, and accept it when sending. Off by default: the
-   * data path is mutual TLS. Only for trusted storage networks where TLS is the bottleneck.
+   * data path is mutual TLS. Only for trusted storage networks where TLS is the bottleneck: a
+   * plaintext client shows no certificate, so a ticket is not held to its receiver's name there.
    */
   plaintextData?: boolean;
 }
