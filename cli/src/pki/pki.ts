@@ -8,6 +8,7 @@ import {
   ROLE_UNITS,
   identityOfCertificate,
   type CertificateRole,
+  type RoleFinding,
 } from '../../../common/src/certificate-role.js';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
@@ -115,11 +116,17 @@ export async function issueCertificate(
     );
   }
   if (!force && existsSync(files.cert) && existsSync(files.key)) {
-    const existing = identityOfCertificate(await readFile(files.cert)).role;
+    const existing = await roleOfFile(files.cert);
     if (existing === role) return { created: false, files };
+    const what =
+      existing === undefined
+        ? 'but is not a certificate'
+        : existing === 'none'
+          ? 'with no role (issued before roles)'
+          : `with role ${existing}`;
     throw new StorageError(
       'ALREADY_EXISTS',
-      `pki issue: ${files.cert} exists with ${existing === 'none' ? 'no role (issued before roles)' : `role ${existing}`}, not ${role}; add --force to replace it`,
+      `pki issue: ${files.cert} exists ${what}, not ${role}; add --force to replace it`,
     );
   }
   const scratch = await mkdtemp(join(dir, '.pki-'));
@@ -130,19 +137,8 @@ export async function issueCertificate(
     const tmpCert = join(scratch, 'host.crt');
     await runTool(
       'openssl',
-      [
-        'req',
-        '-x509',
-        '-new',
-        '-key',
-        tmpKey,
-        '-CA',
-        files.ca,
-        '-CAkey',
-        caKey,
-        '-subj',
-        `/OU=${ROLE_UNITS[role]}/CN=${name}`,
-      ]
+      ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey]
+        .concat(['-subj', `/OU=${ROLE_UNITS[role]}/CN=${name}`])
         .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
         .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
         .concat([
@@ -159,4 +155,13 @@ export async function issueCertificate(
     await rm(scratch, { recursive: true, force: true });
   }
   return { created: true, files };
+}
+
+/** The role of the certificate in `path`; undefined when it is not a readable certificate. */
+async function roleOfFile(path: string): Promise<RoleFinding | undefined> {
+  try {
+    return identityOfCertificate(await readFile(path)).role;
+  } catch {
+    return undefined;
+  }
 }
