@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distEntry } from '../cli/src/demo/processes.js';
+import { identityOfCertificate } from '../common/src/certificate-role.js';
 
 let dir: string;
 const run = (entry: string, args: string[]) =>
   spawnSync(process.execPath, [distEntry(entry), ...args], { encoding: 'utf8', timeout: 30_000 });
 const cli = (args: string[]) => run('cli/src/main.js', args);
+const subjectOf = (crt: string): string =>
+  execFileSync('openssl', ['x509', '-in', crt, '-noout', '-subject'], { encoding: 'utf8' }).trim();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'one-storage-cli-'));
@@ -52,6 +55,29 @@ describe('one-storage pki', () => {
     const text = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-text'], { encoding: 'utf8' });
     expect(text).toMatch(/DNS:host01, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
     expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+    // Without --role, the role that can do least.
+    expect(subjectOf(crt)).toBe('subject=OU = one-storage-agent, CN = host01');
+  });
+
+  it('issue --role coordinator puts the role in the subject, node reads it back, and a role change needs --force', () => {
+    const args = ['pki', 'issue', '--dir', join(dir, 'pki'), '--name', 'coordinator'];
+    const r = cli([...args, '--role', 'coordinator']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/issued .*coordinator\.crt \(role coordinator\)/);
+    const crt = join(dir, 'pki', 'coordinator.crt');
+    expect(subjectOf(crt)).toBe('subject=OU = one-storage-coordinator, CN = coordinator');
+    expect(identityOfCertificate(readFileSync(crt))).toEqual({ name: 'coordinator', role: 'coordinator' });
+
+    const same = cli([...args, '--role', 'coordinator']);
+    expect([same.status, same.stdout.trim()]).toEqual([0, `${crt} (role coordinator) already exists; kept`]);
+    const other = cli(args);
+    expect(other.status).not.toBe(0);
+    expect(other.stderr.trim()).toBe(
+      `one-storage: pki issue: ${crt} exists with role coordinator, not agent; add --force to replace it`,
+    );
+    expect(identityOfCertificate(readFileSync(crt)).role).toBe('coordinator');
+    expect(cli([...args, '--force']).status).toBe(0);
+    expect(identityOfCertificate(readFileSync(crt)).role).toBe('agent');
   });
 
   it.each([
@@ -61,6 +87,10 @@ describe('one-storage pki', () => {
     [
       ['pki', 'issue', '--dir', '/tmp', '--name', 'h', '--ip', 'not-an-ip'],
       /--ip "not-an-ip" is not an IP address/,
+    ],
+    [
+      ['pki', 'issue', '--dir', '/tmp', '--name', 'h', '--role', 'admin'],
+      /--role must be coordinator or agent/,
     ],
     [['frobnicate'], /unknown command "frobnicate"/],
     [[], /no command given/],

@@ -182,7 +182,8 @@ describe('mutual TLS', () => {
     const otherPki = await mkdtemp(join(tmpdir(), 'one-storage-otherca-'));
     try {
       await initCa(otherPki);
-      await issueCertificate(otherPki, 'coordinator', ['127.0.0.1']);
+      // A coordinator certificate in every respect but its CA.
+      await issueCertificate(otherPki, 'coordinator', ['127.0.0.1'], false, 'coordinator');
       const intruder = new AgentClient(
         { name: 'host01', endpoint: `127.0.0.1:${stack.agentPort('host01')}`, certName: 'host01' },
         {

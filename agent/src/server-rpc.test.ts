@@ -231,7 +231,11 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
     await call(secondClient.makeDir.bind(secondClient), { path: ds('0/42') });
     const results = [];
     for (let i = 0; i < REPEATS; i++) {
-      const ticket = await call(client.openSend.bind(client), { path: ds('1/send.raw'), ttlSeconds: 0 });
+      const ticket = await call(client.openSend.bind(client), {
+        path: ds('1/send.raw'),
+        ttlSeconds: 0,
+        receiverName: 'host02',
+      });
       expect(ticket).toMatchObject({
         dataAddress: agent.dataAddress,
         kind: FileKind.FILE_KIND_FILE,

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { channelOptions } from '../../common/src/tls.js';
 import { AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { issueCertificate, pkiFiles } from '../../cli/src/pki/pki.js';
 import { AGENT_NAME, LOCATION, agentClient, call, failure } from './testing/agent-fixture.js';
 import { agent, client, ds, local, pki, useAgentServer } from './testing/server-test-fixture.js';
 
@@ -42,6 +42,18 @@ describe('mutual TLS', () => {
     const err = await failure(call(foreign.hello.bind(foreign), {}));
     foreign.close();
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('roles: only the coordinator calls the agent', () => {
+  it('refuses another agent of the same CA, before looking at the request', async () => {
+    await issueCertificate(pki.dir, 'host02', ['127.0.0.1']);
+    const peer = agentClient(agent.port, pki.dir, true, 'host02');
+    const err = await failure(call(peer.makeDir.bind(peer), { path: ds('0/from-host02') }));
+    peer.close();
+    expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'CALLER_NOT_COORDINATOR' });
+    expect(err.message).toMatch(/^agent host01: MakeDir refused: only the coordinator may call/);
+    expect(existsSync(local('0/from-host02'))).toBe(false);
   });
 });
 

@@ -1,15 +1,16 @@
-import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
-import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/tls.js';
+import { loadTls, serverCredentials } from '../../common/src/tls.js';
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
 import { PathLocks } from './locks/path-locks.js';
 import { Monitoring } from './monitor/monitoring.js';
 import { Roots } from './paths/roots.js';
 import { createAgentService } from './rpc/agent-service.js';
 import type { AgentContext } from './rpc/context.js';
+import { coordinatorOnlyInterceptor } from './rpc/coordinator-only.js';
 import { loggingInterceptor } from './rpc/logging-interceptor.js';
 import { copyLocal } from './transfer/local-copy.js';
 import { TransferService } from './transfer/transfer-service.js';
@@ -31,11 +32,11 @@ export interface RunningAgent {
 
 /**
  * Builds and starts one agent: its roots, the data path and the gRPC server, which requires a
- * client certificate from the cloud's CA on every connection.
+ * client certificate from the cloud's CA on every connection and the coordinator role on every call.
  */
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const tls = loadTls(config.tls, config.source);
-  checkCertificateName(tls, config);
+  checkAgentCertificate(tls, config, logger);
   const roots = new Roots(config.name, config.roots);
   const transfer = new TransferService({
     name: config.name,
@@ -69,7 +70,10 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     libvirtUri: config.libvirt.uri,
     monitoring,
   };
-  const server = new grpc.Server({ interceptors: [loggingInterceptor(logger)] });
+  // Logging first, so it also records the calls the coordinator-only check refuses.
+  const server = new grpc.Server({
+    interceptors: [loggingInterceptor(logger), coordinatorOnlyInterceptor(config.name)],
+  });
   server.addService(AgentServiceService, createAgentService(agent, logger));
   let port: number;
   try {
@@ -95,28 +99,6 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         .then(() => transfer.close())),
     monitorNow: () => monitoring.runNow(),
   };
-}
-
-/**
- * Peers check this agent's certificate against its OpenNebula hostname; a certificate for another
- * name would fail every connection later with a TLS error far from the cause, so refuse it now.
- */
-function checkCertificateName(tls: TlsMaterial, config: AgentConfig): void {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(tls.cert);
-  } catch (err) {
-    throw new StorageError(
-      'CONFIG_INVALID',
-      `config ${config.source}: tls.cert: not a PEM certificate (${describe(err)})`,
-    );
-  }
-  if (cert.checkHost(config.name) === undefined) {
-    throw new StorageError(
-      'CONFIG_INVALID',
-      `config ${config.source}: tls.cert: the certificate (${oneLine(cert.subject)}) does not carry the agent name "${config.name}"`,
-    );
-  }
 }
 
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {

@@ -161,7 +161,11 @@ async function startAgents(
 /** What coordinator/src/actions/transfer.ts does for a copy between two hosts. */
 async function agentCopy(fe: AgentClient, host: AgentClient, label: string): Promise<void> {
   const opts = { deadlineMs: CONTROL_DEADLINE_MS, requestId: `bench-${label}` };
-  const sending = await fe.call('openSend', { path: SOURCE_PATH, ttlSeconds: 0 }, opts);
+  const sending = await fe.call(
+    'openSend',
+    { path: SOURCE_PATH, ttlSeconds: 0, receiverName: host.agent.certName },
+    opts,
+  );
   const got = await host.call(
     'receive',
     {

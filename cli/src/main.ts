@@ -4,6 +4,7 @@ import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
 import { initCa, issueCertificate } from './pki/pki.js';
+import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
 
 /** Where the coordinator listens unless the config says otherwise. */
@@ -12,7 +13,7 @@ const EXIT_USAGE = 2;
 
 const USAGE = `usage:
   one-storage pki init --dir DIR
-  one-storage pki issue --dir DIR --name HOST [--ip ADDR]... [--force]
+  one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
   one-storage shims install --remotes DIR [--socket PATH]
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
@@ -36,15 +37,20 @@ async function main(argv: string[]): Promise<number> {
         options: {
           dir: { type: 'string' },
           name: { type: 'string' },
+          role: { type: 'string', default: 'agent' },
           ip: { type: 'string', multiple: true },
           force: { type: 'boolean' },
         },
         strict: true,
       });
       if (!values.dir || !values.name) return usage('pki issue needs --dir and --name');
-      const r = await issueCertificate(values.dir, values.name, values.ip ?? [], values.force ?? false);
+      const role = CERTIFICATE_ROLES.find((r) => r === values.role);
+      if (!role) return usage(`pki issue --role must be ${CERTIFICATE_ROLES.join(' or ')}`);
+      const r = await issueCertificate(values.dir, values.name, values.ip ?? [], values.force ?? false, role);
       console.log(
-        r.created ? `issued ${r.files.cert} and ${r.files.key}` : `${r.files.cert} already exists; kept`,
+        r.created
+          ? `issued ${r.files.cert} (role ${role}) and ${r.files.key}`
+          : `${r.files.cert} (role ${role}) already exists; kept`,
       );
       return 0;
     }

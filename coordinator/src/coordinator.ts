@@ -4,6 +4,7 @@ import type { Logger } from '../../common/src/log.js';
 import { loadTls } from '../../common/src/tls.js';
 import { distributeHostIds } from './actions/monitor/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
+import { checkCoordinatorCertificate } from './check-certificate.js';
 import type { CoordinatorConfig } from './config.js';
 import { handleDriverCall } from './handle-driver-call.js';
 import { Journal } from './journal/journal.js';
@@ -24,6 +25,7 @@ export async function startCoordinator(
   const socketGroup = await resolveSocketGroup(config.socketGroup, config.source);
   const session = await readOneAuth(config.oned.auth);
   const tls = loadTls(config.tls, config.source);
+  checkCoordinatorCertificate(tls, config);
   mkdirSync(dirname(config.journal), { recursive: true });
   const journal = new Journal(config.journal, { redact: [session, session.slice(session.indexOf(':') + 1)] });
   const unfinished = journal.unfinished();

@@ -38,9 +38,20 @@ describe('OpenSend / Receive handlers', () => {
   it('OpenSend refuses unsafe paths before the data path sees them', async () => {
     let called = false;
     const { agent, call } = context({ openSend: () => ((called = true), Promise.reject(new Error('no'))) });
-    await expect(openSend(agent, { path: `${LOC}/0;ls`, ttlSeconds: 0 }, call)).rejects.toMatchObject({
+    await expect(
+      openSend(agent, { path: `${LOC}/0;ls`, ttlSeconds: 0, receiverName: 'host02' }, call),
+    ).rejects.toMatchObject({
       reason: 'UNSAFE_PATH',
     });
+    expect(called).toBe(false);
+  });
+
+  it('OpenSend requires receiver_name: a ticket is always bound to the agent that will pull', async () => {
+    let called = false;
+    const { agent, call } = context({ openSend: () => ((called = true), Promise.reject(new Error('no'))) });
+    await expect(
+      openSend(agent, { path: `${LOC}/0/a`, ttlSeconds: 0, receiverName: '' }, call),
+    ).rejects.toThrow('open send on host01: receiver_name is required');
     expect(called).toBe(false);
   });
 
@@ -53,7 +64,9 @@ describe('OpenSend / Receive handlers', () => {
       entries: 1,
     };
     const { agent, call } = context({ openSend: () => Promise.resolve(response) });
-    expect(await openSend(agent, { path: `${LOC}/0/a`, ttlSeconds: 0 }, call)).toEqual(response);
+    expect(
+      await openSend(agent, { path: `${LOC}/0/a`, ttlSeconds: 0, receiverName: 'host02' }, call),
+    ).toEqual(response);
   });
 
   it.each(['ticket', 'dataAddress', 'sourceName', 'destination'] as const)(

@@ -10,7 +10,7 @@ import { requireField } from './validate.js';
 
 /**
  * OpenSend: validates and confines the path, then lets the data path prepare the single-use ticket
- * (it resolves the path again through the same Roots). Read-only on disk, so no lock: the
+ * for the named receiver (it resolves the path again through the same Roots). Read-only on disk, so no lock: the
  * sending side reads a stable source because the coordinator does not mutate what it is moving.
  */
 export async function openSend(
@@ -19,6 +19,7 @@ export async function openSend(
   _call: CallContext,
 ): Promise<OpenSendResponse> {
   const path = requireField(agent, 'open send', 'path', req.path);
+  requireField(agent, 'open send', 'receiver_name', req.receiverName);
   await agent.roots.resolve(path, 'path');
   // The data path logs the ticket it issues; the interceptor logs the call.
   return agent.dataPath.openSend(req).catch((err: unknown) => {

@@ -10,25 +10,31 @@ import { initCa, issueCertificate, pkiFiles } from '../../../cli/src/pki/pki.js'
 /** Test helpers shared by the agent's integration tests (not part of the agent). */
 
 export const AGENT_NAME = 'host01';
+/** The name of the coordinator's certificate (role coordinator), as the README and the demo name it. */
+export const COORDINATOR_NAME = 'coordinator';
 export const LOCATION = '/var/lib/one/datastores';
 /** Every test call gets a deadline: a hung agent fails the test instead of hanging it. */
 export const CALL_DEADLINE_MS = 15_000;
 
 export interface Pki {
   dir: string;
-  /** A second, unrelated CA with a "coordinator" certificate the agent must refuse. */
+  /** A second, unrelated CA with a "coordinator" certificate (role coordinator) the agent must refuse. */
   otherDir: string;
 }
 
-/** A temp directory with a real CA, certificates for the agent and a client, and a foreign CA. */
+/**
+ * A temp directory with a real CA, an agent certificate for AGENT_NAME, a coordinator certificate
+ * (role coordinator, what agentClient presents) and a foreign CA. Another agent's certificate, for
+ * tests of what agents may not do: `issueCertificate(pki.dir, 'host02', ['127.0.0.1'])` (role agent).
+ */
 export async function makePki(base: string): Promise<Pki> {
   const dir = join(base, 'pki');
   const otherDir = join(base, 'other-pki');
   await initCa(dir);
   await issueCertificate(dir, AGENT_NAME, ['127.0.0.1']);
-  await issueCertificate(dir, 'coordinator');
+  await issueCertificate(dir, COORDINATOR_NAME, [], false, 'coordinator');
   await initCa(otherDir);
-  await issueCertificate(otherDir, 'coordinator');
+  await issueCertificate(otherDir, COORDINATOR_NAME, [], false, 'coordinator');
   return { dir, otherDir };
 }
 
@@ -44,9 +50,17 @@ export async function makeDatastores(base: string): Promise<string> {
   return root;
 }
 
-/** A client presenting `pkiDir`'s "coordinator" certificate (or none) and checking the agent's name. */
-export function agentClient(port: number, pkiDir: string, withCertificate = true): AgentServiceClient {
-  const tls = loadTls(pkiFiles(pkiDir, 'coordinator'), 'test');
+/**
+ * A client of the agent AGENT_NAME presenting `pkiDir`'s coordinator certificate (or, with `as`,
+ * the certificate of that name, e.g. another agent's; or none) and checking the agent's name.
+ */
+export function agentClient(
+  port: number,
+  pkiDir: string,
+  withCertificate = true,
+  as = COORDINATOR_NAME,
+): AgentServiceClient {
+  const tls = loadTls(pkiFiles(pkiDir, as), 'test');
   const credentials = withCertificate ? clientCredentials(tls) : grpc.credentials.createSsl(tls.ca);
   return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(AGENT_NAME));
 }

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { identityOfCertificate } from '../../../common/src/certificate-role.js';
 import { StorageError, oneLine, type Reason } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
@@ -28,6 +29,11 @@ export interface SendJob {
   /** The oned-view path, for logs. */
   path: string;
   manifest: Manifest;
+  /**
+   * The agent the coordinator named to pull it: under TLS only a client whose certificate carries
+   * this name gets it (the plaintext mode has no client certificate; there the ticket alone counts).
+   */
+  receiver: string;
 }
 
 /** A peer that connects and says nothing (or never finishes the handshake) is dropped. */
@@ -68,13 +74,15 @@ export class DataServer {
       ...tlsCipherOptions,
     });
     this.tlsServer.on('secureConnection', (secure: tls.TLSSocket) => {
-      // Checked again here: never serve a client whose certificate did not verify.
-      if (!secure.authorized) {
+      // Checked again here: never serve a client whose certificate did not verify, nor one whose
+      // certificate we cannot hold a ticket's receiver against.
+      const client = secure.getPeerX509Certificate();
+      if (!secure.authorized || !client) {
         secure.destroy();
         return;
       }
       const cn = secure.getPeerCertificate().subject?.CN;
-      this.serve(secure, `${String(cn)}@${secure.remoteAddress ?? '?'}:${secure.remotePort ?? '?'}`);
+      this.serve(secure, `${String(cn)}@${secure.remoteAddress ?? '?'}:${secure.remotePort ?? '?'}`, client);
     });
     this.tlsServer.on('tlsClientError', (err, socket) =>
       opts.logger.info(
@@ -130,12 +138,12 @@ export class DataServer {
     });
   }
 
-  private serve(socket: net.Socket, peer: string): void {
+  private serve(socket: net.Socket, peer: string, client?: X509Certificate): void {
     const log = this.opts.logger.child({ peer });
     const inbox = new ControlInbox(socket);
     const out = new FrameWriter(socket);
     const started = Date.now();
-    this.session(socket, inbox, out, log).then(
+    this.session(socket, inbox, out, log, client).then(
       (summary) => {
         log.info({ ...summary, ms: Date.now() - started }, 'data sent');
         socket.end();
@@ -156,6 +164,7 @@ export class DataServer {
     inbox: ControlInbox,
     out: FrameWriter,
     log: Logger,
+    client: X509Certificate | undefined,
   ): Promise<{ path: string; bytes: number; files: number }> {
     const hello = parseJson(await inbox.next(FrameType.HELLO)) as {
       version?: unknown;
@@ -171,6 +180,9 @@ export class DataServer {
     const id = hello.ticketId;
     const state = this.opts.tickets.peek(id);
     if ('refused' in state) throw new StorageError('TICKET_INVALID', describeRefusal(state.refused));
+    // Before the challenge: another agent that got hold of the ticket learns nothing more and
+    // does not use it up; the agent it was issued for can still redeem it.
+    if (client) checkReceiver(state.payload.receiver, client);
 
     const serverNonce = randomBytes(16);
     await out.control(controlFrame(FrameType.CHALLENGE, { nonce: serverNonce.toString('hex') }));
@@ -216,6 +228,13 @@ export class DataServer {
     await out.control(controlFrame(FrameType.END, mac.digest()));
     return { path: job.path, bytes, files };
   }
+}
+
+/** The ticket's receiver must be the agent whose certificate opened this connection. */
+function checkReceiver(receiver: string, client: X509Certificate): void {
+  if (client.checkHost(receiver, { wildcards: false }) !== undefined) return;
+  const { name } = identityOfCertificate(client);
+  throw new StorageError('TICKET_INVALID', `ticket was issued for ${receiver} to pull, not for ${name}`);
 }
 
 function parseJson(payload: Buffer): Record<string, unknown> {

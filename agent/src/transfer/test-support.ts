@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import type { CertificateRole } from '../../../common/src/certificate-role.js';
 import { StorageError } from '../../../common/src/errors.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
@@ -22,9 +23,14 @@ export async function scratchDir(tag: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `onestorage-${tag}-`));
 }
 
-export async function makeTls(pkiDir: string, name: string): Promise<TlsMaterial> {
+/** TLS material for `name` from the CA in `pkiDir` (created on first use); agents get role agent. */
+export async function makeTls(
+  pkiDir: string,
+  name: string,
+  role: CertificateRole = 'agent',
+): Promise<TlsMaterial> {
   await initCa(pkiDir);
-  const { files } = await issueCertificate(pkiDir, name, ['127.0.0.1']);
+  const { files } = await issueCertificate(pkiDir, name, ['127.0.0.1'], false, role);
   return { ca: await readFile(files.ca), cert: await readFile(files.cert), key: await readFile(files.key) };
 }
 

@@ -33,13 +33,16 @@ export class TicketStore<T> {
     return { ticket, expiresAt };
   }
 
-  /** The ticket behind `id` if it may still be used (the caller then proves and consumes it). */
-  peek(id: string): { ticket: string } | { refused: TicketRefusal } {
+  /**
+   * The ticket behind `id` and what it grants, if it may still be used (the caller then checks who
+   * presents it, has it proven and consumes it).
+   */
+  peek(id: string): { ticket: string; payload: T } | { refused: TicketRefusal } {
     const e = this.entries.get(id);
     if (!e) return { refused: 'unknown' };
     if (e.used) return { refused: 'used' };
     if (this.now() >= e.expiresAt) return { refused: 'expired' };
-    return { ticket: e.ticket };
+    return { ticket: e.ticket, payload: e.payload };
   }
 
   /** Marks the ticket used and returns its payload; only the first caller gets it. */

@@ -138,7 +138,7 @@ describe('TransferService data path', () => {
     await transfer(pa, 'host-a', '0/p.raw', b, '0/p-tls.raw');
 
     await writeFile(join(rootA, '0', 'tls-only'), 'x');
-    const sent = await a.openSend({ path: oned('0/tls-only'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/tls-only'), ttlSeconds: 0, receiverName: 'host-b' });
     await expect(
       pb.receive(
         {

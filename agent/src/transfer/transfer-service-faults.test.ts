@@ -31,7 +31,7 @@ useTransferPair();
 describe('TransferService data path', () => {
   it('refuses a ticket used twice, and an expired ticket', async () => {
     await writeFile(join(rootA, '0', 'once'), 'x');
-    const sent = await a.openSend({ path: oned('0/once'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/once'), ttlSeconds: 0, receiverName: 'host-b' });
     const req = {
       ticket: sent.ticket,
       dataAddress: sent.dataAddress,
@@ -44,7 +44,7 @@ describe('TransferService data path', () => {
     await expect(again).rejects.toThrow(/ticket already used/);
     await expect(again).rejects.toMatchObject({ reason: 'TICKET_INVALID' });
 
-    const short = await a.openSend({ path: oned('0/once'), ttlSeconds: 1 });
+    const short = await a.openSend({ path: oned('0/once'), ttlSeconds: 1, receiverName: 'host-b' });
     await new Promise((r) => setTimeout(r, 1100));
     await expect(
       b.receive({ ...req, ticket: short.ticket, destination: oned('0/late') }, new AbortController().signal),
@@ -55,7 +55,7 @@ describe('TransferService data path', () => {
   it('the data listener refuses a client whose certificate comes from another CA', async () => {
     const other = await makeTls(join(work, 'pki-other'), 'host-a');
     await writeFile(join(rootA, '0', 'guarded'), 'guarded');
-    const sent = await a.openSend({ path: oned('0/guarded'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/guarded'), ttlSeconds: 0, receiverName: 'host-b' });
     const port = Number(sent.dataAddress.split(':')[1]);
     // This client trusts A's CA (so it would accept A), but its own certificate is foreign.
     const outcome = await new Promise<string>((resolve) => {
@@ -104,7 +104,7 @@ describe('TransferService data path', () => {
     extra.push(foreign);
     await mkdir(join(work, 'c', '0'), { recursive: true });
     await writeFile(join(rootA, '0', 'secret'), 'secret');
-    const sent = await a.openSend({ path: oned('0/secret'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/secret'), ttlSeconds: 0, receiverName: 'host-b' });
     const req = {
       ticket: sent.ticket,
       dataAddress: sent.dataAddress,
@@ -125,14 +125,18 @@ describe('TransferService data path', () => {
   });
 
   it('refuses paths outside the roots and reports a missing source', async () => {
-    await expect(a.openSend({ path: oned('0/../../etc/passwd'), ttlSeconds: 0 })).rejects.toMatchObject({
+    await expect(
+      a.openSend({ path: oned('0/../../etc/passwd'), ttlSeconds: 0, receiverName: 'host-b' }),
+    ).rejects.toMatchObject({
       reason: 'PATH_OUTSIDE_ROOTS',
     });
-    await expect(a.openSend({ path: oned('0/nothing'), ttlSeconds: 0 })).rejects.toMatchObject({
+    await expect(
+      a.openSend({ path: oned('0/nothing'), ttlSeconds: 0, receiverName: 'host-b' }),
+    ).rejects.toMatchObject({
       reason: 'NOT_FOUND',
     });
     await writeFile(join(rootA, '0', 'x'), 'x');
-    const sent = await a.openSend({ path: oned('0/x'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/x'), ttlSeconds: 0, receiverName: 'host-b' });
     await expect(
       b.receive(
         {
@@ -152,7 +156,7 @@ describe('TransferService data path', () => {
     await writeFile(src, '');
     await truncate(src, 512 * MiB);
     await qemuWrite(src, 'raw', [[0, 384 * MiB, 0x3c]]);
-    const sent = await a.openSend({ path: oned('0/big.raw'), ttlSeconds: 0 });
+    const sent = await a.openSend({ path: oned('0/big.raw'), ttlSeconds: 0, receiverName: 'host-b' });
     const ac = new AbortController();
     const dir = join(rootB, '0');
     const watcher = (async () => {
@@ -236,7 +240,7 @@ describe('TransferService end-to-end checksum', () => {
       await writeFile(src, '');
       await truncate(src, 64 * MiB);
       await qemuWrite(src, 'raw', [[4 * MiB, dataBytes, MARK]]);
-      const sent = await pa.openSend({ path: oned('0/flip.raw'), ttlSeconds: 0 });
+      const sent = await pa.openSend({ path: oned('0/flip.raw'), ttlSeconds: 0, receiverName: 'host-b' });
       const relay = await corruptingRelay(sent.dataAddress, Math.floor(dataBytes / 2));
       try {
         const err = await pb

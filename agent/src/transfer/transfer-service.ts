@@ -1,6 +1,7 @@
 import { lstat, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { CERTIFICATE_NAME_PATTERN } from '../../../common/src/certificate-role.js';
 import { StorageError, reasonForErrno } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
@@ -35,7 +36,8 @@ export interface TransferServiceOptions {
   /**
    * Use the authenticated plaintext data mode (ticket-keyed HMAC over manifest and SHA-256
    * digests, no encryption) when receiving, and accept it when sending. Off by default: the
-   * data path is mutual TLS. Only for trusted storage networks where TLS is the bottleneck.
+   * data path is mutual TLS. Only for trusted storage networks where TLS is the bottleneck: a
+   * plaintext client shows no certificate, so a ticket is not held to its receiver's name there.
    */
   plaintextData?: boolean;
 }
@@ -78,6 +80,11 @@ export class TransferService {
     );
   }
 
+  /** This agent's name (its certificate name): what a sender binds a ticket for this agent to. */
+  get name(): string {
+    return this.opts.name;
+  }
+
   dataAddress(): string {
     const wildcard = this.listenHost === '0.0.0.0' || this.listenHost === '::';
     const host = this.opts.advertiseHost ?? (wildcard ? hostname() : this.listenHost);
@@ -86,6 +93,17 @@ export class TransferService {
 
   async openSend(req: OpenSendRequest): Promise<OpenSendResponse> {
     if (!req.path) throw new StorageError('INVALID_ARGUMENT', 'OpenSend: path is required');
+    // An unbound ticket would let any agent of the cloud that saw it pull the data.
+    if (!req.receiverName)
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        'OpenSend: receiver_name is required (the agent that will pull)',
+      );
+    if (!CERTIFICATE_NAME_PATTERN.test(req.receiverName))
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `OpenSend: receiver_name "${req.receiverName}" is not an agent name`,
+      );
     if (req.ttlSeconds > MAX_TICKET_TTL_SECONDS) {
       throw new StorageError(
         'INVALID_ARGUMENT',
@@ -101,12 +119,12 @@ export class TransferService {
     }
     const manifest = await buildManifest(local);
     const { ticket } = this.tickets.issue(
-      { root: local, path: req.path, manifest },
+      { root: local, path: req.path, manifest, receiver: req.receiverName },
       req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS,
     );
     const dataBytes = dataBytesOf(manifest);
     this.opts.logger.info(
-      { path: req.path, dataBytes, entries: manifest.entries.length },
+      { path: req.path, receiver: req.receiverName, dataBytes, entries: manifest.entries.length },
       'send ticket issued',
     );
     return {

@@ -44,7 +44,10 @@ export function useTransferPair(): void {
 
 export const oned = (rel: string): string => `${ONED_ROOT}/${rel}`;
 
-/** OpenSend on `from`, Receive on `to`: what the coordinator does for a host-to-host copy. */
+/**
+ * OpenSend on `from` (the ticket bound to `to`'s name), Receive on `to`: what the coordinator does
+ * for a host-to-host copy.
+ */
 export async function transfer(
   from: TransferService,
   fromName: string,
@@ -53,7 +56,7 @@ export async function transfer(
   dst: string,
   sparse = true,
 ) {
-  const sent = await from.openSend({ path: oned(src), ttlSeconds: 0 });
+  const sent = await from.openSend({ path: oned(src), ttlSeconds: 0, receiverName: to.name });
   const got = await to.receive(
     {
       ticket: sent.ticket,

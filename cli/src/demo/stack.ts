@@ -76,12 +76,13 @@ export class Stack {
     };
     for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
     await initCa(dirs.pki);
-    await issueCertificate(dirs.pki, 'coordinator', ['127.0.0.1']);
+    // Only the coordinator's certificate may call the agents' control RPCs; the hosts get agent ones.
+    await issueCertificate(dirs.pki, 'coordinator', ['127.0.0.1'], false, 'coordinator');
 
     const datastoreDirs: Record<string, string> = {};
     const agents = new Map<string, AgentProcess>();
     for (const name of hosts) {
-      await issueCertificate(dirs.pki, name, ['127.0.0.1']);
+      await issueCertificate(dirs.pki, name, ['127.0.0.1'], false, 'agent');
       const dsDir = opts.hostDirs?.[name] ?? join(baseDir, 'hosts', name, 'datastores');
       if (name === frontend) await mkdir(join(baseDir, 'hosts', name, 'vms'), { recursive: true });
       await mkdir(dsDir, { recursive: true });

@@ -1,7 +1,15 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import {
+  CERTIFICATE_NAME_PATTERN,
+  CERTIFICATE_ROLES,
+  ROLE_UNITS,
+  identityOfCertificate,
+  type CertificateRole,
+  type RoleFinding,
+} from '../../../common/src/certificate-role.js';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 
@@ -9,8 +17,6 @@ import { runTool } from '../../../common/src/tools/run-tool.js';
 const CA_VALIDITY_DAYS = 3650;
 /** Host certificates: about two years and a quarter, the usual ceiling for TLS leaf certificates. */
 const HOST_VALIDITY_DAYS = 825;
-/** Names become file names and certificate names: keep them to what a hostname may hold. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
 
 export interface PkiFiles {
   ca: string;
@@ -72,19 +78,29 @@ export async function initCa(
 /**
  * Issues a certificate for an agent or the coordinator, usable as TLS server and client (agents
  * are both: they serve gRPC and pull data from each other). The name goes in CN and as a DNS
- * subjectAltName; each address as an IP subjectAltName. An existing certificate is kept
- * (created=false) unless `force` is set, so re-running a deployment changes nothing.
+ * subjectAltName; each address as an IP subjectAltName; the role as the subject's OU (see
+ * common/src/certificate-role.ts). The role defaults to agent, the one that can do least: only a
+ * coordinator certificate may call the agents' control RPCs. An existing certificate with the same
+ * role is kept (created=false) unless `force` is set, so re-running a deployment changes nothing;
+ * one with another role (or none, from before roles) is refused without `force`, naming it.
  */
 export async function issueCertificate(
   dir: string,
   name: string,
   ips: readonly string[] = [],
   force = false,
+  role: CertificateRole = 'agent',
 ): Promise<{ created: boolean; files: PkiFiles }> {
-  if (!NAME_PATTERN.test(name)) {
+  if (!CERTIFICATE_NAME_PATTERN.test(name)) {
     throw new StorageError(
       'INVALID_ARGUMENT',
       `pki issue: invalid --name "${name}": use letters, digits, "." and "-"`,
+    );
+  }
+  if (!CERTIFICATE_ROLES.includes(role)) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `pki issue: invalid --role "${String(role)}": use ${CERTIFICATE_ROLES.join(' or ')}`,
     );
   }
   for (const ip of ips) {
@@ -99,7 +115,20 @@ export async function issueCertificate(
       `pki issue: no CA in ${dir} (run "one-storage pki init --dir ${dir}" first)`,
     );
   }
-  if (!force && existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
+  if (!force && existsSync(files.cert) && existsSync(files.key)) {
+    const existing = await roleOfFile(files.cert);
+    if (existing === role) return { created: false, files };
+    const what =
+      existing === undefined
+        ? 'but is not a certificate'
+        : existing === 'none'
+          ? 'with no role (issued before roles)'
+          : `with role ${existing}`;
+    throw new StorageError(
+      'ALREADY_EXISTS',
+      `pki issue: ${files.cert} exists ${what}, not ${role}; add --force to replace it`,
+    );
+  }
   const scratch = await mkdtemp(join(dir, '.pki-'));
   try {
     const tmpKey = join(scratch, 'host.key');
@@ -108,7 +137,8 @@ export async function issueCertificate(
     const tmpCert = join(scratch, 'host.crt');
     await runTool(
       'openssl',
-      ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey, '-subj', `/CN=${name}`]
+      ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey]
+        .concat(['-subj', `/OU=${ROLE_UNITS[role]}/CN=${name}`])
         .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
         .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
         .concat([
@@ -125,4 +155,13 @@ export async function issueCertificate(
     await rm(scratch, { recursive: true, force: true });
   }
   return { created: true, files };
+}
+
+/** The role of the certificate in `path`; undefined when it is not a readable certificate. */
+async function roleOfFile(path: string): Promise<RoleFinding | undefined> {
+  try {
+    return identityOfCertificate(await readFile(path)).role;
+  } catch {
+    return undefined;
+  }
 }

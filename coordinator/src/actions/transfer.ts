@@ -8,7 +8,8 @@ const MIB = 1024 * 1024;
  * Copies a file or directory tree from one host's datastore to another's (replacing the
  * destination atomically). Same host: the agent copies with the kernel. Different hosts: the
  * source agent opens a single-use ticket and the destination agent pulls the data extents over
- * the data path, checks the checksums and renames into place.
+ * the data path (the ticket is bound to its certificate name), checks the checksums and renames
+ * into place.
  */
 export async function transfer(
   ctx: ActionContext,
@@ -30,7 +31,12 @@ export async function transfer(
     });
     bytes = r.bytes;
   } else {
-    const sending = await ctx.ops.call(from.host, 'openSend', { path: from.path, ttlSeconds: 0 });
+    // The ticket is bound to the receiving agent: no other agent of the cloud can redeem it.
+    const sending = await ctx.ops.call(from.host, 'openSend', {
+      path: from.path,
+      ttlSeconds: 0,
+      receiverName: ctx.agents.get(to.host).agent.certName,
+    });
     const r = await ctx.ops.call(to.host, 'receive', {
       ticket: sending.ticket,
       dataAddress: sending.dataAddress,

@@ -163,6 +163,11 @@ export interface CreateProbeResponse {
 export interface OpenSendRequest {
   path: string;
   ttlSeconds: number;
+  /**
+   * The agent that will pull: the name its certificate carries (the coordinator's
+   * agents.<name>.certName). Required.
+   */
+  receiverName: string;
 }
 
 export interface OpenSendResponse {
@@ -1831,7 +1836,7 @@ export const CreateProbeResponse: MessageFns<CreateProbeResponse> = {
 };
 
 function createBaseOpenSendRequest(): OpenSendRequest {
-  return { path: "", ttlSeconds: 0 };
+  return { path: "", ttlSeconds: 0, receiverName: "" };
 }
 
 export const OpenSendRequest: MessageFns<OpenSendRequest> = {
@@ -1841,6 +1846,9 @@ export const OpenSendRequest: MessageFns<OpenSendRequest> = {
     }
     if (message.ttlSeconds !== 0) {
       writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    if (message.receiverName !== "") {
+      writer.uint32(26).string(message.receiverName);
     }
     return writer;
   },
@@ -1874,6 +1882,14 @@ export const OpenSendRequest: MessageFns<OpenSendRequest> = {
             message.ttlSeconds = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.receiverName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1894,6 +1910,11 @@ export const OpenSendRequest: MessageFns<OpenSendRequest> = {
         : isSet(object.ttl_seconds)
         ? globalThis.Number(object.ttl_seconds)
         : 0,
+      receiverName: isSet(object.receiverName)
+        ? globalThis.String(object.receiverName)
+        : isSet(object.receiver_name)
+        ? globalThis.String(object.receiver_name)
+        : "",
     };
   },
 
@@ -1905,6 +1926,9 @@ export const OpenSendRequest: MessageFns<OpenSendRequest> = {
     if (message.ttlSeconds !== 0) {
       obj.ttlSeconds = Math.round(message.ttlSeconds);
     }
+    if (message.receiverName !== "") {
+      obj.receiverName = message.receiverName;
+    }
     return obj;
   },
 
@@ -1915,6 +1939,7 @@ export const OpenSendRequest: MessageFns<OpenSendRequest> = {
     const message = createBaseOpenSendRequest();
     message.path = object.path ?? "";
     message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.receiverName = object.receiverName ?? "";
     return message;
   },
 };
@@ -6587,7 +6612,10 @@ export const AgentServiceService = {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend: {
     path: "/onestorage.agent.v1.AgentService/OpenSend" as const,
@@ -7040,7 +7068,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend: handleUnaryCall<OpenSendRequest, OpenSendResponse>;
   /**
@@ -7428,7 +7459,10 @@ export interface AgentServiceClient extends Client {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend(
     request: OpenSendRequest,
