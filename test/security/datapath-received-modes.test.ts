@@ -4,7 +4,14 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../../agent/src/files/modes.js';
-import { rootA, rootB, a, b, transfer, useTransferPair } from '../../agent/src/transfer/transfer-test-fixture.js';
+import {
+  rootA,
+  rootB,
+  a,
+  b,
+  transfer,
+  useTransferPair,
+} from '../../agent/src/transfer/transfer-test-fixture.js';
 
 useTransferPair();
 

@@ -3,6 +3,7 @@ import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/pr
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
 import type { Extent } from './extents.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
 import { fsyncPath } from './replace-into-place.js';
@@ -32,7 +33,11 @@ const WRITES_IN_FLIGHT = 2;
  * without, 4.9 s with).
  */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
-/** New directories stay private until complete; the manifest's modes are applied at the end. */
+/**
+ * New directories and files stay private until complete; then they get the agent's modes
+ * (DISK_FILE_MODE, DIRECTORY_MODE), never the sender's: a setuid or world-writable file on one
+ * host does not arrive so on another.
+ */
 const WORK_DIR_MODE = 0o700;
 const WORK_FILE_MODE = 0o600;
 
@@ -155,7 +160,7 @@ export class TreeWriter {
     this.hash = createHash('sha256');
   }
 
-  /** After the sender's END: wait for every write and fsync, then apply directory modes. */
+  /** After the sender's END: wait for every write and fsync, then give the directories their mode. */
   async complete(): Promise<void> {
     if (this.fileIndex !== this.files.length)
       throw new ProtocolError('the sender ended before sending every file');
@@ -164,7 +169,7 @@ export class TreeWriter {
     const dirs = this.manifest.entries.filter((e) => e.kind === 'dir').reverse();
     for (const d of dirs) {
       const path = this.pathOf(d);
-      await chmod(path, d.mode);
+      await chmod(path, DIRECTORY_MODE);
       await utimes(path, d.mtimeMs / 1000, d.mtimeMs / 1000);
       await fsyncPath(path);
     }
@@ -282,7 +287,7 @@ export class TreeWriter {
       await this.drained(file);
       const { entry } = file;
       if (!this.opts.sparse) await fillHoles(fh, this.pathOf(entry), entry.size, entry.extents ?? []);
-      await fh.chmod(entry.mode);
+      await fh.chmod(DISK_FILE_MODE);
       await fh.utimes(entry.mtimeMs / 1000, entry.mtimeMs / 1000);
       await fh.sync();
     } finally {
