@@ -1,18 +1,22 @@
 // Issue 9, class 3: symlinks on the data path. Two real TransferServices (host-a sends, host-b
 // receives) over mutual TLS on loopback, each confined to its own datastore root; "outside" is a
 // directory beside the roots that neither agent serves.
-import { lstat, mkdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../common/src/errors.js';
 import { FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { rootResolver, silentLogger } from '../../agent/src/transfer/test-support.js';
+import { TransferService } from '../../agent/src/transfer/transfer-service.js';
 import {
   a,
   b,
+  extra,
   oned,
   rootA,
   rootB,
   tempLeftovers,
+  tlsB,
   transfer,
   useTransferPair,
   work,
@@ -122,5 +126,46 @@ describe('datapath: symlinks on the data path (issue 9, class 3)', () => {
     const e = await failure(a.openSend({ path: oned('0/60'), ttlSeconds: 0 }));
     expect(e.reason).toBe('PATH_OUTSIDE_ROOTS');
     await expect(lstat(join(rootB, '0', '60'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('(receiver) a destination directory swapped for a symlink after it was resolved is not written through', async () => {
+    const dir = join(rootB, '0', '48');
+    await mkdir(dir, { recursive: true });
+    const elsewhere = join(outside, 'receiver-target');
+    await mkdir(elsewhere);
+    const resolve = rootResolver(rootB);
+    // host-b's data path, whose path resolution is followed at once by the attack: the VM
+    // directory it resolved becomes a symlink to a directory outside the roots.
+    const swapped = new TransferService({
+      name: 'host-b',
+      tls: tlsB,
+      listen: '127.0.0.1:0',
+      logger: silentLogger,
+      realRoots: () => Promise.resolve([rootB]),
+      resolve: async (path, field) => {
+        const local = await resolve(path, field);
+        await rename(dir, join(rootB, '0', '48-moved'));
+        await symlink(elsewhere, dir);
+        return local;
+      },
+    });
+    await swapped.start();
+    extra.push(swapped);
+    await writeFile(join(rootA, '0', 'payload'), 'planted by the sender');
+    const sent = await a.openSend({ path: oned('0/payload'), ttlSeconds: 0 });
+    const e = await failure(
+      swapped.receive(
+        {
+          ticket: sent.ticket,
+          dataAddress: sent.dataAddress,
+          sourceName: 'host-a',
+          destination: oned('0/48/disk.0'),
+          sparse: true,
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(e.reason).toBe('PATH_OUTSIDE_ROOTS');
+    expect(await readdir(elsewhere)).toEqual([]);
   });
 });

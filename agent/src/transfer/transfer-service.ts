@@ -18,7 +18,7 @@ import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest
 import { replaceIntoPlace } from './replace-into-place.js';
 import { receiveTempName, sweepDirectory, sweepRoot } from './stale-temps.js';
 import { DEFAULT_TICKET_TTL_SECONDS, TicketStore } from './tickets.js';
-import { descriptorPath, openVerifiedDirectory } from './verified-open.js';
+import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 
 /** A ticket is for one transfer that starts right away; a day-long capability is a mistake. */
 const MAX_TICKET_TTL_SECONDS = 3600;
@@ -162,10 +162,12 @@ export class TransferService {
         plaintext: this.opts.plaintextData ?? false,
         ticket: req.ticket,
         temp,
+        tempReal: join(dirname(local), tempName),
         sparse: req.sparse,
         signal,
       });
       if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
+      await expectSame(temp, result.identity);
       await replaceIntoPlace(temp, join(at, name));
       const durationMs = Date.now() - started;
       log.info({ bytes: result.bytes, files: result.files, durationMs }, 'data received');
@@ -212,6 +214,13 @@ export class TransferService {
     this.tickets.clear();
     await this.server.close();
   }
+}
+
+/** Refuses to rename into place anything but the temporary root the receive created. */
+async function expectSame(temp: string, created: FileIdentity | undefined): Promise<void> {
+  const st = await lstat(temp, { bigint: true });
+  if (!created || st.dev !== created.dev || st.ino !== created.ino)
+    throw new StorageError('TRANSFER_FAILED', `the temporary ${basename(temp)} was replaced while receiving`);
 }
 
 /** `what` failed: a StorageError whose message starts with `what`. */

@@ -7,6 +7,7 @@ import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
 import type { Extent } from './extents.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
 import { fsyncPath } from './replace-into-place.js';
+import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 import { ProtocolError } from './wire.js';
 
 /**
@@ -43,6 +44,8 @@ const WORK_FILE_MODE = 0o600;
 
 export interface TreeWriterOptions {
   sparse: boolean;
+  /** The real path `root` must turn out to be once created (root itself may be a descriptor path). */
+  rootReal: string;
   /** Called with true when too much waits for the disk (pause the socket), false to resume. */
   onPressure: (tooMuch: boolean) => void;
   /** An asynchronous write or sync failed (ENOSPC, EIO...): the transfer must stop. */
@@ -91,6 +94,10 @@ export class TreeWriter {
   private readonly finishes: Promise<void>[] = [];
   private readonly handles = new Set<Promise<FileHandle>>();
   private readonly busy = new Set<OpenFile>();
+  /** Where entries are created: `root`, then (a directory root) the held root's descriptor path. */
+  private base: string;
+  private rootDir: FileHandle | undefined;
+  private created: FileIdentity | undefined;
 
   constructor(
     private readonly root: string,
@@ -98,6 +105,7 @@ export class TreeWriter {
     private readonly opts: TreeWriterOptions,
   ) {
     this.files = manifest.entries.filter((e) => e.kind === 'file');
+    this.base = root;
     this.ready = this.skeleton();
     this.ready.catch((err: Error) => this.opts.onFailure(err));
   }
@@ -108,6 +116,14 @@ export class TreeWriter {
 
   get fileCount(): number {
     return this.files.length;
+  }
+
+  /**
+   * Device and inode of the root this writer created: the caller checks the temporary is still it
+   * before renaming it into place (nothing swapped in under the temporary name gets renamed).
+   */
+  get rootIdentity(): FileIdentity | undefined {
+    return this.created;
   }
 
   /**
@@ -173,6 +189,8 @@ export class TreeWriter {
       await utimes(path, d.mtimeMs / 1000, d.mtimeMs / 1000);
       await fsyncPath(path);
     }
+    await this.rootDir?.close();
+    this.rootDir = undefined;
   }
 
   /** After a failure: wait for queued work to stop and close every file, so the caller can remove root. */
@@ -181,17 +199,32 @@ export class TreeWriter {
     for (const f of this.busy) f.error ??= new Error('transfer abandoned');
     await Promise.allSettled([this.ready, ...this.finishes, ...[...this.busy].map((f) => this.drained(f))]);
     await Promise.allSettled([...this.handles].map(async (h) => (await h).close()));
+    await this.rootDir?.close().catch(() => undefined);
+    this.rootDir = undefined;
   }
 
   private pathOf(e: ManifestEntry): string {
-    return e.path === '' ? this.root : join(this.root, e.path);
+    return e.path === '' ? this.base : join(this.base, e.path);
   }
 
   private async skeleton(): Promise<void> {
     for (const e of this.manifest.entries) {
-      if (e.kind === 'dir') await mkdir(this.pathOf(e), WORK_DIR_MODE);
-      else if (e.kind === 'symlink') await symlink(e.link as string, this.pathOf(e));
+      if (e.kind === 'dir') {
+        await mkdir(this.pathOf(e), WORK_DIR_MODE);
+        if (e.path === '') await this.holdRoot();
+      } else if (e.kind === 'symlink') await symlink(e.link as string, this.pathOf(e));
     }
+  }
+
+  /**
+   * Opens the new root directory (O_NOFOLLOW, real path checked) and creates everything else
+   * through that descriptor: a symlink swapped in for the temporary name cannot redirect the tree.
+   */
+  private async holdRoot(): Promise<void> {
+    this.rootDir = await openVerifiedDirectory(this.root, 'temporary directory', this.opts.rootReal);
+    const st = await this.rootDir.stat({ bigint: true });
+    this.created = { dev: st.dev, ino: st.ino };
+    this.base = descriptorPath(this.rootDir);
   }
 
   private openCurrent(): OpenFile {
@@ -201,6 +234,10 @@ export class TreeWriter {
     const handle = this.ready.then(async () => {
       // 'wx': the temporary tree is new; anything already there is not ours to overwrite.
       const fh = await open(this.pathOf(entry), 'wx', WORK_FILE_MODE);
+      if (entry.path === '') {
+        const st = await fh.stat({ bigint: true });
+        this.created = { dev: st.dev, ino: st.ino };
+      }
       await fh.truncate(entry.size);
       return fh;
     });
@@ -286,7 +323,7 @@ export class TreeWriter {
     try {
       await this.drained(file);
       const { entry } = file;
-      if (!this.opts.sparse) await fillHoles(fh, this.pathOf(entry), entry.size, entry.extents ?? []);
+      if (!this.opts.sparse) await fillHoles(fh, entry.size, entry.extents ?? []);
       await fh.chmod(DISK_FILE_MODE);
       await fh.utimes(entry.mtimeMs / 1000, entry.mtimeMs / 1000);
       await fh.sync();
@@ -321,15 +358,14 @@ async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Pr
  * SPARSE=no: allocate every block, as OpenNebula's tar without -S would. fallocate(1) reserves the
  * holes without touching the data (fast); where the filesystem cannot, the holes get real zeros.
  */
-async function fillHoles(
-  fh: FileHandle,
-  path: string,
-  size: number,
-  extents: readonly Extent[],
-): Promise<void> {
+async function fillHoles(fh: FileHandle, size: number, extents: readonly Extent[]): Promise<void> {
   if (size === 0) return;
+  // fallocate(1) reaches this very file through our descriptor, whatever happens to its name.
+  const path = descriptorPath(fh);
   try {
-    await runTool('fallocate', ['-l', String(size), path], { what: `allocate ${path}` });
+    await runTool('fallocate', ['-l', String(size), path], {
+      what: 'allocate the received file (SPARSE=no)',
+    });
     return;
   } catch (err) {
     if (err instanceof StorageError && err.reason === 'NO_SPACE') throw err;

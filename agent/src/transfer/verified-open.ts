@@ -61,11 +61,11 @@ export async function openVerifiedFile(
 }
 
 /**
- * Opens the directory at `path` (a real path) so that later work inside it goes through the
- * descriptor (descriptorPath) and cannot be redirected by a symlink swapped in for it or for an
- * ancestor. Refuses a directory whose real path is not `path`.
+ * Opens the directory at `path` so that later work inside it goes through the descriptor
+ * (descriptorPath) and cannot be redirected by a symlink swapped in for it or for an ancestor.
+ * Refuses a directory whose real path is not `real` (by default `path`, then a real path itself).
  */
-export async function openVerifiedDirectory(path: string, label: string): Promise<FileHandle> {
+export async function openVerifiedDirectory(path: string, label: string, real = path): Promise<FileHandle> {
   const fh = await open(path, DIRECTORY_FLAGS).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP' || err.code === 'ENOTDIR')
       throw new StorageError(
@@ -75,7 +75,7 @@ export async function openVerifiedDirectory(path: string, label: string): Promis
     throw err;
   });
   try {
-    await expectDescriptorAt(fh, path, label);
+    await expectDescriptorAt(fh, real, label);
     return fh;
   } catch (err) {
     await fh.close();
