@@ -6560,6 +6560,8 @@ export const AgentServiceService = {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy: {
     path: "/onestorage.agent.v1.AgentService/Copy" as const,
@@ -6587,7 +6589,11 @@ export const AgentServiceService = {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use. A `path` that is a symlink
+   * is followed and its content sent, only when it leads inside the roots (PERMISSION_DENIED
+   * otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree must be relative and stay
+   * inside it (INVALID_ARGUMENT otherwise). Each file is read later only if it is still the file
+   * recorded here (same device and inode, at the same real path).
    */
   openSend: {
     path: "/onestorage.agent.v1.AgentService/OpenSend" as const,
@@ -6600,9 +6606,11 @@ export const AgentServiceService = {
   },
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive: {
     path: "/onestorage.agent.v1.AgentService/Receive" as const,
@@ -7029,6 +7037,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy: handleUnaryCall<CopyRequest, CopyResponse>;
   /**
@@ -7040,14 +7050,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use. A `path` that is a symlink
+   * is followed and its content sent, only when it leads inside the roots (PERMISSION_DENIED
+   * otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree must be relative and stay
+   * inside it (INVALID_ARGUMENT otherwise). Each file is read later only if it is still the file
+   * recorded here (same device and inode, at the same real path).
    */
   openSend: handleUnaryCall<OpenSendRequest, OpenSendResponse>;
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
   /**
@@ -7392,6 +7408,8 @@ export interface AgentServiceClient extends Client {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy(request: CopyRequest, callback: (error: ServiceError | null, response: CopyResponse) => void): ClientUnaryCall;
   copy(
@@ -7428,7 +7446,11 @@ export interface AgentServiceClient extends Client {
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use.
+   * ticket expires after `ttl_seconds` (default 300) or its first use. A `path` that is a symlink
+   * is followed and its content sent, only when it leads inside the roots (PERMISSION_DENIED
+   * otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree must be relative and stay
+   * inside it (INVALID_ARGUMENT otherwise). Each file is read later only if it is still the file
+   * recorded here (same device and inode, at the same real path).
    */
   openSend(
     request: OpenSendRequest,
@@ -7447,9 +7469,11 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive(
     request: ReceiveRequest,
