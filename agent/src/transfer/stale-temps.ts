@@ -17,6 +17,7 @@ import { join } from 'node:path';
 export const FOREIGN_STALE_MS = 24 * 3600 * 1000;
 const RANDOM_BYTES = 6;
 const TEMP_NAME = /^\.(.+)\.tmp-(.+)$/;
+const RANDOM_PART = new RegExp(`^[0-9a-f]{${RANDOM_BYTES * 2}}$`);
 /** Below each root: datastores, their VM or image directories, a VM's directory. */
 const SWEEP_DEPTH = 2;
 
@@ -65,7 +66,7 @@ export async function sweepRoot(root: string, opts: SweepOptions): Promise<strin
 }
 
 async function isStale(path: string, tag: string, name: string, opts: SweepOptions): Promise<boolean> {
-  const ours = tag.startsWith(`${opts.agent}-`) && /^[0-9a-f]+$/.test(tag.slice(opts.agent.length + 1));
+  const ours = tag.startsWith(`${opts.agent}-`) && RANDOM_PART.test(tag.slice(opts.agent.length + 1));
   if (ours) return !opts.active.has(name);
   const newest = await newestChange(path).catch(() => undefined);
   return newest !== undefined && (opts.now ?? Date.now()) - newest > FOREIGN_STALE_MS;
