@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { dataExtents, extentBytes, type Extent } from './extents.js';
 import { treeLinkProblem } from './tree-links.js';
-import { descriptorPath, openVerifiedFile, type FileIdentity } from './verified-open.js';
+import {
+  descriptorPath,
+  openVerifiedDirectory,
+  openVerifiedFile,
+  type FileIdentity,
+} from './verified-open.js';
 
 export type EntryKind = 'dir' | 'file' | 'symlink';
 
@@ -71,21 +76,19 @@ export async function buildManifest(root: string, signal?: AbortSignal): Promise
   const entries: ManifestEntry[] = [];
   const files: ManifestEntry[] = [];
   const identities = new Map<string, FileIdentity>();
-  const visit = async (rel: string, st: Stats): Promise<void> => {
+  const visit = async (rel: string, st: Stats, link?: string): Promise<void> => {
     const local = rel === '' ? root : join(root, rel);
     const base = { path: rel, mode: st.mode & MODE_MASK, mtimeMs: Math.trunc(st.mtimeMs) };
     if (st.isSymbolicLink()) {
-      entries.push({ ...base, kind: 'symlink', size: 0, link: await readlink(local) });
+      entries.push({ ...base, kind: 'symlink', size: 0, link: link ?? '' });
     } else if (st.isFile()) {
       const entry: ManifestEntry = { ...base, kind: 'file', size: st.size };
       entries.push(entry);
       files.push(entry);
     } else if (st.isDirectory()) {
       entries.push({ ...base, kind: 'dir', size: 0 });
-      const names = (await readdir(local)).sort();
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        await visit(childRel, await lstat(join(root, childRel)));
+      for (const child of await listDirectory(local)) {
+        await visit(rel === '' ? child.name : `${rel}/${child.name}`, child.st, child.link);
         if (entries.length > MAX_ENTRIES) {
           throw new StorageError('INVALID_ARGUMENT', `send ${root}: more than ${MAX_ENTRIES} entries`);
         }
@@ -120,6 +123,26 @@ export async function buildManifest(root: string, signal?: AbortSignal): Promise
     throw asStorageError(err, 'send', root);
   }
   return { manifest: { version: 1, entries }, files: identities };
+}
+
+/**
+ * The entries of the directory at `path` (a real path), sorted, each lstat-ed (and a symlink's text
+ * read) through one descriptor whose real path was checked: a directory swapped for a symlink
+ * during the walk is refused rather than listed.
+ */
+async function listDirectory(path: string): Promise<{ name: string; st: Stats; link?: string }[]> {
+  const dir = await openVerifiedDirectory(path, `send ${path}`);
+  try {
+    const at = descriptorPath(dir);
+    const out: { name: string; st: Stats; link?: string }[] = [];
+    for (const name of (await readdir(at)).sort()) {
+      const st = await lstat(join(at, name));
+      out.push(st.isSymbolicLink() ? { name, st, link: await readlink(join(at, name)) } : { name, st });
+    }
+    return out;
+  } finally {
+    await dir.close();
+  }
 }
 
 const KINDS = new Set<string>(['dir', 'file', 'symlink']);
