@@ -44,6 +44,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     listen: config.data.listen,
     ...(config.data.advertise !== undefined ? { advertiseHost: config.data.advertise } : {}),
     resolve: (onedPath: string, field: string) => roots.resolve(onedPath, field),
+    realRoots: () => roots.realRoots(),
     logger: logger.child({ component: 'transfer' }),
     plaintextData: config.data.encryption === 'none',
   });

@@ -118,6 +118,12 @@ export class Roots {
     );
   }
 
+  /** The real paths (their own symlinks resolved) of the configured roots that exist. */
+  async realRoots(): Promise<string[]> {
+    const real = await Promise.all(this.byLocation.map((r) => realpath(r.path).catch(() => undefined)));
+    return real.filter((r): r is string => r !== undefined);
+  }
+
   /** True when `local` (as resolve returned it) is one of the roots themselves. */
   async isRoot(local: string): Promise<boolean> {
     for (const r of this.byLocation) {

@@ -15,8 +15,9 @@ export async function copyPath(
 ): Promise<CopyResponse> {
   const source = requireField(agent, 'copy', 'source', req.source);
   const destination = requireField(agent, 'copy', 'destination', req.destination);
-  // copyLocal copies a symlink as a symlink (as Receive does), so the final component is not followed.
-  const localSource = await agent.roots.resolve(source, 'source');
+  // A source that is a symlink (an image linked to another disk) is followed, and only to inside the
+  // roots, as OpenSend does: copying the link itself would hand the copy someone else's disk.
+  const localSource = await agent.roots.resolveTarget(source, 'source');
   const localDestination = await agent.roots.resolve(destination, 'destination');
   const what = `copy ${where(agent, source)} to ${destination}`;
   if (localSource === localDestination) {

@@ -7,6 +7,7 @@ import { manifestProblem, type EntryKind, type Manifest } from './manifest.js';
 import { clientProof, sameBytes, sessionKey, ticketId, TranscriptMac } from './session-keys.js';
 import { tlsCipherOptions } from './tls-options.js';
 import { TreeWriter } from './tree-writer.js';
+import type { FileIdentity } from './verified-open.js';
 import {
   FrameReader,
   FrameType,
@@ -32,6 +33,8 @@ export interface PullOptions {
   ticket: string;
   /** Fresh temporary path to build into; the caller renames it into place or removes it. */
   temp: string;
+  /** The real path `temp` names (temp may go through a directory descriptor). */
+  tempReal: string;
   sparse: boolean;
   signal: AbortSignal;
 }
@@ -42,6 +45,8 @@ export interface PullResult {
   files: number;
   /** Hex SHA-256 over the per-file digests, in manifest order. */
   digest: string;
+  /** Device and inode of the temporary root created: checked again before the rename. */
+  identity: FileIdentity | undefined;
 }
 
 /**
@@ -136,6 +141,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
               const manifest = parseManifest(payload);
               tree = new TreeWriter(o.temp, manifest, {
                 sparse: o.sparse,
+                rootReal: o.tempReal,
                 onPressure: (tooMuch) => (tooMuch ? socket.pause() : socket.resume()),
                 onFailure: fail,
               });
@@ -167,6 +173,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
                   bytes: done.bytes,
                   files: done.fileCount,
                   digest: createHash('sha256').update(Buffer.concat(done.digests)).digest('hex'),
+                  identity: done.rootIdentity,
                 });
               }, fail);
               return;

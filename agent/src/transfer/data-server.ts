@@ -13,6 +13,7 @@ import { clientProof, sameBytes, sessionKey, TranscriptMac } from './session-key
 import { streamHasher } from './stream-hasher.js';
 import { describeRefusal, type TicketStore } from './tickets.js';
 import { tlsCipherOptions } from './tls-options.js';
+import { openVerifiedFile, type FileIdentity } from './verified-open.js';
 import {
   FrameReader,
   FrameType,
@@ -25,6 +26,7 @@ import {
 
 /** What a ticket lets its holder read: a confined local root and the manifest built at OpenSend. */
 export interface SendJob {
+  /** Real path (no symlink in any component) of what is sent, inside the roots. */
   root: string;
   /** The oned-view path, for logs. */
   path: string;
@@ -34,6 +36,8 @@ export interface SendJob {
    * this name gets it (the plaintext mode has no client certificate; there the ticket alone counts).
    */
   receiver: string;
+  /** Device and inode of each file at OpenSend: a file is served only if it is still that file. */
+  files: ReadonlyMap<string, FileIdentity>;
 }
 
 /** A peer that connects and says nothing (or never finishes the handshake) is dropped. */
@@ -215,10 +219,18 @@ export class DataServer {
       for (const entry of job.manifest.entries) {
         if (entry.kind !== 'file') continue;
         const local = entry.path === '' ? job.root : join(job.root, entry.path);
-        const digest = await reader.stream(local, entry.extents ?? [], (block, length, done) => {
-          bytes += length;
-          return out.data(block.buf.subarray(0, HEADER_BYTES + length), done);
-        });
+        const label = `send ${entry.path === '' ? job.path : `${job.path}/${entry.path}`}`;
+        // Nothing is read before the open descriptor is proven to be the file OpenSend described.
+        const { fh } = await openVerifiedFile(local, label, job.files.get(entry.path));
+        let digest: Buffer;
+        try {
+          digest = await reader.stream(fh, entry.extents ?? [], (block, length, done) => {
+            bytes += length;
+            return out.data(block.buf.subarray(0, HEADER_BYTES + length), done);
+          });
+        } finally {
+          await fh.close();
+        }
         files += 1;
         await sendControl(FrameType.FILE_DONE, digest);
       }

@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { BlockPool, type Block } from './block-pool.js';
 import type { Extent } from './extents.js';
 import type { StreamHasher } from './stream-hasher.js';
@@ -29,46 +28,40 @@ interface Piece {
 }
 
 /**
- * Streams the data extents of one file through `sink`, reading ahead with pooled blocks, and
+ * Streams the data extents of one open file through `sink`, reading ahead with pooled blocks, and
  * returns the SHA-256 of the data stream (the extents' bytes, in order), computed by `hasher`
- * alongside the sending. O_NOFOLLOW: the manifest said this was a regular file; if it has since
- * been swapped for a symlink we refuse, not follow.
+ * alongside the sending. The caller opens the file (verified against OpenSend: verified-open.ts)
+ * and closes it.
  */
 export class ExtentReader {
   private readonly pool = new BlockPool(HEADER_BYTES + CHUNK_BYTES, POOL_BLOCKS);
 
   constructor(private readonly hasher: StreamHasher) {}
 
-  async stream(path: string, extents: readonly Extent[], sink: ChunkSink): Promise<Buffer> {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      if (!(await fh.stat()).isFile()) throw new Error(`${path} is no longer a regular file`);
-      const plan = pieces(extents);
-      const reads: Promise<Piece>[] = [];
-      let next = 0;
-      const refill = (): void => {
-        while (reads.length < READ_AHEAD && next < plan.length) {
-          const [pos, len] = plan[next++] as Extent;
-          const p = this.read(fh, pos, len);
-          // Rejections are handled when awaited; this keeps an early exit from leaving them unhandled.
-          p.catch(() => undefined);
-          reads.push(p);
-        }
-      };
-      refill();
-      for (let p = reads.shift(); p; p = reads.shift()) {
-        const { block, length } = await p;
-        refill();
-        // Two users of the block: the hasher and the socket; it goes back to the pool after both.
-        let users = 2;
-        const release = (): void => {
-          if (--users === 0) this.pool.release(block);
-        };
-        this.hasher.update(block, HEADER_BYTES, length, release);
-        await sink(block, length, release);
+  async stream(fh: FileHandle, extents: readonly Extent[], sink: ChunkSink): Promise<Buffer> {
+    const plan = pieces(extents);
+    const reads: Promise<Piece>[] = [];
+    let next = 0;
+    const refill = (): void => {
+      while (reads.length < READ_AHEAD && next < plan.length) {
+        const [pos, len] = plan[next++] as Extent;
+        const p = this.read(fh, pos, len);
+        // Rejections are handled when awaited; this keeps an early exit from leaving them unhandled.
+        p.catch(() => undefined);
+        reads.push(p);
       }
-    } finally {
-      await fh.close();
+    };
+    refill();
+    for (let p = reads.shift(); p; p = reads.shift()) {
+      const { block, length } = await p;
+      refill();
+      // Two users of the block: the hasher and the socket; it goes back to the pool after both.
+      let users = 2;
+      const release = (): void => {
+        if (--users === 0) this.pool.release(block);
+      };
+      this.hasher.update(block, HEADER_BYTES, length, release);
+      await sink(block, length, release);
     }
     return this.hasher.digest();
   }

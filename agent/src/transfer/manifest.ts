@@ -3,6 +3,13 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { dataExtents, extentBytes, type Extent } from './extents.js';
+import { treeLinkProblem } from './tree-links.js';
+import {
+  descriptorPath,
+  openVerifiedDirectory,
+  openVerifiedFile,
+  type FileIdentity,
+} from './verified-open.js';
 
 export type EntryKind = 'dir' | 'file' | 'symlink';
 
@@ -13,12 +20,15 @@ export type EntryKind = 'dir' | 'file' | 'symlink';
 export interface ManifestEntry {
   path: string;
   kind: EntryKind;
-  /** Permission bits (setuid/setgid dropped: images never need them). */
+  /**
+   * Permission bits at the sender (setuid/setgid dropped), for information: the receiver gives
+   * its files and directories the agent's own modes (agent/src/files/modes.ts), never these.
+   */
   mode: number;
   /** Apparent size of a file; 0 for the others. */
   size: number;
   mtimeMs: number;
-  /** Symlink text, copied verbatim: data, never followed. */
+  /** Symlink text, copied verbatim: relative and inside the tree (tree-links.ts), never followed. */
   link?: string;
   /** Data runs of a file, in order; the bytes of all runs make up the file's data stream. */
   extents?: Extent[];
@@ -47,29 +57,38 @@ export function rootKind(manifest: Manifest): EntryKind {
   return (manifest.entries[0] as ManifestEntry).kind;
 }
 
+/** What OpenSend keeps of a source: the manifest, and each file's identity for the pull. */
+export interface SendSource {
+  manifest: Manifest;
+  /** Device and inode of each file entry, by its manifest path. */
+  files: ReadonlyMap<string, FileIdentity>;
+}
+
 /**
- * Describes the file, symlink or directory tree at `root` (a local path already confined by the
- * caller). Symlinks are recorded, not followed, so the walk never leaves the tree; devices, sockets
- * and FIFOs are refused: nothing in a datastore should be one.
+ * Describes the file or directory tree at `root` (a real path, confined by the caller: no symlink
+ * in any component). Symlinks inside the tree are recorded, not followed, so the walk never leaves
+ * the tree, and must be relative and stay inside it (tree-links.ts); devices, sockets and FIFOs are
+ * refused: nothing in a datastore should be one. Each file is opened once (openVerifiedFile: its
+ * real path is the one walked) to record its device and inode and to map its extents through the
+ * descriptor, so a path swapped during the walk is neither mapped nor later served.
  */
-export async function buildManifest(root: string, signal?: AbortSignal): Promise<Manifest> {
+export async function buildManifest(root: string, signal?: AbortSignal): Promise<SendSource> {
   const entries: ManifestEntry[] = [];
   const files: ManifestEntry[] = [];
-  const visit = async (rel: string, st: Stats): Promise<void> => {
+  const identities = new Map<string, FileIdentity>();
+  const visit = async (rel: string, st: Stats, link?: string): Promise<void> => {
     const local = rel === '' ? root : join(root, rel);
     const base = { path: rel, mode: st.mode & MODE_MASK, mtimeMs: Math.trunc(st.mtimeMs) };
     if (st.isSymbolicLink()) {
-      entries.push({ ...base, kind: 'symlink', size: 0, link: await readlink(local) });
+      entries.push({ ...base, kind: 'symlink', size: 0, link: link ?? '' });
     } else if (st.isFile()) {
       const entry: ManifestEntry = { ...base, kind: 'file', size: st.size };
       entries.push(entry);
       files.push(entry);
     } else if (st.isDirectory()) {
       entries.push({ ...base, kind: 'dir', size: 0 });
-      const names = (await readdir(local)).sort();
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        await visit(childRel, await lstat(join(root, childRel)));
+      for (const child of await listDirectory(local)) {
+        await visit(rel === '' ? child.name : `${rel}/${child.name}`, child.st, child.link);
         if (entries.length > MAX_ENTRIES) {
           throw new StorageError('INVALID_ARGUMENT', `send ${root}: more than ${MAX_ENTRIES} entries`);
         }
@@ -79,18 +98,51 @@ export async function buildManifest(root: string, signal?: AbortSignal): Promise
     }
   };
   try {
-    await visit('', await lstat(root));
+    const top = await lstat(root);
+    if (top.isSymbolicLink())
+      throw new StorageError('INVALID_ARGUMENT', `send ${root}: the root is a symlink`);
+    await visit('', top);
+    const links = treeLinkProblem(entries);
+    if (links) throw new StorageError('UNSAFE_PATH', `send ${root}: ${links}`);
     for (let i = 0; i < files.length; i += MAP_CONCURRENCY) {
       await Promise.all(
         files.slice(i, i + MAP_CONCURRENCY).map(async (f) => {
-          f.extents = await dataExtents(f.path === '' ? root : join(root, f.path), f.size, signal);
+          const path = f.path === '' ? root : join(root, f.path);
+          const { fh, identity, size } = await openVerifiedFile(path, `send ${path}`);
+          try {
+            f.size = size;
+            f.extents = await dataExtents(descriptorPath(fh), size, signal);
+          } finally {
+            await fh.close();
+          }
+          identities.set(f.path, identity);
         }),
       );
     }
   } catch (err) {
     throw asStorageError(err, 'send', root);
   }
-  return { version: 1, entries };
+  return { manifest: { version: 1, entries }, files: identities };
+}
+
+/**
+ * The entries of the directory at `path` (a real path), sorted, each lstat-ed (and a symlink's text
+ * read) through one descriptor whose real path was checked: a directory swapped for a symlink
+ * during the walk is refused rather than listed.
+ */
+async function listDirectory(path: string): Promise<{ name: string; st: Stats; link?: string }[]> {
+  const dir = await openVerifiedDirectory(path, `send ${path}`);
+  try {
+    const at = descriptorPath(dir);
+    const out: { name: string; st: Stats; link?: string }[] = [];
+    for (const name of (await readdir(at)).sort()) {
+      const st = await lstat(join(at, name));
+      out.push(st.isSymbolicLink() ? { name, st, link: await readlink(join(at, name)) } : { name, st });
+    }
+    return out;
+  } finally {
+    await dir.close();
+  }
 }
 
 const KINDS = new Set<string>(['dir', 'file', 'symlink']);
@@ -130,6 +182,9 @@ export function manifestProblem(value: unknown): string | undefined {
     if (!isCount(e.mode) || e.mode > MODE_MASK) return `${where}: bad mode`;
     if (!isCount(e.size) || !isCount(e.mtimeMs)) return `${where}: bad size or mtime`;
     if (e.kind === 'dir') dirs.add(e.path);
+    // A sender sends what a link at its source points to, never the link: a root symlink would
+    // become a link on this host to whatever it names here.
+    if (i === 0 && e.kind === 'symlink') return `${where}: the root is a symlink`;
     if (e.kind === 'symlink') {
       if (
         typeof e.link !== 'string' ||
@@ -145,7 +200,7 @@ export function manifestProblem(value: unknown): string | undefined {
       if (problem) return `${where}: ${problem}`;
     }
   }
-  return undefined;
+  return treeLinkProblem(m.entries);
 }
 
 function isSafeRelative(path: string): boolean {

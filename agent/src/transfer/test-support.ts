@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -56,6 +56,7 @@ export async function startService(
     tls,
     listen: '127.0.0.1:0',
     resolve: rootResolver(localRoot),
+    realRoots: async () => [await realpath(localRoot)],
     logger: silentLogger,
     ...extra,
   });

@@ -1,6 +1,6 @@
-import { lstat, rm, stat } from 'node:fs/promises';
+import { lstat, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CERTIFICATE_NAME_PATTERN } from '../../../common/src/certificate-role.js';
 import { StorageError, reasonForErrno } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
@@ -14,9 +14,12 @@ import {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { pull } from './data-client.js';
 import { DataServer, type SendJob } from './data-server.js';
+import { isInside } from '../paths/roots.js';
 import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest.js';
-import { replaceIntoPlace, siblingTempPath } from './replace-into-place.js';
+import { replaceIntoPlace } from './replace-into-place.js';
+import { receiveTempName, sweepDirectory, sweepRoot } from './stale-temps.js';
 import { DEFAULT_TICKET_TTL_SECONDS, TicketStore } from './tickets.js';
+import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 
 /** A ticket is for one transfer that starts right away; a day-long capability is a mistake. */
 const MAX_TICKET_TTL_SECONDS = 3600;
@@ -32,6 +35,11 @@ export interface TransferServiceOptions {
   advertiseHost?: string;
   /** Maps and confines an oned-view path to a local one; throws a StorageError. */
   resolve: (onedPath: string, field: string) => Promise<string>;
+  /**
+   * Real paths of this agent's datastore roots: a source that is a symlink is followed only to
+   * inside one, and stale temporaries are swept below them at start.
+   */
+  realRoots: () => Promise<readonly string[]>;
   logger: Logger;
   /**
    * Use the authenticated plaintext data mode (ticket-keyed HMAC over manifest and SHA-256
@@ -55,6 +63,8 @@ const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
  */
 export class TransferService {
   private readonly tickets = new TicketStore<SendJob>();
+  /** Temporaries (names) of receives running now: the stale-temporary sweeps leave them alone. */
+  private readonly receiving = new Set<string>();
   private readonly server: DataServer;
   private readonly listenHost: string;
   private readonly listenPort: number;
@@ -72,7 +82,12 @@ export class TransferService {
     });
   }
 
+  /** Sweeps stale temporaries (an earlier life of this agent may have been killed mid-receive), then listens. */
   async start(): Promise<void> {
+    for (const root of await this.opts.realRoots()) {
+      const removed = await sweepRoot(root, { agent: this.opts.name, active: this.receiving });
+      if (removed.length > 0) this.opts.logger.info({ removed }, 'removed stale temporaries');
+    }
     this.port = await this.server.listen(this.listenHost, this.listenPort);
     this.opts.logger.info(
       { address: this.dataAddress(), plaintext: this.opts.plaintextData ?? false },
@@ -110,16 +125,10 @@ export class TransferService {
         `OpenSend: ttl_seconds ${req.ttlSeconds} exceeds ${MAX_TICKET_TTL_SECONDS}`,
       );
     }
-    const local = await this.opts.resolve(req.path, 'path');
-    try {
-      await lstat(local);
-    } catch (err) {
-      const { reason, why } = reasonForErrno(err);
-      throw new StorageError(reason, `send ${this.opts.name}:${req.path}: ${why}`, { cause: err });
-    }
-    const manifest = await buildManifest(local);
+    const root = await this.sendRoot(req.path);
+    const { manifest, files } = await buildManifest(root);
     const { ticket } = this.tickets.issue(
-      { root: local, path: req.path, manifest, receiver: req.receiverName },
+      { root, path: req.path, manifest, files, receiver: req.receiverName },
       req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS,
     );
     const dataBytes = dataBytesOf(manifest);
@@ -147,11 +156,23 @@ export class TransferService {
     const parent = await stat(dirname(local)).catch(() => undefined);
     if (!parent?.isDirectory())
       throw new StorageError('NOT_FOUND', `${what}: parent directory does not exist`);
-
+    // Everything below happens through the directory resolved now, held open: a symlink swapped in
+    // for it (or an ancestor) later cannot redirect the temporary, the rename or the sweep.
+    const dir: FileHandle = await openVerifiedDirectory(dirname(local), 'destination directory').catch(
+      (err: unknown) => {
+        throw wrap(err, what);
+      },
+    );
+    const at = descriptorPath(dir);
+    const name = basename(local);
+    const tempName = receiveTempName(name, this.opts.name);
+    const temp = join(at, tempName);
+    this.receiving.add(tempName);
     const started = Date.now();
-    const temp = siblingTempPath(local);
     const log = this.opts.logger.child({ destination: req.destination, source: req.sourceName });
     try {
+      const swept = await sweepDirectory(at, { agent: this.opts.name, active: this.receiving }, name);
+      if (swept.length > 0) log.info({ removed: swept }, 'removed stale temporaries');
       const result = await pull({
         address: req.dataAddress,
         serverName: req.sourceName,
@@ -159,29 +180,74 @@ export class TransferService {
         plaintext: this.opts.plaintextData ?? false,
         ticket: req.ticket,
         temp,
+        tempReal: join(dirname(local), tempName),
         sparse: req.sparse,
         signal,
       });
       if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
-      await replaceIntoPlace(temp, local);
+      await expectSame(temp, result.identity);
+      await replaceIntoPlace(temp, join(at, name));
       const durationMs = Date.now() - started;
       log.info({ bytes: result.bytes, files: result.files, durationMs }, 'data received');
       return { bytes: result.bytes, files: result.files, durationMs, digest: result.digest };
     } catch (err) {
       await rm(temp, { recursive: true, force: true });
-      const e =
-        err instanceof StorageError
-          ? err
-          : new StorageError(reasonForErrno(err).reason, reasonForErrno(err).why, { cause: err });
+      const e = wrap(err, what);
       log.warn({ reason: e.reason, why: e.message }, 'receive failed');
-      throw new StorageError(e.reason, `${what}: ${e.message}`, { cause: err });
+      throw e;
+    } finally {
+      this.receiving.delete(tempName);
+      await dir.close();
     }
+  }
+
+  /**
+   * The real path of what OpenSend sends. A source that is a symlink (an image-datastore entry
+   * linked to a disk, a VM directory linked elsewhere) is followed, never sent as a link, and only
+   * to inside the roots: otherwise the receiver would get a link to whatever its host has there.
+   */
+  private async sendRoot(onedPath: string): Promise<string> {
+    const what = `send ${this.opts.name}:${onedPath}`;
+    const local = await this.opts.resolve(onedPath, 'path');
+    let real: string;
+    let link: boolean;
+    try {
+      link = (await lstat(local)).isSymbolicLink();
+      real = await realpath(local);
+    } catch (err) {
+      const { reason, why } = reasonForErrno(err);
+      throw new StorageError(reason, `${what}: ${why}`, { cause: err });
+    }
+    const roots = await this.opts.realRoots();
+    if (!roots.some((r) => isInside(real, r))) {
+      throw new StorageError(
+        'PATH_OUTSIDE_ROOTS',
+        `${what}: ${link ? 'a symlink to' : 'resolves to'} ${real}, outside the datastore roots`,
+      );
+    }
+    return real;
   }
 
   async close(): Promise<void> {
     this.tickets.clear();
     await this.server.close();
   }
+}
+
+/** Refuses to rename into place anything but the temporary root the receive created. */
+async function expectSame(temp: string, created: FileIdentity | undefined): Promise<void> {
+  const st = await lstat(temp, { bigint: true });
+  if (!created || st.dev !== created.dev || st.ino !== created.ino)
+    throw new StorageError('TRANSFER_FAILED', `the temporary ${basename(temp)} was replaced while receiving`);
+}
+
+/** `what` failed: a StorageError whose message starts with `what`. */
+function wrap(err: unknown, what: string): StorageError {
+  const e =
+    err instanceof StorageError
+      ? err
+      : new StorageError(reasonForErrno(err).reason, reasonForErrno(err).why, { cause: err });
+  return new StorageError(e.reason, `${what}: ${e.message}`, { cause: err });
 }
 
 function splitHostPort(value: string, field: string): { host: string; port: number } {

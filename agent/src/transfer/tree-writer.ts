@@ -2,10 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { runTool } from '../../../common/src/tools/run-tool.js';
-import type { Extent } from './extents.js';
+import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
 import { fsyncPath } from './replace-into-place.js';
+import { fillHoles, writeFully } from './write-fully.js';
+import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 import { ProtocolError } from './wire.js';
 
 /**
@@ -32,12 +33,18 @@ const WRITES_IN_FLIGHT = 2;
  * without, 4.9 s with).
  */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
-/** New directories stay private until complete; the manifest's modes are applied at the end. */
+/**
+ * New directories and files stay private until complete; then they get the agent's modes
+ * (DISK_FILE_MODE, DIRECTORY_MODE), never the sender's: a setuid or world-writable file on one
+ * host does not arrive so on another.
+ */
 const WORK_DIR_MODE = 0o700;
 const WORK_FILE_MODE = 0o600;
 
 export interface TreeWriterOptions {
   sparse: boolean;
+  /** The real path `root` must turn out to be once created (root itself may be a descriptor path). */
+  rootReal: string;
   /** Called with true when too much waits for the disk (pause the socket), false to resume. */
   onPressure: (tooMuch: boolean) => void;
   /** An asynchronous write or sync failed (ENOSPC, EIO...): the transfer must stop. */
@@ -86,6 +93,10 @@ export class TreeWriter {
   private readonly finishes: Promise<void>[] = [];
   private readonly handles = new Set<Promise<FileHandle>>();
   private readonly busy = new Set<OpenFile>();
+  /** Where entries are created: `root`, then (a directory root) the held root's descriptor path. */
+  private base: string;
+  private rootDir: FileHandle | undefined;
+  private created: FileIdentity | undefined;
 
   constructor(
     private readonly root: string,
@@ -93,6 +104,7 @@ export class TreeWriter {
     private readonly opts: TreeWriterOptions,
   ) {
     this.files = manifest.entries.filter((e) => e.kind === 'file');
+    this.base = root;
     this.ready = this.skeleton();
     this.ready.catch((err: Error) => this.opts.onFailure(err));
   }
@@ -103,6 +115,14 @@ export class TreeWriter {
 
   get fileCount(): number {
     return this.files.length;
+  }
+
+  /**
+   * Device and inode of the root this writer created: the caller checks the temporary is still it
+   * before renaming it into place (nothing swapped in under the temporary name gets renamed).
+   */
+  get rootIdentity(): FileIdentity | undefined {
+    return this.created;
   }
 
   /**
@@ -155,7 +175,7 @@ export class TreeWriter {
     this.hash = createHash('sha256');
   }
 
-  /** After the sender's END: wait for every write and fsync, then apply directory modes. */
+  /** After the sender's END: wait for every write and fsync, then give the directories their mode. */
   async complete(): Promise<void> {
     if (this.fileIndex !== this.files.length)
       throw new ProtocolError('the sender ended before sending every file');
@@ -164,10 +184,12 @@ export class TreeWriter {
     const dirs = this.manifest.entries.filter((e) => e.kind === 'dir').reverse();
     for (const d of dirs) {
       const path = this.pathOf(d);
-      await chmod(path, d.mode);
+      await chmod(path, DIRECTORY_MODE);
       await utimes(path, d.mtimeMs / 1000, d.mtimeMs / 1000);
       await fsyncPath(path);
     }
+    await this.rootDir?.close();
+    this.rootDir = undefined;
   }
 
   /** After a failure: wait for queued work to stop and close every file, so the caller can remove root. */
@@ -176,17 +198,32 @@ export class TreeWriter {
     for (const f of this.busy) f.error ??= new Error('transfer abandoned');
     await Promise.allSettled([this.ready, ...this.finishes, ...[...this.busy].map((f) => this.drained(f))]);
     await Promise.allSettled([...this.handles].map(async (h) => (await h).close()));
+    await this.rootDir?.close().catch(() => undefined);
+    this.rootDir = undefined;
   }
 
   private pathOf(e: ManifestEntry): string {
-    return e.path === '' ? this.root : join(this.root, e.path);
+    return e.path === '' ? this.base : join(this.base, e.path);
   }
 
   private async skeleton(): Promise<void> {
     for (const e of this.manifest.entries) {
-      if (e.kind === 'dir') await mkdir(this.pathOf(e), WORK_DIR_MODE);
-      else if (e.kind === 'symlink') await symlink(e.link as string, this.pathOf(e));
+      if (e.kind === 'dir') {
+        await mkdir(this.pathOf(e), WORK_DIR_MODE);
+        if (e.path === '') await this.holdRoot();
+      } else if (e.kind === 'symlink') await symlink(e.link as string, this.pathOf(e));
     }
+  }
+
+  /**
+   * Opens the new root directory (O_NOFOLLOW, real path checked) and creates everything else
+   * through that descriptor: a symlink swapped in for the temporary name cannot redirect the tree.
+   */
+  private async holdRoot(): Promise<void> {
+    this.rootDir = await openVerifiedDirectory(this.root, 'temporary directory', this.opts.rootReal);
+    const st = await this.rootDir.stat({ bigint: true });
+    this.created = { dev: st.dev, ino: st.ino };
+    this.base = descriptorPath(this.rootDir);
   }
 
   private openCurrent(): OpenFile {
@@ -196,6 +233,10 @@ export class TreeWriter {
     const handle = this.ready.then(async () => {
       // 'wx': the temporary tree is new; anything already there is not ours to overwrite.
       const fh = await open(this.pathOf(entry), 'wx', WORK_FILE_MODE);
+      if (entry.path === '') {
+        const st = await fh.stat({ bigint: true });
+        this.created = { dev: st.dev, ino: st.ino };
+      }
       await fh.truncate(entry.size);
       return fh;
     });
@@ -281,59 +322,13 @@ export class TreeWriter {
     try {
       await this.drained(file);
       const { entry } = file;
-      if (!this.opts.sparse) await fillHoles(fh, this.pathOf(entry), entry.size, entry.extents ?? []);
-      await fh.chmod(entry.mode);
+      if (!this.opts.sparse) await fillHoles(fh, entry.size, entry.extents ?? []);
+      await fh.chmod(DISK_FILE_MODE);
       await fh.utimes(entry.mtimeMs / 1000, entry.mtimeMs / 1000);
       await fh.sync();
     } finally {
       this.handles.delete(file.handle);
       await fh.close();
     }
-  }
-}
-
-/** pwritev until every byte is down: a short write is retried, so a full disk surfaces as ENOSPC. */
-async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Promise<void> {
-  let rest = parts;
-  let at = position;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, at);
-    at += bytesWritten;
-    let skip = bytesWritten;
-    const left: Buffer[] = [];
-    for (const p of rest) {
-      if (skip >= p.length) skip -= p.length;
-      else {
-        left.push(skip > 0 ? p.subarray(skip) : p);
-        skip = 0;
-      }
-    }
-    rest = left;
-  }
-}
-
-/**
- * SPARSE=no: allocate every block, as OpenNebula's tar without -S would. fallocate(1) reserves the
- * holes without touching the data (fast); where the filesystem cannot, the holes get real zeros.
- */
-async function fillHoles(
-  fh: FileHandle,
-  path: string,
-  size: number,
-  extents: readonly Extent[],
-): Promise<void> {
-  if (size === 0) return;
-  try {
-    await runTool('fallocate', ['-l', String(size), path], { what: `allocate ${path}` });
-    return;
-  } catch (err) {
-    if (err instanceof StorageError && err.reason === 'NO_SPACE') throw err;
-  }
-  const zeros = Buffer.alloc(1024 * 1024);
-  let at = 0;
-  for (const [offset, length] of [...extents, [size, 0] as Extent]) {
-    for (let p = at; p < offset; p += zeros.length)
-      await writeFully(fh, [zeros.subarray(0, Math.min(zeros.length, offset - p))], p);
-    at = offset + length;
   }
 }

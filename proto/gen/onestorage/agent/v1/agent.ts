@@ -6585,6 +6585,8 @@ export const AgentServiceService = {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy: {
     path: "/onestorage.agent.v1.AgentService/Copy" as const,
@@ -6615,6 +6617,10 @@ export const AgentServiceService = {
    * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
    * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
    * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
    * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend: {
@@ -6628,9 +6634,11 @@ export const AgentServiceService = {
   },
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive: {
     path: "/onestorage.agent.v1.AgentService/Receive" as const,
@@ -7057,6 +7065,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy: handleUnaryCall<CopyRequest, CopyResponse>;
   /**
@@ -7071,14 +7081,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
    * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
    * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
    * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend: handleUnaryCall<OpenSendRequest, OpenSendResponse>;
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
   /**
@@ -7423,6 +7439,8 @@ export interface AgentServiceClient extends Client {
   /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
   copy(request: CopyRequest, callback: (error: ServiceError | null, response: CopyResponse) => void): ClientUnaryCall;
   copy(
@@ -7462,6 +7480,10 @@ export interface AgentServiceClient extends Client {
    * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
    * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
    * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
    * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
    */
   openSend(
@@ -7481,9 +7503,11 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), symlinks as symlinks, a SHA-256 per file checked
-   * end to end, written under a temporary name and renamed into place only when every checksum
-   * matches. Nothing half-written is left behind on failure.
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
    */
   receive(
     request: ReceiveRequest,
