@@ -33,8 +33,11 @@ export interface RunningAgent {
  * Builds and starts one agent: its roots, the data path and the gRPC server, which requires a
  * client certificate from the cloud's CA on every connection.
  */
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
-  const tls = loadTls(config.tls, config.source);
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  tls: TlsMaterial = loadTls(config.tls, config.source),
+): Promise<RunningAgent> {
   checkCertificateName(tls, config);
   const roots = new Roots(config.name, config.roots);
   const transfer = new TransferService({

@@ -1,4 +1,4 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -12,6 +12,7 @@ import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/cl
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /**
  * qcow2/shared `clone`: `disk.N -> disk.N.snap/0`, an overlay on the image (or a standalone copy
@@ -51,7 +52,7 @@ export async function cloneOverlay(
       let built = 'copy';
       try {
         if (format === 'raw') {
-          await mkdir(dirname(disk), { recursive: true });
+          await makeDirectory(dirname(disk));
           await agent.copyLocal(await realpath(localSource), disk, {
             sparse: req.sparse,
             signal: call.signal,

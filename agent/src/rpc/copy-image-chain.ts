@@ -1,4 +1,4 @@
-import { mkdir, realpath, rm, symlink } from 'node:fs/promises';
+import { realpath, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -13,6 +13,7 @@ import { assertNotReplacingChain } from './clone-overlay.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
+import { makeDirectory, makeNewDirectory } from '../files/make-directory.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -49,7 +50,7 @@ export async function copyImageChain(
       const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
       let snapshotId = 0;
       try {
-        await mkdir(dirname(disk), { recursive: true });
+        await makeDirectory(dirname(disk));
         if (format === 'raw') {
           await assertNotReplacingChain(disk, diskSnap, layers, what);
           await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
@@ -94,7 +95,7 @@ async function copyQcow2(
   const temp = siblingTempPath(p.diskSnap);
   let ids: number[];
   try {
-    await mkdir(temp);
+    await makeNewDirectory(temp);
     await symlink('.', join(temp, short));
     ids = await copySnapFiles({
       from,

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -10,6 +10,7 @@ import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage, moveIntoPlace } from '../im
 import { backingChain } from '../qemu/backing-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField, requirePositive } from './validate.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /**
  * mkfs options travel as separate arguments, never through a shell; still, one that names a path
@@ -63,7 +64,7 @@ export async function createImage(
       const started = Date.now();
       const temp = tempNameBeside(local);
       try {
-        await mkdir(dirname(local), { recursive: true });
+        await makeDirectory(dirname(local));
         await makeImage(temp, {
           sizeMb,
           format,

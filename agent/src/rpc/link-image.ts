@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
@@ -7,6 +7,7 @@ import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-di
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** The first entry of a persistent image's snap dir: `<IMG>.snap/0 -> <IMG>`. */
 const FIRST_ID = 0;
@@ -44,7 +45,7 @@ export async function linkImage(
       let snapshotId = 0;
       try {
         if (format === 'raw') {
-          await mkdir(dirname(disk), { recursive: true });
+          await makeDirectory(dirname(disk));
           await relink(disk, localSource);
         } else {
           snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
@@ -77,7 +78,7 @@ async function linkQcow2(
     signal: p.signal,
     confine: (file: string) => agent.roots.confineLocal(file, p.what),
   });
-  await mkdir(dirname(p.disk), { recursive: true });
+  await makeDirectory(dirname(p.disk));
   await relink(p.disk, target);
   return latest;
 }
