@@ -128,7 +128,8 @@ beforeAll(async () => {
     hostDirs,
     agentRunAs: (name) => (name === SPAWNED_AS_USER ? { uid: user.uid, gid: user.gid } : undefined),
     agentSettings: (name) => ({
-      ...(name === SPAWNED_AS_USER ? {} : { user: user.name }),
+      // The same setting everywhere, as Ansible would write it: root drops to it, the user keeps it.
+      user: user.name,
       monitor: { report: 'probes', socket: monitorSocket(name) },
     }),
   });
