@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../../agent/src/files/modes.js';
 import { SMALL_FILE_MODE } from '../../agent/src/files/write-file-atomic.js';
 import { MIB, makeImage } from '../../cli/src/demo/demo-images.js';
+import { distEntry } from '../../cli/src/demo/processes.js';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import {
   DEFAULT_HOSTS,
@@ -21,7 +22,13 @@ import {
 import { writeVmXml, type DiskFixture, type VmFixture } from '../fakes/oned/fixtures.js';
 import { expectOk } from '../support/assertions.js';
 import { imageInfo, layout } from '../support/files.js';
-import { ownershipProblems, processIds, testUser, type TestUser } from '../support/test-user.js';
+import {
+  expectUserCanRead,
+  ownershipProblems,
+  processIds,
+  testUser,
+  type TestUser,
+} from '../support/test-user.js';
 
 const VM = 62;
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
@@ -113,6 +120,7 @@ function expectAllOwnedByUser(): void {
 
 beforeAll(async () => {
   user = testUser();
+  expectUserCanRead(user, distEntry('agent/src/main.js'));
   base = await mkdtemp(join(tmpdir(), 'one-storage-unpriv-'));
   // mkdtemp makes it 0700: the agents' user must reach its datastores and its monitoring sockets.
   chmodSync(base, DIRECTORY_MODE);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distEntry } from '../../cli/src/demo/processes.js';
-import { testUser, type TestUser } from '../support/test-user.js';
+import { expectUserCanRead, testUser, type TestUser } from '../support/test-user.js';
 
 const EXIT_USAGE = 2;
 /** Present on every Debian and RHEL system, and never the test user. */
@@ -18,6 +18,7 @@ let base: string;
 
 beforeAll(async () => {
   user = testUser();
+  expectUserCanRead(user, distEntry('agent/src/main.js'));
   base = await mkdtemp(join(tmpdir(), 'one-storage-unpriv-start-'));
   await chmod(base, 0o755);
 });

@@ -31,6 +31,24 @@ export function testUser(): TestUser {
   return { name: TEST_USER, uid: Number(uid), gid: Number(gid), groups };
 }
 
+/**
+ * Fails loudly, naming the cause, when the test user cannot read `file` (a compiled entry point):
+ * a checkout under a directory closed to other users (root's home) cannot run agents as it.
+ */
+export function expectUserCanRead(user: TestUser, file: string): void {
+  try {
+    execFileSync(process.execPath, ['-e', 'require("fs").accessSync(process.argv[1], 4)', file], {
+      uid: user.uid,
+      gid: user.gid,
+      stdio: 'ignore',
+    });
+  } catch {
+    throw new Error(
+      `user ${user.name} cannot read ${file}: check the repository out where other users may read it (not under /root)`,
+    );
+  }
+}
+
 /** Real, effective, saved and filesystem uids and gids, and the groups, of a running process. */
 export function processIds(pid: number): { uids: number[]; gids: number[]; groups: number[] } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
