@@ -3,7 +3,8 @@
 # (qemu-utils), openssl (PKI), util-linux (fallocate, mkswap, blkid), e2fsprogs (mkfs for DISK/FS),
 # genisoimage/xorriso (context ISOs, isoinfo), libvirt + QEMU system emulation (live snapshots and
 # backups of running domains; the tests run TCG domains), and
-# openssh-server (only for the transfer benchmark's tar-over-ssh baseline).
+# openssh-server (only for the transfer benchmark's tar-over-ssh baseline). As root it also creates
+# onestorage-test, the unprivileged user the tests run agents as (standing for oneadmin).
 set -euo pipefail
 packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
@@ -25,5 +26,20 @@ if [ "$node_major" != 20 ]; then
   echo "install-deps: Node 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
 fi
+# The tests run agents as this user (test/security/unpriv-*), as production runs them as oneadmin:
+# a system user with its own group, in libvirt's and kvm's groups (created by the packages above)
+# as oneadmin is on an OpenNebula node. Idempotent: an existing user only gets missing groups.
+test_user=onestorage-test
+if [ "$(id -u)" -eq 0 ]; then
+  if ! getent passwd "$test_user" >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$test_user"
+  fi
+  for g in libvirt kvm; do
+    if getent group "$g" >/dev/null; then usermod --append --groups "$g" "$test_user"; fi
+  done
+elif ! getent passwd "$test_user" >/dev/null; then
+  # Not fatal: the demo runs without it; the tests that need it fail naming this script.
+  echo "install-deps: warning: user $test_user is missing and only root can create it (run with sudo)" >&2
+fi
 bash "$(dirname "$0")/start-libvirt.sh"
-echo "install-deps: system packages present, libvirtd running"
+echo "install-deps: system packages present, test user $test_user, libvirtd running"

@@ -62,6 +62,12 @@ describe('parseAgentConfig', () => {
     expect(c.log.level).toBe('debug');
   });
 
+  it('reads user and group (the account the agent runs as)', () => {
+    expect(parseAgentConfig({ ...valid(), user: 'oneadmin' }, SOURCE)).toMatchObject({ user: 'oneadmin' });
+    const c = parseAgentConfig({ ...valid(), user: 'oneadmin', group: 'oneadmin' }, SOURCE);
+    expect([c.user, c.group]).toEqual(['oneadmin', 'oneadmin']);
+  });
+
   it('defaults the data listener to the gRPC host, keeping IPv6 brackets', () => {
     expect(parseAgentConfig({ ...valid(), listen: '[::1]:7001' }, SOURCE).data.listen).toBe('[::1]:0');
     expect(parseAgentConfig({ ...valid(), data: {} }, SOURCE).data.listen).toBe('127.0.0.1:0');
@@ -90,6 +96,10 @@ describe('parseAgentConfig', () => {
     ['missing listen', { listen: undefined }, 'listen: must be a non-empty string'],
     ['listen without port', { listen: '127.0.0.1' }, 'listen: must be host:port'],
     ['listen port too big', { listen: '127.0.0.1:70000' }, 'listen: must be host:port'],
+    ['user not a name', { user: 'one admin' }, 'user: must be a user name'],
+    ['user a number', { user: 9869 }, 'user: must be a non-empty string'],
+    ['group without user', { group: 'oneadmin' }, 'group: needs user'],
+    ['group not a name', { user: 'oneadmin', group: '../x' }, 'group: must be a group name'],
     ['data not a mapping', { data: 'x' }, 'data: must be a mapping'],
     ['data.listen bad', { data: { listen: 'nowhere' } }, 'data.listen: must be host:port'],
     [

@@ -24,6 +24,8 @@ export type MonitorReport = (typeof MONITOR_REPORTS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** An OpenNebula hostname; it also names the certificate, so keep to what a hostname may hold. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
+/** A POSIX user or group name (useradd's default rule, with the trailing "$" of machine accounts). */
+const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 /** Values of data.encryption (see AgentConfig.data.encryption). */
 export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
 export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
@@ -52,6 +54,15 @@ export interface AgentConfig {
   /** The file the config came from, for messages. */
   readonly source: string;
   readonly name: string;
+  /**
+   * The user the agent runs as (oneadmin on an OpenNebula node: QEMU's user, owner of the disks).
+   * Started as root, the agent reads its TLS files, then takes this user's uid, group and
+   * supplementary groups (libvirt, kvm) before it listens; started as this user, it just runs.
+   * Absent: it runs as whoever started it (as root, with a warning).
+   */
+  readonly user?: string;
+  /** The primary group with `user` (default: that user's own primary group). */
+  readonly group?: string;
   readonly listen: string;
   readonly data: {
     readonly listen: string;
@@ -93,6 +104,9 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   const name = f.string('name');
   if (!HOST_NAME.test(name))
     f.fail('name', `must be a hostname (letters, digits, "." and "-"), got "${name}"`);
+  const user = accountName(f, 'user');
+  const group = accountName(f, 'group');
+  if (group !== undefined && user === undefined) f.fail('group', 'needs user (the group goes with a user)');
   const listen = f.address('listen');
   const data = parseData(f, listen);
   const roots = parseRoots(f);
@@ -108,6 +122,8 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   return deepFreeze({
     source,
     name,
+    ...(user !== undefined ? { user } : {}),
+    ...(group !== undefined ? { group } : {}),
     listen,
     data,
     roots,
@@ -217,6 +233,14 @@ function parseLog(f: Fields): AgentConfig['log'] {
   if (!LOG_LEVELS.includes(level)) l.fail('level', `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
   l.done();
   return { level };
+}
+
+function accountName(f: Fields, key: 'user' | 'group'): string | undefined {
+  const value = f.optionalString(key);
+  if (value !== undefined && !ACCOUNT_NAME.test(value)) {
+    f.fail(key, `must be a ${key} name (letters, digits, "_", "-", "."), got "${value}"`);
+  }
+  return value;
 }
 
 function dataEncryption(d: Fields): DataEncryption {

@@ -116,6 +116,8 @@ describe('one-storage-agent process', () => {
       { tls: { ca: '/nonexistent/ca.crt', cert: '/nonexistent/h.crt', key: '/nonexistent/h.key' } },
       'tls.ca: cannot read /nonexistent/ca.crt',
     ],
+    ['a user that does not exist', { user: 'no-such-user-9' }, 'user: no user "no-such-user-9" on this host'],
+    ['a group without a user', { group: 'root' }, 'group: needs user'],
   ])('exits 2 with one line naming the key for %s', async (_title, patch, message) => {
     const { finished } = run(['--config', writeConfig('bad.json', { ...goodSettings(), ...patch })]);
     const { code, stderr, stdout } = await finished;
@@ -123,6 +125,21 @@ describe('one-storage-agent process', () => {
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(stderr).toContain(message);
     expect(stdout).toBe('');
+  });
+
+  it('started as root without "user", warns once that it should run as oneadmin', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test runs as root (as CI does)');
+    const { child, finished } = run(['--config', writeConfig('root.json', goodSettings())]);
+    await waitForLog(child, 'agent listening');
+    child.kill('SIGTERM');
+    const { stdout } = await finished;
+    const warnings = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((e) => e.msg.startsWith('running as root'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain('set "user"');
   });
 
   it('exits 2 with the usage when --config is missing, 0 for --help', async () => {

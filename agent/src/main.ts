@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { StorageError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
 import { loadAgentConfig, type AgentConfig } from './config.js';
+import { AGENT_UMASK } from './files/modes.js';
+import { enterAgentUser } from './privileges/enter-agent-user.js';
 import { startAgent } from './server.js';
 
 const PROGRAM = 'one-storage-agent';
@@ -10,13 +12,17 @@ const USAGE = `usage: ${PROGRAM} --config FILE
 
 Runs the one-storage agent of this node: the gRPC service (mutual TLS) the coordinator calls and
 the data path other agents pull from. FILE is YAML or JSON with name, listen, roots and tls
-(required) and data, monitord, monitor and log (optional). SIGUSR1 sends the monitoring
+(required) and user, group, data, monitord, monitor and log (optional). Started as root with user
+set, it reads its TLS files and then runs as that user (oneadmin). SIGUSR1 sends the monitoring
 messages at once (push mode).`;
 /** Exit codes: 2 for a wrong command line or config (fix and rerun), 1 for a failure to start. */
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
 async function main(): Promise<void> {
+  // Before anything is created: what the agent and its tools create is never group-writable or
+  // world-readable (agent/src/files/modes.ts).
+  process.umask(AGENT_UMASK);
   let values: { config?: string | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
@@ -40,9 +46,10 @@ async function main(): Promise<void> {
   const logger = createLogger(PROGRAM, config.log.level);
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
-    agent = await startAgent(config, logger);
+    // Root reads the TLS key, then the agent becomes config.user before it listens.
+    agent = await startAgent(config, logger, await enterAgentUser(config, logger));
   } catch (err) {
-    // Unreadable TLS files or a certificate for another name are config errors too.
+    // Unreadable TLS files, a certificate for another name or a wrong user are config errors too.
     const code = err instanceof StorageError && err.reason === 'CONFIG_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
     fail(code, err instanceof Error ? err.message : String(err));
   }

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
-import { loadTls, serverCredentials } from '../../common/src/tls.js';
+import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/tls.js';
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
@@ -34,8 +34,11 @@ export interface RunningAgent {
  * Builds and starts one agent: its roots, the data path and the gRPC server, which requires a
  * client certificate from the cloud's CA on every connection and the coordinator role on every call.
  */
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
-  const tls = loadTls(config.tls, config.source);
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  tls: TlsMaterial = loadTls(config.tls, config.source),
+): Promise<RunningAgent> {
   checkAgentCertificate(tls, config, logger);
   const roots = new Roots(config.name, config.roots);
   const transfer = new TransferService({

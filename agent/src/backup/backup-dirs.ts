@@ -1,5 +1,6 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** OpenNebula's per-backup directories inside the VM directory (reference 4.1). */
 export interface BackupDirs {
@@ -16,8 +17,8 @@ export function backupDirs(vmDir: string): BackupDirs {
 /** Wiped and recreated at every pre_backup, as OpenNebula does: anything left by an earlier one goes. */
 export async function recreate(dirs: BackupDirs): Promise<void> {
   await removeAll(dirs);
-  await mkdir(dirs.bck, { recursive: true });
-  await mkdir(dirs.tmp, { recursive: true });
+  await makeDirectory(dirs.bck);
+  await makeDirectory(dirs.tmp);
 }
 
 export async function removeAll(dirs: BackupDirs): Promise<void> {

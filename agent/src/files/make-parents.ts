@@ -1,6 +1,5 @@
-import { mkdir, rmdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
-import { DIRECTORY_MODE } from './modes.js';
+import { rmdir } from 'node:fs/promises';
+import { makeDirectory } from './make-directory.js';
 
 /** Directories made by makeParents, to take away again when the action that needed them fails. */
 export interface MadeDirectories {
@@ -12,18 +11,12 @@ export interface MadeDirectories {
 }
 
 /**
- * `mkdir -p dir` (DIRECTORY_MODE) after an action's checks, remembering which directories it made:
- * a failed clone or mkimage leaves no VM directory that was not there before (docs/security.md).
+ * `mkdir -p dir` (makeDirectory: DIRECTORY_MODE) after an action's checks, remembering which
+ * directories it made: a failed clone or mkimage leaves no VM directory that was not there before
+ * (docs/security.md).
  */
 export async function makeParents(dir: string): Promise<MadeDirectories> {
-  const first = await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
-  if (first === undefined) return { undo: async () => {} };
-  const made = [first];
-  for (const part of relative(first, dir)
-    .split(sep)
-    .filter((p) => p !== '')) {
-    made.push(join(made[made.length - 1] as string, part));
-  }
+  const made = await makeDirectory(dir);
   return {
     async undo() {
       for (const d of made.reverse()) {

@@ -9,3 +9,10 @@
  */
 export const DISK_FILE_MODE = 0o640;
 export const DIRECTORY_MODE = 0o755;
+/**
+ * The agent's umask (set once at start, agent/src/main.ts): what qemu-img, mkfs, genisoimage, cp
+ * and the agent itself create is at most rw-r----- (DISK_FILE_MODE for the tools' 0644 and Node's
+ * 0666) from the first byte, without a chmod after the fact. Directories get DIRECTORY_MODE back
+ * explicitly (files/make-directory.ts).
+ */
+export const AGENT_UMASK = 0o027;

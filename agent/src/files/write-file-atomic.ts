@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Random suffix length (bytes) of temporary names: unique enough for concurrent writers. */
@@ -20,6 +20,8 @@ export async function writeFileAtomic(path: string, content: string): Promise<vo
   const tmp = tempNameBeside(path);
   try {
     await writeFile(tmp, content, { flag: 'wx', mode: SMALL_FILE_MODE });
+    // The agent's umask (AGENT_UMASK) would leave it 0640: the probes may read it as another user.
+    await chmod(tmp, SMALL_FILE_MODE);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,9 +1,10 @@
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
 import { blockCopyTo } from './block-copy.js';
 import { switchToOverlay } from './external-snapshot.js';
 import { type LiveTarget, matchingDisk, runningDisks } from './live-domain.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /**
  * snap_create_live of a qcow2 disk (reference 2.3): the overlay `<S+1>` is created on the active
@@ -39,7 +40,7 @@ export async function createRawSnapshotLive(
   await matchingDisk(live, t.diskFile, await runningDisks(live));
   const dest = join(t.snapDir, String(id));
   if (await exists(dest)) return { created: false };
-  await mkdir(t.snapDir, { recursive: true });
+  await makeDirectory(t.snapDir);
   await blockCopyTo(live, dest, 'raw');
   return { created: true };
 }

@@ -1,5 +1,4 @@
 import { realpathSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../../common/src/log.js';
 import type { RootConfig } from '../config.js';
 import { isInside } from '../paths/roots.js';
@@ -7,6 +6,7 @@ import { filesystemCapacity, type DatastoreCapacity } from './capacity.js';
 import { DatastoreScanner, DEFAULT_FULL_REFRESH_EVERY } from './datastore-scanner.js';
 import { MEASURED_DRIVERS, markedDatastores } from './marked-datastores.js';
 import { systemHostLines, vmLine, type DatastoreFigures } from './templates.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** Datastores asked for by path whose caches are kept (a node has a handful). */
 const MAX_ASKED_DATASTORES = 64;
@@ -73,7 +73,7 @@ export class DiskMonitor {
 
   /** Capacity of a datastore directory, created first when missing (tm/qcow2/monitor does so). */
   async capacity(localDir: string): Promise<DatastoreCapacity> {
-    await mkdir(localDir, { recursive: true, mode: 0o755 });
+    await makeDirectory(localDir);
     return filesystemCapacity(localDir);
   }
 

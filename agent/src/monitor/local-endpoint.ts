@@ -1,9 +1,10 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { oneLine } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import { removeStaleSocket } from '../../../common/src/sockets/remove-stale-socket.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /**
  * The agent's local monitoring endpoint, for `tm/<drv>/monitor_ds` and the kvm-probes.d probes: they
@@ -42,7 +43,7 @@ export class LocalEndpoint {
   ) {}
 
   async start(): Promise<void> {
-    await mkdir(dirname(this.socketPath), { recursive: true, mode: 0o755 });
+    await makeDirectory(dirname(this.socketPath));
     await removeStaleSocket(this.socketPath, 'one-storage-agent');
     const server = createServer((socket) => this.serve(socket));
     await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,8 @@ const local = (rel: string): string => join(root, rel);
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const CONTEXT_SH = "ONEGATE_ENDPOINT='http://10.0.0.1:5030'\nHOSTNAME='vm42'\n";
-writeFileSync(local('1/init.sh'), '#!/bin/sh\necho hello\n');
+// Private in the datastore (as under the agent's umask): the ISO still gives the guest 0644.
+writeFileSync(local('1/init.sh'), '#!/bin/sh\necho hello\n', { mode: 0o600 });
 
 function req(files: IsoFile[], extra: Partial<BuildIsoRequest> = {}): BuildIsoRequest {
   return { path: ds('0/42/disk.2'), label: 'CONTEXT', files, ...extra };
@@ -48,6 +49,10 @@ describe('BuildIso (tm context)', () => {
     expect(await extract(iso, 'context.sh')).toBe(CONTEXT_SH);
     expect(await extract(iso, 'init.sh')).toBe('#!/bin/sh\necho hello\n');
     expect((await runTool('isoinfo', ['-d', '-i', iso])).stdout).toMatch(/^Volume id: CONTEXT$/m);
+    // Inside the ISO, the modes OpenNebula's context ISOs have, whatever the staged copies had.
+    const listing = (await runTool('isoinfo', ['-R', '-l', '-i', iso])).stdout;
+    expect(listing.match(/^\S+(?= .* (?:context|init)\.sh\s*$)/gm)).toEqual(['-rw-r--r--', '-rw-r--r--']);
+    expect(listing).toMatch(/^drwxr-xr-x .* \.\s*$/m);
     // A repeat builds the same ISO again; nothing temporary is left.
     await buildIsoImage(agent, req(files), call);
     expect(await extract(iso, 'context.sh')).toBe(CONTEXT_SH);

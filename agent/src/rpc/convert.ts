@@ -1,4 +1,4 @@
-import { mkdir, realpath, rm, stat } from 'node:fs/promises';
+import { realpath, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
@@ -10,6 +10,7 @@ import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField } from './validate.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /**
  * A standalone copy of a disk (its whole backing chain flattened) or of one of its snapshots, for
@@ -84,7 +85,7 @@ export async function convertImage(
       }
       const temp = tempNameBeside(localDestination);
       try {
-        await mkdir(dirname(localDestination), { recursive: true });
+        await makeDirectory(dirname(localDestination));
         await convert(from, temp, {
           ...opts,
           sourceFormat: layers[0]?.format ?? 'raw',

@@ -1,4 +1,4 @@
-import { mkdir, realpath, rm, symlink } from 'node:fs/promises';
+import { realpath, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -14,6 +14,7 @@ import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { requireField } from './validate.js';
+import { makeNewDirectory } from '../files/make-directory.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -98,7 +99,7 @@ async function copyQcow2(
   const temp = siblingTempPath(p.diskSnap);
   let ids: number[];
   try {
-    await mkdir(temp);
+    await makeNewDirectory(temp);
     await symlink('.', join(temp, short));
     ids = await copySnapFiles({
       from,

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
@@ -81,7 +81,6 @@ async function linkQcow2(
     signal: p.signal,
     confine: (file: string) => agent.roots.confineLocal(file, p.what),
   });
-  await mkdir(dirname(p.disk), { recursive: true });
   await relink(p.disk, target);
   return latest;
 }

@@ -1,11 +1,9 @@
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { MakeDirRequest, MakeDirResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
-
-/** Mode of new directories, as `mkdir -p` under OpenNebula's umask leaves them. */
-export const DIRECTORY_MODE = 0o755;
+import { makeDirectory } from '../files/make-directory.js';
 
 /** mkdir -p. An existing directory is success with created=false; a file in the way is ALREADY_EXISTS. */
 export async function makeDir(
@@ -31,7 +29,7 @@ export async function makeDir(
       if (kind === 'other')
         throw new StorageError('ALREADY_EXISTS', `mkdir ${here}: exists and is not a directory`);
       // mkdir is atomic on its own: nothing half-made to clean up.
-      await mkdir(local, { recursive: true, mode: DIRECTORY_MODE }).catch((err: unknown) => {
+      await makeDirectory(local).catch((err: unknown) => {
         throw asStorageError(err, 'mkdir', here);
       });
       call.log.info({ path }, 'directory created');

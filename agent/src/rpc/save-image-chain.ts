@@ -1,4 +1,4 @@
-import { lstat, mkdir, realpath, rm, symlink } from 'node:fs/promises';
+import { lstat, realpath, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -12,6 +12,7 @@ import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
+import { makeNewDirectory } from '../files/make-directory.js';
 
 /**
  * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
@@ -107,7 +108,7 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
   });
   const temp = siblingTempPath(p.sourceSnap);
   try {
-    await mkdir(temp);
+    await makeNewDirectory(temp);
     await symlink('.', join(temp, `${basename(p.localSource)}.snap`));
     await copySnapFiles({
       from: snap,

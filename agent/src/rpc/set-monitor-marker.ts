@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   SetMonitorMarkerRequest,
@@ -6,8 +6,8 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { writeFileAtomic } from '../files/write-file-atomic.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { DIRECTORY_MODE } from './make-dir.js';
 import { requireField } from './validate.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** The file the host probes look for in a system datastore directory (monitor_ds.rb). */
 export const MONITOR_MARKER = '.monitor';
@@ -54,7 +54,7 @@ export async function setMonitorMarker(
           await rm(local, { force: true });
           changed = true;
         } else if (req.driver !== '' && current?.trim() !== req.driver) {
-          await mkdir(localDir, { recursive: true, mode: DIRECTORY_MODE });
+          await makeDirectory(localDir);
           await writeFileAtomic(local, content);
           changed = true;
         }

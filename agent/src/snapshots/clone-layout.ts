@@ -1,10 +1,11 @@
-import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
+import { lstat, readlink, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { backingChain } from '../qemu/backing-chain.js';
 import { convert, create } from '../qemu/qemu-img.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
 import { type Confine, verifyChain } from './chain-safety.js';
 import { relink } from './snap-dir.js';
+import { makeDirectory, makeNewDirectory } from '../files/make-directory.js';
 
 /** The first file of a clone's snap dir: qcow2/shared's `disk.N.snap/0`. */
 const BASE_FILE = '0';
@@ -57,10 +58,10 @@ export async function buildCloneLayout(
   t: CloneTarget,
   how: { standalone: boolean; sparse: boolean },
 ): Promise<void> {
-  await mkdir(dirname(t.disk), { recursive: true });
+  await makeDirectory(dirname(t.disk));
   const temp = siblingTempPath(t.snapDir);
   try {
-    await mkdir(temp);
+    await makeNewDirectory(temp);
     await symlink('.', join(temp, basename(t.snapDir)));
     const base = join(temp, BASE_FILE);
     if (how.standalone) {

@@ -1,7 +1,8 @@
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import type { CopyLocal } from '../rpc/context.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** A raw disk's snapshot files: full copies `<snap dir>/<id>` (every OpenNebula driver). */
 export interface RawSnapshotTarget {
@@ -23,7 +24,7 @@ export async function createRawSnapshot(t: RawSnapshotTarget, id: number): Promi
   if (!(await regularFile(t, t.diskFile, 'the disk'))) {
     throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
   }
-  await mkdir(t.snapDir, { recursive: true });
+  await makeDirectory(t.snapDir);
   await t.copy(t.diskFile, snapFile, copyOptions(t));
   return { created: true };
 }

@@ -1,7 +1,8 @@
-import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** Snapshot file names: decimal ids of any length, as OpenNebula writes them ($((ID+1)), no padding). */
 const SNAPSHOT_NAME = /^(0|[1-9][0-9]*)$/;
@@ -158,7 +159,7 @@ export async function relink(disk: string, text: string): Promise<void> {
  * `disk.0.snap/K` resolves from inside the directory too). An existing self link must point at ".".
  */
 export async function ensureSnapDir(snap: SnapDir, selfLink: boolean, what: string): Promise<void> {
-  await mkdir(snap.dir, { recursive: true });
+  await makeDirectory(snap.dir);
   if (!selfLink) return;
   const self = join(snap.dir, snap.short);
   const text = await readlink(self).catch((err: NodeJS.ErrnoException) => {

@@ -1,4 +1,4 @@
-import { runTool } from '../../../common/src/tools/run-tool.js';
+import { INHERITED_FD_PATH, runTool } from '../../../common/src/tools/run-tool.js';
 import { type MapEntry, parseMap } from '../qemu/image-map.js';
 
 /** A run of data bytes in a file: [offset, length]. Everything outside the runs is a hole. */
@@ -16,14 +16,26 @@ export const SMALL_FILE_BYTES = 64 * 1024;
  * and everything is clamped to the file's size (qemu rounds the last sector up to 512 bytes).
  * `-U` because a running VM may hold the image: the map only reads metadata.
  */
-export async function dataExtents(path: string, size: number, signal?: AbortSignal): Promise<Extent[]> {
+export async function dataExtents(
+  fd: number,
+  label: string,
+  size: number,
+  signal?: AbortSignal,
+): Promise<Extent[]> {
   if (size === 0) return [];
   if (size <= SMALL_FILE_BYTES) return [[0, size]];
-  const { stdout } = await runTool('qemu-img', ['map', '-U', '--output=json', '-f', 'raw', path], {
-    what: `map the data extents of ${path}`,
-    ...(signal ? { signal } : {}),
-  });
-  return mergeDataRuns(parseMap(stdout, `map the data extents of ${path}`), size);
+  // qemu-img reads the very file we opened and verified, through its own inherited descriptor.
+  const what = `map the data extents of ${label}`;
+  const { stdout } = await runTool(
+    'qemu-img',
+    ['map', '-U', '--output=json', '-f', 'raw', INHERITED_FD_PATH],
+    {
+      what,
+      fd,
+      ...(signal ? { signal } : {}),
+    },
+  );
+  return mergeDataRuns(parseMap(stdout, what), size);
 }
 
 export function mergeDataRuns(

@@ -111,7 +111,7 @@ export async function buildManifest(root: string, signal?: AbortSignal): Promise
           const { fh, identity, size } = await openVerifiedFile(path, `send ${path}`);
           try {
             f.size = size;
-            f.extents = await dataExtents(descriptorPath(fh), size, signal);
+            f.extents = await dataExtents(fh.fd, path, size, signal);
           } finally {
             await fh.close();
           }

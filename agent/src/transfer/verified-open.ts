@@ -17,10 +17,10 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /**
- * The path of an open descriptor as other processes (qemu-img, fallocate) and our own later calls
- * can use it: the kernel resolves it to the open file itself, not by name, so nothing swapped on
- * the way to the file since it was opened is followed. `/proc/<pid>`, not `/proc/self`: a child
- * process must reach our descriptor, not its own.
+ * The path of an open descriptor for our own later calls: the kernel resolves it to the open file
+ * itself, not by name, so nothing swapped on the way to the file since it was opened is followed.
+ * Not for child processes: once the agent has dropped root its /proc entries are root's, so a tool
+ * gets the descriptor itself instead (runTool's `fd`, INHERITED_FD_PATH).
  */
 export function descriptorPath(fh: FileHandle): string {
   return `/proc/${process.pid}/fd/${fh.fd}`;

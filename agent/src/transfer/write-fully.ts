@@ -1,8 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
-import { runTool } from '../../../common/src/tools/run-tool.js';
+import { INHERITED_FD_PATH, runTool } from '../../../common/src/tools/run-tool.js';
 import type { Extent } from './extents.js';
-import { descriptorPath } from './verified-open.js';
 
 /** pwritev until every byte is down: a short write is retried, so a full disk surfaces as ENOSPC. */
 export async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Promise<void> {
@@ -30,11 +29,11 @@ export async function writeFully(fh: FileHandle, parts: Buffer[], position: numb
  */
 export async function fillHoles(fh: FileHandle, size: number, extents: readonly Extent[]): Promise<void> {
   if (size === 0) return;
-  // fallocate(1) reaches this very file through our descriptor, whatever happens to its name.
-  const path = descriptorPath(fh);
+  // fallocate(1) reaches this very file through the descriptor it inherits, whatever happens to its name.
   try {
-    await runTool('fallocate', ['-l', String(size), path], {
+    await runTool('fallocate', ['-l', String(size), INHERITED_FD_PATH], {
       what: 'allocate the received file (SPARSE=no)',
+      fd: fh.fd,
     });
     return;
   } catch (err) {

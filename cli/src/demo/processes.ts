@@ -35,11 +35,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts `node <entry> args...` with stdout and stderr appended to `logFile`. */
-export function startDaemon(entry: string, args: string[], logFile: string): ChildProcess {
+/** A user to start a daemon as (numeric ids: spawn calls setgid and setuid with them). */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Starts `node <entry> args...` with stdout and stderr appended to `logFile`, as `runAs` when given
+ * (the log is opened here, so the daemon needs no right on it).
+ */
+export function startDaemon(entry: string, args: string[], logFile: string, runAs?: RunAs): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [entry, ...args], { stdio: ['ignore', fd, fd] });
+    return spawn(process.execPath, [entry, ...args], { stdio: ['ignore', fd, fd], ...runAs });
   } finally {
     closeSync(fd);
   }

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadTls } from '../../../common/src/tls.js';
@@ -7,7 +7,15 @@ import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
 import { startFakeOned, type FakeOned } from '../../../test/fakes/oned/fake-oned.js';
 import { initCa, issueCertificate, pkiFiles } from '../pki/pki.js';
-import { distEntry, freePort, socketAccepts, startDaemon, stopDaemon, waitUntil } from './processes.js';
+import {
+  distEntry,
+  freePort,
+  socketAccepts,
+  startDaemon,
+  stopDaemon,
+  waitUntil,
+  type RunAs,
+} from './processes.js';
 
 /** oned's DATASTORE_LOCATION as the driver calls name it; each host maps it to its own directory. */
 export const ONED_DATASTORE_LOCATION = '/var/lib/one/datastores';
@@ -33,6 +41,11 @@ export interface StackOptions {
   coordinatorSettings?: Readonly<Record<string, unknown>>;
   /** OpenNebula host ids the coordinator tells the agents (agents.<name>.hostId). */
   hostIds?: Readonly<Record<string, number>>;
+  /**
+   * Start a host's agent as this user instead of as ours (undefined: as ours). Its key is handed to
+   * that user; its datastore directory must already be writable by it (see hostDirs).
+   */
+  agentRunAs?: (name: string) => RunAs | undefined;
 }
 
 interface AgentProcess {
@@ -40,6 +53,7 @@ interface AgentProcess {
   port: number;
   config: string;
   log: string;
+  runAs: RunAs | undefined;
   child: ChildProcess | undefined;
 }
 
@@ -89,6 +103,9 @@ export class Stack {
       datastoreDirs[name] = dsDir;
       const port = await freePort();
       const files = pkiFiles(dirs.pki, name);
+      const runAs = opts.agentRunAs?.(name);
+      // The key is the owner's alone (0600): an agent started as another user must own it to read it.
+      if (runAs) await chown(files.key, runAs.uid, runAs.gid);
       const config = join(dirs.etc, `agent-${name}.json`);
       await writeFile(
         config,
@@ -114,7 +131,14 @@ export class Stack {
           2,
         ),
       );
-      agents.set(name, { name, port, config, log: join(dirs.logs, `agent-${name}.log`), child: undefined });
+      agents.set(name, {
+        name,
+        port,
+        config,
+        log: join(dirs.logs, `agent-${name}.log`),
+        runAs,
+        child: undefined,
+      });
     }
 
     const oned = await startFakeOned({ fixturesDir: dirs.fixtures, session: DEMO_SESSION });
@@ -184,7 +208,12 @@ export class Stack {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name} in this stack`);
     if (agent.child && agent.child.exitCode === null && agent.child.signalCode === null) return;
-    agent.child = startDaemon(distEntry('agent/src/main.js'), ['--config', agent.config], agent.log);
+    agent.child = startDaemon(
+      distEntry('agent/src/main.js'),
+      ['--config', agent.config],
+      agent.log,
+      agent.runAs,
+    );
     const client = new AgentClient(
       { name, endpoint: `127.0.0.1:${agent.port}`, certName: name },
       loadTls(pkiFiles(this.pkiDir, 'coordinator'), 'stack'),
