@@ -46,7 +46,7 @@ export async function deleteQcow2SnapshotLive(
     return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
   }
   const snap = await readSnapDir(t.snapDir, t.what);
-  const disk = await readDisk(t.disk, snap, t.what);
+  const disk = await readDisk(t.disk, snap, t.what, t.names);
   const fileId = snapshotFileId(snap, id);
   if (disk.kind !== 'linked' || fileId === undefined) {
     return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };

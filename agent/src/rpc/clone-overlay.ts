@@ -6,6 +6,7 @@ import type {
   CloneOverlayResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
+import { storedNames } from '../paths/stored-name.js';
 import type { ChainLayer } from '../qemu/backing-chain.js';
 import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
@@ -47,6 +48,7 @@ export async function cloneOverlay(
         what,
         signal: call.signal,
         confine: (file: string) => agent.roots.confineLocal(file, what),
+        names: storedNames(agent.roots),
       };
       let built = 'copy';
       try {
