@@ -33,15 +33,29 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
   await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
 
-  const sourceKind = await kindOf(ctx, source);
-  if (sourceKind === undefined) {
+  const st = await ctx.ops.call(source.host, 'stat', { path: source.path });
+  if (!st.exists) {
     throw new StorageError('NOT_FOUND', `image ${source.host}:${source.path} does not exist`);
   }
   const snapDir = { host: source.host, path: `${source.path}.snap` };
-  if ((await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY) {
+  const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
+  if (hasSnapDir) {
     await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
   }
-  await transfer(ctx, source, destination, { sparse });
+  const active = activeSnapshotFile(source.path, st);
+  if (active === undefined) {
+    await transfer(ctx, source, destination, { sparse });
+  } else {
+    // OpenNebula's local mvds leaves SOURCE -> <hash>.snap/N: the disk is file N of the copied snap
+    // dir (local/clone relinks disk.N to disk.N.snap/<basename>); copying the link would dangle.
+    if (!hasSnapDir) {
+      throw new StorageError(
+        'NOT_FOUND',
+        `image ${source.host}:${source.path} links to ${st.linkTarget}, but ${snapDir.path} does not exist`,
+      );
+    }
+    await ctx.ops.call(destination.host, 'relinkDisk', { diskPath: destination.path, active });
+  }
 
   const size = disk?.size;
   const originalSize = disk?.originalSize;
@@ -54,4 +68,11 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
     ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
   }
   return NO_OUTPUT;
+}
+
+/** N when SOURCE is a symlink to `<basename(SOURCE)>.snap/N` (relative or absolute), else undefined. */
+function activeSnapshotFile(source: string, st: { kind: FileKind; linkTarget: string }): string | undefined {
+  if (st.kind !== FileKind.FILE_KIND_SYMLINK) return undefined;
+  const dir = basename(dirname(st.linkTarget));
+  return dir === `${basename(source)}.snap` ? basename(st.linkTarget) : undefined;
 }
