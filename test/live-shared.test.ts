@@ -1,9 +1,9 @@
 // Live actions in shared mode (TM `grpc_qcow2`): a running domain on an overlay clone and on a
 // persistent image whose snapshots live in <SOURCE>.snap (reference 2.1, 2.3). Through the shims.
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync, realpathSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
@@ -111,7 +111,7 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     expectOk(await tm('snap_create_live', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '0']));
     await runTool('cp', [expected('vdb'), expected('pers-snap1')]);
     await guestWrite('vdb', 0x33, 4 * MIB);
-    expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`${local(PERSISTENT)}.snap/2`);
+    expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`../../1/${basename(PERSISTENT)}.snap/2`);
     expect(existsSync(local(`${VM_DIR}/disk.1.snap`))).toBe(false);
     // Snapshot 0 is the image itself (.snap/0 -> SOURCE); it kept the content of that moment.
     expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
@@ -124,14 +124,16 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '0']));
     await dom.flush('vdb');
     expect(existsSync(`${local(PERSISTENT)}.snap/1`)).toBe(false);
-    // The base (the image, opened as disk.1 when the VM was deployed) has a stale libvirt name,
-    // so the whole chain was pulled rather than writing that name into the active layer.
+    // The snapshot's backing name is relative (issue 9, class 6), so libvirt pulled with
+    // --keep-relative: the active layer now names the base by a relative name, never a local path.
     const log = await readFile(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8');
-    expect(log).toMatch(/pulling the whole chain into the active layer/);
+    expect(log).not.toMatch(/pulling the whole chain into the active layer/);
     const active = JSON.parse(
       (await runTool('qemu-img', ['info', '-U', '--output=json', `${local(PERSISTENT)}.snap/2`])).stdout,
     ) as Record<string, unknown>;
-    expect(active['backing-filename']).toBeUndefined();
+    const backing = String(active['backing-filename']);
+    expect(isAbsolute(backing), backing).toBe(false);
+    expect(realpathSync.native(`${local(PERSISTENT)}.snap/${backing}`)).toBe(realpathSync(local(PERSISTENT)));
     expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
     expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
     expect(await dom.state()).toBe('running');

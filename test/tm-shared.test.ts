@@ -4,7 +4,7 @@
 import { existsSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
@@ -92,8 +92,9 @@ describe('clone and ln in place', () => {
   it('ln links the persistent image through <SOURCE>.snap; the VM writes into the image', async () => {
     for (let i = 0; i < 2; i++)
       expectOk(await tm('ln', [`frontend:${PERSISTENT}`, `host01:${VM_DIR}/disk.1`, `${VM}`, '1']));
-    expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`${local(PERSISTENT)}.snap/0`);
-    expect(readlinkSync(`${local(PERSISTENT)}.snap/0`)).toBe(local(PERSISTENT));
+    // Relative links (issue 9, class 6): they resolve on every host, whatever directory it mounts.
+    expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`../../1/${basename(PERSISTENT)}.snap/0`);
+    expect(readlinkSync(`${local(PERSISTENT)}.snap/0`)).toBe(`../${basename(PERSISTENT)}`);
     await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x33, 0, MIB);
     expect(await holdsPattern(local(PERSISTENT), 0x33)).toBe(true);
   });
@@ -103,7 +104,7 @@ describe('snapshots of a persistent disk stay with the image', () => {
   it('snap_create puts the layer in <SOURCE>.snap; revert and cpds read the right states', async () => {
     expectOk(await tm('snap_create', [`host01:${VM_DIR}/disk.1`, '0', `${VM}`, '1']));
     expect(layout(`${local(PERSISTENT)}.snap`)).toEqual(
-      expect.arrayContaining(['0 -> ' + local(PERSISTENT), '1']),
+      expect.arrayContaining([`0 -> ../${basename(PERSISTENT)}`, '1']),
     );
     await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x44, 0, MIB);
     const saved = `${ONED_DATASTORE_LOCATION}/1/sharedsaved00000000000000000000000`;

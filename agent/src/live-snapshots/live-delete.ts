@@ -46,7 +46,7 @@ export async function deleteQcow2SnapshotLive(
     return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
   }
   const snap = await readSnapDir(t.snapDir, t.what);
-  const disk = await readDisk(t.disk, snap, t.what);
+  const disk = await readDisk(t.disk, snap, t.what, t.names);
   const fileId = snapshotFileId(snap, id);
   if (disk.kind !== 'linked' || fileId === undefined) {
     return { ...(await deleteQcow2Snapshot(t, id)), method: 'offline' };
@@ -75,7 +75,7 @@ export async function deleteQcow2SnapshotLive(
     );
   }
   // A block job already running on the disk makes blockpull fail with BUSY, changing nothing.
-  const base = await pullBase(layers, real, pos, domainDisk, live);
+  const base = pullBase(layers, real, pos, domainDisk, live);
   await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
     ...live.virsh,
     timeoutMs: BLOCK_JOB_TIMEOUT_MS,
@@ -87,31 +87,29 @@ export async function deleteQcow2SnapshotLive(
 
 /**
  * The `--base` arguments of the pull that takes layer `pos` out of the chain. After the pull the
- * active layer's header names the base, and that name must lead to the base's file:
- *  - the snapshot stores a relative backing name (the VM directory's own chain): `--keep-relative`
- *    makes libvirt write the name the headers use;
- *  - an absolute name (a persistent image's `<SOURCE>.snap`): libvirt writes its own name for the
- *    base, which is right unless the base is the layer the VM was deployed on, opened as `disk.N`,
- *    a symlink that now leads to the active layer. Then nothing is named at all: the whole chain is
- *    pulled and the active layer becomes standalone (more data copied, never a wrong name).
+ * active layer's header names the base, and that name must lead to the base's file on every host:
+ *  - the snapshot stores a relative backing name (what the agent writes, docs/architecture.md):
+ *    `--keep-relative` makes libvirt write a relative name too;
+ *  - an absolute name (oned's path across roots, or one OpenNebula's drivers wrote): libvirt would
+ *    write its own name for the base, this host's local path, which another host may not share and
+ *    which is stale when the base is the layer the VM was deployed on (opened as `disk.N`, a symlink
+ *    that now leads to the active layer). Nothing is named instead: the whole chain is pulled and
+ *    the active layer becomes standalone (more data copied, never a wrong or local name).
  */
-async function pullBase(
+function pullBase(
   layers: ReadonlyArray<{ backingFilename?: string }>,
   real: readonly string[],
   pos: number,
   domainDisk: DomainDisk,
   live: LiveTarget,
-): Promise<string[]> {
+): string[] {
   if (pos + 1 >= layers.length) return [];
   const ref = layerRef(domainDisk, pos + 1);
   const stored = layers[pos]?.backingFilename ?? '';
   if (stored !== '' && !isAbsolute(stored)) return ['--base', ref, '--keep-relative'];
-  const libvirtName = domainDisk.backing[pos] ?? '';
-  const named = await realpath(libvirtName).catch(() => '');
-  if (named !== '' && named === real[pos + 1]) return ['--base', ref];
   live.log.warn(
-    { domain: live.domain, target: live.target, libvirtName, base: real[pos + 1] },
-    'libvirt knows the base layer by a name that now leads elsewhere: pulling the whole chain into the active layer',
+    { domain: live.domain, target: live.target, stored, base: real[pos + 1] },
+    'the snapshot names its base by an absolute name: pulling the whole chain into the active layer',
   );
   return [];
 }

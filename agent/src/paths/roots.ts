@@ -133,6 +133,42 @@ export class Roots {
     return false;
   }
 
+  /**
+   * The configured root a local path lies in (the most specific one, by real path), or undefined.
+   * Two paths in the same root keep their relative position on every host, whatever directory
+   * each host maps the location to: what makes a relative stored name safe (paths/stored-name.ts).
+   */
+  async rootOfLocal(local: string): Promise<RootConfig | undefined> {
+    let best: { root: RootConfig; real: string } | undefined;
+    for (const r of this.byLocation) {
+      const real = await realpath(r.path).catch(() => undefined);
+      if (real === undefined || !isInside(local, real)) continue;
+      if (!best || real.length > best.real.length) best = { root: r, real };
+    }
+    return best?.root;
+  }
+
+  /** The oned-view path of a local path inside a root (its real path), or undefined outside them. */
+  async onedPathOf(local: string): Promise<string | undefined> {
+    const root = await this.rootOfLocal(local);
+    if (!root) return undefined;
+    const real = await realpath(root.path);
+    const rest = local.slice(real.length).replace(/^\//, '');
+    return rest === '' ? root.location : `${root.location.replace(/\/$/, '')}/${rest}`;
+  }
+
+  /**
+   * Where an absolute name stored in metadata leads on this host: a name under a configured
+   * location (oned's view, as this project and OpenNebula's own drivers write them) becomes this
+   * host's path for it; any other name is returned unchanged (confinement checks it later).
+   */
+  localOfStored(name: string): string {
+    const root = this.byLocation.find((r) => isInside(name, r.location));
+    if (!root) return name;
+    const rest = name.slice(root.location.length).replace(/^\//, '');
+    return rest === '' ? root.path : joinPath(root.path, rest);
+  }
+
   private rootFor(normalized: string): RootConfig | undefined {
     return this.byLocation.find((r) => isInside(normalized, r.location));
   }

@@ -18,6 +18,7 @@ import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
+import { relinkDisk } from './relink-disk.js';
 import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
 import { resizeImage } from './resize.js';
 import { saveImageChain } from './save-image-chain.js';
@@ -52,6 +53,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     linkImage: adaptHandler(agent, logger, 'LinkImage', linkImage),
     copyImageChain: adaptHandler(agent, logger, 'CopyImageChain', copyImageChain),
     saveImageChain: adaptHandler(agent, logger, 'SaveImageChain', saveImageChain),
+    relinkDisk: adaptHandler(agent, logger, 'RelinkDisk', relinkDisk),
     copyDiskLive: adaptHandler(agent, logger, 'CopyDiskLive', copyDiskLive),
     // Monitoring (issue 5)
     monitorDatastore: adaptHandler(agent, logger, 'MonitorDatastore', monitorDatastore),

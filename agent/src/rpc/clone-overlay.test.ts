@@ -1,4 +1,13 @@
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
@@ -69,7 +78,10 @@ describe('CloneOverlay (qcow2/shared clone)', () => {
     const disk = local('0/10/disk.0');
     expect(readlinkSync(disk)).toBe('disk.0.snap/0');
     expect(readlinkSync(local('0/10/disk.0.snap/disk.0.snap'))).toBe('.');
-    expect(await storedBackingNames(disk)).toEqual([img, undefined]);
+    // Relative through the self link: it resolves from the VM dir and from the snap dir, on any host.
+    expect(await storedBackingNames(disk)).toEqual(['disk.0.snap/../../../1/q1', undefined]);
+    // (native realpath on a string join: path.join and the JS realpath fold `..` before the self link)
+    expect(realpathSync.native(`${local('0/10/disk.0.snap')}/disk.0.snap/../../../1/q1`)).toBe(img);
     const chain = await chainInfo(disk);
     expect(chain.map((l) => l['format'])).toEqual(['qcow2', 'qcow2']);
     expect(chain[0]?.['backing-filename-format']).toBe('qcow2');
@@ -109,7 +121,7 @@ describe('CloneOverlay (qcow2/shared clone)', () => {
     await cloneOverlay(agent, req('12', 'q3'), call);
     expect(readlinkSync(local('0/12/disk.0'))).toBe('disk.0.snap/0');
     expect(readdirSync(local('0/12/disk.0.snap')).sort()).toEqual(['0', 'disk.0.snap']);
-    expect(await storedBackingNames(local('0/12/disk.0'))).toEqual([local('1/q3'), undefined]);
+    expect(await storedBackingNames(local('0/12/disk.0'))).toEqual(['disk.0.snap/../../../1/q3', undefined]);
   });
 
   it.each([true, false])('standalone (sparse=%s): disk.0.snap/0 is a full qcow2 copy', async (sparse) => {
@@ -181,7 +193,7 @@ describe('CloneOverlay (qcow2/shared clone)', () => {
       cloneOverlay(agent, { ...req('19', 'q4'), source: ds('0/19/disk.0.snap/0') }, call),
     );
     expect(err.reason).toBe('BAD_LAYOUT');
-    expect(await storedBackingNames(local('0/19/disk.0'))).toEqual([local('1/q4'), undefined]);
+    expect(await storedBackingNames(local('0/19/disk.0'))).toEqual(['disk.0.snap/../../../1/q4', undefined]);
   });
 
   it('names the missing field', async () => {

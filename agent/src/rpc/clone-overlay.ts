@@ -6,6 +6,7 @@ import type {
   CloneOverlayResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
+import { storedNames } from '../paths/stored-name.js';
 import type { ChainLayer } from '../qemu/backing-chain.js';
 import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
@@ -48,6 +49,7 @@ export async function cloneOverlay(
         what,
         signal: call.signal,
         confine: (file: string) => agent.roots.confineLocal(file, what),
+        names: storedNames(agent.roots),
       };
       let built = 'copy';
       // Made only now, after every check; taken away again if the clone fails.

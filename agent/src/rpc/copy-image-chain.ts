@@ -5,6 +5,7 @@ import type {
   CopyImageChainRequest,
   CopyImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { storedNames } from '../paths/stored-name.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
@@ -96,6 +97,7 @@ async function copyQcow2(
   });
   await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
   const short = basename(p.diskSnap);
+  const names = storedNames(agent.roots);
   const temp = siblingTempPath(p.diskSnap);
   let ids: number[];
   try {
@@ -106,7 +108,8 @@ async function copyQcow2(
       chains,
       to: temp,
       finalDir: p.diskSnap,
-      backingName: (id) => `${short}/${id}`,
+      anchor: { dir: p.diskSnap, selfLink: short },
+      names,
       copyLocal: agent.copyLocal,
       what,
       signal,
@@ -120,7 +123,7 @@ async function copyQcow2(
     throw err;
   }
   const latest = Math.max(...ids);
-  await relink(p.disk, `${short}/${latest}`);
+  await relink(p.disk, await names.nameFor(join(p.diskSnap, String(latest)), { dir: dirname(p.disk) }));
   await verifyChain(p.disk, { what, signal, confine: confineTo(dirname(p.disk), what, 'the VM directory') });
   return latest;
 }

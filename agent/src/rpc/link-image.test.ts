@@ -1,4 +1,13 @@
-import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
@@ -51,17 +60,17 @@ async function failure(p: Promise<unknown>): Promise<StorageError> {
 }
 
 describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
-  it('qcow2: <IMG>.snap/0 -> IMG, the self link, disk.0 -> <IMG>.snap/0 (absolute); the VM writes into the image', async () => {
+  it('qcow2: <IMG>.snap/0 -> IMG, the self link, disk.0 -> <IMG>.snap/0 (relative); the VM writes into the image', async () => {
     const img = await image('p1', 'qcow2');
     // A snap dir left in the VM dir by an earlier clone goes.
     mkdirSync(local('0/20/disk.0.snap'), { recursive: true });
     writeFileSync(local('0/20/disk.0.snap/0'), 'stale');
     for (let i = 0; i < 3; i++)
       expect(await linkImage(agent, req('20', 'p1'), call)).toEqual({ snapshotId: 0 });
-    expect(readlinkSync(local('1/p1.snap/0'))).toBe(img);
+    expect(readlinkSync(local('1/p1.snap/0'))).toBe('../p1');
     expect(readlinkSync(local('1/p1.snap/p1.snap'))).toBe('.');
     const disk = local('0/20/disk.0');
-    expect(readlinkSync(disk)).toBe(local('1/p1.snap/0'));
+    expect(readlinkSync(disk)).toBe('../../1/p1.snap/0');
     expect(existsSync(local('0/20/disk.0.snap'))).toBe(false);
     expect(await patternMismatches(disk, 'qcow2', [{ offset: 0, length: DATA, byte: IMAGE_BYTE }])).toEqual(
       [],
@@ -88,9 +97,10 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
     for (let i = 0; i < 2; i++)
       expect(await linkImage(agent, req('22', 'p2'), call)).toEqual({ snapshotId: 2 });
     const disk = local('0/22/disk.0');
-    expect(readlinkSync(disk)).toBe(local('1/p2.snap/2'));
-    expect(await storedBackingNames(disk)).toEqual([local('1/p2.snap/1'), local('1/p2.snap/0'), undefined]);
-    expect(readlinkSync(local('1/p2.snap/0'))).toBe(img);
+    expect(readlinkSync(disk)).toBe('../../1/p2.snap/2');
+    expect(await storedBackingNames(disk)).toEqual(['../../1/p2.snap/1', '../../1/p2.snap/0', undefined]);
+    expect(readlinkSync(local('1/p2.snap/0'))).toBe('../p2');
+    expect(realpathSync(local('1/p2.snap/0'))).toBe(realpathSync(img));
     expect(await patternMismatches(disk, 'qcow2', [{ offset: 0, length: DATA, byte: IMAGE_BYTE }])).toEqual(
       [],
     );
@@ -100,7 +110,8 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
     const img = await image('r1', 'raw');
     for (let i = 0; i < 2; i++)
       expect(await linkImage(agent, req('23', 'r1'), call)).toEqual({ snapshotId: 0 });
-    expect(readlinkSync(local('0/23/disk.0'))).toBe(img);
+    expect(readlinkSync(local('0/23/disk.0'))).toBe('../../1/r1');
+    expect(realpathSync(local('0/23/disk.0'))).toBe(realpathSync(img));
     expect(existsSync(local('1/r1.snap'))).toBe(false);
   });
 
@@ -110,7 +121,7 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
     writeFileSync(local('0/24/disk.0'), 'stale');
     await linkImage(agent, req('24', 'p3'), call);
     expect(lstatSync(local('0/24/disk.0')).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(local('0/24/disk.0'))).toBe(local('1/p3.snap/0'));
+    expect(readlinkSync(local('0/24/disk.0'))).toBe('../../1/p3.snap/0');
   });
 
   it('a missing source is NOT_FOUND and creates nothing', async () => {

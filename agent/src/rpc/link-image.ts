@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { storedNames } from '../paths/stored-name.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
@@ -14,7 +15,8 @@ const FIRST_ID = 0;
 
 /**
  * qcow2/shared `ln` of a persistent image: the VM writes into the image datastore, through
- * `disk.N -> <IMG>.snap/<latest>` (absolute, this host's path), so snapshots stay with the image.
+ * `disk.N -> <IMG>.snap/<latest>` (relative, `../../1/<hash>.snap/K`, or oned's path when the
+ * image is under another root: never this host's own directory), so snapshots stay with the image.
  * A raw image is linked directly. A repeat sets the same links.
  */
 export async function linkImage(
@@ -48,7 +50,7 @@ export async function linkImage(
       try {
         made = await makeParents(dirname(disk));
         if (format === 'raw') {
-          await relink(disk, localSource);
+          await relink(disk, await storedNames(agent.roots).nameFor(localSource, { dir: dirname(disk) }));
         } else {
           snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
           // A VM-dir snap dir left by an earlier clone would shadow the image's snapshots.
@@ -70,17 +72,20 @@ async function linkQcow2(
   agent: AgentContext,
   p: { localSource: string; imageSnap: string; disk: string; what: string; signal: AbortSignal },
 ): Promise<number> {
+  const names = storedNames(agent.roots);
   const snap = await readSnapDir(p.imageSnap, p.what);
   await ensureSnapDir(snap, true, p.what);
   const ids = [...snap.files.keys()];
   const latest = ids.length > 0 ? Math.max(...ids) : FIRST_ID;
-  if (ids.length === 0) await relink(fileOf(snap, FIRST_ID), p.localSource);
+  if (ids.length === 0) {
+    await relink(fileOf(snap, FIRST_ID), await names.nameFor(p.localSource, { dir: snap.dir }));
+  }
   const target = fileOf(snap, latest);
   await verifyChain(target, {
     what: p.what,
     signal: p.signal,
     confine: (file: string) => agent.roots.confineLocal(file, p.what),
   });
-  await relink(p.disk, target);
+  await relink(p.disk, await names.nameFor(target, { dir: dirname(p.disk) }));
   return latest;
 }

@@ -1,11 +1,12 @@
 import { lstat, realpath, rm, symlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   SaveImageChainRequest,
   SaveImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
+import { storedNames } from '../paths/stored-name.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
@@ -16,9 +17,11 @@ import { makeNewDirectory } from '../files/make-directory.js';
 
 /**
  * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
- * layout) goes back to the image datastore: `<source>.snap/` rebuilt from `disk.N.snap/` with
- * absolute backing names and `<source> -> <source>.snap/<latest>`; a plain disk file is copied over
- * `<source>`. The VM directory is only read, so a repeat gives the same result.
+ * layout) goes back to the image datastore: `<source>.snap/` rebuilt from `disk.N.snap/` with the
+ * backing names OpenNebula's mvds.ssh writes (`<hash>.snap/K`, through the self link, so the chain
+ * opens through `<source>` and from the snap dir on every host) and
+ * `<source> -> <hash>.snap/<latest>` (relative); a plain disk file is copied over `<source>`. The
+ * VM directory is only read, so a repeat gives the same result.
  */
 export async function saveImageChain(
   agent: AgentContext,
@@ -93,7 +96,7 @@ async function alreadyInPlace(p: SaveTarget): Promise<boolean> {
 async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
   const { what, signal } = p;
   const snap = await readSnapDir(p.diskSnap, what);
-  const state = await readDisk(p.disk, snap, what);
+  const state = await readDisk(p.disk, snap, what, storedNames(agent.roots));
   const latest = Math.max(...snap.files.keys());
   if (state.kind !== 'linked' || state.activeId !== latest) {
     throw new StorageError(
@@ -106,16 +109,19 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
     signal,
     confine: (file: string) => agent.roots.confineLocal(file, what),
   });
+  const names = storedNames(agent.roots);
+  const selfLink = `${basename(p.localSource)}.snap`;
   const temp = siblingTempPath(p.sourceSnap);
   try {
     await makeNewDirectory(temp);
-    await symlink('.', join(temp, `${basename(p.localSource)}.snap`));
+    await symlink('.', join(temp, selfLink));
     await copySnapFiles({
       from: snap,
       chains,
       to: temp,
       finalDir: p.sourceSnap,
-      backingName: (id) => join(p.sourceSnap, String(id)),
+      anchor: { dir: p.sourceSnap, selfLink },
+      names,
       copyLocal: agent.copyLocal,
       what,
       signal,
@@ -125,7 +131,8 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
-  await relink(p.localSource, join(p.sourceSnap, String(latest)));
+  const linkText = await names.nameFor(join(p.sourceSnap, String(latest)), { dir: dirname(p.localSource) });
+  await relink(p.localSource, linkText);
   await verifyChain(p.localSource, { what, signal, confine: confineTo(p.sourceSnap, what, 'the snap dir') });
   return latest;
 }

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import { type StoredNames, storedNames } from '../paths/stored-name.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
 import { type AgentContext, where } from './context.js';
@@ -33,6 +34,8 @@ export interface ResolvedSnapshot {
   readonly what: string;
   /** Refuses a backing file outside the roots before its data is read. */
   readonly confine: (file: string) => Promise<void>;
+  /** How link texts and backing names are written and read (paths/stored-name.ts). */
+  readonly names: StoredNames;
 }
 
 /**
@@ -76,5 +79,6 @@ export async function resolveSnapshot(
     here,
     what,
     confine: (file: string) => agent.roots.confineLocal(file, what),
+    names: storedNames(agent.roots),
   };
 }

@@ -1,9 +1,10 @@
 import { lstat, readlink, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import { backingChain } from '../qemu/backing-chain.js';
 import { convert, create } from '../qemu/qemu-img.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
-import { type Confine, verifyChain } from './chain-safety.js';
+import { type Confine, entryPath, verifyChain } from './chain-safety.js';
 import { relink } from './snap-dir.js';
 import { makeDirectory, makeNewDirectory } from '../files/make-directory.js';
 
@@ -16,27 +17,41 @@ export interface CloneTarget {
   readonly disk: string;
   /** `<vmdir>/disk.N.snap`. */
   readonly snapDir: string;
-  /** The image, as this host names it: also the backing name an overlay stores. */
+  /** The image, as this host names it (the overlay stores its name by `names`). */
   readonly source: string;
   readonly sourceFormat: string;
   readonly what: string;
   readonly signal?: AbortSignal;
   readonly confine?: Confine;
+  /** The naming rule for the disk link and the overlay's backing name (paths/stored-name.ts). */
+  readonly names: StoredNames;
 }
 
-/** `disk.N.snap/0`: the text of the disk link and of the base file's path relative to the VM dir. */
-export function baseLinkText(t: CloneTarget): string {
-  return `${basename(t.snapDir)}/${BASE_FILE}`;
+/** `disk.N.snap/0`, the base file: what the disk links to. */
+function baseFile(t: CloneTarget): string {
+  return join(t.snapDir, BASE_FILE);
+}
+
+/**
+ * The overlay's backing names are seen from the snap dir through its self link, so they resolve
+ * when `.snap/0` is opened through disk.N (from the VM directory) and through a later snapshot's
+ * name (from the snap dir): `disk.0.snap/../../../1/<image>`.
+ */
+function overlayAnchor(t: CloneTarget): NameAnchor {
+  return { dir: t.snapDir, selfLink: basename(t.snapDir) };
 }
 
 /**
  * True when the disk already is the overlay layout on this source: `disk.N -> disk.N.snap/0`, the
- * self link, and `.snap/0` a qcow2 whose stored backing name and format are the source's. A retried
- * clone then keeps the overlay, which may already hold guest writes.
+ * self link, and `.snap/0` a qcow2 backed by the source's entry in the source's format (whatever
+ * name an earlier version stored for it). A retried clone then keeps the overlay, which may
+ * already hold guest writes.
  */
 export async function isOverlayOn(t: CloneTarget): Promise<boolean> {
   const linkText = await readlink(t.disk).catch(() => undefined);
-  if (linkText !== baseLinkText(t)) return false;
+  if (linkText === undefined) return false;
+  const linked = await entryPath(t.names.localOf(linkText, dirname(t.disk))).catch(() => undefined);
+  if (linked === undefined || linked !== (await entryPath(baseFile(t)).catch(() => undefined))) return false;
   const dir = await lstat(t.snapDir).catch(() => undefined);
   if (!dir?.isDirectory()) return false;
   const self = await readlink(join(t.snapDir, basename(t.snapDir))).catch(() => undefined);
@@ -44,9 +59,10 @@ export async function isOverlayOn(t: CloneTarget): Promise<boolean> {
   const [layer] = await backingChain(join(t.snapDir, BASE_FILE), { ...opts(t), chain: false }).catch(
     () => [],
   );
-  return (
-    layer?.format === 'qcow2' && layer.backingFilename === t.source && layer.backingFormat === t.sourceFormat
-  );
+  if (layer?.format !== 'qcow2' || layer.backingFormat !== t.sourceFormat) return false;
+  if (layer.fullBackingFilename === undefined) return false;
+  const backing = await entryPath(layer.fullBackingFilename).catch(() => undefined);
+  return backing !== undefined && backing === (await entryPath(t.source));
 }
 
 /**
@@ -72,14 +88,15 @@ export async function buildCloneLayout(
         sparse: how.sparse,
       });
     } else {
-      await create(base, { ...opts(t), format: 'qcow2', backing: t.source, backingFormat: t.sourceFormat });
+      const backing = await t.names.nameFor(t.source, overlayAnchor(t));
+      await create(base, { ...opts(t), format: 'qcow2', backing, backingFormat: t.sourceFormat });
     }
     await replaceIntoPlace(temp, t.snapDir);
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
-  await relink(t.disk, baseLinkText(t));
+  await relink(t.disk, await t.names.nameFor(baseFile(t), { dir: dirname(t.disk) }));
   await verifyChain(t.disk, { ...opts(t), ...(t.confine ? { confine: t.confine } : {}) });
 }
 

@@ -97,6 +97,24 @@ describe('qcow2 snapshot corner cases', () => {
     expect(readlinkSync(local('0/42/disk.0'))).toBe('disk.0.snap/2');
   });
 
+  it("reads a disk link OpenNebula wrote as oned's path on a host whose root is elsewhere", async () => {
+    const image = local('1/onedlink');
+    await qemuImg('create', '-q', '-f', 'qcow2', image, `${SIZE_MB}M`);
+    await write(image, 0, 0x60);
+    mkdirSync(`${image}.snap`);
+    symlinkSync('../onedlink', `${image}.snap/0`);
+    symlinkSync('.', `${image}.snap/onedlink.snap`);
+    // Names DATASTORE_LOCATION, which this agent maps elsewhere: the kernel cannot follow it here.
+    symlinkSync(ds('1/onedlink.snap/0'), local('0/42/disk.0'));
+    const extra = { snapDir: ds('1/onedlink.snap') };
+    await create(0, 'relative', extra);
+    expect(readlinkSync(local('0/42/disk.0'))).toBe('../../1/onedlink.snap/1');
+    expect((await storedBackingNames(`${image}.snap/1`))[0]).toBe('../../1/onedlink.snap/0');
+    await write(local('0/42/disk.0'), 1, 0x61);
+    await expectSlots(local('0/42/disk.0'), [0x60, 0x61]);
+    await expectSlots(image, [0x60, 0]);
+  });
+
   it('persistent image (shared, CLONE=NO): revert and delete never touch the image', async () => {
     const image = local('1/persist');
     await qemuImg('create', '-q', '-f', 'qcow2', image, `${SIZE_MB}M`);
@@ -109,8 +127,9 @@ describe('qcow2 snapshot corner cases', () => {
     // The #6663 shape: the disk runs on .snap/0 -> IMAGE; reverting "to 0" must not overwrite the image.
     expect((await failure(revert(0, 'relative', extra))).reason).toBe('BAD_LAYOUT');
     await create(0, 'relative', extra);
-    expect(readlinkSync(local('0/42/disk.0'))).toBe(`${image}.snap/1`);
-    expect((await storedBackingNames(`${image}.snap/1`))[0]).toBe(`${image}.snap/0`);
+    // New names are relative, from the VM directory the disk is opened through (issue 9, class 6).
+    expect(readlinkSync(local('0/42/disk.0'))).toBe('../../1/persist.snap/1');
+    expect((await storedBackingNames(`${image}.snap/1`))[0]).toBe('../../1/persist.snap/0');
     await write(local('0/42/disk.0'), 1, 0x51);
     await revert(0, 'relative', extra);
     await revert(0, 'relative', extra);

@@ -1,7 +1,8 @@
 import { link, realpath, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
+import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import { backingChain } from '../qemu/backing-chain.js';
 import { create, rebase } from '../qemu/qemu-img.js';
 import { type Confine, assertNotInChain, entryPath, verifyChain } from './chain-safety.js';
@@ -35,6 +36,8 @@ export interface SnapshotTarget {
   readonly signal?: AbortSignal;
   /** Refuses backing files outside the datastore roots before their data is read. */
   readonly confine?: Confine;
+  /** The naming rule for every link text and backing name written (paths/stored-name.ts). */
+  readonly names: StoredNames;
   /**
    * Live create only: makes the running VM write into the new overlay (a libvirt external
    * snapshot onto it) before the disk is relinked. Idempotent: a VM already on it is left alone.
@@ -50,7 +53,7 @@ export interface SnapshotTarget {
  */
 export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promise<{ created: boolean }> {
   let snap = await readSnapDir(t.snapDir, t.what);
-  let disk = await readDisk(t.disk, snap, t.what);
+  let disk = await readDisk(t.disk, snap, t.what, t.names);
   const next = id + 1;
   if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
   const firstActive = activeFile(t, snap, disk);
@@ -66,9 +69,9 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
       );
     }
     await ensureSnapDir(snap, t.style === 'relative', t.what);
-    await adopt(t, snap, id, undefined);
+    await adopt(t, snap, id);
     snap = await readSnapDir(t.snapDir, t.what);
-    disk = await readDisk(t.disk, snap, t.what);
+    disk = await readDisk(t.disk, snap, t.what, t.names);
   }
   if (disk.kind !== 'linked') throw new StorageError('BAD_LAYOUT', `${t.what}: the disk changed under us`);
   const active = disk.activeId;
@@ -98,7 +101,7 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
       (await backsOn(t, fileOf(snap, next), snap, id))
     ) {
       await t.switchTo?.(fileOf(snap, next));
-      await relink(t.disk, await linkTextFor(t.disk, snap, next, disk.linkText));
+      await relink(t.disk, await linkTextFor(t.disk, snap, next, t.names));
       await verifyChain(fileOf(snap, next), qemuOpts(t));
       return { created: true };
     }
@@ -111,7 +114,7 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
     // oned's ids skipped (a failed snapshot still used one): the active file takes the new id, so
     // that file N keeps holding snapshot N. Nothing may be built on it (it is the top layer).
     await assertNoChildren(t, snap, active);
-    await adopt(t, snap, id, disk.linkText, fileOf(snap, active));
+    await adopt(t, snap, id, fileOf(snap, active));
     snap = await readSnapDir(t.snapDir, t.what);
   }
   await ensureSnapDir(snap, t.style === 'relative', t.what);
@@ -130,7 +133,7 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
       throw err;
     }
   }
-  const linkText = await linkTextFor(t.disk, snap, next, disk.linkText);
+  const linkText = await linkTextFor(t.disk, snap, next, t.names);
   try {
     await relink(t.disk, linkText);
   } catch (err) {
@@ -150,7 +153,7 @@ export async function createQcow2Snapshot(t: SnapshotTarget, id: number): Promis
  */
 export async function revertQcow2Snapshot(t: SnapshotTarget, id: number): Promise<void> {
   let snap = await readSnapDir(t.snapDir, t.what);
-  let disk = await readDisk(t.disk, snap, t.what);
+  let disk = await readDisk(t.disk, snap, t.what, t.names);
   if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
   await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
   const fileId = snapshotFileId(snap, id);
@@ -161,9 +164,9 @@ export async function revertQcow2Snapshot(t: SnapshotTarget, id: number): Promis
     // A tm/ssh disk with full-copy snapshots: its content is being discarded anyway, so it becomes
     // the active layer of the structure, above every existing file, and is replaced below.
     await ensureSnapDir(snap, t.style === 'relative', t.what);
-    await adopt(t, snap, Math.max(...snap.files.keys()) + 1, undefined);
+    await adopt(t, snap, Math.max(...snap.files.keys()) + 1);
     snap = await readSnapDir(t.snapDir, t.what);
-    disk = await readDisk(t.disk, snap, t.what);
+    disk = await readDisk(t.disk, snap, t.what, t.names);
   }
   if (disk.kind !== 'linked') throw new StorageError('BAD_LAYOUT', `${t.what}: the disk changed under us`);
   const active = disk.activeId;
@@ -192,7 +195,7 @@ export async function deleteQcow2Snapshot(
   id: number,
 ): Promise<{ existed: boolean; rebased: number; activeRebased: boolean }> {
   const snap = await readSnapDir(t.snapDir, t.what);
-  const disk = await readDisk(t.disk, snap, t.what);
+  const disk = await readDisk(t.disk, snap, t.what, t.names);
   if (disk.kind === 'missing') throw new StorageError('NOT_FOUND', `${t.what}: the disk does not exist`);
   await verifyChain(activeFile(t, snap, disk), qemuOpts(t));
   const fileId = snapshotFileId(snap, id);
@@ -211,9 +214,8 @@ export async function deleteQcow2Snapshot(
   const children: string[] = [];
   for (const c of candidates) if (await backsOnPath(t, c, target)) children.push(c);
   for (const child of children) {
-    // Names stored in S's file resolve against the snap dir; a child elsewhere gets the full name.
     const inSnapDir = (await entryPath(child)).startsWith(`${await entryPath(t.snapDir)}/`);
-    const backing = (inSnapDir ? own?.backingFilename : own?.fullBackingFilename) ?? '';
+    const backing = await childBackingName(t, snap, own, inSnapDir ? undefined : child);
     await verifyChain(child, qemuOpts(t));
     if (own?.fullBackingFilename !== undefined) {
       const newChain = await verifyChain(own.fullBackingFilename, qemuOpts(t));
@@ -238,13 +240,7 @@ export async function deleteQcow2Snapshot(
  * disk name leads nowhere: a hard link first (from the plain disk, or from the old active entry
  * `from`), then the atomic relink, then the old name goes.
  */
-async function adopt(
-  t: SnapshotTarget,
-  snap: SnapDir,
-  id: number,
-  previousLink?: string,
-  from?: string,
-): Promise<void> {
+async function adopt(t: SnapshotTarget, snap: SnapDir, id: number, from?: string): Promise<void> {
   const to = fileOf(snap, id);
   await link(from ?? t.disk, to).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EXDEV') {
@@ -256,7 +252,7 @@ async function adopt(
     throw err;
   });
   try {
-    await relink(t.disk, await linkTextFor(t.disk, snap, id, previousLink));
+    await relink(t.disk, await linkTextFor(t.disk, snap, id, t.names));
   } catch (err) {
     await rm(to, { force: true });
     throw err;
@@ -289,16 +285,43 @@ async function writeOverlay(
 }
 
 /**
- * The backing name a new overlay stores for `<snap dir>/<id>`. qemu resolves a relative name
- * against the directory of the path the image was opened by, which is the VM directory when
- * opened through disk.N: "relative" names (`disk.0.snap/K`) work from there and, through the self
- * link, from the snap dir. A snap dir elsewhere (a persistent image's `<IMAGE>.snap`, reached by an
- * absolute disk link) gets the absolute path, as qcow2/shared's `readlink` gives it.
+ * The backing name a file built on S stores once S is gone: S's own backing file. A child in the
+ * snap dir keeps S's stored name when it is relative (it resolves from the same places, whichever
+ * style the directory uses); an absolute one (an older layout, or oned's path) and a child
+ * elsewhere (`outside`) get the name by the rule.
  */
+async function childBackingName(
+  t: SnapshotTarget,
+  snap: SnapDir,
+  own: { backingFilename?: string; fullBackingFilename?: string } | undefined,
+  outside?: string,
+): Promise<string> {
+  if (own?.fullBackingFilename === undefined) return '';
+  if (outside !== undefined) return t.names.nameFor(own.fullBackingFilename, { dir: dirname(outside) });
+  if (own.backingFilename !== undefined && !isAbsolute(own.backingFilename)) return own.backingFilename;
+  const anchor = await anchorFor(t, snap);
+  if (anchor.selfLink !== undefined) await ensureSnapDir(snap, true, t.what);
+  return t.names.nameFor(own.fullBackingFilename, anchor);
+}
+
+/** The backing name a new overlay stores for `<snap dir>/<id>`. */
 async function backingNameFor(t: SnapshotTarget, snap: SnapDir, id: number): Promise<string> {
-  if (t.style === 'bare') return String(id);
+  return t.names.nameFor(fileOf(snap, id), await anchorFor(t, snap));
+}
+
+/**
+ * What the backing names of a snap dir's files are relative to. qemu resolves a relative name
+ * against the directory of the path the image was opened by: the VM directory when opened through
+ * disk.N, the snap dir when opened through an earlier layer's name. "relative": a snap dir beside
+ * the disk names through its self link (`disk.0.snap/K`, `disk.0.snap/../../../1/<image>`), valid
+ * from both; a persistent image's `<IMAGE>.snap`, reached by disk.N from a VM directory, names from
+ * the VM directory (`../../1/<hash>.snap/K`), which the snap dir, the same depth below the datastore
+ * location, resolves alike. "bare" (tm/local): `K`, from the snap dir.
+ */
+async function anchorFor(t: SnapshotTarget, snap: SnapDir): Promise<NameAnchor> {
+  if (t.style === 'bare') return { dir: snap.dir };
   const beside = (await realpath(dirname(t.disk))) === (await realpath(dirname(snap.dir)));
-  return beside ? `${snap.short}/${id}` : fileOf(snap, id);
+  return beside ? { dir: snap.dir, selfLink: snap.short } : { dir: dirname(t.disk) };
 }
 
 /** Refuses when some file of the snap dir has `<id>` as its backing file. */

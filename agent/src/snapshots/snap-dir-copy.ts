@@ -2,6 +2,7 @@ import { realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { isInside } from '../paths/roots.js';
+import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import type { ChainLayer } from '../qemu/backing-chain.js';
 import { convert, rebase } from '../qemu/qemu-img.js';
 import type { CopyLocal } from '../rpc/context.js';
@@ -40,10 +41,11 @@ export interface SnapCopy {
   readonly chains: SnapChains;
   /** The directory the files are written into (a temporary name the caller made). */
   readonly to: string;
-  /** Where that directory will live once renamed: what the `.current` pointers name. */
+  /** Where that directory will live once renamed: what the backing names and `.current` name. */
   readonly finalDir: string;
-  /** The backing name stored in the copy of a file backed by entry `id`. */
-  readonly backingName: (id: number) => string;
+  /** What the copies' backing names are relative to (paths/stored-name.ts). */
+  readonly anchor: NameAnchor;
+  readonly names: StoredNames;
   readonly copyLocal: CopyLocal;
   readonly what: string;
   readonly signal: AbortSignal;
@@ -51,7 +53,8 @@ export interface SnapCopy {
 
 /**
  * Copies every numbered entry (its real file, holes kept) to `<to>/<id>` and rewrites the backing
- * name of each qcow2 copy with `qemu-img rebase -u` to `backingName(<id of its backing entry>)`.
+ * name of each qcow2 copy with `qemu-img rebase -u` to the name of `<finalDir>/<backing entry id>`
+ * as seen from `anchor`.
  * A file backed by something that is not an entry of the snap dir is flattened instead
  * (`qemu-img convert`), so the copy never reads outside its own directory. `<id>.current` pointers
  * are written again naming files of `finalDir`. Returns the ids copied, ascending.
@@ -75,14 +78,15 @@ export async function copySnapFiles(c: SnapCopy): Promise<number[]> {
       await rebase(dest, {
         ...opts,
         unsafe: true,
-        backing: c.backingName(backingId),
+        backing: await c.names.nameFor(join(c.finalDir, String(backingId)), c.anchor),
         backingFormat: backing.format,
       });
     }
   }
   for (const [id, target] of c.from.currents) {
     if (!c.from.files.has(target)) continue;
-    await writeFile(join(c.to, `${id}.current`), `${join(c.finalDir, String(target))}\n`);
+    const name = await c.names.nameFor(join(c.finalDir, String(target)), { dir: c.finalDir });
+    await writeFile(join(c.to, `${id}.current`), `${name}\n`);
   }
   return ids;
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import { makeDirectory } from '../files/make-directory.js';
+import type { StoredNames } from '../paths/stored-name.js';
 
 /** Snapshot file names: decimal ids of any length, as OpenNebula writes them ($((ID+1)), no padding). */
 const SNAPSHOT_NAME = /^(0|[1-9][0-9]*)$/;
@@ -94,8 +95,15 @@ export type DiskState =
 /**
  * What `disk.N` is: absent, a plain file, or a symlink to `<snap dir>/<id>` (the active layer).
  * A symlink anywhere else, or to a missing file, is BAD_LAYOUT: the snapshot scheme cannot apply.
+ * With `names`, an absolute link text under a datastore location (OpenNebula writes the host's
+ * DATASTORE_LOCATION path) is read as this host's path for it.
  */
-export async function readDisk(disk: string, snap: SnapDir, what: string): Promise<DiskState> {
+export async function readDisk(
+  disk: string,
+  snap: SnapDir,
+  what: string,
+  names?: StoredNames,
+): Promise<DiskState> {
   const st = await lstat(disk).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw err;
@@ -106,7 +114,7 @@ export async function readDisk(disk: string, snap: SnapDir, what: string): Promi
   if (!st.isSymbolicLink())
     throw new StorageError('BAD_LAYOUT', `${what}: ${name} is not a file or a symlink`);
   const linkText = await readlink(disk);
-  const target = resolve(dirname(disk), linkText);
+  const target = names ? names.localOf(linkText, dirname(disk)) : resolve(dirname(disk), linkText);
   const targetDir = await realpath(dirname(target)).catch(() => undefined);
   const snapDir = await realpath(snap.dir).catch(() => undefined);
   const activeId = snapshotIdOf(basename(target));
@@ -123,23 +131,12 @@ export async function readDisk(disk: string, snap: SnapDir, what: string): Promi
 }
 
 /**
- * The text of a link from `disk` to `<snap dir>/<id>`: the previous link's directory part when
- * there was one (relative `disk.0.snap/3`, or the absolute `<IMAGE>.snap/3` of a persistent image
- * as OpenNebula wrote it), else relative when the snap dir sits beside the disk, else absolute.
+ * The text of a link from `disk` to `<snap dir>/<id>`, by the one naming rule (relative when the
+ * snap dir is in the same root: `disk.0.snap/3` beside the disk, `../../1/<hash>.snap/3` for a
+ * persistent image's snap dir; else oned's path).
  */
-export async function linkTextFor(
-  disk: string,
-  snap: SnapDir,
-  id: number,
-  previous?: string,
-): Promise<string> {
-  if (previous !== undefined) {
-    const dir = dirname(previous);
-    return dir === '.' ? String(id) : `${dir}/${id}`;
-  }
-  const diskDir = await realpath(dirname(disk));
-  const snapParent = await realpath(dirname(snap.dir));
-  return diskDir === snapParent ? `${snap.short}/${id}` : join(snap.dir, String(id));
+export function linkTextFor(disk: string, snap: SnapDir, id: number, names: StoredNames): Promise<string> {
+  return names.nameFor(fileOf(snap, id), { dir: dirname(disk) });
 }
 
 /** Points `disk` at `text` atomically: a new symlink under a temporary name, renamed over the old. */

@@ -3,7 +3,7 @@ import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
-import { checkPath, requireExisting } from '../preflight.js';
+import { checkPath } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
@@ -31,9 +31,21 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   const sparse = disk?.sparse !== false;
 
   // Every path is checked before the VM directory is made (preflight.ts).
-  await requireExisting(ctx, source, 'image');
+  const st = await ctx.ops.call(source.host, 'stat', { path: source.path });
+  if (!st.exists) {
+    throw new StorageError('NOT_FOUND', `image ${source.host}:${source.path} does not exist`);
+  }
   const snapDir = { host: source.host, path: `${source.path}.snap` };
   const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
+  const active = activeSnapshotFile(source.path, st);
+  // OpenNebula's local mvds leaves SOURCE -> <hash>.snap/N: the disk is file N of the copied snap
+  // dir (local/clone relinks disk.N to disk.N.snap/<basename>); copying the link would dangle.
+  if (active !== undefined && !hasSnapDir) {
+    throw new StorageError(
+      'NOT_FOUND',
+      `image ${source.host}:${source.path} links to ${st.linkTarget}, but ${snapDir.path} does not exist`,
+    );
+  }
   await checkPath(ctx, destination);
 
   const vmDir = dirname(destination.path);
@@ -42,7 +54,11 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   if (hasSnapDir) {
     await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
   }
-  await transfer(ctx, source, destination, { sparse });
+  if (active === undefined) {
+    await transfer(ctx, source, destination, { sparse });
+  } else {
+    await ctx.ops.call(destination.host, 'relinkDisk', { diskPath: destination.path, active });
+  }
 
   const size = disk?.size;
   const originalSize = disk?.originalSize;
@@ -55,4 +71,11 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
     ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
   }
   return NO_OUTPUT;
+}
+
+/** N when SOURCE is a symlink to `<basename(SOURCE)>.snap/N` (relative or absolute), else undefined. */
+function activeSnapshotFile(source: string, st: { kind: FileKind; linkTarget: string }): string | undefined {
+  if (st.kind !== FileKind.FILE_KIND_SYMLINK) return undefined;
+  const dir = basename(dirname(st.linkTarget));
+  return dir === `${basename(source)}.snap` ? basename(st.linkTarget) : undefined;
 }

@@ -434,6 +434,16 @@ export interface SaveImageChainResponse {
   snapshotId: number;
 }
 
+export interface RelinkDiskRequest {
+  /** `<system ds>/<vmid>/disk.N`, oned's view. */
+  diskPath: string;
+  /** The file of `<disk_path>.snap` the disk runs on: the basename of SOURCE's link ("3"). */
+  active: string;
+}
+
+export interface RelinkDiskResponse {
+}
+
 export interface MonitorDatastoreRequest {
   /** oned-view path of the datastore directory (`<DATASTORE_LOCATION>/<id>` or an image BASE_PATH). */
   datastoreDir: string;
@@ -5202,6 +5212,147 @@ export const SaveImageChainResponse: MessageFns<SaveImageChainResponse> = {
   },
 };
 
+function createBaseRelinkDiskRequest(): RelinkDiskRequest {
+  return { diskPath: "", active: "" };
+}
+
+export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
+  encode(message: RelinkDiskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.active !== "") {
+      writer.uint32(18).string(message.active);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelinkDiskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelinkDiskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.active = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RelinkDiskRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      active: isSet(object.active) ? globalThis.String(object.active) : "",
+    };
+  },
+
+  toJSON(message: RelinkDiskRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.active !== "") {
+      obj.active = message.active;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RelinkDiskRequest>, I>>(base?: I): RelinkDiskRequest {
+    return RelinkDiskRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RelinkDiskRequest>, I>>(object: I): RelinkDiskRequest {
+    const message = createBaseRelinkDiskRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.active = object.active ?? "";
+    return message;
+  },
+};
+
+function createBaseRelinkDiskResponse(): RelinkDiskResponse {
+  return {};
+}
+
+export const RelinkDiskResponse: MessageFns<RelinkDiskResponse> = {
+  encode(_: RelinkDiskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RelinkDiskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRelinkDiskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RelinkDiskResponse {
+    return {};
+  },
+
+  toJSON(_: RelinkDiskResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RelinkDiskResponse>, I>>(base?: I): RelinkDiskResponse {
+    return RelinkDiskResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RelinkDiskResponse>, I>>(_: I): RelinkDiskResponse {
+    const message = createBaseRelinkDiskResponse();
+    return message;
+  },
+};
+
 function createBaseMonitorDatastoreRequest(): MonitorDatastoreRequest {
   return { datastoreDir: "", vmDisks: false };
 }
@@ -6865,10 +7016,12 @@ export const AgentServiceService = {
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
    * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
-   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
-   * this host's path (latest = the highest numbered entry: the active layer of the image's
-   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
-   * (absolute). The VM directory is created; links are replaced by rename.
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
+   * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
+   * is removed. raw: `disk_path -> <source>`. Every link is relative (`../../1/<hash>.snap/0`,
+   * `<source>.snap/0 -> ../<hash>`), or oned's path when the two lie in different roots: never this
+   * host's own directory (docs/architecture.md, "Names written into metadata"). The VM directory
+   * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
    * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
@@ -6919,10 +7072,10 @@ export const AgentServiceService = {
    * the image datastore when the VM is done with it.
    * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
    * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
-   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
-   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
-   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
-   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to
+   * `<hash>.snap/<id>` (OpenNebula's mvds.ssh names, resolved from `<source>`'s directory and,
+   * through the self link `<source>.snap/<hash>.snap -> .` added, from the snap dir), and
+   * `<source>` atomically replaced by the relative symlink `<hash>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
@@ -6942,6 +7095,29 @@ export const AgentServiceService = {
     responseSerialize: (value: SaveImageChainResponse): Buffer =>
       Buffer.from(SaveImageChainResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SaveImageChainResponse => SaveImageChainResponse.decode(value),
+  },
+  /**
+   * tm/local `clone`/`ln` of an image whose SOURCE is a symlink into its own snap dir (the layout
+   * OpenNebula's local `mvds` leaves: `SOURCE -> <hash>.snap/N`), once `<SOURCE>.snap` was copied
+   * to `<disk_path>.snap`: as OpenNebula's local driver does, `disk_path -> disk.N.snap/<active>`
+   * (`active` = the basename of SOURCE's link, a snapshot number). The copied files' backing names
+   * that name another file of the directory are rewritten (`qemu-img rebase -u`) to
+   * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
+   * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
+   * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * Repeat: finds the same names and links and changes nothing.
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
+   * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
+   */
+  relinkDisk: {
+    path: "/onestorage.agent.v1.AgentService/RelinkDisk" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RelinkDiskRequest): Buffer => Buffer.from(RelinkDiskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RelinkDiskRequest => RelinkDiskRequest.decode(value),
+    responseSerialize: (value: RelinkDiskResponse): Buffer => Buffer.from(RelinkDiskResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RelinkDiskResponse => RelinkDiskResponse.decode(value),
   },
   /**
    * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
@@ -7233,10 +7409,12 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
    * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
-   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
-   * this host's path (latest = the highest numbered entry: the active layer of the image's
-   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
-   * (absolute). The VM directory is created; links are replaced by rename.
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
+   * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
+   * is removed. raw: `disk_path -> <source>`. Every link is relative (`../../1/<hash>.snap/0`,
+   * `<source>.snap/0 -> ../<hash>`), or oned's path when the two lie in different roots: never this
+   * host's own directory (docs/architecture.md, "Names written into metadata"). The VM directory
+   * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
    * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
@@ -7269,10 +7447,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * the image datastore when the VM is done with it.
    * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
    * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
-   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
-   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
-   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
-   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to
+   * `<hash>.snap/<id>` (OpenNebula's mvds.ssh names, resolved from `<source>`'s directory and,
+   * through the self link `<source>.snap/<hash>.snap -> .` added, from the snap dir), and
+   * `<source>` atomically replaced by the relative symlink `<hash>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
@@ -7283,6 +7461,21 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * fills up (`<source>` and `<source>.snap` are then left as they were).
    */
   saveImageChain: handleUnaryCall<SaveImageChainRequest, SaveImageChainResponse>;
+  /**
+   * tm/local `clone`/`ln` of an image whose SOURCE is a symlink into its own snap dir (the layout
+   * OpenNebula's local `mvds` leaves: `SOURCE -> <hash>.snap/N`), once `<SOURCE>.snap` was copied
+   * to `<disk_path>.snap`: as OpenNebula's local driver does, `disk_path -> disk.N.snap/<active>`
+   * (`active` = the basename of SOURCE's link, a snapshot number). The copied files' backing names
+   * that name another file of the directory are rewritten (`qemu-img rebase -u`) to
+   * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
+   * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
+   * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * Repeat: finds the same names and links and changes nothing.
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
+   * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
+   */
+  relinkDisk: handleUnaryCall<RelinkDiskRequest, RelinkDiskResponse>;
   /**
    * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
    * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
@@ -7786,10 +7979,12 @@ export interface AgentServiceClient extends Client {
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
    * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
-   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
-   * this host's path (latest = the highest numbered entry: the active layer of the image's
-   * snapshots), and any `<disk_path>.snap` directory is removed. raw: `disk_path -> <source>`
-   * (absolute). The VM directory is created; links are replaced by rename.
+   * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
+   * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
+   * is removed. raw: `disk_path -> <source>`. Every link is relative (`../../1/<hash>.snap/0`,
+   * `<source>.snap/0 -> ../<hash>`), or oned's path when the two lie in different roots: never this
+   * host's own directory (docs/architecture.md, "Names written into metadata"). The VM directory
+   * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
    * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
@@ -7850,10 +8045,10 @@ export interface AgentServiceClient extends Client {
    * the image datastore when the VM is done with it.
    * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
    * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
-   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to ABSOLUTE
-   * `<source>.snap/<id>` paths on this host, the self link `<source>.snap/<basename(source)>.snap
-   * -> .` added, and `<source>` atomically replaced by an absolute symlink to
-   * `<source>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+   * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to
+   * `<hash>.snap/<id>` (OpenNebula's mvds.ssh names, resolved from `<source>`'s directory and,
+   * through the self link `<source>.snap/<hash>.snap -> .` added, from the snap dir), and
+   * `<source>` atomically replaced by the relative symlink `<hash>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
@@ -7877,6 +8072,35 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SaveImageChainResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * tm/local `clone`/`ln` of an image whose SOURCE is a symlink into its own snap dir (the layout
+   * OpenNebula's local `mvds` leaves: `SOURCE -> <hash>.snap/N`), once `<SOURCE>.snap` was copied
+   * to `<disk_path>.snap`: as OpenNebula's local driver does, `disk_path -> disk.N.snap/<active>`
+   * (`active` = the basename of SOURCE's link, a snapshot number). The copied files' backing names
+   * that name another file of the directory are rewritten (`qemu-img rebase -u`) to
+   * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
+   * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
+   * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * Repeat: finds the same names and links and changes nothing.
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
+   * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
+   */
+  relinkDisk(
+    request: RelinkDiskRequest,
+    callback: (error: ServiceError | null, response: RelinkDiskResponse) => void,
+  ): ClientUnaryCall;
+  relinkDisk(
+    request: RelinkDiskRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RelinkDiskResponse) => void,
+  ): ClientUnaryCall;
+  relinkDisk(
+    request: RelinkDiskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RelinkDiskResponse) => void,
   ): ClientUnaryCall;
   /**
    * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
