@@ -28,7 +28,8 @@ export class Roots {
   readonly locations: readonly string[];
 
   constructor(
-    private readonly host: string,
+    /** This agent's name, as messages show it (host:path). */
+    readonly host: string,
     roots: readonly RootConfig[],
   ) {
     this.locations = roots.map((r) => r.location);
@@ -116,6 +117,19 @@ export class Roots {
       'PATH_OUTSIDE_ROOTS',
       `${label}: ${this.host}:${real} is outside the datastore roots`,
     );
+  }
+
+  /**
+   * Every root with its real directory (roots that do not exist here left out), for the backing
+   * chain checks (agent/src/qemu/layer-places.ts), which map oned's absolute names and places.
+   */
+  async realRoots(): Promise<Array<{ location: string; real: string }>> {
+    const out: Array<{ location: string; real: string }> = [];
+    for (const r of this.byLocation) {
+      const real = await realpath(r.path).catch(() => undefined);
+      if (real !== undefined) out.push({ location: r.location, real });
+    }
+    return out;
   }
 
   /** True when `local` (as resolve returned it) is one of the roots themselves. */

@@ -5,6 +5,7 @@ import type {
   CopyImageChainRequest,
   CopyImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
@@ -12,7 +13,7 @@ import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-plac
 import { assertNotReplacingChain } from './clone-overlay.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -30,6 +31,7 @@ export async function copyImageChain(
   const action = 'copy image chain';
   const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, source);
   const what = `${action} ${here} to ${diskPath}`;
   if (diskPath === source) {
@@ -46,7 +48,14 @@ export async function copyImageChain(
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
+      const { format, layers } = await readImageSource(
+        agent,
+        localSource,
+        imageFormat,
+        here,
+        what,
+        call.signal,
+      );
       let snapshotId = 0;
       try {
         await mkdir(dirname(disk), { recursive: true });
@@ -84,11 +93,7 @@ async function copyQcow2(
     snap.files.size > 0
       ? snap
       : { dir: snap.dir, files: new Map([[FIRST_ID, p.localSource]]), currents: new Map<number, number>() };
-  const chains = await readSnapChains(from.files, {
-    what,
-    signal,
-    confine: (file: string) => agent.roots.confineLocal(file, what),
-  });
+  const chains = await readSnapChains(from.files, { what, signal, format: 'qcow2', scope: agent.roots });
   await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
   const short = basename(p.diskSnap);
   const temp = siblingTempPath(p.diskSnap);
@@ -108,7 +113,15 @@ async function copyQcow2(
     });
     // The relative names resolve through the temporary directory's own self link: check there.
     const inTemp = confineTo(temp, what, short);
-    for (const id of ids) await verifyChain(join(temp, String(id)), { what, signal, confine: inTemp });
+    for (const id of ids) {
+      await verifyChain(join(temp, String(id)), {
+        what,
+        signal,
+        format: 'qcow2',
+        scope: agent.roots,
+        confine: inTemp,
+      });
+    }
     await replaceIntoPlace(temp, p.diskSnap);
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
@@ -116,6 +129,12 @@ async function copyQcow2(
   }
   const latest = Math.max(...ids);
   await relink(p.disk, `${short}/${latest}`);
-  await verifyChain(p.disk, { what, signal, confine: confineTo(dirname(p.disk), what, 'the VM directory') });
+  await verifyChain(p.disk, {
+    what,
+    signal,
+    format: 'qcow2',
+    scope: agent.roots,
+    confine: confineTo(dirname(p.disk), what, 'the VM directory'),
+  });
   return latest;
 }

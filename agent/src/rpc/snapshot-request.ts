@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import type { ChainScope } from '../qemu/layer-places.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
 import { type AgentContext, where } from './context.js';
@@ -31,8 +32,8 @@ export interface ResolvedSnapshot {
   readonly here: string;
   /** "snapshot create " + here: the start of every message. */
   readonly what: string;
-  /** Refuses a backing file outside the roots before its data is read. */
-  readonly confine: (file: string) => Promise<void>;
+  /** The agent's roots: every chain is validated against them before it is read (safe-chain.ts). */
+  readonly scope: ChainScope;
 }
 
 /**
@@ -75,6 +76,6 @@ export async function resolveSnapshot(
     short: basename(snapDir),
     here,
     what,
-    confine: (file: string) => agent.roots.confineLocal(file, what),
+    scope: agent.roots,
   };
 }

@@ -1,9 +1,10 @@
 import { lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { backingChain } from '../qemu/backing-chain.js';
-import { convert, create } from '../qemu/qemu-img.js';
+import { type ImageFormat, convert, create } from '../qemu/qemu-img.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
-import { type Confine, verifyChain } from './chain-safety.js';
+import { verifyChain } from './chain-safety.js';
 import { relink } from './snap-dir.js';
 
 /** The first file of a clone's snap dir: qcow2/shared's `disk.N.snap/0`. */
@@ -17,10 +18,11 @@ export interface CloneTarget {
   readonly snapDir: string;
   /** The image, as this host names it: also the backing name an overlay stores. */
   readonly source: string;
-  readonly sourceFormat: string;
+  readonly sourceFormat: ImageFormat;
   readonly what: string;
   readonly signal?: AbortSignal;
-  readonly confine?: Confine;
+  /** The agent's roots: every chain is validated against them (safe-chain.ts). */
+  readonly scope: ChainScope;
 }
 
 /** `disk.N.snap/0`: the text of the disk link and of the base file's path relative to the VM dir. */
@@ -40,9 +42,11 @@ export async function isOverlayOn(t: CloneTarget): Promise<boolean> {
   if (!dir?.isDirectory()) return false;
   const self = await readlink(join(t.snapDir, basename(t.snapDir))).catch(() => undefined);
   if (self !== '.') return false;
-  const [layer] = await backingChain(join(t.snapDir, BASE_FILE), { ...opts(t), chain: false }).catch(
-    () => [],
-  );
+  const [layer] = await readChain(join(t.snapDir, BASE_FILE), 'qcow2', {
+    ...opts(t),
+    scope: t.scope,
+    chain: false,
+  }).catch(() => []);
   return (
     layer?.format === 'qcow2' && layer.backingFilename === t.source && layer.backingFormat === t.sourceFormat
   );
@@ -79,7 +83,7 @@ export async function buildCloneLayout(
     throw err;
   }
   await relink(t.disk, baseLinkText(t));
-  await verifyChain(t.disk, { ...opts(t), ...(t.confine ? { confine: t.confine } : {}) });
+  await verifyChain(t.disk, { ...opts(t), format: 'qcow2', scope: t.scope });
 }
 
 function opts(t: CloneTarget): { what: string; signal?: AbortSignal } {

@@ -3,7 +3,7 @@ import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-cont
 import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
-import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
+import { copyFormat, diskFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
 
 /**
  * mv in shared mode (reference 2.3): disk-level calls and moves between hosts at the same path
@@ -65,8 +65,15 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   const vm = await fetchVm(ctx, vmId);
   const d = vm.disk(disk.diskId);
   const format = copyFormat(d);
+  const sourceFormat = diskFormat(d, `VM ${vmId} DISK ${disk.diskId}`);
   const snapDir = snapDirFor(ctx, d);
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
-  await saveDiskCopy(ctx, disk, target, { format, snapId, snapDir, vm: { info: vm, diskId: disk.diskId } });
+  await saveDiskCopy(ctx, disk, target, {
+    format,
+    sourceFormat,
+    snapId,
+    snapDir,
+    vm: { info: vm, diskId: disk.diskId },
+  });
   return NO_OUTPUT;
 }

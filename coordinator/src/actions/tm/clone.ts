@@ -1,4 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { diskFormat } from '../disk-facts.js';
 import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
@@ -50,6 +51,7 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
       path: destination.path,
       sizeMb: size,
       preallocate: !sparse,
+      format: diskFormat(disk, `VM ${vmId} ${destination.path}`),
     });
     ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
   }

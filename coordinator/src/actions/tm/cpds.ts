@@ -1,6 +1,6 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { copyFormat, parseDiskArg } from '../disk-facts.js';
+import { copyFormat, diskFormat, parseDiskArg } from '../disk-facts.js';
 import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
 import { flattenTo } from './flatten-to.js';
 import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
@@ -24,9 +24,17 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
   if (snapId < CURRENT_STATE)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id ${snapId} is not -1 or a snapshot id`);
   const vm = await fetchVm(ctx, vmId);
-  const format = copyFormat(vm.disk(disk.diskId));
+  const d = vm.disk(disk.diskId);
+  const format = copyFormat(d);
+  const sourceFormat = diskFormat(d, `VM ${vmId} DISK ${disk.diskId}`);
   await flattenTo(ctx, disk, image, (flat) =>
-    saveDiskCopy(ctx, disk, flat, { format, snapId, snapDir: '', vm: { info: vm, diskId: disk.diskId } }),
+    saveDiskCopy(ctx, disk, flat, {
+      format,
+      sourceFormat,
+      snapId,
+      snapDir: '',
+      vm: { info: vm, diskId: disk.diskId },
+    }),
   );
   return NO_OUTPUT;
 }

@@ -133,6 +133,11 @@ export interface ResizeRequest {
   path: string;
   sizeMb: number;
   preallocate: boolean;
+  /**
+   * "raw" or "qcow2": the image's format as oned knows it (DISK/FORMAT), given to qemu-img with -f.
+   * Required. Never read from the image: a guest controls the bytes of a raw disk.
+   */
+  format: string;
 }
 
 export interface ResizeResponse {
@@ -248,7 +253,14 @@ export interface ConvertRequest {
   /** False allocates every block (-S 0). */
   sparse: boolean;
   /** Convert this snapshot of the disk `source` instead of its current state. */
-  snapshot: SnapshotRef | undefined;
+  snapshot:
+    | SnapshotRef
+    | undefined;
+  /**
+   * "raw" or "qcow2": the format of `source` as oned knows it (DISK/FORMAT, IMAGE/FORMAT); a
+   * snapshot file of a disk has the disk's format. Required; given to qemu-img with -f.
+   */
+  sourceFormat: string;
 }
 
 /** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
@@ -257,9 +269,16 @@ export interface CopyDiskLiveRequest {
   diskPath: string;
   /** Where the copy goes, on this host, inside the roots; it must not exist. */
   destination: string;
-  /** "raw" or "qcow2". */
+  /** "raw" or "qcow2": the format of the copy. */
   format: string;
-  live: LiveDisk | undefined;
+  live:
+    | LiveDisk
+    | undefined;
+  /**
+   * "raw" or "qcow2": the disk's format (DISK/FORMAT). Required: its chain is validated with it, and
+   * the held-still fallback copy reads the disk with -f.
+   */
+  sourceFormat: string;
 }
 
 export interface CopyDiskLiveResponse {
@@ -279,6 +298,8 @@ export interface ConvertResponse {
 
 export interface ImageInfoRequest {
   path: string;
+  /** "raw" or "qcow2": the image's format as oned knows it. Required; a raw image has no chain. */
+  format: string;
 }
 
 /** One layer of a backing chain. File names are this host's paths, as qemu-img reports them. */
@@ -383,6 +404,11 @@ export interface CloneOverlayRequest {
   standalone: boolean;
   /** SPARSE: false allocates every block of a copy (`-S 0`, `cp --sparse=never`). */
   sparse: boolean;
+  /**
+   * "raw" or "qcow2": the image's format (DISK/FORMAT, which oned copies from IMAGE/FORMAT).
+   * Required; also the disk's format, returned in the response.
+   */
+  format: string;
 }
 
 export interface CloneOverlayResponse {
@@ -395,6 +421,8 @@ export interface LinkImageRequest {
   source: string;
   /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
   diskPath: string;
+  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface LinkImageResponse {
@@ -407,6 +435,8 @@ export interface CopyImageChainRequest {
   source: string;
   /** oned-view path of the VM's disk in the local system datastore (`<vmdir>/disk.N`). */
   diskPath: string;
+  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface CopyImageChainResponse {
@@ -419,6 +449,8 @@ export interface SaveImageChainRequest {
   diskPath: string;
   /** oned-view path of the persistent image (DISK/SOURCE) in the shared image datastore. */
   source: string;
+  /** "raw" or "qcow2": the disk's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface SaveImageChainResponse {
@@ -460,6 +492,11 @@ export interface BackupDisk {
   diskId: number;
   /** DISK/TARGET (e.g. vda): the domain's disk, for the live backups. */
   target: string;
+  /**
+   * "raw" or "qcow2": DISK/FORMAT. Required: the disk is read with -f, never probed (a live
+   * backup also refuses a domain whose disk driver type differs).
+   */
+  format: string;
 }
 
 export interface BackupPrepareRequest {
@@ -1335,7 +1372,7 @@ export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
 };
 
 function createBaseResizeRequest(): ResizeRequest {
-  return { path: "", sizeMb: 0, preallocate: false };
+  return { path: "", sizeMb: 0, preallocate: false, format: "" };
 }
 
 export const ResizeRequest: MessageFns<ResizeRequest> = {
@@ -1348,6 +1385,9 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     }
     if (message.preallocate !== false) {
       writer.uint32(24).bool(message.preallocate);
+    }
+    if (message.format !== "") {
+      writer.uint32(34).string(message.format);
     }
     return writer;
   },
@@ -1389,6 +1429,14 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
             message.preallocate = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1410,6 +1458,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
         ? globalThis.Number(object.size_mb)
         : 0,
       preallocate: isSet(object.preallocate) ? globalThis.Boolean(object.preallocate) : false,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -1424,6 +1473,9 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     if (message.preallocate !== false) {
       obj.preallocate = message.preallocate;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -1435,6 +1487,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     message.path = object.path ?? "";
     message.sizeMb = object.sizeMb ?? 0;
     message.preallocate = object.preallocate ?? false;
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -2935,7 +2988,7 @@ export const SnapshotRef: MessageFns<SnapshotRef> = {
 };
 
 function createBaseConvertRequest(): ConvertRequest {
-  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined };
+  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined, sourceFormat: "" };
 }
 
 export const ConvertRequest: MessageFns<ConvertRequest> = {
@@ -2954,6 +3007,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     }
     if (message.snapshot !== undefined) {
       SnapshotRef.encode(message.snapshot, writer.uint32(42).fork()).join();
+    }
+    if (message.sourceFormat !== "") {
+      writer.uint32(50).string(message.sourceFormat);
     }
     return writer;
   },
@@ -3011,6 +3067,14 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
             message.snapshot = SnapshotRef.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sourceFormat = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3030,6 +3094,11 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
       snapshot: isSet(object.snapshot) ? SnapshotRef.fromJSON(object.snapshot) : undefined,
+      sourceFormat: isSet(object.sourceFormat)
+        ? globalThis.String(object.sourceFormat)
+        : isSet(object.source_format)
+        ? globalThis.String(object.source_format)
+        : "",
     };
   },
 
@@ -3050,6 +3119,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.snapshot !== undefined) {
       obj.snapshot = SnapshotRef.toJSON(message.snapshot);
     }
+    if (message.sourceFormat !== "") {
+      obj.sourceFormat = message.sourceFormat;
+    }
     return obj;
   },
 
@@ -3065,12 +3137,13 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
       ? SnapshotRef.fromPartial(object.snapshot)
       : undefined;
+    message.sourceFormat = object.sourceFormat ?? "";
     return message;
   },
 };
 
 function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
-  return { diskPath: "", destination: "", format: "", live: undefined };
+  return { diskPath: "", destination: "", format: "", live: undefined, sourceFormat: "" };
 }
 
 export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
@@ -3086,6 +3159,9 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     }
     if (message.live !== undefined) {
       LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
+    }
+    if (message.sourceFormat !== "") {
+      writer.uint32(42).string(message.sourceFormat);
     }
     return writer;
   },
@@ -3135,6 +3211,14 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
             message.live = LiveDisk.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sourceFormat = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3157,6 +3241,11 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
       destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
+      sourceFormat: isSet(object.sourceFormat)
+        ? globalThis.String(object.sourceFormat)
+        : isSet(object.source_format)
+        ? globalThis.String(object.source_format)
+        : "",
     };
   },
 
@@ -3174,6 +3263,9 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     if (message.live !== undefined) {
       obj.live = LiveDisk.toJSON(message.live);
     }
+    if (message.sourceFormat !== "") {
+      obj.sourceFormat = message.sourceFormat;
+    }
     return obj;
   },
 
@@ -3186,6 +3278,7 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     message.destination = object.destination ?? "";
     message.format = object.format ?? "";
     message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    message.sourceFormat = object.sourceFormat ?? "";
     return message;
   },
 };
@@ -3393,13 +3486,16 @@ export const ConvertResponse: MessageFns<ConvertResponse> = {
 };
 
 function createBaseImageInfoRequest(): ImageInfoRequest {
-  return { path: "" };
+  return { path: "", format: "" };
 }
 
 export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   encode(message: ImageInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
     }
     return writer;
   },
@@ -3425,6 +3521,14 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3438,13 +3542,19 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   },
 
   fromJSON(object: any): ImageInfoRequest {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+    };
   },
 
   toJSON(message: ImageInfoRequest): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
     }
     return obj;
   },
@@ -3455,6 +3565,7 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   fromPartial<I extends Exact<DeepPartial<ImageInfoRequest>, I>>(object: I): ImageInfoRequest {
     const message = createBaseImageInfoRequest();
     message.path = object.path ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4504,7 +4615,7 @@ export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
 };
 
 function createBaseCloneOverlayRequest(): CloneOverlayRequest {
-  return { source: "", diskPath: "", standalone: false, sparse: false };
+  return { source: "", diskPath: "", standalone: false, sparse: false, format: "" };
 }
 
 export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
@@ -4520,6 +4631,9 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     }
     if (message.sparse !== false) {
       writer.uint32(32).bool(message.sparse);
+    }
+    if (message.format !== "") {
+      writer.uint32(42).string(message.format);
     }
     return writer;
   },
@@ -4569,6 +4683,14 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
             message.sparse = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4591,6 +4713,7 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
         : "",
       standalone: isSet(object.standalone) ? globalThis.Boolean(object.standalone) : false,
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4608,6 +4731,9 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     if (message.sparse !== false) {
       obj.sparse = message.sparse;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4620,6 +4746,7 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     message.diskPath = object.diskPath ?? "";
     message.standalone = object.standalone ?? false;
     message.sparse = object.sparse ?? false;
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4692,7 +4819,7 @@ export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
 };
 
 function createBaseLinkImageRequest(): LinkImageRequest {
-  return { source: "", diskPath: "" };
+  return { source: "", diskPath: "", format: "" };
 }
 
 export const LinkImageRequest: MessageFns<LinkImageRequest> = {
@@ -4702,6 +4829,9 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     }
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -4735,6 +4865,14 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
             message.diskPath = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4755,6 +4893,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4766,6 +4905,9 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4776,6 +4918,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     const message = createBaseLinkImageRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4854,7 +4997,7 @@ export const LinkImageResponse: MessageFns<LinkImageResponse> = {
 };
 
 function createBaseCopyImageChainRequest(): CopyImageChainRequest {
-  return { source: "", diskPath: "" };
+  return { source: "", diskPath: "", format: "" };
 }
 
 export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
@@ -4864,6 +5007,9 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     }
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -4897,6 +5043,14 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
             message.diskPath = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4917,6 +5071,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4928,6 +5083,9 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4938,6 +5096,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     const message = createBaseCopyImageChainRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -5016,7 +5175,7 @@ export const CopyImageChainResponse: MessageFns<CopyImageChainResponse> = {
 };
 
 function createBaseSaveImageChainRequest(): SaveImageChainRequest {
-  return { diskPath: "", source: "" };
+  return { diskPath: "", source: "", format: "" };
 }
 
 export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
@@ -5026,6 +5185,9 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     }
     if (message.source !== "") {
       writer.uint32(18).string(message.source);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -5059,6 +5221,14 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
             message.source = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5079,6 +5249,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       source: isSet(object.source) ? globalThis.String(object.source) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -5090,6 +5261,9 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     if (message.source !== "") {
       obj.source = message.source;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -5100,6 +5274,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     const message = createBaseSaveImageChainRequest();
     message.diskPath = object.diskPath ?? "";
     message.source = object.source ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -5550,7 +5725,7 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
 };
 
 function createBaseBackupDisk(): BackupDisk {
-  return { diskId: 0, target: "" };
+  return { diskId: 0, target: "", format: "" };
 }
 
 export const BackupDisk: MessageFns<BackupDisk> = {
@@ -5560,6 +5735,9 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     }
     if (message.target !== "") {
       writer.uint32(18).string(message.target);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -5593,6 +5771,14 @@ export const BackupDisk: MessageFns<BackupDisk> = {
             message.target = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5613,6 +5799,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
         ? globalThis.Number(object.disk_id)
         : 0,
       target: isSet(object.target) ? globalThis.String(object.target) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -5624,6 +5811,9 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     if (message.target !== "") {
       obj.target = message.target;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -5634,6 +5824,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     const message = createBaseBackupDisk();
     message.diskId = object.diskId ?? 0;
     message.target = object.target ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -6544,7 +6735,8 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): SetMonitorMarkerResponse => SetMonitorMarkerResponse.decode(value),
   },
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -6679,8 +6871,8 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): ConvertResponse => ConvertResponse.decode(value),
   },
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -6798,7 +6990,7 @@ export const AgentServiceService = {
   },
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -6827,7 +7019,7 @@ export const AgentServiceService = {
   },
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
    * this host's path (latest = the highest numbered entry: the active layer of the image's
@@ -7021,7 +7213,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   setMonitorMarker: handleUnaryCall<SetMonitorMarkerRequest, SetMonitorMarkerResponse>;
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -7092,8 +7285,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   convert: handleUnaryCall<ConvertRequest, ConvertResponse>;
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -7164,7 +7357,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   copyDiskLive: handleUnaryCall<CopyDiskLiveRequest, CopyDiskLiveResponse>;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -7184,7 +7377,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   cloneOverlay: handleUnaryCall<CloneOverlayRequest, CloneOverlayResponse>;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
    * this host's path (latest = the highest numbered entry: the active layer of the image's
@@ -7370,7 +7563,8 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -7550,8 +7744,8 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: ConvertResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -7692,7 +7886,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -7726,7 +7920,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` as an ABSOLUTE symlink to
    * this host's path (latest = the highest numbered entry: the active layer of the image's
