@@ -168,7 +168,7 @@ describe('a request that opens an image without a format is refused', () => {
       rpc: 'Resize',
       field: 'format',
       send: () =>
-        call(client.resize.bind(client), { path: ds('0/80/disk.0'), sizeMb: 2, preallocate: false }),
+        call(client.resize.bind(client), { path: ds('0/80/disk.0'), sizeMb: 2, preallocate: false } as never),
     },
     {
       rpc: 'Convert',
@@ -180,12 +180,12 @@ describe('a request that opens an image without a format is refused', () => {
           format: 'raw',
           sparse: true,
           snapshot: undefined,
-        }),
+        } as never),
     },
     {
       rpc: 'ImageInfo',
       field: 'format',
-      send: () => call(client.imageInfo.bind(client), { path: ds('0/80/disk.0') }),
+      send: () => call(client.imageInfo.bind(client), { path: ds('0/80/disk.0') } as never),
     },
     {
       rpc: 'CloneOverlay',
@@ -196,13 +196,16 @@ describe('a request that opens an image without a format is refused', () => {
           diskPath: ds('0/81/disk.0'),
           standalone: false,
           sparse: true,
-        }),
+        } as never),
     },
     {
       rpc: 'LinkImage',
       field: 'format',
       send: () =>
-        call(client.linkImage.bind(client), { source: ds('0/80/disk.0'), diskPath: ds('0/82/disk.0') }),
+        call(client.linkImage.bind(client), {
+          source: ds('0/80/disk.0'),
+          diskPath: ds('0/82/disk.0'),
+        } as never),
     },
     {
       rpc: 'BackupPrepare',

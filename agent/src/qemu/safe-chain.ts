@@ -84,11 +84,12 @@ export async function readChain(
     const layer = await describeLayer(file, fileFormat, opts);
     layers.push(layer);
     const name = layer.backingFilename;
-    if (name === undefined || opts.chain === false) return layers;
+    if (name === undefined) return layers;
     const shown = `${host}:${file}`;
     const next = nextLayer(name, file, layer.backingFormat, places, `${opts.what}: ${shown}`);
-    if (next.literal !== undefined) await sameFile(next.literal, next.file, `${opts.what}: ${shown}`);
     layer.fullBackingFilename = next.file;
+    if (opts.chain === false) return layers;
+    if (next.literal !== undefined) await sameFile(next.literal, next.file, `${opts.what}: ${shown}`);
     file = next.file;
     fileFormat = next.format;
     namedBy = `backing file ${quoteName(name)} of ${shown}`;
@@ -107,8 +108,8 @@ function nextLayer(
   places: LayerPlaces,
   what: string,
 ): { file: string; format: ImageFormat; literal?: string } {
-  const refuse = (why: string): never => {
-    throw new StorageError('BAD_LAYOUT', `${what} names backing file ${quoteName(name)}: ${why}`);
+  const refuse = (why: string, reason: 'BAD_LAYOUT' | 'PATH_OUTSIDE_ROOTS' = 'BAD_LAYOUT'): never => {
+    throw new StorageError(reason, `${what} names backing file ${quoteName(name)}: ${why}`);
   };
   if (name.startsWith('json:')) refuse('json: backing names are refused (they hold qemu options)');
   if (PROTOCOL_NAME.test(name) || name.includes('://')) {
@@ -123,7 +124,7 @@ function nextLayer(
   const format = backingFormat as ImageFormat;
   if (!name.startsWith('/')) return { file: `${file.slice(0, file.lastIndexOf('/') + 1)}${name}`, format };
   const local = places.localFor(name);
-  if (local === undefined) refuse('it is outside the datastore roots');
+  if (local === undefined) refuse('it is outside the datastore roots', 'PATH_OUTSIDE_ROOTS');
   return { file: local as string, format, ...(local === name ? {} : { literal: name }) };
 }
 
