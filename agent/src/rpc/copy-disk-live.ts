@@ -52,7 +52,14 @@ export async function copyDiskLive(
         ) {
           throw new StorageError('ALREADY_EXISTS', `${what}: the destination already exists`);
         }
-        await matchingDisk(live, diskFile, await runningDisks(live));
+        const running = await matchingDisk(live, diskFile, await runningDisks(live));
+        // libvirt opens the disk as its driver type says: it must be the format oned knows.
+        if (running.format !== sourceFormat) {
+          throw new StorageError(
+            'BAD_LAYOUT',
+            `${what}: ${live.target} of ${live.domain} runs as ${running.format}, but DISK/FORMAT is ${sourceFormat}`,
+          );
+        }
         // Checked before anything reads it, whichever way the copy then goes.
         await readChain(diskFile, sourceFormat, { what, signal: call.signal, scope: agent.roots });
         let method: string;
