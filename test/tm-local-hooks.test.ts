@@ -72,7 +72,8 @@ describe('resize', () => {
   it('grows a powered-off VM disk once; a repeat changes nothing', async () => {
     await writeVmXml(stack.fixturesDir, vmFixture({ lcmState: LCM.diskResizePoweroff }));
     const disk = `${SYS0}/${VM}/disk.0`;
-    await makeImage(local('host01', disk), 'qcow2', 32, 0x11);
+    // DISK/FORMAT of disk 0 is raw (vmFixture): the disk is what oned says it is.
+    await makeImage(local('host01', disk), 'raw', 32, 0x11);
     for (let i = 0; i < 3; i++) {
       expectOk(await tm('resize', [`host01:${disk}`, '48', `${VM}`, '0']));
       expect((await imageInfo(local('host01', disk)))['virtual-size']).toBe(48 * MIB);

@@ -125,7 +125,7 @@ describe('disk RPCs over mutual TLS', () => {
     expect(new Set(created.map((c) => c.virtualSize))).toEqual(new Set([16 * MIB]));
     await qcow2Disk('0/10', 8, 128 * KIB, 0x61);
     await call(client.snapshotCreate.bind(client), snap('0/10', 0));
-    const info = await call(client.imageInfo.bind(client), { path: ds('0/10/disk.0') });
+    const info = await call(client.imageInfo.bind(client), { path: ds('0/10/disk.0'), format: 'qcow2' });
     expect(info.layers.map((l) => [l.format, l.virtualSize, l.backingFilename, l.backingFormat])).toEqual([
       ['qcow2', 8 * MIB, 'disk.0.snap/0', 'qcow2'],
       ['qcow2', 8 * MIB, '', ''],
@@ -136,6 +136,7 @@ describe('disk RPCs over mutual TLS', () => {
         source: ds('0/10/disk.0'),
         destination: ds('1/saved'),
         format: 'qcow2',
+        sourceFormat: 'qcow2',
         sparse: true,
         snapshot: undefined,
       }),
@@ -213,6 +214,7 @@ describe('disk RPCs over mutual TLS', () => {
         source: ds('0/13/disk.0'),
         destination: ds('1/c'),
         format: 'vdi',
+        sourceFormat: 'qcow2',
         sparse: true,
         snapshot: undefined,
       }),
@@ -282,6 +284,7 @@ describe.skipIf(process.getuid?.() !== 0)('a full filesystem (tmpfs)', () => {
         source: ds('1/convert-source'),
         destination: ds('0/77/copy'),
         format: 'raw',
+        sourceFormat: 'qcow2',
         sparse: false,
         snapshot: undefined,
       }),

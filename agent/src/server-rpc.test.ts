@@ -114,43 +114,73 @@ describe('SetMonitorMarker', () => {
 });
 
 describe('Resize (real qemu-img)', () => {
-  it.each(['qcow2', 'raw'])('grows a %s image once; repeats are no-ops', async (format) => {
+  it.each(['qcow2', 'raw'] as const)('grows a %s image once; repeats are no-ops', async (format) => {
     await qemuImg('create', '-q', '-f', format, local(`0/42/grow.${format}`), '16M');
     const results = await repeat(() =>
-      call(client.resize.bind(client), { path: ds(`0/42/grow.${format}`), sizeMb: 48, preallocate: false }),
+      call(client.resize.bind(client), {
+        path: ds(`0/42/grow.${format}`),
+        sizeMb: 48,
+        preallocate: false,
+        format,
+      }),
     );
     expect(results).toEqual([
       { changed: true, virtualSize: 48 * MIB },
       { changed: false, virtualSize: 48 * MIB },
       { changed: false, virtualSize: 48 * MIB },
     ]);
-    const info = await imageInfo(local(`0/42/grow.${format}`));
+    const info = await imageInfo(local(`0/42/grow.${format}`), format);
     expect(info).toMatchObject({ format, virtualSize: 48 * MIB });
   });
 
   it('preallocates with SPARSE=no (raw: allocated grows to about the full size)', async () => {
     await qemuImg('create', '-q', '-f', 'raw', local('0/42/full.raw'), '1M');
-    await call(client.resize.bind(client), { path: ds('0/42/full.raw'), sizeMb: 64, preallocate: true });
+    await call(client.resize.bind(client), {
+      path: ds('0/42/full.raw'),
+      sizeMb: 64,
+      preallocate: true,
+      format: 'raw',
+    });
     expect(lstatSync(local('0/42/full.raw')).blocks * 512).toBeGreaterThanOrEqual(63 * MIB);
     await qemuImg('create', '-q', '-f', 'raw', local('0/42/sparse.raw'), '1M');
-    await call(client.resize.bind(client), { path: ds('0/42/sparse.raw'), sizeMb: 64, preallocate: false });
+    await call(client.resize.bind(client), {
+      path: ds('0/42/sparse.raw'),
+      sizeMb: 64,
+      preallocate: false,
+      format: 'raw',
+    });
     expect(lstatSync(local('0/42/sparse.raw')).blocks * 512).toBeLessThan(MIB);
   });
 
   it('refuses to shrink, and reports a missing image as NOT_FOUND', async () => {
     await qemuImg('create', '-q', '-f', 'qcow2', local('0/42/big.qcow2'), '32M');
     const shrink = await failure(
-      call(client.resize.bind(client), { path: ds('0/42/big.qcow2'), sizeMb: 16, preallocate: false }),
+      call(client.resize.bind(client), {
+        path: ds('0/42/big.qcow2'),
+        sizeMb: 16,
+        preallocate: false,
+        format: 'qcow2',
+      }),
     );
     expect(shrink).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
     expect(shrink.message).toMatch(/^resize host01:\/var\/lib\/one\/datastores\/0\/42\/big.qcow2: shrinking/);
-    expect((await imageInfo(local('0/42/big.qcow2'))).virtualSize).toBe(32 * MIB);
+    expect((await imageInfo(local('0/42/big.qcow2'), 'qcow2')).virtualSize).toBe(32 * MIB);
     const missing = await failure(
-      call(client.resize.bind(client), { path: ds('0/42/nope'), sizeMb: 16, preallocate: false }),
+      call(client.resize.bind(client), {
+        path: ds('0/42/nope'),
+        sizeMb: 16,
+        preallocate: false,
+        format: 'qcow2',
+      }),
     );
     expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
     const zero = await failure(
-      call(client.resize.bind(client), { path: ds('0/42/big.qcow2'), sizeMb: 0, preallocate: false }),
+      call(client.resize.bind(client), {
+        path: ds('0/42/big.qcow2'),
+        sizeMb: 0,
+        preallocate: false,
+        format: 'qcow2',
+      }),
     );
     expect(zero.message).toBe('resize on host01: size_mb must be a positive integer');
   });

@@ -95,7 +95,8 @@ describe('refusals carry the code, the x-reason and a message naming host and pa
       () => call(client.delete.bind(client), { path: ds('0/etc/hostname') }),
       () => call(client.makeDir.bind(client), { path: ds('0/etc/evil') }),
       () => call(client.stat.bind(client), { path: ds('0/etc/passwd') }),
-      () => call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false }),
+      () =>
+        call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false, format: 'raw' }),
     ]) {
       const err = await failure(attempt());
       expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });

@@ -65,7 +65,13 @@ const link = (r: LinkImageRequest) => call(client.linkImage.bind(client), r);
 
 describe('shared-mode disk RPCs over mutual TLS', () => {
   it('CloneOverlay builds the overlay; repeats answer the same', async () => {
-    const r = { source: ds('1/img'), diskPath: ds('0/30/disk.0'), standalone: false, sparse: true };
+    const r = {
+      source: ds('1/img'),
+      diskPath: ds('0/30/disk.0'),
+      standalone: false,
+      sparse: true,
+      format: 'qcow2',
+    };
     for (let i = 0; i < 3; i++) expect(await clone(r)).toEqual({ format: 'qcow2' });
     expect(readlinkSync(local('0/30/disk.0'))).toBe('disk.0.snap/0');
     expect(
@@ -74,7 +80,7 @@ describe('shared-mode disk RPCs over mutual TLS', () => {
   });
 
   it('LinkImage links the disk to <IMG>.snap/0; repeats answer the same', async () => {
-    const r = { source: ds('1/img'), diskPath: ds('0/31/disk.0') };
+    const r = { source: ds('1/img'), diskPath: ds('0/31/disk.0'), format: 'qcow2' };
     for (let i = 0; i < 3; i++) expect(await link(r)).toEqual({ snapshotId: 0 });
     expect(readlinkSync(local('0/31/disk.0'))).toBe('../../1/img.snap/0');
   });
@@ -82,9 +88,10 @@ describe('shared-mode disk RPCs over mutual TLS', () => {
   it.each([
     [
       'CloneOverlay',
-      (source: string) => clone({ source, diskPath: ds('0/32/disk.0'), standalone: false, sparse: true }),
+      (source: string) =>
+        clone({ source, diskPath: ds('0/32/disk.0'), standalone: false, sparse: true, format: 'qcow2' }),
     ],
-    ['LinkImage', (source: string) => link({ source, diskPath: ds('0/32/disk.0') })],
+    ['LinkImage', (source: string) => link({ source, diskPath: ds('0/32/disk.0'), format: 'qcow2' })],
   ])('%s: NOT_FOUND, PERMISSION_DENIED and INVALID_ARGUMENT on the wire', async (_name, rpc) => {
     const missing = await failure(rpc(ds('1/missing')));
     expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });

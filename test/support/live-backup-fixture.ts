@@ -83,6 +83,8 @@ export interface Vm {
   domain: string;
   repo: string;
   disk(n: number): string;
+  /** DISK/FORMAT of each disk, as oned would pass it. */
+  formats: Array<'qcow2' | 'raw'>;
 }
 
 export async function newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: number }>): Promise<Vm> {
@@ -108,6 +110,7 @@ export async function newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: num
     domain: `one-bk${id}`,
     repo,
     disk: (n) => join(dir, `disk.${n}`),
+    formats: disks.map((d) => d.format),
   };
 }
 
@@ -122,9 +125,15 @@ export async function startVm(vm: Vm, formats: Array<'qcow2' | 'raw'>): Promise<
   return d;
 }
 
+/**
+ * BackupPrepare of `vm` with defaults; a disk without a format gets the one the VM was made with
+ * (DISK/FORMAT, as the coordinator passes it).
+ */
 export function prepare(
   vm: Vm,
-  r: Partial<BackupPrepareRequest> & { disks: BackupPrepareRequest['disks'] },
+  r: Partial<Omit<BackupPrepareRequest, 'disks'>> & {
+    disks: Array<Omit<BackupPrepareRequest['disks'][number], 'format'> & { format?: string }>;
+  },
 ): Promise<BackupPrepareResponse> {
   return call(client.backupPrepare.bind(client), {
     vmDir: vm.onedDir,
@@ -137,6 +146,7 @@ export function prepare(
     freeze: 'NONE',
     vmXml: `<VM><ID>${vm.id}</ID></VM>`,
     ...r,
+    disks: r.disks.map((d) => ({ ...d, format: d.format ?? vm.formats[d.diskId] ?? 'qcow2' })),
   });
 }
 

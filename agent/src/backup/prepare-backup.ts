@@ -6,7 +6,9 @@ import { runTool } from '../../../common/src/tools/run-tool.js';
 import { type DomainDisk, liveDomain, requireRunning } from '../libvirt/domain.js';
 import type { FreezeMode } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
-import { QEMU_IMG, imageInfo } from '../qemu/qemu-img.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import { type ImageFormat, QEMU_IMG } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { type BackupDirs, backupFileName, recreate, removeAll } from './backup-dirs.js';
 import {
   checkpointId,
@@ -41,6 +43,8 @@ export interface BackupDiskPlan {
   readonly target: string;
   /** Local path of `<vmdir>/disk.<id>` followed to its file (the active layer). */
   readonly file: string;
+  /** DISK/FORMAT from the request: the disk is read with -f, never probed. */
+  readonly format: ImageFormat;
 }
 
 export interface PrepareInput {
@@ -58,6 +62,8 @@ export interface PrepareInput {
   readonly what: string;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /** The agent's roots: every disk's chain is validated against them first (safe-chain.ts). */
+  readonly scope: ChainScope;
 }
 
 export interface PreparedDisk {
@@ -81,6 +87,9 @@ export async function prepareBackup(p: PrepareInput): Promise<Prepared> {
   const virshOpts: VirshOptions & { log: Logger } = { uri: p.uri, what: p.what, log: p.log };
   // A running domain is read once (one dumpxml); its disks serve every step below.
   const disks = p.live ? await undoLeftovers(p, virshOpts) : [];
+  // Every disk's chain is checked before anything is written or read into a backup.
+  for (const d of p.disks)
+    await readChain(d.file, d.format, { what: p.what, signal: p.signal, scope: p.scope });
   await recreate(p.dirs);
   try {
     await writeFile(join(p.dirs.bck, 'vm.xml'), encode64(p.vmXml));
@@ -129,7 +138,7 @@ const fileOf = (p: PrepareInput, diskId: number): string =>
   join(p.dirs.bck, backupFileName(diskId, p.backupId));
 
 /** `qemu-img convert -U -m 4 -O qcow2`: a standalone copy of what the disk's chain reads. */
-async function convertFull(source: string, format: string, out: string, p: PrepareInput): Promise<void> {
+async function convertFull(source: string, format: ImageFormat, out: string, p: PrepareInput): Promise<void> {
   await runTool(
     QEMU_IMG,
     ['convert', '-q', '-U', '-m', CONVERT_COROUTINES, '-f', format, '-O', 'qcow2', source, out],
@@ -140,8 +149,7 @@ async function convertFull(source: string, format: string, out: string, p: Prepa
 async function fullOffline(p: PrepareInput): Promise<Prepared> {
   const disks: PreparedDisk[] = [];
   for (const d of p.disks) {
-    const { format } = await imageInfo(d.file, { what: p.what, signal: p.signal });
-    await convertFull(d.file, format, fileOf(p, d.diskId), p);
+    await convertFull(d.file, d.format, fileOf(p, d.diskId), p);
     disks.push({ diskId: d.diskId, file: fileOf(p, d.diskId), type: 'FULL' });
   }
   return { disks, method: 'convert' };
@@ -180,7 +188,7 @@ async function fullLive(
 async function matchDomainDisks(
   p: PrepareInput,
   live: readonly DomainDisk[],
-): Promise<Array<BackupDiskPlan & { source: string; format: string }>> {
+): Promise<Array<BackupDiskPlan & { source: string }>> {
   const out = [];
   for (const d of p.disks) {
     const disk = live.find((x) => x.target === d.target);
@@ -194,7 +202,14 @@ async function matchDomainDisks(
         `${p.what}: disk ${d.target} of domain ${p.domain} is ${disk.source}, not disk.${d.diskId} of the VM directory`,
       );
     }
-    out.push({ ...d, source: disk.source, format: disk.format });
+    // libvirt's driver type for the disk must be the format oned knows: a mismatch is refused.
+    if (disk.format !== d.format) {
+      throw new StorageError(
+        'BAD_LAYOUT',
+        `${p.what}: disk ${d.target} of domain ${p.domain} runs as ${disk.format}, but DISK/FORMAT is ${d.format}`,
+      );
+    }
+    out.push({ ...d, source: disk.source });
   }
   return out;
 }
@@ -285,8 +300,7 @@ async function incrementOffline(p: PrepareInput): Promise<Prepared> {
   const cbt = { what: p.what, signal: p.signal };
   const infos = [];
   for (const d of p.disks) {
-    const info = await imageInfo(d.file, cbt);
-    requireQcow2ForCbt(info.format, p.what, `disk ${d.diskId} (${d.file})`);
+    requireQcow2ForCbt(d.format, p.what, `disk ${d.diskId} (${d.file})`);
     infos.push({ d, bitmaps: await listBitmaps(d.file, cbt) });
   }
   const parent = p.parentId >= 0 ? checkpointName(p.vmId, p.parentId) : undefined;

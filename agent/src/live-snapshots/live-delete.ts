@@ -60,7 +60,8 @@ export async function deleteQcow2SnapshotLive(
   const opts = {
     what: t.what,
     ...(t.signal ? { signal: t.signal } : {}),
-    ...(t.confine ? { confine: t.confine } : {}),
+    format: 'qcow2' as const,
+    scope: t.scope,
   };
   const active = fileOf(snap, disk.activeId);
   const layers = await verifyChain(active, opts);

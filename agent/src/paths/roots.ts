@@ -28,7 +28,8 @@ export class Roots {
   readonly locations: readonly string[];
 
   constructor(
-    private readonly host: string,
+    /** This agent's name, as messages show it (host:path). */
+    readonly host: string,
     roots: readonly RootConfig[],
   ) {
     this.locations = roots.map((r) => r.location);
@@ -120,8 +121,20 @@ export class Roots {
 
   /** The real paths (their own symlinks resolved) of the configured roots that exist. */
   async realRoots(): Promise<string[]> {
-    const real = await Promise.all(this.byLocation.map((r) => realpath(r.path).catch(() => undefined)));
-    return real.filter((r): r is string => r !== undefined);
+    return (await this.realRootPlaces()).map((r) => r.real);
+  }
+
+  /**
+   * Every root with its real directory (roots that do not exist here left out), for the backing
+   * chain checks (agent/src/qemu/layer-places.ts), which map oned's absolute names and places.
+   */
+  async realRootPlaces(): Promise<Array<{ location: string; real: string }>> {
+    const out: Array<{ location: string; real: string }> = [];
+    for (const r of this.byLocation) {
+      const real = await realpath(r.path).catch(() => undefined);
+      if (real !== undefined) out.push({ location: r.location, real });
+    }
+    return out;
   }
 
   /** True when `local` (as resolve returned it) is one of the roots themselves. */

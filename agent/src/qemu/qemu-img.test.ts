@@ -15,9 +15,9 @@ async function create(name: string, format: string, sizeMb: number): Promise<str
 }
 
 describe('qemu-img wrapper (real qemu-img)', () => {
-  it.each(['qcow2', 'raw'])('reads %s info as JSON', async (format) => {
+  it.each(['qcow2', 'raw'] as const)('reads %s info as JSON', async (format) => {
     const path = await create(`info.${format}`, format, 16);
-    const info = await imageInfo(path);
+    const info = await imageInfo(path, format);
     expect(info.format).toBe(format);
     expect(info.virtualSize).toBe(16 * MIB);
   });
@@ -26,13 +26,13 @@ describe('qemu-img wrapper (real qemu-img)', () => {
     const base = await create('base.qcow2', 'qcow2', 8);
     const overlay = join(dir, 'overlay.qcow2');
     await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
-    expect((await imageInfo(overlay)).backingFile).toBe(base);
+    expect((await imageInfo(overlay, 'qcow2')).backingFile).toBe(base);
   });
 
-  it.each(['qcow2', 'raw'])('grows a %s image', async (format) => {
+  it.each(['qcow2', 'raw'] as const)('grows a %s image', async (format) => {
     const path = await create(`grow.${format}`, format, 8);
-    await resize(path, 24, { preallocate: false });
-    expect((await imageInfo(path)).virtualSize).toBe(24 * MIB);
+    await resize(path, 24, { preallocate: false, format });
+    expect((await imageInfo(path, format)).virtualSize).toBe(24 * MIB);
   });
 
   it('preallocates the new space of a raw image', async () => {
@@ -41,8 +41,29 @@ describe('qemu-img wrapper (real qemu-img)', () => {
     expect(statSync(path).blocks * 512).toBeGreaterThanOrEqual(31 * MIB);
   });
 
+  it('reads a raw file holding a qcow2 header as raw: -f raw never parses a header', async () => {
+    const path = join(dir, 'header.raw');
+    await runTool('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-u',
+      '-F',
+      'raw',
+      '-b',
+      '/etc/hostname',
+      path,
+      '4M',
+    ]);
+    const info = await imageInfo(path, 'raw');
+    expect([info.format, info.backingFile]).toEqual(['raw', undefined]);
+    // A raw image's virtual size is its file size rounded up to whole sectors.
+    expect(info.virtualSize).toBeGreaterThanOrEqual(statSync(path).size);
+  });
+
   it('fails with a one-line TOOL_FAILED naming what it was doing', async () => {
-    const err = await imageInfo(join(dir, 'absent.qcow2'), { what: 'resize host01:/x' }).catch(
+    const err = await imageInfo(join(dir, 'absent.qcow2'), 'qcow2', { what: 'resize host01:/x' }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(StorageError);

@@ -4,8 +4,13 @@ import { runTool } from '../../../common/src/tools/run-tool.js';
 export const QEMU_IMG = 'qemu-img';
 /** qemu-img's "M" suffix is MiB, the unit oned uses for disk sizes. */
 export const MIB = 1024 * 1024;
-/** Format names qemu-img reports (raw, qcow2, vmdk...); anything else is not passed back to it. */
-const FORMAT_NAME = /^[a-z0-9]+$/;
+
+/**
+ * Formats the agent reads and writes (OpenNebula's DISK/FORMAT values for file-based datastores):
+ * every qemu tool is told one of these (-f, -F), never left to guess.
+ */
+export const IMAGE_FORMATS = ['raw', 'qcow2'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
 export interface ImageInfo {
   format: string;
@@ -23,11 +28,21 @@ export interface QemuOptions {
 }
 
 /**
- * `qemu-img info --output=json -U`: JSON rather than scraped text, and -U (force-share) so an image
- * a running VM holds locked can still be read (what it reads may lag until the guest flushes).
+ * `qemu-img info -f FMT --output=json -U` of one file the agent itself has just written (a new
+ * image, a converted copy): JSON rather than scraped text, -U (force-share) so an image a running VM
+ * holds locked can still be read, and -f so qemu-img never guesses the format. Opens no backing
+ * file. Images that come from elsewhere are read with readChain (safe-chain.ts), which validates.
  */
-export async function imageInfo(path: string, opts: QemuOptions = {}): Promise<ImageInfo> {
-  const { stdout } = await runTool(QEMU_IMG, ['info', '--output=json', '-U', path], toolOptions(opts));
+export async function imageInfo(
+  path: string,
+  format: ImageFormat,
+  opts: QemuOptions = {},
+): Promise<ImageInfo> {
+  const { stdout } = await runTool(
+    QEMU_IMG,
+    ['info', '-f', format, '--output=json', '-U', path],
+    toolOptions(opts),
+  );
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(stdout) as Record<string, unknown>;
@@ -37,13 +52,12 @@ export async function imageInfo(path: string, opts: QemuOptions = {}): Promise<I
       `${opts.what ?? path}: qemu-img info printed something that is not JSON`,
     );
   }
-  const format = json['format'];
   const virtualSize = json['virtual-size'];
   const actualSize = json['actual-size'];
-  if (typeof format !== 'string' || !FORMAT_NAME.test(format) || typeof virtualSize !== 'number') {
+  if (json['format'] !== format || typeof virtualSize !== 'number') {
     throw new StorageError(
       'TOOL_FAILED',
-      `${opts.what ?? path}: qemu-img info did not report a format and a size`,
+      `${opts.what ?? path}: qemu-img info did not describe a ${format} image with a size`,
     );
   }
   const backing = json['full-backing-filename'] ?? json['backing-filename'];
@@ -58,17 +72,16 @@ export async function imageInfo(path: string, opts: QemuOptions = {}): Promise<I
 export interface ResizeOptions extends QemuOptions {
   /** SPARSE=no in OpenNebula: allocate the new space now (--preallocation=falloc). */
   preallocate: boolean;
-  /** The image's format; read with imageInfo when absent. Always passed with -f so qemu-img never probes. */
-  format?: string;
+  /** The image's format (as oned knows it): passed with -f so qemu-img never probes. */
+  format: ImageFormat;
 }
 
 /** `qemu-img resize -f FMT [--preallocation=falloc] PATH <sizeMb>M`. Grows only: no --shrink. */
 export async function resize(path: string, sizeMb: number, opts: ResizeOptions): Promise<void> {
-  const format = opts.format ?? (await imageInfo(path, opts)).format;
   const args = [
     'resize',
     '-f',
-    format,
+    opts.format,
     ...(opts.preallocate ? ['--preallocation=falloc'] : []),
     path,
     `${sizeMb}M`,
@@ -76,17 +89,13 @@ export async function resize(path: string, sizeMb: number, opts: ResizeOptions):
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
-/** Formats the agent writes (OpenNebula's DISK/FORMAT values for file-based datastores). */
-export const IMAGE_FORMATS = ['raw', 'qcow2'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-
 export interface CreateOptions extends QemuOptions {
   format: ImageFormat;
   /** Virtual size in MiB; omitted for an overlay, which takes its backing file's size. */
   sizeMb?: number;
   /** Backing name as it is stored in the overlay (relative names resolve against its directory). */
   backing?: string;
-  backingFormat?: string;
+  backingFormat?: ImageFormat;
   /** Allocate every block now (SPARSE=no): preallocation=falloc. */
   preallocate?: boolean;
 }
@@ -103,7 +112,7 @@ export async function create(path: string, opts: CreateOptions): Promise<void> {
 
 export interface ConvertOptions extends QemuOptions {
   /** Source format; passed with -f so qemu-img does not probe. */
-  sourceFormat?: string;
+  sourceFormat: ImageFormat;
   format: ImageFormat;
   /** False writes every block (-S 0), so the copy is fully allocated. */
   sparse: boolean;
@@ -114,9 +123,7 @@ export interface ConvertOptions extends QemuOptions {
  * what SOURCE's whole backing chain reads as. -U reads images a VM may hold.
  */
 export async function convert(source: string, destination: string, opts: ConvertOptions): Promise<void> {
-  const args = ['convert', '-q', '-U'];
-  if (opts.sourceFormat !== undefined) args.push('-f', opts.sourceFormat);
-  args.push('-O', opts.format);
+  const args = ['convert', '-q', '-U', '-f', opts.sourceFormat, '-O', opts.format];
   if (!opts.sparse) args.push('-S', '0');
   args.push(source, destination);
   await runTool(QEMU_IMG, args, toolOptions(opts));
@@ -125,7 +132,7 @@ export async function convert(source: string, destination: string, opts: Convert
 export interface RebaseOptions extends QemuOptions {
   /** New backing name as stored in the image; empty makes the image standalone. */
   backing: string;
-  backingFormat?: string;
+  backingFormat?: ImageFormat;
   /**
    * -u: only the stored backing name (and format) change, no data is copied. Right only when the
    * new name reads the same content as the old one (a snap dir copied under a new name).

@@ -9,6 +9,7 @@ import { type BackupMode, type BackupDiskPlan, prepareBackup } from '../backup/p
 import { runningBackups } from '../backup/running-backups.js';
 import { checkDomainName, checkTarget } from '../libvirt/domain.js';
 import { freezeModeOf } from '../libvirt/freeze.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import type { AgentContext, CallContext } from './context.js';
 import { oneOf, requireField } from './validate.js';
 
@@ -45,11 +46,12 @@ export async function backupPrepare(
   for (const d of req.disks) {
     const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
     if (req.live) checkTarget(d.target, `${what}: disk ${d.diskId} target`);
+    const format = oneOf(agent, METHOD, `disks[${d.diskId}].format`, d.format, IMAGE_FORMATS);
     const file = await agent.roots.resolveTarget(onedDisk, 'disk');
     await stat(file).catch((err: unknown) => {
       throw asStorageError(err, 'backup prepare', `${agent.name}:${onedDisk}`);
     });
-    disks.push({ diskId: d.diskId, target: d.target, file });
+    disks.push({ diskId: d.diskId, target: d.target, file, format });
   }
   return agent.locks.withLock(
     [vmDir],
@@ -73,6 +75,7 @@ export async function backupPrepare(
           what,
           log: call.log,
           signal,
+          scope: agent.roots,
         }).catch((err: unknown) => {
           if (signal.aborted && !call.signal.aborted) {
             throw new StorageError('TOOL_FAILED', `${what}: cancelled by backup_cancel`, { cause: err });

@@ -45,6 +45,8 @@ function req(vm: string, image: string, extra: Partial<CloneOverlayRequest> = {}
     diskPath: ds(`0/${vm}/disk.0`),
     standalone: false,
     sparse: true,
+    // What oned knows: the raw test images are named r*.
+    format: image.startsWith('r') ? 'raw' : 'qcow2',
     ...extra,
   };
 }

@@ -7,13 +7,14 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
 import { storedNames } from '../paths/stored-name.js';
-import type { ChainLayer } from '../qemu/backing-chain.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
+import type { ChainLayer } from '../qemu/safe-chain.js';
 import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 
 /**
  * qcow2/shared `clone`: `disk.N -> disk.N.snap/0`, an overlay on the image (or a standalone copy
@@ -28,6 +29,7 @@ export async function cloneOverlay(
   const action = 'clone overlay';
   const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const sourceFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, source);
   const what = `${action} ${here} to ${diskPath}`;
   const localSource = await agent.roots.resolve(source, 'source');
@@ -39,7 +41,14 @@ export async function cloneOverlay(
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
+      const { format, layers } = await readImageSource(
+        agent,
+        localSource,
+        sourceFormat,
+        here,
+        what,
+        call.signal,
+      );
       await assertNotReplacingChain(disk, snapDir, layers, what);
       const target: CloneTarget = {
         disk,
@@ -48,7 +57,7 @@ export async function cloneOverlay(
         sourceFormat: format,
         what,
         signal: call.signal,
-        confine: (file: string) => agent.roots.confineLocal(file, what),
+        scope: agent.roots,
         names: storedNames(agent.roots),
       };
       let built = 'copy';

@@ -4,8 +4,7 @@ import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import { moveIntoPlace } from '../images/make-image.js';
-import { backingChain } from '../qemu/backing-chain.js';
-import { IMAGE_FORMATS, convert } from '../qemu/qemu-img.js';
+import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
@@ -29,6 +28,7 @@ export async function convertImage(
     'destination',
   );
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   const snapshot = req.snapshot;
   const here = where(agent, source);
   const what = `${action} ${here}${snapshot ? ` (snapshot ${snapshot.snapId})` : ''} to ${destination}`;
@@ -66,10 +66,7 @@ export async function convertImage(
         throw asStorageError(err, action, here);
       });
       const opts = { what, signal: call.signal };
-      const layers = await verifyChain(from, {
-        ...opts,
-        confine: (file: string) => agent.roots.confineLocal(file, what),
-      });
+      const layers = await verifyChain(from, { ...opts, format: sourceFormat, scope: agent.roots });
       // Renaming over the source or any layer of its chain would change what is being copied.
       const destReal = await realpath(localDestination).catch(() => undefined);
       const reals = await Promise.all(layers.map((l) => realpath(l.filename)));
@@ -88,7 +85,7 @@ export async function convertImage(
         await makeDirectory(dirname(localDestination));
         await convert(from, temp, {
           ...opts,
-          sourceFormat: layers[0]?.format ?? 'raw',
+          sourceFormat,
           format,
           sparse: req.sparse,
         });
@@ -97,12 +94,12 @@ export async function convertImage(
         await rm(temp, { force: true });
         throw asStorageError(err, action, `${here} to ${destination}`);
       }
-      const [info] = await backingChain(localDestination, { ...opts, chain: false });
+      const info = await imageInfo(localDestination, format, opts);
       call.log.info(
         { source, destination, format, layers: layers.length, ms: Date.now() - started },
         'converted',
       );
-      return { virtualSize: info?.virtualSize ?? 0, actualSize: info?.actualSize ?? 0 };
+      return { virtualSize: info.virtualSize, actualSize: info.actualSize };
     },
     call.signal,
   );

@@ -9,6 +9,7 @@ import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
 import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField } from './validate.js';
 
@@ -30,6 +31,7 @@ export async function copyDiskLive(
     'destination',
   );
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   if (!req.live) throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: live is required`);
   const what = `${action} ${where(agent, diskPath)} to ${destPath}`;
   const live = liveTarget(req.live, { uri: agent.libvirtUri, what, signal: call.signal, log: call.log });
@@ -50,7 +52,16 @@ export async function copyDiskLive(
         ) {
           throw new StorageError('ALREADY_EXISTS', `${what}: the destination already exists`);
         }
-        await matchingDisk(live, diskFile, await runningDisks(live));
+        const running = await matchingDisk(live, diskFile, await runningDisks(live));
+        // libvirt opens the disk as its driver type says: it must be the format oned knows.
+        if (running.format !== sourceFormat) {
+          throw new StorageError(
+            'BAD_LAYOUT',
+            `${what}: ${live.target} of ${live.domain} runs as ${running.format}, but DISK/FORMAT is ${sourceFormat}`,
+          );
+        }
+        // Checked before anything reads it, whichever way the copy then goes.
+        await readChain(diskFile, sourceFormat, { what, signal: call.signal, scope: agent.roots });
         let method: string;
         try {
           await blockCopyTo(live, dest, format);
@@ -75,7 +86,13 @@ export async function copyDiskLive(
             async (heldBy) => {
               const tmp = tempNameBeside(dest);
               try {
-                await convert(diskFile, tmp, { what, signal: call.signal, format, sparse: true });
+                await convert(diskFile, tmp, {
+                  what,
+                  signal: call.signal,
+                  sourceFormat,
+                  format,
+                  sparse: true,
+                });
                 await rename(tmp, dest);
               } catch (e) {
                 await rm(tmp, { force: true });
@@ -85,7 +102,7 @@ export async function copyDiskLive(
             },
           );
         }
-        const info = await imageInfo(dest, { what });
+        const info = await imageInfo(dest, format, { what });
         call.log.info(
           { disk: diskPath, destination: destPath, method, ms: Date.now() - started },
           'running disk copied',

@@ -6,6 +6,7 @@ import type {
   CopyImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
@@ -14,7 +15,7 @@ import { assertNotReplacingChain } from './clone-overlay.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 import { makeNewDirectory } from '../files/make-directory.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
@@ -33,6 +34,7 @@ export async function copyImageChain(
   const action = 'copy image chain';
   const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, source);
   const what = `${action} ${here} to ${diskPath}`;
   if (diskPath === source) {
@@ -49,7 +51,14 @@ export async function copyImageChain(
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(agent, localSource, here, what, call.signal);
+      const { format, layers } = await readImageSource(
+        agent,
+        localSource,
+        imageFormat,
+        here,
+        what,
+        call.signal,
+      );
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the copy fails.
       let made: MadeDirectories | undefined;
@@ -90,11 +99,7 @@ async function copyQcow2(
     snap.files.size > 0
       ? snap
       : { dir: snap.dir, files: new Map([[FIRST_ID, p.localSource]]), currents: new Map<number, number>() };
-  const chains = await readSnapChains(from.files, {
-    what,
-    signal,
-    confine: (file: string) => agent.roots.confineLocal(file, what),
-  });
+  const chains = await readSnapChains(from.files, { what, signal, format: 'qcow2', scope: agent.roots });
   await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
   const short = basename(p.diskSnap);
   const names = storedNames(agent.roots);
@@ -116,7 +121,15 @@ async function copyQcow2(
     });
     // The relative names resolve through the temporary directory's own self link: check there.
     const inTemp = confineTo(temp, what, short);
-    for (const id of ids) await verifyChain(join(temp, String(id)), { what, signal, confine: inTemp });
+    for (const id of ids) {
+      await verifyChain(join(temp, String(id)), {
+        what,
+        signal,
+        format: 'qcow2',
+        scope: agent.roots,
+        confine: inTemp,
+      });
+    }
     await replaceIntoPlace(temp, p.diskSnap);
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
@@ -124,6 +137,12 @@ async function copyQcow2(
   }
   const latest = Math.max(...ids);
   await relink(p.disk, await names.nameFor(join(p.diskSnap, String(latest)), { dir: dirname(p.disk) }));
-  await verifyChain(p.disk, { what, signal, confine: confineTo(dirname(p.disk), what, 'the VM directory') });
+  await verifyChain(p.disk, {
+    what,
+    signal,
+    format: 'qcow2',
+    scope: agent.roots,
+    confine: confineTo(dirname(p.disk), what, 'the VM directory'),
+  });
   return latest;
 }

@@ -7,7 +7,7 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage, moveIntoPlace } from '../images/make-image.js';
-import { backingChain } from '../qemu/backing-chain.js';
+import { imageInfo } from '../qemu/qemu-img.js';
 import { makeParents } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField, requirePositive } from './validate.js';
@@ -82,12 +82,16 @@ export async function createImage(
         await made.undo();
         throw asStorageError(err, action, here);
       }
-      const [info] = await backingChain(local, { what, signal: call.signal, chain: false });
+      // The agent wrote this image itself: swap is a raw image.
+      const info = await imageInfo(local, format === 'qcow2' ? 'qcow2' : 'raw', {
+        what,
+        signal: call.signal,
+      });
       call.log.info(
         { path, sizeMb, format, filesystem, sparse: req.sparse, ms: Date.now() - started },
         'image created',
       );
-      return { virtualSize: info?.virtualSize ?? 0, actualSize: info?.actualSize ?? 0 };
+      return { virtualSize: info.virtualSize, actualSize: info.actualSize };
     },
     call.signal,
   );

@@ -1,17 +1,19 @@
 import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ImageInfoRequest, ImageInfoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { backingChain } from '../qemu/backing-chain.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 
-/** `qemu-img info -U --backing-chain` of an image, typed. Read-only: no lock. */
+/** An image and its backing chain, read one validated layer at a time (safe-chain.ts). Read-only: no lock. */
 export async function imageInfo(
   agent: AgentContext,
   req: ImageInfoRequest,
   call: CallContext,
 ): Promise<ImageInfoResponse> {
   const path = requireField(agent, 'image info', 'path', req.path);
+  const format = oneOf(agent, 'image info', 'format', req.format, IMAGE_FORMATS);
   // The real file (a disk.N symlink followed), so bare backing names resolve in its directory.
   const local = await agent.roots.resolveTarget(path, 'path');
   const here = where(agent, path);
@@ -19,7 +21,11 @@ export async function imageInfo(
     if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `image info ${here}: no such file`);
     throw asStorageError(err, 'image info', here);
   });
-  const layers = await backingChain(local, { what: `image info ${here}`, signal: call.signal });
+  const layers = await readChain(local, format, {
+    what: `image info ${here}`,
+    signal: call.signal,
+    scope: agent.roots,
+  });
   return {
     layers: layers.map((l) => ({
       filename: l.filename,

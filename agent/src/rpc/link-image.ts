@@ -3,12 +3,13 @@ import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
+import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 
 /** The first entry of a persistent image's snap dir: `<IMG>.snap/0 -> <IMG>`. */
 const FIRST_ID = 0;
@@ -27,6 +28,7 @@ export async function linkImage(
   const action = 'link image';
   const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, source);
   const what = `${action} ${here} to ${diskPath}`;
   if (diskPath === source) {
@@ -43,7 +45,7 @@ export async function linkImage(
     what,
     async () => {
       const started = Date.now();
-      const { format } = await readImageSource(agent, localSource, here, what, call.signal);
+      const { format } = await readImageSource(agent, localSource, imageFormat, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the link fails.
       let made: MadeDirectories | undefined;
@@ -81,11 +83,7 @@ async function linkQcow2(
     await relink(fileOf(snap, FIRST_ID), await names.nameFor(p.localSource, { dir: snap.dir }));
   }
   const target = fileOf(snap, latest);
-  await verifyChain(target, {
-    what: p.what,
-    signal: p.signal,
-    confine: (file: string) => agent.roots.confineLocal(file, p.what),
-  });
+  await verifyChain(target, { what: p.what, signal: p.signal, format: 'qcow2', scope: agent.roots });
   await relink(p.disk, await names.nameFor(target, { dir: dirname(p.disk) }));
   return latest;
 }

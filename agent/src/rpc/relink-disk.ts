@@ -2,7 +2,7 @@ import { readlink, realpath } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { RelinkDiskRequest, RelinkDiskResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type StoredNames, storedNames } from '../paths/stored-name.js';
-import { rebase } from '../qemu/qemu-img.js';
+import { IMAGE_FORMATS, rebase } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import {
   type SnapDir,
@@ -16,7 +16,7 @@ import {
 } from '../snapshots/snap-dir.js';
 import { type SnapChains, confineTo, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 
 /**
  * tm/local clone/ln of an image whose SOURCE links into its own snap dir (OpenNebula's local
@@ -34,6 +34,7 @@ export async function relinkDisk(
   const action = 'relink disk';
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
   const active = requireField(agent, action, 'active', req.active);
+  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, diskPath);
   const what = `${action} ${here}`;
   const id = snapshotIdOf(active);
@@ -58,7 +59,7 @@ export async function relinkDisk(
         }
         // Every layer must be a file of the copied directory: the copy reads nothing else.
         const confine = confineTo(snapDir, what, snap.short);
-        const opts = { what, signal: call.signal, confine };
+        const opts = { what, signal: call.signal, confine, format, scope: agent.roots };
         const chains = await readSnapChains(snap.files, opts);
         await ensureSnapDir(snap, true, what);
         const renamed = await renameBackings(snap, chains, names, opts);

@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ResizeRequest, ResizeResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { MIB, imageInfo, resize as qemuResize } from '../qemu/qemu-img.js';
+import { IMAGE_FORMATS, MIB, resize as qemuResize } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField, requirePositive } from './validate.js';
+import { oneOf, requireField, requirePositive } from './validate.js';
 
 /**
  * Grows an image to size_mb MiB (tm/common/resize). The current virtual size decides: equal is a
@@ -17,6 +18,7 @@ export async function resizeImage(
 ): Promise<ResizeResponse> {
   const path = requireField(agent, 'resize', 'path', req.path);
   const sizeMb = requirePositive(agent, 'resize', 'size_mb', req.sizeMb);
+  const format = oneOf(agent, 'resize', 'format', req.format, IMAGE_FORMATS);
   // disk.N may be a symlink into an image datastore: follow it, but only within the roots.
   const local = await agent.roots.resolveTarget(path, 'path');
   const here = where(agent, path);
@@ -28,8 +30,10 @@ export async function resizeImage(
       await stat(local).catch((err: unknown) => {
         throw asStorageError(err, 'resize', here);
       });
-      const opts = { signal: call.signal, what };
-      const before = await imageInfo(local, opts);
+      const opts = { signal: call.signal, what, scope: agent.roots };
+      // The whole chain is validated first: qemu-img resize opens every layer.
+      const [before] = await readChain(local, format, opts);
+      if (!before) throw new StorageError('INTERNAL', `${what}: no image described`);
       const target = sizeMb * MIB;
       if (before.virtualSize === target) return { changed: false, virtualSize: before.virtualSize };
       if (before.virtualSize > target) {
@@ -38,8 +42,8 @@ export async function resizeImage(
           `${what}: shrinking from ${before.virtualSize} to ${target} bytes (${sizeMb} MiB) is refused`,
         );
       }
-      await qemuResize(local, sizeMb, { ...opts, format: before.format, preallocate: req.preallocate });
-      const after = await imageInfo(local, opts);
+      await qemuResize(local, sizeMb, { ...opts, format, preallocate: req.preallocate });
+      const [after = before] = await readChain(local, format, { ...opts, chain: false });
       call.log.info(
         { path, from: before.virtualSize, to: after.virtualSize, preallocate: req.preallocate },
         'resized',

@@ -7,12 +7,13 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
 import { storedNames } from '../paths/stored-name.js';
+import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { oneOf, requireField } from './validate.js';
 import { makeNewDirectory } from '../files/make-directory.js';
 
 /**
@@ -31,6 +32,7 @@ export async function saveImageChain(
   const action = 'save image chain';
   const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
   const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, diskPath);
   const what = `${action} ${here} to ${source}`;
   if (diskPath === source) {
@@ -55,7 +57,7 @@ export async function saveImageChain(
       let snapshotId = 0;
       let saved: string;
       try {
-        const p = { disk, diskSnap, localSource, sourceSnap, what, signal: call.signal };
+        const p = { disk, diskSnap, localSource, sourceSnap, format, what, signal: call.signal };
         if (await alreadyInPlace(p)) {
           saved = 'in place';
         } else if (st.isSymbolicLink()) {
@@ -80,6 +82,8 @@ interface SaveTarget {
   diskSnap: string;
   localSource: string;
   sourceSnap: string;
+  /** The disk's format (DISK/FORMAT): a plain disk file is read as this. */
+  format: ImageFormat;
   what: string;
   signal: AbortSignal;
 }
@@ -104,11 +108,7 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
       `${what}: ${basename(p.disk)} does not point at ${snap.short}/${latest}, the highest numbered file`,
     );
   }
-  const chains = await readSnapChains(snap.files, {
-    what,
-    signal,
-    confine: (file: string) => agent.roots.confineLocal(file, what),
-  });
+  const chains = await readSnapChains(snap.files, { what, signal, format: 'qcow2', scope: agent.roots });
   const names = storedNames(agent.roots);
   const selfLink = `${basename(p.localSource)}.snap`;
   const temp = siblingTempPath(p.sourceSnap);
@@ -133,7 +133,13 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
   }
   const linkText = await names.nameFor(join(p.sourceSnap, String(latest)), { dir: dirname(p.localSource) });
   await relink(p.localSource, linkText);
-  await verifyChain(p.localSource, { what, signal, confine: confineTo(p.sourceSnap, what, 'the snap dir') });
+  await verifyChain(p.localSource, {
+    what,
+    signal,
+    format: 'qcow2',
+    scope: agent.roots,
+    confine: confineTo(p.sourceSnap, what, 'the snap dir'),
+  });
   return latest;
 }
 
@@ -142,7 +148,8 @@ async function saveFile(agent: AgentContext, p: SaveTarget): Promise<void> {
   const layers = await verifyChain(p.disk, {
     what: p.what,
     signal: p.signal,
-    confine: (file: string) => agent.roots.confineLocal(file, p.what),
+    format: p.format,
+    scope: agent.roots,
   });
   if (layers.length > 1) {
     throw new StorageError(

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { type StoredNames, storedNames } from '../paths/stored-name.js';
+import type { ChainScope } from '../qemu/layer-places.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
 import { type AgentContext, where } from './context.js';
@@ -32,8 +33,8 @@ export interface ResolvedSnapshot {
   readonly here: string;
   /** "snapshot create " + here: the start of every message. */
   readonly what: string;
-  /** Refuses a backing file outside the roots before its data is read. */
-  readonly confine: (file: string) => Promise<void>;
+  /** The agent's roots: every chain is validated against them before it is read (safe-chain.ts). */
+  readonly scope: ChainScope;
   /** How link texts and backing names are written and read (paths/stored-name.ts). */
   readonly names: StoredNames;
 }
@@ -78,7 +79,7 @@ export async function resolveSnapshot(
     short: basename(snapDir),
     here,
     what,
-    confine: (file: string) => agent.roots.confineLocal(file, what),
+    scope: agent.roots,
     names: storedNames(agent.roots),
   };
 }

@@ -1,8 +1,8 @@
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { type ChainLayer, backingChain } from '../qemu/backing-chain.js';
-import type { QemuOptions } from '../qemu/qemu-img.js';
+import type { ImageFormat } from '../qemu/qemu-img.js';
+import { type ChainLayer, type SafeChainOptions, readChain } from '../qemu/safe-chain.js';
 
 /** Linux's own limit on symlinks followed while resolving one path. */
 const MAX_SYMLINK_HOPS = 40;
@@ -59,29 +59,20 @@ export async function assertNotInChain(
   }
 }
 
-/** Refuses a file the agent must not read (a backing file outside the datastore roots). */
+/** Refuses a file the agent must not read (e.g. a layer outside a temporary directory). */
 export type Confine = (file: string) => Promise<void>;
 
-export interface VerifyOptions extends QemuOptions {
-  what: string;
-  confine?: Confine;
+export interface VerifyOptions extends SafeChainOptions {
+  /** The format of `path` as oned knows it; backing layers take theirs from their parent's header. */
+  format: ImageFormat;
 }
 
 /**
- * Reads the whole chain of `path` (qemu-img refuses loops and missing layers), checks that no real
- * file appears twice in it and that every layer passes `confine`: run before a chain is built on or
- * read into another file, and after every change, so a broken chain is reported at once.
+ * Reads the whole chain of `path` one validated layer at a time (agent/src/qemu/safe-chain.ts: no
+ * loop, no network or json: name, every layer in a legitimate place and passing `confine`): run
+ * before a chain is built on or read into another file, and after every change, so a broken chain
+ * is reported at once.
  */
 export async function verifyChain(path: string, opts: VerifyOptions): Promise<ChainLayer[]> {
-  const layers = await backingChain(path, opts);
-  const seen = new Set<string>();
-  for (const layer of layers) {
-    if (opts.confine) await opts.confine(layer.filename);
-    const real = await realpath(layer.filename);
-    if (seen.has(real)) {
-      throw new StorageError('BAD_LAYOUT', `${opts.what}: the backing chain of ${path} reads ${real} twice`);
-    }
-    seen.add(real);
-  }
-  return layers;
+  return readChain(path, opts.format, opts);
 }

@@ -1,10 +1,11 @@
 import { lstat, readlink, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
-import { backingChain } from '../qemu/backing-chain.js';
-import { convert, create } from '../qemu/qemu-img.js';
+import { type ImageFormat, convert, create } from '../qemu/qemu-img.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import { readChain } from '../qemu/safe-chain.js';
 import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
-import { type Confine, entryPath, verifyChain } from './chain-safety.js';
+import { entryPath, verifyChain } from './chain-safety.js';
 import { relink } from './snap-dir.js';
 import { makeDirectory, makeNewDirectory } from '../files/make-directory.js';
 
@@ -19,10 +20,11 @@ export interface CloneTarget {
   readonly snapDir: string;
   /** The image, as this host names it (the overlay stores its name by `names`). */
   readonly source: string;
-  readonly sourceFormat: string;
+  readonly sourceFormat: ImageFormat;
   readonly what: string;
   readonly signal?: AbortSignal;
-  readonly confine?: Confine;
+  /** The agent's roots: every chain is validated against them (safe-chain.ts). */
+  readonly scope: ChainScope;
   /** The naming rule for the disk link and the overlay's backing name (paths/stored-name.ts). */
   readonly names: StoredNames;
 }
@@ -56,9 +58,11 @@ export async function isOverlayOn(t: CloneTarget): Promise<boolean> {
   if (!dir?.isDirectory()) return false;
   const self = await readlink(join(t.snapDir, basename(t.snapDir))).catch(() => undefined);
   if (self !== '.') return false;
-  const [layer] = await backingChain(join(t.snapDir, BASE_FILE), { ...opts(t), chain: false }).catch(
-    () => [],
-  );
+  const [layer] = await readChain(join(t.snapDir, BASE_FILE), 'qcow2', {
+    ...opts(t),
+    scope: t.scope,
+    chain: false,
+  }).catch(() => []);
   if (layer?.format !== 'qcow2' || layer.backingFormat !== t.sourceFormat) return false;
   if (layer.fullBackingFilename === undefined) return false;
   const backing = await entryPath(layer.fullBackingFilename).catch(() => undefined);
@@ -97,7 +101,7 @@ export async function buildCloneLayout(
     throw err;
   }
   await relink(t.disk, await t.names.nameFor(baseFile(t), { dir: dirname(t.disk) }));
-  await verifyChain(t.disk, { ...opts(t), ...(t.confine ? { confine: t.confine } : {}) });
+  await verifyChain(t.disk, { ...opts(t), format: 'qcow2', scope: t.scope });
 }
 
 function opts(t: CloneTarget): { what: string; signal?: AbortSignal } {

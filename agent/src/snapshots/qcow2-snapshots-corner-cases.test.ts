@@ -177,6 +177,7 @@ describe('qcow2 snapshot corner cases', () => {
           source: ds('0/42/disk.0'),
           destination: ds('1/leak'),
           format: 'raw',
+          sourceFormat: 'qcow2',
           sparse: true,
           snapshot: undefined,
         },

@@ -3,9 +3,10 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
-import { backingChain } from '../qemu/backing-chain.js';
-import { create, rebase } from '../qemu/qemu-img.js';
-import { type Confine, assertNotInChain, entryPath, verifyChain } from './chain-safety.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import { type ImageFormat, create, rebase } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
+import { type VerifyOptions, assertNotInChain, entryPath, verifyChain } from './chain-safety.js';
 import {
   type DiskState,
   type SnapDir,
@@ -34,8 +35,8 @@ export interface SnapshotTarget {
   /** Start of every message: "snapshot create host01:/var/lib/one/datastores/0/42/disk.0 (id 3)". */
   readonly what: string;
   readonly signal?: AbortSignal;
-  /** Refuses backing files outside the datastore roots before their data is read. */
-  readonly confine?: Confine;
+  /** The agent's roots: every chain is validated against them before it is read (safe-chain.ts). */
+  readonly scope: ChainScope;
   /** The naming rule for every link text and backing name written (paths/stored-name.ts). */
   readonly names: StoredNames;
   /**
@@ -218,7 +219,10 @@ export async function deleteQcow2Snapshot(
     const backing = await childBackingName(t, snap, own, inSnapDir ? undefined : child);
     await verifyChain(child, qemuOpts(t));
     if (own?.fullBackingFilename !== undefined) {
-      const newChain = await verifyChain(own.fullBackingFilename, qemuOpts(t));
+      const newChain = await verifyChain(own.fullBackingFilename, {
+        ...qemuOpts(t),
+        format: own.backingFormat ?? 'qcow2',
+      });
       await assertNotInChain(child, newChain, t.what, child);
     }
     await rebase(child, {
@@ -266,7 +270,7 @@ async function writeOverlay(
   snap: SnapDir,
   id: number,
   backingId: number,
-  backingFormat: string,
+  backingFormat: ImageFormat,
 ): Promise<void> {
   const dest = fileOf(snap, id);
   const tmp = tempNameBeside(dest);
@@ -343,7 +347,7 @@ async function backsOn(t: SnapshotTarget, path: string, snap: SnapDir, id: numbe
 
 /** True when the image at `path` names `target` (the same directory entry) as its backing file. */
 async function backsOnPath(t: SnapshotTarget, path: string, target: string): Promise<boolean> {
-  const [layer] = await backingChain(path, { ...qemuOpts(t), chain: false });
+  const [layer] = await readChain(path, 'qcow2', { ...qemuOpts(t), chain: false });
   if (layer?.fullBackingFilename === undefined) return false;
   const entry = await entryPath(layer.fullBackingFilename).catch(() => undefined);
   return entry !== undefined && entry === (await entryPath(target));
@@ -354,10 +358,12 @@ function activeFile(t: SnapshotTarget, snap: SnapDir, disk: DiskState): string {
   return disk.kind === 'linked' ? fileOf(snap, disk.activeId) : t.disk;
 }
 
-function qemuOpts(t: SnapshotTarget): { what: string; signal?: AbortSignal; confine?: Confine } {
+/** Every file of a qcow2 disk's snap dir is qcow2 (DISK/FORMAT); layers below take their header's. */
+function qemuOpts(t: SnapshotTarget): VerifyOptions {
   return {
     what: t.what,
     ...(t.signal ? { signal: t.signal } : {}),
-    ...(t.confine ? { confine: t.confine } : {}),
+    format: 'qcow2',
+    scope: t.scope,
   };
 }

@@ -132,6 +132,7 @@ async function runSequence(format: 'qcow2' | 'raw', seed: number): Promise<Recor
             source: ds(`${vm}/disk.0`),
             destination: ds('1/converted'),
             format: outFormat,
+            sourceFormat: format,
             sparse: rnd.next() < 0.8,
             snapshot: id === undefined ? undefined : { snapDir: '', snapId: id },
           },

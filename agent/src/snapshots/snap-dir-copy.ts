@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { isInside } from '../paths/roots.js';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
-import type { ChainLayer } from '../qemu/backing-chain.js';
+import type { ChainLayer } from '../qemu/safe-chain.js';
 import { convert, rebase } from '../qemu/qemu-img.js';
 import type { CopyLocal } from '../rpc/context.js';
-import { type Confine, verifyChain } from './chain-safety.js';
+import { type Confine, type VerifyOptions, verifyChain } from './chain-safety.js';
 import type { SnapDir } from './snap-dir.js';
 
 /**
@@ -18,10 +18,10 @@ import type { SnapDir } from './snap-dir.js';
 /** The chains of every numbered entry of a snap dir: id → layers (the entry first). */
 export type SnapChains = ReadonlyMap<number, readonly ChainLayer[]>;
 
-/** Reads the whole chain of every numbered entry (no loop, every layer passes `confine`). */
+/** Reads the whole validated chain of every numbered entry (safe-chain.ts; each entry as `opts.format`). */
 export async function readSnapChains(
   files: ReadonlyMap<number, string>,
-  opts: { what: string; signal: AbortSignal; confine: Confine },
+  opts: VerifyOptions,
 ): Promise<SnapChains> {
   const chains = new Map<number, readonly ChainLayer[]>();
   for (const [id, entry] of [...files].sort((a, b) => a[0] - b[0])) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VmDisk } from '../oned/vm-disk.js';
 import type { ActionContext } from './action-context.js';
-import { copyFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
+import { copyFormat, diskFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
 
 const disk = (attrs: Record<string, string>): VmDisk => new VmDisk(7, 1, attrs);
 const ctx = (driver: string, action: string): ActionContext => ({ driver, action }) as ActionContext;
@@ -15,6 +15,29 @@ describe('disk facts', () => {
     });
     expect(() => parseDiskArg('host01:/var/lib/one/datastores/0/7', 'disk')).toThrowError(
       'argument disk "host01:/var/lib/one/datastores/0/7" does not name disk.N',
+    );
+  });
+
+  it.each([
+    [{ IMAGE_ID: '3', FORMAT: 'qcow2', DRIVER: 'raw' }, 'qcow2'],
+    [{ IMAGE_ID: '3', FORMAT: 'RAW' }, 'raw'],
+    [{ IMAGE_ID: '3', DRIVER: 'qcow2' }, 'qcow2'],
+    [{ TYPE: 'swap', SIZE: '64' }, 'raw'],
+    [{ TYPE: 'fs', SIZE: '64' }, 'raw'],
+    [{ TYPE: 'fs', FORMAT: 'qcow2' }, 'qcow2'],
+  ])('diskFormat(%j) = %s: what oned knows, never the image', (attrs, format) => {
+    expect(diskFormat(disk(attrs), 'VM 7 DISK 1')).toBe(format);
+  });
+
+  it('diskFormat refuses an unknown format, an image disk without one, and no disk', () => {
+    expect(() => diskFormat(disk({ IMAGE_ID: '3', FORMAT: 'vmdk' }), 'x')).toThrowError(
+      'VM 7 DISK 1 FORMAT is "vmdk"; only raw and qcow2 are supported',
+    );
+    expect(() => diskFormat(disk({ IMAGE_ID: '3' }), 'x')).toThrowError(
+      'VM 7 DISK 1 has neither FORMAT nor DRIVER: its image format is unknown',
+    );
+    expect(() => diskFormat(undefined, 'VM 7 disk.9')).toThrowError(
+      'VM 7 disk.9: no DISK to take the image format from',
     );
   });
 

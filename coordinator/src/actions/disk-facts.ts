@@ -28,3 +28,33 @@ export function snapDirFor(ctx: ActionContext, disk: VmDisk | undefined): string
   const sharedInPlace = ctx.driver === TM_DRIVER_SHARED && !ctx.action.includes('.');
   return sharedInPlace && disk?.clone !== true && disk?.source ? `${cleanPath(disk.source)}.snap` : '';
 }
+
+/** DISK/TYPE of a volatile swap disk: OpenNebula's mkswap makes it raw (reference 5.6). */
+const SWAP_TYPE = 'swap';
+
+/**
+ * The format oned knows for a disk, which the agent needs with every RPC that opens it (it never
+ * lets qemu guess: a raw disk whose guest wrote a qcow2 header must stay raw). DISK/FORMAT (oned
+ * copies IMAGE/FORMAT into it), else DISK/DRIVER; a swap disk, or a volatile disk without either, is
+ * raw, as mkimage makes it. Anything but raw or qcow2, or an image disk with neither attribute, is
+ * refused naming VM, disk and attribute.
+ */
+export function diskFormat(disk: VmDisk | undefined, owner: string): 'raw' | 'qcow2' {
+  if (!disk) throw new StorageError('INVALID_ARGUMENT', `${owner}: no DISK to take the image format from`);
+  const name = disk.format !== undefined ? 'FORMAT' : disk.get('DRIVER') !== undefined ? 'DRIVER' : undefined;
+  const value = (name === undefined ? undefined : disk.get(name))?.toLowerCase();
+  if (value === undefined) {
+    if (disk.isVolatile || disk.type?.toLowerCase() === SWAP_TYPE) return 'raw';
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `VM ${disk.vmId} DISK ${disk.diskId} has neither FORMAT nor DRIVER: its image format is unknown`,
+    );
+  }
+  if (value !== 'raw' && value !== 'qcow2') {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `VM ${disk.vmId} DISK ${disk.diskId} ${name} is ${JSON.stringify(value)}; only raw and qcow2 are supported`,
+    );
+  }
+  return value;
+}

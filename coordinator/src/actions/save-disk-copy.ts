@@ -18,7 +18,10 @@ export async function saveDiskCopy(
   disk: HostPath,
   destination: string,
   c: {
+    /** The copy's format. */
     format: 'raw' | 'qcow2';
+    /** The disk's format as oned knows it (DISK/FORMAT): the agent reads the disk with -f. */
+    sourceFormat: 'raw' | 'qcow2';
     snapId: number;
     /** '' for the default `<disk>.snap`. */
     snapDir: string;
@@ -32,6 +35,7 @@ export async function saveDiskCopy(
       diskPath: disk.path,
       destination,
       format: c.format,
+      sourceFormat: c.sourceFormat,
       live: liveDisk(c.vm.info, c.vm.diskId),
     });
     return;
@@ -40,6 +44,7 @@ export async function saveDiskCopy(
     source: disk.path,
     destination,
     format: c.format,
+    sourceFormat: c.sourceFormat,
     sparse: true,
     snapshot: c.snapId === CURRENT_STATE ? undefined : { snapDir: c.snapDir, snapId: c.snapId },
   });

@@ -1,6 +1,8 @@
 import { StorageError, oneLine } from '../../../common/src/errors.js';
 import { parseVm, type VmInfo } from '../oned/vm-xml.js';
 import type { ActionContext } from './action-context.js';
+import { diskFormat } from './disk-facts.js';
+import { diskIdOf } from './host-path.js';
 
 /**
  * The VM as oned describes it now. oned being unreachable, the VM unknown to it, or its XML lacking
@@ -26,4 +28,24 @@ export async function fetchVm(ctx: ActionContext, vmId: number): Promise<VmInfo>
       },
     );
   }
+}
+
+/**
+ * The format oned knows for the disk a `.../disk.N` path names (disk-facts.ts diskFormat), for an
+ * action whose arguments carry the VM id but not the disk's attributes.
+ */
+export async function vmDiskFormat(
+  ctx: ActionContext,
+  vmId: number,
+  diskPath: string,
+): Promise<'raw' | 'qcow2'> {
+  const diskId = diskIdOf(diskPath);
+  const owner = `VM ${vmId} ${diskPath}`;
+  if (diskId === undefined) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${owner}: the path does not name disk.N, so its format is unknown`,
+    );
+  }
+  return diskFormat((await fetchVm(ctx, vmId)).disk(diskId), `VM ${vmId} DISK ${diskId}`);
 }

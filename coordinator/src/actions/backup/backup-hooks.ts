@@ -1,5 +1,6 @@
 import { StorageError, oneLine } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { diskFormat } from '../disk-facts.js';
 import { expectArgs, parseHostPath } from '../host-path.js';
 import { backupIds, parseBackupCall } from './backup-call.js';
 
@@ -19,7 +20,7 @@ export async function preBackup(ctx: ActionContext): Promise<ActionResult> {
     if (c.live && target === '') {
       throw new StorageError('INVALID_ARGUMENT', `VM ${c.vmId} DISK ${diskId} has no TARGET`);
     }
-    return { diskId, target };
+    return { diskId, target, format: diskFormat(disk, `VM ${c.vmId} DISK ${diskId}`) };
   });
   const r = await ctx.ops.call(c.vmDir.host, 'backupPrepare', {
     vmDir: c.vmDir.path,

@@ -2,7 +2,8 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { checkPath, requireExisting } from '../preflight.js';
-import { fetchVm } from '../vm-lookup.js';
+import { diskFormat } from '../disk-facts.js';
+import { fetchVm, vmDiskFormat } from '../vm-lookup.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
 
@@ -25,6 +26,7 @@ export async function cloneShared(ctx: ActionContext): Promise<ActionResult> {
     throw new StorageError('INVALID_ARGUMENT', `VM ${vmId} has no DISK with DISK_ID=${diskId}`);
   }
   const sparse = disk?.sparse !== false;
+  const format = diskFormat(disk, `VM ${vmId} ${destination.path}`);
   // The host reads the image through its own mount. The agent makes the VM directory itself, after
   // its own checks of the image (preflight.ts).
   await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
@@ -34,6 +36,7 @@ export async function cloneShared(ctx: ActionContext): Promise<ActionResult> {
     diskPath: destination.path,
     standalone: disk?.qcow2Standalone === true,
     sparse,
+    format,
   });
   const size = disk?.size;
   const originalSize = disk?.originalSize;
@@ -42,6 +45,7 @@ export async function cloneShared(ctx: ActionContext): Promise<ActionResult> {
       path: destination.path,
       sizeMb: size,
       preallocate: !sparse,
+      format,
     });
     ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
   }
@@ -57,10 +61,15 @@ export async function lnShared(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
   const source = parseHostPath(ctx.args[0], 'SOURCE');
   const destination = parseHostPath(ctx.args[1], 'destination');
-  parseId(ctx.args[2], 'vm_id');
+  const vmId = parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
+  const format = await vmDiskFormat(ctx, vmId, destination.path);
   await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
   await checkPath(ctx, destination);
-  await ctx.ops.call(destination.host, 'linkImage', { source: source.path, diskPath: destination.path });
+  await ctx.ops.call(destination.host, 'linkImage', {
+    source: source.path,
+    diskPath: destination.path,
+    format,
+  });
   return NO_OUTPUT;
 }

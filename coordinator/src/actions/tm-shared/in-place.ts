@@ -4,7 +4,7 @@ import { diskIdOf, dirname, expectArgs, parseAbsolutePath, parseHostPath, parseI
 import { checkPath, requireExisting } from '../preflight.js';
 import { saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
-import { copyFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
+import { copyFormat, diskFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
 
 /**
  * mv in shared mode (reference 2.3): disk-level calls and moves between hosts at the same path
@@ -66,11 +66,18 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   const vm = await fetchVm(ctx, vmId);
   const d = vm.disk(disk.diskId);
   const format = copyFormat(d);
+  const sourceFormat = diskFormat(d, `VM ${vmId} DISK ${disk.diskId}`);
   const snapDir = snapDirFor(ctx, d);
   // The disk and SOURCE are checked before SOURCE's directory is made (preflight.ts).
   await requireExisting(ctx, disk, 'disk');
   await checkPath(ctx, { host: disk.host, path: target });
   await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
-  await saveDiskCopy(ctx, disk, target, { format, snapId, snapDir, vm: { info: vm, diskId: disk.diskId } });
+  await saveDiskCopy(ctx, disk, target, {
+    format,
+    sourceFormat,
+    snapId,
+    snapDir,
+    vm: { info: vm, diskId: disk.diskId },
+  });
   return NO_OUTPUT;
 }

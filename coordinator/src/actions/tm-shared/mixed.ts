@@ -2,6 +2,7 @@ import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-cont
 import { dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from '../tm/monitoring-marker.js';
+import { vmDiskFormat } from '../vm-lookup.js';
 
 /**
  * ln.grpc / ln.ssh (qcow2/shared's ln.ssh, reference 2.3): a persistent image of the shared image
@@ -13,8 +14,9 @@ export async function lnMixed(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id']);
   const source = parseHostPath(ctx.args[0], 'SOURCE');
   const destination = parseHostPath(ctx.args[1], 'destination');
-  parseId(ctx.args[2], 'vm_id');
+  const vmId = parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
+  const format = await vmDiskFormat(ctx, vmId, destination.path);
   // The agent makes the VM directory after its own checks of the chain; the datastore is marked for
   // monitoring once the disk is there (preflight.ts).
   await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
@@ -22,6 +24,7 @@ export async function lnMixed(ctx: ActionContext): Promise<ActionResult> {
   const r = await ctx.ops.call(destination.host, 'copyImageChain', {
     source: source.path,
     diskPath: destination.path,
+    format,
   });
   await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(dirname(destination.path)) });
   ctx.info(
@@ -39,9 +42,10 @@ export async function mvdsMixed(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id']);
   const disk = parseHostPath(ctx.args[0], 'disk');
   const source = parseAbsolutePath(ctx.args[1], 'SOURCE');
-  parseId(ctx.args[2], 'vm_id');
+  const vmId = parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
-  await ctx.ops.call(disk.host, 'saveImageChain', { diskPath: disk.path, source });
+  const format = await vmDiskFormat(ctx, vmId, disk.path);
+  await ctx.ops.call(disk.host, 'saveImageChain', { diskPath: disk.path, source, format });
   await ctx.ops.call(disk.host, 'delete', { path: `${source}.md5sum` });
   return NO_OUTPUT;
 }

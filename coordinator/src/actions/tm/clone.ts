@@ -1,4 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { diskFormat } from '../disk-facts.js';
 import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
@@ -46,6 +47,8 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
       `image ${source.host}:${source.path} links to ${st.linkTarget}, but ${snapDir.path} does not exist`,
     );
   }
+  // The snapshot files are read as the disk's format, which oned knows (never probed).
+  const relinkFormat = active === undefined ? undefined : diskFormat(disk, `VM ${vmId} ${destination.path}`);
   await checkPath(ctx, destination);
 
   const vmDir = dirname(destination.path);
@@ -54,10 +57,14 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   if (hasSnapDir) {
     await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
   }
-  if (active === undefined) {
+  if (active === undefined || relinkFormat === undefined) {
     await transfer(ctx, source, destination, { sparse });
   } else {
-    await ctx.ops.call(destination.host, 'relinkDisk', { diskPath: destination.path, active });
+    await ctx.ops.call(destination.host, 'relinkDisk', {
+      diskPath: destination.path,
+      active,
+      format: relinkFormat,
+    });
   }
 
   const size = disk?.size;
@@ -67,6 +74,7 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
       path: destination.path,
       sizeMb: size,
       preallocate: !sparse,
+      format: diskFormat(disk, `VM ${vmId} ${destination.path}`),
     });
     ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
   }

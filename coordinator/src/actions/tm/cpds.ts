@@ -1,6 +1,6 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { copyFormat, parseDiskArg } from '../disk-facts.js';
+import { copyFormat, diskFormat, parseDiskArg } from '../disk-facts.js';
 import { expectArgs, parseAbsolutePath, parseId } from '../host-path.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { flattenTo } from './flatten-to.js';
@@ -27,9 +27,17 @@ export async function cpdsLocal(ctx: ActionContext): Promise<ActionResult> {
   await requireExisting(ctx, disk, 'disk');
   await checkPath(ctx, image);
   const vm = await fetchVm(ctx, vmId);
-  const format = copyFormat(vm.disk(disk.diskId));
+  const d = vm.disk(disk.diskId);
+  const format = copyFormat(d);
+  const sourceFormat = diskFormat(d, `VM ${vmId} DISK ${disk.diskId}`);
   await flattenTo(ctx, disk, image, (flat) =>
-    saveDiskCopy(ctx, disk, flat, { format, snapId, snapDir: '', vm: { info: vm, diskId: disk.diskId } }),
+    saveDiskCopy(ctx, disk, flat, {
+      format,
+      sourceFormat,
+      snapId,
+      snapDir: '',
+      vm: { info: vm, diskId: disk.diskId },
+    }),
   );
   return NO_OUTPUT;
 }

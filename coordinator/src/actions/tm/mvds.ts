@@ -4,6 +4,7 @@ import { expectArgs, formatHostPath, parseAbsolutePath, parseHostPath, parseId }
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
 import { checkPath } from '../preflight.js';
+import { vmDiskFormat } from '../vm-lookup.js';
 import { flattenTo } from './flatten-to.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id'];
@@ -19,7 +20,7 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
   const disk = parseHostPath(ctx.args[0], 'disk');
   const image = { host: ctx.agents.frontend, path: parseAbsolutePath(ctx.args[1], 'SOURCE') };
-  parseId(ctx.args[2], 'vm_id');
+  const vmId = parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
 
   const kind = await kindOf(ctx, disk);
@@ -40,8 +41,9 @@ export async function mvdsLocal(ctx: ActionContext): Promise<ActionResult> {
   } else {
     // disk.N → disk.N.snap/K: a qcow2 snapshot chain. The image gets its current state as one
     // standalone file (ssh/mvds flattens the same way), made on the host beside the disk.
+    const sourceFormat = await vmDiskFormat(ctx, vmId, disk.path);
     await flattenTo(ctx, disk, image, (flat) =>
-      saveDiskCopy(ctx, disk, flat, { format: 'qcow2', snapId: CURRENT_STATE, snapDir: '' }),
+      saveDiskCopy(ctx, disk, flat, { format: 'qcow2', sourceFormat, snapId: CURRENT_STATE, snapDir: '' }),
     );
   }
   await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });

@@ -1,6 +1,7 @@
 import { LcmState } from '../../oned/vm-state.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { diskIdOf, expectArgs, parseHostPath, parseId } from '../host-path.js';
+import { diskFormat } from '../disk-facts.js';
 import { fetchVm } from '../vm-lookup.js';
 
 const USAGE = ['host:remote_system_ds/disk.i', 'size_mb', 'vm_id', 'ds_id'];
@@ -23,8 +24,15 @@ export async function resizeDisk(ctx: ActionContext): Promise<ActionResult> {
     return NO_OUTPUT;
   }
   const diskId = diskIdOf(disk.path);
-  const sparse = diskId === undefined ? true : vm.disk(diskId)?.sparse !== false;
-  const r = await ctx.ops.call(disk.host, 'resize', { path: disk.path, sizeMb, preallocate: !sparse });
+  const d = diskId === undefined ? undefined : vm.disk(diskId);
+  const sparse = d?.sparse !== false;
+  const format = diskFormat(d, `VM ${vmId} ${disk.path}`);
+  const r = await ctx.ops.call(disk.host, 'resize', {
+    path: disk.path,
+    sizeMb,
+    preallocate: !sparse,
+    format,
+  });
   if (r.changed) ctx.info(`${ctx.action}: ${disk.host}:${disk.path} is now ${sizeMb} MiB`);
   return NO_OUTPUT;
 }

@@ -133,6 +133,11 @@ export interface ResizeRequest {
   path: string;
   sizeMb: number;
   preallocate: boolean;
+  /**
+   * "raw" or "qcow2": the image's format as oned knows it (DISK/FORMAT), given to qemu-img with -f.
+   * Required. Never read from the image: a guest controls the bytes of a raw disk.
+   */
+  format: string;
 }
 
 export interface ResizeResponse {
@@ -253,7 +258,14 @@ export interface ConvertRequest {
   /** False allocates every block (-S 0). */
   sparse: boolean;
   /** Convert this snapshot of the disk `source` instead of its current state. */
-  snapshot: SnapshotRef | undefined;
+  snapshot:
+    | SnapshotRef
+    | undefined;
+  /**
+   * "raw" or "qcow2": the format of `source` as oned knows it (DISK/FORMAT, IMAGE/FORMAT); a
+   * snapshot file of a disk has the disk's format. Required; given to qemu-img with -f.
+   */
+  sourceFormat: string;
 }
 
 /** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
@@ -262,9 +274,16 @@ export interface CopyDiskLiveRequest {
   diskPath: string;
   /** Where the copy goes, on this host, inside the roots; it must not exist. */
   destination: string;
-  /** "raw" or "qcow2". */
+  /** "raw" or "qcow2": the format of the copy. */
   format: string;
-  live: LiveDisk | undefined;
+  live:
+    | LiveDisk
+    | undefined;
+  /**
+   * "raw" or "qcow2": the disk's format (DISK/FORMAT). Required: its chain is validated with it, and
+   * the held-still fallback copy reads the disk with -f.
+   */
+  sourceFormat: string;
 }
 
 export interface CopyDiskLiveResponse {
@@ -284,6 +303,8 @@ export interface ConvertResponse {
 
 export interface ImageInfoRequest {
   path: string;
+  /** "raw" or "qcow2": the image's format as oned knows it. Required; a raw image has no chain. */
+  format: string;
 }
 
 /** One layer of a backing chain. File names are this host's paths, as qemu-img reports them. */
@@ -388,6 +409,11 @@ export interface CloneOverlayRequest {
   standalone: boolean;
   /** SPARSE: false allocates every block of a copy (`-S 0`, `cp --sparse=never`). */
   sparse: boolean;
+  /**
+   * "raw" or "qcow2": the image's format (DISK/FORMAT, which oned copies from IMAGE/FORMAT).
+   * Required; also the disk's format, returned in the response.
+   */
+  format: string;
 }
 
 export interface CloneOverlayResponse {
@@ -400,6 +426,8 @@ export interface LinkImageRequest {
   source: string;
   /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
   diskPath: string;
+  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface LinkImageResponse {
@@ -412,6 +440,8 @@ export interface CopyImageChainRequest {
   source: string;
   /** oned-view path of the VM's disk in the local system datastore (`<vmdir>/disk.N`). */
   diskPath: string;
+  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface CopyImageChainResponse {
@@ -424,6 +454,8 @@ export interface SaveImageChainRequest {
   diskPath: string;
   /** oned-view path of the persistent image (DISK/SOURCE) in the shared image datastore. */
   source: string;
+  /** "raw" or "qcow2": the disk's format (DISK/FORMAT). Required. */
+  format: string;
 }
 
 export interface SaveImageChainResponse {
@@ -439,6 +471,11 @@ export interface RelinkDiskRequest {
   diskPath: string;
   /** The file of `<disk_path>.snap` the disk runs on: the basename of SOURCE's link ("3"). */
   active: string;
+  /**
+   * The disk's format as oned knows it (DISK/FORMAT): "raw" or "qcow2"; every snapshot file is
+   * read as that format, never probed. Required.
+   */
+  format: string;
 }
 
 export interface RelinkDiskResponse {
@@ -475,6 +512,11 @@ export interface BackupDisk {
   diskId: number;
   /** DISK/TARGET (e.g. vda): the domain's disk, for the live backups. */
   target: string;
+  /**
+   * "raw" or "qcow2": DISK/FORMAT. Required: the disk is read with -f, never probed (a live
+   * backup also refuses a domain whose disk driver type differs).
+   */
+  format: string;
 }
 
 export interface BackupPrepareRequest {
@@ -1350,7 +1392,7 @@ export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
 };
 
 function createBaseResizeRequest(): ResizeRequest {
-  return { path: "", sizeMb: 0, preallocate: false };
+  return { path: "", sizeMb: 0, preallocate: false, format: "" };
 }
 
 export const ResizeRequest: MessageFns<ResizeRequest> = {
@@ -1363,6 +1405,9 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     }
     if (message.preallocate !== false) {
       writer.uint32(24).bool(message.preallocate);
+    }
+    if (message.format !== "") {
+      writer.uint32(34).string(message.format);
     }
     return writer;
   },
@@ -1404,6 +1449,14 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
             message.preallocate = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1425,6 +1478,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
         ? globalThis.Number(object.size_mb)
         : 0,
       preallocate: isSet(object.preallocate) ? globalThis.Boolean(object.preallocate) : false,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -1439,6 +1493,9 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     if (message.preallocate !== false) {
       obj.preallocate = message.preallocate;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -1450,6 +1507,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     message.path = object.path ?? "";
     message.sizeMb = object.sizeMb ?? 0;
     message.preallocate = object.preallocate ?? false;
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -2970,7 +3028,7 @@ export const SnapshotRef: MessageFns<SnapshotRef> = {
 };
 
 function createBaseConvertRequest(): ConvertRequest {
-  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined };
+  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined, sourceFormat: "" };
 }
 
 export const ConvertRequest: MessageFns<ConvertRequest> = {
@@ -2989,6 +3047,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     }
     if (message.snapshot !== undefined) {
       SnapshotRef.encode(message.snapshot, writer.uint32(42).fork()).join();
+    }
+    if (message.sourceFormat !== "") {
+      writer.uint32(50).string(message.sourceFormat);
     }
     return writer;
   },
@@ -3046,6 +3107,14 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
             message.snapshot = SnapshotRef.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sourceFormat = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3065,6 +3134,11 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
       snapshot: isSet(object.snapshot) ? SnapshotRef.fromJSON(object.snapshot) : undefined,
+      sourceFormat: isSet(object.sourceFormat)
+        ? globalThis.String(object.sourceFormat)
+        : isSet(object.source_format)
+        ? globalThis.String(object.source_format)
+        : "",
     };
   },
 
@@ -3085,6 +3159,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.snapshot !== undefined) {
       obj.snapshot = SnapshotRef.toJSON(message.snapshot);
     }
+    if (message.sourceFormat !== "") {
+      obj.sourceFormat = message.sourceFormat;
+    }
     return obj;
   },
 
@@ -3100,12 +3177,13 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
       ? SnapshotRef.fromPartial(object.snapshot)
       : undefined;
+    message.sourceFormat = object.sourceFormat ?? "";
     return message;
   },
 };
 
 function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
-  return { diskPath: "", destination: "", format: "", live: undefined };
+  return { diskPath: "", destination: "", format: "", live: undefined, sourceFormat: "" };
 }
 
 export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
@@ -3121,6 +3199,9 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     }
     if (message.live !== undefined) {
       LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
+    }
+    if (message.sourceFormat !== "") {
+      writer.uint32(42).string(message.sourceFormat);
     }
     return writer;
   },
@@ -3170,6 +3251,14 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
             message.live = LiveDisk.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sourceFormat = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3192,6 +3281,11 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
       destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
+      sourceFormat: isSet(object.sourceFormat)
+        ? globalThis.String(object.sourceFormat)
+        : isSet(object.source_format)
+        ? globalThis.String(object.source_format)
+        : "",
     };
   },
 
@@ -3209,6 +3303,9 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     if (message.live !== undefined) {
       obj.live = LiveDisk.toJSON(message.live);
     }
+    if (message.sourceFormat !== "") {
+      obj.sourceFormat = message.sourceFormat;
+    }
     return obj;
   },
 
@@ -3221,6 +3318,7 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     message.destination = object.destination ?? "";
     message.format = object.format ?? "";
     message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    message.sourceFormat = object.sourceFormat ?? "";
     return message;
   },
 };
@@ -3428,13 +3526,16 @@ export const ConvertResponse: MessageFns<ConvertResponse> = {
 };
 
 function createBaseImageInfoRequest(): ImageInfoRequest {
-  return { path: "" };
+  return { path: "", format: "" };
 }
 
 export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   encode(message: ImageInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
     }
     return writer;
   },
@@ -3460,6 +3561,14 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3473,13 +3582,19 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   },
 
   fromJSON(object: any): ImageInfoRequest {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+    };
   },
 
   toJSON(message: ImageInfoRequest): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
     }
     return obj;
   },
@@ -3490,6 +3605,7 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   fromPartial<I extends Exact<DeepPartial<ImageInfoRequest>, I>>(object: I): ImageInfoRequest {
     const message = createBaseImageInfoRequest();
     message.path = object.path ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4539,7 +4655,7 @@ export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
 };
 
 function createBaseCloneOverlayRequest(): CloneOverlayRequest {
-  return { source: "", diskPath: "", standalone: false, sparse: false };
+  return { source: "", diskPath: "", standalone: false, sparse: false, format: "" };
 }
 
 export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
@@ -4555,6 +4671,9 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     }
     if (message.sparse !== false) {
       writer.uint32(32).bool(message.sparse);
+    }
+    if (message.format !== "") {
+      writer.uint32(42).string(message.format);
     }
     return writer;
   },
@@ -4604,6 +4723,14 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
             message.sparse = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4626,6 +4753,7 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
         : "",
       standalone: isSet(object.standalone) ? globalThis.Boolean(object.standalone) : false,
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4643,6 +4771,9 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     if (message.sparse !== false) {
       obj.sparse = message.sparse;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4655,6 +4786,7 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     message.diskPath = object.diskPath ?? "";
     message.standalone = object.standalone ?? false;
     message.sparse = object.sparse ?? false;
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4727,7 +4859,7 @@ export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
 };
 
 function createBaseLinkImageRequest(): LinkImageRequest {
-  return { source: "", diskPath: "" };
+  return { source: "", diskPath: "", format: "" };
 }
 
 export const LinkImageRequest: MessageFns<LinkImageRequest> = {
@@ -4737,6 +4869,9 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     }
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -4770,6 +4905,14 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
             message.diskPath = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4790,6 +4933,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4801,6 +4945,9 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4811,6 +4958,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     const message = createBaseLinkImageRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -4889,7 +5037,7 @@ export const LinkImageResponse: MessageFns<LinkImageResponse> = {
 };
 
 function createBaseCopyImageChainRequest(): CopyImageChainRequest {
-  return { source: "", diskPath: "" };
+  return { source: "", diskPath: "", format: "" };
 }
 
 export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
@@ -4899,6 +5047,9 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     }
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -4932,6 +5083,14 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
             message.diskPath = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4952,6 +5111,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -4963,6 +5123,9 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -4973,6 +5136,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     const message = createBaseCopyImageChainRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -5051,7 +5215,7 @@ export const CopyImageChainResponse: MessageFns<CopyImageChainResponse> = {
 };
 
 function createBaseSaveImageChainRequest(): SaveImageChainRequest {
-  return { diskPath: "", source: "" };
+  return { diskPath: "", source: "", format: "" };
 }
 
 export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
@@ -5061,6 +5225,9 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     }
     if (message.source !== "") {
       writer.uint32(18).string(message.source);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -5094,6 +5261,14 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
             message.source = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5114,6 +5289,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       source: isSet(object.source) ? globalThis.String(object.source) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -5125,6 +5301,9 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     if (message.source !== "") {
       obj.source = message.source;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -5135,6 +5314,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     const message = createBaseSaveImageChainRequest();
     message.diskPath = object.diskPath ?? "";
     message.source = object.source ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -5213,7 +5393,7 @@ export const SaveImageChainResponse: MessageFns<SaveImageChainResponse> = {
 };
 
 function createBaseRelinkDiskRequest(): RelinkDiskRequest {
-  return { diskPath: "", active: "" };
+  return { diskPath: "", active: "", format: "" };
 }
 
 export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
@@ -5223,6 +5403,9 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     }
     if (message.active !== "") {
       writer.uint32(18).string(message.active);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -5256,6 +5439,14 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
             message.active = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5276,6 +5467,7 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       active: isSet(object.active) ? globalThis.String(object.active) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -5287,6 +5479,9 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     if (message.active !== "") {
       obj.active = message.active;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -5297,6 +5492,7 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     const message = createBaseRelinkDiskRequest();
     message.diskPath = object.diskPath ?? "";
     message.active = object.active ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -5726,7 +5922,7 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
 };
 
 function createBaseBackupDisk(): BackupDisk {
-  return { diskId: 0, target: "" };
+  return { diskId: 0, target: "", format: "" };
 }
 
 export const BackupDisk: MessageFns<BackupDisk> = {
@@ -5736,6 +5932,9 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     }
     if (message.target !== "") {
       writer.uint32(18).string(message.target);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
     }
     return writer;
   },
@@ -5769,6 +5968,14 @@ export const BackupDisk: MessageFns<BackupDisk> = {
             message.target = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5789,6 +5996,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
         ? globalThis.Number(object.disk_id)
         : 0,
       target: isSet(object.target) ? globalThis.String(object.target) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
     };
   },
 
@@ -5800,6 +6008,9 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     if (message.target !== "") {
       obj.target = message.target;
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
     return obj;
   },
 
@@ -5810,6 +6021,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     const message = createBaseBackupDisk();
     message.diskId = object.diskId ?? 0;
     message.target = object.target ?? "";
+    message.format = object.format ?? "";
     return message;
   },
 };
@@ -6720,7 +6932,8 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): SetMonitorMarkerResponse => SetMonitorMarkerResponse.decode(value),
   },
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -6866,8 +7079,8 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): ConvertResponse => ConvertResponse.decode(value),
   },
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -6985,7 +7198,7 @@ export const AgentServiceService = {
   },
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -7014,7 +7227,7 @@ export const AgentServiceService = {
   },
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -7233,7 +7446,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   setMonitorMarker: handleUnaryCall<SetMonitorMarkerRequest, SetMonitorMarkerResponse>;
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -7315,8 +7529,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   convert: handleUnaryCall<ConvertRequest, ConvertResponse>;
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -7387,7 +7601,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   copyDiskLive: handleUnaryCall<CopyDiskLiveRequest, CopyDiskLiveResponse>;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -7407,7 +7621,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   cloneOverlay: handleUnaryCall<CloneOverlayRequest, CloneOverlayResponse>;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -7610,7 +7824,8 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Grows an image to `size_mb` MiB with qemu-img resize (format read from the image);
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
    * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
@@ -7801,8 +8016,8 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: ConvertResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Describes an image and every layer of its backing chain (`qemu-img info -U --output=json
-   * --backing-chain`; a disk.N symlink is followed). Read-only.
+   * Describes an image and every layer of its backing chain, read one validated layer at a time
+   * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
    * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
@@ -7943,7 +8158,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
-   * system datastores are one filesystem). The format of `source` is read with qemu-img info and
+   * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
    * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
    * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
    * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
@@ -7977,7 +8192,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (format read with qemu-img info): `mkdir -p <source>.snap`, the self link
+   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory

@@ -1,0 +1,134 @@
+import { stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_NAME, call, failure } from '../../agent/src/testing/agent-fixture.js';
+import { client, ds, local, useAgentServer } from '../../agent/src/testing/server-test-fixture.js';
+import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
+
+/**
+ * Issue 9, class 1: a qcow2 layer whose backing name is a network protocol (json:{nbd}, nbd://,
+ * http://) made the agent open outbound TCP connections before failing. A real listener on loopback
+ * counts connections: none may arrive, whatever the RPC, and each call fails with one BAD_LAYOUT
+ * line naming host and path.
+ */
+useAgentServer();
+
+let listener: Awaited<ReturnType<typeof connectionCounter>>;
+const variants: Array<{ name: string; backing: string; vm: number }> = [];
+
+beforeAll(async () => {
+  listener = await connectionCounter();
+  networkBackings(listener.port).forEach((b, i) => variants.push({ ...b, vm: 100 + i }));
+  for (const v of variants) {
+    // In a VM directory, as the active layer of a snap chain (disk.0 -> disk.0.snap/0).
+    await qcow2Header(local(`0/${v.vm}/disk.0.snap/0`), v.backing);
+    await qcow2Header(local(`0/${v.vm}/disk.1`), v.backing);
+    // In the image datastore, as a persistent image's file.
+    await qcow2Header(local(`1/image-${v.vm}`), v.backing);
+  }
+});
+
+afterAll(async () => {
+  await listener?.close();
+});
+
+describe.each([0, 1, 2])('backing name variant %i', (i) => {
+  const v = (): { name: string; backing: string; vm: number } => variants[i]!;
+  const rpcs: Array<{ rpc: string; send: (v: { vm: number }) => Promise<unknown> }> = [
+    {
+      rpc: 'Resize',
+      send: ({ vm }) =>
+        call(client.resize.bind(client), {
+          path: ds(`0/${vm}/disk.1`),
+          sizeMb: 4,
+          preallocate: false,
+          format: 'qcow2',
+        } as never),
+    },
+    {
+      rpc: 'Convert (cpds)',
+      send: ({ vm }) =>
+        call(client.convert.bind(client), {
+          source: ds(`0/${vm}/disk.1`),
+          destination: ds(`1/export-${vm}`),
+          format: 'qcow2',
+          sourceFormat: 'qcow2',
+          sparse: true,
+          snapshot: undefined,
+        } as never),
+    },
+    {
+      rpc: 'ImageInfo',
+      send: ({ vm }) =>
+        call(client.imageInfo.bind(client), { path: ds(`0/${vm}/disk.1`), format: 'qcow2' } as never),
+    },
+    {
+      rpc: 'SnapshotCreate',
+      send: ({ vm }) =>
+        call(client.snapshotCreate.bind(client), {
+          diskPath: ds(`0/${vm}/disk.1`),
+          snapId: 0,
+          format: 'qcow2',
+          snapDir: '',
+          backingStyle: 'relative',
+          live: undefined,
+        }),
+    },
+    {
+      rpc: 'SnapshotCreate on a snap chain',
+      send: ({ vm }) =>
+        call(client.snapshotCreate.bind(client), {
+          diskPath: ds(`0/${vm}/disk.0.snap/0`),
+          snapId: 0,
+          format: 'qcow2',
+          snapDir: ds(`0/${vm}/disk.0.snap`),
+          backingStyle: 'bare',
+          live: undefined,
+        }),
+    },
+    {
+      rpc: 'LinkImage (ln)',
+      send: ({ vm }) =>
+        call(client.linkImage.bind(client), {
+          source: ds(`1/image-${vm}`),
+          diskPath: ds(`0/${vm}/disk.2`),
+          format: 'qcow2',
+        } as never),
+    },
+    {
+      rpc: 'CloneOverlay (clone)',
+      send: ({ vm }) =>
+        call(client.cloneOverlay.bind(client), {
+          source: ds(`1/image-${vm}`),
+          diskPath: ds(`0/${vm}/disk.3`),
+          standalone: false,
+          sparse: true,
+          format: 'qcow2',
+        } as never),
+    },
+    {
+      rpc: 'BackupPrepare FULL',
+      send: ({ vm }) =>
+        call(client.backupPrepare.bind(client), {
+          vmDir: ds(`0/${vm}`),
+          vmId: vm,
+          domain: '',
+          live: false,
+          disks: [{ diskId: 1, target: 'vdb', format: 'qcow2' }],
+          mode: 'FULL',
+          backupId: 0,
+          parentId: -1,
+          freeze: '',
+          vmXml: '<VM/>',
+        } as never),
+    },
+  ];
+
+  it.each(rpcs)('$rpc opens no connection and fails with one BAD_LAYOUT line', async (r) => {
+    const f = await failure(r.send(v()));
+    expect(listener.count()).toBe(0);
+    expect(f.reason).toBe('BAD_LAYOUT');
+    expect(f.message).toContain(`${AGENT_NAME}:`);
+    expect(f.message).not.toContain('\n');
+    await expect(stat(local(`1/export-${v().vm}`))).rejects.toThrow();
+  });
+});
