@@ -3,7 +3,7 @@
 // argument the agents refuse or that names nothing; the call must fail in one line and every host's
 // datastore tree must be exactly as it was: no new VM directory, no `.monitor` marker, no
 // `.isofiles` staging directory, no `disk.N -> /etc/hostname`.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeImage } from '../../cli/src/demo/demo-images.js';
@@ -22,6 +22,8 @@ const NEW_VM = 31;
 const OLD_VM = 32;
 const GOOD = `${IMG}/c0ffee00000000000000000000000001`;
 const MISSING = `${IMG}/c0ffee000000000000000000000000ff`;
+/** An image datastore entry planted as a link to a file outside the roots. */
+const LINKED_OUT = `${IMG}/c0ffee000000000000000000000000ee`;
 
 let stack: Stack;
 
@@ -35,6 +37,8 @@ beforeAll(async () => {
   await makeImage(stack.localPath('frontend', GOOD), 'qcow2', 16, 0x31);
   // The same image on host01, where the shared-mode actions look for it.
   await makeImage(stack.localPath('host01', GOOD), 'qcow2', 16, 0x31);
+  for (const host of ['frontend', 'host01'])
+    await symlink('/etc/hostname', stack.localPath(host, LINKED_OUT));
   const oldDisk = stack.localPath('host01', `${SYS}/${OLD_VM}/disk.0`);
   await makeImage(oldDisk, 'qcow2', 16, 0x32);
   const contextSh = stack.localPath('frontend', `${ONED_VMS_LOCATION}/${NEW_VM}/context.sh`);
@@ -84,6 +88,7 @@ const badSources: Array<[string, string, RegExp]> = [
   ['a source outside the roots', 'frontend:/etc/hostname', /\/etc\/hostname/],
   ['an unsafe source', `frontend:${IMG}/x;touch$IFS/tmp/pwned`, /(unsafe|character)/i],
   ['a source that does not exist', `frontend:${MISSING}`, /c0ffee0+ff/],
+  ['an image entry linked to a file outside the roots', `frontend:${LINKED_OUT}`, /(etc\/hostname|outside)/],
 ];
 
 const cases: Array<[string, string, string, string[], RegExp]> = [];

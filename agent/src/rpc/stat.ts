@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink, stat } from 'node:fs/promises';
 import { asStorageError } from '../../../common/src/errors.js';
 import {
   FileKind,
@@ -12,15 +12,21 @@ import { requireField } from './validate.js';
 /** st_blocks counts 512-byte units whatever the filesystem's block size. */
 const STAT_BLOCK_BYTES = 512n;
 
-/** lstat of a path: describes a symlink itself. Absent is not an error (exists=false). Read-only: no lock. */
+/**
+ * lstat of a path: describes a symlink itself; with `follow`, stat of its confined real target
+ * (resolveTarget refuses a link leading outside the roots). Absent is not an error (exists=false).
+ * Read-only: no lock.
+ */
 export async function statPath(agent: AgentContext, req: StatRequest): Promise<StatResponse> {
   const path = requireField(agent, 'stat', 'path', req.path);
-  const local = await agent.roots.resolve(path, 'path');
+  const local = req.follow
+    ? await agent.roots.resolveTarget(path, 'path')
+    : await agent.roots.resolve(path, 'path');
   const here = where(agent, path);
   let s: BigIntStats;
   try {
     // bigint: sizes of multi-TB images and st_blocks products stay exact.
-    s = await lstat(local, { bigint: true });
+    s = req.follow ? await stat(local, { bigint: true }) : await lstat(local, { bigint: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {

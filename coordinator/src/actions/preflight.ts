@@ -18,9 +18,13 @@ export async function checkPaths(ctx: ActionContext, paths: readonly HostPath[])
   for (const at of paths) await checkPath(ctx, at);
 }
 
-/** A path that must already exist (an image to copy, a disk to save): NOT_FOUND names it. */
+/**
+ * A path that must already exist (an image to copy, a disk to save): NOT_FOUND names it. It is
+ * followed to what it leads to, as the action will read it: a link planted in a datastore that
+ * leads outside the roots (`<image> -> /etc/hostname`) is refused by its agent here.
+ */
 export async function requireExisting(ctx: ActionContext, at: HostPath, what: string): Promise<FileKind> {
-  const kind = await checkPath(ctx, at);
-  if (kind === undefined) throw new StorageError('NOT_FOUND', `${what} ${formatHostPath(at)} does not exist`);
-  return kind;
+  const st = await ctx.ops.call(at.host, 'stat', { path: at.path, follow: true });
+  if (!st.exists) throw new StorageError('NOT_FOUND', `${what} ${formatHostPath(at)} does not exist`);
+  return st.kind;
 }

@@ -55,7 +55,7 @@ export async function transfer(
 
 /** Whether `path` exists on `host` and what it is. */
 export async function kindOf(ctx: ActionContext, at: HostPath): Promise<FileKind | undefined> {
-  const st = await ctx.ops.call(at.host, 'stat', { path: at.path });
+  const st = await ctx.ops.call(at.host, 'stat', { path: at.path, follow: false });
   return st.exists ? st.kind : undefined;
 }
 

@@ -18,9 +18,10 @@ export async function mvShared(ctx: ActionContext): Promise<ActionResult> {
   parseId(ctx.args[2], 'vm_id');
   parseId(ctx.args[3], 'ds_id');
   if (diskIdOf(source.path) !== undefined || source.path === destination.path) return NO_OUTPUT;
-  const st = await ctx.ops.call(destination.host, 'stat', { path: source.path });
+  const st = await ctx.ops.call(destination.host, 'stat', { path: source.path, follow: false });
   if (!st.exists) {
-    if ((await ctx.ops.call(destination.host, 'stat', { path: destination.path })).exists) return NO_OUTPUT;
+    if ((await ctx.ops.call(destination.host, 'stat', { path: destination.path, follow: false })).exists)
+      return NO_OUTPUT;
     throw new StorageError(
       'NOT_FOUND',
       `neither ${source.path} nor ${destination.path} exists on ${destination.host}`,

@@ -4,7 +4,7 @@ import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
-import { checkPath } from '../preflight.js';
+import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
@@ -32,10 +32,9 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   const sparse = disk?.sparse !== false;
 
   // Every path is checked before the VM directory is made (preflight.ts).
-  const st = await ctx.ops.call(source.host, 'stat', { path: source.path });
-  if (!st.exists) {
-    throw new StorageError('NOT_FOUND', `image ${source.host}:${source.path} does not exist`);
-  }
+  await requireExisting(ctx, source, 'image');
+  // The link itself too: SOURCE -> <hash>.snap/N is OpenNebula's local mvds layout.
+  const st = await ctx.ops.call(source.host, 'stat', { path: source.path, follow: false });
   const snapDir = { host: source.host, path: `${source.path}.snap` };
   const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
   const active = activeSnapshotFile(source.path, st);

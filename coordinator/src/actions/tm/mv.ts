@@ -77,7 +77,7 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
 async function sharesStorage(ctx: ActionContext, a: HostPath, b: HostPath): Promise<boolean> {
   const probe = await ctx.ops.call(b.host, 'createProbe', { dir: dirname(b.path) });
   try {
-    return (await ctx.ops.call(a.host, 'stat', { path: probe.path })).exists;
+    return (await ctx.ops.call(a.host, 'stat', { path: probe.path, follow: false })).exists;
   } finally {
     await ctx.ops.call(b.host, 'delete', { path: probe.path });
   }

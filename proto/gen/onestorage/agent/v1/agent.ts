@@ -104,6 +104,8 @@ export interface DeleteResponse {
 
 export interface StatRequest {
   path: string;
+  /** Follow a final symlink (sources an action will read through: docs/security.md). */
+  follow: boolean;
 }
 
 export interface StatResponse {
@@ -1027,13 +1029,16 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
 };
 
 function createBaseStatRequest(): StatRequest {
-  return { path: "" };
+  return { path: "", follow: false };
 }
 
 export const StatRequest: MessageFns<StatRequest> = {
   encode(message: StatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
+    }
+    if (message.follow !== false) {
+      writer.uint32(16).bool(message.follow);
     }
     return writer;
   },
@@ -1059,6 +1064,14 @@ export const StatRequest: MessageFns<StatRequest> = {
             message.path = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1072,13 +1085,19 @@ export const StatRequest: MessageFns<StatRequest> = {
   },
 
   fromJSON(object: any): StatRequest {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+    };
   },
 
   toJSON(message: StatRequest): unknown {
     const obj: any = {};
     if (message.path !== "") {
       obj.path = message.path;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
     }
     return obj;
   },
@@ -1089,6 +1108,7 @@ export const StatRequest: MessageFns<StatRequest> = {
   fromPartial<I extends Exact<DeepPartial<StatRequest>, I>>(object: I): StatRequest {
     const message = createBaseStatRequest();
     message.path = object.path ?? "";
+    message.follow = object.follow ?? false;
     return message;
   },
 };
@@ -6904,8 +6924,9 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): DeleteResponse => DeleteResponse.decode(value),
   },
   /**
-   * Describes `path` without following a final symlink. An absent path is not an error
-   * (exists=false).
+   * Describes `path` without following a final symlink, or with `follow` what it leads to: the
+   * link's real target, which must lie inside the roots (PATH_OUTSIDE_ROOTS otherwise; a dangling
+   * link is exists=false). An absent path is not an error (exists=false). Read-only.
    */
   stat: {
     path: "/onestorage.agent.v1.AgentService/Stat" as const,
@@ -7436,8 +7457,9 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
   /**
-   * Describes `path` without following a final symlink. An absent path is not an error
-   * (exists=false).
+   * Describes `path` without following a final symlink, or with `follow` what it leads to: the
+   * link's real target, which must lie inside the roots (PATH_OUTSIDE_ROOTS otherwise; a dangling
+   * link is exists=false). An absent path is not an error (exists=false). Read-only.
    */
   stat: handleUnaryCall<StatRequest, StatResponse>;
   /**
@@ -7789,8 +7811,9 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: DeleteResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Describes `path` without following a final symlink. An absent path is not an error
-   * (exists=false).
+   * Describes `path` without following a final symlink, or with `follow` what it leads to: the
+   * link's real target, which must lie inside the roots (PATH_OUTSIDE_ROOTS otherwise; a dangling
+   * link is exists=false). An absent path is not an error (exists=false). Read-only.
    */
   stat(request: StatRequest, callback: (error: ServiceError | null, response: StatResponse) => void): ClientUnaryCall;
   stat(
