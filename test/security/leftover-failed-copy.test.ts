@@ -5,7 +5,7 @@
 // that was in it. Driven through the installed shims,
 // as oned's one_tm runs them; each host's datastores live on a small tmpfs.
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,9 @@ const CLONE_VM = 41;
 const BUSY_VM = 42;
 /** A VM in system datastore 100 on host01, moved to host02. */
 const MV_VM = 43;
+/** A small image whose snapshot directory holds a link out of its tree: the data path refuses it. */
+const REFUSED_IMAGE = `${DS}/1/1e4f0000000000000000000000000002`;
+const REFUSED_VM = 44;
 
 let stack: Stack;
 const mounts: string[] = [];
@@ -54,10 +57,17 @@ beforeAll(async () => {
   await writePattern(stack.localPath('frontend', IMAGE), 'raw', 0x42, 0, IMAGE_DATA_MB * MIB);
   // The image has a snapshot directory (it fits): clone copies it first, then fails on the disk.
   await makeImage(stack.localPath('frontend', `${IMAGE}.snap/0`), 'raw', 1, 0x44);
-  for (const id of [CLONE_VM, BUSY_VM]) {
+  await makeImage(stack.localPath('frontend', REFUSED_IMAGE), 'raw', 1, 0x45);
+  await makeImage(stack.localPath('frontend', `${REFUSED_IMAGE}.snap/0`), 'raw', 1, 0x46);
+  await symlink('/etc/hostname', stack.localPath('frontend', `${REFUSED_IMAGE}.snap/1`));
+  for (const [id, source] of [
+    [CLONE_VM, IMAGE],
+    [BUSY_VM, IMAGE],
+    [REFUSED_VM, REFUSED_IMAGE],
+  ] as const) {
     await writeVmXml(stack.fixturesDir, {
       id,
-      disks: [{ diskId: 0, imageId: 7, source: IMAGE, format: 'raw', tmMad: 'grpc', size: IMAGE_MB }],
+      disks: [{ diskId: 0, imageId: 7, source, format: 'raw', tmMad: 'grpc', size: IMAGE_MB }],
       history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
     });
   }
@@ -112,6 +122,18 @@ describe('a copy that fails after the VM directory was made leaves nothing behin
     expectOneLineFailure(r, /host01.*no space left/);
     expect(tree('host01')).toEqual(before);
     expect(await sha256File(other)).toBe(sum);
+  });
+
+  it('clone whose transfer the data path refuses mid-way: one line, and host01 is as before', async () => {
+    const before = tree('host01');
+    const r = await runAction(stack.remotesDir, 'tm', 'grpc', 'clone', [
+      `frontend:${REFUSED_IMAGE}`,
+      `host01:${DS}/0/${REFUSED_VM}/disk.0`,
+      `${REFUSED_VM}`,
+      '1',
+    ]);
+    expectOneLineFailure(r, /etc\/hostname|outside|link/);
+    expect(tree('host01')).toEqual(before);
   });
 
   it('mv host to host onto a full filesystem: NO_SPACE, the source intact, host02 as before', async () => {
