@@ -40,7 +40,11 @@ useAgentServer();
 describe('MakeDir, Stat, Delete', () => {
   it('MakeDir creates once and then reports the existing directory', async () => {
     const results = await repeat(() => call(client.makeDir.bind(client), { path: ds('0/42/') }));
-    expect(results).toEqual([{ created: true }, { created: false }, { created: false }]);
+    expect(results).toEqual([
+      { created: true, made: [ds('0/42')] },
+      { created: false, made: [] },
+      { created: false, made: [] },
+    ]);
     expect(statSync(local('0/42')).mode & 0o777).toBe(0o755);
   });
 

@@ -1,5 +1,5 @@
-import { rmdir } from 'node:fs/promises';
 import { makeDirectory } from './make-directory.js';
+import { removeIfEmpty } from './remove-if-empty.js';
 
 /** Directories made by makeParents, to take away again when the action that needed them fails. */
 export interface MadeDirectories {
@@ -19,13 +19,11 @@ export async function makeParents(dir: string): Promise<MadeDirectories> {
   const made = await makeDirectory(dir);
   return {
     async undo() {
-      for (const d of made.reverse()) {
-        try {
-          await rmdir(d);
-        } catch {
-          // Not empty (someone else's files), or already gone: leave it and what holds it.
-          return;
-        }
+      for (const d of [...made].reverse()) {
+        // A directory that stays holds its parent too; a failure to remove is no reason to hide the
+        // action's own error, which the caller reports.
+        const outcome = await removeIfEmpty(d).catch(() => 'kept' as const);
+        if (outcome === 'kept') return;
       }
     },
   };

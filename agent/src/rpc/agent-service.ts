@@ -19,6 +19,7 @@ import { imageInfo } from './image-info.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
 import { relinkDisk } from './relink-disk.js';
+import { removeEmptyDirs } from './remove-empty-dirs.js';
 import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
 import { resizeImage } from './resize.js';
 import { saveImageChain } from './save-image-chain.js';
@@ -34,6 +35,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
   return {
     hello: adaptHandler(agent, logger, 'Hello', hello),
     makeDir: adaptHandler(agent, logger, 'MakeDir', makeDir),
+    removeEmptyDirs: adaptHandler(agent, logger, 'RemoveEmptyDirs', removeEmptyDirs),
     delete: adaptHandler(agent, logger, 'Delete', deletePath),
     stat: adaptHandler(agent, logger, 'Stat', statPath),
     setMonitorMarker: adaptHandler(agent, logger, 'SetMonitorMarker', setMonitorMarker),

@@ -9,7 +9,7 @@ import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField } from './validate.js';
-import { makeDirectory } from '../files/make-directory.js';
+import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 
 /**
  * A standalone copy of a disk (its whole backing chain flattened) or of one of its snapshots, for
@@ -81,8 +81,9 @@ export async function convertImage(
         );
       }
       const temp = tempNameBeside(localDestination);
+      let made: MadeDirectories | undefined;
       try {
-        await makeDirectory(dirname(localDestination));
+        made = await makeParents(dirname(localDestination));
         await convert(from, temp, {
           ...opts,
           sourceFormat,
@@ -92,6 +93,8 @@ export async function convertImage(
         await moveIntoPlace(temp, localDestination);
       } catch (err) {
         await rm(temp, { force: true });
+        // The directories made for the destination go again (a cpds into a new image directory).
+        await made?.undo();
         throw asStorageError(err, action, `${here} to ${destination}`);
       }
       const info = await imageInfo(localDestination, format, opts);

@@ -46,10 +46,28 @@ export class AgentOps {
     private readonly logger: Logger,
   ) {}
 
-  async call<M extends AgentMethod>(
+  call<M extends AgentMethod>(host: string, method: M, request: AgentRequest<M>): Promise<AgentResponse<M>> {
+    return this.send(host, method, request, this.signal);
+  }
+
+  /**
+   * A call that runs even when the driver call was cancelled (the shim gone, the coordinator
+   * stopping): undoing what a failed action made must not be cut short by the cancel that made it
+   * fail. It still has its deadline.
+   */
+  callDetached<M extends AgentMethod>(
     host: string,
     method: M,
     request: AgentRequest<M>,
+  ): Promise<AgentResponse<M>> {
+    return this.send(host, method, request, undefined);
+  }
+
+  private async send<M extends AgentMethod>(
+    host: string,
+    method: M,
+    request: AgentRequest<M>,
+    signal: AbortSignal | undefined,
   ): Promise<AgentResponse<M>> {
     const client = this.agents.get(host);
     const name = client.agent.name;
@@ -62,7 +80,7 @@ export class AgentOps {
         const response = await client.call(method, request, {
           deadlineMs,
           requestId: this.requestId,
-          signal: this.signal,
+          ...(signal ? { signal } : {}),
         });
         const bytes = (response as { bytes?: number }).bytes ?? 0;
         this.bytesMoved += bytes;
@@ -75,7 +93,7 @@ export class AgentOps {
           !NOT_RETRIABLE.has(method) &&
           RETRIABLE_REASONS.has(e.reason) &&
           attempt < MAX_ATTEMPTS &&
-          !this.signal.aborted;
+          signal?.aborted !== true;
         if (!retry) throw e;
         this.logger.warn({ host: name, method, attempt, reason: e.reason }, 'retrying agent call');
         await new Promise((r) => setTimeout(r, backoff));

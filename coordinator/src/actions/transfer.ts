@@ -1,6 +1,7 @@
 import { FileKind } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ActionContext } from './action-context.js';
 import { dirname, formatHostPath, type HostPath } from './host-path.js';
+import { withMadeDirectories } from './made-directories.js';
 
 const MIB = 1024 * 1024;
 
@@ -20,17 +21,18 @@ export async function transfer(
   const started = Date.now();
   const fromName = ctx.agents.canonical(from.host);
   const toName = ctx.agents.canonical(to.host);
-  let bytes: number;
-  // The destination's directory may be new (a first image in a datastore, a new VM directory).
-  await ctx.ops.call(to.host, 'makeDir', { path: dirname(to.path) });
-  if (fromName === toName) {
-    const r = await ctx.ops.call(to.host, 'copy', {
-      source: from.path,
-      destination: to.path,
-      sparse: opts.sparse,
-    });
-    bytes = r.bytes;
-  } else {
+  // The destination's directory may be new (a first image in a datastore, a new VM directory); a
+  // copy that fails takes it away again.
+  const bytes = await withMadeDirectories(ctx, async (dirs) => {
+    await dirs.make({ host: to.host, path: dirname(to.path) });
+    if (fromName === toName) {
+      const r = await ctx.ops.call(to.host, 'copy', {
+        source: from.path,
+        destination: to.path,
+        sparse: opts.sparse,
+      });
+      return r.bytes;
+    }
     // The ticket is bound to the receiving agent: no other agent of the cloud can redeem it.
     const sending = await ctx.ops.call(from.host, 'openSend', {
       path: from.path,
@@ -44,8 +46,8 @@ export async function transfer(
       destination: to.path,
       sparse: opts.sparse,
     });
-    bytes = r.bytes;
-  }
+    return r.bytes;
+  });
   const seconds = Math.max((Date.now() - started) / 1000, 0.001);
   ctx.info(
     `${ctx.action}: copied ${formatHostPath(from)} to ${formatHostPath(to)}: ${(bytes / MIB).toFixed(1)} MiB of data in ${seconds.toFixed(2)} s (${(bytes / MIB / seconds).toFixed(0)} MiB/s)`,

@@ -5,6 +5,7 @@ import { checkPath, requireExisting } from '../preflight.js';
 import { saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
 import { copyFormat, diskFormat, parseDiskArg, snapDirFor } from '../disk-facts.js';
+import { withMadeDirectories } from '../made-directories.js';
 
 /**
  * mv in shared mode (reference 2.3): disk-level calls and moves between hosts at the same path
@@ -27,11 +28,14 @@ export async function mvShared(ctx: ActionContext): Promise<ActionResult> {
       `neither ${source.path} nor ${destination.path} exists on ${destination.host}`,
     );
   }
-  await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
-  await ctx.ops.call(destination.host, 'copy', {
-    source: source.path,
-    destination: destination.path,
-    sparse: true,
+  // A copy that fails takes away the directories this call made for it.
+  await withMadeDirectories(ctx, async (dirs) => {
+    await dirs.make({ host: destination.host, path: dirname(destination.path) });
+    await ctx.ops.call(destination.host, 'copy', {
+      source: source.path,
+      destination: destination.path,
+      sparse: true,
+    });
   });
   await ctx.ops.call(destination.host, 'delete', { path: source.path });
   return NO_OUTPUT;
@@ -72,13 +76,16 @@ export async function cpdsShared(ctx: ActionContext): Promise<ActionResult> {
   // The disk and SOURCE are checked before SOURCE's directory is made (preflight.ts).
   await requireExisting(ctx, disk, 'disk');
   await checkPath(ctx, { host: disk.host, path: target });
-  await ctx.ops.call(disk.host, 'makeDir', { path: dirname(target) });
-  await saveDiskCopy(ctx, disk, target, {
-    format,
-    sourceFormat,
-    snapId,
-    snapDir,
-    vm: { info: vm, diskId: disk.diskId },
+  // A copy that fails takes away the directories this call made for SOURCE.
+  await withMadeDirectories(ctx, async (dirs) => {
+    await dirs.make({ host: disk.host, path: dirname(target) });
+    await saveDiskCopy(ctx, disk, target, {
+      format,
+      sourceFormat,
+      snapId,
+      snapDir,
+      vm: { info: vm, diskId: disk.diskId },
+    });
   });
   return NO_OUTPUT;
 }

@@ -6,15 +6,18 @@ import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from 
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
+import { withMadeDirectories } from '../made-directories.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
 
 /**
  * clone and ln in local mode (OpenNebula's ssh TM, reference 2.2): both copy the image to the host
  * (LN_TARGET=SYSTEM), with its `.snap` directory when it has one (renamed disk.i.snap); create the
- * VM directory; mark the system datastore for host-side monitoring; grow the copy when the DISK's
- * SIZE exceeds ORIGINAL_SIZE; SPARSE=no gives fully allocated copies and preallocated growth.
- * A repeat copies again over the previous result: the same outcome.
+ * VM directory; grow the copy when the DISK's SIZE exceeds ORIGINAL_SIZE; SPARSE=no gives fully
+ * allocated copies and preallocated growth; mark the system datastore for host-side monitoring once
+ * the disk is there. A step that fails takes away what this call made: disk.i and disk.i.snap when
+ * they were not there before, and the directories it created (no marker was written yet). A repeat
+ * copies again over the previous result: the same outcome.
  */
 export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
@@ -48,35 +51,40 @@ export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
   }
   // The snapshot files are read as the disk's format, which oned knows (never probed).
   const relinkFormat = active === undefined ? undefined : diskFormat(disk, `VM ${vmId} ${destination.path}`);
-  await checkPath(ctx, destination);
+  const destinationWas = await checkPath(ctx, destination);
+  const snapCopy = { host: destination.host, path: `${destination.path}.snap` };
+  const snapCopyWas = hasSnapDir ? await checkPath(ctx, snapCopy) : undefined;
 
   const vmDir = dirname(destination.path);
-  await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
-  if (hasSnapDir) {
-    await transfer(ctx, snapDir, { host: destination.host, path: `${destination.path}.snap` }, { sparse });
-  }
-  if (active === undefined || relinkFormat === undefined) {
-    await transfer(ctx, source, destination, { sparse });
-  } else {
-    await ctx.ops.call(destination.host, 'relinkDisk', {
-      diskPath: destination.path,
-      active,
-      format: relinkFormat,
-    });
-  }
+  await withMadeDirectories(ctx, async (dirs) => {
+    await dirs.make({ host: destination.host, path: vmDir });
+    // What was not there before this call is this call's to take away again if it fails.
+    if (hasSnapDir && snapCopyWas === undefined) dirs.writes(snapCopy);
+    if (destinationWas === undefined) dirs.writes(destination);
+    if (hasSnapDir) await transfer(ctx, snapDir, snapCopy, { sparse });
+    if (active === undefined || relinkFormat === undefined) {
+      await transfer(ctx, source, destination, { sparse });
+    } else {
+      await ctx.ops.call(destination.host, 'relinkDisk', {
+        diskPath: destination.path,
+        active,
+        format: relinkFormat,
+      });
+    }
 
-  const size = disk?.size;
-  const originalSize = disk?.originalSize;
-  if (size !== undefined && originalSize !== undefined && size > originalSize) {
-    await ctx.ops.call(destination.host, 'resize', {
-      path: destination.path,
-      sizeMb: size,
-      preallocate: !sparse,
-      format: diskFormat(disk, `VM ${vmId} ${destination.path}`),
-    });
-    ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
-  }
+    const size = disk?.size;
+    const originalSize = disk?.originalSize;
+    if (size !== undefined && originalSize !== undefined && size > originalSize) {
+      await ctx.ops.call(destination.host, 'resize', {
+        path: destination.path,
+        sizeMb: size,
+        preallocate: !sparse,
+        format: diskFormat(disk, `VM ${vmId} ${destination.path}`),
+      });
+      ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
+    }
+  });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
   return NO_OUTPUT;
 }
 

@@ -5,6 +5,7 @@ import { basename, cleanPath, dirname, parseHostPath, parseId } from '../host-pa
 import { transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
+import { MadeDirectories } from '../made-directories.js';
 
 /** The volume label the guest's context scripts look for. */
 const CONTEXT_LABEL = 'CONTEXT';
@@ -47,8 +48,12 @@ export async function contextLocal(ctx: ActionContext): Promise<ActionResult> {
   await checkPath(ctx, destination);
   const staging = `${cleanPath(ctx.config.datastoreLocation)}/${dsId}/.isofiles/${vmId}`;
   const iso = { host: fe, path: `${staging}/${basename(destination.path)}.iso` };
-  await ctx.ops.call(fe, 'makeDir', { path: staging });
+  // What this call makes (the staging directory and its parents, the VM directory) goes again when
+  // a step fails; the staging directory itself goes in any case.
+  const dirs = new MadeDirectories(ctx);
+  const vmDir = dirname(destination.path);
   try {
+    await dirs.make({ host: fe, path: staging });
     await ctx.ops.call(fe, 'buildIso', {
       path: iso.path,
       label: CONTEXT_LABEL,
@@ -56,13 +61,17 @@ export async function contextLocal(ctx: ActionContext): Promise<ActionResult> {
         e.content ? { name: e.name, content: e.content } : { name: e.name, source: e.source ?? '' },
       ),
     });
-    const vmDir = dirname(destination.path);
-    await ctx.ops.call(destination.host, 'makeDir', { path: vmDir });
-    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+    await dirs.make({ host: destination.host, path: vmDir });
     await transfer(ctx, iso, destination, { sparse: true });
-  } finally {
-    await ctx.ops.call(fe, 'delete', { path: staging });
+  } catch (err) {
+    await ctx.ops.callDetached(fe, 'delete', { path: staging }).catch((e: unknown) => {
+      ctx.logger.warn({ err: e, path: staging }, 'could not remove the context staging directory');
+    });
+    await dirs.undo();
+    throw err;
   }
+  await ctx.ops.call(fe, 'delete', { path: staging });
+  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
   return NO_OUTPUT;
 }
 

@@ -13,6 +13,7 @@ import {
 } from '../host-path.js';
 import { kindOf, transfer } from '../transfer.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
+import { withMadeDirectories } from '../made-directories.js';
 
 const USAGE = ['hostA:path', 'hostB:path', 'vm_id', 'ds_id'];
 /** While oned does not know where the VM was, there is nothing safe to move (ssh/mv does the same). */
@@ -25,8 +26,10 @@ const SKIP_STATES: ReadonlySet<number> = new Set([
  * mv in local mode (reference 2.2): a disk-level call does nothing (the directory-level call that
  * follows moves the whole VM directory, snapshots included); the directory moves host to host or
  * host ↔ front-end (STOP/RESUME, MIGRATE), the source deleted only after the destination is in
- * place and verified. Nothing moves when both ends are the same storage. A repeat after success
- * finds the source gone and the destination present: success.
+ * place and verified. Nothing moves when both ends are the same storage. A move that fails leaves
+ * the destination as it was: the directories this call made go again, and the `.monitor` marker is
+ * written only once the directory is there. A repeat after success finds the source gone and the
+ * destination present: success.
  */
 export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
   expectArgs(ctx.action, ctx.args, USAGE);
@@ -54,18 +57,22 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
       `neither ${formatHostPath(source)} nor ${formatHostPath(destination)} exists`,
     );
   }
-  await ctx.ops.call(destination.host, 'makeDir', { path: dirname(destination.path) });
-  if (!sameHost && source.path === destination.path && (await sharesStorage(ctx, source, destination))) {
-    ctx.info(
-      `${ctx.action}: ${source.host} and ${destination.host} share ${dirname(destination.path)}: nothing to move`,
-    );
-    return NO_OUTPUT;
-  }
+  const moved = await withMadeDirectories(ctx, async (dirs) => {
+    await dirs.make({ host: destination.host, path: dirname(destination.path) });
+    if (!sameHost && source.path === destination.path && (await sharesStorage(ctx, source, destination))) {
+      ctx.info(
+        `${ctx.action}: ${source.host} and ${destination.host} share ${dirname(destination.path)}: nothing to move`,
+      );
+      return false;
+    }
+    await transfer(ctx, source, destination, { sparse: true });
+    return true;
+  });
+  if (!moved) return NO_OUTPUT;
   const marker = { host: source.host, path: `${dirname(source.path)}/.monitor` };
   if ((await kindOf(ctx, marker)) !== undefined) {
     await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(destination.path) });
   }
-  await transfer(ctx, source, destination, { sparse: true });
   await ctx.ops.call(source.host, 'delete', { path: source.path });
   return NO_OUTPUT;
 }

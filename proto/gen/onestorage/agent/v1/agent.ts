@@ -92,6 +92,20 @@ export interface MakeDirRequest {
 
 export interface MakeDirResponse {
   created: boolean;
+  /**
+   * The directories this call created, outermost first (oned's paths; `path` last when it was
+   * created). Empty when `path` was already there.
+   */
+  made: string[];
+}
+
+export interface RemoveEmptyDirsRequest {
+  paths: string[];
+}
+
+export interface RemoveEmptyDirsResponse {
+  /** The directories removed, deepest first (oned's paths). */
+  removed: string[];
 }
 
 export interface DeleteRequest {
@@ -828,13 +842,16 @@ export const MakeDirRequest: MessageFns<MakeDirRequest> = {
 };
 
 function createBaseMakeDirResponse(): MakeDirResponse {
-  return { created: false };
+  return { created: false, made: [] };
 }
 
 export const MakeDirResponse: MessageFns<MakeDirResponse> = {
   encode(message: MakeDirResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.created !== false) {
       writer.uint32(8).bool(message.created);
+    }
+    for (const v of message.made) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -860,6 +877,14 @@ export const MakeDirResponse: MessageFns<MakeDirResponse> = {
             message.created = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.made.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -873,13 +898,19 @@ export const MakeDirResponse: MessageFns<MakeDirResponse> = {
   },
 
   fromJSON(object: any): MakeDirResponse {
-    return { created: isSet(object.created) ? globalThis.Boolean(object.created) : false };
+    return {
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+      made: globalThis.Array.isArray(object?.made) ? object.made.map((e: any) => globalThis.String(e)) : [],
+    };
   },
 
   toJSON(message: MakeDirResponse): unknown {
     const obj: any = {};
     if (message.created !== false) {
       obj.created = message.created;
+    }
+    if (message.made?.length) {
+      obj.made = message.made;
     }
     return obj;
   },
@@ -890,6 +921,143 @@ export const MakeDirResponse: MessageFns<MakeDirResponse> = {
   fromPartial<I extends Exact<DeepPartial<MakeDirResponse>, I>>(object: I): MakeDirResponse {
     const message = createBaseMakeDirResponse();
     message.created = object.created ?? false;
+    message.made = object.made?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveEmptyDirsRequest(): RemoveEmptyDirsRequest {
+  return { paths: [] };
+}
+
+export const RemoveEmptyDirsRequest: MessageFns<RemoveEmptyDirsRequest> = {
+  encode(message: RemoveEmptyDirsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.paths) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveEmptyDirsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveEmptyDirsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveEmptyDirsRequest {
+    return { paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: RemoveEmptyDirsRequest): unknown {
+    const obj: any = {};
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveEmptyDirsRequest>, I>>(base?: I): RemoveEmptyDirsRequest {
+    return RemoveEmptyDirsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveEmptyDirsRequest>, I>>(object: I): RemoveEmptyDirsRequest {
+    const message = createBaseRemoveEmptyDirsRequest();
+    message.paths = object.paths?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveEmptyDirsResponse(): RemoveEmptyDirsResponse {
+  return { removed: [] };
+}
+
+export const RemoveEmptyDirsResponse: MessageFns<RemoveEmptyDirsResponse> = {
+  encode(message: RemoveEmptyDirsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.removed) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveEmptyDirsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveEmptyDirsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.removed.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveEmptyDirsResponse {
+    return {
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RemoveEmptyDirsResponse): unknown {
+    const obj: any = {};
+    if (message.removed?.length) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveEmptyDirsResponse>, I>>(base?: I): RemoveEmptyDirsResponse {
+    return RemoveEmptyDirsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveEmptyDirsResponse>, I>>(object: I): RemoveEmptyDirsResponse {
+    const message = createBaseRemoveEmptyDirsResponse();
+    message.removed = object.removed?.map((e) => e) || [];
     return message;
   },
 };
@@ -6900,7 +7068,12 @@ export const AgentServiceService = {
     responseSerialize: (value: HelloResponse): Buffer => Buffer.from(HelloResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HelloResponse => HelloResponse.decode(value),
   },
-  /** mkdir -p of `path` (mode 0755 for new directories). A repeat succeeds. */
+  /**
+   * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
+   * created, so that a caller whose next step fails can take exactly those away again
+   * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
+   * ALREADY_EXISTS.
+   */
   makeDir: {
     path: "/onestorage.agent.v1.AgentService/MakeDir" as const,
     requestStream: false as const,
@@ -6909,6 +7082,27 @@ export const AgentServiceService = {
     requestDeserialize: (value: Buffer): MakeDirRequest => MakeDirRequest.decode(value),
     responseSerialize: (value: MakeDirResponse): Buffer => Buffer.from(MakeDirResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MakeDirResponse => MakeDirResponse.decode(value),
+  },
+  /**
+   * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
+   * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
+   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
+   * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
+   * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
+   * (PATH_OUTSIDE_ROOTS) for a bad path, before anything is removed; ABORTED while another call
+   * holds one of the paths.
+   */
+  removeEmptyDirs: {
+    path: "/onestorage.agent.v1.AgentService/RemoveEmptyDirs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveEmptyDirsRequest): Buffer =>
+      Buffer.from(RemoveEmptyDirsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveEmptyDirsRequest => RemoveEmptyDirsRequest.decode(value),
+    responseSerialize: (value: RemoveEmptyDirsResponse): Buffer =>
+      Buffer.from(RemoveEmptyDirsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveEmptyDirsResponse => RemoveEmptyDirsResponse.decode(value),
   },
   /**
    * Removes a file, a symlink (not its target) or a whole directory tree. An absent path succeeds
@@ -7449,8 +7643,24 @@ export const AgentServiceService = {
 export interface AgentServiceServer extends UntypedServiceImplementation {
   /** Reports the agent's name, version and roots. Read-only. */
   hello: handleUnaryCall<HelloRequest, HelloResponse>;
-  /** mkdir -p of `path` (mode 0755 for new directories). A repeat succeeds. */
+  /**
+   * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
+   * created, so that a caller whose next step fails can take exactly those away again
+   * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
+   * ALREADY_EXISTS.
+   */
   makeDir: handleUnaryCall<MakeDirRequest, MakeDirResponse>;
+  /**
+   * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
+   * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
+   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
+   * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
+   * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
+   * (PATH_OUTSIDE_ROOTS) for a bad path, before anything is removed; ABORTED while another call
+   * holds one of the paths.
+   */
+  removeEmptyDirs: handleUnaryCall<RemoveEmptyDirsRequest, RemoveEmptyDirsResponse>;
   /**
    * Removes a file, a symlink (not its target) or a whole directory tree. An absent path succeeds
    * with existed=false, so a repeat succeeds.
@@ -7775,7 +7985,12 @@ export interface AgentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HelloResponse) => void,
   ): ClientUnaryCall;
-  /** mkdir -p of `path` (mode 0755 for new directories). A repeat succeeds. */
+  /**
+   * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
+   * created, so that a caller whose next step fails can take exactly those away again
+   * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
+   * ALREADY_EXISTS.
+   */
   makeDir(
     request: MakeDirRequest,
     callback: (error: ServiceError | null, response: MakeDirResponse) => void,
@@ -7790,6 +8005,31 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MakeDirResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
+   * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
+   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
+   * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
+   * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
+   * (PATH_OUTSIDE_ROOTS) for a bad path, before anything is removed; ABORTED while another call
+   * holds one of the paths.
+   */
+  removeEmptyDirs(
+    request: RemoveEmptyDirsRequest,
+    callback: (error: ServiceError | null, response: RemoveEmptyDirsResponse) => void,
+  ): ClientUnaryCall;
+  removeEmptyDirs(
+    request: RemoveEmptyDirsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveEmptyDirsResponse) => void,
+  ): ClientUnaryCall;
+  removeEmptyDirs(
+    request: RemoveEmptyDirsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveEmptyDirsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Removes a file, a symlink (not its target) or a whole directory tree. An absent path succeeds

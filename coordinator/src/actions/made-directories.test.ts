@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { StorageError } from '../../../common/src/errors.js';
+import type { ActionContext } from './action-context.js';
+import { withMadeDirectories } from './made-directories.js';
+
+interface Sent {
+  host: string;
+  method: string;
+  request: unknown;
+  detached: boolean;
+}
+
+/**
+ * Just what MadeDirectories uses of an ActionContext: agent calls (answered by `answer`, recorded
+ * with whether they were detached from the action's cancel) and a logger that keeps its warnings.
+ */
+function fakeContext(answer: (method: string, request: unknown) => unknown): {
+  ctx: ActionContext;
+  sent: Sent[];
+  warnings: string[];
+} {
+  const sent: Sent[] = [];
+  const warnings: string[] = [];
+  const send = (detached: boolean) => (host: string, method: string, request: unknown) => {
+    sent.push({ host, method, request, detached });
+    return Promise.resolve().then(() => answer(method, request));
+  };
+  const ctx = {
+    ops: { call: send(false), callDetached: send(true) },
+    logger: { info: () => undefined, warn: (_o: unknown, msg: string) => warnings.push(msg) },
+  } as unknown as ActionContext;
+  return { ctx, sent, warnings };
+}
+
+const made = (request: unknown): unknown => ({
+  created: true,
+  made: [(request as { path: string }).path],
+});
+const noSpace = new StorageError('NO_SPACE', 'receive host01:/ds/0/7/disk.0: no space left on device');
+
+describe('withMadeDirectories', () => {
+  it('on failure removes what was made, detached from the cancel, and rethrows the original error', async () => {
+    const { ctx, sent } = fakeContext((m, r) => (m === 'makeDir' ? made(r) : { removed: [] }));
+    const run = withMadeDirectories(ctx, async (dirs) => {
+      await dirs.make({ host: 'host01', path: '/ds/0/7' });
+      dirs.writes({ host: 'host01', path: '/ds/0/7/disk.0' });
+      throw noSpace;
+    });
+    await expect(run).rejects.toBe(noSpace);
+    expect(sent.slice(1)).toEqual([
+      { host: 'host01', method: 'delete', request: { path: '/ds/0/7/disk.0' }, detached: true },
+      { host: 'host01', method: 'removeEmptyDirs', request: { paths: ['/ds/0/7'] }, detached: true },
+    ]);
+  });
+
+  it('a cleanup that fails is logged; oned still sees the original error', async () => {
+    const { ctx, warnings } = fakeContext((m, r) => {
+      if (m === 'makeDir') return made(r);
+      throw new StorageError('AGENT_UNAVAILABLE', 'agent host01 is unreachable');
+    });
+    const run = withMadeDirectories(ctx, async (dirs) => {
+      await dirs.make({ host: 'host01', path: '/ds/0/7' });
+      throw noSpace;
+    });
+    await expect(run).rejects.toBe(noSpace);
+    expect(warnings).toEqual(['could not remove the directories a failed action made on host01:/ds/0/7']);
+  });
+
+  it('removes nothing when nothing was made or nothing failed', async () => {
+    const { ctx, sent } = fakeContext(() => ({ created: false, made: [] }));
+    await expect(
+      withMadeDirectories(ctx, async (dirs) => {
+        await dirs.make({ host: 'host01', path: '/ds/0/7' });
+        throw noSpace;
+      }),
+    ).rejects.toBe(noSpace);
+    const ok = fakeContext((_m, r) => made(r));
+    await withMadeDirectories(ok.ctx, (dirs) => dirs.make({ host: 'host01', path: '/ds/0/8' }));
+    expect([...sent, ...ok.sent].map((s) => s.method)).toEqual(['makeDir', 'makeDir']);
+  });
+});
