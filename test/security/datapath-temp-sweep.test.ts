@@ -4,8 +4,8 @@
 // `node`) killed with SIGKILL while a relay holds back the rest of the sender's stream, so the kill
 // always lands mid-receive. Needs `npm run build` first (it runs dist/).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { watch } from 'node:fs';
-import { mkdir, readdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
+import { entryAppears } from '../support/files.js';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -183,17 +183,6 @@ describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
 });
 
 /** Resolves when an entry whose name holds `.tmp-`, other than `known`, is (or comes) in `dir`. */
-async function temporaryAppears(dir: string, known: string[]): Promise<string> {
-  const found = async () => (await readdir(dir)).find((n) => n.includes('.tmp-') && !known.includes(n));
-  return new Promise<string>((resolvePromise, reject) => {
-    const check = () =>
-      found().then((n) => {
-        if (n) {
-          w.close();
-          resolvePromise(n);
-        }
-      }, reject);
-    const w = watch(dir, () => void check());
-    void check();
-  });
+function temporaryAppears(dir: string, known: string[]): Promise<string> {
+  return entryAppears(dir, (n) => n.includes('.tmp-') && !known.includes(n)).appeared;
 }

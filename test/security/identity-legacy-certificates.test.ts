@@ -5,18 +5,19 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkiFiles } from '../../cli/src/pki/pki.js';
-import { distEntry, socketAccepts, stopDaemon } from '../../cli/src/demo/processes.js';
+import { distEntry, stopDaemon } from '../../cli/src/demo/processes.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import type { TlsFiles } from '../../common/src/tls.js';
 import { parseAgentConfig } from '../../agent/src/config.js';
 import { startAgent } from '../../agent/src/server.js';
 import { call, failure } from '../../agent/src/testing/agent-fixture.js';
+import { entryAppears } from '../support/files.js';
 import { agentClientAs, issueLegacyCertificate } from '../support/identities.js';
 
 const VM_DIR = `${ONED_DATASTORE_LOCATION}/0/46`;
@@ -60,13 +61,13 @@ async function coordinatorWith(
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  // A coordinator that accepts the certificate listens on its socket: stop it, the test has failed.
-  const listening = async (): Promise<'listening'> => {
-    while (child.exitCode === null && !(await socketAccepts(socket)))
-      await new Promise((r) => setTimeout(r, 100));
-    return 'listening';
-  };
-  const first = await Promise.race([exited, listening()]);
+  // A coordinator that accepts the certificate listens on its socket (renamed into place once it
+  // accepts): stop it, the test has failed.
+  const socketName = basename(socket);
+  const appears = entryAppears(dirname(socket), (n) => n === socketName);
+  const listening = appears.appeared.then(() => 'listening' as const);
+  const first = await Promise.race([exited, listening]);
+  appears.close();
   if (first === 'listening') {
     await stopDaemon(child);
     return { code: 0, stderr: `${stderr}(the coordinator started and listened on ${socket})`, socket };

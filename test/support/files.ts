@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync, watch } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
 
@@ -60,4 +61,30 @@ export function humanLines(stderr: string): string[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .filter((l) => !/^(ERROR|INFO|WARN|DEBUG):\s/.test(l));
+}
+
+/**
+ * Waits for an entry of `dir` whose name `matches` (one already there counts): `appeared` resolves
+ * with its name, from a directory watch rather than polling. `close()` stops waiting (the watch is
+ * closed either way once an entry is found).
+ */
+export function entryAppears(
+  dir: string,
+  matches: (name: string) => boolean,
+): { appeared: Promise<string>; close(): void } {
+  let close = (): void => {};
+  const appeared = new Promise<string>((resolve, reject) => {
+    const check = (): void =>
+      void readdir(dir).then((names) => {
+        const found = names.find(matches);
+        if (found !== undefined) {
+          close();
+          resolve(found);
+        }
+      }, reject);
+    const watcher = watch(dir, check);
+    close = () => watcher.close();
+    check();
+  });
+  return { appeared, close: () => close() };
 }
