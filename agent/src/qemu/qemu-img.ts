@@ -89,13 +89,19 @@ export async function resize(path: string, sizeMb: number, opts: ResizeOptions):
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
+/** A backing file as an overlay stores it: its name and its format, always together (-b NAME -F FMT). */
+export interface Backing {
+  /** As stored in the image (relative names resolve against its directory). */
+  name: string;
+  format: ImageFormat;
+}
+
 export interface CreateOptions extends QemuOptions {
   format: ImageFormat;
   /** Virtual size in MiB; omitted for an overlay, which takes its backing file's size. */
   sizeMb?: number;
-  /** Backing name as it is stored in the overlay (relative names resolve against its directory). */
-  backing?: string;
-  backingFormat?: ImageFormat;
+  /** The overlay's backing file; absent for a standalone image. */
+  backing?: Backing;
   /** Allocate every block now (SPARSE=no): preallocation=falloc. */
   preallocate?: boolean;
 }
@@ -103,7 +109,7 @@ export interface CreateOptions extends QemuOptions {
 /** `qemu-img create -q -f FMT [-b BACKING -F BFMT] [-o preallocation=falloc] PATH [<size>M]`. */
 export async function create(path: string, opts: CreateOptions): Promise<void> {
   const args = ['create', '-q', '-f', opts.format];
-  if (opts.backing !== undefined) args.push('-b', opts.backing, '-F', opts.backingFormat ?? 'qcow2');
+  if (opts.backing !== undefined) args.push('-b', opts.backing.name, '-F', opts.backing.format);
   if (opts.preallocate) args.push('-o', 'preallocation=falloc');
   args.push(path);
   if (opts.sizeMb !== undefined) args.push(`${opts.sizeMb}M`);
@@ -130,9 +136,8 @@ export async function convert(source: string, destination: string, opts: Convert
 }
 
 export interface RebaseOptions extends QemuOptions {
-  /** New backing name as stored in the image; empty makes the image standalone. */
-  backing: string;
-  backingFormat?: ImageFormat;
+  /** The new backing file; undefined makes the image standalone. */
+  backing: Backing | undefined;
   /**
    * -u: only the stored backing name (and format) change, no data is copied. Right only when the
    * new name reads the same content as the old one (a snap dir copied under a new name).
@@ -148,8 +153,9 @@ export interface RebaseOptions extends QemuOptions {
  */
 export async function rebase(path: string, opts: RebaseOptions): Promise<void> {
   const args = ['rebase', '-q', ...(opts.unsafe ? ['-u'] : []), '-f', 'qcow2'];
-  if (opts.backing !== '') args.push('-F', opts.backingFormat ?? 'qcow2');
-  args.push('-b', opts.backing, path);
+  if (opts.backing !== undefined) args.push('-F', opts.backing.format, '-b', opts.backing.name);
+  else args.push('-b', '');
+  args.push(path);
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 

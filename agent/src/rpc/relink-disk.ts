@@ -98,7 +98,7 @@ async function renameBackings(
     }
     const name = await names.nameFor(fileOf(snap, backingId), anchor);
     if (top.backingFilename === name) continue;
-    await rebase(fileOf(snap, k), { ...opts, unsafe: true, backing: name, backingFormat: backing.format });
+    await rebase(fileOf(snap, k), { ...opts, unsafe: true, backing: { name, format: backing.format } });
     renamed++;
   }
   return renamed;

@@ -92,8 +92,8 @@ export async function buildCloneLayout(
         sparse: how.sparse,
       });
     } else {
-      const backing = await t.names.nameFor(t.source, overlayAnchor(t));
-      await create(base, { ...opts(t), format: 'qcow2', backing, backingFormat: t.sourceFormat });
+      const name = await t.names.nameFor(t.source, overlayAnchor(t));
+      await create(base, { ...opts(t), format: 'qcow2', backing: { name, format: t.sourceFormat } });
     }
     await replaceIntoPlace(temp, t.snapDir);
   } catch (err) {

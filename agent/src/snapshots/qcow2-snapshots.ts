@@ -4,8 +4,8 @@ import { StorageError } from '../../../common/src/errors.js';
 import { tempNameBeside } from '../files/write-file-atomic.js';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
-import { type ImageFormat, create, rebase } from '../qemu/qemu-img.js';
-import { readChain } from '../qemu/safe-chain.js';
+import { type Backing, type ImageFormat, create, rebase } from '../qemu/qemu-img.js';
+import { type ChainLayer, readChain } from '../qemu/safe-chain.js';
 import { type VerifyOptions, assertNotInChain, entryPath, verifyChain } from './chain-safety.js';
 import {
   type DiskState,
@@ -218,18 +218,14 @@ export async function deleteQcow2Snapshot(
     const inSnapDir = (await entryPath(child)).startsWith(`${await entryPath(t.snapDir)}/`);
     const backing = await childBackingName(t, snap, own, inSnapDir ? undefined : child);
     await verifyChain(child, qemuOpts(t));
-    if (own?.fullBackingFilename !== undefined) {
+    if (own?.fullBackingFilename !== undefined && backing !== undefined) {
       const newChain = await verifyChain(own.fullBackingFilename, {
         ...qemuOpts(t),
-        format: own.backingFormat ?? 'qcow2',
+        format: backing.format,
       });
       await assertNotInChain(child, newChain, t.what, child);
     }
-    await rebase(child, {
-      ...qemuOpts(t),
-      backing,
-      ...(own?.backingFormat !== undefined ? { backingFormat: own.backingFormat } : {}),
-    });
+    await rebase(child, { ...qemuOpts(t), backing });
     await verifyChain(child, qemuOpts(t));
   }
   await rm(target);
@@ -278,8 +274,7 @@ async function writeOverlay(
     await create(tmp, {
       ...qemuOpts(t),
       format: 'qcow2',
-      backing: await backingNameFor(t, snap, backingId),
-      backingFormat,
+      backing: { name: await backingNameFor(t, snap, backingId), format: backingFormat },
     });
     await rename(tmp, dest);
   } catch (err) {
@@ -297,15 +292,23 @@ async function writeOverlay(
 async function childBackingName(
   t: SnapshotTarget,
   snap: SnapDir,
-  own: { backingFilename?: string; fullBackingFilename?: string } | undefined,
+  own: ChainLayer | undefined,
   outside?: string,
-): Promise<string> {
-  if (own?.fullBackingFilename === undefined) return '';
-  if (outside !== undefined) return t.names.nameFor(own.fullBackingFilename, { dir: dirname(outside) });
-  if (own.backingFilename !== undefined && !isAbsolute(own.backingFilename)) return own.backingFilename;
+): Promise<Backing | undefined> {
+  const full = own?.fullBackingFilename;
+  if (own === undefined || full === undefined) return undefined;
+  // readChain refuses a backing file without a recorded format, so a validated layer has both.
+  const format = own.backingFormat;
+  if (format === undefined) {
+    throw new StorageError('BAD_LAYOUT', `${t.what}: ${own.filename} records no backing format`);
+  }
+  if (outside !== undefined) return { name: await t.names.nameFor(full, { dir: dirname(outside) }), format };
+  if (own.backingFilename !== undefined && !isAbsolute(own.backingFilename)) {
+    return { name: own.backingFilename, format };
+  }
   const anchor = await anchorFor(t, snap);
   if (anchor.selfLink !== undefined) await ensureSnapDir(snap, true, t.what);
-  return t.names.nameFor(own.fullBackingFilename, anchor);
+  return { name: await t.names.nameFor(full, anchor), format };
 }
 
 /** The backing name a new overlay stores for `<snap dir>/<id>`. */

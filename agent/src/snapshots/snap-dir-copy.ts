@@ -78,8 +78,10 @@ export async function copySnapFiles(c: SnapCopy): Promise<number[]> {
       await rebase(dest, {
         ...opts,
         unsafe: true,
-        backing: await c.names.nameFor(join(c.finalDir, String(backingId)), c.anchor),
-        backingFormat: backing.format,
+        backing: {
+          name: await c.names.nameFor(join(c.finalDir, String(backingId)), c.anchor),
+          format: backing.format,
+        },
       });
     }
   }
