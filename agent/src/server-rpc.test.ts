@@ -1,7 +1,9 @@
 // The agent's RPCs through a real gRPC client over mutual TLS: repeats, refusals, the data path
 // between two agents and the RPC log.
+import { randomBytes } from 'node:crypto';
 import {
   lstatSync,
+  readdirSync,
   readFileSync,
   existsSync,
   mkdirSync,
@@ -217,16 +219,53 @@ describe('Copy and CreateProbe', () => {
   });
 
   it('CreateProbe makes a new empty file each time and returns its oned-view path', async () => {
-    const results = await repeat(() => call(client.createProbe.bind(client), { dir: ds('0//42/') }));
+    const results = await repeat(() =>
+      call(client.createProbe.bind(client), { dir: ds('0//42/'), name: newProbeName() }),
+    );
     expect(new Set(results.map((r) => r.path)).size).toBe(REPEATS);
-    for (const { path } of results) {
+    for (const { path, created } of results) {
       expect(path).toMatch(/^\/var\/lib\/one\/datastores\/0\/42\/\.probe-[0-9a-f]{32}$/);
+      expect(created).toBe(true);
       expect(statSync(local(path.slice(LOCATION.length + 1))).size).toBe(0);
     }
-    const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/none') }));
+    const err = await failure(
+      call(client.createProbe.bind(client), { dir: ds('0/none'), name: newProbeName() }),
+    );
     expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
   });
+
+  it('CreateProbe repeated with the same name finds the same probe and makes no second one', async () => {
+    const name = newProbeName();
+    const results = await repeat(() => call(client.createProbe.bind(client), { dir: ds('0/42'), name }));
+    expect(results).toEqual([
+      { path: ds(`0/42/${name}`), created: true },
+      { path: ds(`0/42/${name}`), created: false },
+      { path: ds(`0/42/${name}`), created: false },
+    ]);
+    expect(readdirSync(local('0/42')).filter((f) => f.startsWith('.probe-'))).toContain(name);
+    expect(statSync(local(`0/42/${name}`)).size).toBe(0);
+  });
+
+  it('CreateProbe refuses a name that is not a probe name, and a name held by something else', async () => {
+    for (const name of ['', 'disk.0', '.probe-../../x', `.probe-${'A'.repeat(32)}`]) {
+      const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/42'), name }));
+      expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
+      expect(err.message).toMatch(
+        /^create probe on host01: name (is required|must be \.probe- and 32 lowercase hex digits)/,
+      );
+    }
+    const taken = newProbeName();
+    writeFileSync(local(`0/42/${taken}`), 'not a probe');
+    const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/42'), name: taken }));
+    expect(err).toMatchObject({ code: grpc.status.ALREADY_EXISTS, reason: 'ALREADY_EXISTS' });
+    expect(readFileSync(local(`0/42/${taken}`), 'utf8')).toBe('not a probe');
+  });
 });
+
+/** What the coordinator passes: a new random probe name. */
+function newProbeName(): string {
+  return `.probe-${randomBytes(16).toString('hex')}`;
+}
 
 describe('OpenSend and Receive (the data path between two agents)', () => {
   let second: RunningAgent;

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { stat, writeFile } from 'node:fs/promises';
+import { lstat, stat, writeFile } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   CreateProbeRequest,
@@ -9,13 +8,14 @@ import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
 
 export const PROBE_PREFIX = '.probe-';
-/** 128 random bits: two agents (or two calls) never pick the same name. */
-const PROBE_NAME_BYTES = 16;
+/** The caller's name for the probe: the prefix and 128 random bits, so two callers never pick the same. */
+const PROBE_NAME = /^\.probe-[0-9a-f]{32}$/;
 
 /**
- * Creates an empty, uniquely named file in `dir` (the mktemp of OpenNebula's ssh/mv shared-storage
- * check) and returns its oned-view path. Each call creates a new probe by design; the coordinator
- * deletes it after asking another agent whether it sees the same file.
+ * Creates the empty file `name` in `dir` (the mktemp of OpenNebula's ssh/mv shared-storage check)
+ * and returns its oned-view path; the coordinator deletes it after asking another agent whether it
+ * sees the same file. The caller picks the name, so a repeat finds the probe it made instead of
+ * leaving a second one behind.
  */
 export async function createProbe(
   agent: AgentContext,
@@ -23,6 +23,13 @@ export async function createProbe(
   call: CallContext,
 ): Promise<CreateProbeResponse> {
   const dir = agent.roots.normalize(requireField(agent, 'create probe', 'dir', req.dir), 'dir');
+  const name = requireField(agent, 'create probe', 'name', req.name);
+  if (!PROBE_NAME.test(name)) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `create probe on ${agent.name}: name must be ${PROBE_PREFIX} and 32 lowercase hex digits (got ${JSON.stringify(name)})`,
+    );
+  }
   const localDir = await agent.roots.resolveTarget(dir, 'dir');
   const here = where(agent, dir);
   const isDirectory = await stat(localDir).then(
@@ -33,12 +40,28 @@ export async function createProbe(
     },
   );
   if (!isDirectory) throw new StorageError('NOT_FOUND', `create probe in ${here}: no such directory`);
-  const name = `${PROBE_PREFIX}${randomBytes(PROBE_NAME_BYTES).toString('hex')}`;
-  // 'wx': never reuse or truncate an existing file. No lock: the name is new and nobody else knows it.
-  await writeFile(`${localDir}/${name}`, '', { flag: 'wx' }).catch((err: unknown) => {
-    throw asStorageError(err, 'create probe in', here);
-  });
+  // 'wx': never truncate an existing file. No lock: the name is new and only its caller knows it.
+  const created = await writeFile(`${localDir}/${name}`, '', { flag: 'wx' }).then(
+    () => true,
+    async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST' && (await isEmptyFile(`${localDir}/${name}`))) return false;
+      if (err.code === 'EEXIST')
+        throw new StorageError(
+          'ALREADY_EXISTS',
+          `create probe ${name} in ${here}: something else holds the name`,
+        );
+      throw asStorageError(err, 'create probe in', here);
+    },
+  );
   const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
-  call.log.debug({ path }, 'probe created');
-  return { path };
+  call.log.debug({ path, created }, 'probe created');
+  return { path, created };
+}
+
+/** The probe an earlier call made: an empty regular file (never a symlink). */
+async function isEmptyFile(path: string): Promise<boolean> {
+  return lstat(path).then(
+    (s) => s.isFile() && s.size === 0,
+    () => false,
+  );
 }

@@ -2,6 +2,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentMethod, AgentRequest, AgentResponse } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
+import { isRetriable } from '../agents/retry-policy.js';
 
 /** The journal calls AgentOps makes: one row per agent RPC. */
 export interface StepJournal {
@@ -9,8 +10,6 @@ export interface StepJournal {
   endStep(stepId: number, end: { outcome: 'success' | 'failure'; error?: string; bytes?: number }): void;
 }
 
-/** RPCs safe to repeat blindly: every agent RPC is idempotent except Receive, whose ticket is single-use. */
-const NOT_RETRIABLE = new Set<AgentMethod>(['receive']);
 /** Reasons worth a retry: the agent was briefly away, slow, or busy on the same path. */
 const RETRIABLE_REASONS = new Set(['AGENT_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'LOCKED']);
 const MAX_ATTEMPTS = 4;
@@ -90,7 +89,7 @@ export class AgentOps {
         const e = err instanceof StorageError ? err : new StorageError('INTERNAL', String(err));
         this.journal.endStep(step, { outcome: 'failure', error: e.message });
         const retry =
-          !NOT_RETRIABLE.has(method) &&
+          isRetriable(method) &&
           RETRIABLE_REASONS.has(e.reason) &&
           attempt < MAX_ATTEMPTS &&
           signal?.aborted !== true;

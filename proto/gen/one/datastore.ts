@@ -137,6 +137,26 @@ export const InfoRequest: MessageFns<InfoRequest> = {
   },
 };
 
+export type DatastoreServiceDefinition = typeof DatastoreServiceDefinition;
+export const DatastoreServiceDefinition = {
+  name: "DatastoreService",
+  fullName: "one.datastore.DatastoreService",
+  methods: {
+    /**
+     * Returns the datastore's <DATASTORE> XML document. Read-only, so a repeat is harmless. Errors: NOT_FOUND
+     * when there is no such datastore, UNAUTHENTICATED / PERMISSION_DENIED for a bad session.
+     */
+    info: {
+      name: "Info",
+      requestType: InfoRequest as typeof InfoRequest,
+      requestStream: false,
+      responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type DatastoreServiceService = typeof DatastoreServiceService;
 export const DatastoreServiceService = {
   /**

@@ -137,6 +137,26 @@ export const InfoRequest: MessageFns<InfoRequest> = {
   },
 };
 
+export type HostServiceDefinition = typeof HostServiceDefinition;
+export const HostServiceDefinition = {
+  name: "HostService",
+  fullName: "one.host.HostService",
+  methods: {
+    /**
+     * Returns the host's <HOST> XML document. Read-only, so a repeat is harmless. Errors: NOT_FOUND
+     * when there is no such host, UNAUTHENTICATED / PERMISSION_DENIED for a bad session.
+     */
+    info: {
+      name: "Info",
+      requestType: InfoRequest as typeof InfoRequest,
+      requestStream: false,
+      responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type HostServiceService = typeof HostServiceService;
 export const HostServiceService = {
   /**

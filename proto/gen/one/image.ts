@@ -272,6 +272,36 @@ export const InfoRequest: MessageFns<InfoRequest> = {
   },
 };
 
+export type ImageServiceDefinition = typeof ImageServiceDefinition;
+export const ImageServiceDefinition = {
+  name: "ImageService",
+  fullName: "one.image.ImageService",
+  methods: {
+    /**
+     * Registers a new image in datastore ds_id and returns its id. NOT idempotent: each call creates
+     * another image (backup restore must not blindly retry it). Errors: INVALID_ARGUMENT for a bad
+     * template, NOT_FOUND for an unknown datastore, UNAUTHENTICATED for a bad session.
+     */
+    allocate: {
+      name: "Allocate",
+      requestType: AllocateRequest as typeof AllocateRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
+      responseStream: false,
+      options: {},
+    },
+    /** Returns the image's <IMAGE> XML document. Read-only. Errors: NOT_FOUND, UNAUTHENTICATED. */
+    info: {
+      name: "Info",
+      requestType: InfoRequest as typeof InfoRequest,
+      requestStream: false,
+      responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type ImageServiceService = typeof ImageServiceService;
 export const ImageServiceService = {
   /**

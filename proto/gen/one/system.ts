@@ -101,6 +101,23 @@ export const VersionRequest: MessageFns<VersionRequest> = {
   },
 };
 
+export type SystemServiceDefinition = typeof SystemServiceDefinition;
+export const SystemServiceDefinition = {
+  name: "SystemService",
+  fullName: "one.system.SystemService",
+  methods: {
+    /** Returns oned's version. Read-only; used as a cheap connectivity and session check. */
+    version: {
+      name: "Version",
+      requestType: VersionRequest as typeof VersionRequest,
+      requestStream: false,
+      responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type SystemServiceService = typeof SystemServiceService;
 export const SystemServiceService = {
   /** Returns oned's version. Read-only; used as a cheap connectivity and session check. */

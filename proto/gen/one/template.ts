@@ -119,6 +119,26 @@ export const AllocateRequest: MessageFns<AllocateRequest> = {
   },
 };
 
+export type TemplateServiceDefinition = typeof TemplateServiceDefinition;
+export const TemplateServiceDefinition = {
+  name: "TemplateService",
+  fullName: "one.tmpl.TemplateService",
+  methods: {
+    /**
+     * Registers a new VM template and returns its id. NOT idempotent: each call creates another one.
+     * Errors: INVALID_ARGUMENT for a bad template, UNAUTHENTICATED for a bad session.
+     */
+    allocate: {
+      name: "Allocate",
+      requestType: AllocateRequest as typeof AllocateRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type TemplateServiceService = typeof TemplateServiceService;
 export const TemplateServiceService = {
   /**

@@ -137,6 +137,26 @@ export const InfoRequest: MessageFns<InfoRequest> = {
   },
 };
 
+export type VirtualMachineServiceDefinition = typeof VirtualMachineServiceDefinition;
+export const VirtualMachineServiceDefinition = {
+  name: "VirtualMachineService",
+  fullName: "one.vm.VirtualMachineService",
+  methods: {
+    /**
+     * Returns the virtual machine's <VM> XML document. Read-only, so a repeat is harmless. Errors: NOT_FOUND
+     * when there is no such virtual machine, UNAUTHENTICATED / PERMISSION_DENIED for a bad session.
+     */
+    info: {
+      name: "Info",
+      requestType: InfoRequest as typeof InfoRequest,
+      requestStream: false,
+      responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
 export type VirtualMachineServiceService = typeof VirtualMachineServiceService;
 export const VirtualMachineServiceService = {
   /**

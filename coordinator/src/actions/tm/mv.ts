@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { StorageError } from '../../../../common/src/errors.js';
 import { LcmState } from '../../oned/vm-state.js';
 import { fetchVm } from '../vm-lookup.js';
@@ -82,7 +83,9 @@ export async function mvLocal(ctx: ActionContext): Promise<ActionResult> {
  * then both hosts mount the same storage and moving would delete what we just wrote.
  */
 async function sharesStorage(ctx: ActionContext, a: HostPath, b: HostPath): Promise<boolean> {
-  const probe = await ctx.ops.call(b.host, 'createProbe', { dir: dirname(b.path) });
+  // A new random name per probe (128 bits): a retried CreateProbe finds this probe, not a second one.
+  const name = `.probe-${randomBytes(16).toString('hex')}`;
+  const probe = await ctx.ops.call(b.host, 'createProbe', { dir: dirname(b.path), name });
   try {
     return (await ctx.ops.call(a.host, 'stat', { path: probe.path, follow: false })).exists;
   } finally {

@@ -135,14 +135,27 @@ export interface StatResponse {
   mtimeMs: number;
 }
 
-export interface SetMonitorMarkerRequest {
-  /** The datastore directory (e.g. /var/lib/one/datastores/0). */
-  datastoreDir: string;
-  /** Driver name to write; empty removes the marker. */
-  driver: string;
+export interface CopyRequest {
+  source: string;
+  destination: string;
+  /** False fills the holes of the copy (SPARSE=no). */
+  sparse: boolean;
 }
 
-export interface SetMonitorMarkerResponse {
+export interface CopyResponse {
+  bytes: number;
+}
+
+export interface CreateProbeRequest {
+  dir: string;
+  /** The probe's file name, chosen by the caller: `.probe-` and 32 lowercase hex digits. */
+  name: string;
+}
+
+export interface CreateProbeResponse {
+  path: string;
+  /** False when the probe was already there (a repeat). */
+  created: boolean;
 }
 
 export interface ResizeRequest {
@@ -160,62 +173,6 @@ export interface ResizeResponse {
   /** False when the image already had the requested size. */
   changed: boolean;
   virtualSize: number;
-}
-
-export interface CopyRequest {
-  source: string;
-  destination: string;
-  /** False fills the holes of the copy (SPARSE=no). */
-  sparse: boolean;
-}
-
-export interface CopyResponse {
-  bytes: number;
-}
-
-export interface CreateProbeRequest {
-  dir: string;
-}
-
-export interface CreateProbeResponse {
-  path: string;
-}
-
-export interface OpenSendRequest {
-  path: string;
-  ttlSeconds: number;
-  /**
-   * The agent that will pull: the name its certificate carries (the coordinator's
-   * agents.<name>.certName). Required.
-   */
-  receiverName: string;
-}
-
-export interface OpenSendResponse {
-  ticket: string;
-  /** host:port the reading agent connects to (TLS, its own client certificate). */
-  dataAddress: string;
-  kind: FileKind;
-  /** Data bytes (not holes) that will move. */
-  dataBytes: number;
-  entries: number;
-}
-
-export interface ReceiveRequest {
-  ticket: string;
-  dataAddress: string;
-  /** Name the sending agent's certificate must carry. */
-  sourceName: string;
-  destination: string;
-  sparse: boolean;
-}
-
-export interface ReceiveResponse {
-  bytes: number;
-  files: number;
-  durationMs: number;
-  /** Hex SHA-256 over the per-file digests, in manifest order. */
-  digest: string;
 }
 
 export interface CreateImageRequest {
@@ -284,34 +241,6 @@ export interface ConvertRequest {
   sourceFormat: string;
 }
 
-/** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
-export interface CopyDiskLiveRequest {
-  /** oned-view path of the VM's disk (`<vmdir>/disk.N`); it must be the domain's disk `live.target`. */
-  diskPath: string;
-  /** Where the copy goes, on this host, inside the roots; it must not exist. */
-  destination: string;
-  /** "raw" or "qcow2": the format of the copy. */
-  format: string;
-  live:
-    | LiveDisk
-    | undefined;
-  /**
-   * "raw" or "qcow2": the disk's format (DISK/FORMAT). Required: its chain is validated with it, and
-   * the held-still fallback copy reads the disk with -f.
-   */
-  sourceFormat: string;
-}
-
-export interface CopyDiskLiveResponse {
-  virtualSize: number;
-  actualSize: number;
-  /**
-   * "blockcopy", or "fsfreeze"/"suspend"/"none" when the block copy was refused and a copy of the
-   * held-still disk was taken instead.
-   */
-  method: string;
-}
-
 export interface ConvertResponse {
   virtualSize: number;
   actualSize: number;
@@ -339,81 +268,6 @@ export interface ImageLayer {
 export interface ImageInfoResponse {
   /** The image first, then its backing file, and so on. */
   layers: ImageLayer[];
-}
-
-/** The disk of a VM and where its snapshots live, shared by the three snapshot calls. */
-export interface SnapshotCreateRequest {
-  /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
-  diskPath: string;
-  /** oned's snapshot id (any number of digits). */
-  snapId: number;
-  /** "raw" or "qcow2" (DISK/FORMAT). */
-  format: string;
-  /** Default `<disk_path>.snap`; the shared driver passes `<IMAGE SOURCE>.snap` for persistent images. */
-  snapDir: string;
-  /**
-   * qcow2: how new backing names are written. "relative" (qcow2/shared): `<basename(snap_dir)>/K`,
-   * resolved from the VM directory and, through the self link, from the snap dir; when the snap dir
-   * is not beside the disk (a persistent image's `<IMAGE>.snap`, reached by an absolute disk link),
-   * the absolute path `<snap_dir>/K` on this host, as qcow2/shared's readlink gives it. "bare": `K`
-   * (tm/local). Required for qcow2 create and revert, ignored for raw.
-   */
-  backingStyle: string;
-  /** Set for snap_create_live: the VM runs, and libvirt switches the disk to the new layer. */
-  live: LiveDisk | undefined;
-}
-
-/** The running domain a live action works on (snap_create_live, live snap_delete, live cpds). */
-export interface LiveDisk {
-  /** The libvirt domain (oned's DEPLOY_ID, e.g. one-42). */
-  domain: string;
-  /** The disk's target in the domain (DISK/TARGET, e.g. vda). */
-  target: string;
-  /**
-   * BACKUP_CONFIG/FS_FREEZE: "NONE", "AGENT" (guest agent; falls back to suspend, logged) or
-   * "SUSPEND". Empty is NONE.
-   */
-  freeze: string;
-}
-
-export interface SnapshotCreateResponse {
-  /** False when the snapshot already existed (a repeat). */
-  created: boolean;
-}
-
-export interface SnapshotRevertRequest {
-  diskPath: string;
-  snapId: number;
-  format: string;
-  snapDir: string;
-  backingStyle: string;
-}
-
-export interface SnapshotRevertResponse {
-}
-
-export interface SnapshotDeleteRequest {
-  diskPath: string;
-  snapId: number;
-  format: string;
-  snapDir: string;
-  /** Unused by delete (rebases keep the existing backing names); accepted for symmetry. */
-  backingStyle: string;
-  /**
-   * /VM/SNAPSHOTS/SNAPSHOT[ID]/ACTIVE: the disk currently runs on this snapshot. Offline, the files
-   * that back on the snapshot are found by reading the chain, so this only cross-checks (logged).
-   */
-  active: boolean;
-  /**
-   * Set when the VM runs (oned's DISK_SNAPSHOT_DELETE of a running VM): a snapshot in the domain's
-   * live backing chain is merged by libvirt (blockpull or blockcommit) instead of qemu-img rebase.
-   */
-  live: LiveDisk | undefined;
-}
-
-export interface SnapshotDeleteResponse {
-  /** False when the snapshot was already gone. */
-  existed: boolean;
 }
 
 export interface CloneOverlayRequest {
@@ -497,30 +351,107 @@ export interface RelinkDiskRequest {
 export interface RelinkDiskResponse {
 }
 
-export interface MonitorDatastoreRequest {
-  /** oned-view path of the datastore directory (`<DATASTORE_LOCATION>/<id>` or an image BASE_PATH). */
-  datastoreDir: string;
-  /** Also report the disks of the VM directories inside (MONITOR_VM_DISKS=1). */
-  vmDisks: boolean;
+/** The disk of a VM and where its snapshots live, shared by the three snapshot calls. */
+export interface SnapshotCreateRequest {
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
+  diskPath: string;
+  /** oned's snapshot id (any number of digits). */
+  snapId: number;
+  /** "raw" or "qcow2" (DISK/FORMAT). */
+  format: string;
+  /** Default `<disk_path>.snap`; the shared driver passes `<IMAGE SOURCE>.snap` for persistent images. */
+  snapDir: string;
+  /**
+   * qcow2: how new backing names are written. "relative" (qcow2/shared): `<basename(snap_dir)>/K`,
+   * resolved from the VM directory and, through the self link, from the snap dir; when the snap dir
+   * is not beside the disk (a persistent image's `<IMAGE>.snap`, reached by an absolute disk link),
+   * the absolute path `<snap_dir>/K` on this host, as qcow2/shared's readlink gives it. "bare": `K`
+   * (tm/local). Required for qcow2 create and revert, ignored for raw.
+   */
+  backingStyle: string;
+  /** Set for snap_create_live: the VM runs, and libvirt switches the disk to the new layer. */
+  live: LiveDisk | undefined;
 }
 
-export interface MonitorDatastoreResponse {
-  /** df -B1M -P figures of the filesystem holding datastore_dir, in MiB (rounded up, as df does). */
-  usedMb: number;
-  totalMb: number;
-  freeMb: number;
-  /** With vm_disks: one `VM = [ ID=n, MONITOR="<base64>" ]` line per VM directory with disks. */
-  vmLines: string[];
+export interface SnapshotCreateResponse {
+  /** False when the snapshot already existed (a repeat). */
+  created: boolean;
 }
 
-export interface SetMonitorHostRequest {
-  /** The host's OpenNebula id (HOST/ID). */
-  hostId: number;
+export interface SnapshotRevertRequest {
+  diskPath: string;
+  snapId: number;
+  format: string;
+  snapDir: string;
+  backingStyle: string;
 }
 
-export interface SetMonitorHostResponse {
-  /** The id the agent uses now (its config's, when it has one). */
-  hostId: number;
+export interface SnapshotRevertResponse {
+}
+
+export interface SnapshotDeleteRequest {
+  diskPath: string;
+  snapId: number;
+  format: string;
+  snapDir: string;
+  /** Unused by delete (rebases keep the existing backing names); accepted for symmetry. */
+  backingStyle: string;
+  /**
+   * /VM/SNAPSHOTS/SNAPSHOT[ID]/ACTIVE: the disk currently runs on this snapshot. Offline, the files
+   * that back on the snapshot are found by reading the chain, so this only cross-checks (logged).
+   */
+  active: boolean;
+  /**
+   * Set when the VM runs (oned's DISK_SNAPSHOT_DELETE of a running VM): a snapshot in the domain's
+   * live backing chain is merged by libvirt (blockpull or blockcommit) instead of qemu-img rebase.
+   */
+  live: LiveDisk | undefined;
+}
+
+export interface SnapshotDeleteResponse {
+  /** False when the snapshot was already gone. */
+  existed: boolean;
+}
+
+/** The running domain a live action works on (snap_create_live, live snap_delete, live cpds). */
+export interface LiveDisk {
+  /** The libvirt domain (oned's DEPLOY_ID, e.g. one-42). */
+  domain: string;
+  /** The disk's target in the domain (DISK/TARGET, e.g. vda). */
+  target: string;
+  /**
+   * BACKUP_CONFIG/FS_FREEZE: "NONE", "AGENT" (guest agent; falls back to suspend, logged) or
+   * "SUSPEND". Empty is NONE.
+   */
+  freeze: string;
+}
+
+/** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
+export interface CopyDiskLiveRequest {
+  /** oned-view path of the VM's disk (`<vmdir>/disk.N`); it must be the domain's disk `live.target`. */
+  diskPath: string;
+  /** Where the copy goes, on this host, inside the roots; it must not exist. */
+  destination: string;
+  /** "raw" or "qcow2": the format of the copy. */
+  format: string;
+  live:
+    | LiveDisk
+    | undefined;
+  /**
+   * "raw" or "qcow2": the disk's format (DISK/FORMAT). Required: its chain is validated with it, and
+   * the held-still fallback copy reads the disk with -f.
+   */
+  sourceFormat: string;
+}
+
+export interface CopyDiskLiveResponse {
+  virtualSize: number;
+  actualSize: number;
+  /**
+   * "blockcopy", or "fsfreeze"/"suspend"/"none" when the block copy was refused and a copy of the
+   * held-still disk was taken instead.
+   */
+  method: string;
 }
 
 export interface BackupDisk {
@@ -597,6 +528,79 @@ export interface BackupCancelResponse {
   /** A BackupPrepare was running for vm_dir and was aborted. */
   running: boolean;
   overlaysCommitted: number;
+}
+
+export interface SetMonitorMarkerRequest {
+  /** The datastore directory (e.g. /var/lib/one/datastores/0). */
+  datastoreDir: string;
+  /** Driver name to write; empty removes the marker. */
+  driver: string;
+}
+
+export interface SetMonitorMarkerResponse {
+}
+
+export interface MonitorDatastoreRequest {
+  /** oned-view path of the datastore directory (`<DATASTORE_LOCATION>/<id>` or an image BASE_PATH). */
+  datastoreDir: string;
+  /** Also report the disks of the VM directories inside (MONITOR_VM_DISKS=1). */
+  vmDisks: boolean;
+}
+
+export interface MonitorDatastoreResponse {
+  /** df -B1M -P figures of the filesystem holding datastore_dir, in MiB (rounded up, as df does). */
+  usedMb: number;
+  totalMb: number;
+  freeMb: number;
+  /** With vm_disks: one `VM = [ ID=n, MONITOR="<base64>" ]` line per VM directory with disks. */
+  vmLines: string[];
+}
+
+export interface SetMonitorHostRequest {
+  /** The host's OpenNebula id (HOST/ID). */
+  hostId: number;
+}
+
+export interface SetMonitorHostResponse {
+  /** The id the agent uses now (its config's, when it has one). */
+  hostId: number;
+}
+
+export interface OpenSendRequest {
+  path: string;
+  ttlSeconds: number;
+  /**
+   * The agent that will pull: the name its certificate carries (the coordinator's
+   * agents.<name>.certName). Required.
+   */
+  receiverName: string;
+}
+
+export interface OpenSendResponse {
+  ticket: string;
+  /** host:port the reading agent connects to (TLS, its own client certificate). */
+  dataAddress: string;
+  kind: FileKind;
+  /** Data bytes (not holes) that will move. */
+  dataBytes: number;
+  entries: number;
+}
+
+export interface ReceiveRequest {
+  ticket: string;
+  dataAddress: string;
+  /** Name the sending agent's certificate must carry. */
+  sourceName: string;
+  destination: string;
+  sparse: boolean;
+}
+
+export interface ReceiveResponse {
+  bytes: number;
+  files: number;
+  durationMs: number;
+  /** Hex SHA-256 over the per-file digests, in manifest order. */
+  digest: string;
 }
 
 function createBaseHelloRequest(): HelloRequest {
@@ -1438,22 +1442,25 @@ export const StatResponse: MessageFns<StatResponse> = {
   },
 };
 
-function createBaseSetMonitorMarkerRequest(): SetMonitorMarkerRequest {
-  return { datastoreDir: "", driver: "" };
+function createBaseCopyRequest(): CopyRequest {
+  return { source: "", destination: "", sparse: false };
 }
 
-export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
-  encode(message: SetMonitorMarkerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.datastoreDir !== "") {
-      writer.uint32(10).string(message.datastoreDir);
+export const CopyRequest: MessageFns<CopyRequest> = {
+  encode(message: CopyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
     }
-    if (message.driver !== "") {
-      writer.uint32(18).string(message.driver);
+    if (message.destination !== "") {
+      writer.uint32(18).string(message.destination);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(24).bool(message.sparse);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorMarkerRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1462,7 +1469,7 @@ export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetMonitorMarkerRequest();
+      const message = createBaseCopyRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1471,7 +1478,7 @@ export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
               break;
             }
 
-            message.datastoreDir = reader.string();
+            message.source = reader.string();
             continue;
           }
           case 2: {
@@ -1479,7 +1486,15 @@ export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
               break;
             }
 
-            message.driver = reader.string();
+            message.destination = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sparse = reader.bool();
             continue;
           }
         }
@@ -1494,49 +1509,53 @@ export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
     }
   },
 
-  fromJSON(object: any): SetMonitorMarkerRequest {
+  fromJSON(object: any): CopyRequest {
     return {
-      datastoreDir: isSet(object.datastoreDir)
-        ? globalThis.String(object.datastoreDir)
-        : isSet(object.datastore_dir)
-        ? globalThis.String(object.datastore_dir)
-        : "",
-      driver: isSet(object.driver) ? globalThis.String(object.driver) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
     };
   },
 
-  toJSON(message: SetMonitorMarkerRequest): unknown {
+  toJSON(message: CopyRequest): unknown {
     const obj: any = {};
-    if (message.datastoreDir !== "") {
-      obj.datastoreDir = message.datastoreDir;
+    if (message.source !== "") {
+      obj.source = message.source;
     }
-    if (message.driver !== "") {
-      obj.driver = message.driver;
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetMonitorMarkerRequest>, I>>(base?: I): SetMonitorMarkerRequest {
-    return SetMonitorMarkerRequest.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<CopyRequest>, I>>(base?: I): CopyRequest {
+    return CopyRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<SetMonitorMarkerRequest>, I>>(object: I): SetMonitorMarkerRequest {
-    const message = createBaseSetMonitorMarkerRequest();
-    message.datastoreDir = object.datastoreDir ?? "";
-    message.driver = object.driver ?? "";
+  fromPartial<I extends Exact<DeepPartial<CopyRequest>, I>>(object: I): CopyRequest {
+    const message = createBaseCopyRequest();
+    message.source = object.source ?? "";
+    message.destination = object.destination ?? "";
+    message.sparse = object.sparse ?? false;
     return message;
   },
 };
 
-function createBaseSetMonitorMarkerResponse(): SetMonitorMarkerResponse {
-  return {};
+function createBaseCopyResponse(): CopyResponse {
+  return { bytes: 0 };
 }
 
-export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
-  encode(_: SetMonitorMarkerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const CopyResponse: MessageFns<CopyResponse> = {
+  encode(message: CopyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytes !== 0) {
+      writer.uint32(8).uint64(message.bytes);
+    }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorMarkerResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1545,10 +1564,18 @@ export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetMonitorMarkerResponse();
+      const message = createBaseCopyResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1561,20 +1588,194 @@ export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
     }
   },
 
-  fromJSON(_: any): SetMonitorMarkerResponse {
-    return {};
+  fromJSON(object: any): CopyResponse {
+    return { bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0 };
   },
 
-  toJSON(_: SetMonitorMarkerResponse): unknown {
+  toJSON(message: CopyResponse): unknown {
     const obj: any = {};
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetMonitorMarkerResponse>, I>>(base?: I): SetMonitorMarkerResponse {
-    return SetMonitorMarkerResponse.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<CopyResponse>, I>>(base?: I): CopyResponse {
+    return CopyResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<SetMonitorMarkerResponse>, I>>(_: I): SetMonitorMarkerResponse {
-    const message = createBaseSetMonitorMarkerResponse();
+  fromPartial<I extends Exact<DeepPartial<CopyResponse>, I>>(object: I): CopyResponse {
+    const message = createBaseCopyResponse();
+    message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateProbeRequest(): CreateProbeRequest {
+  return { dir: "", name: "" };
+}
+
+export const CreateProbeRequest: MessageFns<CreateProbeRequest> = {
+  encode(message: CreateProbeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dir !== "") {
+      writer.uint32(10).string(message.dir);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateProbeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateProbeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateProbeRequest {
+    return {
+      dir: isSet(object.dir) ? globalThis.String(object.dir) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: CreateProbeRequest): unknown {
+    const obj: any = {};
+    if (message.dir !== "") {
+      obj.dir = message.dir;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateProbeRequest>, I>>(base?: I): CreateProbeRequest {
+    return CreateProbeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateProbeRequest>, I>>(object: I): CreateProbeRequest {
+    const message = createBaseCreateProbeRequest();
+    message.dir = object.dir ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateProbeResponse(): CreateProbeResponse {
+  return { path: "", created: false };
+}
+
+export const CreateProbeResponse: MessageFns<CreateProbeResponse> = {
+  encode(message: CreateProbeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateProbeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateProbeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateProbeResponse {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: CreateProbeResponse): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateProbeResponse>, I>>(base?: I): CreateProbeResponse {
+    return CreateProbeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateProbeResponse>, I>>(object: I): CreateProbeResponse {
+    const message = createBaseCreateProbeResponse();
+    message.path = object.path ?? "";
+    message.created = object.created ?? false;
     return message;
   },
 };
@@ -1785,820 +1986,6 @@ export const ResizeResponse: MessageFns<ResizeResponse> = {
     const message = createBaseResizeResponse();
     message.changed = object.changed ?? false;
     message.virtualSize = object.virtualSize ?? 0;
-    return message;
-  },
-};
-
-function createBaseCopyRequest(): CopyRequest {
-  return { source: "", destination: "", sparse: false };
-}
-
-export const CopyRequest: MessageFns<CopyRequest> = {
-  encode(message: CopyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.source !== "") {
-      writer.uint32(10).string(message.source);
-    }
-    if (message.destination !== "") {
-      writer.uint32(18).string(message.destination);
-    }
-    if (message.sparse !== false) {
-      writer.uint32(24).bool(message.sparse);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CopyRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCopyRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.source = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.destination = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.sparse = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CopyRequest {
-    return {
-      source: isSet(object.source) ? globalThis.String(object.source) : "",
-      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
-      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
-    };
-  },
-
-  toJSON(message: CopyRequest): unknown {
-    const obj: any = {};
-    if (message.source !== "") {
-      obj.source = message.source;
-    }
-    if (message.destination !== "") {
-      obj.destination = message.destination;
-    }
-    if (message.sparse !== false) {
-      obj.sparse = message.sparse;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CopyRequest>, I>>(base?: I): CopyRequest {
-    return CopyRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CopyRequest>, I>>(object: I): CopyRequest {
-    const message = createBaseCopyRequest();
-    message.source = object.source ?? "";
-    message.destination = object.destination ?? "";
-    message.sparse = object.sparse ?? false;
-    return message;
-  },
-};
-
-function createBaseCopyResponse(): CopyResponse {
-  return { bytes: 0 };
-}
-
-export const CopyResponse: MessageFns<CopyResponse> = {
-  encode(message: CopyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.bytes !== 0) {
-      writer.uint32(8).uint64(message.bytes);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CopyResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCopyResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.bytes = longToNumber(reader.uint64());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CopyResponse {
-    return { bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0 };
-  },
-
-  toJSON(message: CopyResponse): unknown {
-    const obj: any = {};
-    if (message.bytes !== 0) {
-      obj.bytes = Math.round(message.bytes);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CopyResponse>, I>>(base?: I): CopyResponse {
-    return CopyResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CopyResponse>, I>>(object: I): CopyResponse {
-    const message = createBaseCopyResponse();
-    message.bytes = object.bytes ?? 0;
-    return message;
-  },
-};
-
-function createBaseCreateProbeRequest(): CreateProbeRequest {
-  return { dir: "" };
-}
-
-export const CreateProbeRequest: MessageFns<CreateProbeRequest> = {
-  encode(message: CreateProbeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.dir !== "") {
-      writer.uint32(10).string(message.dir);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateProbeRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateProbeRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.dir = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateProbeRequest {
-    return { dir: isSet(object.dir) ? globalThis.String(object.dir) : "" };
-  },
-
-  toJSON(message: CreateProbeRequest): unknown {
-    const obj: any = {};
-    if (message.dir !== "") {
-      obj.dir = message.dir;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreateProbeRequest>, I>>(base?: I): CreateProbeRequest {
-    return CreateProbeRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreateProbeRequest>, I>>(object: I): CreateProbeRequest {
-    const message = createBaseCreateProbeRequest();
-    message.dir = object.dir ?? "";
-    return message;
-  },
-};
-
-function createBaseCreateProbeResponse(): CreateProbeResponse {
-  return { path: "" };
-}
-
-export const CreateProbeResponse: MessageFns<CreateProbeResponse> = {
-  encode(message: CreateProbeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.path !== "") {
-      writer.uint32(10).string(message.path);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateProbeResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateProbeResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.path = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateProbeResponse {
-    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
-  },
-
-  toJSON(message: CreateProbeResponse): unknown {
-    const obj: any = {};
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreateProbeResponse>, I>>(base?: I): CreateProbeResponse {
-    return CreateProbeResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreateProbeResponse>, I>>(object: I): CreateProbeResponse {
-    const message = createBaseCreateProbeResponse();
-    message.path = object.path ?? "";
-    return message;
-  },
-};
-
-function createBaseOpenSendRequest(): OpenSendRequest {
-  return { path: "", ttlSeconds: 0, receiverName: "" };
-}
-
-export const OpenSendRequest: MessageFns<OpenSendRequest> = {
-  encode(message: OpenSendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.path !== "") {
-      writer.uint32(10).string(message.path);
-    }
-    if (message.ttlSeconds !== 0) {
-      writer.uint32(16).uint32(message.ttlSeconds);
-    }
-    if (message.receiverName !== "") {
-      writer.uint32(26).string(message.receiverName);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): OpenSendRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseOpenSendRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.path = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.ttlSeconds = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.receiverName = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): OpenSendRequest {
-    return {
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-      ttlSeconds: isSet(object.ttlSeconds)
-        ? globalThis.Number(object.ttlSeconds)
-        : isSet(object.ttl_seconds)
-        ? globalThis.Number(object.ttl_seconds)
-        : 0,
-      receiverName: isSet(object.receiverName)
-        ? globalThis.String(object.receiverName)
-        : isSet(object.receiver_name)
-        ? globalThis.String(object.receiver_name)
-        : "",
-    };
-  },
-
-  toJSON(message: OpenSendRequest): unknown {
-    const obj: any = {};
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    if (message.ttlSeconds !== 0) {
-      obj.ttlSeconds = Math.round(message.ttlSeconds);
-    }
-    if (message.receiverName !== "") {
-      obj.receiverName = message.receiverName;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<OpenSendRequest>, I>>(base?: I): OpenSendRequest {
-    return OpenSendRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<OpenSendRequest>, I>>(object: I): OpenSendRequest {
-    const message = createBaseOpenSendRequest();
-    message.path = object.path ?? "";
-    message.ttlSeconds = object.ttlSeconds ?? 0;
-    message.receiverName = object.receiverName ?? "";
-    return message;
-  },
-};
-
-function createBaseOpenSendResponse(): OpenSendResponse {
-  return { ticket: "", dataAddress: "", kind: 0, dataBytes: 0, entries: 0 };
-}
-
-export const OpenSendResponse: MessageFns<OpenSendResponse> = {
-  encode(message: OpenSendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.ticket !== "") {
-      writer.uint32(10).string(message.ticket);
-    }
-    if (message.dataAddress !== "") {
-      writer.uint32(18).string(message.dataAddress);
-    }
-    if (message.kind !== 0) {
-      writer.uint32(24).int32(message.kind);
-    }
-    if (message.dataBytes !== 0) {
-      writer.uint32(32).uint64(message.dataBytes);
-    }
-    if (message.entries !== 0) {
-      writer.uint32(40).uint32(message.entries);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): OpenSendResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseOpenSendResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.ticket = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.dataAddress = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.kind = reader.int32() as any;
-            continue;
-          }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.dataBytes = longToNumber(reader.uint64());
-            continue;
-          }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.entries = reader.uint32();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): OpenSendResponse {
-    return {
-      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
-      dataAddress: isSet(object.dataAddress)
-        ? globalThis.String(object.dataAddress)
-        : isSet(object.data_address)
-        ? globalThis.String(object.data_address)
-        : "",
-      kind: isSet(object.kind) ? fileKindFromJSON(object.kind) : 0,
-      dataBytes: isSet(object.dataBytes)
-        ? globalThis.Number(object.dataBytes)
-        : isSet(object.data_bytes)
-        ? globalThis.Number(object.data_bytes)
-        : 0,
-      entries: isSet(object.entries) ? globalThis.Number(object.entries) : 0,
-    };
-  },
-
-  toJSON(message: OpenSendResponse): unknown {
-    const obj: any = {};
-    if (message.ticket !== "") {
-      obj.ticket = message.ticket;
-    }
-    if (message.dataAddress !== "") {
-      obj.dataAddress = message.dataAddress;
-    }
-    if (message.kind !== 0) {
-      obj.kind = fileKindToJSON(message.kind);
-    }
-    if (message.dataBytes !== 0) {
-      obj.dataBytes = Math.round(message.dataBytes);
-    }
-    if (message.entries !== 0) {
-      obj.entries = Math.round(message.entries);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<OpenSendResponse>, I>>(base?: I): OpenSendResponse {
-    return OpenSendResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<OpenSendResponse>, I>>(object: I): OpenSendResponse {
-    const message = createBaseOpenSendResponse();
-    message.ticket = object.ticket ?? "";
-    message.dataAddress = object.dataAddress ?? "";
-    message.kind = object.kind ?? 0;
-    message.dataBytes = object.dataBytes ?? 0;
-    message.entries = object.entries ?? 0;
-    return message;
-  },
-};
-
-function createBaseReceiveRequest(): ReceiveRequest {
-  return { ticket: "", dataAddress: "", sourceName: "", destination: "", sparse: false };
-}
-
-export const ReceiveRequest: MessageFns<ReceiveRequest> = {
-  encode(message: ReceiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.ticket !== "") {
-      writer.uint32(10).string(message.ticket);
-    }
-    if (message.dataAddress !== "") {
-      writer.uint32(18).string(message.dataAddress);
-    }
-    if (message.sourceName !== "") {
-      writer.uint32(26).string(message.sourceName);
-    }
-    if (message.destination !== "") {
-      writer.uint32(34).string(message.destination);
-    }
-    if (message.sparse !== false) {
-      writer.uint32(40).bool(message.sparse);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseReceiveRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.ticket = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.dataAddress = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.sourceName = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.destination = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.sparse = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ReceiveRequest {
-    return {
-      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
-      dataAddress: isSet(object.dataAddress)
-        ? globalThis.String(object.dataAddress)
-        : isSet(object.data_address)
-        ? globalThis.String(object.data_address)
-        : "",
-      sourceName: isSet(object.sourceName)
-        ? globalThis.String(object.sourceName)
-        : isSet(object.source_name)
-        ? globalThis.String(object.source_name)
-        : "",
-      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
-      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
-    };
-  },
-
-  toJSON(message: ReceiveRequest): unknown {
-    const obj: any = {};
-    if (message.ticket !== "") {
-      obj.ticket = message.ticket;
-    }
-    if (message.dataAddress !== "") {
-      obj.dataAddress = message.dataAddress;
-    }
-    if (message.sourceName !== "") {
-      obj.sourceName = message.sourceName;
-    }
-    if (message.destination !== "") {
-      obj.destination = message.destination;
-    }
-    if (message.sparse !== false) {
-      obj.sparse = message.sparse;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ReceiveRequest>, I>>(base?: I): ReceiveRequest {
-    return ReceiveRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ReceiveRequest>, I>>(object: I): ReceiveRequest {
-    const message = createBaseReceiveRequest();
-    message.ticket = object.ticket ?? "";
-    message.dataAddress = object.dataAddress ?? "";
-    message.sourceName = object.sourceName ?? "";
-    message.destination = object.destination ?? "";
-    message.sparse = object.sparse ?? false;
-    return message;
-  },
-};
-
-function createBaseReceiveResponse(): ReceiveResponse {
-  return { bytes: 0, files: 0, durationMs: 0, digest: "" };
-}
-
-export const ReceiveResponse: MessageFns<ReceiveResponse> = {
-  encode(message: ReceiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.bytes !== 0) {
-      writer.uint32(8).uint64(message.bytes);
-    }
-    if (message.files !== 0) {
-      writer.uint32(16).uint32(message.files);
-    }
-    if (message.durationMs !== 0) {
-      writer.uint32(24).uint64(message.durationMs);
-    }
-    if (message.digest !== "") {
-      writer.uint32(34).string(message.digest);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseReceiveResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.bytes = longToNumber(reader.uint64());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.files = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.durationMs = longToNumber(reader.uint64());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.digest = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ReceiveResponse {
-    return {
-      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
-      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
-      durationMs: isSet(object.durationMs)
-        ? globalThis.Number(object.durationMs)
-        : isSet(object.duration_ms)
-        ? globalThis.Number(object.duration_ms)
-        : 0,
-      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
-    };
-  },
-
-  toJSON(message: ReceiveResponse): unknown {
-    const obj: any = {};
-    if (message.bytes !== 0) {
-      obj.bytes = Math.round(message.bytes);
-    }
-    if (message.files !== 0) {
-      obj.files = Math.round(message.files);
-    }
-    if (message.durationMs !== 0) {
-      obj.durationMs = Math.round(message.durationMs);
-    }
-    if (message.digest !== "") {
-      obj.digest = message.digest;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ReceiveResponse>, I>>(base?: I): ReceiveResponse {
-    return ReceiveResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ReceiveResponse>, I>>(object: I): ReceiveResponse {
-    const message = createBaseReceiveResponse();
-    message.bytes = object.bytes ?? 0;
-    message.files = object.files ?? 0;
-    message.durationMs = object.durationMs ?? 0;
-    message.digest = object.digest ?? "";
     return message;
   },
 };
@@ -3370,256 +2757,6 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
   },
 };
 
-function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
-  return { diskPath: "", destination: "", format: "", live: undefined, sourceFormat: "" };
-}
-
-export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
-  encode(message: CopyDiskLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.diskPath !== "") {
-      writer.uint32(10).string(message.diskPath);
-    }
-    if (message.destination !== "") {
-      writer.uint32(18).string(message.destination);
-    }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
-    }
-    if (message.live !== undefined) {
-      LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
-    }
-    if (message.sourceFormat !== "") {
-      writer.uint32(42).string(message.sourceFormat);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCopyDiskLiveRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.diskPath = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.destination = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.format = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.live = LiveDisk.decode(reader, reader.uint32());
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.sourceFormat = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CopyDiskLiveRequest {
-    return {
-      diskPath: isSet(object.diskPath)
-        ? globalThis.String(object.diskPath)
-        : isSet(object.disk_path)
-        ? globalThis.String(object.disk_path)
-        : "",
-      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
-      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
-      sourceFormat: isSet(object.sourceFormat)
-        ? globalThis.String(object.sourceFormat)
-        : isSet(object.source_format)
-        ? globalThis.String(object.source_format)
-        : "",
-    };
-  },
-
-  toJSON(message: CopyDiskLiveRequest): unknown {
-    const obj: any = {};
-    if (message.diskPath !== "") {
-      obj.diskPath = message.diskPath;
-    }
-    if (message.destination !== "") {
-      obj.destination = message.destination;
-    }
-    if (message.format !== "") {
-      obj.format = message.format;
-    }
-    if (message.live !== undefined) {
-      obj.live = LiveDisk.toJSON(message.live);
-    }
-    if (message.sourceFormat !== "") {
-      obj.sourceFormat = message.sourceFormat;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(base?: I): CopyDiskLiveRequest {
-    return CopyDiskLiveRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(object: I): CopyDiskLiveRequest {
-    const message = createBaseCopyDiskLiveRequest();
-    message.diskPath = object.diskPath ?? "";
-    message.destination = object.destination ?? "";
-    message.format = object.format ?? "";
-    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
-    message.sourceFormat = object.sourceFormat ?? "";
-    return message;
-  },
-};
-
-function createBaseCopyDiskLiveResponse(): CopyDiskLiveResponse {
-  return { virtualSize: 0, actualSize: 0, method: "" };
-}
-
-export const CopyDiskLiveResponse: MessageFns<CopyDiskLiveResponse> = {
-  encode(message: CopyDiskLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.virtualSize !== 0) {
-      writer.uint32(8).uint64(message.virtualSize);
-    }
-    if (message.actualSize !== 0) {
-      writer.uint32(16).uint64(message.actualSize);
-    }
-    if (message.method !== "") {
-      writer.uint32(26).string(message.method);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCopyDiskLiveResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.virtualSize = longToNumber(reader.uint64());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.actualSize = longToNumber(reader.uint64());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.method = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CopyDiskLiveResponse {
-    return {
-      virtualSize: isSet(object.virtualSize)
-        ? globalThis.Number(object.virtualSize)
-        : isSet(object.virtual_size)
-        ? globalThis.Number(object.virtual_size)
-        : 0,
-      actualSize: isSet(object.actualSize)
-        ? globalThis.Number(object.actualSize)
-        : isSet(object.actual_size)
-        ? globalThis.Number(object.actual_size)
-        : 0,
-      method: isSet(object.method) ? globalThis.String(object.method) : "",
-    };
-  },
-
-  toJSON(message: CopyDiskLiveResponse): unknown {
-    const obj: any = {};
-    if (message.virtualSize !== 0) {
-      obj.virtualSize = Math.round(message.virtualSize);
-    }
-    if (message.actualSize !== 0) {
-      obj.actualSize = Math.round(message.actualSize);
-    }
-    if (message.method !== "") {
-      obj.method = message.method;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(base?: I): CopyDiskLiveResponse {
-    return CopyDiskLiveResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(object: I): CopyDiskLiveResponse {
-    const message = createBaseCopyDiskLiveResponse();
-    message.virtualSize = object.virtualSize ?? 0;
-    message.actualSize = object.actualSize ?? 0;
-    message.method = object.method ?? "";
-    return message;
-  },
-};
-
 function createBaseConvertResponse(): ConvertResponse {
   return { virtualSize: 0, actualSize: 0 };
 }
@@ -4056,788 +3193,6 @@ export const ImageInfoResponse: MessageFns<ImageInfoResponse> = {
   fromPartial<I extends Exact<DeepPartial<ImageInfoResponse>, I>>(object: I): ImageInfoResponse {
     const message = createBaseImageInfoResponse();
     message.layers = object.layers?.map((e) => ImageLayer.fromPartial(e)) || [];
-    return message;
-  },
-};
-
-function createBaseSnapshotCreateRequest(): SnapshotCreateRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", live: undefined };
-}
-
-export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
-  encode(message: SnapshotCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.diskPath !== "") {
-      writer.uint32(10).string(message.diskPath);
-    }
-    if (message.snapId !== 0) {
-      writer.uint32(16).uint32(message.snapId);
-    }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
-    }
-    if (message.snapDir !== "") {
-      writer.uint32(34).string(message.snapDir);
-    }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
-    }
-    if (message.live !== undefined) {
-      LiveDisk.encode(message.live, writer.uint32(50).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotCreateRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.diskPath = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.snapId = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.format = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.snapDir = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.backingStyle = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.live = LiveDisk.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SnapshotCreateRequest {
-    return {
-      diskPath: isSet(object.diskPath)
-        ? globalThis.String(object.diskPath)
-        : isSet(object.disk_path)
-        ? globalThis.String(object.disk_path)
-        : "",
-      snapId: isSet(object.snapId)
-        ? globalThis.Number(object.snapId)
-        : isSet(object.snap_id)
-        ? globalThis.Number(object.snap_id)
-        : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
-      snapDir: isSet(object.snapDir)
-        ? globalThis.String(object.snapDir)
-        : isSet(object.snap_dir)
-        ? globalThis.String(object.snap_dir)
-        : "",
-      backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
-        : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
-      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
-    };
-  },
-
-  toJSON(message: SnapshotCreateRequest): unknown {
-    const obj: any = {};
-    if (message.diskPath !== "") {
-      obj.diskPath = message.diskPath;
-    }
-    if (message.snapId !== 0) {
-      obj.snapId = Math.round(message.snapId);
-    }
-    if (message.format !== "") {
-      obj.format = message.format;
-    }
-    if (message.snapDir !== "") {
-      obj.snapDir = message.snapDir;
-    }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
-    }
-    if (message.live !== undefined) {
-      obj.live = LiveDisk.toJSON(message.live);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(base?: I): SnapshotCreateRequest {
-    return SnapshotCreateRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(object: I): SnapshotCreateRequest {
-    const message = createBaseSnapshotCreateRequest();
-    message.diskPath = object.diskPath ?? "";
-    message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
-    message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
-    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
-    return message;
-  },
-};
-
-function createBaseLiveDisk(): LiveDisk {
-  return { domain: "", target: "", freeze: "" };
-}
-
-export const LiveDisk: MessageFns<LiveDisk> = {
-  encode(message: LiveDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.domain !== "") {
-      writer.uint32(10).string(message.domain);
-    }
-    if (message.target !== "") {
-      writer.uint32(18).string(message.target);
-    }
-    if (message.freeze !== "") {
-      writer.uint32(26).string(message.freeze);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): LiveDisk {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseLiveDisk();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.domain = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.target = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.freeze = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): LiveDisk {
-    return {
-      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
-      target: isSet(object.target) ? globalThis.String(object.target) : "",
-      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
-    };
-  },
-
-  toJSON(message: LiveDisk): unknown {
-    const obj: any = {};
-    if (message.domain !== "") {
-      obj.domain = message.domain;
-    }
-    if (message.target !== "") {
-      obj.target = message.target;
-    }
-    if (message.freeze !== "") {
-      obj.freeze = message.freeze;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<LiveDisk>, I>>(base?: I): LiveDisk {
-    return LiveDisk.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<LiveDisk>, I>>(object: I): LiveDisk {
-    const message = createBaseLiveDisk();
-    message.domain = object.domain ?? "";
-    message.target = object.target ?? "";
-    message.freeze = object.freeze ?? "";
-    return message;
-  },
-};
-
-function createBaseSnapshotCreateResponse(): SnapshotCreateResponse {
-  return { created: false };
-}
-
-export const SnapshotCreateResponse: MessageFns<SnapshotCreateResponse> = {
-  encode(message: SnapshotCreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.created !== false) {
-      writer.uint32(8).bool(message.created);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotCreateResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.created = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SnapshotCreateResponse {
-    return { created: isSet(object.created) ? globalThis.Boolean(object.created) : false };
-  },
-
-  toJSON(message: SnapshotCreateResponse): unknown {
-    const obj: any = {};
-    if (message.created !== false) {
-      obj.created = message.created;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(base?: I): SnapshotCreateResponse {
-    return SnapshotCreateResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(object: I): SnapshotCreateResponse {
-    const message = createBaseSnapshotCreateResponse();
-    message.created = object.created ?? false;
-    return message;
-  },
-};
-
-function createBaseSnapshotRevertRequest(): SnapshotRevertRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
-}
-
-export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
-  encode(message: SnapshotRevertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.diskPath !== "") {
-      writer.uint32(10).string(message.diskPath);
-    }
-    if (message.snapId !== 0) {
-      writer.uint32(16).uint32(message.snapId);
-    }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
-    }
-    if (message.snapDir !== "") {
-      writer.uint32(34).string(message.snapDir);
-    }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotRevertRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.diskPath = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.snapId = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.format = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.snapDir = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.backingStyle = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SnapshotRevertRequest {
-    return {
-      diskPath: isSet(object.diskPath)
-        ? globalThis.String(object.diskPath)
-        : isSet(object.disk_path)
-        ? globalThis.String(object.disk_path)
-        : "",
-      snapId: isSet(object.snapId)
-        ? globalThis.Number(object.snapId)
-        : isSet(object.snap_id)
-        ? globalThis.Number(object.snap_id)
-        : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
-      snapDir: isSet(object.snapDir)
-        ? globalThis.String(object.snapDir)
-        : isSet(object.snap_dir)
-        ? globalThis.String(object.snap_dir)
-        : "",
-      backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
-        : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
-    };
-  },
-
-  toJSON(message: SnapshotRevertRequest): unknown {
-    const obj: any = {};
-    if (message.diskPath !== "") {
-      obj.diskPath = message.diskPath;
-    }
-    if (message.snapId !== 0) {
-      obj.snapId = Math.round(message.snapId);
-    }
-    if (message.format !== "") {
-      obj.format = message.format;
-    }
-    if (message.snapDir !== "") {
-      obj.snapDir = message.snapDir;
-    }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(base?: I): SnapshotRevertRequest {
-    return SnapshotRevertRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(object: I): SnapshotRevertRequest {
-    const message = createBaseSnapshotRevertRequest();
-    message.diskPath = object.diskPath ?? "";
-    message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
-    message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
-    return message;
-  },
-};
-
-function createBaseSnapshotRevertResponse(): SnapshotRevertResponse {
-  return {};
-}
-
-export const SnapshotRevertResponse: MessageFns<SnapshotRevertResponse> = {
-  encode(_: SnapshotRevertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotRevertResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(_: any): SnapshotRevertResponse {
-    return {};
-  },
-
-  toJSON(_: SnapshotRevertResponse): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(base?: I): SnapshotRevertResponse {
-    return SnapshotRevertResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(_: I): SnapshotRevertResponse {
-    const message = createBaseSnapshotRevertResponse();
-    return message;
-  },
-};
-
-function createBaseSnapshotDeleteRequest(): SnapshotDeleteRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false, live: undefined };
-}
-
-export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
-  encode(message: SnapshotDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.diskPath !== "") {
-      writer.uint32(10).string(message.diskPath);
-    }
-    if (message.snapId !== 0) {
-      writer.uint32(16).uint32(message.snapId);
-    }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
-    }
-    if (message.snapDir !== "") {
-      writer.uint32(34).string(message.snapDir);
-    }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
-    }
-    if (message.active !== false) {
-      writer.uint32(48).bool(message.active);
-    }
-    if (message.live !== undefined) {
-      LiveDisk.encode(message.live, writer.uint32(58).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotDeleteRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.diskPath = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.snapId = reader.uint32();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.format = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.snapDir = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.backingStyle = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.active = reader.bool();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.live = LiveDisk.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SnapshotDeleteRequest {
-    return {
-      diskPath: isSet(object.diskPath)
-        ? globalThis.String(object.diskPath)
-        : isSet(object.disk_path)
-        ? globalThis.String(object.disk_path)
-        : "",
-      snapId: isSet(object.snapId)
-        ? globalThis.Number(object.snapId)
-        : isSet(object.snap_id)
-        ? globalThis.Number(object.snap_id)
-        : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
-      snapDir: isSet(object.snapDir)
-        ? globalThis.String(object.snapDir)
-        : isSet(object.snap_dir)
-        ? globalThis.String(object.snap_dir)
-        : "",
-      backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
-        : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
-      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
-      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
-    };
-  },
-
-  toJSON(message: SnapshotDeleteRequest): unknown {
-    const obj: any = {};
-    if (message.diskPath !== "") {
-      obj.diskPath = message.diskPath;
-    }
-    if (message.snapId !== 0) {
-      obj.snapId = Math.round(message.snapId);
-    }
-    if (message.format !== "") {
-      obj.format = message.format;
-    }
-    if (message.snapDir !== "") {
-      obj.snapDir = message.snapDir;
-    }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
-    }
-    if (message.active !== false) {
-      obj.active = message.active;
-    }
-    if (message.live !== undefined) {
-      obj.live = LiveDisk.toJSON(message.live);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(base?: I): SnapshotDeleteRequest {
-    return SnapshotDeleteRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(object: I): SnapshotDeleteRequest {
-    const message = createBaseSnapshotDeleteRequest();
-    message.diskPath = object.diskPath ?? "";
-    message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
-    message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
-    message.active = object.active ?? false;
-    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
-    return message;
-  },
-};
-
-function createBaseSnapshotDeleteResponse(): SnapshotDeleteResponse {
-  return { existed: false };
-}
-
-export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
-  encode(message: SnapshotDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.existed !== false) {
-      writer.uint32(8).bool(message.existed);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSnapshotDeleteResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.existed = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SnapshotDeleteResponse {
-    return { existed: isSet(object.existed) ? globalThis.Boolean(object.existed) : false };
-  },
-
-  toJSON(message: SnapshotDeleteResponse): unknown {
-    const obj: any = {};
-    if (message.existed !== false) {
-      obj.existed = message.existed;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(base?: I): SnapshotDeleteResponse {
-    return SnapshotDeleteResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(object: I): SnapshotDeleteResponse {
-    const message = createBaseSnapshotDeleteResponse();
-    message.existed = object.existed ?? false;
     return message;
   },
 };
@@ -5737,22 +4092,34 @@ export const RelinkDiskResponse: MessageFns<RelinkDiskResponse> = {
   },
 };
 
-function createBaseMonitorDatastoreRequest(): MonitorDatastoreRequest {
-  return { datastoreDir: "", vmDisks: false };
+function createBaseSnapshotCreateRequest(): SnapshotCreateRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", live: undefined };
 }
 
-export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
-  encode(message: MonitorDatastoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.datastoreDir !== "") {
-      writer.uint32(10).string(message.datastoreDir);
+export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
+  encode(message: SnapshotCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
     }
-    if (message.vmDisks !== false) {
-      writer.uint32(16).bool(message.vmDisks);
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(50).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -5761,7 +4128,7 @@ export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseMonitorDatastoreRequest();
+      const message = createBaseSnapshotCreateRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -5770,7 +4137,7 @@ export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
               break;
             }
 
-            message.datastoreDir = reader.string();
+            message.diskPath = reader.string();
             continue;
           }
           case 2: {
@@ -5778,114 +4145,15 @@ export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
               break;
             }
 
-            message.vmDisks = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): MonitorDatastoreRequest {
-    return {
-      datastoreDir: isSet(object.datastoreDir)
-        ? globalThis.String(object.datastoreDir)
-        : isSet(object.datastore_dir)
-        ? globalThis.String(object.datastore_dir)
-        : "",
-      vmDisks: isSet(object.vmDisks)
-        ? globalThis.Boolean(object.vmDisks)
-        : isSet(object.vm_disks)
-        ? globalThis.Boolean(object.vm_disks)
-        : false,
-    };
-  },
-
-  toJSON(message: MonitorDatastoreRequest): unknown {
-    const obj: any = {};
-    if (message.datastoreDir !== "") {
-      obj.datastoreDir = message.datastoreDir;
-    }
-    if (message.vmDisks !== false) {
-      obj.vmDisks = message.vmDisks;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(base?: I): MonitorDatastoreRequest {
-    return MonitorDatastoreRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(object: I): MonitorDatastoreRequest {
-    const message = createBaseMonitorDatastoreRequest();
-    message.datastoreDir = object.datastoreDir ?? "";
-    message.vmDisks = object.vmDisks ?? false;
-    return message;
-  },
-};
-
-function createBaseMonitorDatastoreResponse(): MonitorDatastoreResponse {
-  return { usedMb: 0, totalMb: 0, freeMb: 0, vmLines: [] };
-}
-
-export const MonitorDatastoreResponse: MessageFns<MonitorDatastoreResponse> = {
-  encode(message: MonitorDatastoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.usedMb !== 0) {
-      writer.uint32(8).uint64(message.usedMb);
-    }
-    if (message.totalMb !== 0) {
-      writer.uint32(16).uint64(message.totalMb);
-    }
-    if (message.freeMb !== 0) {
-      writer.uint32(24).uint64(message.freeMb);
-    }
-    for (const v of message.vmLines) {
-      writer.uint32(34).string(v!);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseMonitorDatastoreResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.usedMb = longToNumber(reader.uint64());
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.totalMb = longToNumber(reader.uint64());
+            message.snapId = reader.uint32();
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
               break;
             }
 
-            message.freeMb = longToNumber(reader.uint64());
+            message.format = reader.string();
             continue;
           }
           case 4: {
@@ -5893,7 +4161,23 @@ export const MonitorDatastoreResponse: MessageFns<MonitorDatastoreResponse> = {
               break;
             }
 
-            message.vmLines.push(reader.string());
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -5908,74 +4192,84 @@ export const MonitorDatastoreResponse: MessageFns<MonitorDatastoreResponse> = {
     }
   },
 
-  fromJSON(object: any): MonitorDatastoreResponse {
+  fromJSON(object: any): SnapshotCreateRequest {
     return {
-      usedMb: isSet(object.usedMb)
-        ? globalThis.Number(object.usedMb)
-        : isSet(object.used_mb)
-        ? globalThis.Number(object.used_mb)
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
         : 0,
-      totalMb: isSet(object.totalMb)
-        ? globalThis.Number(object.totalMb)
-        : isSet(object.total_mb)
-        ? globalThis.Number(object.total_mb)
-        : 0,
-      freeMb: isSet(object.freeMb)
-        ? globalThis.Number(object.freeMb)
-        : isSet(object.free_mb)
-        ? globalThis.Number(object.free_mb)
-        : 0,
-      vmLines: globalThis.Array.isArray(object?.vmLines)
-        ? object.vmLines.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.vm_lines)
-        ? object.vm_lines.map((e: any) => globalThis.String(e))
-        : [],
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
     };
   },
 
-  toJSON(message: MonitorDatastoreResponse): unknown {
+  toJSON(message: SnapshotCreateRequest): unknown {
     const obj: any = {};
-    if (message.usedMb !== 0) {
-      obj.usedMb = Math.round(message.usedMb);
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
     }
-    if (message.totalMb !== 0) {
-      obj.totalMb = Math.round(message.totalMb);
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
     }
-    if (message.freeMb !== 0) {
-      obj.freeMb = Math.round(message.freeMb);
+    if (message.format !== "") {
+      obj.format = message.format;
     }
-    if (message.vmLines?.length) {
-      obj.vmLines = message.vmLines;
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
+    }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(base?: I): MonitorDatastoreResponse {
-    return MonitorDatastoreResponse.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(base?: I): SnapshotCreateRequest {
+    return SnapshotCreateRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(object: I): MonitorDatastoreResponse {
-    const message = createBaseMonitorDatastoreResponse();
-    message.usedMb = object.usedMb ?? 0;
-    message.totalMb = object.totalMb ?? 0;
-    message.freeMb = object.freeMb ?? 0;
-    message.vmLines = object.vmLines?.map((e) => e) || [];
+  fromPartial<I extends Exact<DeepPartial<SnapshotCreateRequest>, I>>(object: I): SnapshotCreateRequest {
+    const message = createBaseSnapshotCreateRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
     return message;
   },
 };
 
-function createBaseSetMonitorHostRequest(): SetMonitorHostRequest {
-  return { hostId: 0 };
+function createBaseSnapshotCreateResponse(): SnapshotCreateResponse {
+  return { created: false };
 }
 
-export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
-  encode(message: SetMonitorHostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.hostId !== 0) {
-      writer.uint32(8).int32(message.hostId);
+export const SnapshotCreateResponse: MessageFns<SnapshotCreateResponse> = {
+  encode(message: SnapshotCreateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.created !== false) {
+      writer.uint32(8).bool(message.created);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotCreateResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -5984,7 +4278,7 @@ export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetMonitorHostRequest();
+      const message = createBaseSnapshotCreateResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -5993,7 +4287,7 @@ export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
               break;
             }
 
-            message.hostId = reader.int32();
+            message.created = reader.bool();
             continue;
           }
         }
@@ -6008,47 +4302,53 @@ export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
     }
   },
 
-  fromJSON(object: any): SetMonitorHostRequest {
-    return {
-      hostId: isSet(object.hostId)
-        ? globalThis.Number(object.hostId)
-        : isSet(object.host_id)
-        ? globalThis.Number(object.host_id)
-        : 0,
-    };
+  fromJSON(object: any): SnapshotCreateResponse {
+    return { created: isSet(object.created) ? globalThis.Boolean(object.created) : false };
   },
 
-  toJSON(message: SetMonitorHostRequest): unknown {
+  toJSON(message: SnapshotCreateResponse): unknown {
     const obj: any = {};
-    if (message.hostId !== 0) {
-      obj.hostId = Math.round(message.hostId);
+    if (message.created !== false) {
+      obj.created = message.created;
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(base?: I): SetMonitorHostRequest {
-    return SetMonitorHostRequest.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(base?: I): SnapshotCreateResponse {
+    return SnapshotCreateResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(object: I): SetMonitorHostRequest {
-    const message = createBaseSetMonitorHostRequest();
-    message.hostId = object.hostId ?? 0;
+  fromPartial<I extends Exact<DeepPartial<SnapshotCreateResponse>, I>>(object: I): SnapshotCreateResponse {
+    const message = createBaseSnapshotCreateResponse();
+    message.created = object.created ?? false;
     return message;
   },
 };
 
-function createBaseSetMonitorHostResponse(): SetMonitorHostResponse {
-  return { hostId: 0 };
+function createBaseSnapshotRevertRequest(): SnapshotRevertRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
 }
 
-export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
-  encode(message: SetMonitorHostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.hostId !== 0) {
-      writer.uint32(8).int32(message.hostId);
+export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
+  encode(message: SnapshotRevertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -6057,16 +4357,48 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetMonitorHostResponse();
+      const message = createBaseSnapshotRevertRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.hostId = reader.int32();
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
             continue;
           }
         }
@@ -6081,30 +4413,713 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
     }
   },
 
-  fromJSON(object: any): SetMonitorHostResponse {
+  fromJSON(object: any): SnapshotRevertRequest {
     return {
-      hostId: isSet(object.hostId)
-        ? globalThis.Number(object.hostId)
-        : isSet(object.host_id)
-        ? globalThis.Number(object.host_id)
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
         : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
     };
   },
 
-  toJSON(message: SetMonitorHostResponse): unknown {
+  toJSON(message: SnapshotRevertRequest): unknown {
     const obj: any = {};
-    if (message.hostId !== 0) {
-      obj.hostId = Math.round(message.hostId);
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(base?: I): SetMonitorHostResponse {
-    return SetMonitorHostResponse.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(base?: I): SnapshotRevertRequest {
+    return SnapshotRevertRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(object: I): SetMonitorHostResponse {
-    const message = createBaseSetMonitorHostResponse();
-    message.hostId = object.hostId ?? 0;
+  fromPartial<I extends Exact<DeepPartial<SnapshotRevertRequest>, I>>(object: I): SnapshotRevertRequest {
+    const message = createBaseSnapshotRevertRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotRevertResponse(): SnapshotRevertResponse {
+  return {};
+}
+
+export const SnapshotRevertResponse: MessageFns<SnapshotRevertResponse> = {
+  encode(_: SnapshotRevertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRevertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRevertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SnapshotRevertResponse {
+    return {};
+  },
+
+  toJSON(_: SnapshotRevertResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(base?: I): SnapshotRevertResponse {
+    return SnapshotRevertResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotRevertResponse>, I>>(_: I): SnapshotRevertResponse {
+    const message = createBaseSnapshotRevertResponse();
+    return message;
+  },
+};
+
+function createBaseSnapshotDeleteRequest(): SnapshotDeleteRequest {
+  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false, live: undefined };
+}
+
+export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
+  encode(message: SnapshotDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(16).uint32(message.snapId);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.snapDir !== "") {
+      writer.uint32(34).string(message.snapDir);
+    }
+    if (message.backingStyle !== "") {
+      writer.uint32(42).string(message.backingStyle);
+    }
+    if (message.active !== false) {
+      writer.uint32(48).bool(message.active);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.backingStyle = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotDeleteRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      snapDir: isSet(object.snapDir)
+        ? globalThis.String(object.snapDir)
+        : isSet(object.snap_dir)
+        ? globalThis.String(object.snap_dir)
+        : "",
+      backingStyle: isSet(object.backingStyle)
+        ? globalThis.String(object.backingStyle)
+        : isSet(object.backing_style)
+        ? globalThis.String(object.backing_style)
+        : "",
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
+    };
+  },
+
+  toJSON(message: SnapshotDeleteRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.snapDir !== "") {
+      obj.snapDir = message.snapDir;
+    }
+    if (message.backingStyle !== "") {
+      obj.backingStyle = message.backingStyle;
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(base?: I): SnapshotDeleteRequest {
+    return SnapshotDeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteRequest>, I>>(object: I): SnapshotDeleteRequest {
+    const message = createBaseSnapshotDeleteRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.snapId = object.snapId ?? 0;
+    message.format = object.format ?? "";
+    message.snapDir = object.snapDir ?? "";
+    message.backingStyle = object.backingStyle ?? "";
+    message.active = object.active ?? false;
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    return message;
+  },
+};
+
+function createBaseSnapshotDeleteResponse(): SnapshotDeleteResponse {
+  return { existed: false };
+}
+
+export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
+  encode(message: SnapshotDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.existed !== false) {
+      writer.uint32(8).bool(message.existed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotDeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.existed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotDeleteResponse {
+    return { existed: isSet(object.existed) ? globalThis.Boolean(object.existed) : false };
+  },
+
+  toJSON(message: SnapshotDeleteResponse): unknown {
+    const obj: any = {};
+    if (message.existed !== false) {
+      obj.existed = message.existed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(base?: I): SnapshotDeleteResponse {
+    return SnapshotDeleteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotDeleteResponse>, I>>(object: I): SnapshotDeleteResponse {
+    const message = createBaseSnapshotDeleteResponse();
+    message.existed = object.existed ?? false;
+    return message;
+  },
+};
+
+function createBaseLiveDisk(): LiveDisk {
+  return { domain: "", target: "", freeze: "" };
+}
+
+export const LiveDisk: MessageFns<LiveDisk> = {
+  encode(message: LiveDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domain !== "") {
+      writer.uint32(10).string(message.domain);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.freeze !== "") {
+      writer.uint32(26).string(message.freeze);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiveDisk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiveDisk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.freeze = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiveDisk {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
+    };
+  },
+
+  toJSON(message: LiveDisk): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.freeze !== "") {
+      obj.freeze = message.freeze;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LiveDisk>, I>>(base?: I): LiveDisk {
+    return LiveDisk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LiveDisk>, I>>(object: I): LiveDisk {
+    const message = createBaseLiveDisk();
+    message.domain = object.domain ?? "";
+    message.target = object.target ?? "";
+    message.freeze = object.freeze ?? "";
+    return message;
+  },
+};
+
+function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
+  return { diskPath: "", destination: "", format: "", live: undefined, sourceFormat: "" };
+}
+
+export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
+  encode(message: CopyDiskLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPath !== "") {
+      writer.uint32(10).string(message.diskPath);
+    }
+    if (message.destination !== "") {
+      writer.uint32(18).string(message.destination);
+    }
+    if (message.format !== "") {
+      writer.uint32(26).string(message.format);
+    }
+    if (message.live !== undefined) {
+      LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
+    }
+    if (message.sourceFormat !== "") {
+      writer.uint32(42).string(message.sourceFormat);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyDiskLiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.destination = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.live = LiveDisk.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sourceFormat = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyDiskLiveRequest {
+    return {
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
+      sourceFormat: isSet(object.sourceFormat)
+        ? globalThis.String(object.sourceFormat)
+        : isSet(object.source_format)
+        ? globalThis.String(object.source_format)
+        : "",
+    };
+  },
+
+  toJSON(message: CopyDiskLiveRequest): unknown {
+    const obj: any = {};
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.live !== undefined) {
+      obj.live = LiveDisk.toJSON(message.live);
+    }
+    if (message.sourceFormat !== "") {
+      obj.sourceFormat = message.sourceFormat;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(base?: I): CopyDiskLiveRequest {
+    return CopyDiskLiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveRequest>, I>>(object: I): CopyDiskLiveRequest {
+    const message = createBaseCopyDiskLiveRequest();
+    message.diskPath = object.diskPath ?? "";
+    message.destination = object.destination ?? "";
+    message.format = object.format ?? "";
+    message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
+    message.sourceFormat = object.sourceFormat ?? "";
+    return message;
+  },
+};
+
+function createBaseCopyDiskLiveResponse(): CopyDiskLiveResponse {
+  return { virtualSize: 0, actualSize: 0, method: "" };
+}
+
+export const CopyDiskLiveResponse: MessageFns<CopyDiskLiveResponse> = {
+  encode(message: CopyDiskLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualSize !== 0) {
+      writer.uint32(8).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(16).uint64(message.actualSize);
+    }
+    if (message.method !== "") {
+      writer.uint32(26).string(message.method);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopyDiskLiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopyDiskLiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopyDiskLiveResponse {
+    return {
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+    };
+  },
+
+  toJSON(message: CopyDiskLiveResponse): unknown {
+    const obj: any = {};
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(base?: I): CopyDiskLiveResponse {
+    return CopyDiskLiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopyDiskLiveResponse>, I>>(object: I): CopyDiskLiveResponse {
+    const message = createBaseCopyDiskLiveResponse();
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    message.method = object.method ?? "";
     return message;
   },
 };
@@ -7056,6 +6071,1583 @@ export const BackupCancelResponse: MessageFns<BackupCancelResponse> = {
   },
 };
 
+function createBaseSetMonitorMarkerRequest(): SetMonitorMarkerRequest {
+  return { datastoreDir: "", driver: "" };
+}
+
+export const SetMonitorMarkerRequest: MessageFns<SetMonitorMarkerRequest> = {
+  encode(message: SetMonitorMarkerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.datastoreDir !== "") {
+      writer.uint32(10).string(message.datastoreDir);
+    }
+    if (message.driver !== "") {
+      writer.uint32(18).string(message.driver);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorMarkerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorMarkerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.datastoreDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.driver = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMonitorMarkerRequest {
+    return {
+      datastoreDir: isSet(object.datastoreDir)
+        ? globalThis.String(object.datastoreDir)
+        : isSet(object.datastore_dir)
+        ? globalThis.String(object.datastore_dir)
+        : "",
+      driver: isSet(object.driver) ? globalThis.String(object.driver) : "",
+    };
+  },
+
+  toJSON(message: SetMonitorMarkerRequest): unknown {
+    const obj: any = {};
+    if (message.datastoreDir !== "") {
+      obj.datastoreDir = message.datastoreDir;
+    }
+    if (message.driver !== "") {
+      obj.driver = message.driver;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorMarkerRequest>, I>>(base?: I): SetMonitorMarkerRequest {
+    return SetMonitorMarkerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorMarkerRequest>, I>>(object: I): SetMonitorMarkerRequest {
+    const message = createBaseSetMonitorMarkerRequest();
+    message.datastoreDir = object.datastoreDir ?? "";
+    message.driver = object.driver ?? "";
+    return message;
+  },
+};
+
+function createBaseSetMonitorMarkerResponse(): SetMonitorMarkerResponse {
+  return {};
+}
+
+export const SetMonitorMarkerResponse: MessageFns<SetMonitorMarkerResponse> = {
+  encode(_: SetMonitorMarkerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorMarkerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorMarkerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SetMonitorMarkerResponse {
+    return {};
+  },
+
+  toJSON(_: SetMonitorMarkerResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorMarkerResponse>, I>>(base?: I): SetMonitorMarkerResponse {
+    return SetMonitorMarkerResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorMarkerResponse>, I>>(_: I): SetMonitorMarkerResponse {
+    const message = createBaseSetMonitorMarkerResponse();
+    return message;
+  },
+};
+
+function createBaseMonitorDatastoreRequest(): MonitorDatastoreRequest {
+  return { datastoreDir: "", vmDisks: false };
+}
+
+export const MonitorDatastoreRequest: MessageFns<MonitorDatastoreRequest> = {
+  encode(message: MonitorDatastoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.datastoreDir !== "") {
+      writer.uint32(10).string(message.datastoreDir);
+    }
+    if (message.vmDisks !== false) {
+      writer.uint32(16).bool(message.vmDisks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitorDatastoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.datastoreDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.vmDisks = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonitorDatastoreRequest {
+    return {
+      datastoreDir: isSet(object.datastoreDir)
+        ? globalThis.String(object.datastoreDir)
+        : isSet(object.datastore_dir)
+        ? globalThis.String(object.datastore_dir)
+        : "",
+      vmDisks: isSet(object.vmDisks)
+        ? globalThis.Boolean(object.vmDisks)
+        : isSet(object.vm_disks)
+        ? globalThis.Boolean(object.vm_disks)
+        : false,
+    };
+  },
+
+  toJSON(message: MonitorDatastoreRequest): unknown {
+    const obj: any = {};
+    if (message.datastoreDir !== "") {
+      obj.datastoreDir = message.datastoreDir;
+    }
+    if (message.vmDisks !== false) {
+      obj.vmDisks = message.vmDisks;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(base?: I): MonitorDatastoreRequest {
+    return MonitorDatastoreRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreRequest>, I>>(object: I): MonitorDatastoreRequest {
+    const message = createBaseMonitorDatastoreRequest();
+    message.datastoreDir = object.datastoreDir ?? "";
+    message.vmDisks = object.vmDisks ?? false;
+    return message;
+  },
+};
+
+function createBaseMonitorDatastoreResponse(): MonitorDatastoreResponse {
+  return { usedMb: 0, totalMb: 0, freeMb: 0, vmLines: [] };
+}
+
+export const MonitorDatastoreResponse: MessageFns<MonitorDatastoreResponse> = {
+  encode(message: MonitorDatastoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.usedMb !== 0) {
+      writer.uint32(8).uint64(message.usedMb);
+    }
+    if (message.totalMb !== 0) {
+      writer.uint32(16).uint64(message.totalMb);
+    }
+    if (message.freeMb !== 0) {
+      writer.uint32(24).uint64(message.freeMb);
+    }
+    for (const v of message.vmLines) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonitorDatastoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonitorDatastoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.usedMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.freeMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.vmLines.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonitorDatastoreResponse {
+    return {
+      usedMb: isSet(object.usedMb)
+        ? globalThis.Number(object.usedMb)
+        : isSet(object.used_mb)
+        ? globalThis.Number(object.used_mb)
+        : 0,
+      totalMb: isSet(object.totalMb)
+        ? globalThis.Number(object.totalMb)
+        : isSet(object.total_mb)
+        ? globalThis.Number(object.total_mb)
+        : 0,
+      freeMb: isSet(object.freeMb)
+        ? globalThis.Number(object.freeMb)
+        : isSet(object.free_mb)
+        ? globalThis.Number(object.free_mb)
+        : 0,
+      vmLines: globalThis.Array.isArray(object?.vmLines)
+        ? object.vmLines.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.vm_lines)
+        ? object.vm_lines.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: MonitorDatastoreResponse): unknown {
+    const obj: any = {};
+    if (message.usedMb !== 0) {
+      obj.usedMb = Math.round(message.usedMb);
+    }
+    if (message.totalMb !== 0) {
+      obj.totalMb = Math.round(message.totalMb);
+    }
+    if (message.freeMb !== 0) {
+      obj.freeMb = Math.round(message.freeMb);
+    }
+    if (message.vmLines?.length) {
+      obj.vmLines = message.vmLines;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(base?: I): MonitorDatastoreResponse {
+    return MonitorDatastoreResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonitorDatastoreResponse>, I>>(object: I): MonitorDatastoreResponse {
+    const message = createBaseMonitorDatastoreResponse();
+    message.usedMb = object.usedMb ?? 0;
+    message.totalMb = object.totalMb ?? 0;
+    message.freeMb = object.freeMb ?? 0;
+    message.vmLines = object.vmLines?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSetMonitorHostRequest(): SetMonitorHostRequest {
+  return { hostId: 0 };
+}
+
+export const SetMonitorHostRequest: MessageFns<SetMonitorHostRequest> = {
+  encode(message: SetMonitorHostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostId !== 0) {
+      writer.uint32(8).int32(message.hostId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorHostRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hostId = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMonitorHostRequest {
+    return {
+      hostId: isSet(object.hostId)
+        ? globalThis.Number(object.hostId)
+        : isSet(object.host_id)
+        ? globalThis.Number(object.host_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetMonitorHostRequest): unknown {
+    const obj: any = {};
+    if (message.hostId !== 0) {
+      obj.hostId = Math.round(message.hostId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(base?: I): SetMonitorHostRequest {
+    return SetMonitorHostRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorHostRequest>, I>>(object: I): SetMonitorHostRequest {
+    const message = createBaseSetMonitorHostRequest();
+    message.hostId = object.hostId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetMonitorHostResponse(): SetMonitorHostResponse {
+  return { hostId: 0 };
+}
+
+export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
+  encode(message: SetMonitorHostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostId !== 0) {
+      writer.uint32(8).int32(message.hostId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMonitorHostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMonitorHostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.hostId = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMonitorHostResponse {
+    return {
+      hostId: isSet(object.hostId)
+        ? globalThis.Number(object.hostId)
+        : isSet(object.host_id)
+        ? globalThis.Number(object.host_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetMonitorHostResponse): unknown {
+    const obj: any = {};
+    if (message.hostId !== 0) {
+      obj.hostId = Math.round(message.hostId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(base?: I): SetMonitorHostResponse {
+    return SetMonitorHostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetMonitorHostResponse>, I>>(object: I): SetMonitorHostResponse {
+    const message = createBaseSetMonitorHostResponse();
+    message.hostId = object.hostId ?? 0;
+    return message;
+  },
+};
+
+function createBaseOpenSendRequest(): OpenSendRequest {
+  return { path: "", ttlSeconds: 0, receiverName: "" };
+}
+
+export const OpenSendRequest: MessageFns<OpenSendRequest> = {
+  encode(message: OpenSendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    if (message.receiverName !== "") {
+      writer.uint32(26).string(message.receiverName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenSendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenSendRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.receiverName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenSendRequest {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      receiverName: isSet(object.receiverName)
+        ? globalThis.String(object.receiverName)
+        : isSet(object.receiver_name)
+        ? globalThis.String(object.receiver_name)
+        : "",
+    };
+  },
+
+  toJSON(message: OpenSendRequest): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.receiverName !== "") {
+      obj.receiverName = message.receiverName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenSendRequest>, I>>(base?: I): OpenSendRequest {
+    return OpenSendRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenSendRequest>, I>>(object: I): OpenSendRequest {
+    const message = createBaseOpenSendRequest();
+    message.path = object.path ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.receiverName = object.receiverName ?? "";
+    return message;
+  },
+};
+
+function createBaseOpenSendResponse(): OpenSendResponse {
+  return { ticket: "", dataAddress: "", kind: 0, dataBytes: 0, entries: 0 };
+}
+
+export const OpenSendResponse: MessageFns<OpenSendResponse> = {
+  encode(message: OpenSendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticket !== "") {
+      writer.uint32(10).string(message.ticket);
+    }
+    if (message.dataAddress !== "") {
+      writer.uint32(18).string(message.dataAddress);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.dataBytes !== 0) {
+      writer.uint32(32).uint64(message.dataBytes);
+    }
+    if (message.entries !== 0) {
+      writer.uint32(40).uint32(message.entries);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenSendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenSendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ticket = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dataBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.entries = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenSendResponse {
+    return {
+      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
+      dataAddress: isSet(object.dataAddress)
+        ? globalThis.String(object.dataAddress)
+        : isSet(object.data_address)
+        ? globalThis.String(object.data_address)
+        : "",
+      kind: isSet(object.kind) ? fileKindFromJSON(object.kind) : 0,
+      dataBytes: isSet(object.dataBytes)
+        ? globalThis.Number(object.dataBytes)
+        : isSet(object.data_bytes)
+        ? globalThis.Number(object.data_bytes)
+        : 0,
+      entries: isSet(object.entries) ? globalThis.Number(object.entries) : 0,
+    };
+  },
+
+  toJSON(message: OpenSendResponse): unknown {
+    const obj: any = {};
+    if (message.ticket !== "") {
+      obj.ticket = message.ticket;
+    }
+    if (message.dataAddress !== "") {
+      obj.dataAddress = message.dataAddress;
+    }
+    if (message.kind !== 0) {
+      obj.kind = fileKindToJSON(message.kind);
+    }
+    if (message.dataBytes !== 0) {
+      obj.dataBytes = Math.round(message.dataBytes);
+    }
+    if (message.entries !== 0) {
+      obj.entries = Math.round(message.entries);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenSendResponse>, I>>(base?: I): OpenSendResponse {
+    return OpenSendResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenSendResponse>, I>>(object: I): OpenSendResponse {
+    const message = createBaseOpenSendResponse();
+    message.ticket = object.ticket ?? "";
+    message.dataAddress = object.dataAddress ?? "";
+    message.kind = object.kind ?? 0;
+    message.dataBytes = object.dataBytes ?? 0;
+    message.entries = object.entries ?? 0;
+    return message;
+  },
+};
+
+function createBaseReceiveRequest(): ReceiveRequest {
+  return { ticket: "", dataAddress: "", sourceName: "", destination: "", sparse: false };
+}
+
+export const ReceiveRequest: MessageFns<ReceiveRequest> = {
+  encode(message: ReceiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticket !== "") {
+      writer.uint32(10).string(message.ticket);
+    }
+    if (message.dataAddress !== "") {
+      writer.uint32(18).string(message.dataAddress);
+    }
+    if (message.sourceName !== "") {
+      writer.uint32(26).string(message.sourceName);
+    }
+    if (message.destination !== "") {
+      writer.uint32(34).string(message.destination);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(40).bool(message.sparse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ticket = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sourceName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.destination = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveRequest {
+    return {
+      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
+      dataAddress: isSet(object.dataAddress)
+        ? globalThis.String(object.dataAddress)
+        : isSet(object.data_address)
+        ? globalThis.String(object.data_address)
+        : "",
+      sourceName: isSet(object.sourceName)
+        ? globalThis.String(object.sourceName)
+        : isSet(object.source_name)
+        ? globalThis.String(object.source_name)
+        : "",
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+    };
+  },
+
+  toJSON(message: ReceiveRequest): unknown {
+    const obj: any = {};
+    if (message.ticket !== "") {
+      obj.ticket = message.ticket;
+    }
+    if (message.dataAddress !== "") {
+      obj.dataAddress = message.dataAddress;
+    }
+    if (message.sourceName !== "") {
+      obj.sourceName = message.sourceName;
+    }
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveRequest>, I>>(base?: I): ReceiveRequest {
+    return ReceiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveRequest>, I>>(object: I): ReceiveRequest {
+    const message = createBaseReceiveRequest();
+    message.ticket = object.ticket ?? "";
+    message.dataAddress = object.dataAddress ?? "";
+    message.sourceName = object.sourceName ?? "";
+    message.destination = object.destination ?? "";
+    message.sparse = object.sparse ?? false;
+    return message;
+  },
+};
+
+function createBaseReceiveResponse(): ReceiveResponse {
+  return { bytes: 0, files: 0, durationMs: 0, digest: "" };
+}
+
+export const ReceiveResponse: MessageFns<ReceiveResponse> = {
+  encode(message: ReceiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytes !== 0) {
+      writer.uint32(8).uint64(message.bytes);
+    }
+    if (message.files !== 0) {
+      writer.uint32(16).uint32(message.files);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(24).uint64(message.durationMs);
+    }
+    if (message.digest !== "") {
+      writer.uint32(34).string(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveResponse {
+    return {
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+    };
+  },
+
+  toJSON(message: ReceiveResponse): unknown {
+    const obj: any = {};
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveResponse>, I>>(base?: I): ReceiveResponse {
+    return ReceiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveResponse>, I>>(object: I): ReceiveResponse {
+    const message = createBaseReceiveResponse();
+    message.bytes = object.bytes ?? 0;
+    message.files = object.files ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.digest = object.digest ?? "";
+    return message;
+  },
+};
+
+/**
+ * ---- Agent ----------------------------------------------------------------------------
+ * Who answers.
+ */
+export type AgentServiceDefinition = typeof AgentServiceDefinition;
+export const AgentServiceDefinition = {
+  name: "AgentService",
+  fullName: "onestorage.agent.v1.AgentService",
+  methods: {
+    /** Reports the agent's name, version and roots. Read-only. */
+    hello: {
+      name: "Hello",
+      requestType: HelloRequest as typeof HelloRequest,
+      requestStream: false,
+      responseType: HelloResponse as typeof HelloResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
+     * created, so that a caller whose next step fails can take exactly those away again
+     * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
+     * ALREADY_EXISTS.
+     */
+    makeDir: {
+      name: "MakeDir",
+      requestType: MakeDirRequest as typeof MakeDirRequest,
+      requestStream: false,
+      responseType: MakeDirResponse as typeof MakeDirResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
+     * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
+     * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+     * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
+     * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
+     * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
+     * (PATH_OUTSIDE_ROOTS) for a bad path, before anything is removed; ABORTED while another call
+     * holds one of the paths.
+     */
+    removeEmptyDirs: {
+      name: "RemoveEmptyDirs",
+      requestType: RemoveEmptyDirsRequest as typeof RemoveEmptyDirsRequest,
+      requestStream: false,
+      responseType: RemoveEmptyDirsResponse as typeof RemoveEmptyDirsResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Removes a file, a symlink (not its target) or a whole directory tree. An absent path succeeds
+     * with existed=false, so a repeat succeeds.
+     */
+    delete: {
+      name: "Delete",
+      requestType: DeleteRequest as typeof DeleteRequest,
+      requestStream: false,
+      responseType: DeleteResponse as typeof DeleteResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Describes `path` without following a final symlink, or with `follow` what it leads to: the
+     * link's real target, which must lie inside the roots (PATH_OUTSIDE_ROOTS otherwise; a dangling
+     * link is exists=false). An absent path is not an error (exists=false). Read-only.
+     */
+    stat: {
+      name: "Stat",
+      requestType: StatRequest as typeof StatRequest,
+      requestStream: false,
+      responseType: StatResponse as typeof StatResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
+     * temporary name beside `destination`, then renames it into place (replacing what was there).
+     * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+     * otherwise), and its content copied: the copy is never a link to someone else's disk.
+     */
+    copy: {
+      name: "Copy",
+      requestType: CopyRequest as typeof CopyRequest,
+      requestStream: false,
+      responseType: CopyResponse as typeof CopyResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Creates the empty probe file `name` in the directory `dir` and returns its path. The caller
+     * picks a new random name for each probe (`.probe-` and 32 lowercase hex digits: 128 bits, so two
+     * callers never pick the same); the coordinator stats that path through another agent to learn
+     * whether two hosts see the same storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+     * A repeat finds the probe it made (an empty regular file of that name) and succeeds with
+     * created=false, so a retry after a lost answer leaves no second probe behind.
+     * Errors: INVALID_ARGUMENT naming `name` when it is not such a name; NOT_FOUND when `dir` is not a
+     * directory; ALREADY_EXISTS when something other than an empty file holds the name.
+     */
+    createProbe: {
+      name: "CreateProbe",
+      requestType: CreateProbeRequest as typeof CreateProbeRequest,
+      requestStream: false,
+      responseType: CreateProbeResponse as typeof CreateProbeResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+     * validated (see "Backing chains" below);
+     * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
+     * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
+     */
+    resize: {
+      name: "Resize",
+      requestType: ResizeRequest as typeof ResizeRequest,
+      requestStream: false,
+      responseType: ResizeResponse as typeof ResizeResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
+     * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
+     * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
+     * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
+     * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+     * name beside `path` and renamed into place; missing parent directories are created. A repeat
+     * replaces the image with an identical empty one.
+     * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
+     * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+     * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
+     * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
+     */
+    createImage: {
+      name: "CreateImage",
+      requestType: CreateImageRequest as typeof CreateImageRequest,
+      requestStream: false,
+      responseType: CreateImageResponse as typeof CreateImageResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Builds an ISO 9660 image (Joliet and Rock Ridge, volume label `label`) at `path`, the context
+     * disk of tm/common context. Each entry of `files` becomes one file in the ISO's root directory,
+     * named `name`, holding either the bytes of `source` (an oned-view path this agent can read;
+     * symlinks are followed but must stay inside the datastore roots) or the inline `content`. The
+     * files are staged in a temporary directory beside `path`, the ISO is written under a temporary
+     * name and renamed into place. A repeat builds the same ISO again.
+     * Errors: INVALID_ARGUMENT for a missing label or a label over 32 characters or outside
+     * [A-Za-z0-9_.-], a name that is not a plain file name or appears twice, an entry with neither
+     * source nor content; NOT_FOUND for a missing source; INVALID_ARGUMENT for a source that is not
+     * a regular file; RESOURCE_EXHAUSTED when the filesystem fills up.
+     */
+    buildIso: {
+      name: "BuildIso",
+      requestType: BuildIsoRequest as typeof BuildIsoRequest,
+      requestStream: false,
+      responseType: BuildIsoResponse as typeof BuildIsoResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Writes a standalone copy of a disk into `destination` with `qemu-img convert -U -O <format>`
+     * (`-S 0` when sparse is false): the whole backing chain of `source` (a disk.N symlink is
+     * followed) is flattened into one image (cpds, mvds). With `snapshot` set, the source is instead
+     * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
+     * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
+     * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
+     * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
+     * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
+     * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
+     * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
+     * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+     */
+    convert: {
+      name: "Convert",
+      requestType: ConvertRequest as typeof ConvertRequest,
+      requestStream: false,
+      responseType: ConvertResponse as typeof ConvertResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Describes an image and every layer of its backing chain, read one validated layer at a time
+     * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
+     * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
+     * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+     */
+    imageInfo: {
+      name: "ImageInfo",
+      requestType: ImageInfoRequest as typeof ImageInfoRequest,
+      requestStream: false,
+      responseType: ImageInfoResponse as typeof ImageInfoResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
+     * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
+     * returned. qcow2: `<disk_path>.snap/0` becomes a qcow2 overlay on `source` (`qemu-img create -f
+     * qcow2 -F <source format> -b <source>`; the backing name is the source's path on this host), or,
+     * with `standalone` (QCOW2_STANDALONE), a `qemu-img convert -O qcow2` copy of it (`-S 0` when
+     * `sparse` is false); then the self link `<disk_path>.snap/<basename>.snap -> .` and
+     * `disk_path -> <basename>.snap/0` (relative). raw: `disk_path` is a hole-keeping copy of the
+     * source (fully allocated when `sparse` is false). The VM directory is created; the snap dir is
+     * built under a temporary name and renamed into place, the disk link replaced by rename.
+     * Repeat: when `disk_path` already is exactly this overlay layout on this source (link text, self
+     * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
+     * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
+     * other state) the layout is built again and replaces what was there.
+     * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
+     * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
+     * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
+     * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+     */
+    cloneOverlay: {
+      name: "CloneOverlay",
+      requestType: CloneOverlayRequest as typeof CloneOverlayRequest,
+      requestStream: false,
+      responseType: CloneOverlayResponse as typeof CloneOverlayResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
+     * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
+     * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
+     * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
+     * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
+     * is removed. raw: `disk_path -> <source>`. Every link is relative (`../../1/<hash>.snap/0`,
+     * `<source>.snap/0 -> ../<hash>`), or oned's path when the two lie in different roots: never this
+     * host's own directory (docs/architecture.md, "Names written into metadata"). The VM directory
+     * is created; links are replaced by rename.
+     * Repeat: gives the same links (nothing else is touched), so it succeeds.
+     * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+     * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+     * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
+     * exists and is not a link to "." or the chain loops.
+     */
+    linkImage: {
+      name: "LinkImage",
+      requestType: LinkImageRequest as typeof LinkImageRequest,
+      requestStream: false,
+      responseType: LinkImageResponse as typeof LinkImageResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * qcow2/shared `ln.ssh` (MIXED mode: a shared image datastore mounted on a host whose system
+     * datastore is local): a local copy of a persistent image and its snapshots.
+     * qcow2: every numbered entry of `<source>.snap/` (symlinks DEREFERENCED, so `<source>.snap/0 ->
+     * <source>` brings the image's bytes) and its `<id>.current` pointers are copied, keeping holes,
+     * into a new `<disk_path>.snap/`; each qcow2 file's backing name is rewritten (`qemu-img rebase -u`)
+     * to `disk.N.snap/<id>` (relative, resolved through the self link `disk.N.snap/disk.N.snap -> .`);
+     * a file whose backing file is not an entry of the snap dir is flattened (qemu-img convert) so the
+     * local chain never reads the image datastore. With no numbered entry (or no snap dir), `<source>`
+     * becomes `disk.N.snap/0`. The directory is built under a temporary name, checked (no loop, every
+     * layer inside it) and renamed into place, then `disk_path -> disk.N.snap/<highest id>` (relative).
+     * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
+     * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
+     * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
+     * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+     * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
+     * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
+     * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+     */
+    copyImageChain: {
+      name: "CopyImageChain",
+      requestType: CopyImageChainRequest as typeof CopyImageChainRequest,
+      requestStream: false,
+      responseType: CopyImageChainResponse as typeof CopyImageChainResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * qcow2/shared `mvds.ssh`: brings a persistent image's local copy (made by CopyImageChain) back to
+     * the image datastore when the VM is done with it.
+     * qcow2 (`disk_path -> disk.N.snap/<id>`): the numbered files of `disk.N.snap/` and their
+     * `.current` pointers are copied into a new `<source>.snap/` (built under a temporary name, then
+     * renamed over the old one), their backing names rewritten (`qemu-img rebase -u`) to
+     * `<hash>.snap/<id>` (OpenNebula's mvds.ssh names, resolved from `<source>`'s directory and,
+     * through the self link `<source>.snap/<hash>.snap -> .` added, from the snap dir), and
+     * `<source>` atomically replaced by the relative symlink `<hash>.snap/<latest>`. A plain disk file (raw, or a standalone qcow2): copied over `<source>`
+     * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
+     * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
+     * Repeat: copies the same files again and gives the same result.
+     * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+     * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
+     * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
+     * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
+     * fills up (`<source>` and `<source>.snap` are then left as they were).
+     */
+    saveImageChain: {
+      name: "SaveImageChain",
+      requestType: SaveImageChainRequest as typeof SaveImageChainRequest,
+      requestStream: false,
+      responseType: SaveImageChainResponse as typeof SaveImageChainResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * tm/local `clone`/`ln` of an image whose SOURCE is a symlink into its own snap dir (the layout
+     * OpenNebula's local `mvds` leaves: `SOURCE -> <hash>.snap/N`), once `<SOURCE>.snap` was copied
+     * to `<disk_path>.snap`: as OpenNebula's local driver does, `disk_path -> disk.N.snap/<active>`
+     * (`active` = the basename of SOURCE's link, a snapshot number). The copied files' backing names
+     * that name another file of the directory are rewritten (`qemu-img rebase -u`) to
+     * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
+     * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
+     * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+     * Repeat: finds the same names and links and changes nothing.
+     * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+     * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
+     * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
+     */
+    relinkDisk: {
+      name: "RelinkDisk",
+      requestType: RelinkDiskRequest as typeof RelinkDiskRequest,
+      requestStream: false,
+      responseType: RelinkDiskResponse as typeof RelinkDiskResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+     * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+     * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+     * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+     * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+     * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+     * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+     * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+     * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+     * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+     * created=false; the existing snapshot is never overwritten.
+     * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+     * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+     * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+     * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+     * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+     * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+     * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+     * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+     * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+     * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+     * when the switch fails.
+     */
+    snapshotCreate: {
+      name: "SnapshotCreate",
+      requestType: SnapshotCreateRequest as typeof SnapshotCreateRequest,
+      requestStream: false,
+      responseType: SnapshotCreateResponse as typeof SnapshotCreateResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+     * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+     * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+     * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+     * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+     * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+     * the same result (an empty overlay on the snapshot, or the same copy).
+     * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+     * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+     * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+     */
+    snapshotRevert: {
+      name: "SnapshotRevert",
+      requestType: SnapshotRevertRequest as typeof SnapshotRevertRequest,
+      requestStream: false,
+      responseType: SnapshotRevertResponse as typeof SnapshotRevertResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+     * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+     * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+     * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+     * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+     * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+     * Repeat: a snapshot that is already gone succeeds with existed=false.
+     * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+     * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+     * and every chain still reads as before).
+     * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+     * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+     * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+     * outside the live chain, or a domain that is not running, is deleted offline.
+     */
+    snapshotDelete: {
+      name: "SnapshotDelete",
+      requestType: SnapshotDeleteRequest as typeof SnapshotDeleteRequest,
+      requestStream: false,
+      responseType: SnapshotDeleteResponse as typeof SnapshotDeleteResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+     * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+     * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+     * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+     * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+     * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+     * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
+     */
+    copyDiskLive: {
+      name: "CopyDiskLive",
+      requestType: CopyDiskLiveRequest as typeof CopyDiskLiveRequest,
+      requestStream: false,
+      responseType: CopyDiskLiveResponse as typeof CopyDiskLiveResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
+     * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
+     * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
+     * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+     * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
+     * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
+     * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
+     * an increment holds only the blocks changed since the parent, and its backing name is
+     * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
+     * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
+     * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
+     * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
+     * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+     * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
+     * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+     */
+    backupPrepare: {
+      name: "BackupPrepare",
+      requestType: BackupPrepareRequest as typeof BackupPrepareRequest,
+      requestStream: false,
+      responseType: BackupPrepareResponse as typeof BackupPrepareResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * tm post_backup / postbackup (and the _live variants): commits every temporary overlay the
+     * domain runs on back into its disk (`virsh blockcommit --active --pivot`), removes the overlays,
+     * `backup/` and `tmp/`. Succeeds when there is nothing to do (a repeat, or a failed pre_backup).
+     */
+    backupFinish: {
+      name: "BackupFinish",
+      requestType: BackupFinishRequest as typeof BackupFinishRequest,
+      requestStream: false,
+      responseType: BackupFinishResponse as typeof BackupFinishResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * backup_cancel: aborts the BackupPrepare running for `vm_dir` (its qemu-img / qemu-nbd children
+     * are killed, a libvirt backup job is aborted with domjobabort), then cleans up as BackupFinish
+     * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
+     */
+    backupCancel: {
+      name: "BackupCancel",
+      requestType: BackupCancelRequest as typeof BackupCancelRequest,
+      requestStream: false,
+      responseType: BackupCancelResponse as typeof BackupCancelResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
+     * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
+     */
+    setMonitorMarker: {
+      name: "SetMonitorMarker",
+      requestType: SetMonitorMarkerRequest as typeof SetMonitorMarkerRequest,
+      requestStream: false,
+      responseType: SetMonitorMarkerResponse as typeof SetMonitorMarkerResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+     * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+     * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+     * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+     * path, NOT_FOUND when the datastore root is missing.
+     */
+    monitorDatastore: {
+      name: "MonitorDatastore",
+      requestType: MonitorDatastoreRequest as typeof MonitorDatastoreRequest,
+      requestStream: false,
+      responseType: MonitorDatastoreResponse as typeof MonitorDatastoreResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+     * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+     * repeat succeeds. INVALID_ARGUMENT for a negative id.
+     */
+    setMonitorHost: {
+      name: "SetMonitorHost",
+      requestType: SetMonitorHostRequest as typeof SetMonitorHostRequest,
+      requestStream: false,
+      responseType: SetMonitorHostResponse as typeof SetMonitorHostResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
+     * and returns a single-use ticket that the reading agent presents on the data connection. The
+     * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+     * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+     * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+     * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+     * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+     * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+     * if it is still the file recorded here (same device and inode, at the same real path).
+     * A repeat issues a new ticket; the unused one expires on its own and holds nothing on disk.
+     * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+     */
+    openSend: {
+      name: "OpenSend",
+      requestType: OpenSendRequest as typeof OpenSendRequest,
+      requestStream: false,
+      responseType: OpenSendResponse as typeof OpenSendResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Pulls what a ticket names from another agent's data address into `destination`: data extents
+     * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+     * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+     * end, written under a temporary name and renamed into place only when every checksum matches.
+     * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+     * behind on failure; stale temporaries of an earlier receive into the same name are removed.
+     * Not idempotent: the ticket is used up by the first call, so a repeat is TICKET_INVALID.
+     */
+    receive: {
+      name: "Receive",
+      requestType: ReceiveRequest as typeof ReceiveRequest,
+      requestStream: false,
+      responseType: ReceiveResponse as typeof ReceiveResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * ---- Agent ----------------------------------------------------------------------------
+ * Who answers.
+ */
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Reports the agent's name, version and roots. Read-only. */
@@ -7132,36 +7724,6 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): StatResponse => StatResponse.decode(value),
   },
   /**
-   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
-   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
-   */
-  setMonitorMarker: {
-    path: "/onestorage.agent.v1.AgentService/SetMonitorMarker" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: SetMonitorMarkerRequest): Buffer =>
-      Buffer.from(SetMonitorMarkerRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SetMonitorMarkerRequest => SetMonitorMarkerRequest.decode(value),
-    responseSerialize: (value: SetMonitorMarkerResponse): Buffer =>
-      Buffer.from(SetMonitorMarkerResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SetMonitorMarkerResponse => SetMonitorMarkerResponse.decode(value),
-  },
-  /**
-   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-   * validated (see "Backing chains" below);
-   * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
-   */
-  resize: {
-    path: "/onestorage.agent.v1.AgentService/Resize" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ResizeRequest): Buffer => Buffer.from(ResizeRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ResizeRequest => ResizeRequest.decode(value),
-    responseSerialize: (value: ResizeResponse): Buffer => Buffer.from(ResizeResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ResizeResponse => ResizeResponse.decode(value),
-  },
-  /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
    * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
@@ -7177,9 +7739,14 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): CopyResponse => CopyResponse.decode(value),
   },
   /**
-   * Creates an empty probe file with a random name in the directory `dir` and returns its path.
-   * The coordinator stats that path through another agent to learn whether two hosts see the same
-   * storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+   * Creates the empty probe file `name` in the directory `dir` and returns its path. The caller
+   * picks a new random name for each probe (`.probe-` and 32 lowercase hex digits: 128 bits, so two
+   * callers never pick the same); the coordinator stats that path through another agent to learn
+   * whether two hosts see the same storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+   * A repeat finds the probe it made (an empty regular file of that name) and succeeds with
+   * created=false, so a retry after a lost answer leaves no second probe behind.
+   * Errors: INVALID_ARGUMENT naming `name` when it is not such a name; NOT_FOUND when `dir` is not a
+   * directory; ALREADY_EXISTS when something other than an empty file holds the name.
    */
   createProbe: {
     path: "/onestorage.agent.v1.AgentService/CreateProbe" as const,
@@ -7191,42 +7758,19 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): CreateProbeResponse => CreateProbeResponse.decode(value),
   },
   /**
-   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
-   * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
-   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
-   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
-   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
-   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
-   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
-   * if it is still the file recorded here (same device and inode, at the same real path).
-   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
+   * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
+   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
-  openSend: {
-    path: "/onestorage.agent.v1.AgentService/OpenSend" as const,
+  resize: {
+    path: "/onestorage.agent.v1.AgentService/Resize" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: OpenSendRequest): Buffer => Buffer.from(OpenSendRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): OpenSendRequest => OpenSendRequest.decode(value),
-    responseSerialize: (value: OpenSendResponse): Buffer => Buffer.from(OpenSendResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): OpenSendResponse => OpenSendResponse.decode(value),
-  },
-  /**
-   * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
-   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
-   * end, written under a temporary name and renamed into place only when every checksum matches.
-   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
-   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
-   */
-  receive: {
-    path: "/onestorage.agent.v1.AgentService/Receive" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ReceiveRequest): Buffer => Buffer.from(ReceiveRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ReceiveRequest => ReceiveRequest.decode(value),
-    responseSerialize: (value: ReceiveResponse): Buffer => Buffer.from(ReceiveResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ReceiveResponse => ReceiveResponse.decode(value),
+    requestSerialize: (value: ResizeRequest): Buffer => Buffer.from(ResizeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResizeRequest => ResizeRequest.decode(value),
+    responseSerialize: (value: ResizeResponse): Buffer => Buffer.from(ResizeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResizeResponse => ResizeResponse.decode(value),
   },
   /**
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
@@ -7307,109 +7851,6 @@ export const AgentServiceService = {
     requestDeserialize: (value: Buffer): ImageInfoRequest => ImageInfoRequest.decode(value),
     responseSerialize: (value: ImageInfoResponse): Buffer => Buffer.from(ImageInfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ImageInfoResponse => ImageInfoResponse.decode(value),
-  },
-  /**
-   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
-   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
-   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
-   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
-   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
-   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
-   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
-   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
-   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
-   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
-   * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
-   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
-   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
-   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
-   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
-   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
-   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
-   * when the switch fails.
-   */
-  snapshotCreate: {
-    path: "/onestorage.agent.v1.AgentService/SnapshotCreate" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: SnapshotCreateRequest): Buffer =>
-      Buffer.from(SnapshotCreateRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SnapshotCreateRequest => SnapshotCreateRequest.decode(value),
-    responseSerialize: (value: SnapshotCreateResponse): Buffer =>
-      Buffer.from(SnapshotCreateResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SnapshotCreateResponse => SnapshotCreateResponse.decode(value),
-  },
-  /**
-   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
-   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
-   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
-   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
-   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
-   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
-   * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
-   */
-  snapshotRevert: {
-    path: "/onestorage.agent.v1.AgentService/SnapshotRevert" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: SnapshotRevertRequest): Buffer =>
-      Buffer.from(SnapshotRevertRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SnapshotRevertRequest => SnapshotRevertRequest.decode(value),
-    responseSerialize: (value: SnapshotRevertResponse): Buffer =>
-      Buffer.from(SnapshotRevertResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SnapshotRevertResponse => SnapshotRevertResponse.decode(value),
-  },
-  /**
-   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
-   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
-   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
-   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
-   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
-   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
-   * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
-   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
-   * and every chain still reads as before).
-   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
-   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
-   * outside the live chain, or a domain that is not running, is deleted offline.
-   */
-  snapshotDelete: {
-    path: "/onestorage.agent.v1.AgentService/SnapshotDelete" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: SnapshotDeleteRequest): Buffer =>
-      Buffer.from(SnapshotDeleteRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SnapshotDeleteRequest => SnapshotDeleteRequest.decode(value),
-    responseSerialize: (value: SnapshotDeleteResponse): Buffer =>
-      Buffer.from(SnapshotDeleteResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SnapshotDeleteResponse => SnapshotDeleteResponse.decode(value),
-  },
-  /**
-   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
-   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
-   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
-   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
-   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
-   */
-  copyDiskLive: {
-    path: "/onestorage.agent.v1.AgentService/CopyDiskLive" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: CopyDiskLiveRequest): Buffer => Buffer.from(CopyDiskLiveRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): CopyDiskLiveRequest => CopyDiskLiveRequest.decode(value),
-    responseSerialize: (value: CopyDiskLiveResponse): Buffer =>
-      Buffer.from(CopyDiskLiveResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CopyDiskLiveResponse => CopyDiskLiveResponse.decode(value),
   },
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
@@ -7548,38 +7989,108 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): RelinkDiskResponse => RelinkDiskResponse.decode(value),
   },
   /**
-   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
-   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
-   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
-   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
-   * path, NOT_FOUND when the datastore root is missing.
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
-  monitorDatastore: {
-    path: "/onestorage.agent.v1.AgentService/MonitorDatastore" as const,
+  snapshotCreate: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotCreate" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: MonitorDatastoreRequest): Buffer =>
-      Buffer.from(MonitorDatastoreRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): MonitorDatastoreRequest => MonitorDatastoreRequest.decode(value),
-    responseSerialize: (value: MonitorDatastoreResponse): Buffer =>
-      Buffer.from(MonitorDatastoreResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): MonitorDatastoreResponse => MonitorDatastoreResponse.decode(value),
+    requestSerialize: (value: SnapshotCreateRequest): Buffer =>
+      Buffer.from(SnapshotCreateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotCreateRequest => SnapshotCreateRequest.decode(value),
+    responseSerialize: (value: SnapshotCreateResponse): Buffer =>
+      Buffer.from(SnapshotCreateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotCreateResponse => SnapshotCreateResponse.decode(value),
   },
   /**
-   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
-   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
-   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
-  setMonitorHost: {
-    path: "/onestorage.agent.v1.AgentService/SetMonitorHost" as const,
+  snapshotRevert: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotRevert" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: SetMonitorHostRequest): Buffer =>
-      Buffer.from(SetMonitorHostRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SetMonitorHostRequest => SetMonitorHostRequest.decode(value),
-    responseSerialize: (value: SetMonitorHostResponse): Buffer =>
-      Buffer.from(SetMonitorHostResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SetMonitorHostResponse => SetMonitorHostResponse.decode(value),
+    requestSerialize: (value: SnapshotRevertRequest): Buffer =>
+      Buffer.from(SnapshotRevertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotRevertRequest => SnapshotRevertRequest.decode(value),
+    responseSerialize: (value: SnapshotRevertResponse): Buffer =>
+      Buffer.from(SnapshotRevertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotRevertResponse => SnapshotRevertResponse.decode(value),
+  },
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
+   */
+  snapshotDelete: {
+    path: "/onestorage.agent.v1.AgentService/SnapshotDelete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SnapshotDeleteRequest): Buffer =>
+      Buffer.from(SnapshotDeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotDeleteRequest => SnapshotDeleteRequest.decode(value),
+    responseSerialize: (value: SnapshotDeleteResponse): Buffer =>
+      Buffer.from(SnapshotDeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SnapshotDeleteResponse => SnapshotDeleteResponse.decode(value),
+  },
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
+   */
+  copyDiskLive: {
+    path: "/onestorage.agent.v1.AgentService/CopyDiskLive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CopyDiskLiveRequest): Buffer => Buffer.from(CopyDiskLiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CopyDiskLiveRequest => CopyDiskLiveRequest.decode(value),
+    responseSerialize: (value: CopyDiskLiveResponse): Buffer =>
+      Buffer.from(CopyDiskLiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CopyDiskLiveResponse => CopyDiskLiveResponse.decode(value),
   },
   /**
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
@@ -7638,6 +8149,95 @@ export const AgentServiceService = {
       Buffer.from(BackupCancelResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BackupCancelResponse => BackupCancelResponse.decode(value),
   },
+  /**
+   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
+   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
+   */
+  setMonitorMarker: {
+    path: "/onestorage.agent.v1.AgentService/SetMonitorMarker" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetMonitorMarkerRequest): Buffer =>
+      Buffer.from(SetMonitorMarkerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetMonitorMarkerRequest => SetMonitorMarkerRequest.decode(value),
+    responseSerialize: (value: SetMonitorMarkerResponse): Buffer =>
+      Buffer.from(SetMonitorMarkerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetMonitorMarkerResponse => SetMonitorMarkerResponse.decode(value),
+  },
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore: {
+    path: "/onestorage.agent.v1.AgentService/MonitorDatastore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MonitorDatastoreRequest): Buffer =>
+      Buffer.from(MonitorDatastoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MonitorDatastoreRequest => MonitorDatastoreRequest.decode(value),
+    responseSerialize: (value: MonitorDatastoreResponse): Buffer =>
+      Buffer.from(MonitorDatastoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MonitorDatastoreResponse => MonitorDatastoreResponse.decode(value),
+  },
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost: {
+    path: "/onestorage.agent.v1.AgentService/SetMonitorHost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetMonitorHostRequest): Buffer =>
+      Buffer.from(SetMonitorHostRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetMonitorHostRequest => SetMonitorHostRequest.decode(value),
+    responseSerialize: (value: SetMonitorHostResponse): Buffer =>
+      Buffer.from(SetMonitorHostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetMonitorHostResponse => SetMonitorHostResponse.decode(value),
+  },
+  /**
+   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
+   * and returns a single-use ticket that the reading agent presents on the data connection. The
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
+   * A repeat issues a new ticket; the unused one expires on its own and holds nothing on disk.
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+   */
+  openSend: {
+    path: "/onestorage.agent.v1.AgentService/OpenSend" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OpenSendRequest): Buffer => Buffer.from(OpenSendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OpenSendRequest => OpenSendRequest.decode(value),
+    responseSerialize: (value: OpenSendResponse): Buffer => Buffer.from(OpenSendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OpenSendResponse => OpenSendResponse.decode(value),
+  },
+  /**
+   * Pulls what a ticket names from another agent's data address into `destination`: data extents
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
+   * Not idempotent: the ticket is used up by the first call, so a repeat is TICKET_INVALID.
+   */
+  receive: {
+    path: "/onestorage.agent.v1.AgentService/Receive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReceiveRequest): Buffer => Buffer.from(ReceiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReceiveRequest => ReceiveRequest.decode(value),
+    responseSerialize: (value: ReceiveResponse): Buffer => Buffer.from(ReceiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReceiveResponse => ReceiveResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -7673,18 +8273,6 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   stat: handleUnaryCall<StatRequest, StatResponse>;
   /**
-   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
-   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
-   */
-  setMonitorMarker: handleUnaryCall<SetMonitorMarkerRequest, SetMonitorMarkerResponse>;
-  /**
-   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-   * validated (see "Backing chains" below);
-   * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
-   */
-  resize: handleUnaryCall<ResizeRequest, ResizeResponse>;
-  /**
    * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
    * temporary name beside `destination`, then renames it into place (replacing what was there).
    * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
@@ -7692,33 +8280,23 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   copy: handleUnaryCall<CopyRequest, CopyResponse>;
   /**
-   * Creates an empty probe file with a random name in the directory `dir` and returns its path.
-   * The coordinator stats that path through another agent to learn whether two hosts see the same
-   * storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+   * Creates the empty probe file `name` in the directory `dir` and returns its path. The caller
+   * picks a new random name for each probe (`.probe-` and 32 lowercase hex digits: 128 bits, so two
+   * callers never pick the same); the coordinator stats that path through another agent to learn
+   * whether two hosts see the same storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+   * A repeat finds the probe it made (an empty regular file of that name) and succeeds with
+   * created=false, so a retry after a lost answer leaves no second probe behind.
+   * Errors: INVALID_ARGUMENT naming `name` when it is not such a name; NOT_FOUND when `dir` is not a
+   * directory; ALREADY_EXISTS when something other than an empty file holds the name.
    */
   createProbe: handleUnaryCall<CreateProbeRequest, CreateProbeResponse>;
   /**
-   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
-   * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
-   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
-   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
-   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
-   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
-   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
-   * if it is still the file recorded here (same device and inode, at the same real path).
-   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+   * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
+   * validated (see "Backing chains" below);
+   * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
+   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
    */
-  openSend: handleUnaryCall<OpenSendRequest, OpenSendResponse>;
-  /**
-   * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
-   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
-   * end, written under a temporary name and renamed into place only when every checksum matches.
-   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
-   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
-   */
-  receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
+  resize: handleUnaryCall<ResizeRequest, ResizeResponse>;
   /**
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
    * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
@@ -7767,70 +8345,6 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
    */
   imageInfo: handleUnaryCall<ImageInfoRequest, ImageInfoResponse>;
-  /**
-   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
-   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
-   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
-   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
-   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
-   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
-   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
-   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
-   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
-   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
-   * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
-   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
-   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
-   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
-   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
-   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
-   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
-   * when the switch fails.
-   */
-  snapshotCreate: handleUnaryCall<SnapshotCreateRequest, SnapshotCreateResponse>;
-  /**
-   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
-   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
-   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
-   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
-   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
-   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
-   * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
-   */
-  snapshotRevert: handleUnaryCall<SnapshotRevertRequest, SnapshotRevertResponse>;
-  /**
-   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
-   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
-   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
-   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
-   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
-   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
-   * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
-   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
-   * and every chain still reads as before).
-   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
-   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
-   * outside the live chain, or a domain that is not running, is deleted offline.
-   */
-  snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
-  /**
-   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
-   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
-   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
-   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
-   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
-   */
-  copyDiskLive: handleUnaryCall<CopyDiskLiveRequest, CopyDiskLiveResponse>;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
    * system datastores are one filesystem). The format of `source` is the request's `format` (oned's),
@@ -7923,19 +8437,70 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   relinkDisk: handleUnaryCall<RelinkDiskRequest, RelinkDiskResponse>;
   /**
-   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
-   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
-   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
-   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
-   * path, NOT_FOUND when the datastore root is missing.
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
-  monitorDatastore: handleUnaryCall<MonitorDatastoreRequest, MonitorDatastoreResponse>;
+  snapshotCreate: handleUnaryCall<SnapshotCreateRequest, SnapshotCreateResponse>;
   /**
-   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
-   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
-   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
-  setMonitorHost: handleUnaryCall<SetMonitorHostRequest, SetMonitorHostResponse>;
+  snapshotRevert: handleUnaryCall<SnapshotRevertRequest, SnapshotRevertResponse>;
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
+   */
+  snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
+   */
+  copyDiskLive: handleUnaryCall<CopyDiskLiveRequest, CopyDiskLiveResponse>;
   /**
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
@@ -7966,6 +8531,49 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
    */
   backupCancel: handleUnaryCall<BackupCancelRequest, BackupCancelResponse>;
+  /**
+   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
+   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
+   */
+  setMonitorMarker: handleUnaryCall<SetMonitorMarkerRequest, SetMonitorMarkerResponse>;
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore: handleUnaryCall<MonitorDatastoreRequest, MonitorDatastoreResponse>;
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost: handleUnaryCall<SetMonitorHostRequest, SetMonitorHostResponse>;
+  /**
+   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
+   * and returns a single-use ticket that the reading agent presents on the data connection. The
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
+   * A repeat issues a new ticket; the unused one expires on its own and holds nothing on disk.
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+   */
+  openSend: handleUnaryCall<OpenSendRequest, OpenSendResponse>;
+  /**
+   * Pulls what a ticket names from another agent's data address into `destination`: data extents
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
+   * Not idempotent: the ticket is used up by the first call, so a repeat is TICKET_INVALID.
+   */
+  receive: handleUnaryCall<ReceiveRequest, ReceiveResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -8068,23 +8676,47 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: StatResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
-   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
+   * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
+   * temporary name beside `destination`, then renames it into place (replacing what was there).
+   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
+   * otherwise), and its content copied: the copy is never a link to someone else's disk.
    */
-  setMonitorMarker(
-    request: SetMonitorMarkerRequest,
-    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
-  ): ClientUnaryCall;
-  setMonitorMarker(
-    request: SetMonitorMarkerRequest,
+  copy(request: CopyRequest, callback: (error: ServiceError | null, response: CopyResponse) => void): ClientUnaryCall;
+  copy(
+    request: CopyRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
+    callback: (error: ServiceError | null, response: CopyResponse) => void,
   ): ClientUnaryCall;
-  setMonitorMarker(
-    request: SetMonitorMarkerRequest,
+  copy(
+    request: CopyRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
+    callback: (error: ServiceError | null, response: CopyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Creates the empty probe file `name` in the directory `dir` and returns its path. The caller
+   * picks a new random name for each probe (`.probe-` and 32 lowercase hex digits: 128 bits, so two
+   * callers never pick the same); the coordinator stats that path through another agent to learn
+   * whether two hosts see the same storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
+   * A repeat finds the probe it made (an empty regular file of that name) and succeeds with
+   * created=false, so a retry after a lost answer leaves no second probe behind.
+   * Errors: INVALID_ARGUMENT naming `name` when it is not such a name; NOT_FOUND when `dir` is not a
+   * directory; ALREADY_EXISTS when something other than an empty file holds the name.
+   */
+  createProbe(
+    request: CreateProbeRequest,
+    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
+  ): ClientUnaryCall;
+  createProbe(
+    request: CreateProbeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
+  ): ClientUnaryCall;
+  createProbe(
+    request: CreateProbeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
   ): ClientUnaryCall;
   /**
    * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
@@ -8106,94 +8738,6 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResizeResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Copies a file or directory tree within this host, keeping holes (never fs.copyFile), to a
-   * temporary name beside `destination`, then renames it into place (replacing what was there).
-   * A `source` that is a symlink is followed, only to inside the roots (PERMISSION_DENIED
-   * otherwise), and its content copied: the copy is never a link to someone else's disk.
-   */
-  copy(request: CopyRequest, callback: (error: ServiceError | null, response: CopyResponse) => void): ClientUnaryCall;
-  copy(
-    request: CopyRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: CopyResponse) => void,
-  ): ClientUnaryCall;
-  copy(
-    request: CopyRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CopyResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Creates an empty probe file with a random name in the directory `dir` and returns its path.
-   * The coordinator stats that path through another agent to learn whether two hosts see the same
-   * storage (OpenNebula's mktemp check in ssh/mv), then deletes it.
-   */
-  createProbe(
-    request: CreateProbeRequest,
-    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
-  ): ClientUnaryCall;
-  createProbe(
-    request: CreateProbeRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
-  ): ClientUnaryCall;
-  createProbe(
-    request: CreateProbeRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CreateProbeResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
-   * and returns a single-use ticket that the reading agent presents on the data connection. The
-   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
-   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
-   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
-   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
-   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
-   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
-   * if it is still the file recorded here (same device and inode, at the same real path).
-   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
-   */
-  openSend(
-    request: OpenSendRequest,
-    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
-  ): ClientUnaryCall;
-  openSend(
-    request: OpenSendRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
-  ): ClientUnaryCall;
-  openSend(
-    request: OpenSendRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Pulls what a ticket names from another agent's data address into `destination`: data extents
-   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
-   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
-   * end, written under a temporary name and renamed into place only when every checksum matches.
-   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
-   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
-   */
-  receive(
-    request: ReceiveRequest,
-    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
-  ): ClientUnaryCall;
-  receive(
-    request: ReceiveRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
-  ): ClientUnaryCall;
-  receive(
-    request: ReceiveRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
   ): ClientUnaryCall;
   /**
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
@@ -8298,126 +8842,6 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ImageInfoResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
-   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
-   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
-   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
-   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
-   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
-   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
-   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
-   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
-   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
-   * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
-   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
-   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
-   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
-   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
-   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
-   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
-   * when the switch fails.
-   */
-  snapshotCreate(
-    request: SnapshotCreateRequest,
-    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
-  ): ClientUnaryCall;
-  snapshotCreate(
-    request: SnapshotCreateRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
-  ): ClientUnaryCall;
-  snapshotCreate(
-    request: SnapshotCreateRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
-   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
-   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
-   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
-   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
-   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
-   * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
-   */
-  snapshotRevert(
-    request: SnapshotRevertRequest,
-    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
-  ): ClientUnaryCall;
-  snapshotRevert(
-    request: SnapshotRevertRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
-  ): ClientUnaryCall;
-  snapshotRevert(
-    request: SnapshotRevertRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
-   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
-   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
-   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
-   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
-   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
-   * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
-   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
-   * and every chain still reads as before).
-   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
-   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
-   * outside the live chain, or a domain that is not running, is deleted offline.
-   */
-  snapshotDelete(
-    request: SnapshotDeleteRequest,
-    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
-  ): ClientUnaryCall;
-  snapshotDelete(
-    request: SnapshotDeleteRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
-  ): ClientUnaryCall;
-  snapshotDelete(
-    request: SnapshotDeleteRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
-   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
-   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
-   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
-   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
-   */
-  copyDiskLive(
-    request: CopyDiskLiveRequest,
-    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
-  ): ClientUnaryCall;
-  copyDiskLive(
-    request: CopyDiskLiveRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
-  ): ClientUnaryCall;
-  copyDiskLive(
-    request: CopyDiskLiveRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
   ): ClientUnaryCall;
   /**
    * qcow2/shared `clone` of an image into a VM directory (the shared system DS, where the image and
@@ -8581,46 +9005,125 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: RelinkDiskResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
-   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
-   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
-   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
-   * path, NOT_FOUND when the datastore root is missing.
+   * Takes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_create).
+   * raw: a hole-keeping copy of the disk (its symlink followed) to `<snap_dir>/<snap_id>`.
+   * qcow2 (OpenNebula's layout; file N holds snapshot N, the active layer is the highest-numbered
+   * file, `disk_path` is a symlink to it): `<snap_dir>/<snap_id+1>` becomes an empty qcow2 overlay
+   * on the active file and `disk_path` is relinked to it. A disk that is still a plain file is first
+   * moved to `<snap_dir>/<snap_id>` (`.snap/0` for the first snapshot) with the self link
+   * `<snap_dir>/<basename(snap_dir)> -> .` (relative style). When the active file's number is below
+   * snap_id (oned skipped ids), it is renamed to `<snap_id>` first, so file N still holds snapshot N.
+   * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
+   * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
+   * created=false; the existing snapshot is never overwritten.
+   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
+   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
+   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
+   * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
+   * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
+   * always let go) before the relink; raw disks are copied with `virsh blockcopy --finish`.
+   * Live errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job runs on the disk),
+   * BAD_LAYOUT (the domain's disk `live.target` does not run on this disk). The overlay is removed
+   * when the switch fails.
    */
-  monitorDatastore(
-    request: MonitorDatastoreRequest,
-    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  snapshotCreate(
+    request: SnapshotCreateRequest,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
   ): ClientUnaryCall;
-  monitorDatastore(
-    request: MonitorDatastoreRequest,
+  snapshotCreate(
+    request: SnapshotCreateRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
   ): ClientUnaryCall;
-  monitorDatastore(
-    request: MonitorDatastoreRequest,
+  snapshotCreate(
+    request: SnapshotCreateRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+    callback: (error: ServiceError | null, response: SnapshotCreateResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
-   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
-   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   * Reverts the disk of a POWERED-OFF VM to snapshot `snap_id` (tm snap_revert). qcow2: the active
+   * file is replaced (temporary name, rename) by an empty overlay on the file holding the snapshot
+   * (`<snap_id>`, or where `<snap_id>.current` points); the active layer's changes are discarded,
+   * every snapshot is kept, and a directory entry that is a symlink (a persistent image's
+   * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
+   * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
+   * the same result (an empty overlay on the snapshot, or the same copy).
+   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
+   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
-  setMonitorHost(
-    request: SetMonitorHostRequest,
-    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  snapshotRevert(
+    request: SnapshotRevertRequest,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
   ): ClientUnaryCall;
-  setMonitorHost(
-    request: SetMonitorHostRequest,
+  snapshotRevert(
+    request: SnapshotRevertRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
   ): ClientUnaryCall;
-  setMonitorHost(
-    request: SetMonitorHostRequest,
+  snapshotRevert(
+    request: SnapshotRevertRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+    callback: (error: ServiceError | null, response: SnapshotRevertResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes snapshot `snap_id` of the disk of a POWERED-OFF VM (tm snap_delete). raw: removes
+   * `<snap_dir>/<snap_id>`. qcow2: every file whose backing file is the snapshot's file (the active
+   * layer and/or the next snapshot: there may be several after a revert) is rebased onto the
+   * snapshot's own backing file (`qemu-img rebase -U`, which copies the data they still need),
+   * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
+   * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
+   * Repeat: a snapshot that is already gone succeeds with existed=false.
+   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
+   * and every chain still reads as before).
+   * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
+   * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
+   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * outside the live chain, or a domain that is not running, is deleted offline.
+   */
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  snapshotDelete(
+    request: SnapshotDeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SnapshotDeleteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A standalone copy of a RUNNING domain's disk (tm cpds in HOTPLUG_SAVEAS): `virsh blockcopy
+   * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
+   * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
+   * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
+   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
+   * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
+   */
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
+  ): ClientUnaryCall;
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
+  ): ClientUnaryCall;
+  copyDiskLive(
+    request: CopyDiskLiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CopyDiskLiveResponse) => void,
   ): ClientUnaryCall;
   /**
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
@@ -8693,6 +9196,119 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BackupCancelResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
+   * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
+   */
+  setMonitorMarker(
+    request: SetMonitorMarkerRequest,
+    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorMarker(
+    request: SetMonitorMarkerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorMarker(
+    request: SetMonitorMarkerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetMonitorMarkerResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Capacity of the filesystem holding `datastore_dir` (created when missing, as tm/qcow2/monitor
+   * does) and, with `vm_disks`, the per-VM disk usage of the VM directories inside it, from the
+   * agent's cache (only what changed since the last scan is re-read). Read-only apart from the
+   * mkdir; a repeat returns the current figures. INVALID_ARGUMENT / PERMISSION_DENIED for a bad
+   * path, NOT_FOUND when the datastore root is missing.
+   */
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  monitorDatastore(
+    request: MonitorDatastoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MonitorDatastoreResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sets the OpenNebula host id this agent puts in the MONITOR_VM and SYSTEM_HOST messages it
+   * pushes to monitord (the coordinator knows it; a host id in the agent's own config wins). A
+   * repeat succeeds. INVALID_ARGUMENT for a negative id.
+   */
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  setMonitorHost(
+    request: SetMonitorHostRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
+   * and returns a single-use ticket that the reading agent presents on the data connection. The
+   * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
+   * `receiver_name`: the data path serves it only to a client whose TLS certificate carries that
+   * name (any other is refused with TICKET_INVALID, and the ticket stays good for its receiver).
+   * A `path` that is a symlink is followed and its content sent, only when it leads inside the
+   * roots (PERMISSION_DENIED otherwise); `kind` is never FILE_KIND_SYMLINK. Symlinks inside a tree
+   * must be relative and stay inside it (INVALID_ARGUMENT otherwise). Each file is read later only
+   * if it is still the file recorded here (same device and inode, at the same real path).
+   * A repeat issues a new ticket; the unused one expires on its own and holds nothing on disk.
+   * Errors: INVALID_ARGUMENT for a missing path or receiver_name.
+   */
+  openSend(
+    request: OpenSendRequest,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  openSend(
+    request: OpenSendRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  openSend(
+    request: OpenSendRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Pulls what a ticket names from another agent's data address into `destination`: data extents
+   * only (holes stay holes unless sparse=false), relative in-tree symlinks as symlinks (an absolute
+   * or escaping one, or a root that is a symlink, is refused), a SHA-256 per file checked end to
+   * end, written under a temporary name and renamed into place only when every checksum matches.
+   * Files get mode 0640 and directories 0755, whatever the sender's. Nothing half-written is left
+   * behind on failure; stale temporaries of an earlier receive into the same name are removed.
+   * Not idempotent: the ticket is used up by the first call, so a repeat is TICKET_INVALID.
+   */
+  receive(
+    request: ReceiveRequest,
+    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
+  ): ClientUnaryCall;
+  receive(
+    request: ReceiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
+  ): ClientUnaryCall;
+  receive(
+    request: ReceiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReceiveResponse) => void,
   ): ClientUnaryCall;
 }
 

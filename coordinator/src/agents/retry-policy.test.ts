@@ -1,0 +1,55 @@
+// The coordinator's retry policy is the contract's: each RPC's `option idempotency_level` in
+// agent.proto, read here from the descriptors buf builds from the .proto itself.
+import { execFileSync } from 'node:child_process';
+import { fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema, MethodOptions_IdempotencyLevel as Level } from '@bufbuild/protobuf/wkt';
+import { describe, expect, it } from 'vitest';
+import { AgentServiceService } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { AgentMethod } from './agent-client.js';
+import { idempotencyLevel, isRetriable } from './retry-policy.js';
+
+/** Every AgentService RPC with the idempotency level agent.proto gives it. */
+function levelsInProto(): Map<string, Level> {
+  const image = execFileSync('node_modules/.bin/buf', ['build', '-o', '-#format=binpb']);
+  const set = fromBinary(FileDescriptorSetSchema, image);
+  const file = set.file.find((f) => f.name === 'onestorage/agent/v1/agent.proto');
+  const service = file?.service.find((s) => s.name === 'AgentService');
+  if (!service) throw new Error('AgentService not found in the descriptors buf built');
+  return new Map(
+    service.method.map((m) => [m.name, m.options?.idempotencyLevel ?? Level.IDEMPOTENCY_UNKNOWN]),
+  );
+}
+
+const methods = Object.keys(AgentServiceService) as AgentMethod[];
+
+describe('retry policy', () => {
+  it('retries exactly the RPCs agent.proto marks IDEMPOTENT or NO_SIDE_EFFECTS', () => {
+    const inProto = levelsInProto();
+    expect(inProto.size).toBe(methods.length);
+    for (const method of methods) {
+      const level = inProto.get(AgentServiceService[method].path.split('/').pop() ?? '');
+      expect(level, method).toBeDefined();
+      const expected =
+        level === Level.IDEMPOTENT
+          ? 'IDEMPOTENT'
+          : level === Level.NO_SIDE_EFFECTS
+            ? 'NO_SIDE_EFFECTS'
+            : undefined;
+      expect(idempotencyLevel(method), method).toBe(expected);
+      expect(isRetriable(method), method).toBe(expected !== undefined);
+    }
+  });
+
+  it('does not retry Receive (a single-use ticket) or CopyDiskLive (a repeat is ALREADY_EXISTS)', () => {
+    expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual(['copyDiskLive', 'receive']);
+  });
+
+  it('retries CreateProbe, whose repeat finds the same probe, and the read-only RPCs', () => {
+    expect(idempotencyLevel('createProbe')).toBe('IDEMPOTENT');
+    expect(methods.filter((m) => idempotencyLevel(m) === 'NO_SIDE_EFFECTS').sort()).toEqual([
+      'hello',
+      'imageInfo',
+      'stat',
+    ]);
+  });
+});
