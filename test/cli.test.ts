@@ -141,7 +141,7 @@ describe('daemons refuse a bad config with one line naming the key (exit 2)', ()
     await writeFile(file, JSON.stringify({ socket: 'relative.sock' }));
     const r = run('coordinator/src/main.js', ['--config', file]);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe(`config ${file}: agents: must be a mapping`);
+    expect(r.stderr.trim()).toBe(`one-storage-coordinator: config ${file}: agents: must be a mapping`);
   });
 
   it('the coordinator, given a file that is not YAML', async () => {

@@ -46,6 +46,16 @@ function writeConfig(name: string, settings: Record<string, unknown>): string {
   return file;
 }
 
+function writeText(name: string, text: string): string {
+  const file = join(base, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function certAndKey(files: { cert: string; key: string }): { cert: string; key: string } {
+  return { cert: files.cert, key: files.key };
+}
+
 function goodSettings(): Record<string, unknown> {
   return {
     name: AGENT_NAME,
@@ -123,6 +133,38 @@ describe('one-storage-agent process', () => {
     const { code, stderr, stdout } = await finished;
     expect(code).toBe(EXIT_USAGE);
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(message);
+    expect(stdout).toBe('');
+  });
+
+  it('exits 2 with one line naming the certificate for a certificate of another name or role', async () => {
+    const tls = { ...pkiFiles(pki.dir, AGENT_NAME), ...certAndKey(pkiFiles(pki.dir, 'coordinator')) };
+    const { code, stderr, stdout } = await run([
+      '--config',
+      writeConfig('cert.json', { ...goodSettings(), tls }),
+    ]).finished;
+    expect(code).toBe(EXIT_USAGE);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^one-storage-agent: .*tls\.cert/);
+    expect(stdout).not.toContain('agent listening');
+  });
+
+  it.each([
+    ['an unknown option', () => ['--confg', 'x.yaml'], "Unknown option '--confg'"],
+    ['a positional argument', () => ['--config', 'x.yaml', 'extra'], "Unexpected argument 'extra'"],
+    ['--config without a file', () => ['--config'], "Option '--config <value>' argument missing"],
+    ['a missing config file', () => ['--config', join(base, 'nothing.yaml')], 'cannot be read (ENOENT)'],
+    ['a config that is a directory', () => ['--config', base], 'cannot be read (EISDIR)'],
+    [
+      'a config that is not YAML',
+      () => ['--config', writeText('broken.yaml', 'name: [unclosed\n')],
+      'not valid YAML/JSON',
+    ],
+  ])('exits 2 with one line for %s', async (_title, args, message) => {
+    const { code, stderr, stdout } = await run(args()).finished;
+    expect(code).toBe(EXIT_USAGE);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^one-storage-agent: /);
     expect(stderr).toContain(message);
     expect(stdout).toBe('');
   });

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { StorageError } from '../../common/src/errors.js';
+import {
+  EXIT_BAD_CONFIG,
+  EXIT_FAILURE,
+  exitDaemon,
+  failToStart,
+  parseDaemonCommandLine,
+} from '../../common/src/config/daemon-command-line.js';
 import { createLogger } from '../../common/src/log.js';
 import { loadAgentConfig, type AgentConfig } from './config.js';
 import { AGENT_UMASK } from './files/modes.js';
@@ -15,33 +20,19 @@ the data path other agents pull from. FILE is YAML or JSON with name, listen, ro
 (required) and user, group, data, monitord, monitor and log (optional). Started as root with user
 set, it reads its TLS files and then runs as that user (oneadmin). SIGUSR1 sends the monitoring
 messages at once (push mode).`;
-/** Exit codes: 2 for a wrong command line or config (fix and rerun), 1 for a failure to start. */
-const EXIT_USAGE = 2;
-const EXIT_FAILURE = 1;
+const CLI = { program: PROGRAM, usage: USAGE };
 
 async function main(): Promise<void> {
   // Before anything is created: what the agent and its tools create is never group-writable or
   // world-readable (agent/src/files/modes.ts).
   process.umask(AGENT_UMASK);
-  let values: { config?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    fail(EXIT_USAGE, `${(err as Error).message}\n${USAGE}`);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  if (!values.config) fail(EXIT_USAGE, `--config FILE is required\n${USAGE}`);
-
+  const file = parseDaemonCommandLine(CLI, process.argv.slice(2));
+  if (file === undefined) return;
   let config: AgentConfig;
   try {
-    config = loadAgentConfig(values.config);
+    config = loadAgentConfig(file);
   } catch (err) {
-    fail(EXIT_USAGE, (err as Error).message);
+    exitDaemon(CLI, EXIT_BAD_CONFIG, err instanceof Error ? err.message : String(err));
   }
   const logger = createLogger(PROGRAM, config.log.level);
   let agent: Awaited<ReturnType<typeof startAgent>>;
@@ -50,8 +41,7 @@ async function main(): Promise<void> {
     agent = await startAgent(config, logger, await enterAgentUser(config, logger));
   } catch (err) {
     // Unreadable TLS files, a certificate for another name or a wrong user are config errors too.
-    const code = err instanceof StorageError && err.reason === 'CONFIG_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
-    fail(code, err instanceof Error ? err.message : String(err));
+    failToStart(CLI, err);
   }
   logger.info({ name: config.name, port: agent.port, dataAddress: agent.dataAddress }, 'agent listening');
 
@@ -72,12 +62,6 @@ async function main(): Promise<void> {
   process.on('SIGUSR1', () => {
     agent.monitorNow().catch((err: unknown) => logger.warn({ err }, 'monitoring run failed'));
   });
-}
-
-/** One line on stderr (oned and systemd show the first line), then exit. */
-function fail(code: number, message: string): never {
-  process.stderr.write(`${PROGRAM}: ${message}\n`);
-  process.exit(code);
 }
 
 await main();

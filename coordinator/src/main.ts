@@ -1,52 +1,54 @@
 #!/usr/bin/env node
-import { StorageError } from '../../common/src/errors.js';
+import {
+  EXIT_BAD_CONFIG,
+  EXIT_FAILURE,
+  exitDaemon,
+  failToStart,
+  parseDaemonCommandLine,
+} from '../../common/src/config/daemon-command-line.js';
 import { createLogger } from '../../common/src/log.js';
-import { loadCoordinatorConfig } from './config.js';
+import { loadCoordinatorConfig, type CoordinatorConfig } from './config.js';
 import { startCoordinator } from './coordinator.js';
 
-const USAGE = 'usage: one-storage-coordinator --config FILE';
-const EXIT_BAD_CONFIG = 2;
+const PROGRAM = 'one-storage-coordinator';
+const USAGE = `usage: ${PROGRAM} --config FILE
 
-async function main(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return;
-  }
-  const i = argv.indexOf('--config');
-  const file = i >= 0 ? argv[i + 1] : undefined;
-  if (!file || argv.length !== 2) {
-    console.error(USAGE);
-    process.exit(EXIT_BAD_CONFIG);
-  }
-  let config;
+Runs the one-storage coordinator of the front-end: the shims oned starts talk to it over its UNIX
+socket, and it calls the agents (gRPC, mutual TLS) to carry out each driver action. FILE is YAML or
+JSON with socket, journal, frontend, agents, oned and tls (required) and socketMode, socketGroup,
+frontendAliases, datastoreLocation, remotesDir, deadlines, monitord and log (optional).`;
+const CLI = { program: PROGRAM, usage: USAGE };
+
+async function main(): Promise<void> {
+  const file = parseDaemonCommandLine(CLI, process.argv.slice(2));
+  if (file === undefined) return;
+  let config: CoordinatorConfig;
   try {
     config = loadCoordinatorConfig(file);
   } catch (err) {
-    console.error(err instanceof StorageError ? err.message : String(err));
-    process.exit(EXIT_BAD_CONFIG);
+    exitDaemon(CLI, EXIT_BAD_CONFIG, err instanceof Error ? err.message : String(err));
   }
-  const logger = createLogger('one-storage-coordinator', config.log.level);
-  let running;
+  const logger = createLogger(PROGRAM, config.log.level);
+  let running: Awaited<ReturnType<typeof startCoordinator>>;
   try {
     running = await startCoordinator(config, logger);
   } catch (err) {
-    console.error(
-      `one-storage-coordinator: cannot start: ${err instanceof Error ? err.message : String(err)}`,
-    );
-    process.exit(1);
+    // Unreadable TLS files or a certificate without the coordinator role are config errors too.
+    failToStart(CLI, err, 'cannot start: ');
   }
-  const stop = (signal: string): void => {
+  const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping');
     running.close().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'error while stopping');
-        process.exit(1);
+        process.exit(EXIT_FAILURE);
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // once: a second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
 
-void main(process.argv.slice(2));
+await main();

@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { StorageError, oneLine } from '../errors.js';
+
+/** Exit codes of both daemons: 2 for a bad command line or configuration (fix it and rerun), 1 otherwise. */
+export const EXIT_BAD_CONFIG = 2;
+export const EXIT_FAILURE = 1;
+
+export interface DaemonCommandLine {
+  /** The program name every message starts with, e.g. "one-storage-agent". */
+  program: string;
+  /** The text --help prints; its first line is the one-line usage. */
+  usage: string;
+}
+
+/**
+ * The one command line of both daemons, `--config FILE` (or --help), parsed with node:util
+ * parseArgs. Returns the config file, or undefined after printing the help. An unknown option, a
+ * missing value or a missing --config exits 2 with one line on stderr ending with the usage line.
+ */
+export function parseDaemonCommandLine(cli: DaemonCommandLine, args: string[]): string | undefined {
+  const usageLine = cli.usage.split('\n')[0] ?? '';
+  let values: { config?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return exitDaemon(cli, EXIT_BAD_CONFIG, `${oneLine((err as Error).message)} (${usageLine})`);
+  }
+  if (values.help) {
+    process.stdout.write(`${cli.usage}\n`);
+    return undefined;
+  }
+  if (!values.config) return exitDaemon(cli, EXIT_BAD_CONFIG, `--config FILE is required (${usageLine})`);
+  return values.config;
+}
+
+/** One line on stderr, starting with the program name (oned and systemd show the first line), then exit. */
+export function exitDaemon(cli: DaemonCommandLine, code: number, message: string): never {
+  process.stderr.write(`${cli.program}: ${oneLine(message)}\n`);
+  process.exit(code);
+}
+
+/**
+ * Exits for an error thrown while starting, with code 2 when the cause is the configuration (a
+ * StorageError CONFIG_INVALID: TLS files that cannot be read, a certificate with the wrong role, a
+ * user that does not exist...) and 1 for anything else, `what` prefixed to its message then.
+ */
+export function failToStart(cli: DaemonCommandLine, err: unknown, what = ''): never {
+  const bad = err instanceof StorageError && err.reason === 'CONFIG_INVALID';
+  const message = err instanceof Error ? err.message : String(err);
+  return exitDaemon(cli, bad ? EXIT_BAD_CONFIG : EXIT_FAILURE, bad ? message : `${what}${message}`);
+}
