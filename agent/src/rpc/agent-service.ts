@@ -57,10 +57,8 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     saveImageChain: adaptHandler(agent, logger, 'SaveImageChain', saveImageChain),
     relinkDisk: adaptHandler(agent, logger, 'RelinkDisk', relinkDisk),
     copyDiskLive: adaptHandler(agent, logger, 'CopyDiskLive', copyDiskLive),
-    // Monitoring (issue 5)
     monitorDatastore: adaptHandler(agent, logger, 'MonitorDatastore', monitorDatastore),
     setMonitorHost: adaptHandler(agent, logger, 'SetMonitorHost', setMonitorHost),
-    // Backups (issue 4)
     backupPrepare: adaptHandler(agent, logger, 'BackupPrepare', backupPrepare),
     backupFinish: adaptHandler(agent, logger, 'BackupFinish', backupFinish),
     backupCancel: adaptHandler(agent, logger, 'BackupCancel', backupCancel),
