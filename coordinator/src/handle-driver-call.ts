@@ -2,7 +2,7 @@ import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
 import type { ShimReply, ShimRequest } from '../../proto/gen/onestorage/shim/v1/shim.js';
 import type { ActionContext, OnedLookup } from './actions/action-context.js';
-import { AgentOps, type StepJournal } from './actions/agent-ops.js';
+import { AgentOps, type StepJournal } from './agents/agent-calls.js';
 import { findHandler } from './actions/dispatch.js';
 import type { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import type { CoordinatorConfig } from '../config.js';
-import type { AgentOps } from './agent-ops.js';
+import type { AgentOps } from '../agents/agent-calls.js';
 
 /** What an action handler needs to know about oned's objects: fetched through oned's API. */
 export interface OnedLookup {
