@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { findHandler } from './dispatch.js';
-import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
-import { cloneLocal } from './tm/clone.js';
-import { deleteLocal } from './tm/delete.js';
-import { snapCreateLive } from './tm/snapshots.js';
+import { monitorImageDs } from './ds-image/monitor.js';
+import { monitorSharedSystemDs } from './tm-shared/monitor.js';
+import { cloneLocal } from './tm-local/clone.js';
+import { deleteLocal } from './tm-common/delete.js';
+import { snapCreateLive } from './tm-common/snapshots.js';
 import { cloneShared } from './tm-shared/clone.js';
 
 describe('findHandler', () => {

@@ -1,21 +1,22 @@
 import type { ActionHandler } from './action-context.js';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
-import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
+import { monitorImageDs } from './ds-image/monitor.js';
+import { monitorSharedSystemDs } from './tm-shared/monitor.js';
 import { cloneShared, lnShared } from './tm-shared/clone.js';
 import { cpdsShared, mvShared, mvdsShared } from './tm-shared/in-place.js';
 import { postmigrateShared, premigrateShared } from './tm-shared/migrate-hooks.js';
 import { lnMixed, mvdsMixed } from './tm-shared/mixed.js';
-import { cloneLocal } from './tm/clone.js';
-import { contextLocal } from './tm/context.js';
-import { cpdsLocal } from './tm/cpds.js';
-import { deleteLocal } from './tm/delete.js';
-import { mvLocal } from './tm/mv.js';
-import { premigrateLocal, postmigrateLocal } from './tm/migrate-hooks.js';
-import { mkimage, mkswap } from './tm/mkimage.js';
-import { mvdsLocal } from './tm/mvds.js';
-import { noOp } from './tm/no-op.js';
-import { resizeDisk } from './tm/resize.js';
-import { snapCreate, snapCreateLive, snapDelete, snapRevert } from './tm/snapshots.js';
+import { cloneLocal } from './tm-local/clone.js';
+import { contextLocal } from './tm-common/context.js';
+import { cpdsLocal } from './tm-local/cpds.js';
+import { deleteLocal } from './tm-common/delete.js';
+import { mvLocal } from './tm-local/mv.js';
+import { premigrateLocal, postmigrateLocal } from './tm-local/migrate-hooks.js';
+import { mkimage, mkswap } from './tm-common/mkimage.js';
+import { mvdsLocal } from './tm-local/mvds.js';
+import { noOp } from './tm-common/no-op.js';
+import { resizeDisk } from './tm-common/resize.js';
+import { snapCreate, snapCreateLive, snapDelete, snapRevert } from './tm-common/snapshots.js';
 
 /**
  * Backups (issue 4): the guide's hook names and OpenNebula's current ones, and backup_cancel, which

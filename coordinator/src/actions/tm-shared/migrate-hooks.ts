@@ -1,7 +1,7 @@
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { dirname } from '../host-path.js';
-import { fanOutMigrateHook } from '../tm/migrate-fan-out.js';
-import { parseMigrateCall } from '../tm/migrate-hooks.js';
+import { fanOutMigrateHook } from '../tm-common/migrate-fan-out.js';
+import { parseMigrateCall } from '../tm-local/migrate-hooks.js';
 
 /** premigrate in shared mode (reference 2.3): the disks are already where the VM goes; fan out only. */
 export async function premigrateShared(ctx: ActionContext): Promise<ActionResult> {

@@ -1,7 +1,7 @@
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
 import { checkPath, requireExisting } from '../preflight.js';
-import { enableLocalMonitoring } from '../tm/monitoring-marker.js';
+import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { vmDiskFormat } from '../vm-lookup.js';
 
 /**

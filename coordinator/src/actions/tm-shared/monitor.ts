@@ -1,12 +1,11 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { StorageError } from '../../../../common/src/errors.js';
 import { MonitordSender } from '../../../../common/src/monitord/monitord-sender.js';
 import { MonitorMessageType, NO_HOST_ID, encodeMessages } from '../../../../common/src/monitord/wire.js';
 import type { ActionContext, ActionResult } from '../action-context.js';
 import { cleanPath, expectArgs, parseId } from '../host-path.js';
-import { parseMonitorRequest } from './ds-driver-action.js';
-import { monitorHost } from './monitor-host.js';
+import { parseMonitorRequest } from '../ds-image/ds-driver-action.js';
+import { monitorHost } from '../ds-image/monitor-host.js';
 
 /**
  * TM `monitor` of a shared system datastore (tm/qcow2/monitor, reference 3.5): run once, on the
@@ -26,28 +25,6 @@ export async function monitorSharedSystemDs(ctx: ActionContext): Promise<ActionR
   });
   if (req.monitorVmDisks && r.vmLines.length > 0) await sendVmDisks(ctx, r.vmLines);
   return { stdout: `USED_MB=${r.usedMb} FREE_MB=${r.freeMb} TOTAL_MB=${r.totalMb}\n` };
-}
-
-/**
- * Image datastore `monitor` (datastore/fs/monitor, reference 3.6): df of BASE_PATH on a BRIDGE_LIST
- * host or the front-end, printed as three lines.
- */
-export async function monitorImageDs(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, ['ds_id']);
-  parseId(ctx.args[0], 'ds_id');
-  const req = parseMonitorRequest(ctx.stdin);
-  if (!req.basePath.startsWith('/')) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `datastore ${req.datastoreId}: BASE_PATH "${req.basePath}" is not an absolute path`,
-    );
-  }
-  const host = await monitorHost(ctx, req.bridgeList);
-  const r = await ctx.ops.call(host, 'monitorDatastore', {
-    datastoreDir: cleanPath(req.basePath),
-    vmDisks: false,
-  });
-  return { stdout: `USED_MB=${r.usedMb}\nFREE_MB=${r.freeMb}\nTOTAL_MB=${r.totalMb}\n` };
 }
 
 async function sendVmDisks(ctx: ActionContext, vmLines: readonly string[]): Promise<void> {

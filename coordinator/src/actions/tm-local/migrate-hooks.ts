@@ -3,7 +3,7 @@ import type { VmInfo } from '../../oned/vm-xml.js';
 import { parseVm } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { cleanPath, dirname, parseId } from '../host-path.js';
-import { fanOutMigrateHook } from './migrate-fan-out.js';
+import { fanOutMigrateHook } from '../tm-common/migrate-fan-out.js';
 
 const USAGE = 'source_host destination_host remote_system_dir vm_id ds_id [nested_from_tm]';
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;

@@ -12,7 +12,7 @@ import {
   type HostPath,
 } from '../host-path.js';
 import { kindOf, transfer } from '../transfer.js';
-import { enableLocalMonitoring } from './monitoring-marker.js';
+import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { withMadeDirectories } from '../made-directories.js';
 
 const USAGE = ['hostA:path', 'hostB:path', 'vm_id', 'ds_id'];

@@ -5,7 +5,7 @@ import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-cont
 import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
-import { enableLocalMonitoring } from './monitoring-marker.js';
+import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { withMadeDirectories } from '../made-directories.js';
 
 const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
