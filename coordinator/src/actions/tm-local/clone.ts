@@ -1,14 +1,15 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { diskFormat } from '../disk-facts.js';
 import { fetchVm } from '../vm-lookup.js';
-import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { basename, diskIdOf, dirname, expectArgs, parseHostPath, parseId } from '../host-path.js';
+import { NO_OUTPUT } from '../action-context.js';
+import { basename, dirname } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { withMadeDirectories } from '../made-directories.js';
-
-const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
+import { defineAction } from '../define-action.js';
+import { CLONE_ARGS } from '../oned-signatures.js';
+import { diskNamedBy, growToDiskSize } from '../tm-common/grow-disk.js';
 
 /**
  * clone and ln in local mode (OpenNebula's ssh TM, reference 2.2): both copy the image to the host
@@ -19,74 +20,60 @@ const USAGE = ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id'];
  * they were not there before, and the directories it created (no marker was written yet). A repeat
  * copies again over the previous result: the same outcome.
  */
-export async function cloneLocal(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, USAGE);
-  const source = parseHostPath(ctx.args[0], 'SOURCE');
-  const destination = parseHostPath(ctx.args[1], 'destination');
-  const vmId = parseId(ctx.args[2], 'vm_id');
-  parseId(ctx.args[3], 'ds_id');
+export const cloneLocal = defineAction(
+  {
+    signature: CLONE_ARGS,
+    does: 'copies the image (with its `.snap` directory) to the host, grown to SIZE, fully allocated with SPARSE=no',
+  },
+  async (ctx, { SOURCE: source, destination, vm_id: vmId }) => {
+    const vm = await fetchVm(ctx, vmId);
+    const disk = diskNamedBy(vm, destination.path);
+    const sparse = disk?.sparse !== false;
 
-  const diskId = diskIdOf(destination.path);
-  const vm = await fetchVm(ctx, vmId);
-  const disk = diskId === undefined ? undefined : vm.disk(diskId);
-  if (diskId !== undefined && !disk) {
-    throw new StorageError('INVALID_ARGUMENT', `VM ${vmId} has no DISK with DISK_ID=${diskId}`);
-  }
-  const sparse = disk?.sparse !== false;
-
-  // Every path is checked before the VM directory is made (preflight.ts).
-  await requireExisting(ctx, source, 'image');
-  // The link itself too: SOURCE -> <hash>.snap/N is OpenNebula's local mvds layout.
-  const st = await ctx.ops.call(source.host, 'stat', { path: source.path, follow: false });
-  const snapDir = { host: source.host, path: `${source.path}.snap` };
-  const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
-  const active = activeSnapshotFile(source.path, st);
-  // OpenNebula's local mvds leaves SOURCE -> <hash>.snap/N: the disk is file N of the copied snap
-  // dir (local/clone relinks disk.N to disk.N.snap/<basename>); copying the link would dangle.
-  if (active !== undefined && !hasSnapDir) {
-    throw new StorageError(
-      'NOT_FOUND',
-      `image ${source.host}:${source.path} links to ${st.linkTarget}, but ${snapDir.path} does not exist`,
-    );
-  }
-  // The snapshot files are read as the disk's format, which oned knows (never probed).
-  const relinkFormat = active === undefined ? undefined : diskFormat(disk, `VM ${vmId} ${destination.path}`);
-  const destinationWas = await checkPath(ctx, destination);
-  const snapCopy = { host: destination.host, path: `${destination.path}.snap` };
-  const snapCopyWas = hasSnapDir ? await checkPath(ctx, snapCopy) : undefined;
-
-  const vmDir = dirname(destination.path);
-  await withMadeDirectories(ctx, async (dirs) => {
-    await dirs.make({ host: destination.host, path: vmDir });
-    // What was not there before this call is this call's to take away again if it fails.
-    if (hasSnapDir && snapCopyWas === undefined) dirs.writes(snapCopy);
-    if (destinationWas === undefined) dirs.writes(destination);
-    if (hasSnapDir) await transfer(ctx, snapDir, snapCopy, { sparse });
-    if (active === undefined || relinkFormat === undefined) {
-      await transfer(ctx, source, destination, { sparse });
-    } else {
-      await ctx.ops.call(destination.host, 'relinkDisk', {
-        diskPath: destination.path,
-        active,
-        format: relinkFormat,
-      });
+    // Every path is checked before the VM directory is made (preflight.ts).
+    await requireExisting(ctx, source, 'image');
+    // The link itself too: SOURCE -> <hash>.snap/N is OpenNebula's local mvds layout.
+    const st = await ctx.ops.call(source.host, 'stat', { path: source.path, follow: false });
+    const snapDir = { host: source.host, path: `${source.path}.snap` };
+    const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
+    const active = activeSnapshotFile(source.path, st);
+    // OpenNebula's local mvds leaves SOURCE -> <hash>.snap/N: the disk is file N of the copied snap
+    // dir (local/clone relinks disk.N to disk.N.snap/<basename>); copying the link would dangle.
+    if (active !== undefined && !hasSnapDir) {
+      throw new StorageError(
+        'NOT_FOUND',
+        `image ${source.host}:${source.path} links to ${st.linkTarget}, but ${snapDir.path} does not exist`,
+      );
     }
+    // The snapshot files are read as the disk's format, which oned knows (never probed).
+    const relinkFormat =
+      active === undefined ? undefined : diskFormat(disk, `VM ${vmId} ${destination.path}`);
+    const destinationWas = await checkPath(ctx, destination);
+    const snapCopy = { host: destination.host, path: `${destination.path}.snap` };
+    const snapCopyWas = hasSnapDir ? await checkPath(ctx, snapCopy) : undefined;
 
-    const size = disk?.size;
-    const originalSize = disk?.originalSize;
-    if (size !== undefined && originalSize !== undefined && size > originalSize) {
-      await ctx.ops.call(destination.host, 'resize', {
-        path: destination.path,
-        sizeMb: size,
-        preallocate: !sparse,
-        format: diskFormat(disk, `VM ${vmId} ${destination.path}`),
-      });
-      ctx.info(`${ctx.action}: grew ${basename(destination.path)} from ${originalSize} MiB to ${size} MiB`);
-    }
-  });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
-  return NO_OUTPUT;
-}
+    const vmDir = dirname(destination.path);
+    await withMadeDirectories(ctx, async (dirs) => {
+      await dirs.make({ host: destination.host, path: vmDir });
+      // What was not there before this call is this call's to take away again if it fails.
+      if (hasSnapDir && snapCopyWas === undefined) dirs.writes(snapCopy);
+      if (destinationWas === undefined) dirs.writes(destination);
+      if (hasSnapDir) await transfer(ctx, snapDir, snapCopy, { sparse });
+      if (active === undefined || relinkFormat === undefined) {
+        await transfer(ctx, source, destination, { sparse });
+      } else {
+        await ctx.ops.call(destination.host, 'relinkDisk', {
+          diskPath: destination.path,
+          active,
+          format: relinkFormat,
+        });
+      }
+      await growToDiskSize(ctx, destination, disk, () => diskFormat(disk, `VM ${vmId} ${destination.path}`));
+    });
+    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+    return NO_OUTPUT;
+  },
+);
 
 /** N when SOURCE is a symlink to `<basename(SOURCE)>.snap/N` (relative or absolute), else undefined. */
 function activeSnapshotFile(source: string, st: { kind: FileKind; linkTarget: string }): string | undefined {
