@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { HOST_SIDE_TM_ACTIONS, shimEntries, type ShimEntry } from '../../common/src/drivers/driver-actions.js';
+import {
+  HOST_SIDE_TM_ACTIONS,
+  shimEntries,
+  type ShimEntry,
+} from '../../common/src/drivers/driver-actions.js';
 import { PROBE_FILES, agentQueryScript } from './agent-query-script.js';
 
 /** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
