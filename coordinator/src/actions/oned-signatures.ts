@@ -7,14 +7,12 @@ import { arg, optionalArg, signature } from './action-args.js';
 const VM_ID = arg('vm_id', 'id');
 const DS_ID = arg('ds_id', 'id');
 const SYSTEM_DISK = 'host:remote_system_ds/disk.i';
+/** The disk an action makes on the host. */
+const DESTINATION = arg('destination', 'host-path', SYSTEM_DISK);
+const SIZE_MB = arg('size_mb', 'size-mb');
 
 /** clone, ln: the image SOURCE on the front-end (or its datastore) and the disk to make. */
-export const CLONE_ARGS = signature([
-  arg('SOURCE', 'host-path', 'fe:SOURCE'),
-  arg('destination', 'host-path', SYSTEM_DISK),
-  VM_ID,
-  DS_ID,
-]);
+export const CLONE_ARGS = signature([arg('SOURCE', 'host-path', 'fe:SOURCE'), DESTINATION, VM_ID, DS_ID]);
 
 /** mv: a disk or VM directory from one host (or the front-end) to another. */
 export const MV_ARGS = signature([
@@ -45,37 +43,21 @@ export const CPDS_ARGS = signature([
 export const DELETE_ARGS = signature([arg('path', 'host-path', 'host:path'), VM_ID, DS_ID]);
 
 /** mkimage: a volatile disk of a size and format. */
-export const MKIMAGE_ARGS = signature([
-  arg('size_mb', 'size-mb'),
-  arg('format', 'text'),
-  arg('destination', 'host-path', SYSTEM_DISK),
-  VM_ID,
-  DS_ID,
-]);
+export const MKIMAGE_ARGS = signature([SIZE_MB, arg('format', 'text'), DESTINATION, VM_ID, DS_ID]);
 
 /** mkswap: a swap disk of a size. */
-export const MKSWAP_ARGS = signature([
-  arg('size_mb', 'size-mb'),
-  arg('destination', 'host-path', SYSTEM_DISK),
-  VM_ID,
-  DS_ID,
-]);
+export const MKSWAP_ARGS = signature([SIZE_MB, DESTINATION, VM_ID, DS_ID]);
 
 /** context: context.sh and the CONTEXT/FILES entries, then the disk to make. */
 export const CONTEXT_ARGS = signature([
   arg('files', 'files', 'context.sh [file[:name] ...]'),
-  arg('destination', 'host-path', SYSTEM_DISK),
+  DESTINATION,
   VM_ID,
   DS_ID,
 ]);
 
 /** resize: the disk and its new size. */
-export const RESIZE_ARGS = signature([
-  arg('disk', 'host-path', SYSTEM_DISK),
-  arg('size_mb', 'size-mb'),
-  VM_ID,
-  DS_ID,
-]);
+export const RESIZE_ARGS = signature([arg('disk', 'host-path', SYSTEM_DISK), SIZE_MB, VM_ID, DS_ID]);
 
 /** snap_create, snap_create_live, snap_revert, snap_delete. */
 export const SNAPSHOT_ARGS = signature([
