@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../common/src/log.js';
 import { loadTls } from '../../common/src/tls.js';
-import { distributeHostIds } from './actions/monitor/host-ids.js';
+import { distributeHostIds } from './agents/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { checkCoordinatorCertificate } from './check-certificate.js';
 import type { CoordinatorConfig } from './config.js';

@@ -2,8 +2,10 @@ import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
 import type { ShimReply, ShimRequest } from '../../proto/gen/onestorage/shim/v1/shim.js';
 import type { ActionContext, OnedLookup } from './actions/action-context.js';
-import { AgentOps, type StepJournal } from './actions/agent-ops.js';
+import { AgentOps, type StepJournal } from './agents/agent-calls.js';
+import type { ActionHandler } from './actions/action-context.js';
 import { findHandler } from './actions/dispatch.js';
+import { argumentIndex } from './actions/parse-action-args.js';
 import type { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';
 
@@ -39,26 +41,6 @@ export interface Deps {
 
 const EXIT_FAILURE = 1;
 const KINDS = new Set(['tm', 'datastore']);
-/** The vm_id argument's position for the TM actions that carry one (for the journal only). */
-/** Negative positions count from the end (context takes any number of files first). */
-const VM_ID_POSITION: Readonly<Record<string, number>> = {
-  clone: 2,
-  ln: 2,
-  mv: 2,
-  mvds: 2,
-  delete: 1,
-  cpds: 3,
-  resize: 2,
-  mkimage: 3,
-  mkswap: 2,
-  context: -2,
-  snap_create: 2,
-  snap_revert: 2,
-  snap_delete: 2,
-  premigrate: 3,
-  postmigrate: 3,
-  failmigrate: 3,
-};
 
 /**
  * Turns one shim request into a reply with oned's conventions: stdout is the result; a failure is
@@ -72,9 +54,8 @@ export async function handleDriverCall(
 ): Promise<ShimReply> {
   const action = req.action.toLowerCase();
   const logger = deps.logger.child({ requestId: req.requestId, kind: req.kind, driver: req.driver, action });
-  const vmPos = VM_ID_POSITION[action.split('.')[0] ?? ''];
-  const vmArg = vmPos === undefined ? undefined : req.args.at(vmPos);
-  const vmId = vmArg !== undefined && /^\d+$/.test(vmArg) ? Number(vmArg) : undefined;
+  const handler = KINDS.has(req.kind) ? findHandler(req.kind, req.driver, action) : undefined;
+  const vmId = handler && journalVmId(handler, req.args);
   deps.journal.beginCall({
     requestId: req.requestId,
     kind: req.kind,
@@ -86,7 +67,6 @@ export async function handleDriverCall(
   const ops = new AgentOps(deps.agents, deps.journal, req.requestId, deps.config.deadlines, signal, logger);
   const started = Date.now();
   try {
-    const handler = KINDS.has(req.kind) ? findHandler(req.kind, req.driver, action) : undefined;
     if (!handler) {
       throw new StorageError(
         'UNSUPPORTED_ACTION',
@@ -144,4 +124,11 @@ export async function handleDriverCall(
       exitCode: EXIT_FAILURE,
     };
   }
+}
+
+/** The VM id the journal files a call under: the declared vm_id argument, when it is a number. */
+function journalVmId(handler: ActionHandler, args: readonly string[]): number | undefined {
+  const at = argumentIndex(handler.signature, 'vm_id', args.length);
+  const word = at === undefined ? undefined : args[at];
+  return word !== undefined && /^\d+$/.test(word) ? Number(word) : undefined;
 }

@@ -13,7 +13,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DS_ACTIONS, shimEntries, TM_ACTIONS, TM_MIXED_MODE_ACTIONS } from './actions.js';
+import {
+  DS_ACTIONS,
+  shimEntries,
+  TM_ACTIONS,
+  TM_MIXED_MODE_ACTIONS,
+} from '../../common/src/drivers/driver-actions.js';
 import { installShims, RUNTIME_FILE, SHIM_FILE_MODE } from './install.js';
 import { PROBE_FILES } from './agent-query-script.js';
 

@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { shimEntries, type ShimEntry } from './actions.js';
+import {
+  HOST_SIDE_TM_ACTIONS,
+  shimEntries,
+  type ShimEntry,
+} from '../../common/src/drivers/driver-actions.js';
 import { PROBE_FILES, agentQueryScript } from './agent-query-script.js';
 
 /** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
@@ -29,9 +33,6 @@ export interface InstallShimsOptions {
   runtimeDir?: string;
 }
 
-/** TM actions that run on the hosts, not through the coordinator: they ask the local agent. */
-const HOST_SIDE_ACTIONS = new Set(['monitor_ds']);
-
 /**
  * Write every shim, plus the kvm-probes.d probes that ask the local agent (`<remotes>/im/`, where
  * `onehost sync` takes them from); repeated runs leave identical files untouched. Returns the paths
@@ -53,7 +54,7 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
     await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
     const file = join(dir, entry.action);
     const source =
-      entry.kind === 'tm' && HOST_SIDE_ACTIONS.has(entry.action)
+      entry.kind === 'tm' && HOST_SIDE_TM_ACTIONS.includes(entry.action)
         ? agentQueryScript('monitor_ds')
         : shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath });
     await writeFileAtomic(file, source);

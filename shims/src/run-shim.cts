@@ -7,7 +7,7 @@
 // codec modules, nothing from node_modules. The runtime is CommonJS (.cts → .cjs) for the same
 // reason: node runs a CommonJS graph without starting its ES module loader, which by itself costs a
 // shim about 15 ms, a fifth of `node -e 0`.
-import type { ShimKind } from './actions.js';
+import type { ShimKind } from '../../common/src/drivers/driver-actions.js';
 import { callCoordinator, ShimTransportError } from './call-coordinator.cjs';
 import { encodeFrame, MAX_REQUEST_FRAME_BYTES } from './frame.cjs';
 import { readStdin } from './read-stdin.cjs';

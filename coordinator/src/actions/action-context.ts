@@ -1,7 +1,8 @@
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import type { CoordinatorConfig } from '../config.js';
-import type { AgentOps } from './agent-ops.js';
+import type { AgentOps } from '../agents/agent-calls.js';
+import type { Signature } from './action-args.js';
 
 /** What an action handler needs to know about oned's objects: fetched through oned's API. */
 export interface OnedLookup {
@@ -34,6 +35,13 @@ export interface ActionResult {
   stdout: string;
 }
 
-export type ActionHandler = (ctx: ActionContext) => Promise<ActionResult>;
+/** A driver action's handler, carrying its declaration (define-action.ts makes them). */
+export interface ActionHandler {
+  (ctx: ActionContext): Promise<ActionResult>;
+  /** The arguments and stdin oned sends it. */
+  readonly signature: Signature;
+  /** What it does, in a short sentence (the README's table of actions). */
+  readonly does: string;
+}
 
 export const NO_OUTPUT: ActionResult = Object.freeze({ stdout: '' });

@@ -1,5 +1,5 @@
 import { StorageError } from '../../../common/src/errors.js';
-import { TM_DRIVER_SHARED } from '../../../shims/src/actions.js';
+import { TM_DRIVER_SHARED } from '../../../common/src/drivers/driver-actions.js';
 import type { VmDisk } from '../oned/vm-disk.js';
 import type { ActionContext } from './action-context.js';
 import { cleanPath, diskIdOf, parseHostPath, type HostPath } from './host-path.js';

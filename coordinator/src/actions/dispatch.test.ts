@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { findHandler } from './dispatch.js';
-import { monitorImageDs, monitorSharedSystemDs } from './monitor/datastore-monitor.js';
-import { cloneLocal } from './tm/clone.js';
-import { deleteLocal } from './tm/delete.js';
-import { snapCreateLive } from './tm/snapshots.js';
+import { monitorImageDs } from './ds-image/monitor.js';
+import { monitorSharedSystemDs } from './tm-shared/monitor.js';
+import { cloneLocal } from './tm-local/clone.js';
+import { deleteLocal } from './tm-common/delete.js';
+import { snapCreateLive } from './tm-common/snapshots.js';
 import { cloneShared } from './tm-shared/clone.js';
+import { lnMixed } from './tm-shared/mixed.js';
+import { failmigrateNoOp, monitorNoOp } from './tm-common/no-op.js';
 
 describe('findHandler', () => {
   it.each([
@@ -33,6 +36,10 @@ describe('findHandler', () => {
     ['tm', 'grpc_qcow2', 'monitor', monitorSharedSystemDs],
     ['datastore', 'grpc', 'monitor', monitorImageDs],
     ['datastore', 'grpc_backup', 'monitor', undefined],
+    ['tm', 'grpc', 'failmigrate', failmigrateNoOp],
+    ['tm', 'grpc', 'monitor', monitorNoOp],
+    ['tm', 'grpc', 'monitor_ds', undefined],
+    ['tm', 'grpc_qcow2', 'ln.ssh', lnMixed],
   ])('%s/%s/%s', (kind, driver, action, handler) => {
     expect(findHandler(kind, driver, action)).toBe(handler);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import { cleanPath, diskIdOf, expectArgs, parseAbsolutePath, parseHostPath, parseId } from './host-path.js';
+import { cleanPath, diskIdOf, parseAbsolutePath, parseDiskIds, parseHostPath, parseId } from './host-path.js';
 
 describe('parseHostPath (arg_host / arg_path)', () => {
   it.each([
@@ -66,10 +66,14 @@ describe('other argument helpers', () => {
     expect(parseId('-1', 'snap_id')).toBe(-1);
     expect(() => parseId('abc', 'vm_id')).toThrowError('argument vm_id "abc" is not a number');
   });
+});
 
-  it('expectArgs names the usage', () => {
-    expect(() => expectArgs('clone', ['a'], ['fe:SOURCE', 'host:path', 'vm_id', 'ds_id'])).toThrowError(
-      'expected 4 arguments (fe:SOURCE host:path vm_id ds_id), got 1',
-    );
+describe('disk ids argument', () => {
+  it.each([
+    ['0', [0]],
+    ['0:1:3', [0, 1, 3]],
+  ])('%s', (arg, ids) => expect(parseDiskIds(arg)).toEqual(ids));
+  it.each(['', '0:', 'a', '0;1'])('refuses %j', (arg) => {
+    expect(() => parseDiskIds(arg)).toThrow(/disk_ids/);
   });
 });

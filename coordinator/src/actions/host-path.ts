@@ -54,14 +54,13 @@ export function parseId(arg: string | undefined, field: string): number {
   return Number(arg);
 }
 
-/** Checks the argument count and names the expected usage line (as OpenNebula's scripts do). */
-export function expectArgs(action: string, args: readonly string[], usage: string[]): void {
-  if (args.length !== usage.length) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `expected ${usage.length} arguments (${usage.join(' ')}), got ${args.length}`,
-    );
+/** `0:1:3`, the disk ids joined by ':' (oned's BACKUP_CONFIG/DISK_IDS order). */
+export function parseDiskIds(arg: string): number[] {
+  const parts = arg.split(':');
+  if (arg === '' || parts.some((p) => !/^\d{1,6}$/.test(p))) {
+    throw new StorageError('INVALID_ARGUMENT', `argument disk_ids "${arg}" is not disk ids joined by ':'`);
   }
+  return parts.map(Number);
 }
 
 export function dirname(path: string): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { vmXml } from '../../../../test/fakes/oned/fixtures.js';
 import { parseVm } from '../../oned/vm-xml.js';
-import { backupIds, parseDiskIds } from './backup-call.js';
+import { backupIds } from './backup-call.js';
 
 const vm = (backupConfig: Record<string, string | number>) => parseVm(vmXml({ id: 7, backupConfig }), 7);
 
@@ -33,15 +33,5 @@ describe('backup ids (reference 4.2)', () => {
     expect(() => backupIds(vm({ MODE: 'INCREMENT', LAST_INCREMENT_ID: 'x' }))).toThrow(
       /LAST_INCREMENT_ID "x"/,
     );
-  });
-});
-
-describe('disk ids argument', () => {
-  it.each([
-    ['0', [0]],
-    ['0:1:3', [0, 1, 3]],
-  ])('%s', (arg, ids) => expect(parseDiskIds(arg)).toEqual(ids));
-  it.each(['', '0:', 'a', '0;1'])('refuses %j', (arg) => {
-    expect(() => parseDiskIds(arg)).toThrow(/disk_ids/);
   });
 });

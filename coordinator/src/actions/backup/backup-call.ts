@@ -1,13 +1,11 @@
 import { StorageError, oneLine } from '../../../../common/src/errors.js';
 import { parseVm, type VmInfo } from '../../oned/vm-xml.js';
 import type { ActionContext } from '../action-context.js';
-import { parseHostPath, parseId, type HostPath } from '../host-path.js';
+import type { HostPath } from '../host-path.js';
+import { BACKUP_HOOK_ARGS } from '../oned-signatures.js';
+import { parseActionArgs } from '../parse-action-args.js';
 import { fetchVm } from '../vm-lookup.js';
 
-/** OpenNebula's six arguments (reference 1.4, 8.1). */
-const USAGE_6 = ['host:vm_dir', 'disk_ids', 'deploy_id', 'bj_id|-', 'vm_id', 'ds_id'];
-/** The storage guide's five (no backup job id). */
-const USAGE_5 = ['host:vm_dir', 'disk_ids', 'deploy_id', 'vm_id', 'ds_id'];
 /** What oned appends to the VM XML when pre_backup or the datastore's backup failed. */
 const FAILURE_MARK = /<BACKUP_RESULT>\s*FAILURE\s*<\/BACKUP_RESULT>/g;
 const ANY_RESULT_MARK = /<BACKUP_RESULT>[^<]*<\/BACKUP_RESULT>/g;
@@ -31,23 +29,12 @@ export interface BackupCall {
 
 /**
  * Parses `pre_backup[_live]` / `prebackup[_live]` / `post...` arguments in either form (six
- * arguments with the backup job id, or the guide's five), and the raw VM XML oned writes on stdin;
+ * arguments with the backup job id, or the guide's five: BACKUP_HOOK_ARGS), and the raw VM XML oned writes on stdin;
  * oned is asked for the VM only when stdin is empty.
  */
 export async function parseBackupCall(ctx: ActionContext): Promise<BackupCall> {
-  const six = ctx.args.length === USAGE_6.length;
-  if (!six && ctx.args.length !== USAGE_5.length) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `expected ${USAGE_6.length} arguments (${USAGE_6.join(' ')}) or ${USAGE_5.length} (${USAGE_5.join(' ')}), got ${ctx.args.length}`,
-    );
-  }
-  const a = (i: number): string | undefined => ctx.args[i];
-  const vmDir = parseHostPath(a(0), 'host:vm_dir');
-  const diskIds = parseDiskIds(a(1) ?? '');
-  const deployId = a(2) ?? '';
-  const vmId = parseId(a(six ? 4 : 3), 'vm_id');
-  parseId(a(six ? 5 : 4), 'ds_id');
+  const args = parseActionArgs(BACKUP_HOOK_ARGS, ctx.args);
+  const { 'host:vm_dir': vmDir, disk_ids: diskIds, deploy_id: deployId, vm_id: vmId } = args;
   const raw = ctx.stdin.toString('utf8');
   const failed = FAILURE_MARK.test(raw);
   const vmXml = raw.replace(ANY_RESULT_MARK, '').trim();
@@ -73,15 +60,6 @@ export async function parseBackupCall(ctx: ActionContext): Promise<BackupCall> {
     failed,
     live: /_live(\.|$)/.test(ctx.action),
   };
-}
-
-/** `0:1:3`, the disk ids joined by ':' (oned's BACKUP_CONFIG/DISK_IDS order). */
-export function parseDiskIds(arg: string): number[] {
-  const parts = arg.split(':');
-  if (arg === '' || parts.some((p) => !/^\d{1,6}$/.test(p))) {
-    throw new StorageError('INVALID_ARGUMENT', `argument disk_ids "${arg}" is not disk ids joined by ':'`);
-  }
-  return parts.map(Number);
 }
 
 export interface BackupIds {

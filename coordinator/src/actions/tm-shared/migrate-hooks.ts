@@ -1,28 +1,42 @@
-import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
+import { NO_OUTPUT } from '../action-context.js';
+import { defineAction } from '../define-action.js';
 import { dirname } from '../host-path.js';
-import { fanOutMigrateHook } from '../tm/migrate-fan-out.js';
-import { parseMigrateCall } from '../tm/migrate-hooks.js';
+import { MIGRATE_ARGS } from '../oned-signatures.js';
+import { migrateCall } from '../tm-common/migrate-call.js';
+import { fanOutMigrateHook } from '../tm-common/migrate-fan-out.js';
 
 /** premigrate in shared mode (reference 2.3): the disks are already where the VM goes; fan out only. */
-export async function premigrateShared(ctx: ActionContext): Promise<ActionResult> {
-  const call = parseMigrateCall(ctx);
-  if (ctx.agents.canonical(call.source) === ctx.agents.canonical(call.destination)) return NO_OUTPUT;
-  if (!call.nested) await fanOutMigrateHook(ctx, call);
-  return NO_OUTPUT;
-}
+export const premigrateShared = defineAction(
+  {
+    signature: MIGRATE_ARGS,
+    does: "nothing to copy (the disks are already there); runs the other TM drivers' premigrate",
+  },
+  async (ctx, args) => {
+    const call = migrateCall(ctx, args);
+    if (ctx.agents.canonical(call.source) === ctx.agents.canonical(call.destination)) return NO_OUTPUT;
+    if (!call.nested) await fanOutMigrateHook(ctx, call);
+    return NO_OUTPUT;
+  },
+);
 
 /**
  * postmigrate in shared mode: only a change of system datastore leaves a directory behind (under the
  * previous datastore), which goes; then the other TM drivers' hooks run.
  */
-export async function postmigrateShared(ctx: ActionContext): Promise<ActionResult> {
-  const call = parseMigrateCall(ctx);
-  const previousDs = call.vm.previousHistory?.dsId ?? call.dsId;
-  if (previousDs !== call.dsId) {
-    await ctx.ops.call(call.source, 'delete', {
-      path: `${dirname(dirname(call.vmDir))}/${previousDs}/${call.vmId}`,
-    });
-  }
-  if (!call.nested) await fanOutMigrateHook(ctx, call);
-  return NO_OUTPUT;
-}
+export const postmigrateShared = defineAction(
+  {
+    signature: MIGRATE_ARGS,
+    does: "removes the directory a change of system datastore left behind; runs the other TM drivers' postmigrate",
+  },
+  async (ctx, args) => {
+    const call = migrateCall(ctx, args);
+    const previousDs = call.vm.previousHistory?.dsId ?? call.dsId;
+    if (previousDs !== call.dsId) {
+      await ctx.ops.call(call.source, 'delete', {
+        path: `${dirname(dirname(call.vmDir))}/${previousDs}/${call.vmId}`,
+      });
+    }
+    if (!call.nested) await fanOutMigrateHook(ctx, call);
+    return NO_OUTPUT;
+  },
+);

@@ -1,7 +1,9 @@
-import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { dirname, expectArgs, parseAbsolutePath, parseHostPath, parseId } from '../host-path.js';
+import { NO_OUTPUT } from '../action-context.js';
+import { defineAction } from '../define-action.js';
+import { dirname } from '../host-path.js';
+import { CLONE_ARGS, MVDS_ARGS } from '../oned-signatures.js';
 import { checkPath, requireExisting } from '../preflight.js';
-import { enableLocalMonitoring } from '../tm/monitoring-marker.js';
+import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { vmDiskFormat } from '../vm-lookup.js';
 
 /**
@@ -10,42 +12,44 @@ import { vmDiskFormat } from '../vm-lookup.js';
  * chain (`<SOURCE>.snap/*` with symlinks dereferenced) in `disk.N.snap/`, backing names rewritten to
  * `disk.N.snap/K`, `disk.N` on the latest; the host mounts the image datastore, so its agent copies.
  */
-export async function lnMixed(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, ['fe:SOURCE', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id']);
-  const source = parseHostPath(ctx.args[0], 'SOURCE');
-  const destination = parseHostPath(ctx.args[1], 'destination');
-  const vmId = parseId(ctx.args[2], 'vm_id');
-  parseId(ctx.args[3], 'ds_id');
-  const format = await vmDiskFormat(ctx, vmId, destination.path);
-  // The agent makes the VM directory after its own checks of the chain; the datastore is marked for
-  // monitoring once the disk is there (preflight.ts).
-  await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
-  await checkPath(ctx, destination);
-  const r = await ctx.ops.call(destination.host, 'copyImageChain', {
-    source: source.path,
-    diskPath: destination.path,
-    format,
-  });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(dirname(destination.path)) });
-  ctx.info(
-    `${ctx.action}: local chain of ${source.path} on ${destination.host}, disk at snapshot file ${r.snapshotId}`,
-  );
-  return NO_OUTPUT;
-}
+export const lnMixed = defineAction(
+  {
+    signature: CLONE_ARGS,
+    does: "copies a persistent image's whole snapshot chain to the host, backing names rebased",
+  },
+  async (ctx, { SOURCE: source, destination, vm_id: vmId }) => {
+    const format = await vmDiskFormat(ctx, vmId, destination.path);
+    // The agent makes the VM directory after its own checks of the chain; the datastore is marked for
+    // monitoring once the disk is there (preflight.ts).
+    await requireExisting(ctx, { host: destination.host, path: source.path }, 'image');
+    await checkPath(ctx, destination);
+    const r = await ctx.ops.call(destination.host, 'copyImageChain', {
+      source: source.path,
+      diskPath: destination.path,
+      format,
+    });
+    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(dirname(destination.path)) });
+    ctx.info(
+      `${ctx.action}: local chain of ${source.path} on ${destination.host}, disk at snapshot file ${r.snapshotId}`,
+    );
+    return NO_OUTPUT;
+  },
+);
 
 /**
  * mvds.grpc / mvds.ssh (qcow2/shared's mvds.ssh): the local chain goes back into `<SOURCE>.snap`,
  * backing names rewritten, and SOURCE becomes a link to its latest file; a plain disk is copied over
  * SOURCE. The host mounts the image datastore, so its agent does it in place.
  */
-export async function mvdsMixed(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, ['host:remote_system_ds/disk.i', 'SOURCE', 'vm_id', 'ds_id']);
-  const disk = parseHostPath(ctx.args[0], 'disk');
-  const source = parseAbsolutePath(ctx.args[1], 'SOURCE');
-  const vmId = parseId(ctx.args[2], 'vm_id');
-  parseId(ctx.args[3], 'ds_id');
-  const format = await vmDiskFormat(ctx, vmId, disk.path);
-  await ctx.ops.call(disk.host, 'saveImageChain', { diskPath: disk.path, source, format });
-  await ctx.ops.call(disk.host, 'delete', { path: `${source}.md5sum` });
-  return NO_OUTPUT;
-}
+export const mvdsMixed = defineAction(
+  {
+    signature: MVDS_ARGS,
+    does: 'saves the local chain back into `<SOURCE>.snap` and links SOURCE to its latest file',
+  },
+  async (ctx, { disk, SOURCE: source, vm_id: vmId }) => {
+    const format = await vmDiskFormat(ctx, vmId, disk.path);
+    await ctx.ops.call(disk.host, 'saveImageChain', { diskPath: disk.path, source, format });
+    await ctx.ops.call(disk.host, 'delete', { path: `${source}.md5sum` });
+    return NO_OUTPUT;
+  },
+);

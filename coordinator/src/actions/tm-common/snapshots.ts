@@ -2,12 +2,14 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { LcmState } from '../../oned/vm-state.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { parseDiskArg, snapDirFor } from '../disk-facts.js';
-import { expectArgs, parseId, type HostPath } from '../host-path.js';
+import type { ParsedArgs } from '../action-args.js';
+import { defineAction } from '../define-action.js';
+import { snapDirFor } from '../disk-facts.js';
+import type { HostPath } from '../host-path.js';
+import { SNAPSHOT_ARGS } from '../oned-signatures.js';
 import { liveDisk } from '../live-disk.js';
 import { fetchVm } from '../vm-lookup.js';
 
-const USAGE = ['host:remote_system_ds/disk.i', 'snapshot_id', 'vm_id', 'ds_id'];
 /**
  * New backing names are `disk.N.snap/K`, resolved through the snap dir's self link (the qcow2/shared
  * layout of reference 2.1), not tm/local's bare `K`: a bare name only resolves when the image is
@@ -26,14 +28,12 @@ interface SnapshotCall {
   format: 'raw' | 'qcow2';
 }
 
-async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
-  expectArgs(ctx.action, ctx.args, USAGE);
-  const disk = parseDiskArg(ctx.args[0], 'disk');
-  const snapId = parseId(ctx.args[1], 'snapshot_id');
+async function snapshotCall(
+  ctx: ActionContext,
+  { disk, snapshot_id: snapId, vm_id: vmId }: ParsedArgs<typeof SNAPSHOT_ARGS.args>,
+): Promise<SnapshotCall> {
   if (snapId < 0)
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id must not be negative, got ${snapId}`);
-  const vmId = parseId(ctx.args[2], 'vm_id');
-  parseId(ctx.args[3], 'ds_id');
   const diskId = disk.diskId;
   const vm = await fetchVm(ctx, vmId);
   const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase();
@@ -47,21 +47,28 @@ async function parseSnapshotCall(ctx: ActionContext): Promise<SnapshotCall> {
 }
 
 /** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */
-export function snapCreate(ctx: ActionContext): Promise<ActionResult> {
-  return createSnapshot(ctx, false);
-}
+export const snapCreate = defineAction(
+  {
+    signature: SNAPSHOT_ARGS,
+    does: "snapshots a powered-off VM's disk: a qcow2 overlay in `disk.N.snap/`, a full copy of a raw disk",
+  },
+  async (ctx, args) => createSnapshot(ctx, await snapshotCall(ctx, args), false),
+);
 
 /**
  * snap_create_live (the VMM driver inserts `_LIVE`, reference 1.4): the agent creates the overlay
  * and switches the running domain onto it (qcow2), or block-copies a raw disk; the guest is held
  * still as BACKUP_CONFIG/FS_FREEZE says.
  */
-export function snapCreateLive(ctx: ActionContext): Promise<ActionResult> {
-  return createSnapshot(ctx, true);
-}
+export const snapCreateLive = defineAction(
+  {
+    signature: SNAPSHOT_ARGS,
+    does: "snapshots a running VM's disk: an external disk-only snapshot (qcow2) or a block copy (raw), the guest held still per FS_FREEZE",
+  },
+  async (ctx, args) => createSnapshot(ctx, await snapshotCall(ctx, args), true),
+);
 
-async function createSnapshot(ctx: ActionContext, live: boolean): Promise<ActionResult> {
-  const c = await parseSnapshotCall(ctx);
+async function createSnapshot(ctx: ActionContext, c: SnapshotCall, live: boolean): Promise<ActionResult> {
   const r = await ctx.ops.call(c.disk.host, 'snapshotCreate', {
     diskPath: c.disk.path,
     snapId: c.snapId,
@@ -78,36 +85,45 @@ async function createSnapshot(ctx: ActionContext, live: boolean): Promise<Action
 }
 
 /** snap_revert: the disk goes back to snapshot S; the snapshots themselves are kept. */
-export async function snapRevert(ctx: ActionContext): Promise<ActionResult> {
-  const c = await parseSnapshotCall(ctx);
-  await ctx.ops.call(c.disk.host, 'snapshotRevert', {
-    diskPath: c.disk.path,
-    snapId: c.snapId,
-    format: c.format,
-    snapDir: c.snapDir,
-    backingStyle: LOCAL_BACKING_STYLE,
-  });
-  return NO_OUTPUT;
-}
+export const snapRevert = defineAction(
+  { signature: SNAPSHOT_ARGS, does: 'takes the disk back to a snapshot, keeping the snapshots' },
+  async (ctx, args) => {
+    const c = await snapshotCall(ctx, args);
+    await ctx.ops.call(c.disk.host, 'snapshotRevert', {
+      diskPath: c.disk.path,
+      snapId: c.snapId,
+      format: c.format,
+      snapDir: c.snapDir,
+      backingStyle: LOCAL_BACKING_STYLE,
+    });
+    return NO_OUTPUT;
+  },
+);
 
 /**
  * snap_delete: the qcow2 algorithm of reference 2.3 runs on the agent; it needs to know whether the
  * snapshot is the one the disk runs on, which oned records per disk (unlike OpenNebula's lookup,
  * which takes the first disk's SNAPSHOTS block, reference quirk).
  */
-export async function snapDelete(ctx: ActionContext): Promise<ActionResult> {
-  const c = await parseSnapshotCall(ctx);
-  const active = c.vm.diskSnapshots(c.diskId)?.snapshots.find((s) => s.id === c.snapId)?.active ?? false;
-  const r = await ctx.ops.call(c.disk.host, 'snapshotDelete', {
-    diskPath: c.disk.path,
-    snapId: c.snapId,
-    format: c.format,
-    snapDir: c.snapDir,
-    backingStyle: LOCAL_BACKING_STYLE,
-    active,
-    // oned's DISK_SNAPSHOT_DELETE is the running-VM state; the agent also checks the domain runs.
-    live: c.vm.lcmState === LcmState.DiskSnapshotDelete ? liveDisk(c.vm, c.diskId) : undefined,
-  });
-  if (!r.existed) ctx.info(`${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} was already gone`);
-  return NO_OUTPUT;
-}
+export const snapDelete = defineAction(
+  {
+    signature: SNAPSHOT_ARGS,
+    does: 'deletes a snapshot, merging qcow2 layers as OpenNebula does; on a running VM by `virsh blockpull`',
+  },
+  async (ctx, args) => {
+    const c = await snapshotCall(ctx, args);
+    const active = c.vm.diskSnapshots(c.diskId)?.snapshots.find((s) => s.id === c.snapId)?.active ?? false;
+    const r = await ctx.ops.call(c.disk.host, 'snapshotDelete', {
+      diskPath: c.disk.path,
+      snapId: c.snapId,
+      format: c.format,
+      snapDir: c.snapDir,
+      backingStyle: LOCAL_BACKING_STYLE,
+      active,
+      // oned's DISK_SNAPSHOT_DELETE is the running-VM state; the agent also checks the domain runs.
+      live: c.vm.lcmState === LcmState.DiskSnapshotDelete ? liveDisk(c.vm, c.diskId) : undefined,
+    });
+    if (!r.existed) ctx.info(`${ctx.action}: snapshot ${c.snapId} of disk ${c.diskId} was already gone`);
+    return NO_OUTPUT;
+  },
+);

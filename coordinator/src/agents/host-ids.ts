@@ -1,7 +1,7 @@
 import { schedule, type ScheduledTask } from 'node-cron';
-import type { Logger } from '../../../../common/src/log.js';
-import type { AgentRegistry } from '../../agents/agent-registry.js';
-import type { AgentEndpoint } from '../../config.js';
+import type { Logger } from '../../../common/src/log.js';
+import type { AgentRegistry } from './agent-registry.js';
+import type { AgentEndpoint } from '../config.js';
 
 /** Agents restart; telling them again every few minutes costs one tiny call each. */
 export const HOST_ID_SCHEDULE = '*/5 * * * *';

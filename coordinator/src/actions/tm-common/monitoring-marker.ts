@@ -1,5 +1,5 @@
 import type { ActionContext } from '../action-context.js';
-import { TM_DRIVER_SHARED } from '../../../../shims/src/actions.js';
+import { TM_DRIVER_SHARED } from '../../../../common/src/drivers/driver-actions.js';
 import type { HostPath } from '../host-path.js';
 
 /**

@@ -1,6 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
-import { diskIdOf, dirname, expectArgs, parseHostPath, parseId, type HostPath } from '../host-path.js';
+import { defineAction } from '../define-action.js';
+import { diskIdOf, dirname, type HostPath } from '../host-path.js';
+import { MKIMAGE_ARGS, MKSWAP_ARGS } from '../oned-signatures.js';
 import { fetchVm } from '../vm-lookup.js';
 import { checkPath } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
@@ -14,37 +16,28 @@ const FORMATS = new Set(['raw', 'qcow2', 'swap']);
  * the system datastore marked for host-side monitoring, as clone does. A repeat makes the same
  * empty disk again.
  */
-export async function mkimage(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, ['size_mb', 'format', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id']);
-  const sizeMb = parseId(ctx.args[0], 'size_mb');
-  const format = (ctx.args[1] ?? '').toLowerCase();
-  if (!FORMATS.has(format)) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `argument format "${ctx.args[1] ?? ''}" is not one of raw, qcow2, swap`,
-    );
-  }
-  return makeVolatile(
-    ctx,
-    parseHostPath(ctx.args[2], 'destination'),
-    sizeMb,
-    format,
-    parseId(ctx.args[3], 'vm_id'),
-  );
-}
+export const mkimage = defineAction(
+  {
+    signature: MKIMAGE_ARGS,
+    does: 'makes a volatile disk, raw or qcow2, formatted with DISK/FS, fully allocated with SPARSE=no',
+  },
+  async (ctx, args) => {
+    const format = args.format.toLowerCase();
+    if (!FORMATS.has(format)) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `argument format "${args.format}" is not one of raw, qcow2, swap`,
+      );
+    }
+    return makeVolatile(ctx, args.destination, args.size_mb, format, args.vm_id);
+  },
+);
 
 /** mkswap (tm/common): mkimage with the swap format. */
-export async function mkswap(ctx: ActionContext): Promise<ActionResult> {
-  expectArgs(ctx.action, ctx.args, ['size_mb', 'host:remote_system_ds/disk.i', 'vm_id', 'ds_id']);
-  const sizeMb = parseId(ctx.args[0], 'size_mb');
-  return makeVolatile(
-    ctx,
-    parseHostPath(ctx.args[1], 'destination'),
-    sizeMb,
-    'swap',
-    parseId(ctx.args[2], 'vm_id'),
-  );
-}
+export const mkswap = defineAction(
+  { signature: MKSWAP_ARGS, does: 'makes a raw swap disk' },
+  async (ctx, args) => makeVolatile(ctx, args.destination, args.size_mb, 'swap', args.vm_id),
+);
 
 async function makeVolatile(
   ctx: ActionContext,
@@ -53,7 +46,6 @@ async function makeVolatile(
   format: string,
   vmId: number,
 ): Promise<ActionResult> {
-  parseId(ctx.args[ctx.args.length - 1], 'ds_id');
   if (sizeMb <= 0)
     throw new StorageError('INVALID_ARGUMENT', `argument size_mb must be positive, got ${sizeMb}`);
   const diskId = diskIdOf(destination.path);

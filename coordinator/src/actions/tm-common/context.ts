@@ -1,7 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
-import type { ActionContext, ActionResult } from '../action-context.js';
 import { NO_OUTPUT } from '../action-context.js';
-import { basename, cleanPath, dirname, parseHostPath, parseId } from '../host-path.js';
+import { defineAction } from '../define-action.js';
+import { basename, cleanPath, dirname } from '../host-path.js';
+import { CONTEXT_ARGS } from '../oned-signatures.js';
 import { transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
@@ -27,53 +28,49 @@ interface IsoEntry {
  * front-end agent builds it in `<datastore>/.isofiles/` from the files it can read (context.sh in
  * oned's VM directory, FILES in file datastores), then it moves to the host like any disk.
  */
-export async function contextLocal(ctx: ActionContext): Promise<ActionResult> {
-  const a = ctx.args;
-  if (a.length < 4) {
-    throw new StorageError(
-      'INVALID_ARGUMENT',
-      `expected at least 4 arguments (context.sh [file[:name] ...] host:remote_system_ds/disk.i vm_id ds_id), got ${a.length}`,
-    );
-  }
-  const destination = parseHostPath(a[a.length - 3], 'destination');
-  const vmId = parseId(a[a.length - 2], 'vm_id');
-  const dsId = parseId(a[a.length - 1], 'ds_id');
-  const entries: IsoEntry[] = [];
-  for (const spec of a.slice(0, -3)) entries.push(await isoEntry(spec));
+export const contextLocal = defineAction(
+  {
+    signature: CONTEXT_ARGS,
+    does: 'makes the CONTEXT ISO (context.sh and the files, `file:name` renames, http(s) sources downloaded) and moves it to the host',
+  },
+  async (ctx, { files, destination, vm_id: vmId, ds_id: dsId }) => {
+    const entries: IsoEntry[] = [];
+    for (const spec of files) entries.push(await isoEntry(spec));
 
-  const fe = ctx.agents.frontend;
-  // Every file and the destination are checked before the staging directory exists (preflight.ts).
-  for (const e of entries)
-    if (e.source !== undefined) await requireExisting(ctx, { host: fe, path: e.source }, 'context file');
-  await checkPath(ctx, destination);
-  const staging = `${cleanPath(ctx.config.datastoreLocation)}/${dsId}/.isofiles/${vmId}`;
-  const iso = { host: fe, path: `${staging}/${basename(destination.path)}.iso` };
-  // What this call makes (the staging directory and its parents, the VM directory) goes again when
-  // a step fails; the staging directory itself goes in any case.
-  const dirs = new MadeDirectories(ctx);
-  const vmDir = dirname(destination.path);
-  try {
-    await dirs.make({ host: fe, path: staging });
-    await ctx.ops.call(fe, 'buildIso', {
-      path: iso.path,
-      label: CONTEXT_LABEL,
-      files: entries.map((e) =>
-        e.content ? { name: e.name, content: e.content } : { name: e.name, source: e.source ?? '' },
-      ),
-    });
-    await dirs.make({ host: destination.host, path: vmDir });
-    await transfer(ctx, iso, destination, { sparse: true });
-  } catch (err) {
-    await ctx.ops.callDetached(fe, 'delete', { path: staging }).catch((e: unknown) => {
-      ctx.logger.warn({ err: e, path: staging }, 'could not remove the context staging directory');
-    });
-    await dirs.undo();
-    throw err;
-  }
-  await ctx.ops.call(fe, 'delete', { path: staging });
-  await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
-  return NO_OUTPUT;
-}
+    const fe = ctx.agents.frontend;
+    // Every file and the destination are checked before the staging directory exists (preflight.ts).
+    for (const e of entries)
+      if (e.source !== undefined) await requireExisting(ctx, { host: fe, path: e.source }, 'context file');
+    await checkPath(ctx, destination);
+    const staging = `${cleanPath(ctx.config.datastoreLocation)}/${dsId}/.isofiles/${vmId}`;
+    const iso = { host: fe, path: `${staging}/${basename(destination.path)}.iso` };
+    // What this call makes (the staging directory and its parents, the VM directory) goes again when
+    // a step fails; the staging directory itself goes in any case.
+    const dirs = new MadeDirectories(ctx);
+    const vmDir = dirname(destination.path);
+    try {
+      await dirs.make({ host: fe, path: staging });
+      await ctx.ops.call(fe, 'buildIso', {
+        path: iso.path,
+        label: CONTEXT_LABEL,
+        files: entries.map((e) =>
+          e.content ? { name: e.name, content: e.content } : { name: e.name, source: e.source ?? '' },
+        ),
+      });
+      await dirs.make({ host: destination.host, path: vmDir });
+      await transfer(ctx, iso, destination, { sparse: true });
+    } catch (err) {
+      await ctx.ops.callDetached(fe, 'delete', { path: staging }).catch((e: unknown) => {
+        ctx.logger.warn({ err: e, path: staging }, 'could not remove the context staging directory');
+      });
+      await dirs.undo();
+      throw err;
+    }
+    await ctx.ops.call(fe, 'delete', { path: staging });
+    await enableLocalMonitoring(ctx, { host: destination.host, path: dirname(vmDir) });
+    return NO_OUTPUT;
+  },
+);
 
 /** `path`, `path:name` or an http(s) URL, as oned writes the CONTEXT line. */
 async function isoEntry(spec: string): Promise<IsoEntry> {

@@ -1,5 +1,7 @@
-// The driver directories and action names the shims are installed under. oned finds a driver's
-// scripts by these exact names (reference 1.3, 1.5), so a missing name is a missing action.
+// The one list of driver directories and action names: the shims are installed under them, the
+// coordinator's dispatch tables cover them (a test checks both ways) and the docs list them. oned
+// finds a driver's scripts by these exact names (reference 1.3, 1.5), so a missing name is a missing
+// action.
 
 /** The kinds of remotes directory a shim lives in: `remotes/tm/...` or `remotes/datastore/...`. */
 export type ShimKind = 'tm' | 'datastore';
@@ -51,6 +53,12 @@ export const TM_ACTIONS = [
   'postbackup_live',
   'backup_cancel',
 ] as const;
+
+/**
+ * TM actions that run on the hosts, not through the coordinator: their shim asks the local agent
+ * (the host's monitoring probes run `tm/<driver>/monitor_ds`).
+ */
+export const HOST_SIDE_TM_ACTIONS: readonly string[] = ['monitor_ds'];
 
 /**
  * The per-disk actions oned suffixes with `.<system TM name>` when a disk's image datastore and the

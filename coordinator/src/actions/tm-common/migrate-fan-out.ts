@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActionContext } from '../action-context.js';
 import { findHandler } from '../dispatch.js';
-import type { MigrateCall } from './migrate-hooks.js';
+import type { MigrateCall } from './migrate-call.js';
 
 /** TM driver names as oned.conf lists them; anything else in the XML is not a directory name we run. */
 const TM_NAME = /^[a-z0-9_]+$/;

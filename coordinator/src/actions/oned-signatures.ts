@@ -1,0 +1,106 @@
+import { arg, optionalArg, signature } from './action-args.js';
+
+// The arguments oned (and the VMM driver, for the backup hooks) sends each action we implement,
+// declared once; the handlers of both TM drivers and of the mixed-mode names share them. Names are
+// the ones the error messages use; usages are OpenNebula's own usage lines (reference 1.4, 1.5).
+
+const VM_ID = arg('vm_id', 'id');
+const DS_ID = arg('ds_id', 'id');
+const SYSTEM_DISK = 'host:remote_system_ds/disk.i';
+/** The disk an action makes on the host. */
+const DESTINATION = arg('destination', 'host-path', SYSTEM_DISK);
+const SIZE_MB = arg('size_mb', 'size-mb');
+
+/** clone, ln: the image SOURCE on the front-end (or its datastore) and the disk to make. */
+export const CLONE_ARGS = signature([arg('SOURCE', 'host-path', 'fe:SOURCE'), DESTINATION, VM_ID, DS_ID]);
+
+/** mv: a disk or VM directory from one host (or the front-end) to another. */
+export const MV_ARGS = signature([
+  arg('source', 'host-path', 'hostA:path'),
+  arg('destination', 'host-path', 'hostB:path'),
+  VM_ID,
+  DS_ID,
+]);
+
+/** mvds: a persistent disk back to its image SOURCE (no host part). */
+export const MVDS_ARGS = signature([
+  arg('disk', 'host-path', SYSTEM_DISK),
+  arg('SOURCE', 'path'),
+  VM_ID,
+  DS_ID,
+]);
+
+/** cpds: a disk, or one of its snapshots (-1: the current state), saved as a new image SOURCE. */
+export const CPDS_ARGS = signature([
+  arg('disk', 'disk-path', SYSTEM_DISK),
+  arg('SOURCE', 'path'),
+  arg('snapshot_id', 'id'),
+  VM_ID,
+  DS_ID,
+]);
+
+/** delete: a disk or the whole VM directory. */
+export const DELETE_ARGS = signature([arg('path', 'host-path', 'host:path'), VM_ID, DS_ID]);
+
+/** mkimage: a volatile disk of a size and format. */
+export const MKIMAGE_ARGS = signature([SIZE_MB, arg('format', 'text'), DESTINATION, VM_ID, DS_ID]);
+
+/** mkswap: a swap disk of a size. */
+export const MKSWAP_ARGS = signature([SIZE_MB, DESTINATION, VM_ID, DS_ID]);
+
+/** context: context.sh and the CONTEXT/FILES entries, then the disk to make. */
+export const CONTEXT_ARGS = signature([
+  arg('files', 'files', 'context.sh [file[:name] ...]'),
+  DESTINATION,
+  VM_ID,
+  DS_ID,
+]);
+
+/** resize: the disk and its new size. */
+export const RESIZE_ARGS = signature([arg('disk', 'host-path', SYSTEM_DISK), SIZE_MB, VM_ID, DS_ID]);
+
+/** snap_create, snap_create_live, snap_revert, snap_delete. */
+export const SNAPSHOT_ARGS = signature([
+  arg('disk', 'disk-path', SYSTEM_DISK),
+  arg('snapshot_id', 'id'),
+  VM_ID,
+  DS_ID,
+]);
+
+/**
+ * premigrate, postmigrate, failmigrate; the VM XML in base64 on stdin. A sixth argument, the
+ * calling TM's name, marks a nested call (reference 2.6).
+ */
+export const MIGRATE_ARGS = signature(
+  [
+    arg('source_host', 'hostname'),
+    arg('destination_host', 'hostname'),
+    arg('remote_system_dir', 'path'),
+    VM_ID,
+    DS_ID,
+    optionalArg('nested_from_tm', 'text'),
+  ],
+  'vm-xml-base64',
+);
+
+/** monitor (TM, of a system datastore; DS, of an image datastore): DS_DRIVER_ACTION_DATA on stdin. */
+export const MONITOR_ARGS = signature([DS_ID], 'ds-driver-action-data-base64');
+
+/**
+ * pre_backup[_live] / prebackup[_live] / post...: OpenNebula's six arguments, or the storage guide's
+ * five without the backup job id (reference 1.4, 8.1); the VM XML on stdin.
+ */
+export const BACKUP_HOOK_ARGS = signature(
+  [
+    arg('host:vm_dir', 'host-path'),
+    arg('disk_ids', 'disk-ids'),
+    arg('deploy_id', 'text'),
+    optionalArg('bj_id', 'text', 'bj_id|-'),
+    VM_ID,
+    DS_ID,
+  ],
+  'vm-xml',
+);
+
+/** backup_cancel: the VM directory on its host and the domain. */
+export const BACKUP_CANCEL_ARGS = signature([arg('host:vm_dir', 'host-path'), arg('deploy_id', 'text')]);
