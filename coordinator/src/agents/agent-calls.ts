@@ -2,7 +2,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentMethod, AgentRequest, AgentResponse } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
-import { isRetriable } from '../agents/retry-policy.js';
+import { isRetriable } from './retry-policy.js';
 
 /** The journal calls AgentOps makes: one row per agent RPC. */
 export interface StepJournal {
