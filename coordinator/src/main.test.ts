@@ -97,6 +97,20 @@ describe('one-storage-coordinator process', () => {
       ],
       'has the agent role',
     ],
+    [
+      'a missing ONE_AUTH file',
+      () => [
+        '--config',
+        writeText(
+          'no-auth.json',
+          JSON.stringify({
+            ...settings(),
+            oned: { endpoint: '127.0.0.1:2634', auth: join(base, 'no_auth') },
+          }),
+        ),
+      ],
+      'is missing',
+    ],
   ])('exits 2 with one line for %s', async (_title, args, message) => {
     const { code, stderr, stdout } = await run(args());
     expect(code).toBe(EXIT_BAD_CONFIG);
