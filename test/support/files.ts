@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync, watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
 
 /** Bytes allocated on disk (st_blocks × 512): what sparseness is about. */
@@ -87,4 +87,21 @@ export function entryAppears(
     check();
   });
   return { appeared, close: () => close() };
+}
+
+/**
+ * Resolves once `path` exists, waiting for each missing component in turn with entryAppears (a
+ * directory watch, no polling). Its parent chain must eventually appear too.
+ */
+export async function pathAppears(path: string): Promise<void> {
+  const missing: string[] = [];
+  let dir = path;
+  while (!existsSync(dir)) {
+    missing.unshift(basename(dir));
+    dir = dirname(dir);
+  }
+  for (const name of missing) {
+    await entryAppears(dir, (n) => n === name).appeared;
+    dir = join(dir, name);
+  }
 }

@@ -1,7 +1,12 @@
 // Real running domains for the live tests: TCG (`type='qemu'`), 64 MiB, no guest OS (they sit in
-// SeaBIOS), transient like OpenNebula's (`virsh create`). Their disks get `share-rw` so a test can
-// write into a running guest's disk through the QEMU monitor (`qemu-io <node> "write ..."`), which
-// is how content is put into a disk while the VM runs (toolchain-notes).
+// SeaBIOS), transient like OpenNebula's (`virsh create`). A test writes into a running guest's disk
+// through the QEMU monitor (`qemu-io -d <device id> "write ..."`), which is how content is put into a
+// disk while the VM runs (toolchain-notes). The write goes through the guest device's own block
+// backend, so it lands wherever the guest's writes land, whatever block nodes libvirt or a block job
+// put above the disk meanwhile. (Addressing a node name instead raced with those: a push-mode backup
+// job inserts a copy-before-write filter node `#blockNNN` on top and removes it when the job ends,
+// so a name read from query-block could be gone by the time qemu-io ran.) The disks keep `share-rw`
+// so that tools outside QEMU may open them while the domain runs.
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,7 +50,7 @@ export interface TestDiskSpec {
 
 export interface TestDomain {
   readonly name: string;
-  /** qemu-io inside the running QEMU on the disk's current top node, then a flush. */
+  /** qemu-io inside the running QEMU through the guest device of `target`, then a flush. */
   write(target: string, pattern: number, offset: number, length: number): Promise<void>;
   /** Write zeroes (`write -z`), then a flush. */
   writeZeroes(target: string, offset: number, length: number): Promise<void>;
@@ -73,8 +78,8 @@ export async function startDomain(
 /** A handle on a domain some other code started (or restarted). */
 export function domainHandle(name: string): TestDomain {
   const hmp = async (target: string, cmd: string): Promise<string> => {
-    const node = await topNode(name, target);
-    const out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`);
+    const device = await aliasOf(name, target);
+    const out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io -d ${device} "${cmd}"`);
     if (/fail|error|Pattern verification/i.test(out))
       throw new Error(`qemu-io ${cmd} on ${name} ${target}: ${out.trim()}`);
     return out;
@@ -103,19 +108,7 @@ export function domainHandle(name: string): TestDomain {
   };
 }
 
-/** The node name of the disk's current top layer (it changes with every snapshot or pivot). */
-async function topNode(domain: string, target: string): Promise<string> {
-  const alias = await aliasOf(domain, target);
-  const out = await virsh('qemu-monitor-command', domain, '{"execute":"query-block"}');
-  const blocks = (
-    JSON.parse(out) as { return: Array<{ qdev?: string; inserted?: { 'node-name'?: string } }> }
-  ).return;
-  const b = blocks.find((x) => x.qdev?.includes(`/${alias}/`) || x.qdev === alias);
-  const node = b?.inserted?.['node-name'];
-  if (!node) throw new Error(`no block node for ${target} (${alias}) of ${domain}`);
-  return node;
-}
-
+/** The disk's device id (libvirt's alias, `ua-<target>`): QEMU's qdev id of the guest device. */
 async function aliasOf(domain: string, target: string): Promise<string> {
   const xml = await virsh('dumpxml', domain);
   const re = /<disk[\s\S]*?<\/disk>/g;
