@@ -14,7 +14,7 @@ import { runTool } from '../common/src/tools/run-tool.js';
 import { vmXml, type VmFixture } from './fakes/oned/fixtures.js';
 import { expectOk, expectOneLineFailure } from './support/assertions.js';
 import { keep, restoreMatches, snapshotContent } from './support/backup-chain.js';
-import { pathAppears } from './support/files.js';
+import { appearsWhile } from './support/files.js';
 import {
   LIBVIRT_URI,
   type TestDomain,
@@ -85,11 +85,6 @@ async function start(vm: Vm, format: 'qcow2' | 'raw'): Promise<TestDomain> {
 /** OpenNebula's six arguments, or the guide's five. */
 const args6 = (vm: Vm): string[] => [`${HOST}:${vm.onedDir}`, '0', vm.domain, '-', String(vm.id), '0'];
 const args5 = (vm: Vm): string[] => [`${HOST}:${vm.onedDir}`, '0', vm.domain, String(vm.id), '0'];
-
-/** True once `file` exists while `action` still runs; false when the action ended first. */
-async function appearsDuring(file: string, action: Promise<ActionRun>): Promise<boolean> {
-  return Promise.race([pathAppears(file).then(() => true), action.then(() => false)]);
-}
 
 /**
  * Runs `action` again while the coordinator finds the (restarted) agent unreachable: its channel
@@ -171,7 +166,7 @@ describe('backup hooks through the shims', () => {
     const dom = await start(vm, 'qcow2');
     const xml = vm.xml({ MODE: 'FULL' });
     const pre = tm('prebackup_live', args6(vm), xml);
-    expect(await appearsDuring(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
+    expect(await appearsWhile(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
     const cancel = await runAction(
       stack.remotesDir,
       'datastore',
@@ -198,7 +193,7 @@ describe('backup hooks through the shims', () => {
     const dom = await start(vm, 'qcow2');
     const xml = vm.xml({ MODE: 'FULL' });
     const pre = tm('prebackup_live', args6(vm), xml);
-    expect(await appearsDuring(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
+    expect(await appearsWhile(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
     const pid = stack.pids()[`agent-${HOST}`];
     expect(pid).toBeGreaterThan(0);
     process.kill(pid ?? 0, 'SIGKILL');
@@ -245,7 +240,7 @@ describe('backup hooks through the shims', () => {
     // Kill the agent as soon as libvirt starts the backup job: libvirt creates the job's target
     // file inside backup-begin. The virsh the agent runs is not killed with it, so the job starts
     // (and runs on in QEMU) either way.
-    expect(await appearsDuring(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
+    expect(await appearsWhile(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
     process.kill(stack.pids()[`agent-${HOST}`] ?? 0, 'SIGKILL');
     expect((await pre).code).not.toBe(0);
     expect(await dom.state()).toBe('running');

@@ -1,12 +1,17 @@
 // Real running domains for the live tests: TCG (`type='qemu'`), 64 MiB, no guest OS (they sit in
-// SeaBIOS), transient like OpenNebula's (`virsh create`). A test writes into a running guest's disk
-// through the QEMU monitor (`qemu-io -d <device id> "write ..."`), which is how content is put into a
-// disk while the VM runs (toolchain-notes). The write goes through the guest device's own block
-// backend, so it lands wherever the guest's writes land, whatever block nodes libvirt or a block job
-// put above the disk meanwhile. (Addressing a node name instead raced with those: a push-mode backup
-// job inserts a copy-before-write filter node `#blockNNN` on top and removes it when the job ends,
-// so a name read from query-block could be gone by the time qemu-io ran.) The disks keep `share-rw`
-// so that tools outside QEMU may open them while the domain runs.
+// SeaBIOS), transient like OpenNebula's (`virsh create`). Their disks get `share-rw` so a test can
+// write into a running guest's disk through the QEMU monitor (`qemu-io <node> "write ..."`), which
+// is how content is put into a disk while the VM runs (toolchain-notes).
+//
+// The node is the disk's top node as query-block names it, read just before each command. Block
+// jobs change it under a test: a push-mode backup job puts a copy-before-write filter (an
+// auto-named node, `#block225`) on top and takes it away when the job ends, at a moment no test
+// controls (a job the agent left when it was killed ends when QEMU is done). When qemu-io then
+// finds no such node, the graph changed between the two monitor commands: the top node is read
+// again and the command repeated (a monitor command that fails at lookup has written nothing).
+// The write goes through the filter while it is there, as the guest's own writes do. (`qemu-io -d
+// <device id>` cannot stand in: the id of a virtio-blk-pci device names the PCI proxy, which has
+// no block backend.)
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,7 +55,7 @@ export interface TestDiskSpec {
 
 export interface TestDomain {
   readonly name: string;
-  /** qemu-io inside the running QEMU through the guest device of `target`, then a flush. */
+  /** qemu-io inside the running QEMU on the disk's current top node, then a flush. */
   write(target: string, pattern: number, offset: number, length: number): Promise<void>;
   /** Write zeroes (`write -z`), then a flush. */
   writeZeroes(target: string, offset: number, length: number): Promise<void>;
@@ -75,11 +80,20 @@ export async function startDomain(
   return domainHandle(name);
 }
 
+/** qemu-io's answer when the node it was given left the graph (a block job ended meanwhile). */
+const NODE_GONE = /Cannot find device=.* nor node-name=/;
+/** Each retry follows a change of the block graph; a test's domain sees only a few such changes. */
+const NODE_LOOKUPS = 5;
+
 /** A handle on a domain some other code started (or restarted). */
 export function domainHandle(name: string): TestDomain {
   const hmp = async (target: string, cmd: string): Promise<string> => {
-    const device = await aliasOf(name, target);
-    const out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io -d ${device} "${cmd}"`);
+    let out = '';
+    for (let attempt = 1; attempt <= NODE_LOOKUPS; attempt++) {
+      const node = await topNode(name, target);
+      out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`);
+      if (!NODE_GONE.test(out)) break;
+    }
     if (/fail|error|Pattern verification/i.test(out))
       throw new Error(`qemu-io ${cmd} on ${name} ${target}: ${out.trim()}`);
     return out;
@@ -108,7 +122,19 @@ export function domainHandle(name: string): TestDomain {
   };
 }
 
-/** The disk's device id (libvirt's alias, `ua-<target>`): QEMU's qdev id of the guest device. */
+/** The node name of the disk's current top layer (it changes with every snapshot or pivot). */
+async function topNode(domain: string, target: string): Promise<string> {
+  const alias = await aliasOf(domain, target);
+  const out = await virsh('qemu-monitor-command', domain, '{"execute":"query-block"}');
+  const blocks = (
+    JSON.parse(out) as { return: Array<{ qdev?: string; inserted?: { 'node-name'?: string } }> }
+  ).return;
+  const b = blocks.find((x) => x.qdev?.includes(`/${alias}/`) || x.qdev === alias);
+  const node = b?.inserted?.['node-name'];
+  if (!node) throw new Error(`no block node for ${target} (${alias}) of ${domain}`);
+  return node;
+}
+
 async function aliasOf(domain: string, target: string): Promise<string> {
   const xml = await virsh('dumpxml', domain);
   const re = /<disk[\s\S]*?<\/disk>/g;
