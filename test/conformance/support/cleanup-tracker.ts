@@ -11,6 +11,8 @@ import { layout } from '../../support/files.js';
 export class CleanupTracker {
   private readonly tracked = new Set<string>();
   private baseline: string[] = [];
+  /** Paths a whole file uses (a running domain's disk): not checked between its tests. */
+  private readonly fileScoped = new Set<string>();
 
   constructor(private readonly root: string) {}
 
@@ -25,12 +27,23 @@ export class CleanupTracker {
     return rel;
   }
 
+  /**
+   * Exempts `rel` and what lies under it from the check between tests (it lives as long as the
+   * file's agent: a running domain's disk); tests still track what they make inside it.
+   */
+  keepForFile(rel: string): string {
+    this.fileScoped.add(rel);
+    return rel;
+  }
+
   /** Removes every registered path, then fails naming whatever else differs from the baseline. */
   async cleanup(): Promise<void> {
     const paths = [...this.tracked];
     this.tracked.clear();
     await Promise.all(paths.map((rel) => rm(join(this.root, rel), { recursive: true, force: true })));
-    const now = layout(this.root);
+    const scoped = (e: string): boolean =>
+      [...this.fileScoped].some((k) => e === `${k}/` || e.startsWith(`${k}/`));
+    const now = layout(this.root).filter((e) => !scoped(e));
     const left = now.filter((e) => !this.baseline.includes(e));
     const gone = this.baseline.filter((e) => !now.includes(e));
     if (left.length > 0 || gone.length > 0) {

@@ -92,7 +92,13 @@ export async function repeated<T>(fn: () => Promise<T>): Promise<T[]> {
 }
 
 /** The documented repeat clause: every one of REPEATS calls gives the same result as the first. */
-export async function expectSameEveryTime<T>(fn: () => Promise<T>, view: (r: T) => unknown = (r) => r) {
+export async function expectSameEveryTime<T>(fn: () => Promise<T>): Promise<T>;
+/** The same, comparing `view` of each result (what the clause promises, without timings). */
+export async function expectSameEveryTime<T, V>(fn: () => Promise<T>, view: (r: T) => V): Promise<V>;
+export async function expectSameEveryTime<T>(
+  fn: () => Promise<T>,
+  view: (r: T) => unknown = (r) => r,
+): Promise<unknown> {
   const results = (await repeated(fn)).map(view);
   for (const r of results) expect(r).toEqual(results[0]);
   return results[0];
