@@ -14,6 +14,7 @@ import {
   useLiveBackupAgent,
 } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
+import { appearsWhile } from './support/files.js';
 
 useLiveBackupAgent(200);
 
@@ -76,11 +77,7 @@ describe('faults', () => {
       (err: Error) => err.message,
     );
     // Cancel once the backup is under way (the guest is on the overlay and the copy has begun).
-    const deadline = Date.now() + 30_000;
-    while (!existsSync(join(vm.dir, 'backup', 'disk.0.0'))) {
-      if (Date.now() > deadline) throw new Error('the backup never started copying');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    expect(await appearsWhile(join(vm.dir, 'backup', 'disk.0.0'), running)).toBe(true);
     const c = await call(client.backupCancel.bind(client), { vmDir: vm.onedDir, domain: vm.domain });
     expect(c.running).toBe(true);
     expect(await running).toMatch(/cancelled by backup_cancel/);

@@ -8,6 +8,7 @@ import { Stack } from '../cli/src/demo/stack.js';
 import { pkiFiles } from '../cli/src/pki/pki.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
+import { fileShows } from './support/files.js';
 import { FakeMonitord } from './fakes/monitord/fake-monitord.js';
 
 // monitord is not there when the agent starts pushing: the agent keeps serving, backs off as
@@ -41,19 +42,20 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
+const agentLog = (): string => join(stack.baseDir, 'logs', 'agent-host01.log');
+
 function logLines(): Array<Record<string, unknown>> {
-  return readFileSync(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8')
+  return readFileSync(agentLog(), 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function until(what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits until the agent's log shows what `predicate` looks for (`what` names it in a failure). */
+async function until(what: string, predicate: () => boolean): Promise<void> {
+  await fileShows(agentLog(), predicate).catch((err: Error) => {
+    throw new Error(`waiting for ${what}: ${err.message}`);
+  });
 }
 
 describe('monitord unreachable', () => {

@@ -109,8 +109,20 @@ describe('shared datastore monitoring', () => {
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^USED_MB=\d+ FREE_MB=\d+ TOTAL_MB=\d+\n$/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(sharedDisksMessages()).toBe(before);
+    // The coordinator sends before it answers, so anything this call sent is queued at monitord
+    // ahead of what a next call sends: once a call with the disks has arrived, the one without
+    // has had every chance to arrive too, and only that one message is new.
+    const withDisks = await runAction(
+      stack.remotesDir,
+      'tm',
+      'grpc_qcow2',
+      'monitor',
+      [String(DS)],
+      actionData({ bridgeList: 'host01', vmDisks: true }),
+    );
+    expect(withDisks.code).toBe(0);
+    await monitord.waitFor('MONITOR_VM of the call with the disks', () => sharedDisksMessages() > before);
+    expect(sharedDisksMessages()).toBe(before + 1);
   });
 
   it('passes over a BRIDGE_LIST host whose agent is down, and runs on the front-end without a list', async () => {

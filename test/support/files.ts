@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync, watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
 
 /** Bytes allocated on disk (st_blocks × 512): what sparseness is about. */
@@ -87,4 +87,65 @@ export function entryAppears(
     check();
   });
   return { appeared, close: () => close() };
+}
+
+/**
+ * Resolves once `path` exists, waiting for each missing component in turn with entryAppears (a
+ * directory watch, no polling). Its parent chain must eventually appear too.
+ */
+export async function pathAppears(path: string): Promise<void> {
+  const missing: string[] = [];
+  let dir = path;
+  while (!existsSync(dir)) {
+    missing.unshift(basename(dir));
+    dir = dirname(dir);
+  }
+  for (const name of missing) {
+    await entryAppears(dir, (n) => n === name).appeared;
+    dir = join(dir, name);
+  }
+}
+
+/** Resolves at the first change to `file` (data written, or its metadata changed): a file watch. */
+export function firstChange(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(file, () => {
+      watcher.close();
+      resolve();
+    });
+    watcher.on('error', reject);
+  });
+}
+
+/**
+ * True once `path` exists while `running` (the call expected to make it) is still under way; false
+ * when that call settles first. No timeout of its own: the test's bounds it.
+ */
+export function appearsWhile(path: string, running: Promise<unknown>): Promise<boolean> {
+  const ended = running.then(
+    () => false,
+    () => false,
+  );
+  return Promise.race([pathAppears(path).then(() => true), ended]);
+}
+
+/**
+ * Resolves once `holds()` is true, checking it again at each change to `file` (a log a daemon
+ * appends to, say): a file watch, no polling.
+ */
+export function fileShows(file: string, holds: () => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(file);
+    const check = (): void => {
+      if (!holds()) return;
+      watcher.close();
+      resolve();
+    };
+    watcher.on('change', check);
+    watcher.on('error', (err) => {
+      watcher.close();
+      reject(err);
+    });
+    check();
+  });
 }

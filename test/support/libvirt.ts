@@ -2,6 +2,16 @@
 // SeaBIOS), transient like OpenNebula's (`virsh create`). Their disks get `share-rw` so a test can
 // write into a running guest's disk through the QEMU monitor (`qemu-io <node> "write ..."`), which
 // is how content is put into a disk while the VM runs (toolchain-notes).
+//
+// The node is the disk's top node as query-block names it, read just before each command. Block
+// jobs change it under a test: a push-mode backup job puts a copy-before-write filter (an
+// auto-named node, `#block225`) on top and takes it away when the job ends, at a moment no test
+// controls (a job the agent left when it was killed ends when QEMU is done). When qemu-io then
+// finds no such node, the graph changed between the two monitor commands: the top node is read
+// again and the command repeated (a monitor command that fails at lookup has written nothing).
+// The write goes through the filter while it is there, as the guest's own writes do. (`qemu-io -d
+// <device id>` cannot stand in: the id of a virtio-blk-pci device names the PCI proxy, which has
+// no block backend.)
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -70,11 +80,20 @@ export async function startDomain(
   return domainHandle(name);
 }
 
+/** qemu-io's answer when the node it was given left the graph (a block job ended meanwhile). */
+const NODE_GONE = /Cannot find device=.* nor node-name=/;
+/** Each retry follows a change of the block graph; a test's domain sees only a few such changes. */
+const NODE_LOOKUPS = 5;
+
 /** A handle on a domain some other code started (or restarted). */
 export function domainHandle(name: string): TestDomain {
   const hmp = async (target: string, cmd: string): Promise<string> => {
-    const node = await topNode(name, target);
-    const out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`);
+    let out = '';
+    for (let attempt = 1; attempt <= NODE_LOOKUPS; attempt++) {
+      const node = await topNode(name, target);
+      out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`);
+      if (!NODE_GONE.test(out)) break;
+    }
     if (/fail|error|Pattern verification/i.test(out))
       throw new Error(`qemu-io ${cmd} on ${name} ${target}: ${out.trim()}`);
     return out;

@@ -42,8 +42,13 @@ describe('PathLocks', () => {
     const locks = new PathLocks(5_000);
     const release = await locks.acquire(['/p'], 'first');
     const started = Date.now();
-    setTimeout(release, 30);
-    (await locks.acquire(['/p'], 'second'))();
+    // acquire runs up to its wait at once: the second call is now waiting on the first's release.
+    const second = locks.acquire(['/p'], 'second');
+    expect(locks.size).toBe(1);
+    release();
+    (await second)();
+    expect(locks.size).toBe(0);
+    // Woken by the release, not by its 5 s wait running out.
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 

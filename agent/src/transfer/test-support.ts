@@ -48,7 +48,7 @@ export async function startService(
   name: string,
   tls: TlsMaterial,
   localRoot: string,
-  extra: { plaintextData?: boolean } = {},
+  extra: { plaintextData?: boolean; now?: () => number } = {},
 ): Promise<TransferService> {
   await mkdir(localRoot, { recursive: true });
   const service = new TransferService({

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { entryAppears, firstChange } from '../../../test/support/files.js';
 import { qemuWrite, sha256File, makeTls, startService } from './test-support.js';
 import { ticketId } from './session-keys.js';
 import { FrameType, controlFrame } from './wire.js';
@@ -44,10 +45,21 @@ describe('TransferService data path', () => {
     await expect(again).rejects.toThrow(/ticket already used/);
     await expect(again).rejects.toMatchObject({ reason: 'TICKET_INVALID' });
 
-    const short = await a.openSend({ path: oned('0/once'), ttlSeconds: 1, receiverName: 'host-b' });
-    await new Promise((r) => setTimeout(r, 1100));
+    // Expiry by an injected clock: a sender (host-a's certificate, its own root) whose time the
+    // test moves on by the ticket's whole ttl.
+    let clock = Date.now();
+    const timedRoot = join(work, 'a-clock');
+    const timed = await startService('host-a', tlsA, timedRoot, { now: () => clock });
+    extra.push(timed);
+    await mkdir(join(timedRoot, '0'));
+    await writeFile(join(timedRoot, '0', 'once'), 'x');
+    const short = await timed.openSend({ path: oned('0/once'), ttlSeconds: 1, receiverName: 'host-b' });
+    clock += 1000;
     await expect(
-      b.receive({ ...req, ticket: short.ticket, destination: oned('0/late') }, new AbortController().signal),
+      b.receive(
+        { ...req, ticket: short.ticket, dataAddress: short.dataAddress, destination: oned('0/late') },
+        new AbortController().signal,
+      ),
     ).rejects.toThrow(/ticket expired/);
     expect(await tempLeftovers(join(rootB, '0'))).toEqual([]);
   });
@@ -159,16 +171,12 @@ describe('TransferService data path', () => {
     const sent = await a.openSend({ path: oned('0/big.raw'), ttlSeconds: 0, receiverName: 'host-b' });
     const ac = new AbortController();
     const dir = join(rootB, '0');
-    const watcher = (async () => {
-      for (let i = 0; i < 2000 && !ac.signal.aborted; i++) {
-        if ((await tempLeftovers(dir)).length > 0) {
-          await new Promise((r) => setTimeout(r, 20));
-          ac.abort();
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
+    // Cancel once data is being written: the temporary has appeared and then changed.
+    const temp = entryAppears(dir, (n) => n.includes('.tmp-'));
+    const watcher = temp.appeared.then(async (name) => {
+      await firstChange(join(dir, name));
+      ac.abort();
+    });
     const result = b.receive(
       {
         ticket: sent.ticket,
@@ -181,6 +189,7 @@ describe('TransferService data path', () => {
     );
     await expect(result).rejects.toThrow(/cancelled/);
     await watcher;
+    temp.close();
     expect(await tempLeftovers(dir)).toEqual([]);
     await expect(stat(join(dir, 'big.raw'))).rejects.toThrow(/ENOENT/);
   });

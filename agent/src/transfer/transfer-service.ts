@@ -48,6 +48,8 @@ export interface TransferServiceOptions {
    * plaintext client shows no certificate, so a ticket is not held to its receiver's name there.
    */
   plaintextData?: boolean;
+  /** The clock tickets expire by (milliseconds, as Date.now); tests inject one. */
+  now?: () => number;
 }
 
 const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
@@ -62,7 +64,7 @@ const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
  * this class knows nothing of gRPC beyond the generated message types.
  */
 export class TransferService {
-  private readonly tickets = new TicketStore<SendJob>();
+  private readonly tickets: TicketStore<SendJob>;
   /** Temporaries (names) of receives running now: the stale-temporary sweeps leave them alone. */
   private readonly receiving = new Set<string>();
   private readonly server: DataServer;
@@ -71,6 +73,7 @@ export class TransferService {
   private port = 0;
 
   constructor(private readonly opts: TransferServiceOptions) {
+    this.tickets = new TicketStore<SendJob>(opts.now);
     const { host, port } = splitHostPort(opts.listen, 'listen');
     this.listenHost = host;
     this.listenPort = port;

@@ -38,11 +38,17 @@ const request = (overrides: Partial<ShimRequest> = {}): ShimRequest => ({
 
 const ok: ShimReply = { stdout: 'done', stderr: [], exitCode: 0 };
 
-/** Send raw bytes as a shim would and collect every event until the server closes. */
-async function call(bytes: Uint8Array): Promise<ShimEvent[]> {
+/**
+ * Send raw bytes as a shim would and collect every event until the server closes; `onData` is
+ * told of each chunk as it arrives.
+ */
+async function call(bytes: Uint8Array, onData: () => void = () => {}): Promise<ShimEvent[]> {
   const socket = connect({ path: socketPath });
   const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    onData();
+  });
   socket.write(bytes);
   await new Promise<void>((resolve, reject) => {
     socket.on('close', () => resolve());
@@ -58,7 +64,15 @@ async function call(bytes: Uint8Array): Promise<ShimEvent[]> {
   return events;
 }
 
-const send = (req: ShimRequest): Promise<ShimEvent[]> => call(frame(ShimRequest.encode(req).finish()));
+const send = (req: ShimRequest, onData?: () => void): Promise<ShimEvent[]> =>
+  call(frame(ShimRequest.encode(req).finish()), onData);
+
+/** A promise and the function that resolves it: a test waits for a handler's moment with it. */
+function moment(): { happened: Promise<void>; now(): void } {
+  let now = (): void => {};
+  const happened = new Promise<void>((resolve) => (now = resolve));
+  return { happened, now: () => now() };
+}
 
 async function start(handler: ShimHandler, extra: { mode?: number } = {}): Promise<ShimServer> {
   server = await startShimServer({ socketPath, handler, ...extra });
@@ -81,13 +95,15 @@ describe('startShimServer', () => {
   });
 
   it('streams log lines before the reply, in order', async () => {
+    // The handler goes on only once the shim has received the first line: it was streamed.
+    const firstLineArrived = moment();
     await start(async (_req, log) => {
       log('INFO: one');
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await firstLineArrived.happened;
       log('ERROR: two');
       return { stdout: '', stderr: ['the failure'], exitCode: 1 };
     });
-    expect(await send(request())).toEqual([
+    expect(await send(request(), firstLineArrived.now)).toEqual([
       { log: { line: 'INFO: one' } },
       { log: { line: 'ERROR: two' } },
       { reply: { stdout: '', stderr: ['the failure'], exitCode: 1 } },
@@ -158,6 +174,7 @@ describe('startShimServer', () => {
   it('aborts the handler when the shim disconnects before the reply', async () => {
     let aborted: (reason: unknown) => void = () => {};
     const abortReason = new Promise((resolve) => (aborted = resolve));
+    const handlerRuns = moment();
     await start(
       (_req, _log, signal) =>
         new Promise((resolve) => {
@@ -165,11 +182,12 @@ describe('startShimServer', () => {
             aborted(signal.reason);
             resolve(ok);
           });
+          handlerRuns.now();
         }),
     );
     const socket = connect({ path: socketPath });
     socket.write(frame(ShimRequest.encode(request()).finish()));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await handlerRuns.happened;
     socket.destroy();
     expect(String(await abortReason)).toMatch(/disconnected before the reply/);
   });
@@ -211,16 +229,18 @@ describe('startShimServer', () => {
   });
 
   it('on close, aborts calls in flight, lets them answer, and removes the socket', async () => {
+    const handlerRuns = moment();
     await start(
       (_req, _log, signal) =>
-        new Promise((resolve) =>
+        new Promise((resolve) => {
           signal.addEventListener('abort', () =>
             resolve({ stdout: '', stderr: [`cancelled: ${String(signal.reason)}`], exitCode: 1 }),
-          ),
-        ),
+          );
+          handlerRuns.now();
+        }),
     );
     const pending = send(request());
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await handlerRuns.happened;
     await server?.close();
     server = undefined;
     const events = await pending;

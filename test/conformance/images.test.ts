@@ -1,0 +1,434 @@
+// Conformance of the agent's image RPCs (Resize, CreateImage, BuildIso, Convert, ImageInfo,
+// CloneOverlay, LinkImage, CopyImageChain, SaveImageChain, RelinkDisk) against a real agent over
+// mutual TLS: each documented repeat made REPEATS times, each documented error reason provoked.
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { call } from '../../agent/src/testing/agent-fixture.js';
+import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { makeImage, setBacking } from './support/images.js';
+
+const c = useConformanceAgent();
+const { INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION } = grpc.status;
+const MIB = 1024 * 1024;
+
+/** A qcow2 image in image datastore 1, tracked (with its .snap) for cleanup. */
+async function image(name: string, format: 'raw' | 'qcow2' = 'qcow2'): Promise<string> {
+  c.tracker.track(`1/${name}.snap`);
+  await makeImage(c.local(c.tracker.track(`1/${name}`)), format);
+  return ds(`1/${name}`);
+}
+
+/** Two qcow2 files backed by each other: a chain that loops. */
+async function loop(vm: string): Promise<string> {
+  c.tracker.track(`0/${vm}`);
+  await makeImage(c.local(`0/${vm}/a`), 'qcow2', 16, { name: 'b', format: 'qcow2' });
+  await makeImage(c.local(`0/${vm}/b`), 'qcow2');
+  await setBacking(c.local(`0/${vm}/b`), 'a');
+  return ds(`0/${vm}/a`);
+}
+
+describe('Resize', () => {
+  it('grows to size_mb; a repeat finds that size and changes nothing', async () => {
+    const path = await image('r1');
+    const grown = await call(c.client.resize.bind(c.client), {
+      path,
+      sizeMb: 32,
+      preallocate: false,
+      format: 'qcow2',
+    });
+    expect(grown).toEqual({ changed: true, virtualSize: 32 * MIB });
+    const again = await expectSameEveryTime(() =>
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: 'qcow2' }),
+    );
+    expect(again).toEqual({ changed: false, virtualSize: 32 * MIB });
+  });
+
+  it('shrinking is INVALID_ARGUMENT; so is a missing format, named', async () => {
+    const path = await image('r2');
+    await expectFailure(
+      call(c.client.resize.bind(c.client), { path, sizeMb: 8, preallocate: false, format: 'qcow2' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+    );
+    await expectFailure(
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: '' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
+  });
+
+  it('a chain that loops is BAD_LAYOUT', async () => {
+    const path = await loop('70');
+    await expectFailure(
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: 'qcow2' }),
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
+    );
+  });
+});
+
+describe('CreateImage', () => {
+  const req = (path: string, over: Record<string, unknown> = {}) => ({
+    path,
+    sizeMb: 8,
+    format: 'qcow2',
+    filesystem: '',
+    filesystemOptions: '',
+    sparse: true,
+    ...over,
+  });
+
+  it('creates an empty image, parents included; a repeat replaces it with an identical one', async () => {
+    c.tracker.track('0/71');
+    const path = ds('0/71/disk.1');
+    const r = await expectSameEveryTime(() => call(c.client.createImage.bind(c.client), req(path)));
+    expect(r.virtualSize).toBe(8 * MIB);
+    const swap = ds('0/71/disk.2');
+    const s = await expectSameEveryTime(() =>
+      call(c.client.createImage.bind(c.client), req(swap, { format: 'swap' })),
+    );
+    expect(s.virtualSize).toBe(8 * MIB);
+  });
+
+  it('names the field and allowed values for an unknown format or filesystem, swap with a filesystem, a bad option', async () => {
+    const path = ds('0/72/disk.1');
+    c.tracker.track('0/72');
+    for (const [over, field] of [
+      [{ format: 'vmdk' }, /format/],
+      [{ filesystem: 'ntfs3000' }, /filesystem/],
+      [{ format: 'swap', filesystem: 'ext4' }, /filesystem|swap/],
+      [{ filesystem: 'ext4', filesystemOptions: '-d /etc' }, /option/],
+    ] as const) {
+      await expectFailure(
+        call(c.client.createImage.bind(c.client), req(path, over)),
+        INVALID_ARGUMENT,
+        'INVALID_ARGUMENT',
+        field,
+      );
+    }
+    expect(existsSync(c.local('0/72/disk.1'))).toBe(false);
+  });
+});
+
+describe('BuildIso', () => {
+  it('builds the ISO from inline content and a source file; a repeat builds the same ISO', async () => {
+    c.tracker.track('0/73');
+    mkdirSync(c.local('0/73'));
+    writeFileSync(c.local('0/73/extra.txt'), 'extra');
+    const path = ds('0/73/disk.9');
+    const files = [
+      { name: 'context.sh', content: Buffer.from("ETH0_IP='10.0.0.2'\n") },
+      { name: 'extra.txt', source: ds('0/73/extra.txt') },
+    ];
+    const r = await expectSameEveryTime(() =>
+      call(c.client.buildIso.bind(c.client), { path, label: 'CONTEXT', files }),
+    );
+    expect(r.bytes).toBeGreaterThan(0);
+    expect(readFileSync(c.local('0/73/disk.9')).subarray(0x8001, 0x8006).toString()).toBe('CD001');
+  });
+
+  it('refuses a bad label, a bad or repeated name, an entry with no data (INVALID_ARGUMENT); a missing source (NOT_FOUND)', async () => {
+    c.tracker.track('0/74');
+    mkdirSync(c.local('0/74/dir'), { recursive: true });
+    const path = ds('0/74/disk.9');
+    const one = { name: 'a', content: Buffer.from('a') };
+    for (const [label, files, field] of [
+      ['', [one], /label/],
+      ['L'.repeat(33), [one], /label/],
+      ['bad label', [one], /label/],
+      ['OK', [{ name: 'a/b', content: Buffer.from('x') }], /name/],
+      ['OK', [one, one], /name|twice/],
+      ['OK', [{ name: 'empty' }], /source|content/],
+      ['OK', [{ name: 'd', source: ds('0/74/dir') }], /regular file|dir/],
+    ] as const) {
+      await expectFailure(
+        call(c.client.buildIso.bind(c.client), { path, label, files: [...files] }),
+        INVALID_ARGUMENT,
+        'INVALID_ARGUMENT',
+        field,
+      );
+    }
+    await expectFailure(
+      call(c.client.buildIso.bind(c.client), {
+        path,
+        label: 'OK',
+        files: [{ name: 'm', source: ds('0/74/missing') }],
+      }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    expect(existsSync(c.local('0/74/disk.9'))).toBe(false);
+  });
+});
+
+describe('Convert', () => {
+  const req = (source: string, destination: string, over: Record<string, unknown> = {}) => ({
+    source,
+    destination,
+    format: 'raw',
+    sparse: true,
+    snapshot: undefined,
+    sourceFormat: 'qcow2',
+    ...over,
+  });
+
+  it('writes a standalone copy; a repeat replaces it with an identical one', async () => {
+    const source = await image('cv1');
+    const destination = ds(c.tracker.track('1/cv1-copy'));
+    const r = await expectSameEveryTime(() =>
+      call(c.client.convert.bind(c.client), req(source, destination)),
+    );
+    expect(r.virtualSize).toBe(16 * MIB);
+  });
+
+  it('refuses another format, the source as destination (INVALID_ARGUMENT); a missing source or snapshot (NOT_FOUND); a loop (BAD_LAYOUT)', async () => {
+    const source = await image('cv2');
+    const destination = ds(c.tracker.track('1/cv2-copy'));
+    await expectFailure(
+      call(c.client.convert.bind(c.client), req(source, destination, { format: 'vmdk' })),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
+    await expectFailure(
+      call(c.client.convert.bind(c.client), req(source, source)),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+    );
+    await expectFailure(
+      call(c.client.convert.bind(c.client), req(ds('1/missing'), destination)),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(
+        c.client.convert.bind(c.client),
+        req(source, destination, { snapshot: { snapDir: '', snapId: 4 } }),
+      ),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.convert.bind(c.client), req(await loop('75'), destination)),
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
+    );
+    await expectFailure(
+      call(c.client.convert.bind(c.client), req('/etc/hostname', destination)),
+      PERMISSION_DENIED,
+      'PATH_OUTSIDE_ROOTS',
+    );
+    expect(existsSync(c.local('1/cv2-copy'))).toBe(false);
+  });
+});
+
+describe('ImageInfo', () => {
+  it('describes every layer; read-only, so a repeat gives the same', async () => {
+    const base = await image('ii1');
+    c.tracker.track('0/76');
+    await makeImage(c.local('0/76/disk.0'), 'qcow2', 16, { name: c.local('1/ii1'), format: 'qcow2' });
+    const r = await expectSameEveryTime(() =>
+      call(c.client.imageInfo.bind(c.client), { path: ds('0/76/disk.0'), format: 'qcow2' }),
+    );
+    expect(r.layers).toHaveLength(2);
+    // Layer names are this host's paths (what qemu-img reports).
+    expect(r.layers[1]?.filename).toMatch(new RegExp(`/${base.slice(ds('').length)}$`));
+  });
+
+  it('a missing path is NOT_FOUND; a loop BAD_LAYOUT; a missing backing file NOT_FOUND', async () => {
+    await expectFailure(
+      call(c.client.imageInfo.bind(c.client), { path: ds('1/missing'), format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.imageInfo.bind(c.client), { path: await loop('77'), format: 'qcow2' }),
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
+    );
+    // agent.proto says INTERNAL (TOOL_FAILED) here; the agent answers NOT_FOUND naming the backing
+    // file, as the error model's NOT_FOUND ("the source of a read does not exist") says.
+    await makeImage(c.local('0/77/orphan'), 'qcow2', 16, { name: 'gone', format: 'qcow2' });
+    await expectFailure(
+      call(c.client.imageInfo.bind(c.client), { path: ds('0/77/orphan'), format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+      /backing file "gone"/,
+    );
+  });
+});
+
+describe('CloneOverlay', () => {
+  it('makes disk_path an overlay on the source; a repeat finds the same layout and changes nothing', async () => {
+    const source = await image('co1');
+    c.tracker.track('0/78');
+    const diskPath = ds('0/78/disk.0');
+    const req = { source, diskPath, standalone: false, sparse: true, format: 'qcow2' };
+    expect(await expectSameEveryTime(() => call(c.client.cloneOverlay.bind(c.client), req))).toEqual({
+      format: 'qcow2',
+    });
+    expect(readlinkSync(c.local('0/78/disk.0'))).toBe('disk.0.snap/0');
+  });
+
+  it('a missing source is NOT_FOUND; another format INVALID_ARGUMENT; a source outside the roots PATH_OUTSIDE_ROOTS; a loop BAD_LAYOUT', async () => {
+    c.tracker.track('0/79');
+    const diskPath = ds('0/79/disk.0');
+    const req = (source: string, format = 'qcow2') => ({
+      source,
+      diskPath,
+      standalone: false,
+      sparse: true,
+      format,
+    });
+    await expectFailure(
+      call(c.client.cloneOverlay.bind(c.client), req(ds('1/missing'))),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.cloneOverlay.bind(c.client), req(await image('co2'), 'vmdk')),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
+    await expectFailure(
+      call(c.client.cloneOverlay.bind(c.client), req('/etc/hostname')),
+      PERMISSION_DENIED,
+      'PATH_OUTSIDE_ROOTS',
+    );
+    await expectFailure(
+      call(c.client.cloneOverlay.bind(c.client), req(await loop('79'))),
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
+    );
+  });
+});
+
+describe('LinkImage', () => {
+  it('links disk_path into the image snap dir; a repeat gives the same links', async () => {
+    const source = await image('li1');
+    c.tracker.track('0/80');
+    const diskPath = ds('0/80/disk.0');
+    const r = await expectSameEveryTime(() =>
+      call(c.client.linkImage.bind(c.client), { source, diskPath, format: 'qcow2' }),
+    );
+    expect(r).toEqual({ snapshotId: 0 });
+    expect(readlinkSync(c.local('0/80/disk.0'))).toBe('../../1/li1.snap/0');
+  });
+
+  it('a missing source is NOT_FOUND; disk_path = source or another format INVALID_ARGUMENT', async () => {
+    const source = await image('li2');
+    const diskPath = ds(c.tracker.track('0/81'));
+    await expectFailure(
+      call(c.client.linkImage.bind(c.client), { source: ds('1/missing'), diskPath, format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.linkImage.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+    );
+    await expectFailure(
+      call(c.client.linkImage.bind(c.client), { source, diskPath, format: 'vmdk' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
+  });
+});
+
+describe('CopyImageChain', () => {
+  it('copies the image into disk.N.snap/0 and links the disk; a repeat rebuilds the same layout', async () => {
+    const source = await image('ci1');
+    c.tracker.track('0/82');
+    const diskPath = ds('0/82/disk.0');
+    const r = await expectSameEveryTime(() =>
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'qcow2' }),
+    );
+    expect(r).toEqual({ snapshotId: 0 });
+    expect(readlinkSync(c.local('0/82/disk.0'))).toBe('disk.0.snap/0');
+  });
+
+  it('a missing source is NOT_FOUND; disk_path = source or another format INVALID_ARGUMENT', async () => {
+    const source = await image('ci2');
+    const diskPath = ds(c.tracker.track('0/83/disk.0'));
+    c.tracker.track('0/83');
+    await expectFailure(
+      call(c.client.copyImageChain.bind(c.client), { source: ds('1/missing'), diskPath, format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+    );
+    await expectFailure(
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'vmdk' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
+  });
+});
+
+describe('SaveImageChain', () => {
+  it('brings a CopyImageChain copy back to the image datastore; a repeat gives the same result', async () => {
+    const source = await image('si1');
+    c.tracker.track('0/84');
+    const diskPath = ds('0/84/disk.0');
+    await call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'qcow2' });
+    const r = await expectSameEveryTime(() =>
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath, format: 'qcow2' }),
+    );
+    expect(r).toEqual({ snapshotId: 0 });
+    expect(readlinkSync(c.local('1/si1'))).toBe('si1.snap/0');
+  });
+
+  it('a missing disk_path is NOT_FOUND; disk_path = source INVALID_ARGUMENT', async () => {
+    const source = await image('si2');
+    await expectFailure(
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath: ds('0/85/disk.0'), format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+    await expectFailure(
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+    );
+  });
+});
+
+describe('RelinkDisk', () => {
+  it('links disk_path to disk.N.snap/<active> through the self link; a repeat changes nothing', async () => {
+    c.tracker.track('0/86');
+    await makeImage(c.local('0/86/disk.0.snap/0'), 'qcow2');
+    const diskPath = ds('0/86/disk.0');
+    await expectSameEveryTime(() =>
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '0', format: 'qcow2' }),
+    );
+    expect(readlinkSync(c.local('0/86/disk.0'))).toBe('disk.0.snap/0');
+    expect(readlinkSync(c.local('0/86/disk.0.snap/disk.0.snap'))).toBe('.');
+  });
+
+  it('an active that is not a snapshot number is INVALID_ARGUMENT; one not copied NOT_FOUND', async () => {
+    c.tracker.track('0/87');
+    await makeImage(c.local('0/87/disk.0.snap/0'), 'qcow2');
+    const diskPath = ds('0/87/disk.0');
+    await expectFailure(
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: 'x', format: 'qcow2' }),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /active/,
+    );
+    await expectFailure(
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '5', format: 'qcow2' }),
+      NOT_FOUND,
+      'NOT_FOUND',
+    );
+  });
+});
