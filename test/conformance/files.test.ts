@@ -1,7 +1,8 @@
 // Conformance of the agent's file RPCs (Hello, MakeDir, RemoveEmptyDirs, Delete, Stat,
 // SetMonitorMarker, Copy, CreateProbe): each clause of agent.proto checked against a real agent over
 // mutual TLS, every documented repeat made REPEATS times, every documented error reason provoked.
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
@@ -214,20 +215,35 @@ describe('Copy', () => {
 });
 
 describe('CreateProbe', () => {
-  it('creates an empty file with a fresh random name in dir each time', async () => {
+  it('creates an empty file named by the caller in dir; a repeat finds the same probe', async () => {
     const dir = c.made('0/56');
     mkdirSync(c.local('0/56'));
-    const paths = new Set<string>();
-    for (let i = 0; i < 10; i++) {
-      const { path } = await call(c.client.createProbe.bind(c.client), { dir });
-      expect(path.startsWith(`${dir}/`)).toBe(true);
-      expect(readFileSync(c.local(`0/56/${basename(path)}`), 'utf8')).toBe('');
-      paths.add(path);
+    const name = `.probe-${randomBytes(16).toString('hex')}`;
+    const first = await call(c.client.createProbe.bind(c.client), { dir, name });
+    expect(first).toEqual({ path: `${dir}/${name}`, created: true });
+    expect(readFileSync(c.local(`0/56/${name}`), 'utf8')).toBe('');
+    await expectSameEveryTime(() => call(c.client.createProbe.bind(c.client), { dir, name }));
+    const again = await call(c.client.createProbe.bind(c.client), { dir, name });
+    expect(again).toEqual({ path: first.path, created: false });
+    expect(readdirSync(c.local('0/56'))).toEqual([name]);
+  });
+
+  it('refuses a name that is not a probe name, naming the field', async () => {
+    const dir = c.made('0/57');
+    mkdirSync(c.local('0/57'));
+    for (const name of ['', 'disk.0', '.probe-../x', `.probe-${'A'.repeat(32)}`]) {
+      await expectFailure(
+        call(c.client.createProbe.bind(c.client), { dir, name }),
+        grpc.status.INVALID_ARGUMENT,
+        'INVALID_ARGUMENT',
+        /name/,
+      );
     }
-    expect(paths.size).toBe(10);
+    expect(readdirSync(c.local('0/57'))).toEqual([]);
   });
 
   it('refuses unsafe paths and paths outside the roots', async () => {
-    await refusesBadPaths((dir) => call(c.client.createProbe.bind(c.client), { dir }));
+    const name = `.probe-${randomBytes(16).toString('hex')}`;
+    await refusesBadPaths((dir) => call(c.client.createProbe.bind(c.client), { dir, name }));
   });
 });
