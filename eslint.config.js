@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'proto/gen/**', 'node_modules/**', 'deploy/**'] },
+  { ignores: ['dist/**', 'dist-bench/**', 'proto/gen/**', 'node_modules/**', 'deploy/**'] },
   js.configs.recommended,
   {
     files: ['**/*.mjs', '**/*.cjs'],

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { vmXml } from '../../test/fakes/oned/fixtures.js';
+import { vmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from '../../test/support/libvirt.js';
 
 const MiB = 1024 ** 2;

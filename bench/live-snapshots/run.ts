@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { MIB, makeImage } from '../../cli/src/demo/demo-images.js';
 import { runAction } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
-import { writeVmXml } from '../../test/fakes/oned/fixtures.js';
+import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from '../../test/support/libvirt.js';
 import { startSshServer } from '../support/ssh-server.js';
 

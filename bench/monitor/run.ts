@@ -26,7 +26,7 @@ import {
 import { vmLine } from '../../agent/src/monitor/templates.js';
 import { encodeMessages } from '../../common/src/monitord/wire.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { makeQcow2Disk, writeData } from '../../agent/src/testing/monitor-fixtures.js';
+import { makeQcow2Disk, writeData } from '../../test/support/agent/monitor-fixtures.js';
 import { packageRoot } from '../../cli/src/demo/processes.js';
 
 /** BENCH_MONITOR_VMS shrinks the tree for a smoke run; the recorded figures use 1,000. */

@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadTls } from '../../common/src/tls.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { Stack } from '../../cli/src/demo/stack.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { startSshServer, type SshServer } from '../support/ssh-server.js';
 
