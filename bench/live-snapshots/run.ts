@@ -10,6 +10,8 @@
  *       dir, `virsh dumpxml`, `virsh blockpull --base --wait`, `rm`.
  * Each cycle also writes 1 MiB into the guest's disk (not timed), so every delete merges data.
  * Two identical TCG domains (one per method), 1 GiB qcow2 disks, cycles interleaved.
+ *
+ *   npm run build:bench && node dist-bench/bench/live-snapshots/run.js
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';

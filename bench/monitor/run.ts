@@ -12,6 +12,8 @@
  * Wall time and CPU (ours: this process; du: its children). Targets: cold ≥ 30×, steady ≥ 300×
  * faster than du. Writes bench/out/monitor.json. The tree is built once (one VM made with qemu-img,
  * copied 1,000 times) and removed at the end.
+ *
+ *   npm run build:bench && node dist-bench/bench/monitor/run.js
  */
 import { cpSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,6 +1,7 @@
-// The fake oned: the only fake in the chain (oned itself cannot run here). It serves oned's own gRPC
-// services with the generated code, so the wire format is the real one, and reads its answers from
-// fixture files at every request, so a test changes what "oned" says by rewriting a file.
+// The fake oned: the only fake in the chain (oned itself cannot run here), a stand-in for the demo and
+// the tests, not for production (docs/demo.md). It serves oned's own gRPC services with the generated
+// code, so the wire format is the real one, and reads its answers from fixture files at every
+// request, so a test changes what "oned" says by rewriting a file.
 import {
   Server,
   ServerCredentials,
