@@ -1,4 +1,5 @@
 import { StorageError } from '../../../common/src/errors.js';
+// eslint-disable-next-line no-restricted-imports -- until the driver names move to common/
 import { TM_DRIVER_SHARED } from '../../../shims/src/actions.js';
 import type { VmDisk } from '../oned/vm-disk.js';
 import type { ActionContext } from './action-context.js';

@@ -1,4 +1,5 @@
 import type { ActionContext } from '../action-context.js';
+// eslint-disable-next-line no-restricted-imports -- until the driver names move to common/
 import { TM_DRIVER_SHARED } from '../../../../shims/src/actions.js';
 import type { HostPath } from '../host-path.js';
 
