@@ -6,28 +6,18 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { restoreMatches, snapshotContent } from './support/backup-chain.js';
-import {
-  MIB,
-  finish,
-  inc,
-  newVm,
-  prepare,
-  qemuIo,
-  startVm,
-  useLiveBackupAgent,
-  virsh,
-} from './support/live-backup-fixture.js';
+import { MIB, inc, qemuIo, useLiveBackupAgent, virsh } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
 
-useLiveBackupAgent(100);
+const agent = useLiveBackupAgent(100);
 
 describe('FULL', () => {
   it('powered off: a converted copy of each disk and vm.xml in base64; post removes backup/', async () => {
-    const vm = await newVm([{ format: 'qcow2' }, { format: 'raw' }]);
+    const vm = await agent.newVm([{ format: 'qcow2' }, { format: 'raw' }]);
     await qemuIo(vm.disk(0), 'qcow2', 'write -P 0x11 1M 2M');
     await qemuIo(vm.disk(1), 'raw', 'write -P 0x12 40M 1M');
     const xml = `<VM><ID>${vm.id}</ID><NAME>${'x'.repeat(300)}</NAME></VM>`;
-    const r = await prepare(vm, {
+    const r = await agent.prepare(vm, {
       live: false,
       vmXml: xml,
       disks: [
@@ -48,21 +38,21 @@ describe('FULL', () => {
       await snapshotContent(vm.disk(n), n === 0 ? 'qcow2' : 'raw', expected);
       expect(await restoreMatches([join(vm.dir, 'backup', `disk.${n}.0`)], expected)).toBe(true);
     }
-    await finish(vm, false);
+    await agent.finish(vm, false);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
   }, 60_000);
 
   it('live: the base is copied under a temporary overlay; post commits it back onto the original disk', async () => {
-    const vm = await newVm([{ format: 'qcow2' }, { format: 'raw' }, { format: 'qcow2' }]);
-    const dom = await startVm(vm, ['qcow2', 'raw', 'qcow2']);
+    const vm = await agent.newVm([{ format: 'qcow2' }, { format: 'raw' }, { format: 'qcow2' }]);
+    const dom = await agent.startVm(vm, ['qcow2', 'raw', 'qcow2']);
     const original = [await diskSource(vm.domain, 'vda'), await diskSource(vm.domain, 'vdb')];
     await dom.write('vda', 0x21, 4 * MIB, 2 * MIB);
     await dom.write('vdb', 0x22, 10 * MIB, MIB);
     const expected = [join(vm.repo, 'e0.raw'), join(vm.repo, 'e1.raw')];
     await snapshotContent(vm.disk(0), 'qcow2', expected[0] ?? '');
     await snapshotContent(vm.disk(1), 'raw', expected[1] ?? '');
-    const r = await prepare(vm, {
+    const r = await agent.prepare(vm, {
       freeze: 'AGENT', // no guest agent in the test domain: falls back to suspend
       disks: [
         { diskId: 0, target: 'vda' },
@@ -78,7 +68,7 @@ describe('FULL', () => {
     for (const n of [0, 1]) {
       expect(await restoreMatches([join(vm.dir, 'backup', `disk.${n}.0`)], expected[n] ?? '')).toBe(true);
     }
-    await finish(vm);
+    await agent.finish(vm);
     expect([await diskSource(vm.domain, 'vda'), await diskSource(vm.domain, 'vdb')]).toEqual(original);
     expect(existsSync(join(vm.dir, 'tmp'))).toBe(false);
     expect(existsSync(join(vm.dir, 'backup'))).toBe(false);
@@ -93,8 +83,8 @@ describe('FULL', () => {
   }, 120_000);
 
   it('a target left in backup/ and tmp/ by an earlier run does not stop the next backup (FULL, INCREMENT, FULL again)', async () => {
-    const vm = await newVm([{ format: 'qcow2' }]);
-    const dom = await startVm(vm, ['qcow2']);
+    const vm = await agent.newVm([{ format: 'qcow2' }]);
+    const dom = await agent.startVm(vm, ['qcow2']);
     await dom.write('vda', 0x31, 0, MIB);
     await mkdir(join(vm.dir, 'backup'), { recursive: true });
     await mkdir(join(vm.dir, 'tmp'), { recursive: true });
@@ -103,9 +93,9 @@ describe('FULL', () => {
     const expected = join(vm.repo, 'e.raw');
     await snapshotContent(vm.disk(0), 'qcow2', expected);
     for (const mode of [{}, inc(0), {}]) {
-      await prepare(vm, { ...mode, disks: [{ diskId: 0, target: 'vda' }] });
+      await agent.prepare(vm, { ...mode, disks: [{ diskId: 0, target: 'vda' }] });
       expect(await restoreMatches([join(vm.dir, 'backup', 'disk.0.0')], expected)).toBe(true);
-      await finish(vm);
+      await agent.finish(vm);
     }
     expect(await diskSource(vm.domain, 'vda')).toBe(vm.disk(0));
   }, 120_000);

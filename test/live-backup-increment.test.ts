@@ -9,23 +9,13 @@ import type { BackupPrepareResponse } from '../proto/gen/onestorage/agent/v1/age
 import { runTool } from '../common/src/tools/run-tool.js';
 import { keep, restoreMatches, snapshotContent } from './support/backup-chain.js';
 import type { TestDomain } from './support/libvirt.js';
-import {
-  MIB,
-  finish,
-  inc,
-  newVm,
-  prepare,
-  qemuIo,
-  startVm,
-  useLiveBackupAgent,
-  virsh,
-} from './support/live-backup-fixture.js';
+import { MIB, inc, qemuIo, useLiveBackupAgent, virsh } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
 
 /** An increment is the changed data plus qcow2 metadata: well under this over what was written. */
 const INCREMENT_SLACK = 1 * MIB;
 
-useLiveBackupAgent(150);
+const agent = useLiveBackupAgent(150);
 
 /** Writes between backups: [pattern, offset MiB, length KiB] or a zeroed range (pattern -1). */
 const STEPS: ReadonlyArray<ReadonlyArray<readonly [number, number, number]>> = [
@@ -47,12 +37,12 @@ const written = (step: number): number => (STEPS[step] ?? []).reduce((n, [, , ki
 
 async function chainTest(live: (step: number) => boolean): Promise<void> {
   // A second disk that is not backed up: backup='no' and checkpoint='no' for it.
-  const vm = await newVm([{ format: 'qcow2' }, { format: 'raw' }]);
+  const vm = await agent.newVm([{ format: 'qcow2' }, { format: 'raw' }]);
   let dom: TestDomain | undefined;
   const chain: string[] = [];
   for (let step = 0; step < STEPS.length; step++) {
     const isLive = live(step);
-    if (isLive && !dom) dom = await startVm(vm, ['qcow2', 'raw']);
+    if (isLive && !dom) dom = await agent.startVm(vm, ['qcow2', 'raw']);
     if (!isLive && dom) {
       await dom.destroy();
       dom = undefined;
@@ -72,7 +62,7 @@ async function chainTest(live: (step: number) => boolean): Promise<void> {
     }
     const expected = join(vm.repo, `expected.${step}.raw`);
     await snapshotContent(vm.disk(0), 'qcow2', expected);
-    const r = await prepare(vm, { ...inc(step), live: isLive, disks: [{ diskId: 0, target: 'vda' }] });
+    const r = await agent.prepare(vm, { ...inc(step), live: isLive, disks: [{ diskId: 0, target: 'vda' }] });
     expect(r.method).toBe(isLive ? 'push' : 'bitmap');
     const d = r.disks[0];
     expect(d?.type).toBe(step === 0 ? 'FULL' : 'INCREMENT');
@@ -88,7 +78,7 @@ async function chainTest(live: (step: number) => boolean): Promise<void> {
       expect((await stat(file)).blocks * 512).toBeLessThan(written(step) + INCREMENT_SLACK);
     }
     chain.push(await keep(file, vm.repo, step));
-    await finish(vm, isLive);
+    await agent.finish(vm, isLive);
     expect(await restoreMatches(chain, expected)).toBe(true);
     if (isLive) {
       // The chain keeps the parent's checkpoint and the new one; older ones are dropped.
@@ -126,8 +116,8 @@ describe('a missing parent starts a new full chain, which still restores when re
     it(
       live ? 'live: checkpoint gone' : 'powered off: bitmap gone',
       async () => {
-        const vm = await newVm([{ format: 'qcow2' }]);
-        const dom = live ? await startVm(vm, ['qcow2']) : undefined;
+        const vm = await agent.newVm([{ format: 'qcow2' }]);
+        const dom = live ? await agent.startVm(vm, ['qcow2']) : undefined;
         const write = async (pattern: number, off: number, len: number): Promise<void> => {
           if (dom)
             await (pattern < 0 ? dom.writeZeroes('vda', off, len) : dom.write('vda', pattern, off, len));
@@ -140,9 +130,9 @@ describe('a missing parent starts a new full chain, which still restores when re
         };
         const chain: string[] = [];
         const backup = async (step: number): Promise<BackupPrepareResponse> => {
-          const r = await prepare(vm, { ...inc(step), live, disks: [{ diskId: 0, target: 'vda' }] });
+          const r = await agent.prepare(vm, { ...inc(step), live, disks: [{ diskId: 0, target: 'vda' }] });
           chain.push(await keep(join(vm.dir, 'backup', `disk.0.${step}`), vm.repo, step));
-          await finish(vm, live);
+          await agent.finish(vm, live);
           return r;
         };
         await write(0x51, 0, MIB);
@@ -176,25 +166,25 @@ describe('a missing parent starts a new full chain, which still restores when re
 
 describe('a backup oned never recorded (its checkpoint is left) is taken again', () => {
   it('live: the stale checkpoint with the new id is deleted and the increment still holds every change since the parent', async () => {
-    const vm = await newVm([{ format: 'qcow2' }]);
-    const dom = await startVm(vm, ['qcow2']);
+    const vm = await agent.newVm([{ format: 'qcow2' }]);
+    const dom = await agent.startVm(vm, ['qcow2']);
     const chain: string[] = [];
     await dom.write('vda', 0x81, 0, MIB);
-    await prepare(vm, { ...inc(0), disks: [{ diskId: 0, target: 'vda' }] });
+    await agent.prepare(vm, { ...inc(0), disks: [{ diskId: 0, target: 'vda' }] });
     chain.push(await keep(join(vm.dir, 'backup', 'disk.0.0'), vm.repo, 0));
-    await finish(vm);
+    await agent.finish(vm);
     await dom.write('vda', 0x82, 4 * MIB, MIB);
     // Backup 1 runs, but oned does not record it (the datastore upload failed): LAST_INCREMENT_ID stays 0.
-    await prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
-    await finish(vm);
+    await agent.prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
+    await agent.finish(vm);
     expect(await virsh('checkpoint-list', vm.domain, '--name')).toMatch(new RegExp(`one-${vm.id}-1`));
     await dom.write('vda', 0x83, 8 * MIB, MIB);
     const expected = join(vm.repo, 'e.raw');
     await snapshotContent(vm.disk(0), 'qcow2', expected);
-    const r = await prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
+    const r = await agent.prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
     expect(r.disks[0]?.type).toBe('INCREMENT');
     chain.push(await keep(join(vm.dir, 'backup', 'disk.0.1'), vm.repo, 1));
-    await finish(vm);
+    await agent.finish(vm);
     // Both writes since backup 0 are in the retaken increment.
     expect(await restoreMatches(chain, expected)).toBe(true);
     await dom.destroy();

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
-import { vmXml, type VmFixture } from './fakes/oned/fixtures.js';
+import { vmXml, type VmFixture } from '../cli/src/demo/fake-oned/fixtures.js';
 import { expectOk, expectOneLineFailure } from './support/assertions.js';
 import { keep, restoreMatches, snapshotContent } from './support/backup-chain.js';
 import { appearsWhile } from './support/files.js';

@@ -10,7 +10,7 @@ import { MIB, makeImage } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
-import { writeVmXml } from './fakes/oned/fixtures.js';
+import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { imagesIdentical } from './support/files.js';
 import { expectOk, expectOneLineFailure } from './support/assertions.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './support/libvirt.js';

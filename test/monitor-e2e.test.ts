@@ -9,7 +9,7 @@ import { filesystemCapacity } from '../agent/src/monitor/capacity.js';
 import { Stack } from '../cli/src/demo/stack.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
-import { pkiFiles } from '../cli/src/pki/pki.js';
+import { pkiFiles } from '../common/src/pki/pki.js';
 import { FakeMonitord } from './fakes/monitord/fake-monitord.js';
 import { parseTemplate, scalar, vectors, type Template } from './fakes/monitord/template.js';
 import { buildMonitoredDatastores, type ExpectedDisks } from './support/monitor-datastore.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../cli/src/demo/processes.js';
 import { Stack } from '../cli/src/demo/stack.js';
-import { pkiFiles } from '../cli/src/pki/pki.js';
+import { pkiFiles } from '../common/src/pki/pki.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
 import { fileShows } from './support/files.js';

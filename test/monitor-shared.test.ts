@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesystemCapacity } from '../agent/src/monitor/capacity.js';
-import { duMiB, makeQcow2Disk } from '../agent/src/testing/monitor-fixtures.js';
+import { duMiB, makeQcow2Disk } from './support/agent/monitor-fixtures.js';
 import { runAction } from '../cli/src/demo/run-action.js';
 import { Stack } from '../cli/src/demo/stack.js';
 import { FakeMonitord } from './fakes/monitord/fake-monitord.js';

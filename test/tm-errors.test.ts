@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCa, issueCertificate, pkiFiles } from '../cli/src/pki/pki.js';
+import { initCa, issueCertificate, pkiFiles } from '../common/src/pki/pki.js';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
-import { writeVmXml } from './fakes/oned/fixtures.js';
+import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { layout, sha256File } from './support/files.js';
 import { expectOneLineFailure } from './support/assertions.js';
 

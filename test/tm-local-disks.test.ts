@@ -11,7 +11,7 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, ONED_VMS_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { Journal } from '../coordinator/src/journal/journal.js';
-import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
+import { writeVmXml, type DiskFixture } from '../cli/src/demo/fake-oned/fixtures.js';
 import { imageInfo, layout } from './support/files.js';
 import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
-import { vmXml, writeVmXml, type VmFixture } from './fakes/oned/fixtures.js';
+import { vmXml, writeVmXml, type VmFixture } from '../cli/src/demo/fake-oned/fixtures.js';
 import { allocatedBytes, humanLines, imageInfo } from './support/files.js';
 import { expectOk } from './support/assertions.js';
 

@@ -9,7 +9,7 @@ import { distEntry } from '../cli/src/demo/processes.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { Journal } from '../coordinator/src/journal/journal.js';
-import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
+import { writeVmXml, type DiskFixture } from '../cli/src/demo/fake-oned/fixtures.js';
 import { allocatedBytes, imageInfo, imagesIdentical, layout, sha256File } from './support/files.js';
 import { expectOk } from './support/assertions.js';
 

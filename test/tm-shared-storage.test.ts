@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeImage } from '../cli/src/demo/demo-images.js';
 import { runAction } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
-import { writeVmXml } from './fakes/oned/fixtures.js';
+import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { layout, sha256File } from './support/files.js';
 
 const VM = 11;

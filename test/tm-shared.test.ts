@@ -10,7 +10,7 @@ import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
-import { writeVmXml, type DiskFixture } from './fakes/oned/fixtures.js';
+import { writeVmXml, type DiskFixture } from '../cli/src/demo/fake-oned/fixtures.js';
 import { imageInfo, layout } from './support/files.js';
 import { expectOk, holdsPattern } from './support/assertions.js';
 

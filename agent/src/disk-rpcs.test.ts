@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import type { AgentServiceClient, SnapshotCreateRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { type RunningAgent, startAgent } from './server.js';
 import {
@@ -19,8 +19,15 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
-} from './testing/agent-fixture.js';
-import { KIB, MIB, checkClean, patternMismatches, qemuImg, writePattern } from './testing/disk-testing.js';
+} from '../../test/support/agent/agent-fixture.js';
+import {
+  KIB,
+  MIB,
+  checkClean,
+  patternMismatches,
+  qemuImg,
+  writePattern,
+} from '../../test/support/agent/disk-testing.js';
 
 /**
  * The disk RPCs through a real agent over mutual TLS: codes and reasons on the wire, repeats, and a

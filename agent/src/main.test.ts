@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import {
   AGENT_NAME,
   LOCATION,
@@ -14,7 +14,7 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
-} from './testing/agent-fixture.js';
+} from '../../test/support/agent/agent-fixture.js';
 
 /** The compiled agent, as the package's bin runs it (build with `npx tsc -p tsconfig.build.json`). */
 const MAIN = join(process.cwd(), 'dist/agent/src/main.js');

@@ -3,13 +3,13 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { call, failure } from './testing/agent-fixture.js';
-import { client, ds, local, repeat, useAgentServer } from './testing/server-test-fixture.js';
+import { call, failure } from '../../test/support/agent/agent-fixture.js';
+import { ds, repeat, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 
-useAgentServer();
+const ctx = useAgentServer();
 
-const makeDir = (path: string) => call(client.makeDir.bind(client), { path });
-const removeEmptyDirs = (paths: string[]) => call(client.removeEmptyDirs.bind(client), { paths });
+const makeDir = (path: string) => call(ctx.client.makeDir.bind(ctx.client), { path });
+const removeEmptyDirs = (paths: string[]) => call(ctx.client.removeEmptyDirs.bind(ctx.client), { paths });
 
 describe('MakeDir reports what it made; RemoveEmptyDirs takes exactly that away', () => {
   it('names every directory it created, outermost first, and a repeat removes nothing more', async () => {
@@ -21,31 +21,31 @@ describe('MakeDir reports what it made; RemoveEmptyDirs takes exactly that away'
       { removed: [] },
       { removed: [] },
     ]);
-    expect(existsSync(local('100'))).toBe(false);
-    expect(existsSync(local('0'))).toBe(true);
+    expect(existsSync(ctx.local('100'))).toBe(false);
+    expect(existsSync(ctx.local('0'))).toBe(true);
   });
 
   it('keeps a directory that holds anything, and every listed directory above it', async () => {
     const made = await makeDir(ds('101/8'));
-    writeFileSync(local('101/8/disk.1'), 'another call wrote this');
-    mkdirSync(local('101/9'));
+    writeFileSync(ctx.local('101/8/disk.1'), 'another call wrote this');
+    mkdirSync(ctx.local('101/9'));
     expect(await removeEmptyDirs([...made.made, ds('101/9')])).toEqual({ removed: [ds('101/9')] });
-    expect(readFileSync(local('101/8/disk.1'), 'utf8')).toBe('another call wrote this');
+    expect(readFileSync(ctx.local('101/8/disk.1'), 'utf8')).toBe('another call wrote this');
   });
 
   it('never removes a datastore root, a symlink or a file in a listed place', async () => {
-    mkdirSync(local('102/empty'), { recursive: true });
-    symlinkSync(local('102/empty'), local('102/link'));
-    writeFileSync(local('102/file'), '');
+    mkdirSync(ctx.local('102/empty'), { recursive: true });
+    symlinkSync(ctx.local('102/empty'), ctx.local('102/link'));
+    writeFileSync(ctx.local('102/file'), '');
     const r = await removeEmptyDirs([ds(''), ds('102/link'), ds('102/file')]);
     expect(r).toEqual({ removed: [] });
-    expect(existsSync(local('102/link'))).toBe(true);
-    expect(existsSync(local('102/empty'))).toBe(true);
-    expect(existsSync(local('102/file'))).toBe(true);
+    expect(existsSync(ctx.local('102/link'))).toBe(true);
+    expect(existsSync(ctx.local('102/empty'))).toBe(true);
+    expect(existsSync(ctx.local('102/file'))).toBe(true);
   });
 
   it('refuses a path outside the roots or with .. before removing anything', async () => {
-    mkdirSync(local('103/empty'), { recursive: true });
+    mkdirSync(ctx.local('103/empty'), { recursive: true });
     for (const [bad, reason] of [
       ['/tmp', 'PATH_OUTSIDE_ROOTS'],
       [ds('103/../0'), 'UNSAFE_PATH'],
@@ -56,6 +56,6 @@ describe('MakeDir reports what it made; RemoveEmptyDirs takes exactly that away'
         reason === 'UNSAFE_PATH' ? grpc.status.INVALID_ARGUMENT : grpc.status.PERMISSION_DENIED,
       );
     }
-    expect(existsSync(local('103/empty'))).toBe(true);
+    expect(existsSync(ctx.local('103/empty'))).toBe(true);
   });
 });

@@ -17,103 +17,108 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
 import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { issueCertificate, pkiFiles } from '../../cli/src/pki/pki.js';
+import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { MIB, imageInfo } from './qemu/qemu-img.js';
 import { type RunningAgent, startAgent } from './server.js';
-import { AGENT_NAME, LOCATION, call, failure, makeDatastores } from './testing/agent-fixture.js';
+import {
+  AGENT_NAME,
+  LOCATION,
+  call,
+  failure,
+  makeDatastores,
+} from '../../test/support/agent/agent-fixture.js';
 import {
   REPEATS,
-  agent,
-  base,
-  client,
   ds,
-  local,
-  logLines,
-  pki,
   qemuImg,
   repeat,
-  root,
   useAgentServer,
-} from './testing/server-test-fixture.js';
+} from '../../test/support/agent/server-test-fixture.js';
 
-useAgentServer();
+const ctx = useAgentServer();
 
 describe('MakeDir, Stat, Delete', () => {
   it('MakeDir creates once and then reports the existing directory', async () => {
-    const results = await repeat(() => call(client.makeDir.bind(client), { path: ds('0/42/') }));
+    const results = await repeat(() => call(ctx.client.makeDir.bind(ctx.client), { path: ds('0/42/') }));
     expect(results).toEqual([
       { created: true, made: [ds('0/42')] },
       { created: false, made: [] },
       { created: false, made: [] },
     ]);
-    expect(statSync(local('0/42')).mode & 0o777).toBe(0o755);
+    expect(statSync(ctx.local('0/42')).mode & 0o777).toBe(0o755);
   });
 
   it('MakeDir on a file is ALREADY_EXISTS', async () => {
-    writeFileSync(local('0/afile'), '');
-    const err = await failure(call(client.makeDir.bind(client), { path: ds('0/afile') }));
+    writeFileSync(ctx.local('0/afile'), '');
+    const err = await failure(call(ctx.client.makeDir.bind(ctx.client), { path: ds('0/afile') }));
     expect(err).toMatchObject({ code: grpc.status.ALREADY_EXISTS, reason: 'ALREADY_EXISTS' });
     expect(err.message).toBe(`mkdir ${AGENT_NAME}:${ds('0/afile')}: exists and is not a directory`);
   });
 
   it('Stat describes files, directories and symlinks without following them, the same every time', async () => {
-    writeFileSync(local('0/42/disk.0'), 'hello');
-    symlinkSync(local('1/image'), local('0/42/disk.1'));
-    const [file, ...again] = await repeat(() => call(client.stat.bind(client), { path: ds('0//42/disk.0') }));
+    writeFileSync(ctx.local('0/42/disk.0'), 'hello');
+    symlinkSync(ctx.local('1/image'), ctx.local('0/42/disk.1'));
+    const [file, ...again] = await repeat(() =>
+      call(ctx.client.stat.bind(ctx.client), { path: ds('0//42/disk.0') }),
+    );
     expect(again).toEqual([file, file]);
     expect(file).toMatchObject({ exists: true, kind: FileKind.FILE_KIND_FILE, size: 5, linkTarget: '' });
     expect(file?.mtimeMs).toBeGreaterThan(0);
-    const link = await call(client.stat.bind(client), { path: ds('0/42/disk.1') });
+    const link = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.1') });
     expect(link).toMatchObject({
       exists: true,
       kind: FileKind.FILE_KIND_SYMLINK,
-      linkTarget: local('1/image'),
+      linkTarget: ctx.local('1/image'),
     });
-    const dir = await call(client.stat.bind(client), { path: ds('0/42') });
+    const dir = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42') });
     expect(dir.kind).toBe(FileKind.FILE_KIND_DIRECTORY);
-    const absent = await call(client.stat.bind(client), { path: ds('0/42/disk.9') });
+    const absent = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.9') });
     expect(absent).toMatchObject({ exists: false, kind: FileKind.FILE_KIND_UNSPECIFIED });
   });
 
   it('Delete removes a symlink, not its target', async () => {
-    writeFileSync(local('1/target'), 'keep');
-    symlinkSync(local('1/target'), local('0/link'));
-    expect(await call(client.delete.bind(client), { path: ds('0/link') })).toEqual({ existed: true });
-    expect(readFileSync(local('1/target'), 'utf8')).toBe('keep');
+    writeFileSync(ctx.local('1/target'), 'keep');
+    symlinkSync(ctx.local('1/target'), ctx.local('0/link'));
+    expect(await call(ctx.client.delete.bind(ctx.client), { path: ds('0/link') })).toEqual({ existed: true });
+    expect(readFileSync(ctx.local('1/target'), 'utf8')).toBe('keep');
   });
 
   it('Delete removes a tree; repeats and absent paths succeed with existed=false', async () => {
-    mkdirSync(local('0/77/disk.0.snap'), { recursive: true });
-    writeFileSync(local('0/77/disk.0.snap/0'), 'x');
-    const results = await repeat(() => call(client.delete.bind(client), { path: ds('0/77') }));
+    mkdirSync(ctx.local('0/77/disk.0.snap'), { recursive: true });
+    writeFileSync(ctx.local('0/77/disk.0.snap/0'), 'x');
+    const results = await repeat(() => call(ctx.client.delete.bind(ctx.client), { path: ds('0/77') }));
     expect(results).toEqual([{ existed: true }, { existed: false }, { existed: false }]);
-    expect(existsSync(local('0/77'))).toBe(false);
-    expect(await call(client.delete.bind(client), { path: ds('0/never/was') })).toEqual({ existed: false });
+    expect(existsSync(ctx.local('0/77'))).toBe(false);
+    expect(await call(ctx.client.delete.bind(ctx.client), { path: ds('0/never/was') })).toEqual({
+      existed: false,
+    });
   });
 
   it('Delete refuses the datastore root itself', async () => {
-    const err = await failure(call(client.delete.bind(client), { path: `${LOCATION}/` }));
+    const err = await failure(call(ctx.client.delete.bind(ctx.client), { path: `${LOCATION}/` }));
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'UNSAFE_PATH' });
-    expect(existsSync(root)).toBe(true);
+    expect(existsSync(ctx.root)).toBe(true);
   });
 });
 
 describe('SetMonitorMarker', () => {
   it('writes the driver into <ds>/.monitor, creating the directory, and removes it for an empty driver', async () => {
     await repeat(() =>
-      call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100/'), driver: 'grpc' }),
+      call(ctx.client.setMonitorMarker.bind(ctx.client), { datastoreDir: ds('100/'), driver: 'grpc' }),
     );
-    expect(readFileSync(local('100/.monitor'), 'utf8')).toBe('grpc\n');
-    await call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100'), driver: 'ssh' });
-    expect(readFileSync(local('100/.monitor'), 'utf8')).toBe('ssh\n');
-    await repeat(() => call(client.setMonitorMarker.bind(client), { datastoreDir: ds('100'), driver: '' }));
-    expect(existsSync(local('100/.monitor'))).toBe(false);
+    expect(readFileSync(ctx.local('100/.monitor'), 'utf8')).toBe('grpc\n');
+    await call(ctx.client.setMonitorMarker.bind(ctx.client), { datastoreDir: ds('100'), driver: 'ssh' });
+    expect(readFileSync(ctx.local('100/.monitor'), 'utf8')).toBe('ssh\n');
+    await repeat(() =>
+      call(ctx.client.setMonitorMarker.bind(ctx.client), { datastoreDir: ds('100'), driver: '' }),
+    );
+    expect(existsSync(ctx.local('100/.monitor'))).toBe(false);
   });
 
   it('refuses a driver name that is not one', async () => {
     const err = await failure(
-      call(client.setMonitorMarker.bind(client), { datastoreDir: ds('0'), driver: '../x' }),
+      call(ctx.client.setMonitorMarker.bind(ctx.client), { datastoreDir: ds('0'), driver: '../x' }),
     );
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
   });
@@ -121,9 +126,9 @@ describe('SetMonitorMarker', () => {
 
 describe('Resize (real qemu-img)', () => {
   it.each(['qcow2', 'raw'] as const)('grows a %s image once; repeats are no-ops', async (format) => {
-    await qemuImg('create', '-q', '-f', format, local(`0/42/grow.${format}`), '16M');
+    await qemuImg('create', '-q', '-f', format, ctx.local(`0/42/grow.${format}`), '16M');
     const results = await repeat(() =>
-      call(client.resize.bind(client), {
+      call(ctx.client.resize.bind(ctx.client), {
         path: ds(`0/42/grow.${format}`),
         sizeMb: 48,
         preallocate: false,
@@ -135,33 +140,33 @@ describe('Resize (real qemu-img)', () => {
       { changed: false, virtualSize: 48 * MIB },
       { changed: false, virtualSize: 48 * MIB },
     ]);
-    const info = await imageInfo(local(`0/42/grow.${format}`), format);
+    const info = await imageInfo(ctx.local(`0/42/grow.${format}`), format);
     expect(info).toMatchObject({ format, virtualSize: 48 * MIB });
   });
 
   it('preallocates with SPARSE=no (raw: allocated grows to about the full size)', async () => {
-    await qemuImg('create', '-q', '-f', 'raw', local('0/42/full.raw'), '1M');
-    await call(client.resize.bind(client), {
+    await qemuImg('create', '-q', '-f', 'raw', ctx.local('0/42/full.raw'), '1M');
+    await call(ctx.client.resize.bind(ctx.client), {
       path: ds('0/42/full.raw'),
       sizeMb: 64,
       preallocate: true,
       format: 'raw',
     });
-    expect(lstatSync(local('0/42/full.raw')).blocks * 512).toBeGreaterThanOrEqual(63 * MIB);
-    await qemuImg('create', '-q', '-f', 'raw', local('0/42/sparse.raw'), '1M');
-    await call(client.resize.bind(client), {
+    expect(lstatSync(ctx.local('0/42/full.raw')).blocks * 512).toBeGreaterThanOrEqual(63 * MIB);
+    await qemuImg('create', '-q', '-f', 'raw', ctx.local('0/42/sparse.raw'), '1M');
+    await call(ctx.client.resize.bind(ctx.client), {
       path: ds('0/42/sparse.raw'),
       sizeMb: 64,
       preallocate: false,
       format: 'raw',
     });
-    expect(lstatSync(local('0/42/sparse.raw')).blocks * 512).toBeLessThan(MIB);
+    expect(lstatSync(ctx.local('0/42/sparse.raw')).blocks * 512).toBeLessThan(MIB);
   });
 
   it('refuses to shrink, and reports a missing image as NOT_FOUND', async () => {
-    await qemuImg('create', '-q', '-f', 'qcow2', local('0/42/big.qcow2'), '32M');
+    await qemuImg('create', '-q', '-f', 'qcow2', ctx.local('0/42/big.qcow2'), '32M');
     const shrink = await failure(
-      call(client.resize.bind(client), {
+      call(ctx.client.resize.bind(ctx.client), {
         path: ds('0/42/big.qcow2'),
         sizeMb: 16,
         preallocate: false,
@@ -170,9 +175,9 @@ describe('Resize (real qemu-img)', () => {
     );
     expect(shrink).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
     expect(shrink.message).toMatch(/^resize host01:\/var\/lib\/one\/datastores\/0\/42\/big.qcow2: shrinking/);
-    expect((await imageInfo(local('0/42/big.qcow2'), 'qcow2')).virtualSize).toBe(32 * MIB);
+    expect((await imageInfo(ctx.local('0/42/big.qcow2'), 'qcow2')).virtualSize).toBe(32 * MIB);
     const missing = await failure(
-      call(client.resize.bind(client), {
+      call(ctx.client.resize.bind(ctx.client), {
         path: ds('0/42/nope'),
         sizeMb: 16,
         preallocate: false,
@@ -181,7 +186,7 @@ describe('Resize (real qemu-img)', () => {
     );
     expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
     const zero = await failure(
-      call(client.resize.bind(client), {
+      call(ctx.client.resize.bind(ctx.client), {
         path: ds('0/42/big.qcow2'),
         sizeMb: 0,
         preallocate: false,
@@ -194,23 +199,27 @@ describe('Resize (real qemu-img)', () => {
 
 describe('Copy and CreateProbe', () => {
   it('Copy keeps holes and gives the same result when repeated', async () => {
-    await qemuImg('create', '-q', '-f', 'raw', local('1/image.raw'), '64M');
-    writeFileSync(local('1/small'), 'data');
+    await qemuImg('create', '-q', '-f', 'raw', ctx.local('1/image.raw'), '64M');
+    writeFileSync(ctx.local('1/small'), 'data');
     const results = await repeat(() =>
-      call(client.copy.bind(client), {
+      call(ctx.client.copy.bind(ctx.client), {
         source: ds('1/image.raw'),
         destination: ds('0/42/disk.2'),
         sparse: true,
       }),
     );
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
-    expect(statSync(local('0/42/disk.2')).size).toBe(64 * MIB);
-    expect(statSync(local('0/42/disk.2')).blocks * 512).toBeLessThan(MIB);
+    expect(statSync(ctx.local('0/42/disk.2')).size).toBe(64 * MIB);
+    expect(statSync(ctx.local('0/42/disk.2')).blocks * 512).toBeLessThan(MIB);
   });
 
   it('Copy of a missing source is NOT_FOUND', async () => {
     const err = await failure(
-      call(client.copy.bind(client), { source: ds('1/nothing'), destination: ds('0/x'), sparse: true }),
+      call(ctx.client.copy.bind(ctx.client), {
+        source: ds('1/nothing'),
+        destination: ds('0/x'),
+        sparse: true,
+      }),
     );
     expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
     expect(err.message).toBe(
@@ -220,45 +229,49 @@ describe('Copy and CreateProbe', () => {
 
   it('CreateProbe makes a new empty file each time and returns its oned-view path', async () => {
     const results = await repeat(() =>
-      call(client.createProbe.bind(client), { dir: ds('0//42/'), name: newProbeName() }),
+      call(ctx.client.createProbe.bind(ctx.client), { dir: ds('0//42/'), name: newProbeName() }),
     );
     expect(new Set(results.map((r) => r.path)).size).toBe(REPEATS);
     for (const { path, created } of results) {
       expect(path).toMatch(/^\/var\/lib\/one\/datastores\/0\/42\/\.probe-[0-9a-f]{32}$/);
       expect(created).toBe(true);
-      expect(statSync(local(path.slice(LOCATION.length + 1))).size).toBe(0);
+      expect(statSync(ctx.local(path.slice(LOCATION.length + 1))).size).toBe(0);
     }
     const err = await failure(
-      call(client.createProbe.bind(client), { dir: ds('0/none'), name: newProbeName() }),
+      call(ctx.client.createProbe.bind(ctx.client), { dir: ds('0/none'), name: newProbeName() }),
     );
     expect(err).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
   });
 
   it('CreateProbe repeated with the same name finds the same probe and makes no second one', async () => {
     const name = newProbeName();
-    const results = await repeat(() => call(client.createProbe.bind(client), { dir: ds('0/42'), name }));
+    const results = await repeat(() =>
+      call(ctx.client.createProbe.bind(ctx.client), { dir: ds('0/42'), name }),
+    );
     expect(results).toEqual([
       { path: ds(`0/42/${name}`), created: true },
       { path: ds(`0/42/${name}`), created: false },
       { path: ds(`0/42/${name}`), created: false },
     ]);
-    expect(readdirSync(local('0/42')).filter((f) => f.startsWith('.probe-'))).toContain(name);
-    expect(statSync(local(`0/42/${name}`)).size).toBe(0);
+    expect(readdirSync(ctx.local('0/42')).filter((f) => f.startsWith('.probe-'))).toContain(name);
+    expect(statSync(ctx.local(`0/42/${name}`)).size).toBe(0);
   });
 
   it('CreateProbe refuses a name that is not a probe name, and a name held by something else', async () => {
     for (const name of ['', 'disk.0', '.probe-../../x', `.probe-${'A'.repeat(32)}`]) {
-      const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/42'), name }));
+      const err = await failure(call(ctx.client.createProbe.bind(ctx.client), { dir: ds('0/42'), name }));
       expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
       expect(err.message).toMatch(
         /^create probe on host01: name (is required|must be \.probe- and 32 lowercase hex digits)/,
       );
     }
     const taken = newProbeName();
-    writeFileSync(local(`0/42/${taken}`), 'not a probe');
-    const err = await failure(call(client.createProbe.bind(client), { dir: ds('0/42'), name: taken }));
+    writeFileSync(ctx.local(`0/42/${taken}`), 'not a probe');
+    const err = await failure(
+      call(ctx.client.createProbe.bind(ctx.client), { dir: ds('0/42'), name: taken }),
+    );
     expect(err).toMatchObject({ code: grpc.status.ALREADY_EXISTS, reason: 'ALREADY_EXISTS' });
-    expect(readFileSync(local(`0/42/${taken}`), 'utf8')).toBe('not a probe');
+    expect(readFileSync(ctx.local(`0/42/${taken}`), 'utf8')).toBe('not a probe');
   });
 });
 
@@ -273,21 +286,21 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
   let secondClient: AgentServiceClient;
 
   beforeAll(async () => {
-    await issueCertificate(pki.dir, 'host02', ['127.0.0.1']);
-    secondRoot = await makeDatastores(join(base, 'host02'));
+    await issueCertificate(ctx.pki.dir, 'host02', ['127.0.0.1']);
+    secondRoot = await makeDatastores(join(ctx.base, 'host02'));
     const config = parseAgentConfig(
       {
         name: 'host02',
         listen: '127.0.0.1:0',
         roots: [{ location: LOCATION, path: secondRoot }],
-        tls: pkiFiles(pki.dir, 'host02'),
+        tls: pkiFiles(ctx.pki.dir, 'host02'),
       },
       'test config host02',
     );
     second = await startAgent(config, pino({ level: 'silent' }));
     secondClient = new AgentServiceClient(
       `127.0.0.1:${second.port}`,
-      clientCredentials(loadTls(pkiFiles(pki.dir, 'coordinator'), 'test')),
+      clientCredentials(loadTls(pkiFiles(ctx.pki.dir, 'coordinator'), 'test')),
       channelOptions('host02'),
     );
   });
@@ -298,19 +311,19 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
   });
 
   it('moves a sparse image from host01 to host02, keeping holes; a repeat with a new ticket gives the same result', async () => {
-    await qemuImg('create', '-q', '-f', 'raw', local('1/send.raw'), '32M');
-    writeFileSync(local('1/send.raw'), 'payload', { flag: 'r+' });
+    await qemuImg('create', '-q', '-f', 'raw', ctx.local('1/send.raw'), '32M');
+    writeFileSync(ctx.local('1/send.raw'), 'payload', { flag: 'r+' });
     // Receive needs the destination's directory, as the coordinator's MakeDir-then-Receive provides.
     await call(secondClient.makeDir.bind(secondClient), { path: ds('0/42') });
     const results = [];
     for (let i = 0; i < REPEATS; i++) {
-      const ticket = await call(client.openSend.bind(client), {
+      const ticket = await call(ctx.client.openSend.bind(ctx.client), {
         path: ds('1/send.raw'),
         ttlSeconds: 0,
         receiverName: 'host02',
       });
       expect(ticket).toMatchObject({
-        dataAddress: agent.dataAddress,
+        dataAddress: ctx.agent.dataAddress,
         kind: FileKind.FILE_KIND_FILE,
         entries: 1,
       });
@@ -334,7 +347,7 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
     const err = await failure(
       call(secondClient.receive.bind(secondClient), {
         ticket: 'x',
-        dataAddress: agent.dataAddress,
+        dataAddress: ctx.agent.dataAddress,
         sourceName: AGENT_NAME,
         destination: '/etc/evil',
         sparse: true,
@@ -347,10 +360,10 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
 
 describe('logging', () => {
   it('logs every RPC once with method, code, duration and the request id', async () => {
-    await call(client.stat.bind(client), { path: ds('0') }, 'req-123');
-    await failure(call(client.stat.bind(client), { path: '/etc' }, 'req-456'));
-    const ok = logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-123');
-    const bad = logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-456');
+    await call(ctx.client.stat.bind(ctx.client), { path: ds('0') }, 'req-123');
+    await failure(call(ctx.client.stat.bind(ctx.client), { path: '/etc' }, 'req-456'));
+    const ok = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-123');
+    const bad = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-456');
     expect(ok).toHaveLength(1);
     expect(ok[0]).toMatchObject({ method: 'Stat', code: 'OK', peer: 'coordinator' });
     expect(typeof ok[0]?.['ms']).toBe('number');

@@ -4,25 +4,25 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { channelOptions } from '../../common/src/tls.js';
 import { AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { issueCertificate, pkiFiles } from '../../cli/src/pki/pki.js';
-import { AGENT_NAME, LOCATION, agentClient, call, failure } from './testing/agent-fixture.js';
-import { agent, client, ds, local, pki, useAgentServer } from './testing/server-test-fixture.js';
+import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
+import { AGENT_NAME, LOCATION, agentClient, call, failure } from '../../test/support/agent/agent-fixture.js';
+import { ds, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 
-useAgentServer();
+const ctx = useAgentServer();
 
 describe('mutual TLS', () => {
   it('answers a client with a certificate from the cloud CA', async () => {
-    const res = await call(client.hello.bind(client), {});
+    const res = await call(ctx.client.hello.bind(ctx.client), {});
     expect(res).toEqual({
       name: AGENT_NAME,
       version: '0.1.0',
       locations: [LOCATION],
-      dataAddress: agent.dataAddress,
+      dataAddress: ctx.agent.dataAddress,
     });
   });
 
   it('refuses a client without a certificate', async () => {
-    const anonymous = agentClient(agent.port, pki.dir, false);
+    const anonymous = agentClient(ctx.agent.port, ctx.pki.dir, false);
     const err = await failure(call(anonymous.hello.bind(anonymous), {}));
     anonymous.close();
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
@@ -31,11 +31,11 @@ describe('mutual TLS', () => {
   it('refuses a client whose certificate comes from another CA', async () => {
     // The foreign client trusts our CA (so only its own certificate is wrong).
     const foreign = new AgentServiceClient(
-      `127.0.0.1:${agent.port}`,
+      `127.0.0.1:${ctx.agent.port}`,
       grpc.credentials.createSsl(
-        readFileSync(pkiFiles(pki.dir, 'coordinator').ca),
-        readFileSync(pkiFiles(pki.otherDir, 'coordinator').key),
-        readFileSync(pkiFiles(pki.otherDir, 'coordinator').cert),
+        readFileSync(pkiFiles(ctx.pki.dir, 'coordinator').ca),
+        readFileSync(pkiFiles(ctx.pki.otherDir, 'coordinator').key),
+        readFileSync(pkiFiles(ctx.pki.otherDir, 'coordinator').cert),
       ),
       channelOptions(AGENT_NAME),
     );
@@ -47,13 +47,13 @@ describe('mutual TLS', () => {
 
 describe('roles: only the coordinator calls the agent', () => {
   it('refuses another agent of the same CA, before looking at the request', async () => {
-    await issueCertificate(pki.dir, 'host02', ['127.0.0.1']);
-    const peer = agentClient(agent.port, pki.dir, true, 'host02');
+    await issueCertificate(ctx.pki.dir, 'host02', ['127.0.0.1']);
+    const peer = agentClient(ctx.agent.port, ctx.pki.dir, true, 'host02');
     const err = await failure(call(peer.makeDir.bind(peer), { path: ds('0/from-host02') }));
     peer.close();
     expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'CALLER_NOT_COORDINATOR' });
     expect(err.message).toMatch(/^agent host01: MakeDir refused: only the coordinator may call/);
-    expect(existsSync(local('0/from-host02'))).toBe(false);
+    expect(existsSync(ctx.local('0/from-host02'))).toBe(false);
   });
 });
 
@@ -84,19 +84,24 @@ describe('refusals carry the code, the x-reason and a message naming host and pa
     ],
   ];
   it.each(cases)('Delete of %s', async (_title, path, code, reason, message) => {
-    const err = await failure(call(client.delete.bind(client), { path }));
+    const err = await failure(call(ctx.client.delete.bind(ctx.client), { path }));
     expect(err).toMatchObject({ code, reason });
     expect(err.message).toContain(message);
   });
 
   it('a symlink planted in a datastore cannot lead outside', async () => {
-    symlinkSync('/etc', local('0/etc'));
+    symlinkSync('/etc', ctx.local('0/etc'));
     for (const attempt of [
-      () => call(client.delete.bind(client), { path: ds('0/etc/hostname') }),
-      () => call(client.makeDir.bind(client), { path: ds('0/etc/evil') }),
-      () => call(client.stat.bind(client), { path: ds('0/etc/passwd') }),
+      () => call(ctx.client.delete.bind(ctx.client), { path: ds('0/etc/hostname') }),
+      () => call(ctx.client.makeDir.bind(ctx.client), { path: ds('0/etc/evil') }),
+      () => call(ctx.client.stat.bind(ctx.client), { path: ds('0/etc/passwd') }),
       () =>
-        call(client.resize.bind(client), { path: ds('0/etc'), sizeMb: 1, preallocate: false, format: 'raw' }),
+        call(ctx.client.resize.bind(ctx.client), {
+          path: ds('0/etc'),
+          sizeMb: 1,
+          preallocate: false,
+          format: 'raw',
+        }),
     ]) {
       const err = await failure(attempt());
       expect(err).toMatchObject({ code: grpc.status.PERMISSION_DENIED, reason: 'PATH_OUTSIDE_ROOTS' });

@@ -9,7 +9,7 @@ import type {
   CloneOverlayRequest,
   LinkImageRequest,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { type RunningAgent, startAgent } from './server.js';
 import {
@@ -21,8 +21,8 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
-} from './testing/agent-fixture.js';
-import { KIB, patternMismatches, qemuImg, writePattern } from './testing/disk-testing.js';
+} from '../../test/support/agent/agent-fixture.js';
+import { KIB, patternMismatches, qemuImg, writePattern } from '../../test/support/agent/disk-testing.js';
 
 /** CloneOverlay and LinkImage (the shared-mode TM driver) through a real agent over mutual TLS. */
 let base: string;

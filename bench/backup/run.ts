@@ -10,7 +10,7 @@
  * The 1% is written as 256 KiB pieces spread evenly over the disk (through qemu-io inside the
  * running QEMU, or qemu-io on the file when powered off). Rounds are interleaved; medians printed.
  *
- *   npx tsc -p tsconfig.build.json && node dist/bench/backup/run.js
+ *   npm run build:bench && node dist-bench/bench/backup/run.js
  *
  * Everything it starts (stack, domain) is stopped by PID or name; its directory is removed at the
  * end. Results: stdout and bench/out/backup.json.
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { vmXml } from '../../test/fakes/oned/fixtures.js';
+import { vmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from '../../test/support/libvirt.js';
 
 const MiB = 1024 ** 2;

@@ -10,6 +10,8 @@
  *       dir, `virsh dumpxml`, `virsh blockpull --base --wait`, `rm`.
  * Each cycle also writes 1 MiB into the guest's disk (not timed), so every delete merges data.
  * Two identical TCG domains (one per method), 1 GiB qcow2 disks, cycles interleaved.
+ *
+ *   npm run build:bench && node dist-bench/bench/live-snapshots/run.js
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 import { MIB, makeImage } from '../../cli/src/demo/demo-images.js';
 import { runAction } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
-import { writeVmXml } from '../../test/fakes/oned/fixtures.js';
+import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from '../../test/support/libvirt.js';
 import { startSshServer } from '../support/ssh-server.js';
 

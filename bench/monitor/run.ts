@@ -12,6 +12,8 @@
  * Wall time and CPU (ours: this process; du: its children). Targets: cold ≥ 30×, steady ≥ 300×
  * faster than du. Writes bench/out/monitor.json. The tree is built once (one VM made with qemu-img,
  * copied 1,000 times) and removed at the end.
+ *
+ *   npm run build:bench && node dist-bench/bench/monitor/run.js
  */
 import { cpSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -26,7 +28,7 @@ import {
 import { vmLine } from '../../agent/src/monitor/templates.js';
 import { encodeMessages } from '../../common/src/monitord/wire.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { makeQcow2Disk, writeData } from '../../agent/src/testing/monitor-fixtures.js';
+import { makeQcow2Disk, writeData } from '../../test/support/agent/monitor-fixtures.js';
 import { packageRoot } from '../../cli/src/demo/processes.js';
 
 /** BENCH_MONITOR_VMS shrinks the tree for a smoke run; the recorded figures use 1,000. */

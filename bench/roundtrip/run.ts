@@ -7,6 +7,8 @@
  *   (c) `ssh host true` over a warm ControlMaster (OpenNebula's settings, a clean shell): the cost
  *       of the round trip OpenNebula's ssh drivers pay per remote command.
  * Prints p50/p95 and ratios; target: our p50 within 1.3x of `node -e 0`. Writes bench/out/roundtrip.json.
+ *
+ *   npm run build:bench && node dist-bench/bench/roundtrip/run.js
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

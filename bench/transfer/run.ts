@@ -12,7 +12,7 @@
  * prescribes for comparable figures. Targets: ours at least 3x faster than tar|ssh and within 1.5x
  * of local cp, holes preserved.
  *
- *   npx tsc -p tsconfig.build.json && node dist/bench/transfer/run.js
+ *   npm run build:bench && node dist-bench/bench/transfer/run.js
  *
  * Everything it starts (two stacks of agents and coordinator, sshd, the ssh master) is stopped by
  * PID; everything it creates lives under temporary directories removed at the end. Results: stdout
@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadTls } from '../../common/src/tls.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { Stack } from '../../cli/src/demo/stack.js';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { startSshServer, type SshServer } from '../support/ssh-server.js';
 

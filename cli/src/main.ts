@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
-import { initCa, issueCertificate } from './pki/pki.js';
+import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
 

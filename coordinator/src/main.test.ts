@@ -5,14 +5,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import {
   AGENT_NAME,
   COORDINATOR_NAME,
   type Pki,
   makePki,
   makeTempDir,
-} from '../../agent/src/testing/agent-fixture.js';
+} from '../../test/support/agent/agent-fixture.js';
 
 /** The compiled coordinator, as the package's bin runs it (build with `npx tsc -p tsconfig.build.json`). */
 const MAIN = join(process.cwd(), 'dist/coordinator/src/main.js');

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { BackupPrepareRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call } from '../../agent/src/testing/agent-fixture.js';
+import { call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
 

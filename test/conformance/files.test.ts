@@ -3,12 +3,11 @@
 // mutual TLS, every documented repeat made REPEATS times, every documented error reason provoked.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { issueCertificate } from '../../cli/src/pki/pki.js';
+import { issueCertificate } from '../../common/src/pki/pki.js';
 import { FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { AGENT_NAME, LOCATION, agentClient, call } from '../../agent/src/testing/agent-fixture.js';
+import { AGENT_NAME, LOCATION, agentClient, call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 
 const c = useConformanceAgent();

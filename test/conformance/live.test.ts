@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CopyDiskLiveRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call } from '../../agent/src/testing/agent-fixture.js';
+import { call } from '../support/agent/agent-fixture.js';
 import {
   LIBVIRT_URI,
   type TestDomain,

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { call } from '../../agent/src/testing/agent-fixture.js';
+import { call } from '../support/agent/agent-fixture.js';
 import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 
 const c = useConformanceAgent();

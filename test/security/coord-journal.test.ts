@@ -13,7 +13,7 @@ import { makeImage } from '../../cli/src/demo/demo-images.js';
 import { runAction } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { Journal } from '../../coordinator/src/journal/journal.js';
-import { writeVmXml } from '../fakes/oned/fixtures.js';
+import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { expectOk } from '../support/assertions.js';
 
 const VM = 41;

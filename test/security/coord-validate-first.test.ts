@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeImage } from '../../cli/src/demo/demo-images.js';
 import { runAction } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, ONED_VMS_LOCATION, Stack } from '../../cli/src/demo/stack.js';
-import { writeVmXml } from '../fakes/oned/fixtures.js';
+import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { expectOneLineFailure } from '../support/assertions.js';
 import { layout } from '../support/files.js';
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../common/src/errors.js';
 import { copyPath } from '../../agent/src/rpc/copy.js';
-import { LOCATION } from '../../agent/src/testing/agent-fixture.js';
-import { localAgent } from '../../agent/src/testing/disk-testing.js';
+import { LOCATION } from '../support/agent/agent-fixture.js';
+import { localAgent } from '../support/agent/disk-testing.js';
 
 let base: string;
 let root: string;

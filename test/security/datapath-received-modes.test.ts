@@ -4,28 +4,21 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../../agent/src/files/modes.js';
-import {
-  rootA,
-  rootB,
-  a,
-  b,
-  transfer,
-  useTransferPair,
-} from '../../agent/src/transfer/transfer-test-fixture.js';
+import { transfer, useTransferPair } from '../support/agent/transfer-test-fixture.js';
 
-useTransferPair();
+const pair = useTransferPair();
 
 const modeOf = async (path: string): Promise<number> => (await stat(path)).mode & 0o7777;
 
 describe('datapath: received file modes (issue 9, class 4)', () => {
   it('a 0777 file and a setuid file arrive as DISK_FILE_MODE, directories as DIRECTORY_MODE', async () => {
-    const single = join(rootA, '0', 'open.raw');
+    const single = join(pair.rootA, '0', 'open.raw');
     await writeFile(single, 'data');
     await chmod(single, 0o777);
-    await transfer(a, 'host-a', '0/open.raw', b, '0/open.raw');
-    expect(await modeOf(join(rootB, '0', 'open.raw'))).toBe(DISK_FILE_MODE);
+    await transfer(pair.a, 'host-a', '0/open.raw', pair.b, '0/open.raw');
+    expect(await modeOf(join(pair.rootB, '0', 'open.raw'))).toBe(DISK_FILE_MODE);
 
-    const vm = join(rootA, '0', '90');
+    const vm = join(pair.rootA, '0', '90');
     await mkdir(join(vm, 'disk.0.snap'), { recursive: true });
     await writeFile(join(vm, 'disk.0.snap', '0'), 'snap');
     await writeFile(join(vm, 'suid'), 'x');
@@ -33,8 +26,8 @@ describe('datapath: received file modes (issue 9, class 4)', () => {
     await chmod(join(vm, 'disk.0.snap', '0'), 0o666);
     await chmod(join(vm, 'disk.0.snap'), 0o777);
     await chmod(vm, 0o700);
-    await transfer(a, 'host-a', '0/90', b, '0/90');
-    const dvm = join(rootB, '0', '90');
+    await transfer(pair.a, 'host-a', '0/90', pair.b, '0/90');
+    const dvm = join(pair.rootB, '0', '90');
     expect(await modeOf(join(dvm, 'suid'))).toBe(DISK_FILE_MODE);
     expect(await modeOf(join(dvm, 'disk.0.snap', '0'))).toBe(DISK_FILE_MODE);
     expect(await modeOf(join(dvm, 'disk.0.snap'))).toBe(DIRECTORY_MODE);

@@ -9,22 +9,14 @@ import { entryAppears } from '../support/files.js';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startService, qemuWrite, sha256File } from '../../agent/src/transfer/test-support.js';
-import {
-  MiB,
-  a,
-  extra,
-  oned,
-  rootA,
-  tempLeftovers,
-  tlsB,
-  useTransferPair,
-  work,
-} from '../../agent/src/transfer/transfer-test-fixture.js';
+import { ONED_ROOT, startService, qemuWrite, sha256File } from '../support/agent/transfer-support.js';
+import { MiB, oned, tempLeftovers, useTransferPair } from '../support/agent/transfer-test-fixture.js';
 
-useTransferPair();
+const pair = useTransferPair();
 
-const DIST_SUPPORT = resolve('dist/agent/src/transfer/test-support.js');
+/** The built agent's transfer service and path confinement: the killed receiver runs shipped code. */
+const DIST_TRANSFER = resolve('dist/agent/src/transfer/transfer-service.js');
+const DIST_ROOTS = resolve('dist/agent/src/paths/roots.js');
 /** What the relay lets through before it stalls: the handshake, the manifest and some data. */
 const RELAYED_BYTES = 2 * MiB;
 const DAY_MS = 24 * 3600 * 1000;
@@ -64,7 +56,7 @@ async function stallingRelay(target: string, limit: number): Promise<string> {
 }
 
 async function bigSource(name: string): Promise<void> {
-  const src = join(rootA, '0', name);
+  const src = join(pair.rootA, '0', name);
   await writeFile(src, '');
   await truncate(src, 64 * MiB);
   await qemuWrite(src, 'raw', [[0, 32 * MiB, 0x5c]]);
@@ -73,21 +65,26 @@ async function bigSource(name: string): Promise<void> {
 /** A receiving agent process (host-b on `root`) that pulls `src` into 0/`dst` through a stalling relay. */
 async function killedMidReceive(root: string, src: string, dst: string): Promise<string> {
   const before = await tempLeftovers(join(root, '0'));
-  const sent = await a.openSend({ path: oned(`0/${src}`), ttlSeconds: 0, receiverName: 'host-b' });
+  const sent = await pair.a.openSend({ path: oned(`0/${src}`), ttlSeconds: 0, receiverName: 'host-b' });
   const relay = await stallingRelay(sent.dataAddress, RELAYED_BYTES);
-  const pki = join(work, 'pki-files');
+  const pki = join(pair.work, 'pki-files');
   await mkdir(pki, { recursive: true });
   await Promise.all([
-    writeFile(join(pki, 'ca.pem'), tlsB.ca),
-    writeFile(join(pki, 'cert.pem'), tlsB.cert),
-    writeFile(join(pki, 'key.pem'), tlsB.key),
+    writeFile(join(pki, 'ca.pem'), pair.tlsB.ca),
+    writeFile(join(pki, 'cert.pem'), pair.tlsB.cert),
+    writeFile(join(pki, 'key.pem'), pair.tlsB.key),
   ]);
   const script = `
     import { readFileSync } from 'node:fs';
-    import { startService } from ${JSON.stringify(DIST_SUPPORT)};
+    import { pino } from 'pino';
+    import { TransferService } from ${JSON.stringify(DIST_TRANSFER)};
+    import { Roots } from ${JSON.stringify(DIST_ROOTS)};
     const [pki, root, ticket, address, destination] = process.argv.slice(1);
     const tls = { ca: readFileSync(pki + '/ca.pem'), cert: readFileSync(pki + '/cert.pem'), key: readFileSync(pki + '/key.pem') };
-    const service = await startService('host-b', tls, root);
+    const roots = new Roots('host-b', [{ location: ${JSON.stringify(ONED_ROOT)}, path: root }]);
+    const service = new TransferService({ name: 'host-b', tls, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }),
+      resolve: (path, field) => roots.resolve(path, field), realRoots: () => roots.realRoots() });
+    await service.start();
     await service.receive({ ticket, dataAddress: address, sourceName: 'host-a', destination, sparse: true },
       new AbortController().signal);
   `;
@@ -111,7 +108,7 @@ async function killedMidReceive(root: string, src: string, dst: string): Promise
 
 describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
   it('the next agent start removes what a killed receive left', async () => {
-    const root = join(work, 'killed-1');
+    const root = join(pair.work, 'killed-1');
     await mkdir(join(root, '0', '42'), { recursive: true });
     await bigSource('k1.raw');
     const left = await killedMidReceive(root, 'k1.raw', 'k1.raw');
@@ -123,14 +120,14 @@ describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
     const old = new Date(Date.now() - 2 * DAY_MS);
     await utimes(legacy, old, old);
 
-    const restarted = await startService('host-b', tlsB, root);
-    extra.push(restarted);
+    const restarted = await startService('host-b', pair.tlsB, root);
+    pair.extra.push(restarted);
     expect(await tempLeftovers(join(root, '0'))).toEqual([]);
     expect(await tempLeftovers(join(root, '0', '42'))).toEqual([]);
   });
 
   it('a receive into the same name removes stale temporaries first, but not a running receive', async () => {
-    const root = join(work, 'killed-2');
+    const root = join(pair.work, 'killed-2');
     await mkdir(join(root, '0'), { recursive: true });
     await bigSource('k2.raw');
     const left = await killedMidReceive(root, 'k2.raw', 'k2.raw');
@@ -139,14 +136,14 @@ describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
     await writeFile(join(root, '0', foreign), 'in progress elsewhere');
 
     // Start-up sweeping is not what this test checks: the leftover is planted after the start.
-    const service = await startService('host-b', tlsB, root);
-    extra.push(service);
+    const service = await startService('host-b', pair.tlsB, root);
+    pair.extra.push(service);
     const left2 = await killedMidReceive(root, 'k2.raw', 'k2.raw');
     expect((await tempLeftovers(join(root, '0'))).sort()).toEqual([foreign, left2].sort());
     expect(left2).not.toBe(left);
 
     // A receive of this process, stalled mid-way: its temporary must survive the next one.
-    const slowSent = await a.openSend({ path: oned('0/k2.raw'), ttlSeconds: 0, receiverName: 'host-b' });
+    const slowSent = await pair.a.openSend({ path: oned('0/k2.raw'), ttlSeconds: 0, receiverName: 'host-b' });
     const slowRelay = await stallingRelay(slowSent.dataAddress, RELAYED_BYTES);
     const ac = new AbortController();
     const slow = service.receive(
@@ -161,7 +158,7 @@ describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
     );
     const running = await temporaryAppears(join(root, '0'), [foreign, left2]);
 
-    const sent = await a.openSend({ path: oned('0/k2.raw'), ttlSeconds: 0, receiverName: 'host-b' });
+    const sent = await pair.a.openSend({ path: oned('0/k2.raw'), ttlSeconds: 0, receiverName: 'host-b' });
     await service.receive(
       {
         ticket: sent.ticket,
@@ -172,7 +169,9 @@ describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
       },
       new AbortController().signal,
     );
-    expect(await sha256File(join(root, '0', 'k2.raw'))).toBe(await sha256File(join(rootA, '0', 'k2.raw')));
+    expect(await sha256File(join(root, '0', 'k2.raw'))).toBe(
+      await sha256File(join(pair.rootA, '0', 'k2.raw')),
+    );
     expect((await tempLeftovers(join(root, '0'))).sort()).toEqual([foreign, running].sort());
     expect(await readFile(join(root, '0', foreign), 'utf8')).toBe('in progress elsewhere');
 

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_NAME, call, failure } from '../../agent/src/testing/agent-fixture.js';
-import { client, ds, local, useAgentServer } from '../../agent/src/testing/server-test-fixture.js';
+import { AGENT_NAME, call, failure } from '../support/agent/agent-fixture.js';
+import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
 
 /**
@@ -10,7 +10,7 @@ import { connectionCounter, networkBackings, qcow2Header } from './formats-layou
  * counts connections: none may arrive, whatever the RPC, and each call fails with one BAD_LAYOUT
  * line naming host and path.
  */
-useAgentServer();
+const ctx = useAgentServer();
 
 let listener: Awaited<ReturnType<typeof connectionCounter>>;
 const variants: Array<{ name: string; backing: string; vm: number }> = [];
@@ -20,10 +20,10 @@ beforeAll(async () => {
   networkBackings(listener.port).forEach((b, i) => variants.push({ ...b, vm: 100 + i }));
   for (const v of variants) {
     // In a VM directory, as the active layer of a snap chain (disk.0 -> disk.0.snap/0).
-    await qcow2Header(local(`0/${v.vm}/disk.0.snap/0`), v.backing);
-    await qcow2Header(local(`0/${v.vm}/disk.1`), v.backing);
+    await qcow2Header(ctx.local(`0/${v.vm}/disk.0.snap/0`), v.backing);
+    await qcow2Header(ctx.local(`0/${v.vm}/disk.1`), v.backing);
     // In the image datastore, as a persistent image's file.
-    await qcow2Header(local(`1/image-${v.vm}`), v.backing);
+    await qcow2Header(ctx.local(`1/image-${v.vm}`), v.backing);
   }
 });
 
@@ -37,7 +37,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'Resize',
       send: ({ vm }) =>
-        call(client.resize.bind(client), {
+        call(ctx.client.resize.bind(ctx.client), {
           path: ds(`0/${vm}/disk.1`),
           sizeMb: 4,
           preallocate: false,
@@ -47,7 +47,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'Convert (cpds)',
       send: ({ vm }) =>
-        call(client.convert.bind(client), {
+        call(ctx.client.convert.bind(ctx.client), {
           source: ds(`0/${vm}/disk.1`),
           destination: ds(`1/export-${vm}`),
           format: 'qcow2',
@@ -59,12 +59,12 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'ImageInfo',
       send: ({ vm }) =>
-        call(client.imageInfo.bind(client), { path: ds(`0/${vm}/disk.1`), format: 'qcow2' } as never),
+        call(ctx.client.imageInfo.bind(ctx.client), { path: ds(`0/${vm}/disk.1`), format: 'qcow2' } as never),
     },
     {
       rpc: 'SnapshotCreate',
       send: ({ vm }) =>
-        call(client.snapshotCreate.bind(client), {
+        call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.1`),
           snapId: 0,
           format: 'qcow2',
@@ -76,7 +76,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'SnapshotCreate on a snap chain',
       send: ({ vm }) =>
-        call(client.snapshotCreate.bind(client), {
+        call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.0.snap/0`),
           snapId: 0,
           format: 'qcow2',
@@ -88,7 +88,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'LinkImage (ln)',
       send: ({ vm }) =>
-        call(client.linkImage.bind(client), {
+        call(ctx.client.linkImage.bind(ctx.client), {
           source: ds(`1/image-${vm}`),
           diskPath: ds(`0/${vm}/disk.2`),
           format: 'qcow2',
@@ -97,7 +97,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'CloneOverlay (clone)',
       send: ({ vm }) =>
-        call(client.cloneOverlay.bind(client), {
+        call(ctx.client.cloneOverlay.bind(ctx.client), {
           source: ds(`1/image-${vm}`),
           diskPath: ds(`0/${vm}/disk.3`),
           standalone: false,
@@ -108,7 +108,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'BackupPrepare FULL',
       send: ({ vm }) =>
-        call(client.backupPrepare.bind(client), {
+        call(ctx.client.backupPrepare.bind(ctx.client), {
           vmDir: ds(`0/${vm}`),
           vmId: vm,
           domain: '',
@@ -129,6 +129,6 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     expect(f.reason).toBe('BAD_LAYOUT');
     expect(f.message).toContain(`${AGENT_NAME}:`);
     expect(f.message).not.toContain('\n');
-    await expect(stat(local(`1/export-${v().vm}`))).rejects.toThrow();
+    await expect(stat(ctx.local(`1/export-${v().vm}`))).rejects.toThrow();
   });
 });

@@ -2,9 +2,9 @@ import { mkfifo } from './formats-fifo.js';
 import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { call, failure } from '../../agent/src/testing/agent-fixture.js';
-import { AGENT_NAME } from '../../agent/src/testing/agent-fixture.js';
-import { client, ds, local, useAgentServer } from '../../agent/src/testing/server-test-fixture.js';
+import { call, failure } from '../support/agent/agent-fixture.js';
+import { AGENT_NAME } from '../support/agent/agent-fixture.js';
+import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './formats-layouts.js';
 
 /**
@@ -12,23 +12,23 @@ import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './format
  * backing file. Every agent RPC that opens the disk is told its format (raw) and must read the
  * guest's own bytes, never the other VM's.
  */
-useAgentServer();
+const ctx = useAgentServer();
 
 /** The victim: VM 43's raw disk. The attackers: VM 42 (absolute name) and VM 44 (relative name). */
 const VICTIM = '0/43/disk.0';
 const ATTACKERS = [
-  { name: 'absolute backing name', vm: 42, backing: () => local(VICTIM) },
+  { name: 'absolute backing name', vm: 42, backing: () => ctx.local(VICTIM) },
   { name: 'relative ../43/disk.0', vm: 44, backing: () => '../43/disk.0' },
 ];
 
 beforeAll(async () => {
-  await secretDisk(local(VICTIM));
-  for (const a of ATTACKERS) await qcow2Header(local(`0/${a.vm}/disk.0`), a.backing(), { sizeMb: 1 });
+  await secretDisk(ctx.local(VICTIM));
+  for (const a of ATTACKERS) await qcow2Header(ctx.local(`0/${a.vm}/disk.0`), a.backing(), { sizeMb: 1 });
 });
 
 afterAll(async () => {
   // The victim's disk is never written by any of the calls.
-  expect(await readFile(local(VICTIM))).toEqual(Buffer.alloc(MIB, SECRET_BYTE));
+  expect(await readFile(ctx.local(VICTIM))).toEqual(Buffer.alloc(MIB, SECRET_BYTE));
 });
 
 describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
@@ -36,7 +36,7 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
 
   it('Convert (cpds) exports the raw bytes of the guest disk, not the other VM disk', async () => {
     const dest = `1/export-${a.vm}`;
-    await call(client.convert.bind(client), {
+    await call(ctx.client.convert.bind(ctx.client), {
       source: ds(disk),
       destination: ds(dest),
       format: 'raw',
@@ -44,30 +44,30 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       sparse: true,
       snapshot: undefined,
     } as never);
-    expect(await holdsSecret(local(dest))).toBe(false);
-    expect(await readFile(local(dest))).toEqual(await readFile(local(disk)));
+    expect(await holdsSecret(ctx.local(dest))).toBe(false);
+    expect(await readFile(ctx.local(dest))).toEqual(await readFile(ctx.local(disk)));
   });
 
   it('ImageInfo describes one raw layer (a raw disk has no backing chain)', async () => {
-    const res = await call(client.imageInfo.bind(client), { path: ds(disk), format: 'raw' } as never);
+    const res = await call(ctx.client.imageInfo.bind(ctx.client), { path: ds(disk), format: 'raw' } as never);
     const layers = (res as { layers: Array<{ format: string; backingFilename: string }> }).layers;
     expect(layers.map((l) => [l.format, l.backingFilename])).toEqual([['raw', '']]);
   });
 
   it('Resize grows the raw file itself, keeping the header bytes as data', async () => {
-    const before = await readFile(local(disk));
-    await call(client.resize.bind(client), {
+    const before = await readFile(ctx.local(disk));
+    await call(ctx.client.resize.bind(ctx.client), {
       path: ds(disk),
       sizeMb: 2,
       preallocate: false,
       format: 'raw',
     } as never);
-    expect((await stat(local(disk))).size).toBe(2 * MIB);
-    expect((await readFile(local(disk))).subarray(0, MIB)).toEqual(before);
+    expect((await stat(ctx.local(disk))).size).toBe(2 * MIB);
+    expect((await readFile(ctx.local(disk))).subarray(0, MIB)).toEqual(before);
   });
 
   it('BackupPrepare FULL copies the raw bytes of the guest disk', async () => {
-    await call(client.backupPrepare.bind(client), {
+    await call(ctx.client.backupPrepare.bind(ctx.client), {
       vmDir: ds(`0/${a.vm}`),
       vmId: a.vm,
       domain: '',
@@ -79,10 +79,19 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       freeze: '',
       vmXml: '<VM/>',
     } as never);
-    const backup = local(`0/${a.vm}/backup/disk.0.0`);
-    const r = await runTool('qemu-img', ['compare', '-U', '-f', 'raw', '-F', 'qcow2', local(disk), backup]);
+    const backup = ctx.local(`0/${a.vm}/backup/disk.0.0`);
+    const r = await runTool('qemu-img', [
+      'compare',
+      '-U',
+      '-f',
+      'raw',
+      '-F',
+      'qcow2',
+      ctx.local(disk),
+      backup,
+    ]);
     expect(r.stdout).toMatch(/Images are identical/);
-    await call(client.backupFinish.bind(client), {
+    await call(ctx.client.backupFinish.bind(ctx.client), {
       vmDir: ds(`0/${a.vm}`),
       domain: '',
       live: false,
@@ -98,7 +107,7 @@ describe('a backing file no layout may point at is refused before anything opens
    */
   const FIFO_DISK = '0/45/disk.0';
   const cases = [
-    { name: "another VM's disk, absolute local name", vm: 60, backing: () => local(FIFO_DISK) },
+    { name: "another VM's disk, absolute local name", vm: 60, backing: () => ctx.local(FIFO_DISK) },
     { name: "another VM's disk, relative name", vm: 61, backing: () => '../45/disk.0' },
     { name: "another VM's disk, oned's name", vm: 62, backing: () => ds(FIFO_DISK) },
     { name: "another VM's snapshot", vm: 63, backing: () => '../45/disk.0.snap/0' },
@@ -106,16 +115,16 @@ describe('a backing file no layout may point at is refused before anything opens
   ];
 
   beforeAll(async () => {
-    await mkfifo(local(FIFO_DISK));
-    await mkfifo(local('0/45/disk.0.snap/0'));
-    for (const c of cases) await qcow2Header(local(`0/${c.vm}/disk.0`), c.backing());
+    await mkfifo(ctx.local(FIFO_DISK));
+    await mkfifo(ctx.local('0/45/disk.0.snap/0'));
+    for (const c of cases) await qcow2Header(ctx.local(`0/${c.vm}/disk.0`), c.backing());
   });
 
   it.each(cases)('$name: Convert, Resize and ImageInfo fail at once naming host and path', async (c) => {
     const disk = ds(`0/${c.vm}/disk.0`);
     const calls = [
       () =>
-        call(client.convert.bind(client), {
+        call(ctx.client.convert.bind(ctx.client), {
           source: disk,
           destination: ds(`1/export-${c.vm}`),
           format: 'raw',
@@ -124,13 +133,13 @@ describe('a backing file no layout may point at is refused before anything opens
           snapshot: undefined,
         } as never),
       () =>
-        call(client.resize.bind(client), {
+        call(ctx.client.resize.bind(ctx.client), {
           path: disk,
           sizeMb: 2,
           preallocate: false,
           format: 'qcow2',
         } as never),
-      () => call(client.imageInfo.bind(client), { path: disk, format: 'qcow2' } as never),
+      () => call(ctx.client.imageInfo.bind(ctx.client), { path: disk, format: 'qcow2' } as never),
     ];
     for (const send of calls) {
       const f = await failure(send());
@@ -138,15 +147,15 @@ describe('a backing file no layout may point at is refused before anything opens
       expect(f.message).toContain(`${AGENT_NAME}:`);
       expect(f.message).not.toContain('\n');
     }
-    await expect(stat(local(`1/export-${c.vm}`))).rejects.toThrow();
+    await expect(stat(ctx.local(`1/export-${c.vm}`))).rejects.toThrow();
   });
 
   it('a chain into the image datastore, named as oned names it, is accepted', async () => {
-    await secretDisk(local('1/image-a'), 1);
-    await qcow2Header(local('0/70/disk.0'), ds('1/image-a'));
-    await qcow2Header(local('0/71/disk.0'), '../../1/image-a');
+    await secretDisk(ctx.local('1/image-a'), 1);
+    await qcow2Header(ctx.local('0/70/disk.0'), ds('1/image-a'));
+    await qcow2Header(ctx.local('0/71/disk.0'), '../../1/image-a');
     for (const vm of [70, 71]) {
-      const res = await call(client.imageInfo.bind(client), {
+      const res = await call(ctx.client.imageInfo.bind(ctx.client), {
         path: ds(`0/${vm}/disk.0`),
         format: 'qcow2',
       } as never);
@@ -160,7 +169,7 @@ describe('a backing file no layout may point at is refused before anything opens
 
 describe('a request that opens an image without a format is refused', () => {
   beforeAll(async () => {
-    await secretDisk(local('0/80/disk.0'));
+    await secretDisk(ctx.local('0/80/disk.0'));
   });
 
   const requests: Array<{ rpc: string; field: string; send: () => Promise<unknown> }> = [
@@ -168,13 +177,17 @@ describe('a request that opens an image without a format is refused', () => {
       rpc: 'Resize',
       field: 'format',
       send: () =>
-        call(client.resize.bind(client), { path: ds('0/80/disk.0'), sizeMb: 2, preallocate: false } as never),
+        call(ctx.client.resize.bind(ctx.client), {
+          path: ds('0/80/disk.0'),
+          sizeMb: 2,
+          preallocate: false,
+        } as never),
     },
     {
       rpc: 'Convert',
       field: 'source_format',
       send: () =>
-        call(client.convert.bind(client), {
+        call(ctx.client.convert.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           destination: ds('1/export-80'),
           format: 'raw',
@@ -185,13 +198,13 @@ describe('a request that opens an image without a format is refused', () => {
     {
       rpc: 'ImageInfo',
       field: 'format',
-      send: () => call(client.imageInfo.bind(client), { path: ds('0/80/disk.0') } as never),
+      send: () => call(ctx.client.imageInfo.bind(ctx.client), { path: ds('0/80/disk.0') } as never),
     },
     {
       rpc: 'CloneOverlay',
       field: 'format',
       send: () =>
-        call(client.cloneOverlay.bind(client), {
+        call(ctx.client.cloneOverlay.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           diskPath: ds('0/81/disk.0'),
           standalone: false,
@@ -202,7 +215,7 @@ describe('a request that opens an image without a format is refused', () => {
       rpc: 'LinkImage',
       field: 'format',
       send: () =>
-        call(client.linkImage.bind(client), {
+        call(ctx.client.linkImage.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           diskPath: ds('0/82/disk.0'),
         } as never),
@@ -211,7 +224,7 @@ describe('a request that opens an image without a format is refused', () => {
       rpc: 'BackupPrepare',
       field: 'format',
       send: () =>
-        call(client.backupPrepare.bind(client), {
+        call(ctx.client.backupPrepare.bind(ctx.client), {
           vmDir: ds('0/80'),
           vmId: 80,
           domain: '',

@@ -7,11 +7,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
 import { AgentServiceService, type AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call, failure } from '../../agent/src/testing/agent-fixture.js';
+import { call, failure } from '../support/agent/agent-fixture.js';
 import { sha256File } from '../support/files.js';
 import { agentClientAs } from '../support/identities.js';
 

@@ -10,13 +10,13 @@ import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { distEntry, stopDaemon } from '../../cli/src/demo/processes.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import type { TlsFiles } from '../../common/src/tls.js';
 import { parseAgentConfig } from '../../agent/src/config.js';
 import { startAgent } from '../../agent/src/server.js';
-import { call, failure } from '../../agent/src/testing/agent-fixture.js';
+import { call, failure } from '../support/agent/agent-fixture.js';
 import { entryAppears } from '../support/files.js';
 import { agentClientAs, issueLegacyCertificate } from '../support/identities.js';
 

@@ -12,7 +12,12 @@ import { MIB, makeImage, writePattern } from '../../cli/src/demo/demo-images.js'
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { vmXml, writeVmXml, type HistoryFixture, type VmFixture } from '../fakes/oned/fixtures.js';
+import {
+  vmXml,
+  writeVmXml,
+  type HistoryFixture,
+  type VmFixture,
+} from '../../cli/src/demo/fake-oned/fixtures.js';
 import { expectOk, holdsPattern } from '../support/assertions.js';
 import { bindMounts, foreignNames, storedNames } from '../support/stored-names.js';
 

@@ -19,7 +19,7 @@ import {
   ONED_VMS_LOCATION,
   Stack,
 } from '../../cli/src/demo/stack.js';
-import { writeVmXml, type DiskFixture, type VmFixture } from '../fakes/oned/fixtures.js';
+import { writeVmXml, type DiskFixture, type VmFixture } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { expectOk } from '../support/assertions.js';
 import { imageInfo, layout } from '../support/files.js';
 import {

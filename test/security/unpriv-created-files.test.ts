@@ -8,7 +8,7 @@ import { makeImage } from '../../cli/src/demo/demo-images.js';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, ONED_VMS_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../../agent/src/files/modes.js';
-import { writeVmXml } from '../fakes/oned/fixtures.js';
+import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { expectOk } from '../support/assertions.js';
 import { processIds } from '../support/test-user.js';
 

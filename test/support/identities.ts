@@ -5,7 +5,7 @@
  */
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import { channelOptions, clientCredentials, loadTls, type TlsFiles } from '../../common/src/tls.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import type { Stack } from '../../cli/src/demo/stack.js';

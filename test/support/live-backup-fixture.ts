@@ -1,10 +1,10 @@
 /**
  * A real agent (gRPC over mutual TLS) with libvirt, for the live-backup tests: VM directories with
  * real qcow2/raw disks, libvirt TCG domains named one-bk<VM id>, and BackupPrepare/BackupFinish
- * calls as the backup shims make them. Call useLiveBackupAgent(firstVmId) once at the top of a
- * test file: it registers the beforeAll that starts the agent and the afterAll that destroys every
- * domain started and stops the agent. Give each file its own range of VM ids, so that no two files
- * ever use the same domain name. `client` is set by that beforeAll; ESM imports are live.
+ * calls as the backup shims make them. Call `const agent = useLiveBackupAgent(firstVmId)` once at the
+ * top of a test file: it registers the beforeAll that starts the agent (and sets `agent.client`) and
+ * the afterAll that destroys every domain started and stops the agent. Give each file its own range
+ * of VM ids, so that no two files ever use the same domain name.
  */
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { pkiFiles } from '../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 import type {
   AgentServiceClient,
   BackupPrepareRequest,
@@ -21,7 +21,7 @@ import type {
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { parseAgentConfig } from '../../agent/src/config.js';
 import { type RunningAgent, startAgent } from '../../agent/src/server.js';
-import { AGENT_NAME, LOCATION, agentClient, call, makePki } from '../../agent/src/testing/agent-fixture.js';
+import { AGENT_NAME, LOCATION, agentClient, call, makePki } from './agent/agent-fixture.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { LIBVIRT_URI, type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './libvirt.js';
 
@@ -29,15 +29,32 @@ const run = promisify(execFile);
 export const MIB = 1024 * 1024;
 const DISK_MB = 64;
 
-let base: string;
-let root: string;
-let agent: RunningAgent;
-export let client: AgentServiceClient;
-const domains: TestDomain[] = [];
-let vmSeq: number;
+/** The agent of one test file and the calls that use it; `client` is set by the beforeAll. */
+export interface LiveBackupAgent {
+  client: AgentServiceClient;
+  /** A VM directory 0/<next id> with one fresh disk per entry (not running). */
+  newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: number }>): Promise<Vm>;
+  /** Starts `vm`'s domain over its disks; the afterAll destroys it. */
+  startVm(vm: Vm, formats: Array<'qcow2' | 'raw'>): Promise<TestDomain>;
+  /**
+   * BackupPrepare of `vm` with defaults; a disk without a format gets the one the VM was made with
+   * (DISK/FORMAT, as the coordinator passes it).
+   */
+  prepare(vm: Vm, r: PrepareArgs): Promise<BackupPrepareResponse>;
+  finish(vm: Vm, live?: boolean): Promise<unknown>;
+}
 
-export function useLiveBackupAgent(firstVmId: number): void {
-  vmSeq = firstVmId;
+export type PrepareArgs = Partial<Omit<BackupPrepareRequest, 'disks'>> & {
+  disks: Array<Omit<BackupPrepareRequest['disks'][number], 'format'> & { format?: string }>;
+};
+
+export function useLiveBackupAgent(firstVmId: number): LiveBackupAgent {
+  let vmSeq = firstVmId;
+  let base = '';
+  let root: string;
+  let agent: RunningAgent | undefined;
+  const domains: TestDomain[] = [];
+
   beforeAll(async () => {
     await ensureLibvirt();
     base = await mkdtemp(join(tmpdir(), 'live-backup-'));
@@ -57,15 +74,81 @@ export function useLiveBackupAgent(firstVmId: number): void {
       'test config',
     );
     agent = await startAgent(config, pino({ level: process.env['BACKUP_TEST_LOG'] ?? 'silent' }));
-    client = agentClient(agent.port, pki.dir);
+    ctx.client = agentClient(agent.port, pki.dir);
   }, 60_000);
 
   afterAll(async () => {
     for (const d of domains) await d.destroy();
-    client?.close();
+    ctx.client?.close();
     await agent?.close();
     if (base) await rm(base, { recursive: true, force: true });
   });
+
+  async function newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: number }>): Promise<Vm> {
+    const id = vmSeq++;
+    const dir = join(root, '0', String(id));
+    await mkdir(dir, { recursive: true });
+    const repo = join(base, 'repo', String(id));
+    await mkdir(repo, { recursive: true });
+    for (const [i, d] of disks.entries()) {
+      await runTool('qemu-img', [
+        'create',
+        '-q',
+        '-f',
+        d.format,
+        join(dir, `disk.${i}`),
+        `${d.sizeMb ?? DISK_MB}M`,
+      ]);
+    }
+    return {
+      id,
+      dir,
+      onedDir: `${LOCATION}/0/${id}`,
+      domain: `one-bk${id}`,
+      repo,
+      disk: (n) => join(dir, `disk.${n}`),
+      formats: disks.map((d) => d.format),
+    };
+  }
+
+  async function startVm(vm: Vm, formats: Array<'qcow2' | 'raw'>): Promise<TestDomain> {
+    await destroyIfRunning(vm.domain);
+    const d = await startDomain(
+      vm.domain,
+      formats.map((format, i) => ({ target: `vd${String.fromCharCode(97 + i)}`, path: vm.disk(i), format })),
+      vm.dir,
+    );
+    domains.push(d);
+    return d;
+  }
+
+  function prepare(vm: Vm, r: PrepareArgs): Promise<BackupPrepareResponse> {
+    return call(ctx.client.backupPrepare.bind(ctx.client), {
+      vmDir: vm.onedDir,
+      vmId: vm.id,
+      domain: vm.domain,
+      live: true,
+      mode: 'FULL',
+      backupId: 0,
+      parentId: -1,
+      freeze: 'NONE',
+      vmXml: `<VM><ID>${vm.id}</ID></VM>`,
+      ...r,
+      disks: r.disks.map((d) => ({ ...d, format: d.format ?? vm.formats[d.diskId] ?? 'qcow2' })),
+    });
+  }
+
+  function finish(vm: Vm, live = true): Promise<unknown> {
+    return call(ctx.client.backupFinish.bind(ctx.client), {
+      vmDir: vm.onedDir,
+      domain: vm.domain,
+      live,
+      failed: false,
+    });
+  }
+
+  const ctx = { newVm, startVm, prepare, finish } as Partial<LiveBackupAgent> as LiveBackupAgent;
+  return ctx;
 }
 
 export async function virsh(...args: string[]): Promise<string> {
@@ -85,78 +168,6 @@ export interface Vm {
   disk(n: number): string;
   /** DISK/FORMAT of each disk, as oned would pass it. */
   formats: Array<'qcow2' | 'raw'>;
-}
-
-export async function newVm(disks: Array<{ format: 'qcow2' | 'raw'; sizeMb?: number }>): Promise<Vm> {
-  const id = vmSeq++;
-  const dir = join(root, '0', String(id));
-  await mkdir(dir, { recursive: true });
-  const repo = join(base, 'repo', String(id));
-  await mkdir(repo, { recursive: true });
-  for (const [i, d] of disks.entries()) {
-    await runTool('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      d.format,
-      join(dir, `disk.${i}`),
-      `${d.sizeMb ?? DISK_MB}M`,
-    ]);
-  }
-  return {
-    id,
-    dir,
-    onedDir: `${LOCATION}/0/${id}`,
-    domain: `one-bk${id}`,
-    repo,
-    disk: (n) => join(dir, `disk.${n}`),
-    formats: disks.map((d) => d.format),
-  };
-}
-
-export async function startVm(vm: Vm, formats: Array<'qcow2' | 'raw'>): Promise<TestDomain> {
-  await destroyIfRunning(vm.domain);
-  const d = await startDomain(
-    vm.domain,
-    formats.map((format, i) => ({ target: `vd${String.fromCharCode(97 + i)}`, path: vm.disk(i), format })),
-    vm.dir,
-  );
-  domains.push(d);
-  return d;
-}
-
-/**
- * BackupPrepare of `vm` with defaults; a disk without a format gets the one the VM was made with
- * (DISK/FORMAT, as the coordinator passes it).
- */
-export function prepare(
-  vm: Vm,
-  r: Partial<Omit<BackupPrepareRequest, 'disks'>> & {
-    disks: Array<Omit<BackupPrepareRequest['disks'][number], 'format'> & { format?: string }>;
-  },
-): Promise<BackupPrepareResponse> {
-  return call(client.backupPrepare.bind(client), {
-    vmDir: vm.onedDir,
-    vmId: vm.id,
-    domain: vm.domain,
-    live: true,
-    mode: 'FULL',
-    backupId: 0,
-    parentId: -1,
-    freeze: 'NONE',
-    vmXml: `<VM><ID>${vm.id}</ID></VM>`,
-    ...r,
-    disks: r.disks.map((d) => ({ ...d, format: d.format ?? vm.formats[d.diskId] ?? 'qcow2' })),
-  });
-}
-
-export function finish(vm: Vm, live = true): Promise<unknown> {
-  return call(client.backupFinish.bind(client), {
-    vmDir: vm.onedDir,
-    domain: vm.domain,
-    live,
-    failed: false,
-  });
 }
 
 export const inc = (n: number): Pick<BackupPrepareRequest, 'mode' | 'backupId' | 'parentId'> => ({

@@ -1,6 +1,6 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { duMiB, makeQcow2Disk } from '../../agent/src/testing/monitor-fixtures.js';
+import { duMiB, makeQcow2Disk } from './agent/monitor-fixtures.js';
 
 /** What monitord should hold for one VM: disk id → MiB, "disk/snapshot" → MiB. */
 export interface ExpectedDisks {

@@ -22,8 +22,14 @@ import {
 import { copyDiskLive } from '../rpc/copy-disk-live.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
-import { MIB, checkClean, localAgent, qemuImg, writePattern } from '../testing/disk-testing.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import {
+  MIB,
+  checkClean,
+  localAgent,
+  qemuImg,
+  writePattern,
+} from '../../../test/support/agent/disk-testing.js';
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
 import { imagesIdentical } from '../../../test/support/files.js';
 

@@ -2,8 +2,8 @@ import { mkdirSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeTempDir } from '../testing/agent-fixture.js';
-import { duMiB, makeQcow2Disk, writeData } from '../testing/monitor-fixtures.js';
+import { makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { duMiB, makeQcow2Disk, writeData } from '../../../test/support/agent/monitor-fixtures.js';
 import { DatastoreScanner } from './datastore-scanner.js';
 import type { VmUsage } from './disk-usage.js';
 

@@ -4,8 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import type { BuildIsoRequest, IsoFile } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
-import { localAgent } from '../testing/disk-testing.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { localAgent } from '../../../test/support/agent/disk-testing.js';
 import { buildIsoImage } from './build-iso.js';
 
 const base = await makeTempDir('build-iso-');

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import type { CreateImageRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   MIB,
   checkClean,
@@ -12,7 +12,7 @@ import {
   patternMismatches,
   qemuImg,
   writePattern,
-} from '../testing/disk-testing.js';
+} from '../../../test/support/agent/disk-testing.js';
 import { createImage } from './create-image.js';
 
 const base = await makeTempDir('create-image-');

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync } 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   checkClean,
@@ -11,7 +11,7 @@ import {
   qemuImg,
   storedBackingNames,
   writePattern,
-} from '../testing/disk-testing.js';
+} from '../../../test/support/agent/disk-testing.js';
 import { copyImageChain } from './copy-image-chain.js';
 import { linkImage } from './link-image.js';
 import { saveImageChain } from './save-image-chain.js';

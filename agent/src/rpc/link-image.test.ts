@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   localAgent,
@@ -20,7 +20,7 @@ import {
   qemuImg,
   storedBackingNames,
   writePattern,
-} from '../testing/disk-testing.js';
+} from '../../../test/support/agent/disk-testing.js';
 import { linkImage } from './link-image.js';
 import { snapshotCreate } from './snapshot-create.js';
 

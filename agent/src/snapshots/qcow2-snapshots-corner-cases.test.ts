@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { convertImage } from '../rpc/convert.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
-import { checkClean, qemuImg, storedBackingNames } from '../testing/disk-testing.js';
-import { SIZE_MB, failure, qcow2SnapshotFixture } from './qcow2-test-fixture.js';
+import { checkClean, qemuImg, storedBackingNames } from '../../../test/support/agent/disk-testing.js';
+import { SIZE_MB, failure, qcow2SnapshotFixture } from '../../../test/support/agent/qcow2-test-fixture.js';
 
 const {
   base,

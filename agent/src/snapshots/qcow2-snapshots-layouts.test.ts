@@ -3,8 +3,8 @@
 import { existsSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { convertImage } from '../rpc/convert.js';
-import { checkClean, storedBackingNames } from '../testing/disk-testing.js';
-import { failure, qcow2SnapshotFixture } from './qcow2-test-fixture.js';
+import { checkClean, storedBackingNames } from '../../../test/support/agent/disk-testing.js';
+import { failure, qcow2SnapshotFixture } from '../../../test/support/agent/qcow2-test-fixture.js';
 
 const {
   agent,

@@ -6,7 +6,7 @@ import { convertImage } from '../rpc/convert.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
 import { snapshotRevert } from '../rpc/snapshot-revert.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
+import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   checkClean,
@@ -15,7 +15,7 @@ import {
   prng,
   qemuImg,
   writePattern,
-} from '../testing/disk-testing.js';
+} from '../../../test/support/agent/disk-testing.js';
 
 /**
  * Long seeded sequences of write / create / revert / delete / convert (and immediate repeats) on

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { copyLocal } from './local-copy.js';
-import { allocatedBytes, qemuWrite, scratchDir, sha256File } from './test-support.js';
+import {
+  allocatedBytes,
+  qemuWrite,
+  scratchDir,
+  sha256File,
+} from '../../../test/support/agent/transfer-support.js';
 
 const MiB = 1024 * 1024;
 let work: string;

@@ -3,28 +3,22 @@
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeTls, startService } from './test-support.js';
-import {
-  a,
-  b,
-  extra,
-  oned,
-  rootA,
-  rootB,
-  tempLeftovers,
-  useTransferPair,
-  work,
-} from './transfer-test-fixture.js';
+import { makeTls, startService } from '../../../test/support/agent/transfer-support.js';
+import { oned, tempLeftovers, useTransferPair } from '../../../test/support/agent/transfer-test-fixture.js';
 
-useTransferPair();
+const pair = useTransferPair();
 
 describe('ticket binding', () => {
   it("another agent of the same CA presenting host-b's ticket is refused; host-b still redeems it", async () => {
-    const c = await startService('host-c', await makeTls(join(work, 'pki'), 'host-c'), join(work, 'c'));
-    extra.push(c);
-    await mkdir(join(work, 'c', '0'), { recursive: true });
-    await writeFile(join(rootA, '0', 'bound'), 'for host-b only');
-    const sent = await a.openSend({ path: oned('0/bound'), ttlSeconds: 0, receiverName: 'host-b' });
+    const c = await startService(
+      'host-c',
+      await makeTls(join(pair.work, 'pki'), 'host-c'),
+      join(pair.work, 'c'),
+    );
+    pair.extra.push(c);
+    await mkdir(join(pair.work, 'c', '0'), { recursive: true });
+    await writeFile(join(pair.rootA, '0', 'bound'), 'for host-b only');
+    const sent = await pair.a.openSend({ path: oned('0/bound'), ttlSeconds: 0, receiverName: 'host-b' });
     const req = {
       ticket: sent.ticket,
       dataAddress: sent.dataAddress,
@@ -35,23 +29,23 @@ describe('ticket binding', () => {
     const refused = c.receive(req, new AbortController().signal);
     await expect(refused).rejects.toMatchObject({ reason: 'TICKET_INVALID' });
     await expect(refused).rejects.toThrow(/: ticket was issued for host-b to pull, not for host-c$/);
-    expect(await readdir(join(work, 'c', '0'))).toEqual([]);
+    expect(await readdir(join(pair.work, 'c', '0'))).toEqual([]);
 
-    await b.receive(req, new AbortController().signal);
-    expect(await readFile(join(rootB, '0', 'bound'), 'utf8')).toBe('for host-b only');
-    expect(await tempLeftovers(join(rootB, '0'))).toEqual([]);
+    await pair.b.receive(req, new AbortController().signal);
+    expect(await readFile(join(pair.rootB, '0', 'bound'), 'utf8')).toBe('for host-b only');
+    expect(await tempLeftovers(join(pair.rootB, '0'))).toEqual([]);
   });
 
   it('OpenSend without a receiver, or with one that is not an agent name, issues no ticket', async () => {
-    await writeFile(join(rootA, '0', 'unbound'), 'x');
+    await writeFile(join(pair.rootA, '0', 'unbound'), 'x');
     await expect(
-      a.openSend({ path: oned('0/unbound'), ttlSeconds: 0, receiverName: '' }),
+      pair.a.openSend({ path: oned('0/unbound'), ttlSeconds: 0, receiverName: '' }),
     ).rejects.toMatchObject({
       reason: 'INVALID_ARGUMENT',
       message: 'OpenSend: receiver_name is required (the agent that will pull)',
     });
     await expect(
-      a.openSend({ path: oned('0/unbound'), ttlSeconds: 0, receiverName: 'host b;x' }),
+      pair.a.openSend({ path: oned('0/unbound'), ttlSeconds: 0, receiverName: 'host b;x' }),
     ).rejects.toMatchObject({
       reason: 'INVALID_ARGUMENT',
       message: 'OpenSend: receiver_name "host b;x" is not an agent name',

@@ -4,28 +4,25 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { FileKind } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { allocatedBytes, qemuWrite, sha256File, startService } from './test-support.js';
+import {
+  allocatedBytes,
+  qemuWrite,
+  sha256File,
+  startService,
+} from '../../../test/support/agent/transfer-support.js';
 import {
   MiB,
-  a,
-  b,
-  extra,
-  rootA,
-  rootB,
   tempLeftovers,
-  tlsA,
-  tlsB,
   transfer,
   oned,
   useTransferPair,
-  work,
-} from './transfer-test-fixture.js';
+} from '../../../test/support/agent/transfer-test-fixture.js';
 
-useTransferPair();
+const pair = useTransferPair();
 
 describe('TransferService data path', () => {
   it('moves a 256 MiB sparse raw image: same bytes, same holes', async () => {
-    const src = join(rootA, '0', 'sparse.raw');
+    const src = join(pair.rootA, '0', 'sparse.raw');
     await writeFile(src, '');
     await truncate(src, 256 * MiB);
     await qemuWrite(src, 'raw', [
@@ -34,8 +31,8 @@ describe('TransferService data path', () => {
       [100 * MiB + 4096, 512 * 1024, 0x33],
       [256 * MiB - 8192, 8192, 0x44],
     ]);
-    const { sent, got } = await transfer(a, 'host-a', '0/sparse.raw', b, '0/sparse.raw');
-    const dst = join(rootB, '0', 'sparse.raw');
+    const { sent, got } = await transfer(pair.a, 'host-a', '0/sparse.raw', pair.b, '0/sparse.raw');
+    const dst = join(pair.rootB, '0', 'sparse.raw');
     expect(sent.kind).toBe(FileKind.FILE_KIND_FILE);
     expect(sent.dataBytes).toBeLessThan(8 * MiB);
     expect(got.bytes).toBe(sent.dataBytes);
@@ -43,24 +40,24 @@ describe('TransferService data path', () => {
     expect((await stat(dst)).size).toBe(256 * MiB);
     expect(await sha256File(dst)).toBe(await sha256File(src));
     expect(Math.abs((await allocatedBytes(dst)) - (await allocatedBytes(src)))).toBeLessThanOrEqual(MiB);
-    expect(await tempLeftovers(join(rootB, '0'))).toEqual([]);
+    expect(await tempLeftovers(join(pair.rootB, '0'))).toEqual([]);
   });
 
   it('moves a qcow2 image that qemu-img compare finds identical', async () => {
-    const src = join(rootA, '0', 'img.qcow2');
+    const src = join(pair.rootA, '0', 'img.qcow2');
     await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', src, '64M']);
     await qemuWrite(src, 'qcow2', [
       [0, MiB, 0x5a],
       [40 * MiB, 2 * MiB, 0x6b],
     ]);
-    await transfer(a, 'host-a', '0/img.qcow2', b, '0/img.qcow2');
-    const dst = join(rootB, '0', 'img.qcow2');
+    await transfer(pair.a, 'host-a', '0/img.qcow2', pair.b, '0/img.qcow2');
+    const dst = join(pair.rootB, '0', 'img.qcow2');
     await runTool('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', src, dst]);
     await runTool('qemu-img', ['check', '-f', 'qcow2', dst]);
   });
 
   it('moves a VM directory with a qcow2 snapshot chain, keeping relative symlinks', async () => {
-    const vm = join(rootA, '0', '7');
+    const vm = join(pair.rootA, '0', '7');
     const snap = join(vm, 'disk.0.snap');
     await mkdir(snap, { recursive: true });
     await symlink('.', join(snap, 'disk.0.snap'));
@@ -73,11 +70,11 @@ describe('TransferService data path', () => {
     await symlink('disk.0.snap/1', join(vm, 'disk.0'));
     await writeFile(join(vm, 'vm.xml'), '<VM><ID>7</ID></VM>\n', { mode: 0o640 });
 
-    const { sent, got } = await transfer(a, 'host-a', '0/7', b, '0/7');
+    const { sent, got } = await transfer(pair.a, 'host-a', '0/7', pair.b, '0/7');
     expect(sent.kind).toBe(FileKind.FILE_KIND_DIRECTORY);
     expect(sent.entries).toBe(7); // ., disk.0, disk.0.snap, 0, 1, disk.0.snap/disk.0.snap, vm.xml
     expect(got.files).toBe(3);
-    const dvm = join(rootB, '0', '7');
+    const dvm = join(pair.rootB, '0', '7');
     expect(await readlink(join(dvm, 'disk.0'))).toBe('disk.0.snap/1');
     expect(await readlink(join(dvm, 'disk.0.snap', 'disk.0.snap'))).toBe('.');
     expect((await lstat(join(dvm, 'disk.0'))).isSymbolicLink()).toBe(true);
@@ -96,49 +93,49 @@ describe('TransferService data path', () => {
   });
 
   it('replaces an existing file and an existing directory', async () => {
-    const src = join(rootA, '0', 'small.raw');
+    const src = join(pair.rootA, '0', 'small.raw');
     await writeFile(src, Buffer.alloc(100_000, 7));
-    await writeFile(join(rootB, '0', 'small.raw'), 'old content');
-    await transfer(a, 'host-a', '0/small.raw', b, '0/small.raw');
-    expect(await sha256File(join(rootB, '0', 'small.raw'))).toBe(await sha256File(src));
+    await writeFile(join(pair.rootB, '0', 'small.raw'), 'old content');
+    await transfer(pair.a, 'host-a', '0/small.raw', pair.b, '0/small.raw');
+    expect(await sha256File(join(pair.rootB, '0', 'small.raw'))).toBe(await sha256File(src));
 
-    await mkdir(join(rootA, '0', 'dir1'));
-    await writeFile(join(rootA, '0', 'dir1', 'new'), 'new');
-    await mkdir(join(rootB, '0', 'dir1'));
-    await writeFile(join(rootB, '0', 'dir1', 'stale'), 'stale');
-    await transfer(a, 'host-a', '0/dir1', b, '0/dir1');
-    expect(await readdir(join(rootB, '0', 'dir1'))).toEqual(['new']);
-    expect(await tempLeftovers(join(rootB, '0'))).toEqual([]);
+    await mkdir(join(pair.rootA, '0', 'dir1'));
+    await writeFile(join(pair.rootA, '0', 'dir1', 'new'), 'new');
+    await mkdir(join(pair.rootB, '0', 'dir1'));
+    await writeFile(join(pair.rootB, '0', 'dir1', 'stale'), 'stale');
+    await transfer(pair.a, 'host-a', '0/dir1', pair.b, '0/dir1');
+    expect(await readdir(join(pair.rootB, '0', 'dir1'))).toEqual(['new']);
+    expect(await tempLeftovers(join(pair.rootB, '0'))).toEqual([]);
   });
 
   it('sparse=false gives a fully allocated copy', async () => {
-    const src = join(rootA, '0', 'thin.raw');
+    const src = join(pair.rootA, '0', 'thin.raw');
     await writeFile(src, '');
     await truncate(src, 32 * MiB);
     await qemuWrite(src, 'raw', [[MiB, MiB, 0x77]]);
-    await transfer(a, 'host-a', '0/thin.raw', b, '0/thick.raw', false);
-    const dst = join(rootB, '0', 'thick.raw');
+    await transfer(pair.a, 'host-a', '0/thin.raw', pair.b, '0/thick.raw', false);
+    const dst = join(pair.rootB, '0', 'thick.raw');
     expect(await allocatedBytes(dst)).toBeGreaterThanOrEqual(32 * MiB);
     expect(await sha256File(dst)).toBe(await sha256File(src));
   });
 
   it('works in the authenticated plaintext mode, and a TLS-only sender refuses it', async () => {
-    const pa = await startService('host-a', tlsA, join(work, 'pa'), { plaintextData: true });
-    const pb = await startService('host-b', tlsB, join(work, 'pb'), { plaintextData: true });
-    extra.push(pa, pb);
-    await mkdir(join(work, 'pa', '0'), { recursive: true });
-    await mkdir(join(work, 'pb', '0'), { recursive: true });
-    const src = join(work, 'pa', '0', 'p.raw');
+    const pa = await startService('host-a', pair.tlsA, join(pair.work, 'pa'), { plaintextData: true });
+    const pb = await startService('host-b', pair.tlsB, join(pair.work, 'pb'), { plaintextData: true });
+    pair.extra.push(pa, pb);
+    await mkdir(join(pair.work, 'pa', '0'), { recursive: true });
+    await mkdir(join(pair.work, 'pb', '0'), { recursive: true });
+    const src = join(pair.work, 'pa', '0', 'p.raw');
     await writeFile(src, '');
     await truncate(src, 16 * MiB);
     await qemuWrite(src, 'raw', [[2 * MiB, MiB, 0x19]]);
     await transfer(pa, 'host-a', '0/p.raw', pb, '0/p.raw');
-    expect(await sha256File(join(work, 'pb', '0', 'p.raw'))).toBe(await sha256File(src));
+    expect(await sha256File(join(pair.work, 'pb', '0', 'p.raw'))).toBe(await sha256File(src));
     // A plaintext-mode sender still serves TLS receivers.
-    await transfer(pa, 'host-a', '0/p.raw', b, '0/p-tls.raw');
+    await transfer(pa, 'host-a', '0/p.raw', pair.b, '0/p-tls.raw');
 
-    await writeFile(join(rootA, '0', 'tls-only'), 'x');
-    const sent = await a.openSend({ path: oned('0/tls-only'), ttlSeconds: 0, receiverName: 'host-b' });
+    await writeFile(join(pair.rootA, '0', 'tls-only'), 'x');
+    const sent = await pair.a.openSend({ path: oned('0/tls-only'), ttlSeconds: 0, receiverName: 'host-b' });
     await expect(
       pb.receive(
         {

@@ -8,31 +8,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { entryAppears, firstChange } from '../../../test/support/files.js';
-import { qemuWrite, sha256File, makeTls, startService } from './test-support.js';
+import {
+  qemuWrite,
+  sha256File,
+  makeTls,
+  startService,
+} from '../../../test/support/agent/transfer-support.js';
 import { ticketId } from './session-keys.js';
 import { FrameType, controlFrame } from './wire.js';
 import {
   MiB,
-  a,
-  b,
-  extra,
   oned,
-  rootA,
-  rootB,
   tempLeftovers,
-  tlsA,
-  tlsB,
   transfer,
   useTransferPair,
-  work,
-} from './transfer-test-fixture.js';
+} from '../../../test/support/agent/transfer-test-fixture.js';
 
-useTransferPair();
+const pair = useTransferPair();
 
 describe('TransferService data path', () => {
   it('refuses a ticket used twice, and an expired ticket', async () => {
-    await writeFile(join(rootA, '0', 'once'), 'x');
-    const sent = await a.openSend({ path: oned('0/once'), ttlSeconds: 0, receiverName: 'host-b' });
+    await writeFile(join(pair.rootA, '0', 'once'), 'x');
+    const sent = await pair.a.openSend({ path: oned('0/once'), ttlSeconds: 0, receiverName: 'host-b' });
     const req = {
       ticket: sent.ticket,
       dataAddress: sent.dataAddress,
@@ -40,41 +37,41 @@ describe('TransferService data path', () => {
       destination: oned('0/once'),
       sparse: true,
     };
-    await b.receive(req, new AbortController().signal);
-    const again = b.receive(req, new AbortController().signal);
+    await pair.b.receive(req, new AbortController().signal);
+    const again = pair.b.receive(req, new AbortController().signal);
     await expect(again).rejects.toThrow(/ticket already used/);
     await expect(again).rejects.toMatchObject({ reason: 'TICKET_INVALID' });
 
     // Expiry by an injected clock: a sender (host-a's certificate, its own root) whose time the
     // test moves on by the ticket's whole ttl.
     let clock = Date.now();
-    const timedRoot = join(work, 'a-clock');
-    const timed = await startService('host-a', tlsA, timedRoot, { now: () => clock });
-    extra.push(timed);
+    const timedRoot = join(pair.work, 'a-clock');
+    const timed = await startService('host-a', pair.tlsA, timedRoot, { now: () => clock });
+    pair.extra.push(timed);
     await mkdir(join(timedRoot, '0'));
     await writeFile(join(timedRoot, '0', 'once'), 'x');
     const short = await timed.openSend({ path: oned('0/once'), ttlSeconds: 1, receiverName: 'host-b' });
     clock += 1000;
     await expect(
-      b.receive(
+      pair.b.receive(
         { ...req, ticket: short.ticket, dataAddress: short.dataAddress, destination: oned('0/late') },
         new AbortController().signal,
       ),
     ).rejects.toThrow(/ticket expired/);
-    expect(await tempLeftovers(join(rootB, '0'))).toEqual([]);
+    expect(await tempLeftovers(join(pair.rootB, '0'))).toEqual([]);
   });
 
   it('the data listener refuses a client whose certificate comes from another CA', async () => {
-    const other = await makeTls(join(work, 'pki-other'), 'host-a');
-    await writeFile(join(rootA, '0', 'guarded'), 'guarded');
-    const sent = await a.openSend({ path: oned('0/guarded'), ttlSeconds: 0, receiverName: 'host-b' });
+    const other = await makeTls(join(pair.work, 'pki-other'), 'host-a');
+    await writeFile(join(pair.rootA, '0', 'guarded'), 'guarded');
+    const sent = await pair.a.openSend({ path: oned('0/guarded'), ttlSeconds: 0, receiverName: 'host-b' });
     const port = Number(sent.dataAddress.split(':')[1]);
     // This client trusts A's CA (so it would accept A), but its own certificate is foreign.
     const outcome = await new Promise<string>((resolve) => {
       const s = tls.connect({
         host: '127.0.0.1',
         port,
-        ca: tlsA.ca,
+        ca: pair.tlsA.ca,
         cert: other.cert,
         key: other.key,
         servername: 'host-a',
@@ -95,7 +92,7 @@ describe('TransferService data path', () => {
     });
     expect(outcome).toMatch(/^refused/);
     // The ticket is still good for the rightful receiver.
-    await b.receive(
+    await pair.b.receive(
       {
         ticket: sent.ticket,
         dataAddress: sent.dataAddress,
@@ -110,13 +107,13 @@ describe('TransferService data path', () => {
   it('a receiver with a foreign CA refuses the sender, and a sender with the wrong name is refused', async () => {
     const foreign = await startService(
       'host-a',
-      await makeTls(join(work, 'pki-other'), 'host-a'),
-      join(work, 'c'),
+      await makeTls(join(pair.work, 'pki-other'), 'host-a'),
+      join(pair.work, 'c'),
     );
-    extra.push(foreign);
-    await mkdir(join(work, 'c', '0'), { recursive: true });
-    await writeFile(join(rootA, '0', 'secret'), 'secret');
-    const sent = await a.openSend({ path: oned('0/secret'), ttlSeconds: 0, receiverName: 'host-b' });
+    pair.extra.push(foreign);
+    await mkdir(join(pair.work, 'c', '0'), { recursive: true });
+    await writeFile(join(pair.rootA, '0', 'secret'), 'secret');
+    const sent = await pair.a.openSend({ path: oned('0/secret'), ttlSeconds: 0, receiverName: 'host-b' });
     const req = {
       ticket: sent.ticket,
       dataAddress: sent.dataAddress,
@@ -125,32 +122,32 @@ describe('TransferService data path', () => {
       sparse: true,
     };
     await expect(foreign.receive(req, new AbortController().signal)).rejects.toThrow(/TLS|reset|closed/);
-    await expect(readdir(join(work, 'c', '0'))).resolves.toEqual([]);
+    await expect(readdir(join(pair.work, 'c', '0'))).resolves.toEqual([]);
 
     // The right CA but the wrong name: the receiver must not talk to it.
-    await expect(b.receive({ ...req, sourceName: 'host-x' }, new AbortController().signal)).rejects.toThrow(
-      /TLS: .*host-x/,
-    );
+    await expect(
+      pair.b.receive({ ...req, sourceName: 'host-x' }, new AbortController().signal),
+    ).rejects.toThrow(/TLS: .*host-x/);
     // The ticket survived both refusals: neither proved it held it.
-    await b.receive(req, new AbortController().signal);
-    expect(await readFile(join(rootB, '0', 'secret'), 'utf8')).toBe('secret');
+    await pair.b.receive(req, new AbortController().signal);
+    expect(await readFile(join(pair.rootB, '0', 'secret'), 'utf8')).toBe('secret');
   });
 
   it('refuses paths outside the roots and reports a missing source', async () => {
     await expect(
-      a.openSend({ path: oned('0/../../etc/passwd'), ttlSeconds: 0, receiverName: 'host-b' }),
+      pair.a.openSend({ path: oned('0/../../etc/passwd'), ttlSeconds: 0, receiverName: 'host-b' }),
     ).rejects.toMatchObject({
       reason: 'PATH_OUTSIDE_ROOTS',
     });
     await expect(
-      a.openSend({ path: oned('0/nothing'), ttlSeconds: 0, receiverName: 'host-b' }),
+      pair.a.openSend({ path: oned('0/nothing'), ttlSeconds: 0, receiverName: 'host-b' }),
     ).rejects.toMatchObject({
       reason: 'NOT_FOUND',
     });
-    await writeFile(join(rootA, '0', 'x'), 'x');
-    const sent = await a.openSend({ path: oned('0/x'), ttlSeconds: 0, receiverName: 'host-b' });
+    await writeFile(join(pair.rootA, '0', 'x'), 'x');
+    const sent = await pair.a.openSend({ path: oned('0/x'), ttlSeconds: 0, receiverName: 'host-b' });
     await expect(
-      b.receive(
+      pair.b.receive(
         {
           ticket: sent.ticket,
           dataAddress: sent.dataAddress,
@@ -164,20 +161,20 @@ describe('TransferService data path', () => {
   });
 
   it('leaves no temporary behind when cancelled mid-transfer', async () => {
-    const src = join(rootA, '0', 'big.raw');
+    const src = join(pair.rootA, '0', 'big.raw');
     await writeFile(src, '');
     await truncate(src, 512 * MiB);
     await qemuWrite(src, 'raw', [[0, 384 * MiB, 0x3c]]);
-    const sent = await a.openSend({ path: oned('0/big.raw'), ttlSeconds: 0, receiverName: 'host-b' });
+    const sent = await pair.a.openSend({ path: oned('0/big.raw'), ttlSeconds: 0, receiverName: 'host-b' });
     const ac = new AbortController();
-    const dir = join(rootB, '0');
+    const dir = join(pair.rootB, '0');
     // Cancel once data is being written: the temporary has appeared and then changed.
     const temp = entryAppears(dir, (n) => n.includes('.tmp-'));
     const watcher = temp.appeared.then(async (name) => {
       await firstChange(join(dir, name));
       ac.abort();
     });
-    const result = b.receive(
+    const result = pair.b.receive(
       {
         ticket: sent.ticket,
         dataAddress: sent.dataAddress,
@@ -240,12 +237,12 @@ describe('TransferService end-to-end checksum', () => {
   ])(
     'a byte altered in transit (%s) fails with CHECKSUM_MISMATCH and nothing is renamed',
     async (_how, dataBytes) => {
-      const pa = await startService('host-a', tlsA, join(work, 'ca'), { plaintextData: true });
-      const pb = await startService('host-b', tlsB, join(work, 'cb'), { plaintextData: true });
-      extra.push(pa, pb);
-      await mkdir(join(work, 'ca', '0'), { recursive: true });
-      await mkdir(join(work, 'cb', '0'), { recursive: true });
-      const src = join(work, 'ca', '0', 'flip.raw');
+      const pa = await startService('host-a', pair.tlsA, join(pair.work, 'ca'), { plaintextData: true });
+      const pb = await startService('host-b', pair.tlsB, join(pair.work, 'cb'), { plaintextData: true });
+      pair.extra.push(pa, pb);
+      await mkdir(join(pair.work, 'ca', '0'), { recursive: true });
+      await mkdir(join(pair.work, 'cb', '0'), { recursive: true });
+      const src = join(pair.work, 'ca', '0', 'flip.raw');
       await writeFile(src, '');
       await truncate(src, 64 * MiB);
       await qemuWrite(src, 'raw', [[4 * MiB, dataBytes, MARK]]);
@@ -270,7 +267,7 @@ describe('TransferService end-to-end checksum', () => {
       } finally {
         relay.close();
       }
-      expect(await readdir(join(work, 'cb', '0'))).toEqual([]);
+      expect(await readdir(join(pair.work, 'cb', '0'))).toEqual([]);
     },
   );
 });
@@ -279,7 +276,7 @@ describe('TransferService on a full filesystem', () => {
   let mnt: string | undefined;
 
   beforeAll(async () => {
-    const dir = join(rootB, 'full');
+    const dir = join(pair.rootB, 'full');
     await mkdir(dir, { recursive: true });
     try {
       await runTool('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
@@ -295,12 +292,14 @@ describe('TransferService on a full filesystem', () => {
 
   it('fails with NO_SPACE, leaves no temporary and the source intact', async (ctx) => {
     if (!mnt) ctx.skip();
-    const src = join(rootA, '0', 'sixteen.raw');
+    const src = join(pair.rootA, '0', 'sixteen.raw');
     await writeFile(src, '');
     await truncate(src, 64 * MiB);
     await qemuWrite(src, 'raw', [[0, 16 * MiB, 0x42]]);
     const before = await sha256File(src);
-    const err = await transfer(a, 'host-a', '0/sixteen.raw', b, 'full/sixteen.raw').catch((e: unknown) => e);
+    const err = await transfer(pair.a, 'host-a', '0/sixteen.raw', pair.b, 'full/sixteen.raw').catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ reason: 'NO_SPACE' });
     expect((err as Error).message).toMatch(

@@ -1,12 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import {
-  writeDatastoreXml,
-  writeImageXml,
-  writeVmXml,
-  type VmFixture,
-} from '../../../test/fakes/oned/fixtures.js';
+import { writeDatastoreXml, writeImageXml, writeVmXml, type VmFixture } from './fake-oned/fixtures.js';
 import { MIB, makeImage, rawHoldsPattern, writePattern } from './demo-images.js';
 import { runAction } from './run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from './stack.js';

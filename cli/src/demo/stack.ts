@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { loadTls } from '../../../common/src/tls.js';
 import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
-import { startFakeOned, type FakeOned } from '../../../test/fakes/oned/fake-oned.js';
-import { initCa, issueCertificate, pkiFiles } from '../pki/pki.js';
+import { startFakeOned, type FakeOned } from './fake-oned/fake-oned.js';
+import { initCa, issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
 import {
   distEntry,
   freePort,

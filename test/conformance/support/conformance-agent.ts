@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { pkiFiles } from '../../../cli/src/pki/pki.js';
+import { pkiFiles } from '../../../common/src/pki/pki.js';
 import type { AgentServiceClient } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { parseAgentConfig } from '../../../agent/src/config.js';
 import { type RunningAgent, startAgent } from '../../../agent/src/server.js';
@@ -22,7 +22,7 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
-} from '../../../agent/src/testing/agent-fixture.js';
+} from '../../support/agent/agent-fixture.js';
 import { CleanupTracker } from './cleanup-tracker.js';
 
 /** csi-sanity's idempotency count: each documented repeat is made this many times. */

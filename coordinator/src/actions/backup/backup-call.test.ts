@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { vmXml } from '../../../../test/fakes/oned/fixtures.js';
+import { vmXml } from '../../../../cli/src/demo/fake-oned/fixtures.js';
 import { parseVm } from '../../oned/vm-xml.js';
 import { backupIds } from './backup-call.js';
 

@@ -1,6 +1,7 @@
-// The fake oned: the only fake in the chain (oned itself cannot run here). It serves oned's own gRPC
-// services with the generated code, so the wire format is the real one, and reads its answers from
-// fixture files at every request, so a test changes what "oned" says by rewriting a file.
+// The fake oned: the only fake in the chain (oned itself cannot run here), a stand-in for the demo and
+// the tests, not for production (docs/demo.md). It serves oned's own gRPC services with the generated
+// code, so the wire format is the real one, and reads its answers from fixture files at every
+// request, so a test changes what "oned" says by rewriting a file.
 import {
   Server,
   ServerCredentials,
@@ -11,13 +12,16 @@ import {
 } from '@grpc/grpc-js';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatastoreServiceService, type DatastoreServiceServer } from '../../../proto/gen/one/datastore.js';
-import { HostServiceService, type HostServiceServer } from '../../../proto/gen/one/host.js';
-import { ImageServiceService, type ImageServiceServer } from '../../../proto/gen/one/image.js';
-import type { ResponseXML } from '../../../proto/gen/one/shared.js';
-import { SystemServiceService, type SystemServiceServer } from '../../../proto/gen/one/system.js';
-import { TemplateServiceService, type TemplateServiceServer } from '../../../proto/gen/one/template.js';
-import { VirtualMachineServiceService, type VirtualMachineServiceServer } from '../../../proto/gen/one/vm.js';
+import { DatastoreServiceService, type DatastoreServiceServer } from '../../../../proto/gen/one/datastore.js';
+import { HostServiceService, type HostServiceServer } from '../../../../proto/gen/one/host.js';
+import { ImageServiceService, type ImageServiceServer } from '../../../../proto/gen/one/image.js';
+import type { ResponseXML } from '../../../../proto/gen/one/shared.js';
+import { SystemServiceService, type SystemServiceServer } from '../../../../proto/gen/one/system.js';
+import { TemplateServiceService, type TemplateServiceServer } from '../../../../proto/gen/one/template.js';
+import {
+  VirtualMachineServiceService,
+  type VirtualMachineServiceServer,
+} from '../../../../proto/gen/one/vm.js';
 
 export const FAKE_ONED_VERSION = '7.0.0';
 const DEFAULT_LISTEN = '127.0.0.1:0';

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OnedClient } from '../../../coordinator/src/oned/oned-client.js';
-import type { OnedError } from '../../../coordinator/src/oned/oned-error.js';
-import { LcmState } from '../../../coordinator/src/oned/vm-state.js';
+import { OnedClient } from '../../../../coordinator/src/oned/oned-client.js';
+import type { OnedError } from '../../../../coordinator/src/oned/oned-error.js';
+import { LcmState } from '../../../../coordinator/src/oned/vm-state.js';
 import { startFakeOned, type FakeOned } from './fake-oned.js';
 import { writeDatastoreXml, writeHostXml, writeImageXml, writeVmXml, type VmFixture } from './fixtures.js';
 

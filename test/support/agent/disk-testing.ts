@@ -1,12 +1,12 @@
-import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
+import { DEFAULT_LIBVIRT_URI } from '../../../agent/src/libvirt/virsh.js';
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { PathLocks } from '../locks/path-locks.js';
-import { Monitoring } from '../monitor/monitoring.js';
-import { Roots } from '../paths/roots.js';
-import type { AgentContext, CallContext } from '../rpc/context.js';
-import { copyLocal } from '../transfer/local-copy.js';
+import { PathLocks } from '../../../agent/src/locks/path-locks.js';
+import { Monitoring } from '../../../agent/src/monitor/monitoring.js';
+import { Roots } from '../../../agent/src/paths/roots.js';
+import type { AgentContext, CallContext } from '../../../agent/src/rpc/context.js';
+import { copyLocal } from '../../../agent/src/transfer/local-copy.js';
 import { AGENT_NAME, LOCATION } from './agent-fixture.js';
 
 /** Test helpers for disk operations with real qemu-img and qemu-io (not part of the agent). */

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { REASON_METADATA_KEY } from '../../../common/src/errors.js';
 import { channelOptions, clientCredentials, loadTls } from '../../../common/src/tls.js';
 import { AgentServiceClient } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { initCa, issueCertificate, pkiFiles } from '../../../cli/src/pki/pki.js';
+import { initCa, issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
 
 /** Test helpers shared by the agent's integration tests (not part of the agent). */
 

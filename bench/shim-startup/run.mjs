@@ -1,6 +1,6 @@
 // Start-up of an installed shim against `node -e 0`, hyperfine-style: warm-up runs, then N runs of
 // each command interleaved (so load from other processes hits both alike), reporting p50 / p95.
-// Usage: npx tsc -p tsconfig.build.json && node shims/src/startup.bench.mjs [runs=30]
+// Usage: npm run build && node bench/shim-startup/run.mjs [runs=30]
 // A trivial shim server answers in a child process, so its work is not on the measuring loop.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

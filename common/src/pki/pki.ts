@@ -9,9 +9,9 @@ import {
   identityOfCertificate,
   type CertificateRole,
   type RoleFinding,
-} from '../../../common/src/certificate-role.js';
-import { StorageError } from '../../../common/src/errors.js';
-import { runTool } from '../../../common/src/tools/run-tool.js';
+} from '../certificate-role.js';
+import { StorageError } from '../errors.js';
+import { runTool } from '../tools/run-tool.js';
 
 /** CA certificates outlive many host certificates. */
 const CA_VALIDITY_DAYS = 3650;

@@ -12,8 +12,8 @@ import type { CertificateRole } from '../../../common/src/certificate-role.js';
 import { StorageError } from '../../../common/src/errors.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { initCa, issueCertificate } from '../../../cli/src/pki/pki.js';
-import { TransferService } from './transfer-service.js';
+import { initCa, issueCertificate } from '../../../common/src/pki/pki.js';
+import { TransferService } from '../../../agent/src/transfer/transfer-service.js';
 
 export const ONED_ROOT = '/var/lib/one/datastores';
 

@@ -10,11 +10,11 @@ import { afterAll, beforeEach, expect } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import type { SnapshotCreateRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { snapshotCreate } from '../rpc/snapshot-create.js';
-import { snapshotDelete } from '../rpc/snapshot-delete.js';
-import { snapshotRevert } from '../rpc/snapshot-revert.js';
-import { LOCATION, makeTempDir } from '../testing/agent-fixture.js';
-import { KIB, localAgent, patternMismatches, qemuImg, writePattern } from '../testing/disk-testing.js';
+import { snapshotCreate } from '../../../agent/src/rpc/snapshot-create.js';
+import { snapshotDelete } from '../../../agent/src/rpc/snapshot-delete.js';
+import { snapshotRevert } from '../../../agent/src/rpc/snapshot-revert.js';
+import { LOCATION, makeTempDir } from './agent-fixture.js';
+import { KIB, localAgent, patternMismatches, qemuImg, writePattern } from './disk-testing.js';
 
 const SLOT = 64 * KIB;
 export const SIZE_MB = 4;
