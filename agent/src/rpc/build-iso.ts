@@ -1,9 +1,8 @@
 import { rm, stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { BuildIsoRequest, BuildIsoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { tempNameBeside, writeAtomically } from '../files/atomic-file.js';
 import { type IsoEntry, buildIso } from '../images/build-iso.js';
-import { moveIntoPlace } from '../images/make-image.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
 
@@ -68,13 +67,12 @@ export async function buildIsoImage(
     [local],
     what,
     async () => {
-      const temp = tempNameBeside(local);
       const staging = `${tempNameBeside(local)}.d`;
       try {
-        await buildIso(temp, staging, { label, entries, copy: agent.copyLocal, signal: call.signal, what });
-        await moveIntoPlace(temp, local);
+        await writeAtomically(local, (temp) =>
+          buildIso(temp, staging, { label, entries, copy: agent.copyLocal, signal: call.signal, what }),
+        );
       } catch (err) {
-        await rm(temp, { force: true });
         throw asStorageError(err, action, here);
       } finally {
         await rm(staging, { recursive: true, force: true });

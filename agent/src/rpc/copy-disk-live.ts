@@ -1,10 +1,10 @@
-import { lstat, rename, rm } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   CopyDiskLiveRequest,
   CopyDiskLiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
@@ -84,20 +84,9 @@ export async function copyDiskLive(
             mode,
             { ...live.virsh, log: call.log },
             async (heldBy) => {
-              const tmp = tempNameBeside(dest);
-              try {
-                await convert(diskFile, tmp, {
-                  what,
-                  signal: call.signal,
-                  sourceFormat,
-                  format,
-                  sparse: true,
-                });
-                await rename(tmp, dest);
-              } catch (e) {
-                await rm(tmp, { force: true });
-                throw e;
-              }
+              await writeAtomically(dest, (tmp) =>
+                convert(diskFile, tmp, { what, signal: call.signal, sourceFormat, format, sparse: true }),
+              );
               return heldBy;
             },
           );

@@ -1,4 +1,4 @@
-import { realpath, rm, symlink } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -10,13 +10,12 @@ import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
-import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { buildSnapDir } from '../snapshots/build-snap-dir.js';
 import { assertNotReplacingChain } from './clone-overlay.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { readImageSource } from './image-source.js';
 import { oneOf, requireField } from './validate.js';
-import { makeNewDirectory } from '../files/make-directory.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -103,12 +102,8 @@ async function copyQcow2(
   await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
   const short = basename(p.diskSnap);
   const names = storedNames(agent.roots);
-  const temp = siblingTempPath(p.diskSnap);
-  let ids: number[];
-  try {
-    await makeNewDirectory(temp);
-    await symlink('.', join(temp, short));
-    ids = await copySnapFiles({
+  const ids = await buildSnapDir(p.diskSnap, short, async (temp) => {
+    const copied = await copySnapFiles({
       from,
       chains,
       to: temp,
@@ -121,7 +116,7 @@ async function copyQcow2(
     });
     // The relative names resolve through the temporary directory's own self link: check there.
     const inTemp = confineTo(temp, what, short);
-    for (const id of ids) {
+    for (const id of copied) {
       await verifyChain(join(temp, String(id)), {
         what,
         signal,
@@ -130,11 +125,8 @@ async function copyQcow2(
         confine: inTemp,
       });
     }
-    await replaceIntoPlace(temp, p.diskSnap);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    throw err;
-  }
+    return copied;
+  });
   const latest = Math.max(...ids);
   await relink(p.disk, await names.nameFor(join(p.diskSnap, String(latest)), { dir: dirname(p.disk) }));
   await verifyChain(p.disk, {

@@ -4,7 +4,7 @@ import type {
   SetMonitorMarkerRequest,
   SetMonitorMarkerResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeFileAtomic } from '../files/write-file-atomic.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
 import { makeDirectory } from '../files/make-directory.js';
