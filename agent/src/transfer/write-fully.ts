@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { INHERITED_FD_PATH, runTool } from '../../../common/src/tools/run-tool.js';
-import type { Extent } from './extents.js';
+import type { Extent } from '../qemu/image-map.js';
 
 /** pwritev until every byte is down: a short write is retried, so a full disk surfaces as ENOSPC. */
 export async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Promise<void> {
