@@ -1,3 +1,4 @@
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
@@ -29,8 +30,6 @@ import {
   removeBitmap,
 } from './qcow2-cbt.js';
 
-/** A full copy of a large disk takes long; this only bounds a stuck qemu-img. */
-const CONVERT_TIMEOUT_MS = 6 * 60 * 60_000;
 /** qemu-img convert coroutines, as OpenNebula's `-m 4`. */
 const CONVERT_COROUTINES = 4;
 
@@ -145,7 +144,7 @@ async function convertFull(source: string, format: ImageFormat, out: string, p: 
     coroutines: CONVERT_COROUTINES,
     what: p.what,
     signal: p.signal,
-    timeoutMs: CONVERT_TIMEOUT_MS,
+    timeoutMs: WHOLE_DISK_TIMEOUT_MS,
   });
 }
 

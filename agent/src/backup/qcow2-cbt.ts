@@ -1,12 +1,12 @@
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { splitExtents, dirtyExtents, unallocatedExtents } from '../qemu/image-map.js';
 import { bitmap, create, describe, map, rebase } from '../qemu/qemu-img.js';
 import { qemuIo } from '../qemu/qemu-io.js';
 import { startNbdExport } from '../qemu/qemu-nbd.js';
+import { MIB } from '../../../common/src/units.js';
 
 /** One qemu-io request at most this long: it allocates a buffer of the request's size. */
-const MAX_REQUEST = 32 * 1024 * 1024;
-/** Copying the changed blocks of a large disk takes a while; this only bounds a stuck tool. */
-const COPY_TIMEOUT_MS = 6 * 60 * 60_000;
+const MAX_REQUEST = 32 * MIB;
 
 export interface CbtOptions {
   readonly what: string;
@@ -49,7 +49,7 @@ export async function copyChangedBlocks(
     await qemuIo(
       out,
       splitExtents(dirty, MAX_REQUEST).map(([start, length]) => `read -q ${start} ${length}`),
-      { ...o, copyOnRead: true, timeoutMs: COPY_TIMEOUT_MS },
+      { ...o, copyOnRead: true, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
     );
   } finally {
     await nbd.stop();
@@ -68,7 +68,7 @@ export async function makeZeroesExplicit(file: string, o: CbtOptions): Promise<v
   await qemuIo(
     file,
     splitExtents(holes, MAX_REQUEST).map(([start, length]) => `write -q -z ${start} ${length}`),
-    { ...o, timeoutMs: COPY_TIMEOUT_MS },
+    { ...o, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
   );
 }
 

@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { tempNameBeside } from '../files/atomic-file.js';
-import { IMAGE_FORMATS, MIB, convert, create } from '../qemu/qemu-img.js';
+import { MIB } from '../../../common/src/units.js';
+import { IMAGE_FORMATS, convert, create } from '../qemu/qemu-img.js';
 
 /** Formats mkimage accepts: the two image formats, and "swap" (a raw image holding swap space). */
 export const MAKE_IMAGE_FORMATS = [...IMAGE_FORMATS, 'swap'] as const;

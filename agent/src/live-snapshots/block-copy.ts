@@ -1,10 +1,8 @@
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { writeAtomically } from '../files/atomic-file.js';
 import { requireNoBlockJob } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import type { LiveTarget } from './live-domain.js';
-
-/** A block copy moves the whole disk; give it time, bounded (the caller's signal can cancel it). */
-const BLOCK_COPY_TIMEOUT_MS = 6 * 60 * 60_000;
 
 /**
  * A standalone copy of a running domain's disk at `destination` (the whole chain, flattened):
@@ -32,7 +30,7 @@ export async function blockCopyTo(
           '--finish',
           '--transient-job',
         ],
-        { ...t.virsh, timeoutMs: BLOCK_COPY_TIMEOUT_MS },
+        { ...t.virsh, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
       ),
     );
   } catch (err) {

@@ -3,8 +3,6 @@ import { type MapEntry, parseMap } from './image-map.js';
 import { type InfoOutput, parseInfo } from './info-output.js';
 
 export const QEMU_IMG = 'qemu-img';
-/** qemu-img's "M" suffix is MiB, the unit oned uses for disk sizes. */
-export const MIB = 1024 * 1024;
 
 /**
  * Formats the agent reads and writes (OpenNebula's DISK/FORMAT values for file-based datastores):
