@@ -4,7 +4,7 @@ import type { BuildIsoRequest, BuildIsoResponse } from '../../../proto/gen/onest
 import { tempNameBeside, writeAtomically } from '../files/atomic-file.js';
 import { type IsoEntry, buildIso } from '../images/build-iso.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requireField, requirePath } from './validate.js';
 
 /** ISO 9660 volume identifiers hold at most 32 characters. */
 const MAX_LABEL_LENGTH = 32;
@@ -26,7 +26,7 @@ export async function buildIsoImage(
   const invalid = (why: string): never => {
     throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: ${why}`);
   };
-  const path = agent.roots.normalize(requireField(agent, action, 'path', req.path), 'path');
+  const path = requirePath(agent, action, 'path', req.path);
   const label = requireField(agent, action, 'label', req.label);
   if (label.length > MAX_LABEL_LENGTH || !SAFE_LABEL.test(label)) {
     invalid(

@@ -7,7 +7,7 @@ import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 
 /**
@@ -21,11 +21,8 @@ export async function convertImage(
   call: CallContext,
 ): Promise<ConvertResponse> {
   const action = 'convert';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const destination = agent.roots.normalize(
-    requireField(agent, action, 'destination', req.destination),
-    'destination',
-  );
+  const source = requirePath(agent, action, 'source', req.source);
+  const destination = requirePath(agent, action, 'destination', req.destination);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   const snapshot = req.snapshot;

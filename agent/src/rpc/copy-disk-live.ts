@@ -11,7 +11,7 @@ import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-d
 import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 
 /**
  * cpds of a running VM's disk (HOTPLUG_SAVEAS, reference 2.2): a libvirt block copy of the whole
@@ -25,11 +25,8 @@ export async function copyDiskLive(
   call: CallContext,
 ): Promise<CopyDiskLiveResponse> {
   const action = 'copy disk live';
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const destPath = agent.roots.normalize(
-    requireField(agent, action, 'destination', req.destination),
-    'destination',
-  );
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
+  const destPath = requirePath(agent, action, 'destination', req.destination);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   if (!req.live) throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: live is required`);

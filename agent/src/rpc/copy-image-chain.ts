@@ -1,21 +1,19 @@
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import { asStorageError } from '../../../common/src/errors.js';
 import type {
   CopyImageChainRequest,
   CopyImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { buildSnapDir } from '../snapshots/build-snap-dir.js';
 import { assertNotReplacingChain } from './clone-overlay.js';
-import { makeParents, type MadeDirectories } from '../files/make-parents.js';
-import { type AgentContext, type CallContext, where } from './context.js';
-import { readImageSource } from './image-source.js';
-import { oneOf, requireField } from './validate.js';
+import { withParents } from '../files/make-parents.js';
+import type { AgentContext, CallContext } from './context.js';
+import { readImageSource, resolveImageToDisk } from './image-source.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -31,46 +29,27 @@ export async function copyImageChain(
   call: CallContext,
 ): Promise<CopyImageChainResponse> {
   const action = 'copy image chain';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const here = where(agent, source);
-  const what = `${action} ${here} to ${diskPath}`;
-  if (diskPath === source) {
-    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
-  }
-  const localSource = await agent.roots.resolve(source, 'source');
-  await agent.roots.resolveTarget(source, 'source');
-  const imageSnap = await agent.roots.resolve(`${source}.snap`, 'source');
-  await agent.roots.resolveTarget(`${source}.snap`, 'source');
-  const disk = await agent.roots.resolve(diskPath, 'disk_path');
-  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  const r = await resolveImageToDisk(agent, action, req, { imageSnap: true });
+  const { source, diskPath, here, what, localSource, disk, diskSnap } = r;
+  const imageSnap = r.imageSnap as string;
   return agent.locks.withLock(
     [disk, diskSnap, imageSnap],
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(
-        agent,
-        localSource,
-        imageFormat,
-        here,
-        what,
-        call.signal,
-      );
+      const { format, layers } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the copy fails.
-      let made: MadeDirectories | undefined;
       try {
-        made = await makeParents(dirname(disk));
-        if (format === 'raw') {
-          await assertNotReplacingChain(disk, diskSnap, layers, what);
-          await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
-        } else {
-          snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
-        }
+        await withParents(dirname(disk), async () => {
+          if (format === 'raw') {
+            await assertNotReplacingChain(disk, diskSnap, layers, what);
+            await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
+          } else {
+            snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
+          }
+        });
       } catch (err) {
-        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'copied chain');

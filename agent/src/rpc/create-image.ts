@@ -9,7 +9,7 @@ import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage } from '../images/make-image
 import { imageInfo } from '../qemu/qemu-img.js';
 import { makeParents } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField, requirePositive } from './validate.js';
+import { oneOf, requirePath, requirePositive } from './validate.js';
 
 /**
  * mkfs options travel as separate arguments, never through a shell; still, one that names a path
@@ -28,7 +28,7 @@ export async function createImage(
   call: CallContext,
 ): Promise<CreateImageResponse> {
   const action = 'create image';
-  const path = agent.roots.normalize(requireField(agent, action, 'path', req.path), 'path');
+  const path = requirePath(agent, action, 'path', req.path);
   const sizeMb = requirePositive(agent, action, 'size_mb', req.sizeMb);
   const format = oneOf(agent, action, 'format', req.format, MAKE_IMAGE_FORMATS);
   const filesystem =

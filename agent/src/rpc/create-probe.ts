@@ -6,7 +6,7 @@ import type {
   CreateProbeResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 
 export const PROBE_PREFIX = '.probe-';
 /** 128 random bits: two agents (or two calls) never pick the same name. */
@@ -22,7 +22,7 @@ export async function createProbe(
   req: CreateProbeRequest,
   call: CallContext,
 ): Promise<CreateProbeResponse> {
-  const dir = agent.roots.normalize(requireField(agent, 'create probe', 'dir', req.dir), 'dir');
+  const dir = requirePath(agent, 'create probe', 'dir', req.dir);
   const localDir = await agent.roots.resolveTarget(dir, 'dir');
   const here = where(agent, dir);
   const isDirectory = await stat(localDir).then(

@@ -13,7 +13,7 @@ import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { buildSnapDir } from '../snapshots/build-snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 
 /**
  * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
@@ -29,8 +29,8 @@ export async function saveImageChain(
   call: CallContext,
 ): Promise<SaveImageChainResponse> {
   const action = 'save image chain';
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
+  const source = requirePath(agent, action, 'source', req.source);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, diskPath);
   const what = `${action} ${here} to ${source}`;
