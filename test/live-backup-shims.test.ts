@@ -23,9 +23,9 @@ import {
   ensureLibvirt,
   startDomain,
 } from './support/libvirt.js';
+import { MIB } from '../common/src/units.js';
 
 const run = promisify(execFile);
-const MIB = 1024 * 1024;
 const HOST = 'host01';
 let stack: Stack;
 let vmSeq = 300;

@@ -3,18 +3,15 @@ import { validate as validCron } from 'node-cron';
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
+import { AGENT_MONITOR_SOCKET, MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
+import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
 import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
 
-/** monitord's default UDP port (monitord.conf NETWORK/PORT). */
-export const DEFAULT_MONITORD_PORT = 4124;
-export const DEFAULT_MONITORD_ADDRESS = '127.0.0.1';
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Port 0: the kernel picks a free port; the agent reports the one it got. */
 const ANY_FREE_PORT = 0;
-/** Where monitor_ds and the kvm-probes.d probes reach the agent (docs/monitoring.md). */
-export const DEFAULT_MONITOR_SOCKET = '/run/one-storage/agent-monitor.sock';
 /** rw for owner and group: the probes run as oneadmin, a member of the socket's group. */
-export const DEFAULT_MONITOR_SOCKET_MODE = 0o660;
+export const DEFAULT_MONITOR_SOCKET_MODE = GROUP_SOCKET_MODE;
 /** OpenNebula's probe periods (reference 3.2): MONITOR_VM every 30 s, SYSTEM_HOST every 600 s. */
 export const DEFAULT_VM_SCHEDULE = '*/30 * * * * *';
 export const DEFAULT_SYSTEM_SCHEDULE = '0 */10 * * * *';
@@ -180,8 +177,8 @@ function parseTls(f: Fields): TlsFiles {
 function parseMonitord(f: Fields): AgentConfig['monitord'] {
   const m = f.object('monitord', false);
   if (!m) return undefined;
-  const address = m.string('address', DEFAULT_MONITORD_ADDRESS);
-  const port = m.int('port', DEFAULT_MONITORD_PORT, 1, 65535);
+  const address = m.string('address', MONITORD_DEFAULTS.address);
+  const port = m.int('port', MONITORD_DEFAULTS.port, 1, 65535);
   const publicKey = m.has('publicKey') ? m.absolutePath('publicKey') : undefined;
   m.done();
   return publicKey === undefined ? { address, port } : { address, port, publicKey };
@@ -194,7 +191,7 @@ function parseMonitor(f: Fields): MonitorConfig | undefined {
   const known = MONITOR_REPORTS.find((r) => r === report);
   if (!known) m.fail('report', `must be one of ${MONITOR_REPORTS.join(', ')}, got "${report}"`);
   const hostId = m.has('hostId') ? m.int('hostId', 0, 0, 2 ** 31 - 1) : undefined;
-  const socket = m.absolutePath('socket', DEFAULT_MONITOR_SOCKET);
+  const socket = m.absolutePath('socket', AGENT_MONITOR_SOCKET);
   const socketMode = m.int('socketMode', DEFAULT_MONITOR_SOCKET_MODE, 0, 0o777);
   const s = m.object('schedules', false);
   const cron = (key: string, fallback: string): string => {

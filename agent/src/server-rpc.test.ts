@@ -19,7 +19,8 @@ import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls
 import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
-import { MIB, imageInfo } from './qemu/qemu-img.js';
+import { MIB } from '../../common/src/units.js';
+import { imageInfo } from './qemu/qemu-img.js';
 import { type RunningAgent, startAgent } from './server.js';
 import {
   AGENT_NAME,

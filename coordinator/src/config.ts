@@ -1,6 +1,8 @@
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
+import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
+import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
 
 /** oned's default DATASTORE_LOCATION; every host uses the same one (reference 7). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
@@ -12,7 +14,7 @@ const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
 const DEFAULT_TRANSFER_DEADLINE_MS = 6 * 3600_000;
 const DEFAULT_ONED_DEADLINE_MS = 15_000;
 /** Shims are run by oneadmin; the coordinator's group must be able to connect. */
-const DEFAULT_SOCKET_MODE = 0o660;
+const DEFAULT_SOCKET_MODE = GROUP_SOCKET_MODE;
 /** A group name as groupadd accepts it, or a numeric gid. */
 const GROUP_PATTERN = /^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|\d{1,10})$/;
 
@@ -117,8 +119,7 @@ function parseSocketGroup(f: Fields): string | undefined {
   return group;
 }
 
-/** monitord.conf's defaults: the front-end's own monitord, UDP port 4124. */
-const DEFAULT_MONITORD = { address: '127.0.0.1', port: 4124 };
+const DEFAULT_MONITORD = MONITORD_DEFAULTS;
 
 function parseMonitord(f: Fields): CoordinatorConfig['monitord'] {
   const m = f.object('monitord', false);

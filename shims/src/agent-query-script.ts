@@ -4,8 +4,10 @@
 // by `onehost sync`, so each is one self-contained CommonJS file with nothing to load but node's
 // `net`: no coordinator, no TLS, no node_modules, and a start-up close to `node -e 0`.
 
+import { AGENT_MONITOR_SOCKET } from '../../common/src/monitord/defaults.js';
+
 /** Where the agent's monitoring endpoint listens unless ONE_STORAGE_AGENT_SOCKET says otherwise. */
-export const DEFAULT_AGENT_SOCKET = '/run/one-storage/agent-monitor.sock';
+export const DEFAULT_AGENT_SOCKET = AGENT_MONITOR_SOCKET;
 export const AGENT_SOCKET_ENV = 'ONE_STORAGE_AGENT_SOCKET';
 
 export type AgentQueryKind = 'monitor_ds' | 'system_probe' | 'vm_probe';

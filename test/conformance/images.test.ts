@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage, setBacking } from './support/images.js';
+import { MIB } from '../../common/src/units.js';
 
 const c = useConformanceAgent();
 const { INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION } = grpc.status;
-const MIB = 1024 * 1024;
 
 /** A qcow2 image in image datastore 1, tracked (with its .snap) for cleanup. */
 async function image(name: string, format: 'raw' | 'qcow2' = 'qcow2'): Promise<string> {

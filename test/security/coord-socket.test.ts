@@ -18,8 +18,8 @@ import {
 } from '../../coordinator/src/shim-server/shim-server.js';
 import { ShimEvent, type ShimReply } from '../../proto/gen/onestorage/shim/v1/shim.js';
 import { installShims } from '../../shims/src/install.js';
+import { MIB } from '../../common/src/units.js';
 
-const MIB = 1024 * 1024;
 const HEADER_BYTES = 4;
 const ATTACKERS = 12;
 /** A group the socket is handed to in these tests (nogroup on Debian). */

@@ -9,7 +9,9 @@ import { runTool } from '../../common/src/tools/run-tool.js';
  * points where no layout may point. Built with the real qemu-img, as a guest's bytes would be.
  */
 
-export const MIB = 1024 * 1024;
+import { MIB } from '../../common/src/units.js';
+
+export { MIB };
 /** The byte the other VM's disk is filled with: an export that holds it leaked that disk. */
 export const SECRET_BYTE = 0x43;
 

@@ -8,8 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIRECTORY_MODE, DISK_FILE_MODE } from '../../agent/src/files/modes.js';
-import { SMALL_FILE_MODE } from '../../agent/src/files/write-file-atomic.js';
+import { DIRECTORY_MODE, DISK_FILE_MODE, SMALL_FILE_MODE } from '../../agent/src/files/modes.js';
 import { MIB, makeImage } from '../../cli/src/demo/demo-images.js';
 import { distEntry } from '../../cli/src/demo/processes.js';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
@@ -39,7 +38,7 @@ const CPDS = `${ONED_DATASTORE_LOCATION}/1/62cpds00000000000000000000000000`;
 const LCM = { diskSnapshotPoweroff: 51, diskResizePoweroff: 63, poweroff: 8 } as const;
 /** Started as the test user itself (spawn's uid/gid); the other hosts start as root and drop. */
 const SPAWNED_AS_USER = 'host02';
-/** Marker files the probes read keep their own mode (agent/src/files/write-file-atomic.ts). */
+/** Marker files the probes read keep their own mode (agent/src/files/atomic-file.ts writeFileAtomic). */
 const MARKERS = new Set(['.monitor']);
 
 let user: TestUser;

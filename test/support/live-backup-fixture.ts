@@ -26,7 +26,7 @@ import { runTool } from '../../common/src/tools/run-tool.js';
 import { LIBVIRT_URI, type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './libvirt.js';
 
 const run = promisify(execFile);
-export const MIB = 1024 * 1024;
+export { MIB } from '../../common/src/units.js';
 const DISK_MB = 64;
 
 /** The agent of one test file and the calls that use it; `client` is set by the beforeAll. */

@@ -1,13 +1,13 @@
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
-import { runTool } from '../../../common/src/tools/run-tool.js';
 import { type DomainDisk, liveDomain, requireRunning } from '../libvirt/domain.js';
 import type { FreezeMode } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
 import type { ChainScope } from '../qemu/layer-places.js';
-import { type ImageFormat, QEMU_IMG } from '../qemu/qemu-img.js';
+import { type ImageFormat, convert } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { type BackupDirs, backupFileName, recreate, removeAll } from './backup-dirs.js';
 import {
@@ -30,10 +30,8 @@ import {
   removeBitmap,
 } from './qcow2-cbt.js';
 
-/** A full copy of a large disk takes long; this only bounds a stuck qemu-img. */
-const CONVERT_TIMEOUT_MS = 6 * 60 * 60_000;
 /** qemu-img convert coroutines, as OpenNebula's `-m 4`. */
-const CONVERT_COROUTINES = '4';
+const CONVERT_COROUTINES = 4;
 
 export type BackupMode = 'FULL' | 'INCREMENT';
 export type Method = 'convert' | 'overlay' | 'push' | 'bitmap';
@@ -139,11 +137,15 @@ const fileOf = (p: PrepareInput, diskId: number): string =>
 
 /** `qemu-img convert -U -m 4 -O qcow2`: a standalone copy of what the disk's chain reads. */
 async function convertFull(source: string, format: ImageFormat, out: string, p: PrepareInput): Promise<void> {
-  await runTool(
-    QEMU_IMG,
-    ['convert', '-q', '-U', '-m', CONVERT_COROUTINES, '-f', format, '-O', 'qcow2', source, out],
-    { what: p.what, signal: p.signal, timeoutMs: CONVERT_TIMEOUT_MS },
-  );
+  await convert(source, out, {
+    sourceFormat: format,
+    format: 'qcow2',
+    sparse: true,
+    coroutines: CONVERT_COROUTINES,
+    what: p.what,
+    signal: p.signal,
+    timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+  });
 }
 
 async function fullOffline(p: PrepareInput): Promise<Prepared> {

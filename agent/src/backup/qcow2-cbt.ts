@@ -1,16 +1,12 @@
-import { runTool } from '../../../common/src/tools/run-tool.js';
-import { StorageError } from '../../../common/src/errors.js';
-import { QEMU_IMG } from '../qemu/qemu-img.js';
-import { dirtyExtents, parseMap, splitExtents, unallocatedExtents } from '../qemu/image-map.js';
-import { startNbdExport } from './nbd-server.js';
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
+import { splitExtents, dirtyExtents, unallocatedExtents } from '../qemu/image-map.js';
+import { bitmap, create, describe, map, rebase } from '../qemu/qemu-img.js';
+import { qemuIo } from '../qemu/qemu-io.js';
+import { startNbdExport } from '../qemu/qemu-nbd.js';
+import { MIB } from '../../../common/src/units.js';
 
-const QEMU_IO = 'qemu-io';
 /** One qemu-io request at most this long: it allocates a buffer of the request's size. */
-const MAX_REQUEST = 32 * 1024 * 1024;
-/** Requests per qemu-io process (each is one argv entry). */
-const REQUESTS_PER_PROCESS = 2_000;
-/** Copying the changed blocks of a large disk takes a while; this only bounds a stuck tool. */
-const COPY_TIMEOUT_MS = 6 * 60 * 60_000;
+const MAX_REQUEST = 32 * MIB;
 
 export interface CbtOptions {
   readonly what: string;
@@ -19,17 +15,15 @@ export interface CbtOptions {
 
 /** Persistent bitmaps of a qcow2 file (`qemu-img info`: there is no `qemu-img bitmap --list`). */
 export async function listBitmaps(file: string, o: CbtOptions): Promise<string[]> {
-  const { stdout } = await runTool(QEMU_IMG, ['info', '--output=json', '-U', '-f', 'qcow2', file], o);
-  const info = JSON.parse(stdout) as { 'format-specific'?: { data?: { bitmaps?: Array<{ name: string }> } } };
-  return (info['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+  return (await describe(file, 'qcow2', o)).bitmaps;
 }
 
 export async function addBitmap(file: string, name: string, o: CbtOptions): Promise<void> {
-  await runTool(QEMU_IMG, ['bitmap', '--add', '-f', 'qcow2', file, name], o);
+  await bitmap(file, 'add', name, o);
 }
 
 export async function removeBitmap(file: string, name: string, o: CbtOptions): Promise<void> {
-  await runTool(QEMU_IMG, ['bitmap', '--remove', '-f', 'qcow2', file, name], o);
+  await bitmap(file, 'remove', name, o);
 }
 
 /**
@@ -42,30 +36,20 @@ export async function removeBitmap(file: string, name: string, o: CbtOptions): P
  */
 export async function copyChangedBlocks(
   disk: string,
-  bitmap: string,
+  bitmapName: string,
   out: string,
   backing: string,
   o: CbtOptions,
 ): Promise<void> {
-  const nbd = await startNbdExport(disk, bitmap, o.what, o.signal);
+  const nbd = await startNbdExport(disk, bitmapName, o.what, o.signal);
   try {
-    const { stdout } = await runTool(
-      QEMU_IMG,
-      [
-        'map',
-        '--output=json',
-        '--image-opts',
-        `driver=nbd,server.type=unix,server.path=${nbd.socket},x-dirty-bitmap=qemu:dirty-bitmap:${bitmap}`,
-      ],
-      o,
-    );
-    const dirty = dirtyExtents(parseMap(stdout, o.what));
-    await runTool(QEMU_IMG, ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', nbd.uri, out], o);
+    const imageOpts = `driver=nbd,server.type=unix,server.path=${nbd.socket},x-dirty-bitmap=qemu:dirty-bitmap:${bitmapName}`;
+    const dirty = dirtyExtents(await map({ imageOpts }, o));
+    await create(out, { ...o, format: 'qcow2', backing: { name: nbd.uri, format: 'raw' } });
     await qemuIo(
       out,
-      splitExtents(dirty, MAX_REQUEST).map((e) => `read -q ${e.start} ${e.length}`),
-      ['-C'],
-      o,
+      splitExtents(dirty, MAX_REQUEST).map(([start, length]) => `read -q ${start} ${length}`),
+      { ...o, copyOnRead: true, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
     );
   } finally {
     await nbd.stop();
@@ -80,51 +64,19 @@ export async function copyChangedBlocks(
  * increment: unallocated clusters would read that older data instead of zeroes.
  */
 export async function makeZeroesExplicit(file: string, o: CbtOptions): Promise<void> {
-  const { stdout } = await runTool(QEMU_IMG, ['map', '--output=json', '-f', 'qcow2', file], o);
-  const holes = unallocatedExtents(parseMap(stdout, o.what));
+  const holes = unallocatedExtents(await map({ file, format: 'qcow2' }, o));
   await qemuIo(
     file,
-    splitExtents(holes, MAX_REQUEST).map((e) => `write -q -z ${e.start} ${e.length}`),
-    [],
-    o,
+    splitExtents(holes, MAX_REQUEST).map(([start, length]) => `write -q -z ${start} ${length}`),
+    { ...o, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
   );
 }
 
-/** Sets the stored backing name only (`rebase -u`); '' makes the file standalone. */
+/** Sets the stored backing name only (`rebase -u`, a qcow2 backing file); '' makes the file standalone. */
 export async function rebaseName(file: string, backing: string, o: CbtOptions): Promise<void> {
-  const args = [
-    'rebase',
-    '-q',
-    '-u',
-    '-f',
-    'qcow2',
-    ...(backing === '' ? [] : ['-F', 'qcow2']),
-    '-b',
-    backing,
-    file,
-  ];
-  await runTool(QEMU_IMG, args, o);
-}
-
-async function qemuIo(
-  file: string,
-  commands: readonly string[],
-  flags: readonly string[],
-  o: CbtOptions,
-): Promise<void> {
-  for (let i = 0; i < commands.length; i += REQUESTS_PER_PROCESS) {
-    const batch = commands.slice(i, i + REQUESTS_PER_PROCESS);
-    const { stdout } = await runTool(
-      QEMU_IO,
-      [...flags, '-f', 'qcow2', file, ...batch.flatMap((c) => ['-c', c])],
-      { ...o, timeoutMs: COPY_TIMEOUT_MS },
-    );
-    // qemu-io reports a failed request on stdout and still exits 0.
-    if (/fail|error/i.test(stdout)) {
-      throw new StorageError(
-        'TOOL_FAILED',
-        `${o.what}: ${QEMU_IO} failed: ${stdout.trim().split('\n')[0] ?? ''}`,
-      );
-    }
-  }
+  await rebase(file, {
+    ...o,
+    unsafe: true,
+    backing: backing === '' ? undefined : { name: backing, format: 'qcow2' },
+  });
 }

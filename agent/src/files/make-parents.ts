@@ -28,3 +28,17 @@ export async function makeParents(dir: string): Promise<MadeDirectories> {
     },
   };
 }
+
+/**
+ * Makes `dir`'s missing levels (makeParents), then runs `write`; when it fails, the directories made
+ * go again before its error is passed on.
+ */
+export async function withParents<T>(dir: string, write: () => Promise<T>): Promise<T> {
+  const made = await makeParents(dir);
+  try {
+    return await write();
+  } catch (err) {
+    await made.undo();
+    throw err;
+  }
+}

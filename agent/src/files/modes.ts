@@ -16,3 +16,5 @@ export const DIRECTORY_MODE = 0o755;
  * explicitly (files/make-directory.ts).
  */
 export const AGENT_UMASK = 0o027;
+/** Mode of small files the agent writes (markers); readable by the probes that run as oneadmin. */
+export const SMALL_FILE_MODE = 0o644;

@@ -1,7 +1,8 @@
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
-import { IMAGE_FORMATS, MIB, convert, create } from '../qemu/qemu-img.js';
+import { tempNameBeside } from '../files/atomic-file.js';
+import { MIB } from '../../../common/src/units.js';
+import { IMAGE_FORMATS, convert, create } from '../qemu/qemu-img.js';
 
 /** Formats mkimage accepts: the two image formats, and "swap" (a raw image holding swap space). */
 export const MAKE_IMAGE_FORMATS = [...IMAGE_FORMATS, 'swap'] as const;
@@ -37,7 +38,7 @@ export interface ImageSpec {
 }
 
 /**
- * Writes a new empty image at `dest` (a temporary name the caller renames into place): plain
+ * Writes a new empty image at `dest` (a temporary the caller moves into place with writeAtomically): plain
  * `qemu-img create`, or a raw image formatted with mkfs/mkswap and then, for qcow2, converted.
  * Intermediate files sit beside `dest` and are removed however this ends.
  */
@@ -65,15 +66,5 @@ export async function makeImage(dest: string, spec: ImageSpec): Promise<void> {
     }
   } finally {
     if (raw !== dest) await rm(raw, { force: true });
-  }
-}
-
-/** Renames a finished image into place; the temporary file goes if that fails. */
-export async function moveIntoPlace(temp: string, dest: string): Promise<void> {
-  try {
-    await rename(temp, dest);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
   }
 }

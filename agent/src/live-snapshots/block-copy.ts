@@ -1,11 +1,8 @@
-import { rename, rm } from 'node:fs/promises';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { requireNoBlockJob } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import type { LiveTarget } from './live-domain.js';
-
-/** A block copy moves the whole disk; give it time, bounded (the caller's signal can cancel it). */
-const BLOCK_COPY_TIMEOUT_MS = 6 * 60 * 60_000;
 
 /**
  * A standalone copy of a running domain's disk at `destination` (the whole chain, flattened):
@@ -18,26 +15,25 @@ export async function blockCopyTo(
   format: 'raw' | 'qcow2',
 ): Promise<void> {
   await requireNoBlockJob(t.domain, t.target, t.virsh);
-  const tmp = tempNameBeside(destination);
   try {
-    await virsh(
-      [
-        'blockcopy',
-        t.domain,
-        t.target,
-        '--dest',
-        tmp,
-        '--format',
-        format,
-        '--wait',
-        '--finish',
-        '--transient-job',
-      ],
-      { ...t.virsh, timeoutMs: BLOCK_COPY_TIMEOUT_MS },
+    await writeAtomically(destination, (tmp) =>
+      virsh(
+        [
+          'blockcopy',
+          t.domain,
+          t.target,
+          '--dest',
+          tmp,
+          '--format',
+          format,
+          '--wait',
+          '--finish',
+          '--transient-job',
+        ],
+        { ...t.virsh, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
+      ),
     );
-    await rename(tmp, destination);
   } catch (err) {
-    await rm(tmp, { force: true });
     // A cancelled virsh leaves libvirt's job running: stop it, so the disk is free again.
     if (t.virsh.signal?.aborted) {
       await virsh(['blockjob', t.domain, t.target, '--abort'], {

@@ -1,3 +1,4 @@
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
@@ -7,9 +8,6 @@ import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
 import { fileOf, readDisk, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type LiveTarget, layerRef, matchingDisk } from './live-domain.js';
-
-/** Merging a layer copies its data; bounded, and the caller's signal can cancel it. */
-const BLOCK_JOB_TIMEOUT_MS = 6 * 60 * 60_000;
 
 export type DeleteMethod = 'blockpull' | 'offline';
 
@@ -79,7 +77,7 @@ export async function deleteQcow2SnapshotLive(
   const base = pullBase(layers, real, pos, domainDisk, live);
   await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
     ...live.virsh,
-    timeoutMs: BLOCK_JOB_TIMEOUT_MS,
+    timeoutMs: WHOLE_DISK_TIMEOUT_MS,
   });
   // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);

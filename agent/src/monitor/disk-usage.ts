@@ -1,3 +1,4 @@
+import { MIB } from '../../../common/src/units.js';
 /** One disk of a VM as monitord's DISK_SIZE / SNAPSHOT_SIZE report it (sizes in MiB). */
 export interface DiskUsage {
   diskId: number;
@@ -11,7 +12,6 @@ export interface VmUsage {
   disks: readonly DiskUsage[];
 }
 
-const MIB = 1024 * 1024;
 /** st_blocks counts 512-byte units whatever the filesystem's block size (stat(2)). */
 const STAT_BLOCK_BYTES = 512;
 

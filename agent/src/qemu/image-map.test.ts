@@ -12,27 +12,32 @@ describe('image map helpers', () => {
     'map',
   );
   it('finds dirty ranges ("data": false, inverted) and joins neighbours', () => {
-    expect(dirtyExtents(map)).toEqual([{ start: 100, length: 110 }]);
+    expect(dirtyExtents(map)).toEqual([[100, 110]]);
   });
   it('finds unallocated ranges (present: false)', () => {
-    expect(unallocatedExtents(map)).toEqual([{ start: 100, length: 100 }]);
+    expect(unallocatedExtents(map)).toEqual([[100, 100]]);
   });
   it('splits long extents', () => {
-    expect(splitExtents([{ start: 10, length: 25 }], 10)).toEqual([
-      { start: 10, length: 10 },
-      { start: 20, length: 10 },
-      { start: 30, length: 5 },
+    expect(splitExtents([[10, 25]], 10)).toEqual([
+      [10, 10],
+      [20, 10],
+      [30, 5],
     ]);
   });
   it('keeps separate extents apart', () => {
     expect(
       mergeExtents([
-        { start: 0, length: 1 },
-        { start: 2, length: 1 },
+        [0, 1],
+        [2, 1],
       ]),
     ).toHaveLength(2);
   });
   it('refuses output that is not JSON, naming what', () => {
     expect(() => parseMap('nope', 'map of disk.0')).toThrow(/map of disk.0: qemu-img map printed/);
+  });
+  it('refuses entries without their fields', () => {
+    expect(() => parseMap('[{"start": 0, "length": "x", "zero": false, "data": true}]', 'map')).toThrow(
+      /map: qemu-img map printed an entry without/,
+    );
   });
 });

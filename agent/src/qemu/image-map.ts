@@ -9,12 +9,10 @@ export interface MapEntry {
   readonly data: boolean;
 }
 
-export interface Extent {
-  readonly start: number;
-  readonly length: number;
-}
+/** A run of bytes in a file or image: [offset, length] (the data path's manifest carries these). */
+export type Extent = readonly [offset: number, length: number];
 
-/** The entries `qemu-img map --output=json` printed; TOOL_FAILED naming `what` when it is not a list. */
+/** The entries `qemu-img map --output=json` printed, each checked; TOOL_FAILED naming `what` if not. */
 export function parseMap(stdout: string, what: string): MapEntry[] {
   let entries: unknown;
   try {
@@ -24,30 +22,75 @@ export function parseMap(stdout: string, what: string): MapEntry[] {
   }
   if (!Array.isArray(entries))
     throw new StorageError('TOOL_FAILED', `${what}: qemu-img map did not print a list`);
-  return entries as MapEntry[];
+  return entries.map((e: unknown) => {
+    const o = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
+    const { start, length, present, zero, data } = o;
+    if (
+      !isCount(start) ||
+      !isCount(length) ||
+      typeof zero !== 'boolean' ||
+      typeof data !== 'boolean' ||
+      (present !== undefined && typeof present !== 'boolean')
+    ) {
+      throw new StorageError(
+        'TOOL_FAILED',
+        `${what}: qemu-img map printed an entry without start, length, zero and data`,
+      );
+    }
+    return { start, length, zero, data, ...(present !== undefined ? { present } : {}) };
+  });
 }
 
-/** Adjacent extents joined, so each becomes one request. */
-export function mergeExtents(extents: readonly Extent[]): Extent[] {
-  const out: Extent[] = [];
-  for (const e of extents) {
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Adjacent extents joined (so each becomes one request); empty ones dropped. */
+export function mergeExtents(extents: Iterable<Extent>): Extent[] {
+  const out: [number, number][] = [];
+  for (const [start, length] of extents) {
+    if (length <= 0) continue;
     const last = out[out.length - 1];
-    if (last && last.start + last.length === e.start)
-      out[out.length - 1] = { start: last.start, length: last.length + e.length };
-    else out.push({ start: e.start, length: e.length });
+    if (last && last[0] + last[1] === start) last[1] += length;
+    else out.push([start, length]);
   }
   return out;
 }
 
-/** Extents cut into pieces of at most `max` bytes (qemu-io allocates a buffer per request). */
+/** Extents cut into pieces of at most `max` bytes (a reader or qemu-io allocates a buffer per piece). */
 export function splitExtents(extents: readonly Extent[], max: number): Extent[] {
   const out: Extent[] = [];
-  for (const e of extents) {
-    for (let off = 0; off < e.length; off += max) {
-      out.push({ start: e.start + off, length: Math.min(max, e.length - off) });
-    }
+  for (const [start, length] of extents) {
+    for (let off = 0; off < length; off += max) out.push([start + off, Math.min(max, length - off)]);
   }
   return out;
+}
+
+/** Sum of the extents' lengths. */
+export function extentBytes(extents: readonly Extent[]): number {
+  let total = 0;
+  for (const [, length] of extents) total += length;
+  return total;
+}
+
+const extentOf = (e: Pick<MapEntry, 'start' | 'length'>): Extent => [e.start, e.length];
+
+/**
+ * The data runs of a raw file of `size` bytes, merged, clamped to the size (qemu rounds the last
+ * sector up to 512 bytes).
+ */
+export function mergeDataRuns(
+  entries: ReadonlyArray<Pick<MapEntry, 'start' | 'length' | 'data'>>,
+  size: number,
+): Extent[] {
+  return mergeExtents(
+    entries
+      .filter((e) => e.data)
+      .map((e): Extent => [
+        Math.min(e.start, size),
+        Math.min(e.start + e.length, size) - Math.min(e.start, size),
+      ]),
+  );
 }
 
 /**
@@ -56,10 +99,10 @@ export function splitExtents(extents: readonly Extent[], max: number): Extent[] 
  * (toolchain notes).
  */
 export function dirtyExtents(entries: readonly MapEntry[]): Extent[] {
-  return mergeExtents(entries.filter((e) => !e.data));
+  return mergeExtents(entries.filter((e) => !e.data).map(extentOf));
 }
 
 /** Ranges allocated nowhere in a standalone image (they read as zero only while it has no backing). */
 export function unallocatedExtents(entries: readonly MapEntry[]): Extent[] {
-  return mergeExtents(entries.filter((e) => e.present === false));
+  return mergeExtents(entries.filter((e) => e.present === false).map(extentOf));
 }

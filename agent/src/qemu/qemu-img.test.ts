@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { MIB, imageInfo, resize } from './qemu-img.js';
+import { MIB } from '../../../common/src/units.js';
+import { imageInfo, resize } from './qemu-img.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-'));
 

@@ -1,9 +1,8 @@
-import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { type MapEntry, parseMap } from './image-map.js';
+import { type InfoOutput, parseInfo } from './info-output.js';
 
 export const QEMU_IMG = 'qemu-img';
-/** qemu-img's "M" suffix is MiB, the unit oned uses for disk sizes. */
-export const MIB = 1024 * 1024;
 
 /**
  * Formats the agent reads and writes (OpenNebula's DISK/FORMAT values for file-based datastores):
@@ -25,6 +24,8 @@ export interface QemuOptions {
   signal?: AbortSignal;
   /** For error messages: "resize host01:/var/lib/one/datastores/0/42/disk.0". */
   what?: string;
+  /** Bounds a stuck tool (run-tool.ts's default otherwise); long copies set more. */
+  timeoutMs?: number;
 }
 
 /**
@@ -38,35 +39,31 @@ export async function imageInfo(
   format: ImageFormat,
   opts: QemuOptions = {},
 ): Promise<ImageInfo> {
+  const info = await describe(path, format, opts);
+  const backing = info.fullBackingFilename ?? info.backingFilename;
+  return {
+    format,
+    virtualSize: info.virtualSize,
+    actualSize: info.actualSize,
+    ...(backing !== undefined ? { backingFile: backing } : {}),
+  };
+}
+
+/**
+ * `qemu-img info -f FMT --output=json -U PATH`, parsed by the one parser of its output
+ * (info-output.ts). -U reads an image a running VM holds; no backing file is opened.
+ */
+export async function describe(
+  path: string,
+  format: ImageFormat,
+  opts: QemuOptions = {},
+): Promise<InfoOutput> {
   const { stdout } = await runTool(
     QEMU_IMG,
     ['info', '-f', format, '--output=json', '-U', path],
     toolOptions(opts),
   );
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(stdout) as Record<string, unknown>;
-  } catch {
-    throw new StorageError(
-      'TOOL_FAILED',
-      `${opts.what ?? path}: qemu-img info printed something that is not JSON`,
-    );
-  }
-  const virtualSize = json['virtual-size'];
-  const actualSize = json['actual-size'];
-  if (json['format'] !== format || typeof virtualSize !== 'number') {
-    throw new StorageError(
-      'TOOL_FAILED',
-      `${opts.what ?? path}: qemu-img info did not describe a ${format} image with a size`,
-    );
-  }
-  const backing = json['full-backing-filename'] ?? json['backing-filename'];
-  return {
-    format,
-    virtualSize,
-    actualSize: typeof actualSize === 'number' ? actualSize : 0,
-    ...(typeof backing === 'string' ? { backingFile: backing } : {}),
-  };
+  return parseInfo(stdout, format, opts.what ?? path);
 }
 
 export interface ResizeOptions extends QemuOptions {
@@ -122,14 +119,17 @@ export interface ConvertOptions extends QemuOptions {
   format: ImageFormat;
   /** False writes every block (-S 0), so the copy is fully allocated. */
   sparse: boolean;
+  /** -m N: parallel coroutines (OpenNebula's backups use 4). */
+  coroutines?: number;
 }
 
 /**
- * `qemu-img convert -U [-f SRCFMT] -O FMT [-S 0] SOURCE DESTINATION`: a standalone image holding
+ * `qemu-img convert -U -f SRCFMT -O FMT [-m N] [-S 0] SOURCE DESTINATION`: a standalone image holding
  * what SOURCE's whole backing chain reads as. -U reads images a VM may hold.
  */
 export async function convert(source: string, destination: string, opts: ConvertOptions): Promise<void> {
   const args = ['convert', '-q', '-U', '-f', opts.sourceFormat, '-O', opts.format];
+  if (opts.coroutines !== undefined) args.push('-m', String(opts.coroutines));
   if (!opts.sparse) args.push('-S', '0');
   args.push(source, destination);
   await runTool(QEMU_IMG, args, toolOptions(opts));
@@ -159,6 +159,42 @@ export async function rebase(path: string, opts: RebaseOptions): Promise<void> {
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
-function toolOptions(opts: QemuOptions): { signal?: AbortSignal; what?: string } {
-  return { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.what ? { what: opts.what } : {}) };
+/** What `qemu-img map` reads: a file in a known format, or an image described by --image-opts. */
+export type MapSource = { file: string; format: ImageFormat } | { imageOpts: string };
+
+export interface MapOptions extends QemuOptions {
+  /** -U: only metadata is read, so an image a running VM holds can be mapped. */
+  forceShare?: boolean;
+  /** A descriptor the tool inherits (run-tool.ts INHERITED_FD_PATH names it as `file`). */
+  fd?: number;
+}
+
+/** `qemu-img map --output=json [-U] -f FMT FILE` (or `--image-opts OPTS`), parsed (image-map.ts). */
+export async function map(source: MapSource, opts: MapOptions = {}): Promise<MapEntry[]> {
+  const args = ['map', '--output=json', ...(opts.forceShare ? ['-U'] : [])];
+  if ('imageOpts' in source) args.push('--image-opts', source.imageOpts);
+  else args.push('-f', source.format, source.file);
+  const { stdout } = await runTool(QEMU_IMG, args, {
+    ...toolOptions(opts),
+    ...(opts.fd !== undefined ? { fd: opts.fd } : {}),
+  });
+  return parseMap(stdout, opts.what ?? QEMU_IMG);
+}
+
+/** `qemu-img bitmap --add|--remove -f qcow2 FILE NAME`: a qcow2 persistent bitmap. */
+export async function bitmap(
+  file: string,
+  change: 'add' | 'remove',
+  name: string,
+  opts: QemuOptions = {},
+): Promise<void> {
+  await runTool(QEMU_IMG, ['bitmap', `--${change}`, '-f', 'qcow2', file, name], toolOptions(opts));
+}
+
+function toolOptions(opts: QemuOptions): { signal?: AbortSignal; what?: string; timeoutMs?: number } {
+  return {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.what ? { what: opts.what } : {}),
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+  };
 }

@@ -1,8 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
-import { runTool } from '../../../common/src/tools/run-tool.js';
 import { type ChainScope, LayerPlaces } from './layer-places.js';
-import { IMAGE_FORMATS, type ImageFormat, QEMU_IMG, type QemuOptions } from './qemu-img.js';
+import { IMAGE_FORMATS, type ImageFormat, type QemuOptions, describe } from './qemu-img.js';
 import { checkQcow2Header } from './qcow2-header.js';
 
 /** One layer of a backing chain, read one header at a time. */
@@ -144,48 +143,26 @@ async function sameFile(literal: string, local: string, what: string): Promise<v
   }
 }
 
-/** `qemu-img info -f FMT -U --output=json FILE`: one layer's header; no backing file is opened. */
+/** One layer's header (`qemu-img info`, qemu-img.ts describe); no backing file is opened. */
 async function describeLayer(file: string, format: ImageFormat, opts: SafeChainOptions): Promise<ChainLayer> {
-  const { stdout } = await runTool(QEMU_IMG, ['info', '-f', format, '-U', '--output=json', file], {
+  const o = await describe(file, format, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     what: opts.what,
   });
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(stdout) as Record<string, unknown>;
-  } catch {
-    throw new StorageError('TOOL_FAILED', `${opts.what}: qemu-img info printed something that is not JSON`);
-  }
-  const virtualSize = o['virtual-size'];
-  if (o['format'] !== format || typeof virtualSize !== 'number') {
-    throw new StorageError(
-      'TOOL_FAILED',
-      `${opts.what}: qemu-img info did not describe ${file} as ${format}`,
-    );
-  }
-  const data = (o['format-specific'] as { data?: Record<string, unknown> } | undefined)?.data;
-  if (data?.['data-file'] !== undefined) {
+  if (o.dataFile !== undefined) {
     throw new StorageError(
       'BAD_LAYOUT',
       `${opts.what}: ${opts.scope.host}:${file} names an external data file; refused`,
     );
   }
-  const actualSize = o['actual-size'];
-  const layer: ChainLayer = {
-    filename: file,
-    format,
-    virtualSize,
-    actualSize: typeof actualSize === 'number' ? actualSize : 0,
-  };
-  const backing = o['backing-filename'];
-  const backingFormat = o['backing-filename-format'];
-  if (typeof backing === 'string' && backing !== '') layer.backingFilename = backing;
-  if (typeof backingFormat === 'string' && backingFormat !== '') {
-    const known = IMAGE_FORMATS.find((f) => f === backingFormat);
+  const layer: ChainLayer = { filename: file, format, virtualSize: o.virtualSize, actualSize: o.actualSize };
+  if (o.backingFilename !== undefined) layer.backingFilename = o.backingFilename;
+  if (o.backingFormat !== undefined) {
+    const known = IMAGE_FORMATS.find((f) => f === o.backingFormat);
     if (known === undefined) {
       throw new StorageError(
         'BAD_LAYOUT',
-        `${opts.what}: ${opts.scope.host}:${file} records backing format ${quoteName(backingFormat)}; only raw and qcow2 are accepted`,
+        `${opts.what}: ${opts.scope.host}:${file} records backing format ${quoteName(o.backingFormat)}; only raw and qcow2 are accepted`,
       );
     }
     layer.backingFormat = known;

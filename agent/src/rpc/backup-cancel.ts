@@ -9,7 +9,7 @@ import { commitOverlays } from '../backup/overlays.js';
 import { runningBackups } from '../backup/running-backups.js';
 import { checkDomainName, isRunning } from '../libvirt/domain.js';
 import type { AgentContext, CallContext } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 
 /**
  * backup_cancel: aborts the BackupPrepare running for the VM directory (its tools are killed, its
@@ -21,7 +21,7 @@ export async function backupCancel(
   req: BackupCancelRequest,
   call: CallContext,
 ): Promise<BackupCancelResponse> {
-  const onedVmDir = agent.roots.normalize(requireField(agent, 'BackupCancel', 'vm_dir', req.vmDir), 'vm_dir');
+  const onedVmDir = requirePath(agent, 'BackupCancel', 'vm_dir', req.vmDir);
   const what = `backup cancel ${agent.name}:${onedVmDir}`;
   if (req.domain !== '') checkDomainName(req.domain, `${what}: domain`);
   const vmDir = await agent.roots.resolve(onedVmDir, 'vm_dir');

@@ -7,7 +7,7 @@ import { backupDirs, removeAll } from '../backup/backup-dirs.js';
 import { commitOverlays } from '../backup/overlays.js';
 import { checkDomainName } from '../libvirt/domain.js';
 import type { AgentContext, CallContext } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 
 /**
  * tm post_backup[_live]: the domain back on its own disks (overlays committed), backup/ and tmp/
@@ -18,7 +18,7 @@ export async function backupFinish(
   req: BackupFinishRequest,
   call: CallContext,
 ): Promise<BackupFinishResponse> {
-  const onedVmDir = agent.roots.normalize(requireField(agent, 'BackupFinish', 'vm_dir', req.vmDir), 'vm_dir');
+  const onedVmDir = requirePath(agent, 'BackupFinish', 'vm_dir', req.vmDir);
   const what = `backup finish ${agent.name}:${onedVmDir}`;
   if (req.domain !== '') checkDomainName(req.domain, `${what}: domain`);
   const vmDir = await agent.roots.resolve(onedVmDir, 'vm_dir');

@@ -11,7 +11,7 @@ import { checkDomainName, checkTarget } from '../libvirt/domain.js';
 import { freezeModeOf } from '../libvirt/freeze.js';
 import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import type { AgentContext, CallContext } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 
 const METHOD = 'BackupPrepare';
 const MODES: readonly BackupMode[] = ['FULL', 'INCREMENT'];
@@ -26,7 +26,7 @@ export async function backupPrepare(
   req: BackupPrepareRequest,
   call: CallContext,
 ): Promise<BackupPrepareResponse> {
-  const onedVmDir = agent.roots.normalize(requireField(agent, METHOD, 'vm_dir', req.vmDir), 'vm_dir');
+  const onedVmDir = requirePath(agent, METHOD, 'vm_dir', req.vmDir);
   const what = `backup prepare ${agent.name}:${onedVmDir}`;
   const mode = oneOf(agent, METHOD, 'mode', req.mode, MODES);
   if (req.live) checkDomainName(req.domain, `${what}: domain`);

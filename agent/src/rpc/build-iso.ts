@@ -1,11 +1,10 @@
 import { rm, stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { BuildIsoRequest, BuildIsoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { tempNameBeside, writeAtomically } from '../files/atomic-file.js';
 import { type IsoEntry, buildIso } from '../images/build-iso.js';
-import { moveIntoPlace } from '../images/make-image.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requireField, requirePath } from './validate.js';
 
 /** ISO 9660 volume identifiers hold at most 32 characters. */
 const MAX_LABEL_LENGTH = 32;
@@ -27,7 +26,7 @@ export async function buildIsoImage(
   const invalid = (why: string): never => {
     throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: ${why}`);
   };
-  const path = agent.roots.normalize(requireField(agent, action, 'path', req.path), 'path');
+  const path = requirePath(agent, action, 'path', req.path);
   const label = requireField(agent, action, 'label', req.label);
   if (label.length > MAX_LABEL_LENGTH || !SAFE_LABEL.test(label)) {
     invalid(
@@ -68,13 +67,12 @@ export async function buildIsoImage(
     [local],
     what,
     async () => {
-      const temp = tempNameBeside(local);
       const staging = `${tempNameBeside(local)}.d`;
       try {
-        await buildIso(temp, staging, { label, entries, copy: agent.copyLocal, signal: call.signal, what });
-        await moveIntoPlace(temp, local);
+        await writeAtomically(local, (temp) =>
+          buildIso(temp, staging, { label, entries, copy: agent.copyLocal, signal: call.signal, what }),
+        );
       } catch (err) {
-        await rm(temp, { force: true });
         throw asStorageError(err, action, here);
       } finally {
         await rm(staging, { recursive: true, force: true });

@@ -7,14 +7,12 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
 import { storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import type { ChainLayer } from '../qemu/safe-chain.js';
 import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
-import { makeParents, type MadeDirectories } from '../files/make-parents.js';
-import { type AgentContext, type CallContext, where } from './context.js';
-import { readImageSource } from './image-source.js';
-import { oneOf, requireField } from './validate.js';
+import { withParents } from '../files/make-parents.js';
+import type { AgentContext, CallContext } from './context.js';
+import { readImageSource, resolveImageToDisk } from './image-source.js';
 
 /**
  * qcow2/shared `clone`: `disk.N -> disk.N.snap/0`, an overlay on the image (or a standalone copy
@@ -27,28 +25,14 @@ export async function cloneOverlay(
   call: CallContext,
 ): Promise<CloneOverlayResponse> {
   const action = 'clone overlay';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const sourceFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const here = where(agent, source);
-  const what = `${action} ${here} to ${diskPath}`;
-  const localSource = await agent.roots.resolve(source, 'source');
-  await agent.roots.resolveTarget(source, 'source');
-  const disk = await agent.roots.resolve(diskPath, 'disk_path');
-  const snapDir = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  const r = await resolveImageToDisk(agent, action, req, { imageSnap: false });
+  const { source, diskPath, here, what, localSource, disk, diskSnap: snapDir } = r;
   return agent.locks.withLock(
     [disk, snapDir],
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(
-        agent,
-        localSource,
-        sourceFormat,
-        here,
-        what,
-        call.signal,
-      );
+      const { format, layers } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       await assertNotReplacingChain(disk, snapDir, layers, what);
       const target: CloneTarget = {
         disk,
@@ -62,22 +46,21 @@ export async function cloneOverlay(
       };
       let built = 'copy';
       // Made only now, after every check; taken away again if the clone fails.
-      let made: MadeDirectories | undefined;
       try {
-        made = await makeParents(dirname(disk));
-        if (format === 'raw') {
-          await agent.copyLocal(await realpath(localSource), disk, {
-            sparse: req.sparse,
-            signal: call.signal,
-          });
-        } else if (!req.standalone && (await isOverlayOn(target))) {
-          built = 'kept';
-        } else {
-          await buildCloneLayout(target, { standalone: req.standalone, sparse: req.sparse });
-          built = req.standalone ? 'standalone' : 'overlay';
-        }
+        await withParents(dirname(disk), async () => {
+          if (format === 'raw') {
+            await agent.copyLocal(await realpath(localSource), disk, {
+              sparse: req.sparse,
+              signal: call.signal,
+            });
+          } else if (!req.standalone && (await isOverlayOn(target))) {
+            built = 'kept';
+          } else {
+            await buildCloneLayout(target, { standalone: req.standalone, sparse: req.sparse });
+            built = req.standalone ? 'standalone' : 'overlay';
+          }
+        });
       } catch (err) {
-        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, built, ms: Date.now() - started }, 'cloned');

@@ -1,14 +1,13 @@
-import { realpath, rm, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
-import { moveIntoPlace } from '../images/make-image.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 
 /**
@@ -22,11 +21,8 @@ export async function convertImage(
   call: CallContext,
 ): Promise<ConvertResponse> {
   const action = 'convert';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const destination = agent.roots.normalize(
-    requireField(agent, action, 'destination', req.destination),
-    'destination',
-  );
+  const source = requirePath(agent, action, 'source', req.source);
+  const destination = requirePath(agent, action, 'destination', req.destination);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   const snapshot = req.snapshot;
@@ -80,19 +76,13 @@ export async function convertImage(
           `${what}: the destination is the source or a layer of its backing chain`,
         );
       }
-      const temp = tempNameBeside(localDestination);
       let made: MadeDirectories | undefined;
       try {
         made = await makeParents(dirname(localDestination));
-        await convert(from, temp, {
-          ...opts,
-          sourceFormat,
-          format,
-          sparse: req.sparse,
-        });
-        await moveIntoPlace(temp, localDestination);
+        await writeAtomically(localDestination, (temp) =>
+          convert(from, temp, { ...opts, sourceFormat, format, sparse: req.sparse }),
+        );
       } catch (err) {
-        await rm(temp, { force: true });
         // The directories made for the destination go again (a cpds into a new image directory).
         await made?.undo();
         throw asStorageError(err, action, `${here} to ${destination}`);

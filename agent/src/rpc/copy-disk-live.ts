@@ -1,17 +1,17 @@
-import { lstat, rename, rm } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   CopyDiskLiveRequest,
   CopyDiskLiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
 import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 
 /**
  * cpds of a running VM's disk (HOTPLUG_SAVEAS, reference 2.2): a libvirt block copy of the whole
@@ -25,11 +25,8 @@ export async function copyDiskLive(
   call: CallContext,
 ): Promise<CopyDiskLiveResponse> {
   const action = 'copy disk live';
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const destPath = agent.roots.normalize(
-    requireField(agent, action, 'destination', req.destination),
-    'destination',
-  );
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
+  const destPath = requirePath(agent, action, 'destination', req.destination);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
   if (!req.live) throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: live is required`);
@@ -84,20 +81,9 @@ export async function copyDiskLive(
             mode,
             { ...live.virsh, log: call.log },
             async (heldBy) => {
-              const tmp = tempNameBeside(dest);
-              try {
-                await convert(diskFile, tmp, {
-                  what,
-                  signal: call.signal,
-                  sourceFormat,
-                  format,
-                  sparse: true,
-                });
-                await rename(tmp, dest);
-              } catch (e) {
-                await rm(tmp, { force: true });
-                throw e;
-              }
+              await writeAtomically(dest, (tmp) =>
+                convert(diskFile, tmp, { what, signal: call.signal, sourceFormat, format, sparse: true }),
+              );
               return heldBy;
             },
           );

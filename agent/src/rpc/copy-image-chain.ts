@@ -1,22 +1,19 @@
-import { realpath, rm, symlink } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import { asStorageError } from '../../../common/src/errors.js';
 import type {
   CopyImageChainRequest,
   CopyImageChainResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { allLayers, confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
-import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { buildSnapDir } from '../snapshots/build-snap-dir.js';
 import { assertNotReplacingChain } from './clone-overlay.js';
-import { makeParents, type MadeDirectories } from '../files/make-parents.js';
-import { type AgentContext, type CallContext, where } from './context.js';
-import { readImageSource } from './image-source.js';
-import { oneOf, requireField } from './validate.js';
-import { makeNewDirectory } from '../files/make-directory.js';
+import { withParents } from '../files/make-parents.js';
+import type { AgentContext, CallContext } from './context.js';
+import { readImageSource, resolveImageToDisk } from './image-source.js';
 
 /** The entry an image without snapshots is copied to: `disk.N.snap/0`. */
 const FIRST_ID = 0;
@@ -32,46 +29,27 @@ export async function copyImageChain(
   call: CallContext,
 ): Promise<CopyImageChainResponse> {
   const action = 'copy image chain';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const here = where(agent, source);
-  const what = `${action} ${here} to ${diskPath}`;
-  if (diskPath === source) {
-    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
-  }
-  const localSource = await agent.roots.resolve(source, 'source');
-  await agent.roots.resolveTarget(source, 'source');
-  const imageSnap = await agent.roots.resolve(`${source}.snap`, 'source');
-  await agent.roots.resolveTarget(`${source}.snap`, 'source');
-  const disk = await agent.roots.resolve(diskPath, 'disk_path');
-  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  const r = await resolveImageToDisk(agent, action, req, { imageSnap: true });
+  const { source, diskPath, here, what, localSource, disk, diskSnap } = r;
+  const imageSnap = r.imageSnap as string;
   return agent.locks.withLock(
     [disk, diskSnap, imageSnap],
     what,
     async () => {
       const started = Date.now();
-      const { format, layers } = await readImageSource(
-        agent,
-        localSource,
-        imageFormat,
-        here,
-        what,
-        call.signal,
-      );
+      const { format, layers } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the copy fails.
-      let made: MadeDirectories | undefined;
       try {
-        made = await makeParents(dirname(disk));
-        if (format === 'raw') {
-          await assertNotReplacingChain(disk, diskSnap, layers, what);
-          await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
-        } else {
-          snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
-        }
+        await withParents(dirname(disk), async () => {
+          if (format === 'raw') {
+            await assertNotReplacingChain(disk, diskSnap, layers, what);
+            await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
+          } else {
+            snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
+          }
+        });
       } catch (err) {
-        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'copied chain');
@@ -103,12 +81,8 @@ async function copyQcow2(
   await assertNotReplacingChain(p.disk, p.diskSnap, allLayers(chains), what);
   const short = basename(p.diskSnap);
   const names = storedNames(agent.roots);
-  const temp = siblingTempPath(p.diskSnap);
-  let ids: number[];
-  try {
-    await makeNewDirectory(temp);
-    await symlink('.', join(temp, short));
-    ids = await copySnapFiles({
+  const ids = await buildSnapDir(p.diskSnap, short, async (temp) => {
+    const copied = await copySnapFiles({
       from,
       chains,
       to: temp,
@@ -121,7 +95,7 @@ async function copyQcow2(
     });
     // The relative names resolve through the temporary directory's own self link: check there.
     const inTemp = confineTo(temp, what, short);
-    for (const id of ids) {
+    for (const id of copied) {
       await verifyChain(join(temp, String(id)), {
         what,
         signal,
@@ -130,11 +104,8 @@ async function copyQcow2(
         confine: inTemp,
       });
     }
-    await replaceIntoPlace(temp, p.diskSnap);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    throw err;
-  }
+    return copied;
+  });
   const latest = Math.max(...ids);
   await relink(p.disk, await names.nameFor(join(p.diskSnap, String(latest)), { dir: dirname(p.disk) }));
   await verifyChain(p.disk, {

@@ -1,16 +1,15 @@
-import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
   CreateImageRequest,
   CreateImageResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
-import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage, moveIntoPlace } from '../images/make-image.js';
+import { writeAtomically } from '../files/atomic-file.js';
+import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage } from '../images/make-image.js';
 import { imageInfo } from '../qemu/qemu-img.js';
 import { makeParents } from '../files/make-parents.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField, requirePositive } from './validate.js';
+import { oneOf, requirePath, requirePositive } from './validate.js';
 
 /**
  * mkfs options travel as separate arguments, never through a shell; still, one that names a path
@@ -29,7 +28,7 @@ export async function createImage(
   call: CallContext,
 ): Promise<CreateImageResponse> {
   const action = 'create image';
-  const path = agent.roots.normalize(requireField(agent, action, 'path', req.path), 'path');
+  const path = requirePath(agent, action, 'path', req.path);
   const sizeMb = requirePositive(agent, action, 'size_mb', req.sizeMb);
   const format = oneOf(agent, action, 'format', req.format, MAKE_IMAGE_FORMATS);
   const filesystem =
@@ -62,23 +61,22 @@ export async function createImage(
     what,
     async () => {
       const started = Date.now();
-      const temp = tempNameBeside(local);
       const made = await makeParents(dirname(local)).catch((err: unknown) => {
         throw asStorageError(err, action, here);
       });
       try {
-        await makeImage(temp, {
-          sizeMb,
-          format,
-          ...(filesystem !== undefined ? { filesystem } : {}),
-          filesystemOptions,
-          sparse: req.sparse,
-          signal: call.signal,
-          what,
-        });
-        await moveIntoPlace(temp, local);
+        await writeAtomically(local, (temp) =>
+          makeImage(temp, {
+            sizeMb,
+            format,
+            ...(filesystem !== undefined ? { filesystem } : {}),
+            filesystemOptions,
+            sparse: req.sparse,
+            signal: call.signal,
+            what,
+          }),
+        );
       } catch (err) {
-        await rm(temp, { force: true });
         await made.undo();
         throw asStorageError(err, action, here);
       }

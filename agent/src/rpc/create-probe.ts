@@ -5,7 +5,7 @@ import type {
   CreateProbeResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requireField, requirePath } from './validate.js';
 
 export const PROBE_PREFIX = '.probe-';
 /** The caller's name for the probe: the prefix and 128 random bits, so two callers never pick the same. */
@@ -22,7 +22,7 @@ export async function createProbe(
   req: CreateProbeRequest,
   call: CallContext,
 ): Promise<CreateProbeResponse> {
-  const dir = agent.roots.normalize(requireField(agent, 'create probe', 'dir', req.dir), 'dir');
+  const dir = requirePath(agent, 'create probe', 'dir', req.dir);
   const name = requireField(agent, 'create probe', 'name', req.name);
   if (!PROBE_NAME.test(name)) {
     throw new StorageError(

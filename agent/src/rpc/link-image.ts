@@ -1,15 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { StorageError, asStorageError } from '../../../common/src/errors.js';
+import { asStorageError } from '../../../common/src/errors.js';
 import type { LinkImageRequest, LinkImageResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { ensureSnapDir, fileOf, readSnapDir, relink } from '../snapshots/snap-dir.js';
-import { makeParents, type MadeDirectories } from '../files/make-parents.js';
-import { type AgentContext, type CallContext, where } from './context.js';
-import { readImageSource } from './image-source.js';
-import { oneOf, requireField } from './validate.js';
+import { withParents } from '../files/make-parents.js';
+import type { AgentContext, CallContext } from './context.js';
+import { readImageSource, resolveImageToDisk } from './image-source.js';
 
 /** The first entry of a persistent image's snap dir: `<IMG>.snap/0 -> <IMG>`. */
 const FIRST_ID = 0;
@@ -26,40 +24,28 @@ export async function linkImage(
   call: CallContext,
 ): Promise<LinkImageResponse> {
   const action = 'link image';
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const imageFormat = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const here = where(agent, source);
-  const what = `${action} ${here} to ${diskPath}`;
-  if (diskPath === source) {
-    throw new StorageError('INVALID_ARGUMENT', `${what}: disk_path is the source itself`);
-  }
-  const localSource = await agent.roots.resolve(source, 'source');
-  await agent.roots.resolveTarget(source, 'source');
-  const imageSnap = await agent.roots.resolve(`${source}.snap`, 'source');
-  await agent.roots.resolveTarget(`${source}.snap`, 'source');
-  const disk = await agent.roots.resolve(diskPath, 'disk_path');
-  const diskSnap = await agent.roots.resolve(`${diskPath}.snap`, 'disk_path');
+  const r = await resolveImageToDisk(agent, action, req, { imageSnap: true });
+  const { source, diskPath, here, what, localSource, disk, diskSnap } = r;
+  const imageSnap = r.imageSnap as string;
   return agent.locks.withLock(
     [disk, diskSnap, imageSnap],
     what,
     async () => {
       const started = Date.now();
-      const { format } = await readImageSource(agent, localSource, imageFormat, here, what, call.signal);
+      const { format } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the link fails.
-      let made: MadeDirectories | undefined;
       try {
-        made = await makeParents(dirname(disk));
-        if (format === 'raw') {
-          await relink(disk, await storedNames(agent.roots).nameFor(localSource, { dir: dirname(disk) }));
-        } else {
-          snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
-          // A VM-dir snap dir left by an earlier clone would shadow the image's snapshots.
-          await rm(diskSnap, { recursive: true, force: true });
-        }
+        await withParents(dirname(disk), async () => {
+          if (format === 'raw') {
+            await relink(disk, await storedNames(agent.roots).nameFor(localSource, { dir: dirname(disk) }));
+          } else {
+            snapshotId = await linkQcow2(agent, { localSource, imageSnap, disk, what, signal: call.signal });
+            // A VM-dir snap dir left by an earlier clone would shadow the image's snapshots.
+            await rm(diskSnap, { recursive: true, force: true });
+          }
+        });
       } catch (err) {
-        await made?.undo();
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'linked');

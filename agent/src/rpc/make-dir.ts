@@ -2,7 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { MakeDirRequest, MakeDirResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 import { makeDirectory } from '../files/make-directory.js';
 
 /**
@@ -15,7 +15,7 @@ export async function makeDir(
   req: MakeDirRequest,
   call: CallContext,
 ): Promise<MakeDirResponse> {
-  const path = agent.roots.normalize(requireField(agent, 'mkdir', 'path', req.path), 'path');
+  const path = requirePath(agent, 'mkdir', 'path', req.path);
   const local = await agent.roots.resolve(path, 'path');
   const here = where(agent, path);
   return agent.locks.withLock(

@@ -16,7 +16,7 @@ import {
 } from '../snapshots/snap-dir.js';
 import { type SnapChains, confineTo, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requireField, requirePath } from './validate.js';
 
 /**
  * tm/local clone/ln of an image whose SOURCE links into its own snap dir (OpenNebula's local
@@ -32,7 +32,7 @@ export async function relinkDisk(
   call: CallContext,
 ): Promise<RelinkDiskResponse> {
   const action = 'relink disk';
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
   const active = requireField(agent, action, 'active', req.active);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, diskPath);

@@ -4,7 +4,7 @@ import type {
   RemoveEmptyDirsResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 import { removeIfEmpty } from '../files/remove-if-empty.js';
 
 const METHOD = 'remove empty dirs';
@@ -21,7 +21,7 @@ export async function removeEmptyDirs(
 ): Promise<RemoveEmptyDirsResponse> {
   const targets: Array<{ path: string; local: string }> = [];
   for (const raw of req.paths) {
-    const path = agent.roots.normalize(requireField(agent, METHOD, 'paths', raw), 'paths');
+    const path = requirePath(agent, METHOD, 'paths', raw);
     const local = await agent.roots.resolve(path, 'paths');
     // A root is configuration, never something an action made.
     if (await agent.roots.isRoot(local)) continue;

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ResizeRequest, ResizeResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { IMAGE_FORMATS, MIB, resize as qemuResize } from '../qemu/qemu-img.js';
+import { MIB } from '../../../common/src/units.js';
+import { IMAGE_FORMATS, resize as qemuResize } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requireField, requirePositive } from './validate.js';

@@ -1,4 +1,4 @@
-import { lstat, realpath, rm, symlink } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type {
@@ -11,10 +11,9 @@ import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
-import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { buildSnapDir } from '../snapshots/build-snap-dir.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
-import { makeNewDirectory } from '../files/make-directory.js';
+import { oneOf, requirePath } from './validate.js';
 
 /**
  * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
@@ -30,8 +29,8 @@ export async function saveImageChain(
   call: CallContext,
 ): Promise<SaveImageChainResponse> {
   const action = 'save image chain';
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
-  const source = agent.roots.normalize(requireField(agent, action, 'source', req.source), 'source');
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
+  const source = requirePath(agent, action, 'source', req.source);
   const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
   const here = where(agent, diskPath);
   const what = `${action} ${here} to ${source}`;
@@ -111,11 +110,8 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
   const chains = await readSnapChains(snap.files, { what, signal, format: 'qcow2', scope: agent.roots });
   const names = storedNames(agent.roots);
   const selfLink = `${basename(p.localSource)}.snap`;
-  const temp = siblingTempPath(p.sourceSnap);
-  try {
-    await makeNewDirectory(temp);
-    await symlink('.', join(temp, selfLink));
-    await copySnapFiles({
+  await buildSnapDir(p.sourceSnap, selfLink, (temp) =>
+    copySnapFiles({
       from: snap,
       chains,
       to: temp,
@@ -125,12 +121,8 @@ async function saveQcow2(agent: AgentContext, p: SaveTarget): Promise<number> {
       copyLocal: agent.copyLocal,
       what,
       signal,
-    });
-    await replaceIntoPlace(temp, p.sourceSnap);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    throw err;
-  }
+    }),
+  );
   const linkText = await names.nameFor(join(p.sourceSnap, String(latest)), { dir: dirname(p.localSource) });
   await relink(p.localSource, linkText);
   await verifyChain(p.localSource, {

@@ -4,9 +4,9 @@ import type {
   SetMonitorMarkerRequest,
   SetMonitorMarkerResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeFileAtomic } from '../files/write-file-atomic.js';
+import { writeFileAtomic } from '../files/atomic-file.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { requireField } from './validate.js';
+import { requirePath } from './validate.js';
 import { makeDirectory } from '../files/make-directory.js';
 
 /** The file the host probes look for in a system datastore directory (monitor_ds.rb). */
@@ -25,10 +25,7 @@ export async function setMonitorMarker(
   call: CallContext,
 ): Promise<SetMonitorMarkerResponse> {
   const method = 'set monitor marker';
-  const dir = agent.roots.normalize(
-    requireField(agent, method, 'datastore_dir', req.datastoreDir),
-    'datastore_dir',
-  );
+  const dir = requirePath(agent, method, 'datastore_dir', req.datastoreDir);
   if (req.driver !== '' && !DRIVER_NAME.test(req.driver)) {
     throw new StorageError(
       'INVALID_ARGUMENT',

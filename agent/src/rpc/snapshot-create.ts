@@ -8,7 +8,7 @@ import { createQcow2SnapshotLive, createRawSnapshotLive } from '../live-snapshot
 import { createQcow2Snapshot } from '../snapshots/qcow2-snapshots.js';
 import { createRawSnapshot } from '../snapshots/raw-snapshots.js';
 import type { AgentContext, CallContext } from './context.js';
-import { resolveSnapshot } from './snapshot-request.js';
+import { resolveSnapshot, withSnapshotLocks } from './snapshot-request.js';
 
 /**
  * tm snap_create for a powered-off VM: a full copy for raw disks, a new overlay in OpenNebula's
@@ -26,38 +26,32 @@ export async function snapshotCreate(
   const live = req.live
     ? liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal: call.signal, log: call.log })
     : undefined;
-  return agent.locks.withLock(
-    [s.disk, s.snapDir],
-    s.what,
-    async () => {
-      const started = Date.now();
-      const signal = call.signal;
-      const run = (): Promise<{ created: boolean }> => {
-        if (live) {
-          return s.format === 'qcow2'
-            ? createQcow2SnapshotLive({ ...s, signal }, s.id, live)
-            : createRawSnapshotLive(s, s.id, live);
-        }
+  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
+    const started = Date.now();
+    const run = (): Promise<{ created: boolean }> => {
+      if (live) {
         return s.format === 'qcow2'
-          ? createQcow2Snapshot({ ...s, signal }, s.id)
-          : createRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id);
-      };
-      const result = await run().catch((err: unknown) => {
-        throw asStorageError(err, action, s.here);
-      });
-      call.log.info(
-        {
-          disk: req.diskPath,
-          snapId: s.id,
-          format: s.format,
-          live: !!live,
-          ...result,
-          ms: Date.now() - started,
-        },
-        result.created ? 'snapshot created' : 'snapshot already there',
-      );
-      return result;
-    },
-    call.signal,
-  );
+          ? createQcow2SnapshotLive({ ...s, signal }, s.id, live)
+          : createRawSnapshotLive(s, s.id, live);
+      }
+      return s.format === 'qcow2'
+        ? createQcow2Snapshot({ ...s, signal }, s.id)
+        : createRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id);
+    };
+    const result = await run().catch((err: unknown) => {
+      throw asStorageError(err, action, s.here);
+    });
+    call.log.info(
+      {
+        disk: req.diskPath,
+        snapId: s.id,
+        format: s.format,
+        live: !!live,
+        ...result,
+        ms: Date.now() - started,
+      },
+      result.created ? 'snapshot created' : 'snapshot already there',
+    );
+    return result;
+  });
 }

@@ -8,7 +8,7 @@ import { liveTarget } from '../live-snapshots/live-domain.js';
 import { deleteQcow2Snapshot } from '../snapshots/qcow2-snapshots.js';
 import { deleteRawSnapshot } from '../snapshots/raw-snapshots.js';
 import type { AgentContext, CallContext } from './context.js';
-import { resolveSnapshot } from './snapshot-request.js';
+import { resolveSnapshot, withSnapshotLocks } from './snapshot-request.js';
 
 /**
  * tm snap_delete for a powered-off VM. qcow2 rebases whatever is built on the snapshot onto its
@@ -24,41 +24,33 @@ export async function snapshotDelete(
   call: CallContext,
 ): Promise<SnapshotDeleteResponse> {
   const s = await resolveSnapshot(agent, 'snapshot delete', req, false);
-  return agent.locks.withLock(
-    [s.disk, s.snapDir],
-    s.what,
-    async () => {
-      const started = Date.now();
-      const signal = call.signal;
-      const fail = (err: unknown): never => {
-        throw asStorageError(err, 'snapshot delete', s.here);
-      };
-      if (s.format === 'raw') {
-        const { existed } = await deleteRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id).catch(
-          fail,
-        );
-        call.log.info({ disk: req.diskPath, snapId: s.id, format: s.format, existed }, 'snapshot deleted');
-        return { existed };
-      }
-      const result = req.live
-        ? await deleteQcow2SnapshotLive(
-            { ...s, signal },
-            s.id,
-            liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal, log: call.log }),
-          ).catch(fail)
-        : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
-      if (result.existed && result.activeRebased !== req.active) {
-        call.log.warn(
-          { disk: req.diskPath, snapId: s.id, active: req.active, activeRebased: result.activeRebased },
-          'the ACTIVE flag oned sent disagrees with the backing chain; the chain was followed',
-        );
-      }
-      call.log.info(
-        { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
-        result.existed ? 'snapshot deleted' : 'snapshot already gone',
+  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
+    const started = Date.now();
+    const fail = (err: unknown): never => {
+      throw asStorageError(err, 'snapshot delete', s.here);
+    };
+    if (s.format === 'raw') {
+      const { existed } = await deleteRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id).catch(fail);
+      call.log.info({ disk: req.diskPath, snapId: s.id, format: s.format, existed }, 'snapshot deleted');
+      return { existed };
+    }
+    const result = req.live
+      ? await deleteQcow2SnapshotLive(
+          { ...s, signal },
+          s.id,
+          liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal, log: call.log }),
+        ).catch(fail)
+      : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
+    if (result.existed && result.activeRebased !== req.active) {
+      call.log.warn(
+        { disk: req.diskPath, snapId: s.id, active: req.active, activeRebased: result.activeRebased },
+        'the ACTIVE flag oned sent disagrees with the backing chain; the chain was followed',
       );
-      return { existed: result.existed };
-    },
-    call.signal,
-  );
+    }
+    call.log.info(
+      { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
+      result.existed ? 'snapshot deleted' : 'snapshot already gone',
+    );
+    return { existed: result.existed };
+  });
 }

@@ -5,7 +5,7 @@ import type { ChainScope } from '../qemu/layer-places.js';
 import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
 import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
 import { type AgentContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { oneOf, requirePath } from './validate.js';
 
 export const BACKING_STYLES: readonly BackingStyle[] = ['relative', 'bare'];
 
@@ -50,7 +50,7 @@ export async function resolveSnapshot(
   req: SnapshotFields,
   styleRequired: boolean,
 ): Promise<ResolvedSnapshot> {
-  const diskPath = agent.roots.normalize(requireField(agent, action, 'disk_path', req.diskPath), 'disk_path');
+  const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
   if (!Number.isSafeInteger(req.snapId) || req.snapId < 0) {
     throw new StorageError(
       'INVALID_ARGUMENT',
@@ -82,4 +82,17 @@ export async function resolveSnapshot(
     scope: agent.roots,
     names: storedNames(agent.roots),
   };
+}
+
+/**
+ * Runs a snapshot RPC's work under the locks of the disk and its snap dir (every snapshot call
+ * takes both), with the call's signal for the work and for the wait.
+ */
+export function withSnapshotLocks<T>(
+  agent: AgentContext,
+  s: ResolvedSnapshot,
+  signal: AbortSignal,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  return agent.locks.withLock([s.disk, s.snapDir], s.what, () => work(signal), signal);
 }

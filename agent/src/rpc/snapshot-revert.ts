@@ -6,7 +6,7 @@ import type {
 import { revertQcow2Snapshot } from '../snapshots/qcow2-snapshots.js';
 import { revertRawSnapshot } from '../snapshots/raw-snapshots.js';
 import type { AgentContext, CallContext } from './context.js';
-import { resolveSnapshot } from './snapshot-request.js';
+import { resolveSnapshot, withSnapshotLocks } from './snapshot-request.js';
 
 /**
  * tm snap_revert for a powered-off VM: qcow2 replaces the active layer by an empty overlay on the
@@ -18,25 +18,19 @@ export async function snapshotRevert(
   call: CallContext,
 ): Promise<SnapshotRevertResponse> {
   const s = await resolveSnapshot(agent, 'snapshot revert', req, true);
-  return agent.locks.withLock(
-    [s.disk, s.snapDir],
-    s.what,
-    async () => {
-      const started = Date.now();
-      const signal = call.signal;
-      await (
-        s.format === 'qcow2'
-          ? revertQcow2Snapshot({ ...s, signal }, s.id)
-          : revertRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id)
-      ).catch((err: unknown) => {
-        throw asStorageError(err, 'snapshot revert', s.here);
-      });
-      call.log.info(
-        { disk: req.diskPath, snapId: s.id, format: s.format, ms: Date.now() - started },
-        'snapshot reverted',
-      );
-      return {};
-    },
-    call.signal,
-  );
+  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
+    const started = Date.now();
+    await (
+      s.format === 'qcow2'
+        ? revertQcow2Snapshot({ ...s, signal }, s.id)
+        : revertRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id)
+    ).catch((err: unknown) => {
+      throw asStorageError(err, 'snapshot revert', s.here);
+    });
+    call.log.info(
+      { disk: req.diskPath, snapId: s.id, format: s.format, ms: Date.now() - started },
+      'snapshot reverted',
+    );
+    return {};
+  });
 }

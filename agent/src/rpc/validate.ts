@@ -34,3 +34,8 @@ export function oneOf<T extends string>(
     `${method} on ${agent.name}: ${field} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`,
   );
 }
+
+/** A required path field, in oned's view, normalized and checked by the roots (paths/roots.ts). */
+export function requirePath(agent: AgentContext, method: string, field: string, value: string): string {
+  return agent.roots.normalize(requireField(agent, method, field, value), field);
+}

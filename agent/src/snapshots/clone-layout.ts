@@ -1,13 +1,13 @@
-import { lstat, readlink, rm, symlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import { type ImageFormat, convert, create } from '../qemu/qemu-img.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import { readChain } from '../qemu/safe-chain.js';
-import { replaceIntoPlace, siblingTempPath } from '../transfer/replace-into-place.js';
+import { buildSnapDir } from './build-snap-dir.js';
 import { entryPath, verifyChain } from './chain-safety.js';
 import { relink } from './snap-dir.js';
-import { makeDirectory, makeNewDirectory } from '../files/make-directory.js';
+import { makeDirectory } from '../files/make-directory.js';
 
 /** The first file of a clone's snap dir: qcow2/shared's `disk.N.snap/0`. */
 const BASE_FILE = '0';
@@ -79,10 +79,7 @@ export async function buildCloneLayout(
   how: { standalone: boolean; sparse: boolean },
 ): Promise<void> {
   await makeDirectory(dirname(t.disk));
-  const temp = siblingTempPath(t.snapDir);
-  try {
-    await makeNewDirectory(temp);
-    await symlink('.', join(temp, basename(t.snapDir)));
+  await buildSnapDir(t.snapDir, basename(t.snapDir), async (temp) => {
     const base = join(temp, BASE_FILE);
     if (how.standalone) {
       await convert(t.source, base, {
@@ -95,11 +92,7 @@ export async function buildCloneLayout(
       const name = await t.names.nameFor(t.source, overlayAnchor(t));
       await create(base, { ...opts(t), format: 'qcow2', backing: { name, format: t.sourceFormat } });
     }
-    await replaceIntoPlace(temp, t.snapDir);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    throw err;
-  }
+  });
   await relink(t.disk, await t.names.nameFor(baseFile(t), { dir: dirname(t.disk) }));
   await verifyChain(t.disk, { ...opts(t), format: 'qcow2', scope: t.scope });
 }

@@ -1,7 +1,7 @@
-import { link, realpath, rename, rm } from 'node:fs/promises';
+import { link, realpath, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import { type Backing, type ImageFormat, create, rebase } from '../qemu/qemu-img.js';
@@ -269,18 +269,8 @@ async function writeOverlay(
   backingFormat: ImageFormat,
 ): Promise<void> {
   const dest = fileOf(snap, id);
-  const tmp = tempNameBeside(dest);
-  try {
-    await create(tmp, {
-      ...qemuOpts(t),
-      format: 'qcow2',
-      backing: { name: await backingNameFor(t, snap, backingId), format: backingFormat },
-    });
-    await rename(tmp, dest);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  const backing = { name: await backingNameFor(t, snap, backingId), format: backingFormat };
+  await writeAtomically(dest, (tmp) => create(tmp, { ...qemuOpts(t), format: 'qcow2', backing }));
 }
 
 /**

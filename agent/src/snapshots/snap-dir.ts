@@ -1,7 +1,7 @@
-import { lstat, readFile, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink, realpath, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { tempNameBeside } from '../files/write-file-atomic.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { makeDirectory } from '../files/make-directory.js';
 import type { StoredNames } from '../paths/stored-name.js';
 
@@ -141,14 +141,7 @@ export function linkTextFor(disk: string, snap: SnapDir, id: number, names: Stor
 
 /** Points `disk` at `text` atomically: a new symlink under a temporary name, renamed over the old. */
 export async function relink(disk: string, text: string): Promise<void> {
-  const tmp = tempNameBeside(disk);
-  await symlink(text, tmp);
-  try {
-    await rename(tmp, disk);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeAtomically(disk, (tmp) => symlink(text, tmp));
 }
 
 /**
@@ -171,7 +164,5 @@ export async function ensureSnapDir(snap: SnapDir, selfLink: boolean, what: stri
       `${what}: ${snap.short}/${snap.short} exists and is not a link to "."`,
     );
   }
-  const tmp = tempNameBeside(self);
-  await symlink('.', tmp);
-  await rename(tmp, self);
+  await writeAtomically(self, (tmp) => symlink('.', tmp));
 }

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { BlockPool, type Block } from './block-pool.js';
-import type { Extent } from './extents.js';
+import { type Extent, splitExtents } from '../qemu/image-map.js';
 import type { StreamHasher } from './stream-hasher.js';
 import { HEADER_BYTES } from './wire.js';
 
@@ -39,7 +39,7 @@ export class ExtentReader {
   constructor(private readonly hasher: StreamHasher) {}
 
   async stream(fh: FileHandle, extents: readonly Extent[], sink: ChunkSink): Promise<Buffer> {
-    const plan = pieces(extents);
+    const plan = splitExtents(extents, CHUNK_BYTES);
     const reads: Promise<Piece>[] = [];
     let next = 0;
     const refill = (): void => {
@@ -79,13 +79,4 @@ export class ExtentReader {
     }
     return { block, length };
   }
-}
-
-function pieces(extents: readonly Extent[]): Extent[] {
-  const out: Extent[] = [];
-  for (const [offset, length] of extents) {
-    for (let at = 0; at < length; at += CHUNK_BYTES)
-      out.push([offset + at, Math.min(CHUNK_BYTES, length - at)]);
-  }
-  return out;
 }

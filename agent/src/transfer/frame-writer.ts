@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
 import { FrameType, HEADER_BYTES, frameHeader } from './wire.js';
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * Bytes we let pile up in the socket's user-space queue before waiting for 'drain'. Large enough
  * that the kernel always has the next chunk while we read and hash the one after it, small enough
  * to bound memory per transfer.
  */
-const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+const MAX_QUEUED_BYTES = 8 * MIB;
 
 /** Writes frames to a socket (plain or TLS), honouring backpressure. */
 export class FrameWriter {

@@ -9,8 +9,8 @@ import {
   scratchDir,
   sha256File,
 } from '../../../test/support/agent/transfer-support.js';
+import { MIB as MiB } from '../../../common/src/units.js';
 
-const MiB = 1024 * 1024;
 let work: string;
 
 beforeAll(async () => {

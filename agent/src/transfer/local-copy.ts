@@ -1,9 +1,9 @@
 import type { Stats } from 'node:fs';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { replaceIntoPlace, siblingTempPath } from './replace-into-place.js';
+import { writeAtomically } from '../files/atomic-file.js';
 
 export interface LocalCopyOptions {
   /** False gives a fully allocated copy (OpenNebula's SPARSE=no). */
@@ -31,17 +31,16 @@ export async function copyLocal(
   } catch (err) {
     throw asStorageError(err, 'copy: cannot read source', source);
   }
-  const temp = siblingTempPath(destination);
   try {
-    const sparse = opts.sparse ? '--sparse=always' : '--sparse=never';
-    await runTool('cp', ['-a', sparse, '--no-target-directory', '--', source, temp], {
-      what,
-      ...(opts.signal ? { signal: opts.signal } : {}),
+    await writeAtomically(destination, async (temp) => {
+      const sparse = opts.sparse ? '--sparse=always' : '--sparse=never';
+      await runTool('cp', ['-a', sparse, '--no-target-directory', '--', source, temp], {
+        what,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      opts.signal?.throwIfAborted();
     });
-    opts.signal?.throwIfAborted();
-    await replaceIntoPlace(temp, destination);
   } catch (err) {
-    await rm(temp, { recursive: true, force: true });
     if (err instanceof StorageError) throw err;
     if ((err as Error).name === 'AbortError') throw new StorageError('TRANSFER_FAILED', `${what}: cancelled`);
     throw asStorageError(err, 'copy to', destination);

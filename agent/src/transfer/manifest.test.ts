@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { manifestProblem } from './manifest.js';
-import { mergeDataRuns } from './extents.js';
+import { mergeDataRuns } from '../qemu/image-map.js';
 import { FrameReader, FrameType, controlFrame, frameHeader } from './wire.js';
 
 const root = { path: '', kind: 'dir', mode: 0o755, size: 0, mtimeMs: 0 };

@@ -2,7 +2,8 @@ import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
-import { dataExtents, extentBytes, type Extent } from './extents.js';
+import { type Extent, extentBytes } from '../qemu/image-map.js';
+import { dataExtents } from './extents.js';
 import { treeLinkProblem } from './tree-links.js';
 import {
   descriptorPath,

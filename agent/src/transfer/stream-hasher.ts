@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { Block } from './block-pool.js';
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * SHA-256 of a sequence of data streams (one per file, in order), fed with pooled blocks.
@@ -17,7 +18,7 @@ export interface StreamHasher {
  * Below this many data bytes a transfer hashes on the main thread: starting a worker (about 20 ms
  * of CPU) costs more than hashing a few MiB, and VM directories hold many small files.
  */
-export const WORKER_HASH_MIN_BYTES = 32 * 1024 * 1024;
+export const WORKER_HASH_MIN_BYTES = 32 * MIB;
 
 /** The hasher for a transfer of `dataBytes`: off the main thread when that pays. */
 export function streamHasher(dataBytes: number): StreamHasher {

@@ -4,22 +4,23 @@ import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
-import { fsyncPath } from './replace-into-place.js';
+import { fsyncPath } from '../files/atomic-file.js';
 import { fillHoles, writeFully } from './write-fully.js';
 import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 import { ProtocolError } from './wire.js';
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * Bytes gathered (as socket chunks, not copied) before one pwritev: few, large writes. The
  * receiver hashes on its main thread, straight from the socket's chunks: copying them into memory
  * a worker could read (or transferring them) costs as much CPU as hashing them here.
  */
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = MIB;
 /** Below IOV_MAX (1024) with room to spare. */
 const BATCH_PARTS = 512;
 /** Received bytes waiting for the disk before we stop reading the socket, and when we resume. */
-const PAUSE_AT_BYTES = 32 * 1024 * 1024;
-const RESUME_AT_BYTES = 8 * 1024 * 1024;
+const PAUSE_AT_BYTES = 32 * MIB;
+const RESUME_AT_BYTES = 8 * MIB;
 /**
  * pwritevs in flight per file. Two keep the disk busy; more only queue on the inode lock and take
  * threadpool threads the periodic fdatasync needs.
@@ -32,7 +33,7 @@ const WRITES_IN_FLIGHT = 2;
  * receiving and the final fsync finds little left (measured: 2 GiB written and fsynced in 9.2 s
  * without, 4.9 s with).
  */
-const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
+const SYNC_EVERY_BYTES = 32 * MIB;
 /**
  * New directories and files stay private until complete; then they get the agent's modes
  * (DISK_FILE_MODE, DIRECTORY_MODE), never the sender's: a setuid or world-writable file on one

@@ -1,4 +1,5 @@
 import { Reasons, type Reason } from '../../../common/src/errors.js';
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * Framing of the agent-to-agent data path.
@@ -33,7 +34,7 @@ export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 5;
 /** A manifest of a VM directory is kilobytes; this only stops a hostile peer from exhausting memory. */
-export const MAX_CONTROL_BYTES = 64 * 1024 * 1024;
+export const MAX_CONTROL_BYTES = 64 * MIB;
 /** The first byte of a TLS handshake record: how the listener tells TLS from the plaintext mode. */
 export const TLS_HANDSHAKE_BYTE = 0x16;
 

@@ -1,7 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { INHERITED_FD_PATH, runTool } from '../../../common/src/tools/run-tool.js';
-import type { Extent } from './extents.js';
+import type { Extent } from '../qemu/image-map.js';
+import { MIB } from '../../../common/src/units.js';
 
 /** pwritev until every byte is down: a short write is retried, so a full disk surfaces as ENOSPC. */
 export async function writeFully(fh: FileHandle, parts: Buffer[], position: number): Promise<void> {
@@ -39,7 +40,7 @@ export async function fillHoles(fh: FileHandle, size: number, extents: readonly 
   } catch (err) {
     if (err instanceof StorageError && err.reason === 'NO_SPACE') throw err;
   }
-  const zeros = Buffer.alloc(1024 * 1024);
+  const zeros = Buffer.alloc(MIB);
   let at = 0;
   for (const [offset, length] of [...extents, [size, 0] as Extent]) {
     for (let p = at; p < offset; p += zeros.length)

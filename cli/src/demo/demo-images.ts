@@ -1,8 +1,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-
-const MIB = 1024 * 1024;
+import { MIB } from '../../../common/src/units.js';
 
 /** Writes `pattern` over `length` bytes at `offset` of an image with qemu-io (format-aware). */
 export async function writePattern(

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Journal, type CallRecord, type StepRecord } from '../../../coordinator/src/journal/journal.js';
+import { MIB } from '../../../common/src/units.js';
 
 /** Where the coordinator keeps its journal unless configured otherwise. */
 export const DEFAULT_JOURNAL = '/var/lib/one-storage/journal.db';
@@ -7,7 +8,7 @@ export const DEFAULT_JOURNAL = '/var/lib/one-storage/journal.db';
 function formatCall(c: CallRecord): string {
   const when = new Date(c.startedAt).toISOString();
   const ms = c.endedAt === undefined ? 'running' : `${c.endedAt - c.startedAt} ms`;
-  const bytes = c.bytes ? ` ${(c.bytes / 1048576).toFixed(1)} MiB` : '';
+  const bytes = c.bytes ? ` ${(c.bytes / MIB).toFixed(1)} MiB` : '';
   const args = Array.isArray(c.args) ? (c.args as string[]).join(' ') : JSON.stringify(c.args);
   const error = c.error ? `  ${c.error}` : '';
   return `${when} ${c.requestId} ${c.kind}/${c.driver}/${c.action} ${args} → ${c.outcome} (${ms}${bytes})${error}`;

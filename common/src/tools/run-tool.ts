@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { StorageError, oneLine } from '../errors.js';
+import { MIB } from '../units.js';
 
 /** Default limit for any external tool: a stuck qemu-img must not hold an action forever. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 10 * 60_000;
+/** A job that moves a whole disk (a copy, a block commit) takes long: this only bounds a stuck one. */
+export const WHOLE_DISK_TIMEOUT_MS = 6 * 60 * 60_000;
 /** Tools print little; this only guards memory against a runaway. */
-const MAX_TOOL_OUTPUT_BYTES = 64 * 1024 * 1024;
+const MAX_TOOL_OUTPUT_BYTES = 64 * MIB;
 /**
  * Where a tool finds the descriptor handed to it with `ToolOptions.fd`: its own fd 3. A child
  * cannot reach the agent's descriptors through `/proc/<agent pid>/fd/N` once the agent has dropped

@@ -2,8 +2,7 @@ import { FileKind } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ActionContext } from './action-context.js';
 import { dirname, formatHostPath, type HostPath } from './host-path.js';
 import { withMadeDirectories } from './made-directories.js';
-
-const MIB = 1024 * 1024;
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * Copies a file or directory tree from one host's datastore to another's (replacing the

@@ -4,6 +4,7 @@
 // sources, so a coordinator importing it could not be tested from source. The two are held together by
 // the real-process tests in shims/src/run-shim.test.ts. The coordinator only ever reads one frame per
 // connection, so this side needs no general stream decoder.
+import { MIB } from '../../../common/src/units.js';
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
@@ -13,7 +14,7 @@ export const FRAME_HEADER_BYTES = 4;
  * KiB with many disks and snapshots). A larger announced length is a bug or a hostile client and is
  * refused at its header, before anything is buffered (docs/security.md).
  */
-export const MAX_REQUEST_FRAME_BYTES = 4 * 1024 * 1024;
+export const MAX_REQUEST_FRAME_BYTES = 4 * MIB;
 
 /** A request announced a length above the limit; nothing more is read from that connection. */
 export class RequestTooLargeError extends Error {

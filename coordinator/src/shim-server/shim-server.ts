@@ -5,12 +5,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ShimEvent, type ShimReply, type ShimRequest } from '../../../proto/gen/onestorage/shim/v1/shim.js';
 import { removeStaleSocket } from '../../../common/src/sockets/remove-stale-socket.js';
+import { GROUP_SOCKET_MODE } from '../../../common/src/sockets/socket-mode.js';
 import { frame, MAX_REQUEST_FRAME_BYTES } from './request-frame.js';
 import { restrictedListen } from './restricted-listen.js';
 import { Call, EXIT_FAILURE, type ReadLimits } from './shim-call.js';
 
 /** rw for the owner and group: oned runs the shims as oneadmin, a member of the socket's group. */
-export const DEFAULT_SOCKET_MODE = 0o660;
+export const DEFAULT_SOCKET_MODE = GROUP_SOCKET_MODE;
 /**
  * A shim reads its stdin before connecting and sends the request at once, so a connection that has
  * not delivered a whole request this long after it was accepted is stuck or not a shim. A deadline,

@@ -8,11 +8,10 @@ import { Roots } from '../../../agent/src/paths/roots.js';
 import type { AgentContext, CallContext } from '../../../agent/src/rpc/context.js';
 import { copyLocal } from '../../../agent/src/transfer/local-copy.js';
 import { AGENT_NAME, LOCATION } from './agent-fixture.js';
+import { KIB, MIB } from '../../../common/src/units.js';
+export { KIB, MIB };
 
 /** Test helpers for disk operations with real qemu-img and qemu-io (not part of the agent). */
-
-export const KIB = 1024;
-export const MIB = 1024 * KIB;
 
 export async function qemuImg(...args: string[]): Promise<string> {
   return (await runTool('qemu-img', args)).stdout;

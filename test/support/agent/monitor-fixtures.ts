@@ -1,9 +1,9 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { MIB } from '../../../common/src/units.js';
 
 /** Test and benchmark helpers for monitoring: VM directories laid out as OpenNebula lays them out. */
 
-const MIB = 1024 * 1024;
 /** Layer i writes at i × 8 MiB: layers hold up to 8 MiB each without overlapping. */
 const LAYER_STRIDE_MB = 8;
 

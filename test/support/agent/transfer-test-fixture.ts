@@ -11,7 +11,7 @@ import type { TlsMaterial } from '../../../common/src/tls.js';
 import { ONED_ROOT, scratchDir, makeTls, startService } from './transfer-support.js';
 import type { TransferService } from '../../../agent/src/transfer/transfer-service.js';
 
-export const MiB = 1024 * 1024;
+export { MIB as MiB } from '../../../common/src/units.js';
 
 /** The running pair of one test file; every field but extra is set by useTransferPair's beforeAll. */
 export interface TransferPair {

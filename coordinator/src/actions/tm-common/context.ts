@@ -7,11 +7,12 @@ import { transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 import { MadeDirectories } from '../made-directories.js';
+import { MIB } from '../../../../common/src/units.js';
 
 /** The volume label the guest's context scripts look for. */
 const CONTEXT_LABEL = 'CONTEXT';
 /** Context files are scripts and keys; a download larger than this is not a context file. */
-const MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024;
+const MAX_DOWNLOAD_BYTES = 16 * MIB;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 const URL_PATTERN = /^https?:\/\//;
 const ISO_NAME = /^[A-Za-z0-9._+-]{1,255}$/;
