@@ -16,8 +16,24 @@ import { join, relative, dirname, extname, posix } from 'node:path';
 const ROOT = join(dirname(new URL(import.meta.url).pathname), '..');
 const MAP_FILE = join(ROOT, 'docs/.citation-map.tsv');
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.git']);
-const SKIP_FILES = new Set(['scripts/rewrite-citations.mjs', 'docs/.citation-map.tsv', 'test/docs-references.test.ts']);
-const EXTENSIONS = new Set(['.ts', '.cts', '.mts', '.mjs', '.js', '.md', '.rb', '.yml', '.yaml', '.sh', '.proto']);
+const SKIP_FILES = new Set([
+  'scripts/rewrite-citations.mjs',
+  'docs/.citation-map.tsv',
+  'test/docs-references.test.ts',
+]);
+const EXTENSIONS = new Set([
+  '.ts',
+  '.cts',
+  '.mts',
+  '.mjs',
+  '.js',
+  '.md',
+  '.rb',
+  '.yml',
+  '.yaml',
+  '.sh',
+  '.proto',
+]);
 const HASH_COMMENT = new Set(['.rb', '.yml', '.yaml', '.sh']);
 
 const check = process.argv.includes('--check');
@@ -28,7 +44,13 @@ function loadMap() {
     if (!line || line.startsWith('#')) continue;
     const [kind, key, context, target, title] = line.split('\t');
     const unescape = (s) => (s ?? '').replaceAll('\\n', '\n');
-    rows.push({ kind, key: unescape(key), context: context ? new RegExp(context) : null, target: unescape(target), title });
+    rows.push({
+      kind,
+      key: unescape(key),
+      context: context ? new RegExp(context) : null,
+      target: unescape(target),
+      title,
+    });
   }
   return rows;
 }
@@ -77,7 +99,8 @@ function render(targets, file, asLink) {
       const rel = posix.relative(posix.dirname(file), path) || posix.basename(path);
       return `[${r.title}](${rel}${anchor ? `#${anchor}` : ''})`;
     })
-    .join(', ');
+    .join(', ')
+    .replace(/, ([^,]*)$/, ' and $1');
 }
 
 /** The part of a code line that is a comment (start index), or -1. */
@@ -120,7 +143,9 @@ function rewriteFile(file, original) {
     let l = line.replace(SECTION_RE, (_m, expr) => render(sectionTargets(expr, line), file, asLink));
     l = l.replace(NAME_RE, (m, quoted, bare) => {
       const name = quoted ?? bare;
-      const r = rows.find((x) => x.kind === 'name' && base(x.key) === name && (!x.context || x.context.test(line)));
+      const r = rows.find(
+        (x) => x.kind === 'name' && base(x.key) === name && (!x.context || x.context.test(line)),
+      );
       return r ? render([r], file, asLink) : m;
     });
     if (isMd) return fenced ? l : rewriteIssues(l);
@@ -139,7 +164,8 @@ function* walk(dir) {
   }
 }
 
-const COUNT_RE = /reference \d+(?:\.\d+)*|ARCHITECTURE\.md|toolchain-notes|opennebula-drivers\.md|opennebula-image-datastore\.md/g;
+const COUNT_RE =
+  /reference \d+(?:\.\d+)*|ARCHITECTURE\.md|toolchain-notes|opennebula-drivers\.md|opennebula-image-datastore\.md/g;
 const ISSUE_RE = /\bissue \d+/gi;
 let before = 0;
 let after = 0;
@@ -160,6 +186,10 @@ for (const full of walk(ROOT)) {
     if (!check) writeFileSync(full, next);
   }
 }
-console.log(`citations: ${before} before, ${after} after; "issue N" mentions: ${issuesBefore} before, ${issuesAfter} after`);
-console.log(`${check ? 'would change' : 'changed'} ${changed.length} files${changed.length ? ':\n  ' + changed.join('\n  ') : ''}`);
+console.log(
+  `citations: ${before} before, ${after} after; "issue N" mentions: ${issuesBefore} before, ${issuesAfter} after`,
+);
+console.log(
+  `${check ? 'would change' : 'changed'} ${changed.length} files${changed.length ? ':\n  ' + changed.join('\n  ') : ''}`,
+);
 if (check && changed.length) process.exit(1);
