@@ -120,7 +120,10 @@ const TEST_TITLE = /\b(?:describe|it|test)(?:\.\w+)*\(\s*['"`]/;
 
 function rewriteIssues(text) {
   return text
-    .replace(/\b[Ii]ssue 9, class (\d+)([:,])/g, 'Security review, class $1 (docs/security.md#the-attack-tests)$2')
+    .replace(
+      /\b[Ii]ssue 9, class (\d+)([:,])/g,
+      'Security review, class $1 (docs/security.md#the-attack-tests)$2',
+    )
     .replace(/\(issue 9, class (\d+)\)/g, '(security review, class $1)')
     .replace(/\(issue \d+: /g, '(')
     .replace(/ ?\(issue \d+\)/g, '')
