@@ -1,5 +1,5 @@
 // Live actions in shared mode (TM `grpc_qcow2`): a running domain on an overlay clone and on a
-// persistent image whose snapshots live in <SOURCE>.snap (reference 2.1, 2.3). Through the shims.
+// persistent image whose snapshots live in <SOURCE>.snap (docs/opennebula/snapshots.md#persistent-images-in-shared-mode). Through the shims.
 import { existsSync, readlinkSync, realpathSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -124,7 +124,7 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.1`, '1', `${VM}`, '0']));
     await dom.flush('vdb');
     expect(existsSync(`${local(PERSISTENT)}.snap/1`)).toBe(false);
-    // The snapshot's backing name is relative (issue 9, class 6), so libvirt pulled with
+    // The snapshot's backing name is relative (security review, class 6), so libvirt pulled with
     // --keep-relative: the active layer now names the base by a relative name, never a local path.
     const log = await readFile(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8');
     expect(log).not.toMatch(/pulling the whole chain into the active layer/);

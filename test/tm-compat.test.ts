@@ -1,5 +1,5 @@
 // Switching drivers: VM directories laid out by OpenNebula's own drivers (built here with qemu-img
-// exactly as reference 2.1 and 2.4 describe) keep working with our snapshot, cpds, mv and delete
+// exactly as docs/opennebula/snapshots.md#qcow2-layout and docs/opennebula/tm-actions.md#local describe) keep working with our snapshot, cpds, mv and delete
 // actions, driven through the shims.
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// mkimage, mkswap, context, offline snapshots and cpds of the local-mode TM (reference 2.1-2.5)
+// mkimage, mkswap, context, offline snapshots and cpds of the local-mode TM (docs/opennebula/tm-actions.md)
 // through the shims, with real qemu-img, mkfs, genisoimage and a local HTTP server.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// resize and the live-migration hooks of the local-mode TM (reference 2.2, 2.5, 2.6) through the shims.
+// resize and the live-migration hooks of the local-mode TM (docs/opennebula/tm-actions.md) through the shims.
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Local-mode TM actions (driver `grpc`, replacing OpenNebula's ssh TM, reference 2.2) driven through
+// Local-mode TM actions (driver `grpc`, replacing OpenNebula's ssh TM, docs/opennebula/tm-actions.md#ssh) driven through
 // the real installed shims, a real coordinator and real agents on loopback, with real qemu-img images.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

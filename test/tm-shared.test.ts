@@ -1,4 +1,4 @@
-// Shared mode (TM `grpc_qcow2`, replacing qcow2/shared, reference 2.1 and 2.3): every host's agent
+// Shared mode (TM `grpc_qcow2`, replacing qcow2/shared, docs/opennebula/tm-actions.md#shared-and-qcow2): every host's agent
 // sees the same filesystem, so disks are made in place: overlays for clones, the image itself for
 // persistent disks with its snapshots in <SOURCE>.snap. Through the shims.
 import { existsSync, readlinkSync } from 'node:fs';
@@ -92,7 +92,7 @@ describe('clone and ln in place', () => {
   it('ln links the persistent image through <SOURCE>.snap; the VM writes into the image', async () => {
     for (let i = 0; i < 2; i++)
       expectOk(await tm('ln', [`frontend:${PERSISTENT}`, `host01:${VM_DIR}/disk.1`, `${VM}`, '1']));
-    // Relative links (issue 9, class 6): they resolve on every host, whatever directory it mounts.
+    // Relative links (security review, class 6): they resolve on every host, whatever directory it mounts.
     expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`../../1/${basename(PERSISTENT)}.snap/0`);
     expect(readlinkSync(`${local(PERSISTENT)}.snap/0`)).toBe(`../${basename(PERSISTENT)}`);
     await writePattern(local(`${VM_DIR}/disk.1`), 'qcow2', 0x33, 0, MIB);

@@ -12,7 +12,7 @@ export const DEFAULT_LOG_LEVEL = 'info';
 const ANY_FREE_PORT = 0;
 /** rw for owner and group: the probes run as oneadmin, a member of the socket's group. */
 export const DEFAULT_MONITOR_SOCKET_MODE = GROUP_SOCKET_MODE;
-/** OpenNebula's probe periods (reference 3.2): MONITOR_VM every 30 s, SYSTEM_HOST every 600 s. */
+/** OpenNebula's probe periods (docs/opennebula/monitoring.md#host-side-client): MONITOR_VM every 30 s, SYSTEM_HOST every 600 s. */
 export const DEFAULT_VM_SCHEDULE = '*/30 * * * * *';
 export const DEFAULT_SYSTEM_SCHEDULE = '0 */10 * * * *';
 /** Who reports to monitord: the agent itself (push) or the kvm-probes.d probes asking the agent. */
@@ -80,7 +80,7 @@ export interface AgentConfig {
   readonly monitord?: {
     readonly address: string;
     readonly port: number;
-    /** monitord's NETWORK/PUBKEY (PEM): when set, payloads are RSA-encrypted as reference 3.1 says. */
+    /** monitord's NETWORK/PUBKEY (PEM): when set, payloads are RSA-encrypted as docs/opennebula/monitoring.md#wire-format says. */
     readonly publicKey?: string;
   };
   /** Disk and datastore monitoring; absent: off (no socket, no messages). */

@@ -1,5 +1,5 @@
 /**
- * Backup benchmark (issue 4): for a 4 GiB qcow2 disk full of data with 1% of its blocks changed,
+ * Backup benchmark: for a 4 GiB qcow2 disk full of data with 1% of its blocks changed,
  * the time and size of an incremental backup (CBT) against a full one. Every backup is a real
  * driver call through the installed shims, the coordinator and a real agent over mutual TLS
  * (`tm/grpc/prebackup[_live]`, timed; `postbackup[_live]`, not timed), on a running TCG domain

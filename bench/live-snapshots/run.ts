@@ -1,9 +1,9 @@
 /**
- * Live snapshot create + delete cycles per minute on a running domain (issue 4), side by side in
+ * Live snapshot create + delete cycles per minute on a running domain, side by side in
  * one run:
  *   (a) ours: `tm/grpc/snap_create_live` then `tm/grpc/snap_delete` (LCM DISK_SNAPSHOT_DELETE)
  *       through the shims, the coordinator and a real agent over mutual TLS;
- *   (b) OpenNebula's qcow2 scripts' steps (reference 2.3), each action a bash script sent with
+ *   (b) OpenNebula's qcow2 scripts' steps (docs/opennebula/tm-actions.md#shared-and-qcow2), each action a bash script sent with
  *       `ssh host bash -s` over a warm ControlMaster, as the front-end runs them: create =
  *       readlink, `qemu-img create -b`, domfsfreeze (else suspend), `virsh snapshot-create
  *       --reuse-external`, resume, `ln -sf`; delete = `qemu-img info -U` of every file in the snap
@@ -51,7 +51,7 @@ function sshScript(sshArgs: readonly string[], script: string): Promise<void> {
   });
 }
 
-/** OpenNebula's qcow2 snap_create_live steps for disk.0 (reference 2.3), as one remote script. */
+/** OpenNebula's qcow2 snap_create_live steps for disk.0 (docs/opennebula/snapshots.md#snap_create_live), as one remote script. */
 function oneCreateScript(vmDir: string, domain: string, snapId: number): string {
   const next = snapId + 1;
   return `set -e
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         '1',
       ]);
       if (r.code !== 0) throw new Error(`clone failed: ${r.stderr}`);
-      // Both start from the qcow2 driver's layout: disk.0 -> disk.0.snap/0 (reference 2.1).
+      // Both start from the qcow2 driver's layout: disk.0 -> disk.0.snap/0 (docs/opennebula/snapshots.md#qcow2-layout).
       const dir = stack.localPath('host01', vmDir(vm));
       await mkdir(join(dir, 'disk.0.snap'));
       await rename(join(dir, 'disk.0'), join(dir, 'disk.0.snap', '0'));

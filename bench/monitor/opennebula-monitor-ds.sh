@@ -4,7 +4,7 @@
 # file in its disk.N.snap/, one process per file, the MONITOR text base64-encoded per VM. Written
 # for the benchmark (bench/monitor/run.ts), which times it against the agent's scan on one tree.
 # The SNAPSHOT_SIZE assignment is written on one line here (OpenNebula's line continuation loses it,
-# reference 3.4): the same processes run either way.
+# docs/opennebula/monitoring.md#monitor_ds): the same processes run either way.
 dir="$1"
 for vm in $(ls "$dir" | grep '^[0-9]\+$'); do
     vmdir="$dir/$vm"

@@ -48,7 +48,7 @@ export async function startSshServer(dir: string): Promise<SshServer> {
     PasswordAuthentication: 'no',
     UsePAM: 'no',
     PidFile: join(dir, 'sshd.pid'),
-    // bash skips root's ~/.bashrc (pyenv init, ~120 ms here) when SHLVL is set: toolchain-notes.md.
+    // bash skips root's ~/.bashrc (pyenv init, ~120 ms here) when SHLVL is set: docs/toolchain.md#benchmark-anchors.
     SetEnv: 'SHLVL=1',
   };
   const sshd: ChildProcess = spawn(
@@ -81,7 +81,7 @@ export async function startSshServer(dir: string): Promise<SshServer> {
   }
 
   // OpenNebula's client side: its ssh wrapper adds ControlMaster=auto; oneadmin's ssh config sets
-  // the rest (reference/opennebula-drivers.md, "ssh connection reuse").
+  // the rest (docs/opennebula/settings.md#ssh-connection-reuse).
   const args = [
     '-o',
     'ControlMaster=auto',

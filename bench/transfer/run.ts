@@ -8,7 +8,7 @@
  *       sshd (bench/support/ssh-server.ts), tar's stdout handed straight to ssh as its stdin;
  *   (c) locally with `cp --sparse=always`.
  * Each method runs 3 times, interleaved round by round so machine load hits all alike; each timed
- * run includes `sync`, and the copy is deleted (and synced) after every run, as toolchain-notes.md
+ * run includes `sync`, and the copy is deleted (and synced) after every run, as docs/toolchain.md#benchmark-anchors
  * prescribes for comparable figures. Targets: ours at least 3x faster than tar|ssh and within 1.5x
  * of local cp, holes preserved.
  *

@@ -4,7 +4,7 @@ import type { TlsFiles } from '../../common/src/tls.js';
 import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
 
-/** oned's default DATASTORE_LOCATION; every host uses the same one (reference 7). */
+/** oned's default DATASTORE_LOCATION; every host uses the same one (docs/opennebula/settings.md#datastore-location). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
 /** Where oned keeps its driver scripts on the front-end (system-wide install). */
 export const DEFAULT_REMOTES_DIR = '/var/lib/one/remotes';
@@ -43,7 +43,7 @@ export interface CoordinatorConfig {
   /** Other names oned may use for the front-end (e.g. its FQDN). */
   frontendAliases: string[];
   datastoreLocation: string;
-  /** oned's remotes directory: other TM drivers' migrate hooks are run from there (reference 2.6). */
+  /** oned's remotes directory: other TM drivers' migrate hooks are run from there (docs/opennebula/tm-actions.md#migrate-hook-fan-out). */
   remotesDir: string;
   oned: { endpoint: string; auth: string; deadlineMs: number };
   agents: Map<string, AgentEndpoint>;

@@ -1,5 +1,5 @@
 // What every installed shim runs: turn oned's script call (argv, stdin) into one coordinator call and
-// play the reply back as oned's script conventions expect (reference 1.2): stdout verbatim as the
+// play the reply back as oned's script conventions expect (docs/opennebula/driver-protocol.md#script-results): stdout verbatim as the
 // result, INFO:/ERROR: lines on stderr for the log, one other stderr line as the error, exit code.
 //
 // Start-up time is the budget here (oned starts one shim per disk operation and per monitoring

@@ -16,7 +16,7 @@ import { installShims, RUNTIME_FILE } from './install.js';
 const RUNTIME_DIR = fileURLToPath(new URL('../../dist/shims/src/', import.meta.url));
 const FIVE_MIB = 5 * 1024 * 1024;
 const THREE_MIB = 3 * 1024 * 1024;
-/** oned's rule for log lines (reference 1.2); everything else on stderr is the error message. */
+/** oned's rule for log lines (docs/opennebula/driver-protocol.md#script-results); everything else on stderr is the error message. */
 const LOG_LINE = /^(ERROR|INFO|WARN|DEBUG):\s+(\d+)?\s*(.*)$/;
 
 interface Run {

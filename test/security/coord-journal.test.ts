@@ -1,4 +1,4 @@
-// Issue 9, class 4: the journal keeps no secrets and is readable by its owner only. A real
+// Security review, class 4 (docs/security.md#the-attack-tests): the journal keeps no secrets and is readable by its owner only. A real
 // cross-host clone (a data-path ticket handed from one agent to another) is driven through the shims;
 // then the SQLite file is opened directly and every text cell of every table is searched for a
 // ticket (32 random bytes as hex). journal.db, -wal and -shm must be 0600, also for a journal left

@@ -1,4 +1,4 @@
-// Issue 9, class 4: the coordinator's shim socket. A local client that half-sends large frames, opens
+// Security review, class 4 (docs/security.md#the-attack-tests): the coordinator's shim socket. A local client that half-sends large frames, opens
 // many connections or goes quiet mid-frame must not make the coordinator buffer without bound (12
 // half-sent frames once took it from 74 to 829 MiB), and a legitimate shim call, run as oned runs it,
 // still succeeds meanwhile. The socket is group-owned and 0660 before anything can connect to it.

@@ -1,4 +1,4 @@
-// Issue 9, class 4: "nothing happens before validation". Every TM action that creates a directory,
+// Security review, class 4 (docs/security.md#the-attack-tests): "nothing happens before validation". Every TM action that creates a directory,
 // a link or a file is driven through the installed shims (as oned's one_tm runs them) with an
 // argument the agents refuse or that names nothing; the call must fail in one line and every host's
 // datastore tree must be exactly as it was: no new VM directory, no `.monitor` marker, no

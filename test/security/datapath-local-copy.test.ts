@@ -1,4 +1,4 @@
-// Issue 9, class 3, on one host: the same-host copy (Copy RPC, what transfer() uses when both ends
+// Security review, class 3 (docs/security.md#the-attack-tests), on one host: the same-host copy (Copy RPC, what transfer() uses when both ends
 // are one agent) treats a symlinked source as the data path does: followed only to inside the
 // roots, and the content copied, never the link.
 import { lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';

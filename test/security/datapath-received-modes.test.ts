@@ -1,4 +1,4 @@
-// Issue 9, class 4: received files get OpenNebula's modes (agent/src/files/modes.ts), never the
+// Security review, class 4 (docs/security.md#the-attack-tests): received files get OpenNebula's modes (agent/src/files/modes.ts), never the
 // sender's bits: a world-writable or setuid file on one host must not arrive so on another.
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Issue 9, class 3: symlinks on the data path. Two real TransferServices (host-a sends, host-b
+// Security review, class 3 (docs/security.md#the-attack-tests): symlinks on the data path. Two real TransferServices (host-a sends, host-b
 // receives) over mutual TLS on loopback, each confined to its own datastore root; "outside" is a
 // directory beside the roots that neither agent serves.
 import { lstat, mkdir, readFile, readdir, readlink, rename, symlink, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Issue 9, class 4: an agent killed during a receive leaves `.<name>.tmp-*`; the next start of the
+// Security review, class 4 (docs/security.md#the-attack-tests): an agent killed during a receive leaves `.<name>.tmp-*`; the next start of the
 // agent removes it, and so does the next receive into the same name, but never the temporary of a
 // receive still running. The killed receiver is a real process (the built TransferService, run by
 // `node`) killed with SIGKILL while a relay holds back the rest of the sender's stream, so the kill

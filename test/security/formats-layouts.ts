@@ -5,7 +5,7 @@ import { runTool } from '../../common/src/tools/run-tool.js';
 
 /**
  * Layouts a hostile guest (or a hostile image) can leave in a datastore, for the class-1 attack
- * tests (issue 9): raw disks whose bytes are a qcow2 header, and qcow2 layers whose backing name
+ * tests: raw disks whose bytes are a qcow2 header, and qcow2 layers whose backing name
  * points where no layout may point. Built with the real qemu-img, as a guest's bytes would be.
  */
 

@@ -5,7 +5,7 @@ import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
 
 /**
- * Issue 9, class 1: a qcow2 layer whose backing name is a network protocol (json:{nbd}, nbd://,
+ * Security review, class 1 (docs/security.md#the-attack-tests): a qcow2 layer whose backing name is a network protocol (json:{nbd}, nbd://,
  * http://) made the agent open outbound TCP connections before failing. A real listener on loopback
  * counts connections: none may arrive, whatever the RPC, and each call fails with one BAD_LAYOUT
  * line naming host and path.

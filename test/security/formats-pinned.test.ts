@@ -8,7 +8,7 @@ import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './formats-layouts.js';
 
 /**
- * Issue 9, class 1: a guest writes a qcow2 header into its own RAW disk, naming another VM's disk as
+ * Security review, class 1 (docs/security.md#the-attack-tests): a guest writes a qcow2 header into its own RAW disk, naming another VM's disk as
  * backing file. Every agent RPC that opens the disk is told its format (raw) and must read the
  * guest's own bytes, never the other VM's.
  */

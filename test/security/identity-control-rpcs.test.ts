@@ -1,4 +1,4 @@
-// Issue 9, class 2: only the coordinator may call an agent's control RPCs. The review's attack: with
+// Security review, class 2 (docs/security.md#the-attack-tests): only the coordinator may call an agent's control RPCs. The review's attack: with
 // host02's certificate (issued by the cloud's CA, as every agent's is), a gRPC client copied images
 // out of the front-end agent, deleted a VM directory on host01 and overwrote a VM's disk through
 // Receive. Each is now refused with PERMISSION_DENIED and one line, and nothing changes on disk.

@@ -1,4 +1,4 @@
-// Issue 9, class 2, existing deployments: certificates issued before roles existed carry no role. An
+// Security review, class 2 (docs/security.md#the-attack-tests), existing deployments: certificates issued before roles existed carry no role. An
 // agent refuses them for control RPCs, the coordinator refuses to start with one, and both say in one
 // line how to fix it (the exact `one-storage pki issue --role ...` command). An agent refuses to start
 // with a coordinator certificate (it would hand whoever breaks into the agent the whole cloud).

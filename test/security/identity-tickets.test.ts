@@ -1,4 +1,4 @@
-// Issue 9, class 2: a data-path ticket is bound to the agent the coordinator named when it asked for
+// Security review, class 2 (docs/security.md#the-attack-tests): a data-path ticket is bound to the agent the coordinator named when it asked for
 // it. A ticket issued for host01 to pull is refused when host02 presents it (its TLS certificate
 // names another agent), is not used up by that refusal, and still works for host01.
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 9, class 4: "nothing is left behind". A TM call that passed every check, made the VM
+// Security review, class 4 (docs/security.md#the-attack-tests): "nothing is left behind". A TM call that passed every check, made the VM
 // directory and then failed to copy (here: the destination's filesystem is full) must leave the
 // host as it was: no new VM directory, no new datastore directory, no `.monitor` marker, no copy of
 // the image's snapshot directory, and never take away a directory that was there before or anything

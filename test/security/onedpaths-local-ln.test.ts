@@ -1,4 +1,4 @@
-// Issue 9, class 6: local-mode ln (TM grpc) of a persistent image whose SOURCE is itself a symlink,
+// Security review, class 6 (docs/security.md#the-attack-tests): local-mode ln (TM grpc) of a persistent image whose SOURCE is itself a symlink,
 // the layout OpenNebula's local `mvds` leaves: `SOURCE -> <hash>.snap/N`, the chain in SOURCE.snap
 // with bare backing names. OpenNebula's local driver copies the snap dir and relinks
 // `disk.N -> disk.N.snap/<basename of the link target>`; a disk that does not open is never a success.

@@ -1,4 +1,4 @@
-// Issue 9, class 6: names written into metadata are oned's paths or relative, never an agent's local
+// Security review, class 6 (docs/security.md#the-attack-tests): names written into metadata are oned's paths or relative, never an agent's local
 // root. Three agents map the SAME shared datastore location to three DIFFERENT local directories
 // (bind mounts of one directory, as hosts that mount the shared datastore elsewhere, or the demo
 // layout, do). Driven through the shims as one_tm does: shared mode (grpc_qcow2) through a

@@ -1,4 +1,4 @@
-// Issue 9, class 5: the agent runs unprivileged, as oneadmin does on an OpenNebula node. The core TM
+// Security review, class 5 (docs/security.md#the-attack-tests): the agent runs unprivileged, as oneadmin does on an OpenNebula node. The core TM
 // actions run through the shims and the coordinator against agents that are the test user: two
 // started as root with `user` in their config (they drop to it before serving), one started as that
 // user directly. Every file any of them leaves in a datastore belongs to the test user with the

@@ -1,4 +1,4 @@
-// Issue 9, class 4: images the agent creates were 0644 under root's umask, readable by every local
+// Security review, class 4 (docs/security.md#the-attack-tests): images the agent creates were 0644 under root's umask, readable by every local
 // user. Everything the agent makes in a datastore now has the modes of agent/src/files/modes.ts
 // and belongs to the agent's user, even when the agent runs as root (as today's stacks do).
 import { chmod, mkdir, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Issue 9, class 5: an agent configured to run as one user but started as another non-root user
+// Security review, class 5 (docs/security.md#the-attack-tests): an agent configured to run as one user but started as another non-root user
 // refuses at once with one line naming the key; it could not become the configured user, and what
 // it created would belong to the wrong owner.
 import { spawn } from 'node:child_process';

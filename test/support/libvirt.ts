@@ -1,7 +1,7 @@
 // Real running domains for the live tests: TCG (`type='qemu'`), 64 MiB, no guest OS (they sit in
 // SeaBIOS), transient like OpenNebula's (`virsh create`). Their disks get `share-rw` so a test can
 // write into a running guest's disk through the QEMU monitor (`qemu-io <node> "write ..."`), which
-// is how content is put into a disk while the VM runs (toolchain-notes).
+// is how content is put into a disk while the VM runs (docs/toolchain.md#writing-into-a-running-guests-disk).
 //
 // The node is the disk's top node as query-block names it, read just before each command. Block
 // jobs change it under a test: a push-mode backup job puts a copy-before-write filter (an

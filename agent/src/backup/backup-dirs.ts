@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectory } from '../files/make-directory.js';
 
-/** OpenNebula's per-backup directories inside the VM directory (reference 4.1). */
+/** OpenNebula's per-backup directories inside the VM directory (docs/opennebula/backups.md#flow). */
 export interface BackupDirs {
   /** `<vmdir>/backup`: disk.<id>.<backup_id> and vm.xml, read by the backup datastore. */
   readonly bck: string;

@@ -2,7 +2,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import { type VirshOptions, virsh } from '../libvirt/virsh.js';
 
-/** `one-<vmid>-<backup_id>`: OpenNebula's checkpoint and bitmap names (reference 4.2). */
+/** `one-<vmid>-<backup_id>`: OpenNebula's checkpoint and bitmap names (docs/opennebula/backups.md#ids-and-names). */
 export function checkpointName(vmId: number, backupId: number): string {
   return `one-${vmId}-${backupId}`;
 }

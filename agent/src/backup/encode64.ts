@@ -3,7 +3,7 @@ const LINE_LENGTH = 60;
 
 /**
  * Base64 as Ruby's `Base64.encode64` writes it: what OpenNebula's prebackup puts in
- * `backup/vm.xml`, and what its backup datastores and restore read back (reference 4.1).
+ * `backup/vm.xml`, and what its backup datastores and restore read back (docs/opennebula/backups.md#flow).
  */
 export function encode64(data: string | Buffer): string {
   const b64 = Buffer.from(data).toString('base64');

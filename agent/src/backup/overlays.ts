@@ -10,7 +10,7 @@ import { type VirshOptions, virsh } from '../libvirt/virsh.js';
 /** A block commit of a small overlay takes seconds; this only bounds a stuck one. */
 const COMMIT_TIMEOUT_MS = 30 * 60_000;
 
-/** `<tmp>/overlay_<disk_id>.qcow2`, OpenNebula's name for the temporary overlay (reference 4.2). */
+/** `<tmp>/overlay_<disk_id>.qcow2`, OpenNebula's name for the temporary overlay (docs/opennebula/backups.md#ids-and-names). */
 export function overlayPath(tmpDir: string, diskId: number): string {
   return join(tmpDir, `overlay_${diskId}.qcow2`);
 }

@@ -77,7 +77,7 @@ export interface Prepared {
 }
 
 /**
- * pre_backup[_live] on this host (reference 4.1-4.2): the backup files of every disk and vm.xml in
+ * pre_backup[_live] on this host (docs/opennebula/backups.md#flow): the backup files of every disk and vm.xml in
  * `<vmdir>/backup`. On any failure (a cancel too) the VM is left as it was: the libvirt job is
  * aborted, overlays are committed back, and backup/ and tmp/ are removed.
  */

@@ -2,7 +2,7 @@ import type { Logger } from '../../../common/src/log.js';
 import { type VirshOptions, virsh } from './virsh.js';
 
 /**
- * BACKUP_CONFIG/FS_FREEZE (reference 4.1): AGENT freezes the guest's filesystems through the QEMU
+ * BACKUP_CONFIG/FS_FREEZE (docs/opennebula/backups.md#flow): AGENT freezes the guest's filesystems through the QEMU
  * guest agent, SUSPEND pauses the vCPUs, NONE does nothing. Other values are NONE, as in oned.
  */
 export const FREEZE_MODES = ['NONE', 'AGENT', 'SUSPEND'] as const;

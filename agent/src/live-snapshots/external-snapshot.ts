@@ -6,7 +6,7 @@ import type { LiveTarget } from './live-domain.js';
 
 /**
  * Moves a running domain's disk onto `overlay`, an overlay file already created on the disk's
- * active layer, with an external snapshot reusing it (reference 2.3; libvirt/external-snapshot.ts). Idempotent: when the disk already runs on the overlay nothing is done. `disks` is
+ * active layer, with an external snapshot reusing it (docs/opennebula/snapshots.md#snap_create_live; libvirt/external-snapshot.ts). Idempotent: when the disk already runs on the overlay nothing is done. `disks` is
  * the domain as the caller read it under the disk's lock. A block job on the disk makes libvirt
  * refuse the snapshot: BUSY.
  */

@@ -7,7 +7,7 @@ import { type LiveTarget, matchingDisk, runningDisks } from './live-domain.js';
 import { makeDirectory } from '../files/make-directory.js';
 
 /**
- * snap_create_live of a qcow2 disk (reference 2.3): the overlay `<S+1>` is created on the active
+ * snap_create_live of a qcow2 disk (docs/opennebula/snapshots.md#snap_create_live): the overlay `<S+1>` is created on the active
  * layer first, the running domain is switched onto it with an external disk-only snapshot (other
  * disks untouched, the guest held still as FS_FREEZE says), then disk.N is relinked. The layout is
  * exactly the offline one, so every later action (offline or live) reads it the same way.

@@ -20,7 +20,7 @@ export type DeleteMethod = 'blockpull' | 'offline';
  * so the offline algorithm finishes the job: children are rebased onto the snapshot's backing
  * file (keeping their content), then the file goes.
  *
- * Departure from OpenNebula (reference 2.3), which block-commits a child into the snapshot's file
+ * Departure from OpenNebula (docs/opennebula/snapshots.md#snap_delete), which block-commits a child into the snapshot's file
  * and leaves a `<child>.current` pointer: a block commit reopens its base layer read-write by the
  * name libvirt opened it with, and the layer the VM was deployed on was opened as `disk.N`, a
  * symlink that now leads to the active layer. Pulling only ever writes the active layer. The

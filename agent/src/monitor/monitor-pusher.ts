@@ -5,7 +5,7 @@ import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js'
 import { MonitorMessageType, encodeMessages } from '../../../common/src/monitord/wire.js';
 import type { DiskMonitor } from './disk-monitor.js';
 
-/** monitord_client.rb's delays after a failed send (reference 3.2), in seconds; the last one repeats. */
+/** monitord_client.rb's delays after a failed send (docs/opennebula/monitoring.md#host-side-client), in seconds; the last one repeats. */
 export const RETRY_DELAYS_S = [1, 1, 1, 2, 4, 8, 8, 16, 32, 64] as const;
 const MS_PER_S = 1000;
 

@@ -2,7 +2,7 @@ import type { DatastoreCapacity } from './capacity.js';
 import type { VmUsage } from './disk-usage.js';
 
 /**
- * The decoded MONITOR text of one VM, as tm/local/monitor_ds prints it (reference 3.4):
+ * The decoded MONITOR text of one VM, as tm/local/monitor_ds prints it (docs/opennebula/monitoring.md#monitor_ds):
  * `DISK_SIZE = [ ID=n, SIZE=mb ]` per disk, then its `SNAPSHOT_SIZE = [ ID=s, DISK_ID=n, SIZE=mb ]`.
  */
 export function vmMonitorText(vm: VmUsage): string {

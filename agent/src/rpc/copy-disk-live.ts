@@ -14,7 +14,7 @@ import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requirePath } from './validate.js';
 
 /**
- * cpds of a running VM's disk (HOTPLUG_SAVEAS, reference 2.2): a libvirt block copy of the whole
+ * cpds of a running VM's disk (HOTPLUG_SAVEAS, docs/opennebula/tm-actions.md#cpds): a libvirt block copy of the whole
  * chain into `destination`. When libvirt refuses the block copy (not for a busy disk or a missing
  * domain), the guest is held still (FS_FREEZE; NONE still suspends, as OpenNebula's fallback does)
  * and the disk is copied with qemu-img convert -U, then let go. Nothing is left on failure.

@@ -127,7 +127,7 @@ describe('qcow2 snapshot corner cases', () => {
     // The #6663 shape: the disk runs on .snap/0 -> IMAGE; reverting "to 0" must not overwrite the image.
     expect((await failure(revert(0, 'relative', extra))).reason).toBe('BAD_LAYOUT');
     await create(0, 'relative', extra);
-    // New names are relative, from the VM directory the disk is opened through (issue 9, class 6).
+    // New names are relative, from the VM directory the disk is opened through (security review, class 6).
     expect(readlinkSync(local('0/42/disk.0'))).toBe('../../1/persist.snap/1');
     expect((await storedBackingNames(`${image}.snap/1`))[0]).toBe('../../1/persist.snap/0');
     await write(local('0/42/disk.0'), 1, 0x51);

@@ -47,7 +47,7 @@ export interface SnapshotTarget {
 }
 
 /**
- * qcow2 snapshot create (OpenNebula's layout, reference 2.1): file N holds snapshot N and the active
+ * qcow2 snapshot create (OpenNebula's layout, docs/opennebula/snapshots.md#qcow2-layout): file N holds snapshot N and the active
  * layer is the highest-numbered file, one above the last snapshot. Creating S makes `<S+1>` an
  * empty overlay on the active file `<S>` and relinks the disk to it. A repeat (the disk already on
  * `<S+1>`, whose backing is `<S>`) changes nothing and reports created=false.

@@ -26,7 +26,7 @@ describe('manifestProblem', () => {
       ],
       undefined,
     ],
-    // The receiver does not trust the sender to have kept links inside the tree (issue 9).
+    // The receiver does not trust the sender to have kept links inside the tree.
     ['an absolute symlink', [root, { ...root, kind: 'symlink', path: 'l', link: '/etc' }], /absolute/],
     ['a symlink out of the tree', [root, { ...root, kind: 'symlink', path: 'l', link: '../x' }], /leads out/],
     [

@@ -1,4 +1,4 @@
-// Tickets are bound to the receiving agent (issue 9, class 2): the sender serves a ticket only to the
+// Tickets are bound to the receiving agent (security review, class 2): the sender serves a ticket only to the
 // client whose TLS certificate carries the name the coordinator gave at OpenSend.
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';

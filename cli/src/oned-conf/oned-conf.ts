@@ -1,5 +1,5 @@
 /**
- * The oned.conf blocks that declare one-storage's TM drivers (reference 1.1, 1.6 and 7): add the
+ * The oned.conf blocks that declare one-storage's TM drivers (docs/opennebula/settings.md#driver-declarations): add the
  * names to TM_MAD's -d list and declare each driver's TM_MAD_CONF. `one-storage oned-conf` prints
  * this text and docs/oned-conf.md carries the same (a test keeps them equal).
  */
@@ -11,7 +11,7 @@ TM_MAD = [
 
 # Local mode (replaces ssh/local): system datastore on each host's disk, images copied to it.
 # TM_MAD_SYSTEM="ssh" lets an image datastore of ours serve VMs on an ssh system datastore
-# (oned then calls clone.ssh, ln.ssh, ...; reference 1.6).
+# (oned then calls clone.ssh, ln.ssh, ...; docs/opennebula/driver-protocol.md#mixed-modes).
 TM_MAD_CONF = [
     NAME = "grpc", LN_TARGET = "SYSTEM", CLONE_TARGET = "SYSTEM", SHARED = "NO",
     DS_MIGRATE = "YES", DS_LIVE_MIGRATE = "YES", DS_MIGRATE_SNAP = "YES", ALLOW_ORPHANS = "FORMAT",

@@ -1,6 +1,6 @@
 // The one list of driver directories and action names: the shims are installed under them, the
 // coordinator's dispatch tables cover them (a test checks both ways) and the docs list them. oned
-// finds a driver's scripts by these exact names (reference 1.3, 1.5), so a missing name is a missing
+// finds a driver's scripts by these exact names (docs/opennebula/driver-protocol.md#transfer-files and docs/opennebula/driver-protocol.md#datastore-driver), so a missing name is a missing
 // action.
 
 /** The kinds of remotes directory a shim lives in: `remotes/tm/...` or `remotes/datastore/...`. */
@@ -62,7 +62,7 @@ export const HOST_SIDE_TM_ACTIONS: readonly string[] = ['monitor_ds'];
 
 /**
  * The per-disk actions oned suffixes with `.<system TM name>` when a disk's image datastore and the
- * VM's system datastore use different TM drivers (reference 1.6). oned falls back to the unsuffixed
+ * VM's system datastore use different TM drivers (docs/opennebula/driver-protocol.md#mixed-modes). oned falls back to the unsuffixed
  * script when the suffixed one is missing, but we install the suffixed names explicitly so the
  * coordinator sees which system TM the disk is going to.
  */
@@ -89,7 +89,7 @@ export const TM_MIXED_MODE_SUFFIXES: Readonly<Record<(typeof TM_DRIVERS)[number]
   [TM_DRIVER_LOCAL]: ['ssh'],
 };
 
-/** Every datastore action: oned's DS protocol (reference 1.5) plus those the VMM and TM code run. */
+/** Every datastore action: oned's DS protocol (docs/opennebula/driver-protocol.md#datastore-driver) plus those the VMM and TM code run. */
 export const DS_ACTIONS = [
   'cp',
   'clone',

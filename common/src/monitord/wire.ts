@@ -2,7 +2,7 @@ import { constants, publicEncrypt, type KeyObject } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 
 /**
- * monitord's message format (reference 3.1): one ASCII line `TYPE STATUS HOST_ID TIMESTAMP PAYLOAD`,
+ * monitord's message format (docs/opennebula/monitoring.md#wire-format): one ASCII line `TYPE STATUS HOST_ID TIMESTAMP PAYLOAD`,
  * PAYLOAD = base64(zlib_deflate([RSA-encrypted] data)), zlib with its header. The receiver inflates
  * first and decrypts after, so the sender encrypts first and compresses the ciphertext.
  */

@@ -42,7 +42,7 @@ export interface ArgDecl<N extends string = string, T extends ArgType = ArgType>
 /** What arrives on stdin, for the docs (each handler decodes it). */
 export type StdinKind = 'vm-xml' | 'vm-xml-base64' | 'ds-driver-action-data-base64';
 
-/** The arguments of one action, as oned sends them (reference 1.4, 1.5). */
+/** The arguments of one action, as oned sends them (docs/opennebula/driver-protocol.md#calls-from-the-vmm-driver and docs/opennebula/driver-protocol.md#datastore-driver). */
 export interface Signature<A extends readonly ArgDecl[] = readonly ArgDecl[]> {
   readonly args: A;
   readonly stdin?: StdinKind;

@@ -21,7 +21,7 @@ export function copyFormat(disk: VmDisk | undefined): 'raw' | 'qcow2' {
 /**
  * Where a disk's snapshots live: beside the disk ('' = the agent's default `<disk>.snap`), except
  * for a persistent image used in place by the shared driver, whose snapshots stay with the image in
- * `<SOURCE>.snap` (reference 2.1, 2.3). A mixed-mode call (`snap_create.ssh`) is about a local copy
+ * `<SOURCE>.snap` (docs/opennebula/snapshots.md#persistent-images-in-shared-mode). A mixed-mode call (`snap_create.ssh`) is about a local copy
  * of the disk, so its snapshots are beside it.
  */
 export function snapDirFor(ctx: ActionContext, disk: VmDisk | undefined): string {
@@ -29,7 +29,7 @@ export function snapDirFor(ctx: ActionContext, disk: VmDisk | undefined): string
   return sharedInPlace && disk?.clone !== true && disk?.source ? `${cleanPath(disk.source)}.snap` : '';
 }
 
-/** DISK/TYPE of a volatile swap disk: OpenNebula's mkswap makes it raw (reference 5.6). */
+/** DISK/TYPE of a volatile swap disk: OpenNebula's mkswap makes it raw (docs/opennebula/driver-inputs.md#fields-the-tm-scripts-read). */
 const SWAP_TYPE = 'swap';
 
 /**

@@ -150,7 +150,7 @@ function notImplemented<A extends string>(actions: readonly A[]): Record<A, Driv
 
 /**
  * What the coordinator does for an action, following oned's own lookup rule for mixed-mode
- * suffixes (reference 1.3): `clone.xyz` is served by a `clone.xyz` entry when there is one,
+ * suffixes (docs/opennebula/driver-protocol.md#transfer-files): `clone.xyz` is served by a `clone.xyz` entry when there is one,
  * otherwise by `clone`. Undefined for a driver or action nobody installed.
  */
 export function driverEntry(kind: string, driver: string, action: string): DriverEntry | undefined {

@@ -2,7 +2,7 @@ import { arg, optionalArg, signature } from './action-args.js';
 
 // The arguments oned (and the VMM driver, for the backup hooks) sends each action we implement,
 // declared once; the handlers of both TM drivers and of the mixed-mode names share them. Names are
-// the ones the error messages use; usages are OpenNebula's own usage lines (reference 1.4, 1.5).
+// the ones the error messages use; usages are OpenNebula's own usage lines (docs/opennebula/driver-protocol.md#calls-from-the-vmm-driver and docs/opennebula/driver-protocol.md#datastore-driver).
 
 const VM_ID = arg('vm_id', 'id');
 const DS_ID = arg('ds_id', 'id');
@@ -69,7 +69,7 @@ export const SNAPSHOT_ARGS = signature([
 
 /**
  * premigrate, postmigrate, failmigrate; the VM XML in base64 on stdin. A sixth argument, the
- * calling TM's name, marks a nested call (reference 2.6).
+ * calling TM's name, marks a nested call (docs/opennebula/tm-actions.md#migrate-hook-fan-out).
  */
 export const MIGRATE_ARGS = signature(
   [
@@ -88,7 +88,7 @@ export const MONITOR_ARGS = signature([DS_ID], 'ds-driver-action-data-base64');
 
 /**
  * pre_backup[_live] / prebackup[_live] / post...: OpenNebula's six arguments, or the storage guide's
- * five without the backup job id (reference 1.4, 8.1); the VM XML on stdin.
+ * five without the backup job id (docs/opennebula/known-bugs.md#backup-hooks); the VM XML on stdin.
  */
 export const BACKUP_HOOK_ARGS = signature(
   [

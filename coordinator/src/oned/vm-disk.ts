@@ -2,7 +2,7 @@ import { intValue, yesNoValue } from './xml-element.js';
 
 /**
  * One /VM/TEMPLATE/DISK. `attrs` holds every child element as oned wrote it; the getters convert the
- * attributes the drivers read (reference 5.6) and throw, naming VM, disk and attribute, when oned's
+ * attributes the drivers read (docs/opennebula/driver-inputs.md#fields-the-tm-scripts-read) and throw, naming VM, disk and attribute, when oned's
  * text does not fit. They convert on access so that an odd value in an attribute one action never
  * reads cannot fail that action.
  */

@@ -35,7 +35,7 @@ export interface VmDiskSnapshots {
   snapshots: readonly VmSnapshot[];
 }
 
-/** The parts of oned's VM document the storage drivers read (reference 5.3 and 5.6). */
+/** The parts of oned's VM document the storage drivers read (docs/opennebula/driver-inputs.md#vm-xml). */
 export class VmInfo {
   constructor(
     readonly id: number,

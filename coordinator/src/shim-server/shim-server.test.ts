@@ -150,7 +150,7 @@ describe('startShimServer', () => {
     expect(events[0]?.reply?.exitCode).toBe(1);
     expect(events[0]?.reply?.stderr).toHaveLength(1);
     expect(events[0]?.reply?.stderr[0]).toMatch(
-      // A frame above the limit is refused at its header (issue 9): it is not even read.
+      // A frame above the limit is refused at its header: it is not even read.
       /^one-storage: the coordinator (could not decode|refused) the request: /,
     );
     expect(handler).not.toHaveBeenCalled();

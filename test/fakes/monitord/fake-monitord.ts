@@ -5,7 +5,7 @@ import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { parseTemplate, vectors, type Template } from './template.js';
 
 /**
- * A stand-in for OpenNebula's monitord, receiving side only, as reference 3.1 describes it: UDP and
+ * A stand-in for OpenNebula's monitord, receiving side only, as docs/opennebula/monitoring.md#wire-format describes it: UDP and
  * TCP on one loopback port; `TYPE STATUS HOST_ID TIMESTAMP PAYLOAD`; base64-decode, inflate (a failure
  * drops the message), RSA-decrypt with the private key when one is configured (PKCS#1 v1.5 in
  * modulus-sized blocks; a failed decrypt is ignored and the bytes are used as they are); the per-host,

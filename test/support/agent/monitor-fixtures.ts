@@ -8,7 +8,7 @@ import { MIB } from '../../../common/src/units.js';
 const LAYER_STRIDE_MB = 8;
 
 /**
- * `<vmDir>/disk.<diskId>` as the local/qcow2 drivers leave it after snapshots (reference 2.1): a
+ * `<vmDir>/disk.<diskId>` as the local/qcow2 drivers leave it after snapshots (docs/opennebula/snapshots.md#qcow2-layout): a
  * qcow2 chain `disk.N.snap/<layer>` (the first standalone, each next one backed by the previous
  * through the `disk.N.snap/disk.N.snap -> .` self link), `disk.N -> disk.N.snap/<last>` (the active
  * layer). `dataMb[i]` MiB of data are written into layer i with qemu-io, so sizes are known.
@@ -58,7 +58,7 @@ export async function writeData(file: string, offsetMb: number, mb: number, byte
   ]);
 }
 
-/** `du -mL FILE`'s number: OpenNebula's measure of one file (reference 3.4). */
+/** `du -mL FILE`'s number: OpenNebula's measure of one file (docs/opennebula/monitoring.md#monitor_ds). */
 export async function duMiB(file: string): Promise<number> {
   const { stdout } = await runTool('du', ['-mL', file]);
   return Number(stdout.split('\t')[0]);

@@ -78,7 +78,7 @@ export async function qcow2SnapshotFixture() {
 
   /**
    * A VM directory exactly as OpenNebula's qcow2/shared driver leaves it after clone + two
-   * snap_create (reference 2.1): disk.0 -> disk.0.snap/2, self link, relative backing names, file 0
+   * snap_create (docs/opennebula/snapshots.md#qcow2-layout): disk.0 -> disk.0.snap/2, self link, relative backing names, file 0
    * an overlay on the image. Slots: image 0xA0 in slot 0; 0x01 before snapshot 0, 0x02 before 1, 0x03 now.
    */
   async function sharedLayout(): Promise<void> {

@@ -321,7 +321,7 @@ async function writeFixture(dir: string, kind: string, id: number, xml: string):
   return path;
 }
 
-/** The attributes oned puts on a DISK (reference 5.6, BackupRestore::DISK_LIST). */
+/** The attributes oned puts on a DISK (docs/opennebula/driver-inputs.md#fields-the-tm-scripts-read, BackupRestore::DISK_LIST). */
 function diskAttrs(d: DiskFixture, index: number): Attrs {
   const target = d.target ?? `vd${String.fromCharCode('a'.charCodeAt(0) + index)}`;
   const common = {

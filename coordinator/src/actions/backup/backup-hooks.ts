@@ -7,7 +7,7 @@ import { backupIds, parseBackupCall } from './backup-call.js';
 
 /**
  * pre_backup / prebackup (powered off) and pre_backup_live / prebackup_live (running): the agent
- * on the VM's host writes `<vmdir>/backup/` (reference 4.1-4.2); the backup datastore's `backup`
+ * on the VM's host writes `<vmdir>/backup/` (docs/opennebula/backups.md#flow); the backup datastore's `backup`
  * then uploads it. A new incremental chain started because the parent checkpoint or bitmap was
  * gone is said in an INFO line (it lands in the VM log).
  */

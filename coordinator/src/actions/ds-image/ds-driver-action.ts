@@ -1,7 +1,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { parseXmlRoot } from '../../oned/xml-element.js';
 
-/** What a monitor action reads from DS_DRIVER_ACTION_DATA (base64 on stdin, reference 3.5 and 5.2). */
+/** What a monitor action reads from DS_DRIVER_ACTION_DATA (base64 on stdin, docs/opennebula/driver-inputs.md#ds_driver_action_data). */
 export interface MonitorRequest {
   datastoreId: number;
   /** /DS_DRIVER_ACTION_DATA/DATASTORE/BASE_PATH */

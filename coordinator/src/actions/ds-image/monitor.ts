@@ -6,7 +6,7 @@ import { parseMonitorRequest } from './ds-driver-action.js';
 import { monitorHost } from './monitor-host.js';
 
 /**
- * Image datastore `monitor` (datastore/fs/monitor, reference 3.6): df of BASE_PATH on a BRIDGE_LIST
+ * Image datastore `monitor` (datastore/fs/monitor, docs/opennebula/monitoring.md#image-datastore-monitor): df of BASE_PATH on a BRIDGE_LIST
  * host or the front-end, printed as three lines.
  */
 export const monitorImageDs = defineAction(

@@ -24,7 +24,7 @@ interface IsoEntry {
 }
 
 /**
- * context (tm/common, reference 2.5): an ISO labelled CONTEXT holding context.sh and the listed
+ * context (tm/common, docs/opennebula/tm-actions.md#context): an ISO labelled CONTEXT holding context.sh and the listed
  * files (`file:name` renames; http(s) sources are downloaded) becomes disk.i on the host. The
  * front-end agent builds it in `<datastore>/.isofiles/` from the files it can read (context.sh in
  * oned's VM directory, FILES in file datastores), then it moves to the host like any disk.

@@ -3,7 +3,7 @@ import { defineAction } from '../define-action.js';
 import { DELETE_ARGS } from '../oned-signatures.js';
 
 /**
- * delete (reference 2.2, 2.5): removes a disk (with nothing else) or the whole VM directory.
+ * delete (docs/opennebula/tm-actions.md#delete): removes a disk (with nothing else) or the whole VM directory.
  * Something already gone is a success, so oned's retries and repeats are harmless.
  */
 export const deleteLocal = defineAction(

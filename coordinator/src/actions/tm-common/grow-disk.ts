@@ -19,7 +19,7 @@ export function diskNamedBy(vm: VmInfo, path: string): VmDisk | undefined {
 
 /**
  * Grows the disk at `at` to `sizeMb` MiB with qemu-img resize; the new space is preallocated only
- * when the DISK says SPARSE=no, as the bash scripts do it (not the inverted Ruby way, reference 8).
+ * when the DISK says SPARSE=no, as the bash scripts do it (not the inverted Ruby way, docs/opennebula/known-bugs.md#resize-preallocation).
  * Returns whether the size changed (a repeat finds it right already).
  */
 export async function growDisk(

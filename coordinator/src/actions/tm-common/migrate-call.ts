@@ -11,7 +11,7 @@ export interface MigrateCall {
   vmDir: string;
   vmId: number;
   dsId: number;
-  /** Set when another TM's hook called us (reference 2.6): then we must not fan out again. */
+  /** Set when another TM's hook called us (docs/opennebula/tm-actions.md#migrate-hook-fan-out): then we must not fan out again. */
   nested: boolean;
   vm: VmInfo;
 }

@@ -11,7 +11,7 @@ const TM_NAME = /^[a-z0-9_]+$/;
 const NESTED_HOOK_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * OpenNebula's migrate_other (reference 2.6): the system TM's pre/postmigrate runs the same hook of
+ * OpenNebula's migrate_other (docs/opennebula/tm-actions.md#migrate-hook-fan-out): the system TM's pre/postmigrate runs the same hook of
  * every other TM driver the VM's disks use, with the same arguments plus our driver name (which
  * marks the call as nested) and the same base64 VM XML on stdin. Our own drivers are called in
  * process; any other driver's script is run from oned's remotes directory. As in OpenNebula, a

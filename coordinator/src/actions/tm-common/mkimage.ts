@@ -7,11 +7,11 @@ import { fetchVm } from '../vm-lookup.js';
 import { checkPath } from '../preflight.js';
 import { enableLocalMonitoring } from './monitoring-marker.js';
 
-/** What oned may send as MKIMAGE's format (reference 2.5). */
+/** What oned may send as MKIMAGE's format (docs/opennebula/tm-actions.md#mkimage). */
 const FORMATS = new Set(['raw', 'qcow2', 'swap']);
 
 /**
- * mkimage (tm/common, reference 2.5): a volatile disk of size_mb MiB, raw or qcow2; with DISK/FS
+ * mkimage (tm/common, docs/opennebula/tm-actions.md#mkimage): a volatile disk of size_mb MiB, raw or qcow2; with DISK/FS
  * the filesystem is made first; SPARSE=no allocates it fully. The VM directory is created and
  * the system datastore marked for host-side monitoring, as clone does. A repeat makes the same
  * empty disk again.

@@ -8,9 +8,9 @@ import { fetchVm } from '../vm-lookup.js';
 import { growDisk } from './grow-disk.js';
 
 /**
- * resize (tm/common, reference 2.5): grows the disk with qemu-img resize. A running VM's resize
+ * resize (tm/common, docs/opennebula/tm-actions.md#resize): grows the disk with qemu-img resize. A running VM's resize
  * (LCM DISK_RESIZE) is the hypervisor's job, so nothing is done here. Preallocation only when the
- * disk is not sparse (SPARSE=no), as the bash scripts do it (not the inverted Ruby way, reference 8).
+ * disk is not sparse (SPARSE=no), as the bash scripts do it (not the inverted Ruby way, docs/opennebula/known-bugs.md#resize-preallocation).
  * A repeat finds the size already right: no change.
  */
 export const resizeDisk = defineAction(

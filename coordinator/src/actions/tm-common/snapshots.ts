@@ -12,7 +12,7 @@ import { fetchVm } from '../vm-lookup.js';
 
 /**
  * New backing names are `disk.N.snap/K`, resolved through the snap dir's self link (the qcow2/shared
- * layout of reference 2.1), not tm/local's bare `K`: a bare name only resolves when the image is
+ * layout of docs/opennebula/snapshots.md#qcow2-layout), not tm/local's bare `K`: a bare name only resolves when the image is
  * opened from inside the snap dir, and qemu-img, qemu-io and libvirt open `disk.N` from the VM
  * directory. The agents read either style, so directories made by OpenNebula's tm/local keep working.
  */
@@ -46,7 +46,7 @@ async function snapshotCall(
   return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm.disk(diskId)) };
 }
 
-/** snap_create of a powered-off VM (reference 2.1-2.4): qcow2 overlay chain or a raw full copy. */
+/** snap_create of a powered-off VM (docs/opennebula/snapshots.md#snap_create): qcow2 overlay chain or a raw full copy. */
 export const snapCreate = defineAction(
   {
     signature: SNAPSHOT_ARGS,
@@ -56,7 +56,7 @@ export const snapCreate = defineAction(
 );
 
 /**
- * snap_create_live (the VMM driver inserts `_LIVE`, reference 1.4): the agent creates the overlay
+ * snap_create_live (the VMM driver inserts `_LIVE`, docs/opennebula/driver-protocol.md#calls-from-the-vmm-driver): the agent creates the overlay
  * and switches the running domain onto it (qcow2), or block-copies a raw disk; the guest is held
  * still as BACKUP_CONFIG/FS_FREEZE says.
  */
@@ -101,7 +101,7 @@ export const snapRevert = defineAction(
 );
 
 /**
- * snap_delete: the qcow2 algorithm of reference 2.3 runs on the agent; it needs to know whether the
+ * snap_delete: the qcow2 algorithm of docs/opennebula/snapshots.md#snap_delete runs on the agent; it needs to know whether the
  * snapshot is the one the disk runs on, which oned records per disk (unlike OpenNebula's lookup,
  * which takes the first disk's SNAPSHOTS block, reference quirk).
  */

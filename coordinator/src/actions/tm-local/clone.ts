@@ -12,7 +12,7 @@ import { CLONE_ARGS } from '../oned-signatures.js';
 import { diskNamedBy, growToDiskSize } from '../tm-common/grow-disk.js';
 
 /**
- * clone and ln in local mode (OpenNebula's ssh TM, reference 2.2): both copy the image to the host
+ * clone and ln in local mode (OpenNebula's ssh TM, docs/opennebula/tm-actions.md#clone): both copy the image to the host
  * (LN_TARGET=SYSTEM), with its `.snap` directory when it has one (renamed disk.i.snap); create the
  * VM directory; grow the copy when the DISK's SIZE exceeds ORIGINAL_SIZE; SPARSE=no gives fully
  * allocated copies and preallocated growth; mark the system datastore for host-side monitoring once

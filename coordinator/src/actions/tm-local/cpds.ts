@@ -9,7 +9,7 @@ import { CURRENT_STATE, saveDiskCopy } from '../save-disk-copy.js';
 import { fetchVm } from '../vm-lookup.js';
 
 /**
- * cpds of a VM's disk (reference 2.2, 2.4): the disk, or its snapshot snap_id, becomes a
+ * cpds of a VM's disk (docs/opennebula/tm-actions.md#cpds): the disk, or its snapshot snap_id, becomes a
  * new image at SOURCE on the front-end. The host flattens it (a qcow2 chain becomes one standalone
  * image) into a temporary file in the VM directory, which then moves to the front-end and is removed.
  * A repeat writes the same image again.

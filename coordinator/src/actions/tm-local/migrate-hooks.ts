@@ -6,9 +6,9 @@ import { fanOutMigrateHook } from '../tm-common/migrate-fan-out.js';
 import { migrateCall } from '../tm-common/migrate-call.js';
 
 /**
- * premigrate (ssh, reference 2.2): before a live migration the destination's VM directory is
+ * premigrate (ssh, docs/opennebula/tm-actions.md#premigrate): before a live migration the destination's VM directory is
  * wiped (the hypervisor copies the disks during the migration); then the hook of every other TM
- * the VM's disks use runs (reference 2.6). Same host: nothing to do.
+ * the VM's disks use runs (docs/opennebula/tm-actions.md#migrate-hook-fan-out). Same host: nothing to do.
  */
 export const premigrateLocal = defineAction(
   {
@@ -25,7 +25,7 @@ export const premigrateLocal = defineAction(
 );
 
 /**
- * postmigrate (ssh, reference 2.2): the other TMs' hooks first, then the VM directory left on the
+ * postmigrate (ssh, docs/opennebula/tm-actions.md#postmigrate): the other TMs' hooks first, then the VM directory left on the
  * source (under the previous placement's system datastore) is removed. Same host and same
  * datastore: nothing to remove.
  */

@@ -17,7 +17,7 @@ const SKIP_STATES: ReadonlySet<number> = new Set([
 ]);
 
 /**
- * mv in local mode (reference 2.2): a disk-level call does nothing (the directory-level call that
+ * mv in local mode (docs/opennebula/tm-actions.md#mv): a disk-level call does nothing (the directory-level call that
  * follows moves the whole VM directory, snapshots included); the directory moves host to host or
  * host ↔ front-end (STOP/RESUME, MIGRATE), the source deleted only after the destination is in
  * place and verified. Nothing moves when both ends are the same storage. A move that fails leaves

@@ -10,7 +10,7 @@ import { vmDiskFormat } from '../vm-lookup.js';
 import { flattenTo } from './flatten-to.js';
 
 /**
- * mvds in local mode (reference 2.2): a persistent disk goes back to its image SOURCE on the
+ * mvds in local mode (docs/opennebula/tm-actions.md#mvds): a persistent disk goes back to its image SOURCE on the
  * front-end (SOURCE has no host part), its snapshots to SOURCE.snap (replacing what was there,
  * like rsync --delete), and the image's cached checksum SOURCE.md5sum is dropped. The image is
  * replaced atomically, only after the copy is verified. A disk that is a qcow2 snapshot chain is

@@ -8,7 +8,7 @@ import { diskFormat } from '../disk-facts.js';
 import { fetchVm, vmDiskFormat } from '../vm-lookup.js';
 
 /**
- * clone in shared mode (qcow2/shared, reference 2.3): the image and system datastores are one
+ * clone in shared mode (qcow2/shared, docs/opennebula/tm-actions.md#clone): the image and system datastores are one
  * filesystem the host mounts, so the host's agent does everything in place: a qcow2 image gets an
  * overlay (`disk.N → disk.N.snap/0`, backing on the image), a full copy with QCOW2_STANDALONE, a raw
  * image a plain copy; the disk grows when SIZE exceeds ORIGINAL_SIZE. Nothing crosses the network.
@@ -42,7 +42,7 @@ export const cloneShared = defineAction(
 
 /**
  * ln in shared mode: a persistent image is used in place; its snapshots live in `<SOURCE>.snap` and
- * `disk.N` links to the latest one (reference 2.1).
+ * `disk.N` links to the latest one (docs/opennebula/snapshots.md#qcow2-layout).
  */
 export const lnShared = defineAction(
   {

@@ -10,7 +10,7 @@ import { copyFormat, diskFormat, snapDirFor } from '../disk-facts.js';
 import { withMadeDirectories } from '../made-directories.js';
 
 /**
- * mv in shared mode (reference 2.3): disk-level calls and moves between hosts at the same path
+ * mv in shared mode (docs/opennebula/tm-actions.md#mv): disk-level calls and moves between hosts at the same path
  * have nothing to do (one filesystem); a change of system datastore moves the directory on the
  * destination host. A repeat finds the source gone and the destination present: success.
  */

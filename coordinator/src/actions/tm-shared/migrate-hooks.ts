@@ -5,7 +5,7 @@ import { MIGRATE_ARGS } from '../oned-signatures.js';
 import { migrateCall } from '../tm-common/migrate-call.js';
 import { fanOutMigrateHook } from '../tm-common/migrate-fan-out.js';
 
-/** premigrate in shared mode (reference 2.3): the disks are already where the VM goes; fan out only. */
+/** premigrate in shared mode (docs/opennebula/tm-actions.md#premigrate): the disks are already where the VM goes; fan out only. */
 export const premigrateShared = defineAction(
   {
     signature: MIGRATE_ARGS,

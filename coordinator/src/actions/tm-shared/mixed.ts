@@ -7,7 +7,7 @@ import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
 import { vmDiskFormat } from '../vm-lookup.js';
 
 /**
- * ln.grpc / ln.ssh (qcow2/shared's ln.ssh, reference 2.3): a persistent image of the shared image
+ * ln.grpc / ln.ssh (qcow2/shared's ln.ssh, docs/opennebula/snapshots.md#persistent-images-in-shared-mode): a persistent image of the shared image
  * datastore, used by a VM on a local system datastore, gets a local copy of its whole snapshot
  * chain (`<SOURCE>.snap/*` with symlinks dereferenced) in `disk.N.snap/`, backing names rewritten to
  * `disk.N.snap/K`, `disk.N` on the latest; the host mounts the image datastore, so its agent copies.

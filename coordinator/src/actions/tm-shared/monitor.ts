@@ -10,7 +10,7 @@ import { parseMonitorRequest } from '../ds-image/ds-driver-action.js';
 import { monitorHost } from '../ds-image/monitor-host.js';
 
 /**
- * TM `monitor` of a shared system datastore (tm/qcow2/monitor, reference 3.5): run once, on the
+ * TM `monitor` of a shared system datastore (tm/qcow2/monitor, docs/opennebula/monitoring.md#shared-system-datastore-monitor): run once, on the
  * first healthy BRIDGE_LIST agent or the front-end's; prints `USED_MB=u FREE_MB=f TOTAL_MB=t` (one
  * line, as the script's unquoted echo does) and, when oned sets MONITOR_VM_DISKS=1, sends the VMs'
  * disk sizes to monitord as MONITOR_VM with host id -1 (timestamp 0: no ordering check).

@@ -7516,7 +7516,7 @@ export const AgentServiceDefinition = {
      * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
      * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
      * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-     * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+     * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
      * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
      * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
      * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
@@ -8096,7 +8096,7 @@ export const AgentServiceService = {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
    * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
    * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
    * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
@@ -8505,7 +8505,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
    * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
    * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
    * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
@@ -9129,7 +9129,7 @@ export interface AgentServiceClient extends Client {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (reference 4.1-4.2). FULL: a converted qcow2
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
    * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
    * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
    * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
