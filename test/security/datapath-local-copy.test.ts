@@ -29,7 +29,7 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-describe('datapath: same-host copy of a symlinked source (issue 9, class 3)', () => {
+describe('datapath: same-host copy of a symlinked source (security review, class 3)', () => {
   it('a source linking outside the roots is refused and nothing is created', async () => {
     await symlink(join(base, 'outside', 'other-disk'), join(root, '1', 'evil-image'));
     const { agent, call } = localAgent(root);

@@ -10,7 +10,7 @@ const pair = useTransferPair();
 
 const modeOf = async (path: string): Promise<number> => (await stat(path)).mode & 0o7777;
 
-describe('datapath: received file modes (issue 9, class 4)', () => {
+describe('datapath: received file modes (security review, class 4)', () => {
   it('a 0777 file and a setuid file arrive as DISK_FILE_MODE, directories as DIRECTORY_MODE', async () => {
     const single = join(pair.rootA, '0', 'open.raw');
     await writeFile(single, 'data');

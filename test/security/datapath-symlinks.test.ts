@@ -42,7 +42,7 @@ function receiveInto(ticket: string, dataAddress: string, dst: string) {
   );
 }
 
-describe('datapath: symlinks on the data path (issue 9, class 3)', () => {
+describe('datapath: symlinks on the data path (security review, class 3)', () => {
   it('(a) a subdirectory swapped for a symlink between OpenSend and the pull is not served', async () => {
     const vm = join(pair.rootA, '0', '40');
     await mkdir(join(vm, 'disk.0.snap'), { recursive: true });

@@ -106,7 +106,7 @@ async function killedMidReceive(root: string, src: string, dst: string): Promise
   return temp;
 }
 
-describe('datapath: temporaries of a killed receive (issue 9, class 4)', () => {
+describe('datapath: temporaries of a killed receive (security review, class 4)', () => {
   it('the next agent start removes what a killed receive left', async () => {
     const root = join(pair.work, 'killed-1');
     await mkdir(join(root, '0', '42'), { recursive: true });

@@ -5,7 +5,7 @@ import { backupIds } from './backup-call.js';
 
 const vm = (backupConfig: Record<string, string | number>) => parseVm(vmXml({ id: 7, backupConfig }), 7);
 
-describe('backup ids (reference 4.2)', () => {
+describe('backup ids (docs/opennebula/backups.md)', () => {
   it.each([
     [{}, { mode: 'FULL', backupId: 0, parentId: -1 }],
     [
