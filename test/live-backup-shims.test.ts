@@ -189,7 +189,7 @@ describe('backup hooks through the shims', () => {
   }, 120_000);
 
   it('agent killed (SIGKILL) in the middle of a live backup: the VM runs on; the next backup works', async () => {
-    const vm = await newVm('qcow2', 2048, 'write -P 0x75 0 1536M');
+    const vm = await newVm('qcow2', 512, 'write -P 0x75 0 384M');
     const dom = await start(vm, 'qcow2');
     const xml = vm.xml({ MODE: 'FULL' });
     const pre = tm('prebackup_live', args6(vm), xml);
@@ -233,13 +233,15 @@ describe('backup hooks through the shims', () => {
   }, 180_000);
 
   it('agent killed during a push-mode backup job (INCREMENT): the job and checkpoint it left do not stop the next one', async () => {
-    const vm = await newVm('qcow2', 2048, 'write -P 0x77 0 1536M');
+    const vm = await newVm('qcow2', 256, 'write -P 0x77 0 64M');
     const dom = await start(vm, 'qcow2');
     const xml = vm.xml({ MODE: 'INCREMENT', LAST_INCREMENT_ID: -1 });
     const pre = tm('prebackup_live', args6(vm), xml);
     // Kill the agent as soon as libvirt starts the backup job: libvirt creates the job's target
     // file inside backup-begin. The virsh the agent runs is not killed with it, so the job starts
-    // (and runs on in QEMU) either way.
+    // (and runs on in QEMU) either way. The kill lands inside backup-begin whatever the disk's size,
+    // so the disk is small: every later step (the guest write, the next backup, the restore) costs
+    // in proportion to it, and on a busy machine a large one ran past the timeout.
     expect(await appearsWhile(join(vm.dir, 'backup', 'disk.0.0'), pre)).toBe(true);
     process.kill(stack.pids()[`agent-${HOST}`] ?? 0, 'SIGKILL');
     expect((await pre).code).not.toBe(0);
