@@ -86,6 +86,7 @@ const snap = (vm: string, id: number, extra: Partial<SnapshotCreateRequest> = {}
   format: 'qcow2',
   snapDir: '',
   backingStyle: 'relative',
+  live: undefined,
   ...extra,
 });
 

@@ -61,20 +61,20 @@ describe('MakeDir, Stat, Delete', () => {
     writeFileSync(ctx.local('0/42/disk.0'), 'hello');
     symlinkSync(ctx.local('1/image'), ctx.local('0/42/disk.1'));
     const [file, ...again] = await repeat(() =>
-      call(ctx.client.stat.bind(ctx.client), { path: ds('0//42/disk.0') }),
+      call(ctx.client.stat.bind(ctx.client), { path: ds('0//42/disk.0'), follow: false }),
     );
     expect(again).toEqual([file, file]);
     expect(file).toMatchObject({ exists: true, kind: FileKind.FILE_KIND_FILE, size: 5, linkTarget: '' });
     expect(file?.mtimeMs).toBeGreaterThan(0);
-    const link = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.1') });
+    const link = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.1'), follow: false });
     expect(link).toMatchObject({
       exists: true,
       kind: FileKind.FILE_KIND_SYMLINK,
       linkTarget: ctx.local('1/image'),
     });
-    const dir = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42') });
+    const dir = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42'), follow: false });
     expect(dir.kind).toBe(FileKind.FILE_KIND_DIRECTORY);
-    const absent = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.9') });
+    const absent = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.9'), follow: false });
     expect(absent).toMatchObject({ exists: false, kind: FileKind.FILE_KIND_UNSPECIFIED });
   });
 
@@ -361,8 +361,8 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
 
 describe('logging', () => {
   it('logs every RPC once with method, code, duration and the request id', async () => {
-    await call(ctx.client.stat.bind(ctx.client), { path: ds('0') }, 'req-123');
-    await failure(call(ctx.client.stat.bind(ctx.client), { path: '/etc' }, 'req-456'));
+    await call(ctx.client.stat.bind(ctx.client), { path: ds('0'), follow: false }, 'req-123');
+    await failure(call(ctx.client.stat.bind(ctx.client), { path: '/etc', follow: false }, 'req-456'));
     const ok = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-123');
     const bad = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-456');
     expect(ok).toHaveLength(1);

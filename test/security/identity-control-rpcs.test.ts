@@ -72,8 +72,11 @@ afterAll(async () => {
 describe("host02's agent certificate against other agents' control RPCs", () => {
   it('cannot read or copy images out of the front-end agent (Stat, ImageInfo, OpenSend)', async () => {
     const fe = attacker.frontend;
-    expectCallerRefused(await failure(call(fe.stat.bind(fe), { path: IMAGE })), 'Stat');
-    expectCallerRefused(await failure(call(fe.imageInfo.bind(fe), { path: IMAGE })), 'ImageInfo');
+    expectCallerRefused(await failure(call(fe.stat.bind(fe), { path: IMAGE, follow: false })), 'Stat');
+    expectCallerRefused(
+      await failure(call(fe.imageInfo.bind(fe), { path: IMAGE, format: 'raw' })),
+      'ImageInfo',
+    );
     // No ticket, so nothing to pull over the data path.
     expectCallerRefused(
       await failure(call(fe.openSend.bind(fe), { path: IMAGE, ttlSeconds: 0, receiverName: 'host02' })),

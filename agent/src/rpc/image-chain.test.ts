@@ -75,6 +75,7 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
         snapDir: ds('1/p1.snap'),
         backingStyle: 'relative',
         snapId: 0,
+        live: undefined,
       },
       call,
     );

@@ -91,6 +91,7 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
       format: 'qcow2',
       snapDir: ds('1/p2.snap'),
       backingStyle: 'relative',
+      live: undefined,
     };
     await snapshotCreate(agent, { ...snap, snapId: 0 }, call);
     await snapshotCreate(agent, { ...snap, snapId: 1 }, call);

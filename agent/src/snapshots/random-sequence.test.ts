@@ -82,6 +82,7 @@ async function runSequence(format: 'qcow2' | 'raw', seed: number): Promise<Recor
     format,
     snapDir: '',
     backingStyle: 'relative',
+    live: undefined,
   });
   const counts: Record<string, number> = {};
   for (let step = 0; step < STEPS; step++) {
