@@ -3,7 +3,7 @@ import { readFileSync, existsSync, symlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { channelOptions } from '../../common/src/tls.js';
-import { AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { AgentServiceClient, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
 import { AGENT_NAME, LOCATION, agentClient, call, failure } from '../../test/support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
@@ -100,7 +100,7 @@ describe('refusals carry the code, the x-reason and a message naming host and pa
           path: ds('0/etc'),
           sizeMb: 1,
           preallocate: false,
-          format: 'raw',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
         }),
     ]) {
       const err = await failure(attempt());

@@ -3,6 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_NAME, call, failure } from '../support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
+import {
+  BackingStyle,
+  BackupMode,
+  FreezeMode,
+  ImageFormat,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 
 /**
  * Security review, class 1 (docs/security.md#the-attack-tests): a qcow2 layer whose backing name is a network protocol (json:{nbd}, nbd://,
@@ -41,7 +47,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           path: ds(`0/${vm}/disk.1`),
           sizeMb: 4,
           preallocate: false,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
         } as never),
     },
     {
@@ -50,8 +56,8 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.convert.bind(ctx.client), {
           source: ds(`0/${vm}/disk.1`),
           destination: ds(`1/export-${vm}`),
-          format: 'qcow2',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
         } as never),
@@ -59,7 +65,10 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
     {
       rpc: 'ImageInfo',
       send: ({ vm }) =>
-        call(ctx.client.imageInfo.bind(ctx.client), { path: ds(`0/${vm}/disk.1`), format: 'qcow2' } as never),
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: ds(`0/${vm}/disk.1`),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        } as never),
     },
     {
       rpc: 'SnapshotCreate',
@@ -67,9 +76,9 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.1`),
           snapId: 0,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
           snapDir: '',
-          backingStyle: 'relative',
+          backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
           live: undefined,
         }),
     },
@@ -79,9 +88,9 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.0.snap/0`),
           snapId: 0,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
           snapDir: ds(`0/${vm}/disk.0.snap`),
-          backingStyle: 'bare',
+          backingStyle: BackingStyle.BACKING_STYLE_BARE,
           live: undefined,
         }),
     },
@@ -91,7 +100,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.linkImage.bind(ctx.client), {
           source: ds(`1/image-${vm}`),
           diskPath: ds(`0/${vm}/disk.2`),
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
         } as never),
     },
     {
@@ -102,7 +111,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           diskPath: ds(`0/${vm}/disk.3`),
           standalone: false,
           sparse: true,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
         } as never),
     },
     {
@@ -114,10 +123,10 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           domain: '',
           live: false,
           disks: [{ diskId: 1, target: 'vdb', format: 'qcow2' }],
-          mode: 'FULL',
+          mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
-          freeze: '',
+          freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
         } as never),
     },

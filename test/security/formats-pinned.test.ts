@@ -6,6 +6,7 @@ import { call, failure } from '../support/agent/agent-fixture.js';
 import { AGENT_NAME } from '../support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './formats-layouts.js';
+import { BackupMode, FreezeMode, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 
 /**
  * Security review, class 1 (docs/security.md#the-attack-tests): a guest writes a qcow2 header into its own RAW disk, naming another VM's disk as
@@ -39,8 +40,8 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
     await call(ctx.client.convert.bind(ctx.client), {
       source: ds(disk),
       destination: ds(dest),
-      format: 'raw',
-      sourceFormat: 'raw',
+      format: ImageFormat.IMAGE_FORMAT_RAW,
+      sourceFormat: ImageFormat.IMAGE_FORMAT_RAW,
       sparse: true,
       snapshot: undefined,
     } as never);
@@ -49,9 +50,13 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
   });
 
   it('ImageInfo describes one raw layer (a raw disk has no backing chain)', async () => {
-    const res = await call(ctx.client.imageInfo.bind(ctx.client), { path: ds(disk), format: 'raw' } as never);
-    const layers = (res as { layers: Array<{ format: string; backingFilename: string }> }).layers;
-    expect(layers.map((l) => [l.format, l.backingFilename])).toEqual([['raw', '']]);
+    const res = await call(ctx.client.imageInfo.bind(ctx.client), {
+      path: ds(disk),
+      format: ImageFormat.IMAGE_FORMAT_RAW,
+    });
+    expect(res.layers.map((l) => [l.format, l.backingFilename, l.backingFormat])).toEqual([
+      [ImageFormat.IMAGE_FORMAT_RAW, '', ImageFormat.IMAGE_FORMAT_UNSPECIFIED],
+    ]);
   });
 
   it('Resize grows the raw file itself, keeping the header bytes as data', async () => {
@@ -60,7 +65,7 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       path: ds(disk),
       sizeMb: 2,
       preallocate: false,
-      format: 'raw',
+      format: ImageFormat.IMAGE_FORMAT_RAW,
     } as never);
     expect((await stat(ctx.local(disk))).size).toBe(2 * MIB);
     expect((await readFile(ctx.local(disk))).subarray(0, MIB)).toEqual(before);
@@ -73,10 +78,10 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       domain: '',
       live: false,
       disks: [{ diskId: 0, target: 'vda', format: 'raw' }],
-      mode: 'FULL',
+      mode: BackupMode.BACKUP_MODE_FULL,
       backupId: 0,
       parentId: -1,
-      freeze: '',
+      freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
       vmXml: '<VM/>',
     } as never);
     const backup = ctx.local(`0/${a.vm}/backup/disk.0.0`);
@@ -127,8 +132,8 @@ describe('a backing file no layout may point at is refused before anything opens
         call(ctx.client.convert.bind(ctx.client), {
           source: disk,
           destination: ds(`1/export-${c.vm}`),
-          format: 'raw',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
         } as never),
@@ -137,9 +142,13 @@ describe('a backing file no layout may point at is refused before anything opens
           path: disk,
           sizeMb: 2,
           preallocate: false,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
         } as never),
-      () => call(ctx.client.imageInfo.bind(ctx.client), { path: disk, format: 'qcow2' } as never),
+      () =>
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: disk,
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        } as never),
     ];
     for (const send of calls) {
       const f = await failure(send());
@@ -157,11 +166,11 @@ describe('a backing file no layout may point at is refused before anything opens
     for (const vm of [70, 71]) {
       const res = await call(ctx.client.imageInfo.bind(ctx.client), {
         path: ds(`0/${vm}/disk.0`),
-        format: 'qcow2',
-      } as never);
-      expect((res as { layers: Array<{ format: string }> }).layers.map((l) => l.format)).toEqual([
-        'qcow2',
-        'raw',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+      });
+      expect(res.layers.map((l) => l.format)).toEqual([
+        ImageFormat.IMAGE_FORMAT_QCOW2,
+        ImageFormat.IMAGE_FORMAT_RAW,
       ]);
     }
   });
@@ -190,7 +199,7 @@ describe('a request that opens an image without a format is refused', () => {
         call(ctx.client.convert.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           destination: ds('1/export-80'),
-          format: 'raw',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
           sparse: true,
           snapshot: undefined,
         } as never),
@@ -230,10 +239,10 @@ describe('a request that opens an image without a format is refused', () => {
           domain: '',
           live: false,
           disks: [{ diskId: 0, target: 'vda' }],
-          mode: 'FULL',
+          mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
-          freeze: '',
+          freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
         } as never),
     },

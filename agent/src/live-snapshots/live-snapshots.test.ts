@@ -33,6 +33,8 @@ import {
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
 import { imagesIdentical } from '../../../test/support/files.js';
 import { failure } from '../../../test/support/agent/qcow2-test-fixture.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
+import { BackingStyle, FreezeMode, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 // Live snapshots, live snapshot deletion and live cpds on a real running TCG domain. Content is
 // checked byte for byte: every write the guest makes is also applied to an expected raw image, and
@@ -68,10 +70,10 @@ function snapRequest(id: number, format: 'qcow2' | 'raw', diskN = 0, target = 'v
   return {
     diskPath: ds(`0/42/disk.${diskN}`),
     snapId: id,
-    format,
+    format: wireFormat(format),
     snapDir: '',
-    backingStyle: 'relative',
-    live: { domain: DOMAIN, target, freeze: 'AGENT' },
+    backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+    live: { domain: DOMAIN, target, freeze: FreezeMode.FREEZE_MODE_AGENT },
   };
 }
 
@@ -238,7 +240,7 @@ describe('FS_FREEZE=SUSPEND', () => {
   it('suspends and resumes a running guest; a guest that was paused stays paused', async () => {
     const suspendRequest = (id: number) => ({
       ...snapRequest(id, 'qcow2'),
-      live: { domain: DOMAIN, target: 'vda', freeze: 'SUSPEND' },
+      live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_SUSPEND },
     });
     expect((await snapshotCreate(agent, suspendRequest(6), call)).created).toBe(true);
     expect(await dom.state()).toBe('running');
@@ -283,9 +285,9 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
       {
         diskPath: ds('0/42/disk.0'),
         destination: ds('0/42/saved.qcow2'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
-        live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
+        live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
       },
       call,
     );
@@ -304,9 +306,9 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
         {
           diskPath: ds('0/42/disk.0'),
           destination: ds('0/42/saved.qcow2'),
-          format: 'qcow2',
-          sourceFormat: 'qcow2',
-          live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
+          live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
         },
         call,
       ),
@@ -321,7 +323,10 @@ describe('faults', () => {
     const unknown = await failure(
       snapshotCreate(
         agent,
-        { ...snapRequest(8, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
+        {
+          ...snapRequest(8, 'qcow2'),
+          live: { domain: 'one-ls404', target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+        },
         call,
       ),
     );
@@ -332,7 +337,10 @@ describe('faults', () => {
     const wrong = await failure(
       snapshotCreate(
         agent,
-        { ...snapRequest(8, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
+        {
+          ...snapRequest(8, 'qcow2'),
+          live: { domain: DOMAIN, target: 'vdb', freeze: FreezeMode.FREEZE_MODE_NONE },
+        },
         call,
       ),
     );
@@ -350,7 +358,10 @@ describe('faults', () => {
       const err = await failure(
         snapshotCreate(
           agent,
-          { ...snapRequest(8, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
+          {
+            ...snapRequest(8, 'qcow2'),
+            live: { domain: name, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+          },
           call,
         ),
       );
