@@ -16,7 +16,7 @@ import {
   qemuImg,
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
-import { BackingStyle, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { BackingStyle } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { wireFormat } from '../../../test/support/wire-enums.js';
 
 /**
