@@ -48,7 +48,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           sizeMb: 4,
           preallocate: false,
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
     },
     {
       rpc: 'Convert (cpds)',
@@ -60,7 +60,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
-        } as never),
+        }),
     },
     {
       rpc: 'ImageInfo',
@@ -68,7 +68,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.imageInfo.bind(ctx.client), {
           path: ds(`0/${vm}/disk.1`),
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
     },
     {
       rpc: 'SnapshotCreate',
@@ -101,7 +101,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           source: ds(`1/image-${vm}`),
           diskPath: ds(`0/${vm}/disk.2`),
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
     },
     {
       rpc: 'CloneOverlay (clone)',
@@ -112,7 +112,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           standalone: false,
           sparse: true,
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
     },
     {
       rpc: 'BackupPrepare FULL',
@@ -122,13 +122,13 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           vmId: vm,
           domain: '',
           live: false,
-          disks: [{ diskId: 1, target: 'vdb', format: 'qcow2' }],
+          disks: [{ diskId: 1, target: 'vdb', format: ImageFormat.IMAGE_FORMAT_QCOW2 }],
           mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
           freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
-        } as never),
+        }),
     },
   ];
 

@@ -44,7 +44,7 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       sourceFormat: ImageFormat.IMAGE_FORMAT_RAW,
       sparse: true,
       snapshot: undefined,
-    } as never);
+    });
     expect(await holdsSecret(ctx.local(dest))).toBe(false);
     expect(await readFile(ctx.local(dest))).toEqual(await readFile(ctx.local(disk)));
   });
@@ -66,7 +66,7 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       sizeMb: 2,
       preallocate: false,
       format: ImageFormat.IMAGE_FORMAT_RAW,
-    } as never);
+    });
     expect((await stat(ctx.local(disk))).size).toBe(2 * MIB);
     expect((await readFile(ctx.local(disk))).subarray(0, MIB)).toEqual(before);
   });
@@ -77,13 +77,13 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       vmId: a.vm,
       domain: '',
       live: false,
-      disks: [{ diskId: 0, target: 'vda', format: 'raw' }],
+      disks: [{ diskId: 0, target: 'vda', format: ImageFormat.IMAGE_FORMAT_RAW }],
       mode: BackupMode.BACKUP_MODE_FULL,
       backupId: 0,
       parentId: -1,
       freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
       vmXml: '<VM/>',
-    } as never);
+    });
     const backup = ctx.local(`0/${a.vm}/backup/disk.0.0`);
     const r = await runTool('qemu-img', [
       'compare',
@@ -136,19 +136,19 @@ describe('a backing file no layout may point at is refused before anything opens
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
-        } as never),
+        }),
       () =>
         call(ctx.client.resize.bind(ctx.client), {
           path: disk,
           sizeMb: 2,
           preallocate: false,
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
       () =>
         call(ctx.client.imageInfo.bind(ctx.client), {
           path: disk,
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
-        } as never),
+        }),
     ];
     for (const send of calls) {
       const f = await failure(send());
@@ -181,6 +181,7 @@ describe('a request that opens an image without a format is refused', () => {
     await secretDisk(ctx.local('0/80/disk.0'));
   });
 
+  // IMAGE_FORMAT_UNSPECIFIED is proto3's zero: on the wire, the same as leaving the field out.
   const requests: Array<{ rpc: string; field: string; send: () => Promise<unknown> }> = [
     {
       rpc: 'Resize',
@@ -190,7 +191,8 @@ describe('a request that opens an image without a format is refused', () => {
           path: ds('0/80/disk.0'),
           sizeMb: 2,
           preallocate: false,
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'Convert',
@@ -202,12 +204,17 @@ describe('a request that opens an image without a format is refused', () => {
           format: ImageFormat.IMAGE_FORMAT_RAW,
           sparse: true,
           snapshot: undefined,
-        } as never),
+          sourceFormat: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'ImageInfo',
       field: 'format',
-      send: () => call(ctx.client.imageInfo.bind(ctx.client), { path: ds('0/80/disk.0') } as never),
+      send: () =>
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: ds('0/80/disk.0'),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'CloneOverlay',
@@ -218,7 +225,8 @@ describe('a request that opens an image without a format is refused', () => {
           diskPath: ds('0/81/disk.0'),
           standalone: false,
           sparse: true,
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'LinkImage',
@@ -227,7 +235,8 @@ describe('a request that opens an image without a format is refused', () => {
         call(ctx.client.linkImage.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           diskPath: ds('0/82/disk.0'),
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'BackupPrepare',
@@ -238,13 +247,13 @@ describe('a request that opens an image without a format is refused', () => {
           vmId: 80,
           domain: '',
           live: false,
-          disks: [{ diskId: 0, target: 'vda' }],
+          disks: [{ diskId: 0, target: 'vda', format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED }],
           mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
           freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
-        } as never),
+        }),
     },
   ];
 
