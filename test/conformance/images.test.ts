@@ -284,8 +284,8 @@ describe('ImageInfo', () => {
       FAILED_PRECONDITION,
       'BAD_LAYOUT',
     );
-    // agent.proto says INTERNAL (TOOL_FAILED) here; the agent answers NOT_FOUND naming the backing
-    // file, as the error model's NOT_FOUND ("the source of a read does not exist") says.
+    // A missing backing file is NOT_FOUND naming the backing name, as the error model's NOT_FOUND
+    // ("the source of a read does not exist") says.
     await makeImage(c.local('0/77/orphan'), 'qcow2', 16, { name: 'gone', format: 'qcow2' });
     await expectFailure(
       call(c.client.imageInfo.bind(c.client), {
