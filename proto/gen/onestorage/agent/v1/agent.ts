@@ -7472,10 +7472,11 @@ export const AgentServiceDefinition = {
      * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
      * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
      * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
-     * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-     * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-     * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-     * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+     * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+     * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+     * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+     * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+     * source is untouched).
      */
     convert: {
       name: "Convert",
@@ -7641,10 +7642,11 @@ export const AgentServiceDefinition = {
      * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
      * created=false; the existing snapshot is never overwritten.
      * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-     * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-     * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-     * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-     * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+     * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+     * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+     * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+     * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+     * intact).
      * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
      * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
      * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -7670,9 +7672,9 @@ export const AgentServiceDefinition = {
      * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
      * the same result (an empty overlay on the snapshot, or the same copy).
      * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-     * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-     * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-     * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+     * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+     * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+     * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
      */
     snapshotRevert: {
       name: "SnapshotRevert",
@@ -7729,18 +7731,20 @@ export const AgentServiceDefinition = {
      * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
      * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
      * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-     * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). BACKUP_MODE_FULL: a converted qcow2
-     * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-     * BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the chain's first backup and every increment carry
-     * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-     * an increment holds only the blocks changed since the parent, and its backing name is
-     * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-     * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-     * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-     * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-     * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+     * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+     * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+     * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+     * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+     * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+     * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+     * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+     * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+     * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+     * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+     * BackupCancel. On failure nothing is left: overlays are committed
      * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-     * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+     * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+     * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
      */
     backupPrepare: {
       name: "BackupPrepare",
@@ -8041,10 +8045,11 @@ export const AgentServiceService = {
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
    * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
-   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert: {
     path: "/onestorage.agent.v1.AgentService/Convert" as const,
@@ -8222,10 +8227,11 @@ export const AgentServiceService = {
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -8254,9 +8260,9 @@ export const AgentServiceService = {
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert: {
     path: "/onestorage.agent.v1.AgentService/SnapshotRevert" as const,
@@ -8321,18 +8327,20 @@ export const AgentServiceService = {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). BACKUP_MODE_FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare: {
     path: "/onestorage.agent.v1.AgentService/BackupPrepare" as const,
@@ -8562,10 +8570,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
    * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
-   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert: handleUnaryCall<ConvertRequest, ConvertResponse>;
   /**
@@ -8682,10 +8691,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -8704,9 +8714,9 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert: handleUnaryCall<SnapshotRevertRequest, SnapshotRevertResponse>;
   /**
@@ -8742,18 +8752,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). BACKUP_MODE_FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare: handleUnaryCall<BackupPrepareRequest, BackupPrepareResponse>;
   /**
@@ -9044,10 +9056,11 @@ export interface AgentServiceClient extends Client {
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
    * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
-   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert(
     request: ConvertRequest,
@@ -9262,10 +9275,11 @@ export interface AgentServiceClient extends Client {
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -9298,9 +9312,9 @@ export interface AgentServiceClient extends Client {
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
    * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
-   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert(
     request: SnapshotRevertRequest,
@@ -9378,18 +9392,20 @@ export interface AgentServiceClient extends Client {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). BACKUP_MODE_FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare(
     request: BackupPrepareRequest,
