@@ -7,6 +7,7 @@ import { call, failure } from './support/agent/agent-fixture.js';
 import { inc, qemuIo, useLiveBackupAgent } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
 import { appearsWhile } from './support/files.js';
+import { BackupMode } from '../proto/gen/onestorage/agent/v1/agent.js';
 
 const agent = useLiveBackupAgent(200);
 
@@ -49,7 +50,11 @@ describe('faults', () => {
   it('bad requests name the field', async () => {
     const vm = await agent.newVm([{ format: 'qcow2' }]);
     expect(
-      (await failure(agent.prepare(vm, { mode: 'SNAP', disks: [{ diskId: 0, target: 'vda' }] }))).message,
+      (
+        await failure(
+          agent.prepare(vm, { mode: BackupMode.UNRECOGNIZED, disks: [{ diskId: 0, target: 'vda' }] }),
+        )
+      ).message,
     ).toMatch(/mode must be one of FULL, INCREMENT/);
     expect(
       (await failure(agent.prepare(vm, { backupId: 3, disks: [{ diskId: 0, target: 'vda' }] }))).message,

@@ -8,6 +8,7 @@ import { runTool } from '../common/src/tools/run-tool.js';
 import { restoreMatches, snapshotContent } from './support/backup-chain.js';
 import { MIB, inc, qemuIo, useLiveBackupAgent, virsh } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
+import { FreezeMode, BackupMode } from '../proto/gen/onestorage/agent/v1/agent.js';
 
 const agent = useLiveBackupAgent(100);
 
@@ -27,8 +28,8 @@ describe('FULL', () => {
     });
     expect(r.method).toBe('convert');
     expect(r.disks.map((d) => [d.path, d.type])).toEqual([
-      [`${vm.onedDir}/backup/disk.0.0`, 'FULL'],
-      [`${vm.onedDir}/backup/disk.1.0`, 'FULL'],
+      [`${vm.onedDir}/backup/disk.0.0`, BackupMode.BACKUP_MODE_FULL],
+      [`${vm.onedDir}/backup/disk.1.0`, BackupMode.BACKUP_MODE_FULL],
     ]);
     const vmXml = await readFile(join(vm.dir, 'backup', 'vm.xml'), 'utf8');
     expect(vmXml.split('\n').every((l) => l.length <= 60)).toBe(true);
@@ -53,7 +54,7 @@ describe('FULL', () => {
     await snapshotContent(vm.disk(0), 'qcow2', expected[0] ?? '');
     await snapshotContent(vm.disk(1), 'raw', expected[1] ?? '');
     const r = await agent.prepare(vm, {
-      freeze: 'AGENT', // no guest agent in the test domain: falls back to suspend
+      freeze: FreezeMode.FREEZE_MODE_AGENT, // no guest agent in the test domain: falls back to suspend
       disks: [
         { diskId: 0, target: 'vda' },
         { diskId: 1, target: 'vdb' },

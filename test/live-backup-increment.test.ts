@@ -11,6 +11,7 @@ import { keep, restoreMatches, snapshotContent } from './support/backup-chain.js
 import type { TestDomain } from './support/libvirt.js';
 import { MIB, inc, qemuIo, useLiveBackupAgent, virsh } from './support/live-backup-fixture.js';
 import { diskSource } from './support/libvirt.js';
+import { BackupMode } from '../proto/gen/onestorage/agent/v1/agent.js';
 
 /** An increment is the changed data plus qcow2 metadata: well under this over what was written. */
 const INCREMENT_SLACK = 1 * MIB;
@@ -65,7 +66,7 @@ async function chainTest(live: (step: number) => boolean): Promise<void> {
     const r = await agent.prepare(vm, { ...inc(step), live: isLive, disks: [{ diskId: 0, target: 'vda' }] });
     expect(r.method).toBe(isLive ? 'push' : 'bitmap');
     const d = r.disks[0];
-    expect(d?.type).toBe(step === 0 ? 'FULL' : 'INCREMENT');
+    expect(d?.type).toBe(step === 0 ? BackupMode.BACKUP_MODE_FULL : BackupMode.BACKUP_MODE_INCREMENT);
     expect(d?.newChainReason).toBe('');
     const file = join(vm.dir, 'backup', `disk.0.${step}`);
     if (step > 0) {
@@ -148,14 +149,14 @@ describe('a missing parent starts a new full chain, which still restores when re
         const expected = join(vm.repo, 'expected.raw');
         await snapshotContent(vm.disk(0), 'qcow2', expected);
         const r = await backup(2);
-        expect(r.disks[0]?.type).toBe('FULL');
+        expect(r.disks[0]?.type).toBe(BackupMode.BACKUP_MODE_FULL);
         expect(r.disks[0]?.newChainReason).toMatch(new RegExp(`one-${vm.id}-1 not found`));
         expect(await restoreMatches(chain, expected)).toBe(true);
         // ... and the new chain goes on with increments.
         await write(0x54, 24 * MIB, MIB);
         const expected3 = join(vm.repo, 'expected3.raw');
         await snapshotContent(vm.disk(0), 'qcow2', expected3);
-        expect((await backup(3)).disks[0]?.type).toBe('INCREMENT');
+        expect((await backup(3)).disks[0]?.type).toBe(BackupMode.BACKUP_MODE_INCREMENT);
         expect(await restoreMatches(chain, expected3)).toBe(true);
         await dom?.destroy();
       },
@@ -182,7 +183,7 @@ describe('a backup oned never recorded (its checkpoint is left) is taken again',
     const expected = join(vm.repo, 'e.raw');
     await snapshotContent(vm.disk(0), 'qcow2', expected);
     const r = await agent.prepare(vm, { ...inc(1), disks: [{ diskId: 0, target: 'vda' }] });
-    expect(r.disks[0]?.type).toBe('INCREMENT');
+    expect(r.disks[0]?.type).toBe(BackupMode.BACKUP_MODE_INCREMENT);
     chain.push(await keep(join(vm.dir, 'backup', 'disk.0.1'), vm.repo, 1));
     await agent.finish(vm);
     // Both writes since backup 0 are in the retaken increment.

@@ -5,7 +5,12 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import type { AgentServiceClient, SnapshotCreateRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  type AgentServiceClient,
+  BackingStyle,
+  ImageFormat,
+  type SnapshotCreateRequest,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { type RunningAgent, startAgent } from './server.js';
@@ -83,9 +88,10 @@ const snapshotDelete = (r: SnapshotCreateRequest & { active: boolean }) =>
 const snap = (vm: string, id: number, extra: Partial<SnapshotCreateRequest> = {}): SnapshotCreateRequest => ({
   diskPath: ds(`${vm}/disk.0`),
   snapId: id,
-  format: 'qcow2',
+  format: ImageFormat.IMAGE_FORMAT_QCOW2,
   snapDir: '',
-  backingStyle: 'relative',
+  backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+  live: undefined,
   ...extra,
 });
 
@@ -123,27 +129,31 @@ describe('disk RPCs over mutual TLS', () => {
       call(client.createImage.bind(client), {
         path: ds('0/10/disk.1'),
         sizeMb: 16,
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
         filesystem: 'ext4',
         filesystemOptions: '',
         sparse: true,
+        swap: false,
       }),
     );
     expect(new Set(created.map((c) => c.virtualSize))).toEqual(new Set([16 * MIB]));
     await qcow2Disk('0/10', 8, 128 * KIB, 0x61);
     await call(client.snapshotCreate.bind(client), snap('0/10', 0));
-    const info = await call(client.imageInfo.bind(client), { path: ds('0/10/disk.0'), format: 'qcow2' });
+    const info = await call(client.imageInfo.bind(client), {
+      path: ds('0/10/disk.0'),
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
+    });
     expect(info.layers.map((l) => [l.format, l.virtualSize, l.backingFilename, l.backingFormat])).toEqual([
-      ['qcow2', 8 * MIB, 'disk.0.snap/0', 'qcow2'],
-      ['qcow2', 8 * MIB, '', ''],
+      [ImageFormat.IMAGE_FORMAT_QCOW2, 8 * MIB, 'disk.0.snap/0', ImageFormat.IMAGE_FORMAT_QCOW2],
+      [ImageFormat.IMAGE_FORMAT_QCOW2, 8 * MIB, '', ImageFormat.IMAGE_FORMAT_UNSPECIFIED],
     ]);
     expect(info.layers[0]?.filename).toBe(local('0/10/disk.0.snap/1'));
     const converted = await repeat(() =>
       call(client.convert.bind(client), {
         source: ds('0/10/disk.0'),
         destination: ds('1/saved'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
       }),
@@ -188,7 +198,11 @@ describe('disk RPCs over mutual TLS', () => {
     await qemuImg('create', '-q', '-f', 'raw', local('1/raw-image'), '4M');
     symlinkSync(local('1/raw-image'), local('0/12/disk.0'));
     await writePattern(local('1/raw-image'), 'raw', 0x0a, 0, MIB);
-    const raw = (id: number) => snap('0/12', id, { format: 'raw', backingStyle: '' });
+    const raw = (id: number) =>
+      snap('0/12', id, {
+        format: ImageFormat.IMAGE_FORMAT_RAW,
+        backingStyle: BackingStyle.BACKING_STYLE_UNSPECIFIED,
+      });
     expect(await repeat(() => snapshotCreate(raw(0)))).toEqual([
       { created: true },
       { created: false },
@@ -212,7 +226,7 @@ describe('disk RPCs over mutual TLS', () => {
     );
     const outside = await failure(snapshotCreate(snap('0/13', 0, { diskPath: '/etc/passwd' })));
     expect([outside.code, outside.reason]).toEqual([grpc.status.PERMISSION_DENIED, 'PATH_OUTSIDE_ROOTS']);
-    const format = await failure(snapshotCreate(snap('0/13', 0, { format: 'vmdk' })));
+    const format = await failure(snapshotCreate(snap('0/13', 0, { format: ImageFormat.UNRECOGNIZED })));
     expect([format.code, format.reason]).toEqual([grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT']);
     const active = await failure(snapshotDelete({ ...snap('0/13', 0), active: true }));
     expect([active.code, active.reason]).toEqual([grpc.status.FAILED_PRECONDITION, 'BAD_LAYOUT']);
@@ -220,13 +234,13 @@ describe('disk RPCs over mutual TLS', () => {
       call(client.convert.bind(client), {
         source: ds('0/13/disk.0'),
         destination: ds('1/c'),
-        format: 'vdi',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.UNRECOGNIZED,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
       }),
     );
-    expect(convert.message).toBe('convert on host01: format must be one of raw, qcow2 (got "vdi")');
+    expect(convert.message).toBe('convert on host01: format must be one of raw, qcow2 (got -1)');
   });
 });
 
@@ -282,7 +296,7 @@ describe.skipIf(process.getuid?.() !== 0)('a full filesystem (tmpfs)', () => {
     await qemuImg('create', '-q', '-f', 'qcow2', local('1/convert-source'), '8M');
     await fill(dir, 512 * KIB);
     const raw = await failure(
-      snapshotCreate(snap('0/77', 0, { diskPath: ds('0/77/disk.5'), format: 'raw' })),
+      snapshotCreate(snap('0/77', 0, { diskPath: ds('0/77/disk.5'), format: ImageFormat.IMAGE_FORMAT_RAW })),
     );
     expect(raw.reason).toBe('NO_SPACE');
     expect(readdirSync(join(dir, 'disk.5.snap'))).toEqual([]);
@@ -290,8 +304,8 @@ describe.skipIf(process.getuid?.() !== 0)('a full filesystem (tmpfs)', () => {
       call(client.convert.bind(client), {
         source: ds('1/convert-source'),
         destination: ds('0/77/copy'),
-        format: 'raw',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_RAW,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: false,
         snapshot: undefined,
       }),

@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
-import { AgentServiceClient, FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { AgentServiceClient, FileKind, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
 import { MIB } from '../../common/src/units.js';
@@ -36,6 +36,7 @@ import {
   repeat,
   useAgentServer,
 } from '../../test/support/agent/server-test-fixture.js';
+import { wireFormat } from '../../test/support/wire-enums.js';
 
 const ctx = useAgentServer();
 
@@ -61,20 +62,20 @@ describe('MakeDir, Stat, Delete', () => {
     writeFileSync(ctx.local('0/42/disk.0'), 'hello');
     symlinkSync(ctx.local('1/image'), ctx.local('0/42/disk.1'));
     const [file, ...again] = await repeat(() =>
-      call(ctx.client.stat.bind(ctx.client), { path: ds('0//42/disk.0') }),
+      call(ctx.client.stat.bind(ctx.client), { path: ds('0//42/disk.0'), follow: false }),
     );
     expect(again).toEqual([file, file]);
     expect(file).toMatchObject({ exists: true, kind: FileKind.FILE_KIND_FILE, size: 5, linkTarget: '' });
     expect(file?.mtimeMs).toBeGreaterThan(0);
-    const link = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.1') });
+    const link = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.1'), follow: false });
     expect(link).toMatchObject({
       exists: true,
       kind: FileKind.FILE_KIND_SYMLINK,
       linkTarget: ctx.local('1/image'),
     });
-    const dir = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42') });
+    const dir = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42'), follow: false });
     expect(dir.kind).toBe(FileKind.FILE_KIND_DIRECTORY);
-    const absent = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.9') });
+    const absent = await call(ctx.client.stat.bind(ctx.client), { path: ds('0/42/disk.9'), follow: false });
     expect(absent).toMatchObject({ exists: false, kind: FileKind.FILE_KIND_UNSPECIFIED });
   });
 
@@ -133,7 +134,7 @@ describe('Resize (real qemu-img)', () => {
         path: ds(`0/42/grow.${format}`),
         sizeMb: 48,
         preallocate: false,
-        format,
+        format: wireFormat(format),
       }),
     );
     expect(results).toEqual([
@@ -151,7 +152,7 @@ describe('Resize (real qemu-img)', () => {
       path: ds('0/42/full.raw'),
       sizeMb: 64,
       preallocate: true,
-      format: 'raw',
+      format: ImageFormat.IMAGE_FORMAT_RAW,
     });
     expect(lstatSync(ctx.local('0/42/full.raw')).blocks * 512).toBeGreaterThanOrEqual(63 * MIB);
     await qemuImg('create', '-q', '-f', 'raw', ctx.local('0/42/sparse.raw'), '1M');
@@ -159,7 +160,7 @@ describe('Resize (real qemu-img)', () => {
       path: ds('0/42/sparse.raw'),
       sizeMb: 64,
       preallocate: false,
-      format: 'raw',
+      format: ImageFormat.IMAGE_FORMAT_RAW,
     });
     expect(lstatSync(ctx.local('0/42/sparse.raw')).blocks * 512).toBeLessThan(MIB);
   });
@@ -171,7 +172,7 @@ describe('Resize (real qemu-img)', () => {
         path: ds('0/42/big.qcow2'),
         sizeMb: 16,
         preallocate: false,
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
       }),
     );
     expect(shrink).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, reason: 'INVALID_ARGUMENT' });
@@ -182,7 +183,7 @@ describe('Resize (real qemu-img)', () => {
         path: ds('0/42/nope'),
         sizeMb: 16,
         preallocate: false,
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
       }),
     );
     expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
@@ -191,7 +192,7 @@ describe('Resize (real qemu-img)', () => {
         path: ds('0/42/big.qcow2'),
         sizeMb: 0,
         preallocate: false,
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
       }),
     );
     expect(zero.message).toBe('resize on host01: size_mb must be a positive integer');
@@ -361,8 +362,8 @@ describe('OpenSend and Receive (the data path between two agents)', () => {
 
 describe('logging', () => {
   it('logs every RPC once with method, code, duration and the request id', async () => {
-    await call(ctx.client.stat.bind(ctx.client), { path: ds('0') }, 'req-123');
-    await failure(call(ctx.client.stat.bind(ctx.client), { path: '/etc' }, 'req-456'));
+    await call(ctx.client.stat.bind(ctx.client), { path: ds('0'), follow: false }, 'req-123');
+    await failure(call(ctx.client.stat.bind(ctx.client), { path: '/etc', follow: false }, 'req-456'));
     const ok = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-123');
     const bad = ctx.logLines.filter((l) => l['msg'] === 'rpc' && l['requestId'] === 'req-456');
     expect(ok).toHaveLength(1);

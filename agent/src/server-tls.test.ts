@@ -3,7 +3,7 @@ import { readFileSync, existsSync, symlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { channelOptions } from '../../common/src/tls.js';
-import { AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { AgentServiceClient, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
 import { AGENT_NAME, LOCATION, agentClient, call, failure } from '../../test/support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
@@ -94,13 +94,13 @@ describe('refusals carry the code, the x-reason and a message naming host and pa
     for (const attempt of [
       () => call(ctx.client.delete.bind(ctx.client), { path: ds('0/etc/hostname') }),
       () => call(ctx.client.makeDir.bind(ctx.client), { path: ds('0/etc/evil') }),
-      () => call(ctx.client.stat.bind(ctx.client), { path: ds('0/etc/passwd') }),
+      () => call(ctx.client.stat.bind(ctx.client), { path: ds('0/etc/passwd'), follow: false }),
       () =>
         call(ctx.client.resize.bind(ctx.client), {
           path: ds('0/etc'),
           sizeMb: 1,
           preallocate: false,
-          format: 'raw',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
         }),
     ]) {
       const err = await failure(attempt());

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  AgentServiceClient,
-  CloneOverlayRequest,
-  LinkImageRequest,
+import {
+  type AgentServiceClient,
+  type CloneOverlayRequest,
+  ImageFormat,
+  type LinkImageRequest,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { parseAgentConfig } from './config.js';
@@ -70,9 +71,9 @@ describe('shared-mode disk RPCs over mutual TLS', () => {
       diskPath: ds('0/30/disk.0'),
       standalone: false,
       sparse: true,
-      format: 'qcow2',
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
     };
-    for (let i = 0; i < 3; i++) expect(await clone(r)).toEqual({ format: 'qcow2' });
+    for (let i = 0; i < 3; i++) expect(await clone(r)).toEqual({ format: ImageFormat.IMAGE_FORMAT_QCOW2 });
     expect(readlinkSync(local('0/30/disk.0'))).toBe('disk.0.snap/0');
     expect(
       await patternMismatches(local('0/30/disk.0'), 'qcow2', [{ offset: 0, length: DATA, byte: BYTE }]),
@@ -80,7 +81,7 @@ describe('shared-mode disk RPCs over mutual TLS', () => {
   });
 
   it('LinkImage links the disk to <IMG>.snap/0; repeats answer the same', async () => {
-    const r = { source: ds('1/img'), diskPath: ds('0/31/disk.0'), format: 'qcow2' };
+    const r = { source: ds('1/img'), diskPath: ds('0/31/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 };
     for (let i = 0; i < 3; i++) expect(await link(r)).toEqual({ snapshotId: 0 });
     expect(readlinkSync(local('0/31/disk.0'))).toBe('../../1/img.snap/0');
   });
@@ -89,9 +90,19 @@ describe('shared-mode disk RPCs over mutual TLS', () => {
     [
       'CloneOverlay',
       (source: string) =>
-        clone({ source, diskPath: ds('0/32/disk.0'), standalone: false, sparse: true, format: 'qcow2' }),
+        clone({
+          source,
+          diskPath: ds('0/32/disk.0'),
+          standalone: false,
+          sparse: true,
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     ],
-    ['LinkImage', (source: string) => link({ source, diskPath: ds('0/32/disk.0'), format: 'qcow2' })],
+    [
+      'LinkImage',
+      (source: string) =>
+        link({ source, diskPath: ds('0/32/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 }),
+    ],
   ])('%s: NOT_FOUND, PERMISSION_DENIED and INVALID_ARGUMENT on the wire', async (_name, rpc) => {
     const missing = await failure(rpc(ds('1/missing')));
     expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });

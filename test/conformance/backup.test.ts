@@ -3,10 +3,16 @@
 import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import type { BackupPrepareRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackupMode,
+  type BackupPrepareRequest,
+  FreezeMode,
+  ImageFormat,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
+import { wireFormat } from '../support/wire-enums.js';
 
 const c = useConformanceAgent();
 const { INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED } = grpc.status;
@@ -21,11 +27,11 @@ async function vm(
     vmId: id,
     domain: `one-${id}`,
     live: false,
-    disks: [{ diskId: 0, target: 'vda', format }],
-    mode: 'FULL',
+    disks: [{ diskId: 0, target: 'vda', format: wireFormat(format) }],
+    mode: BackupMode.BACKUP_MODE_FULL,
     backupId: 0,
     parentId: -1,
-    freeze: 'NONE',
+    freeze: FreezeMode.FREEZE_MODE_NONE,
     vmXml: `<VM><ID>${id}</ID></VM>`,
     ...over,
   });
@@ -40,16 +46,21 @@ describe('BackupPrepare', () => {
       () => prepare(req()),
       (p) => ({ method: p.method, disks: p.disks.map((d) => [d.diskId, d.path, d.type]) }),
     );
-    expect(r.disks).toEqual([[0, ds('0/120/backup/disk.0.0'), 'FULL']]);
+    expect(r.disks).toEqual([[0, ds('0/120/backup/disk.0.0'), BackupMode.BACKUP_MODE_FULL]]);
     expect(existsSync(c.local('0/120/backup/vm.xml'))).toBe(true);
   });
 
   it('a raw disk in INCREMENT mode is INVALID_ARGUMENT; a missing disk NOT_FOUND; a bad vm_dir refused; nothing is left', async () => {
     const raw = await vm(121, 'raw');
-    await expectFailure(prepare(raw({ mode: 'INCREMENT' })), INVALID_ARGUMENT, 'INVALID_ARGUMENT', /raw/);
+    await expectFailure(
+      prepare(raw({ mode: BackupMode.BACKUP_MODE_INCREMENT })),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /raw/,
+    );
     const req = await vm(122);
     await expectFailure(
-      prepare(req({ disks: [{ diskId: 5, target: 'vda', format: 'qcow2' }] })),
+      prepare(req({ disks: [{ diskId: 5, target: 'vda', format: ImageFormat.IMAGE_FORMAT_QCOW2 }] })),
       NOT_FOUND,
       'NOT_FOUND',
     );

@@ -8,6 +8,15 @@ import { call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage, setBacking } from './support/images.js';
 import { MIB } from '../../common/src/units.js';
+import { type CreateImageRequest, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
+
+const {
+  IMAGE_FORMAT_RAW: RAW,
+  IMAGE_FORMAT_QCOW2: QCOW2,
+  IMAGE_FORMAT_UNSPECIFIED: UNSPECIFIED,
+} = ImageFormat;
+/** A value this agent does not know (ts-proto's UNRECOGNIZED, -1 on the wire). */
+const UNKNOWN = ImageFormat.UNRECOGNIZED;
 
 const c = useConformanceAgent();
 const { INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION } = grpc.status;
@@ -35,11 +44,11 @@ describe('Resize', () => {
       path,
       sizeMb: 32,
       preallocate: false,
-      format: 'qcow2',
+      format: QCOW2,
     });
     expect(grown).toEqual({ changed: true, virtualSize: 32 * MIB });
     const again = await expectSameEveryTime(() =>
-      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: 'qcow2' }),
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: QCOW2 }),
     );
     expect(again).toEqual({ changed: false, virtualSize: 32 * MIB });
   });
@@ -47,12 +56,12 @@ describe('Resize', () => {
   it('shrinking is INVALID_ARGUMENT; so is a missing format, named', async () => {
     const path = await image('r2');
     await expectFailure(
-      call(c.client.resize.bind(c.client), { path, sizeMb: 8, preallocate: false, format: 'qcow2' }),
+      call(c.client.resize.bind(c.client), { path, sizeMb: 8, preallocate: false, format: QCOW2 }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
     );
     await expectFailure(
-      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: '' }),
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: UNSPECIFIED }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -62,7 +71,7 @@ describe('Resize', () => {
   it('a chain that loops is BAD_LAYOUT', async () => {
     const path = await loop('70');
     await expectFailure(
-      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: 'qcow2' }),
+      call(c.client.resize.bind(c.client), { path, sizeMb: 32, preallocate: false, format: QCOW2 }),
       FAILED_PRECONDITION,
       'BAD_LAYOUT',
     );
@@ -70,13 +79,14 @@ describe('Resize', () => {
 });
 
 describe('CreateImage', () => {
-  const req = (path: string, over: Record<string, unknown> = {}) => ({
+  const req = (path: string, over: Partial<CreateImageRequest> = {}): CreateImageRequest => ({
     path,
     sizeMb: 8,
-    format: 'qcow2',
+    format: QCOW2,
     filesystem: '',
     filesystemOptions: '',
     sparse: true,
+    swap: false,
     ...over,
   });
 
@@ -87,7 +97,7 @@ describe('CreateImage', () => {
     expect(r.virtualSize).toBe(8 * MIB);
     const swap = ds('0/71/disk.2');
     const s = await expectSameEveryTime(() =>
-      call(c.client.createImage.bind(c.client), req(swap, { format: 'swap' })),
+      call(c.client.createImage.bind(c.client), req(swap, { format: RAW, swap: true })),
     );
     expect(s.virtualSize).toBe(8 * MIB);
   });
@@ -96,9 +106,11 @@ describe('CreateImage', () => {
     const path = ds('0/72/disk.1');
     c.tracker.track('0/72');
     for (const [over, field] of [
-      [{ format: 'vmdk' }, /format/],
+      [{ format: UNKNOWN }, /format must be one of raw, qcow2/],
+      [{ format: UNSPECIFIED }, /format must be one of raw, qcow2/],
+      [{ format: QCOW2, swap: true }, /format must be raw with swap/],
       [{ filesystem: 'ntfs3000' }, /filesystem/],
-      [{ format: 'swap', filesystem: 'ext4' }, /filesystem|swap/],
+      [{ format: RAW, swap: true, filesystem: 'ext4' }, /filesystem|swap/],
       [{ filesystem: 'ext4', filesystemOptions: '-d /etc' }, /option/],
     ] as const) {
       await expectFailure(
@@ -167,10 +179,10 @@ describe('Convert', () => {
   const req = (source: string, destination: string, over: Record<string, unknown> = {}) => ({
     source,
     destination,
-    format: 'raw',
+    format: RAW,
     sparse: true,
     snapshot: undefined,
-    sourceFormat: 'qcow2',
+    sourceFormat: QCOW2,
     ...over,
   });
 
@@ -187,7 +199,7 @@ describe('Convert', () => {
     const source = await image('cv2');
     const destination = ds(c.tracker.track('1/cv2-copy'));
     await expectFailure(
-      call(c.client.convert.bind(c.client), req(source, destination, { format: 'vmdk' })),
+      call(c.client.convert.bind(c.client), req(source, destination, { format: UNKNOWN })),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -230,7 +242,7 @@ describe('ImageInfo', () => {
     c.tracker.track('0/76');
     await makeImage(c.local('0/76/disk.0'), 'qcow2', 16, { name: c.local('1/ii1'), format: 'qcow2' });
     const r = await expectSameEveryTime(() =>
-      call(c.client.imageInfo.bind(c.client), { path: ds('0/76/disk.0'), format: 'qcow2' }),
+      call(c.client.imageInfo.bind(c.client), { path: ds('0/76/disk.0'), format: QCOW2 }),
     );
     expect(r.layers).toHaveLength(2);
     // Layer names are this host's paths (what qemu-img reports).
@@ -239,20 +251,20 @@ describe('ImageInfo', () => {
 
   it('a missing path is NOT_FOUND; a loop BAD_LAYOUT; a missing backing file NOT_FOUND', async () => {
     await expectFailure(
-      call(c.client.imageInfo.bind(c.client), { path: ds('1/missing'), format: 'qcow2' }),
+      call(c.client.imageInfo.bind(c.client), { path: ds('1/missing'), format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
     );
     await expectFailure(
-      call(c.client.imageInfo.bind(c.client), { path: await loop('77'), format: 'qcow2' }),
+      call(c.client.imageInfo.bind(c.client), { path: await loop('77'), format: QCOW2 }),
       FAILED_PRECONDITION,
       'BAD_LAYOUT',
     );
-    // agent.proto says INTERNAL (TOOL_FAILED) here; the agent answers NOT_FOUND naming the backing
-    // file, as the error model's NOT_FOUND ("the source of a read does not exist") says.
+    // A missing backing file is NOT_FOUND naming the backing name, as the error model's NOT_FOUND
+    // ("the source of a read does not exist") says.
     await makeImage(c.local('0/77/orphan'), 'qcow2', 16, { name: 'gone', format: 'qcow2' });
     await expectFailure(
-      call(c.client.imageInfo.bind(c.client), { path: ds('0/77/orphan'), format: 'qcow2' }),
+      call(c.client.imageInfo.bind(c.client), { path: ds('0/77/orphan'), format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
       /backing file "gone"/,
@@ -265,9 +277,9 @@ describe('CloneOverlay', () => {
     const source = await image('co1');
     c.tracker.track('0/78');
     const diskPath = ds('0/78/disk.0');
-    const req = { source, diskPath, standalone: false, sparse: true, format: 'qcow2' };
+    const req = { source, diskPath, standalone: false, sparse: true, format: QCOW2 };
     expect(await expectSameEveryTime(() => call(c.client.cloneOverlay.bind(c.client), req))).toEqual({
-      format: 'qcow2',
+      format: QCOW2,
     });
     expect(readlinkSync(c.local('0/78/disk.0'))).toBe('disk.0.snap/0');
   });
@@ -275,7 +287,7 @@ describe('CloneOverlay', () => {
   it('a missing source is NOT_FOUND; another format INVALID_ARGUMENT; a source outside the roots PATH_OUTSIDE_ROOTS; a loop BAD_LAYOUT', async () => {
     c.tracker.track('0/79');
     const diskPath = ds('0/79/disk.0');
-    const req = (source: string, format = 'qcow2') => ({
+    const req = (source: string, format = QCOW2) => ({
       source,
       diskPath,
       standalone: false,
@@ -288,7 +300,7 @@ describe('CloneOverlay', () => {
       'NOT_FOUND',
     );
     await expectFailure(
-      call(c.client.cloneOverlay.bind(c.client), req(await image('co2'), 'vmdk')),
+      call(c.client.cloneOverlay.bind(c.client), req(await image('co2'), UNKNOWN)),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -312,7 +324,7 @@ describe('LinkImage', () => {
     c.tracker.track('0/80');
     const diskPath = ds('0/80/disk.0');
     const r = await expectSameEveryTime(() =>
-      call(c.client.linkImage.bind(c.client), { source, diskPath, format: 'qcow2' }),
+      call(c.client.linkImage.bind(c.client), { source, diskPath, format: QCOW2 }),
     );
     expect(r).toEqual({ snapshotId: 0 });
     expect(readlinkSync(c.local('0/80/disk.0'))).toBe('../../1/li1.snap/0');
@@ -322,17 +334,17 @@ describe('LinkImage', () => {
     const source = await image('li2');
     const diskPath = ds(c.tracker.track('0/81'));
     await expectFailure(
-      call(c.client.linkImage.bind(c.client), { source: ds('1/missing'), diskPath, format: 'qcow2' }),
+      call(c.client.linkImage.bind(c.client), { source: ds('1/missing'), diskPath, format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
     );
     await expectFailure(
-      call(c.client.linkImage.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      call(c.client.linkImage.bind(c.client), { source, diskPath: source, format: QCOW2 }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
     );
     await expectFailure(
-      call(c.client.linkImage.bind(c.client), { source, diskPath, format: 'vmdk' }),
+      call(c.client.linkImage.bind(c.client), { source, diskPath, format: UNKNOWN }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -346,7 +358,7 @@ describe('CopyImageChain', () => {
     c.tracker.track('0/82');
     const diskPath = ds('0/82/disk.0');
     const r = await expectSameEveryTime(() =>
-      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'qcow2' }),
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: QCOW2 }),
     );
     expect(r).toEqual({ snapshotId: 0 });
     expect(readlinkSync(c.local('0/82/disk.0'))).toBe('disk.0.snap/0');
@@ -357,17 +369,17 @@ describe('CopyImageChain', () => {
     const diskPath = ds(c.tracker.track('0/83/disk.0'));
     c.tracker.track('0/83');
     await expectFailure(
-      call(c.client.copyImageChain.bind(c.client), { source: ds('1/missing'), diskPath, format: 'qcow2' }),
+      call(c.client.copyImageChain.bind(c.client), { source: ds('1/missing'), diskPath, format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
     );
     await expectFailure(
-      call(c.client.copyImageChain.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath: source, format: QCOW2 }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
     );
     await expectFailure(
-      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'vmdk' }),
+      call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: UNKNOWN }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -380,9 +392,9 @@ describe('SaveImageChain', () => {
     const source = await image('si1');
     c.tracker.track('0/84');
     const diskPath = ds('0/84/disk.0');
-    await call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: 'qcow2' });
+    await call(c.client.copyImageChain.bind(c.client), { source, diskPath, format: QCOW2 });
     const r = await expectSameEveryTime(() =>
-      call(c.client.saveImageChain.bind(c.client), { source, diskPath, format: 'qcow2' }),
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath, format: QCOW2 }),
     );
     expect(r).toEqual({ snapshotId: 0 });
     expect(readlinkSync(c.local('1/si1'))).toBe('si1.snap/0');
@@ -391,12 +403,12 @@ describe('SaveImageChain', () => {
   it('a missing disk_path is NOT_FOUND; disk_path = source INVALID_ARGUMENT', async () => {
     const source = await image('si2');
     await expectFailure(
-      call(c.client.saveImageChain.bind(c.client), { source, diskPath: ds('0/85/disk.0'), format: 'qcow2' }),
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath: ds('0/85/disk.0'), format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
     );
     await expectFailure(
-      call(c.client.saveImageChain.bind(c.client), { source, diskPath: source, format: 'qcow2' }),
+      call(c.client.saveImageChain.bind(c.client), { source, diskPath: source, format: QCOW2 }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
     );
@@ -409,7 +421,7 @@ describe('RelinkDisk', () => {
     await makeImage(c.local('0/86/disk.0.snap/0'), 'qcow2');
     const diskPath = ds('0/86/disk.0');
     await expectSameEveryTime(() =>
-      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '0', format: 'qcow2' }),
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '0', format: QCOW2 }),
     );
     expect(readlinkSync(c.local('0/86/disk.0'))).toBe('disk.0.snap/0');
     expect(readlinkSync(c.local('0/86/disk.0.snap/disk.0.snap'))).toBe('.');
@@ -420,13 +432,13 @@ describe('RelinkDisk', () => {
     await makeImage(c.local('0/87/disk.0.snap/0'), 'qcow2');
     const diskPath = ds('0/87/disk.0');
     await expectFailure(
-      call(c.client.relinkDisk.bind(c.client), { diskPath, active: 'x', format: 'qcow2' }),
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: 'x', format: QCOW2 }),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /active/,
     );
     await expectFailure(
-      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '5', format: 'qcow2' }),
+      call(c.client.relinkDisk.bind(c.client), { diskPath, active: '5', format: QCOW2 }),
       NOT_FOUND,
       'NOT_FOUND',
     );

@@ -6,7 +6,13 @@ import { chmod } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CopyDiskLiveRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackingStyle,
+  BackupMode,
+  type CopyDiskLiveRequest,
+  FreezeMode,
+  ImageFormat,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call } from '../support/agent/agent-fixture.js';
 import {
   LIBVIRT_URI,
@@ -41,9 +47,9 @@ afterAll(async () => {
 const copyReq = (destination: string, over: Partial<CopyDiskLiveRequest> = {}): CopyDiskLiveRequest => ({
   diskPath: ds(`0/${VM}/disk.0`),
   destination,
-  format: 'qcow2',
-  sourceFormat: 'qcow2',
-  live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+  format: ImageFormat.IMAGE_FORMAT_QCOW2,
+  sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
+  live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
   ...over,
 });
 
@@ -67,7 +73,9 @@ describe('CopyDiskLive', () => {
     await expectFailure(
       call(
         c.client.copyDiskLive.bind(c.client),
-        copyReq(destination, { live: { domain: ABSENT, target: 'vda', freeze: 'NONE' } }),
+        copyReq(destination, {
+          live: { domain: ABSENT, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+        }),
       ),
       NOT_FOUND,
       'DOMAIN_NOT_FOUND',
@@ -79,7 +87,7 @@ describe('CopyDiskLive', () => {
       /live/,
     );
     await expectFailure(
-      call(c.client.copyDiskLive.bind(c.client), copyReq(destination, { format: 'vmdk' })),
+      call(c.client.copyDiskLive.bind(c.client), copyReq(destination, { format: ImageFormat.UNRECOGNIZED })),
       INVALID_ARGUMENT,
       'INVALID_ARGUMENT',
       /format/,
@@ -95,10 +103,10 @@ describe('SnapshotCreate live', () => {
       call(c.client.snapshotCreate.bind(c.client), {
         diskPath: ds('0/131/disk.0'),
         snapId: 0,
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
         snapDir: '',
-        backingStyle: 'relative',
-        live: { domain: ABSENT, target: 'vda', freeze: 'NONE' },
+        backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+        live: { domain: ABSENT, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
       }),
       NOT_FOUND,
       'DOMAIN_NOT_FOUND',
@@ -116,11 +124,11 @@ describe('BackupPrepare live', () => {
         vmId: 132,
         domain: ABSENT,
         live: true,
-        disks: [{ diskId: 0, target: 'vda', format: 'qcow2' }],
-        mode: 'FULL',
+        disks: [{ diskId: 0, target: 'vda', format: ImageFormat.IMAGE_FORMAT_QCOW2 }],
+        mode: BackupMode.BACKUP_MODE_FULL,
         backupId: 0,
         parentId: -1,
-        freeze: 'NONE',
+        freeze: FreezeMode.FREEZE_MODE_NONE,
         vmXml: '<VM><ID>132</ID></VM>',
       }),
       NOT_FOUND,

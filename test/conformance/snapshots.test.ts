@@ -3,7 +3,11 @@
 import { readlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import type { SnapshotCreateRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackingStyle,
+  ImageFormat,
+  type SnapshotCreateRequest,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call } from '../support/agent/agent-fixture.js';
 import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
@@ -19,9 +23,9 @@ async function disk(
   return (id, over = {}) => ({
     diskPath: ds(`0/${vm}/disk.0`),
     snapId: id,
-    format: 'qcow2',
+    format: ImageFormat.IMAGE_FORMAT_QCOW2,
     snapDir: '',
-    backingStyle: 'relative',
+    backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
     live: undefined,
     ...over,
   });
@@ -46,7 +50,12 @@ describe('SnapshotCreate', () => {
     await create(snap(0));
     await create(snap(1));
     await expectFailure(create(snap(0)), ALREADY_EXISTS, 'ALREADY_EXISTS');
-    await expectFailure(create(snap(2, { format: 'vmdk' })), INVALID_ARGUMENT, 'INVALID_ARGUMENT', /format/);
+    await expectFailure(
+      create(snap(2, { format: ImageFormat.UNRECOGNIZED })),
+      INVALID_ARGUMENT,
+      'INVALID_ARGUMENT',
+      /format/,
+    );
     await expectFailure(
       create(snap(2, { diskPath: '/etc/passwd' })),
       PERMISSION_DENIED,
@@ -60,7 +69,10 @@ describe('SnapshotRevert', () => {
     const snap = await disk(92);
     await create(snap(0));
     await expectSameEveryTime(() => revert(snap(0)));
-    const info = await call(c.client.imageInfo.bind(c.client), { path: ds('0/92/disk.0'), format: 'qcow2' });
+    const info = await call(c.client.imageInfo.bind(c.client), {
+      path: ds('0/92/disk.0'),
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
+    });
     expect(info.layers.map((l) => l.backingFilename)).toEqual(['disk.0.snap/0', '']);
   });
 

@@ -3,6 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_NAME, call, failure } from '../support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
+import {
+  BackingStyle,
+  BackupMode,
+  FreezeMode,
+  ImageFormat,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 
 /**
  * Security review, class 1 (docs/security.md#the-attack-tests): a qcow2 layer whose backing name is a network protocol (json:{nbd}, nbd://,
@@ -41,8 +47,8 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           path: ds(`0/${vm}/disk.1`),
           sizeMb: 4,
           preallocate: false,
-          format: 'qcow2',
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     },
     {
       rpc: 'Convert (cpds)',
@@ -50,16 +56,19 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.convert.bind(ctx.client), {
           source: ds(`0/${vm}/disk.1`),
           destination: ds(`1/export-${vm}`),
-          format: 'qcow2',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
-        } as never),
+        }),
     },
     {
       rpc: 'ImageInfo',
       send: ({ vm }) =>
-        call(ctx.client.imageInfo.bind(ctx.client), { path: ds(`0/${vm}/disk.1`), format: 'qcow2' } as never),
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: ds(`0/${vm}/disk.1`),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     },
     {
       rpc: 'SnapshotCreate',
@@ -67,9 +76,9 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.1`),
           snapId: 0,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
           snapDir: '',
-          backingStyle: 'relative',
+          backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
           live: undefined,
         }),
     },
@@ -79,9 +88,9 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.snapshotCreate.bind(ctx.client), {
           diskPath: ds(`0/${vm}/disk.0.snap/0`),
           snapId: 0,
-          format: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
           snapDir: ds(`0/${vm}/disk.0.snap`),
-          backingStyle: 'bare',
+          backingStyle: BackingStyle.BACKING_STYLE_BARE,
           live: undefined,
         }),
     },
@@ -91,8 +100,8 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
         call(ctx.client.linkImage.bind(ctx.client), {
           source: ds(`1/image-${vm}`),
           diskPath: ds(`0/${vm}/disk.2`),
-          format: 'qcow2',
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     },
     {
       rpc: 'CloneOverlay (clone)',
@@ -102,8 +111,8 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           diskPath: ds(`0/${vm}/disk.3`),
           standalone: false,
           sparse: true,
-          format: 'qcow2',
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     },
     {
       rpc: 'BackupPrepare FULL',
@@ -113,13 +122,13 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           vmId: vm,
           domain: '',
           live: false,
-          disks: [{ diskId: 1, target: 'vdb', format: 'qcow2' }],
-          mode: 'FULL',
+          disks: [{ diskId: 1, target: 'vdb', format: ImageFormat.IMAGE_FORMAT_QCOW2 }],
+          mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
-          freeze: '',
+          freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
-        } as never),
+        }),
     },
   ];
 

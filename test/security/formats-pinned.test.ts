@@ -6,6 +6,7 @@ import { call, failure } from '../support/agent/agent-fixture.js';
 import { AGENT_NAME } from '../support/agent/agent-fixture.js';
 import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
 import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './formats-layouts.js';
+import { BackupMode, FreezeMode, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 
 /**
  * Security review, class 1 (docs/security.md#the-attack-tests): a guest writes a qcow2 header into its own RAW disk, naming another VM's disk as
@@ -39,19 +40,23 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
     await call(ctx.client.convert.bind(ctx.client), {
       source: ds(disk),
       destination: ds(dest),
-      format: 'raw',
-      sourceFormat: 'raw',
+      format: ImageFormat.IMAGE_FORMAT_RAW,
+      sourceFormat: ImageFormat.IMAGE_FORMAT_RAW,
       sparse: true,
       snapshot: undefined,
-    } as never);
+    });
     expect(await holdsSecret(ctx.local(dest))).toBe(false);
     expect(await readFile(ctx.local(dest))).toEqual(await readFile(ctx.local(disk)));
   });
 
   it('ImageInfo describes one raw layer (a raw disk has no backing chain)', async () => {
-    const res = await call(ctx.client.imageInfo.bind(ctx.client), { path: ds(disk), format: 'raw' } as never);
-    const layers = (res as { layers: Array<{ format: string; backingFilename: string }> }).layers;
-    expect(layers.map((l) => [l.format, l.backingFilename])).toEqual([['raw', '']]);
+    const res = await call(ctx.client.imageInfo.bind(ctx.client), {
+      path: ds(disk),
+      format: ImageFormat.IMAGE_FORMAT_RAW,
+    });
+    expect(res.layers.map((l) => [l.format, l.backingFilename, l.backingFormat])).toEqual([
+      [ImageFormat.IMAGE_FORMAT_RAW, '', ImageFormat.IMAGE_FORMAT_UNSPECIFIED],
+    ]);
   });
 
   it('Resize grows the raw file itself, keeping the header bytes as data', async () => {
@@ -60,8 +65,8 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       path: ds(disk),
       sizeMb: 2,
       preallocate: false,
-      format: 'raw',
-    } as never);
+      format: ImageFormat.IMAGE_FORMAT_RAW,
+    });
     expect((await stat(ctx.local(disk))).size).toBe(2 * MIB);
     expect((await readFile(ctx.local(disk))).subarray(0, MIB)).toEqual(before);
   });
@@ -72,13 +77,13 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       vmId: a.vm,
       domain: '',
       live: false,
-      disks: [{ diskId: 0, target: 'vda', format: 'raw' }],
-      mode: 'FULL',
+      disks: [{ diskId: 0, target: 'vda', format: ImageFormat.IMAGE_FORMAT_RAW }],
+      mode: BackupMode.BACKUP_MODE_FULL,
       backupId: 0,
       parentId: -1,
-      freeze: '',
+      freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
       vmXml: '<VM/>',
-    } as never);
+    });
     const backup = ctx.local(`0/${a.vm}/backup/disk.0.0`);
     const r = await runTool('qemu-img', [
       'compare',
@@ -127,19 +132,23 @@ describe('a backing file no layout may point at is refused before anything opens
         call(ctx.client.convert.bind(ctx.client), {
           source: disk,
           destination: ds(`1/export-${c.vm}`),
-          format: 'raw',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
-        } as never),
+        }),
       () =>
         call(ctx.client.resize.bind(ctx.client), {
           path: disk,
           sizeMb: 2,
           preallocate: false,
-          format: 'qcow2',
-        } as never),
-      () => call(ctx.client.imageInfo.bind(ctx.client), { path: disk, format: 'qcow2' } as never),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
+      () =>
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: disk,
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
     ];
     for (const send of calls) {
       const f = await failure(send());
@@ -157,11 +166,11 @@ describe('a backing file no layout may point at is refused before anything opens
     for (const vm of [70, 71]) {
       const res = await call(ctx.client.imageInfo.bind(ctx.client), {
         path: ds(`0/${vm}/disk.0`),
-        format: 'qcow2',
-      } as never);
-      expect((res as { layers: Array<{ format: string }> }).layers.map((l) => l.format)).toEqual([
-        'qcow2',
-        'raw',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+      });
+      expect(res.layers.map((l) => l.format)).toEqual([
+        ImageFormat.IMAGE_FORMAT_QCOW2,
+        ImageFormat.IMAGE_FORMAT_RAW,
       ]);
     }
   });
@@ -172,6 +181,7 @@ describe('a request that opens an image without a format is refused', () => {
     await secretDisk(ctx.local('0/80/disk.0'));
   });
 
+  // IMAGE_FORMAT_UNSPECIFIED is proto3's zero: on the wire, the same as leaving the field out.
   const requests: Array<{ rpc: string; field: string; send: () => Promise<unknown> }> = [
     {
       rpc: 'Resize',
@@ -181,7 +191,8 @@ describe('a request that opens an image without a format is refused', () => {
           path: ds('0/80/disk.0'),
           sizeMb: 2,
           preallocate: false,
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'Convert',
@@ -190,15 +201,20 @@ describe('a request that opens an image without a format is refused', () => {
         call(ctx.client.convert.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           destination: ds('1/export-80'),
-          format: 'raw',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
           sparse: true,
           snapshot: undefined,
-        } as never),
+          sourceFormat: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'ImageInfo',
       field: 'format',
-      send: () => call(ctx.client.imageInfo.bind(ctx.client), { path: ds('0/80/disk.0') } as never),
+      send: () =>
+        call(ctx.client.imageInfo.bind(ctx.client), {
+          path: ds('0/80/disk.0'),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'CloneOverlay',
@@ -209,7 +225,8 @@ describe('a request that opens an image without a format is refused', () => {
           diskPath: ds('0/81/disk.0'),
           standalone: false,
           sparse: true,
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'LinkImage',
@@ -218,7 +235,8 @@ describe('a request that opens an image without a format is refused', () => {
         call(ctx.client.linkImage.bind(ctx.client), {
           source: ds('0/80/disk.0'),
           diskPath: ds('0/82/disk.0'),
-        } as never),
+          format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
+        }),
     },
     {
       rpc: 'BackupPrepare',
@@ -229,13 +247,13 @@ describe('a request that opens an image without a format is refused', () => {
           vmId: 80,
           domain: '',
           live: false,
-          disks: [{ diskId: 0, target: 'vda' }],
-          mode: 'FULL',
+          disks: [{ diskId: 0, target: 'vda', format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED }],
+          mode: BackupMode.BACKUP_MODE_FULL,
           backupId: 0,
           parentId: -1,
-          freeze: '',
+          freeze: FreezeMode.FREEZE_MODE_UNSPECIFIED,
           vmXml: '<VM/>',
-        } as never),
+        }),
     },
   ];
 

@@ -10,7 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { channelOptions, clientCredentials, loadTls } from '../../common/src/tls.js';
-import { AgentServiceService, type AgentServiceClient } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  type AgentServiceClient,
+  AgentServiceService,
+  ImageFormat,
+} from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call, failure } from '../support/agent/agent-fixture.js';
 import { sha256File } from '../support/files.js';
 import { agentClientAs } from '../support/identities.js';
@@ -72,8 +76,11 @@ afterAll(async () => {
 describe("host02's agent certificate against other agents' control RPCs", () => {
   it('cannot read or copy images out of the front-end agent (Stat, ImageInfo, OpenSend)', async () => {
     const fe = attacker.frontend;
-    expectCallerRefused(await failure(call(fe.stat.bind(fe), { path: IMAGE })), 'Stat');
-    expectCallerRefused(await failure(call(fe.imageInfo.bind(fe), { path: IMAGE })), 'ImageInfo');
+    expectCallerRefused(await failure(call(fe.stat.bind(fe), { path: IMAGE, follow: false })), 'Stat');
+    expectCallerRefused(
+      await failure(call(fe.imageInfo.bind(fe), { path: IMAGE, format: ImageFormat.IMAGE_FORMAT_RAW })),
+      'ImageInfo',
+    );
     // No ticket, so nothing to pull over the data path.
     expectCallerRefused(
       await failure(call(fe.openSend.bind(fe), { path: IMAGE, ttlSeconds: 0, receiverName: 'host02' })),

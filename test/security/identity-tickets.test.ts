@@ -59,6 +59,7 @@ describe('tickets are bound to the agent the coordinator named', () => {
       plaintext: false,
       ticket: sent.ticket,
       temp,
+      tempReal: temp,
       sparse: true,
       signal: new AbortController().signal,
     }).then(

@@ -14,11 +14,15 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { pkiFiles } from '../../common/src/pki/pki.js';
-import type {
-  AgentServiceClient,
-  BackupPrepareRequest,
-  BackupPrepareResponse,
+import {
+  type AgentServiceClient,
+  BackupMode,
+  type BackupPrepareRequest,
+  type BackupPrepareResponse,
+  FreezeMode,
+  type ImageFormat,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { wireFormat } from './wire-enums.js';
 import { parseAgentConfig } from '../../agent/src/config.js';
 import { type RunningAgent, startAgent } from '../../agent/src/server.js';
 import { AGENT_NAME, LOCATION, agentClient, call, makePki } from './agent/agent-fixture.js';
@@ -45,7 +49,7 @@ export interface LiveBackupAgent {
 }
 
 export type PrepareArgs = Partial<Omit<BackupPrepareRequest, 'disks'>> & {
-  disks: Array<Omit<BackupPrepareRequest['disks'][number], 'format'> & { format?: string }>;
+  disks: Array<Omit<BackupPrepareRequest['disks'][number], 'format'> & { format?: ImageFormat }>;
 };
 
 export function useLiveBackupAgent(firstVmId: number): LiveBackupAgent {
@@ -128,13 +132,13 @@ export function useLiveBackupAgent(firstVmId: number): LiveBackupAgent {
       vmId: vm.id,
       domain: vm.domain,
       live: true,
-      mode: 'FULL',
+      mode: BackupMode.BACKUP_MODE_FULL,
       backupId: 0,
       parentId: -1,
-      freeze: 'NONE',
+      freeze: FreezeMode.FREEZE_MODE_NONE,
       vmXml: `<VM><ID>${vm.id}</ID></VM>`,
       ...r,
-      disks: r.disks.map((d) => ({ ...d, format: d.format ?? vm.formats[d.diskId] ?? 'qcow2' })),
+      disks: r.disks.map((d) => ({ ...d, format: d.format ?? wireFormat(vm.formats[d.diskId] ?? 'qcow2') })),
     });
   }
 
@@ -171,7 +175,7 @@ export interface Vm {
 }
 
 export const inc = (n: number): Pick<BackupPrepareRequest, 'mode' | 'backupId' | 'parentId'> => ({
-  mode: 'INCREMENT',
+  mode: BackupMode.BACKUP_MODE_INCREMENT,
   backupId: n,
   parentId: n - 1,
 });

@@ -1,16 +1,33 @@
+import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
+import { FreezeMode as WireFreezeMode } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type VirshOptions, virsh } from './virsh.js';
 
 /**
  * BACKUP_CONFIG/FS_FREEZE (docs/opennebula/backups.md#flow): AGENT freezes the guest's filesystems through the QEMU
- * guest agent, SUSPEND pauses the vCPUs, NONE does nothing. Other values are NONE, as in oned.
+ * guest agent, SUSPEND pauses the vCPUs, NONE does nothing.
  */
 export const FREEZE_MODES = ['NONE', 'AGENT', 'SUSPEND'] as const;
 export type FreezeMode = (typeof FREEZE_MODES)[number];
 
-export function freezeModeOf(value: string): FreezeMode {
-  const v = value.trim().toUpperCase();
-  return (FREEZE_MODES as readonly string[]).includes(v) ? (v as FreezeMode) : 'NONE';
+const FREEZE_NAMES: ReadonlyMap<WireFreezeMode, FreezeMode> = new Map([
+  [WireFreezeMode.FREEZE_MODE_UNSPECIFIED, 'NONE'],
+  [WireFreezeMode.FREEZE_MODE_NONE, 'NONE'],
+  [WireFreezeMode.FREEZE_MODE_AGENT, 'AGENT'],
+  [WireFreezeMode.FREEZE_MODE_SUSPEND, 'SUSPEND'],
+]);
+
+/**
+ * A request's FreezeMode: UNSPECIFIED is NONE (oned's default); a number this agent does not know
+ * is INVALID_ARGUMENT naming the field and the allowed values. `what` starts the message.
+ */
+export function freezeModeOf(value: WireFreezeMode, what: string): FreezeMode {
+  const mode = FREEZE_NAMES.get(value);
+  if (mode !== undefined) return mode;
+  throw new StorageError(
+    'INVALID_ARGUMENT',
+    `${what}: freeze must be one of ${FREEZE_MODES.join(', ')} (got ${value})`,
+  );
 }
 
 /** How the guest was actually held still: AGENT can fall back to SUSPEND (no guest agent). */

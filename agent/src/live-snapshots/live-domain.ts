@@ -10,6 +10,7 @@ import {
 } from '../libvirt/domain.js';
 import { type FreezeMode, freezeModeOf } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
+import type { FreezeMode as WireFreezeMode } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 /** A validated LiveDisk request field: which running domain and disk a live action works on. */
 export interface LiveTarget {
@@ -24,7 +25,7 @@ export interface LiveTarget {
 export interface LiveFields {
   domain: string;
   target: string;
-  freeze: string;
+  freeze: WireFreezeMode;
 }
 
 export function liveTarget(
@@ -34,7 +35,7 @@ export function liveTarget(
   return {
     domain: checkDomainName(live.domain, opts.what),
     target: checkTarget(live.target, opts.what),
-    freeze: freezeModeOf(live.freeze),
+    freeze: freezeModeOf(live.freeze, opts.what),
     virsh: { uri: opts.uri, what: opts.what, signal: opts.signal },
     log: opts.log,
   };

@@ -32,6 +32,9 @@ import {
 } from '../../../test/support/agent/disk-testing.js';
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
 import { imagesIdentical } from '../../../test/support/files.js';
+import { failure } from '../../../test/support/agent/qcow2-test-fixture.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
+import { BackingStyle, FreezeMode, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 // Live snapshots, live snapshot deletion and live cpds on a real running TCG domain. Content is
 // checked byte for byte: every write the guest makes is also applied to an expected raw image, and
@@ -67,10 +70,10 @@ function snapRequest(id: number, format: 'qcow2' | 'raw', diskN = 0, target = 'v
   return {
     diskPath: ds(`0/42/disk.${diskN}`),
     snapId: id,
-    format,
+    format: wireFormat(format),
     snapDir: '',
-    backingStyle: 'relative',
-    live: { domain: DOMAIN, target, freeze: 'AGENT' },
+    backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+    live: { domain: DOMAIN, target, freeze: FreezeMode.FREEZE_MODE_AGENT },
   };
 }
 
@@ -237,7 +240,7 @@ describe('FS_FREEZE=SUSPEND', () => {
   it('suspends and resumes a running guest; a guest that was paused stays paused', async () => {
     const suspendRequest = (id: number) => ({
       ...snapRequest(id, 'qcow2'),
-      live: { domain: DOMAIN, target: 'vda', freeze: 'SUSPEND' },
+      live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_SUSPEND },
     });
     expect((await snapshotCreate(agent, suspendRequest(6), call)).created).toBe(true);
     expect(await dom.state()).toBe('running');
@@ -282,9 +285,9 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
       {
         diskPath: ds('0/42/disk.0'),
         destination: ds('0/42/saved.qcow2'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
-        live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
+        live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
       },
       call,
     );
@@ -297,17 +300,19 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
   });
 
   it('refuses an existing destination and leaves it as it was', async () => {
-    const err = await copyDiskLive(
-      agent,
-      {
-        diskPath: ds('0/42/disk.0'),
-        destination: ds('0/42/saved.qcow2'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
-        live: { domain: DOMAIN, target: 'vda', freeze: 'NONE' },
-      },
-      call,
-    ).catch((e: unknown) => e as StorageError);
+    const err = await failure(
+      copyDiskLive(
+        agent,
+        {
+          diskPath: ds('0/42/disk.0'),
+          destination: ds('0/42/saved.qcow2'),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
+          live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+        },
+        call,
+      ),
+    );
     expect(err.reason).toBe('ALREADY_EXISTS');
     expect(await imagesIdentical(join(vmDir, 'saved.qcow2'), expected.now)).toBe(true);
   });
@@ -315,20 +320,30 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
 
 describe('faults', () => {
   it('an unknown domain is DOMAIN_NOT_FOUND, a disk the domain does not run on is BAD_LAYOUT', async () => {
-    const unknown = await snapshotCreate(
-      agent,
-      { ...snapRequest(8, 'qcow2'), live: { domain: 'one-ls404', target: 'vda', freeze: 'NONE' } },
-      call,
-    ).catch((e: unknown) => e as StorageError);
+    const unknown = await failure(
+      snapshotCreate(
+        agent,
+        {
+          ...snapRequest(8, 'qcow2'),
+          live: { domain: 'one-ls404', target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+        },
+        call,
+      ),
+    );
     expect(unknown.reason).toBe('DOMAIN_NOT_FOUND');
     expect(unknown.message).toMatch(
       /^snapshot create live host01:\/var\/lib\/one\/datastores\/0\/42\/disk.0 \(snapshot 8\)/,
     );
-    const wrong = await snapshotCreate(
-      agent,
-      { ...snapRequest(8, 'qcow2'), live: { domain: DOMAIN, target: 'vdb', freeze: 'NONE' } },
-      call,
-    ).catch((e: unknown) => e as StorageError);
+    const wrong = await failure(
+      snapshotCreate(
+        agent,
+        {
+          ...snapRequest(8, 'qcow2'),
+          live: { domain: DOMAIN, target: 'vdb', freeze: FreezeMode.FREEZE_MODE_NONE },
+        },
+        call,
+      ),
+    );
     expect(wrong.reason).toBe('BAD_LAYOUT');
     expect(wrong.message).toMatch(/vdb of one-ls1 runs on/);
     expect(existsSync(join(snap0, '9'))).toBe(false);
@@ -340,11 +355,16 @@ describe('faults', () => {
     writeFileSync(xml, domainXml(name, [{ target: 'vda', path: disk0, format: 'qcow2' }]));
     await virshArgs('define', xml);
     try {
-      const err = await snapshotCreate(
-        agent,
-        { ...snapRequest(8, 'qcow2'), live: { domain: name, target: 'vda', freeze: 'NONE' } },
-        call,
-      ).catch((e: unknown) => e as StorageError);
+      const err = await failure(
+        snapshotCreate(
+          agent,
+          {
+            ...snapRequest(8, 'qcow2'),
+            live: { domain: name, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
+          },
+          call,
+        ),
+      );
       expect(err.reason).toBe('DOMAIN_NOT_RUNNING');
       expect(err.message).toMatch(/domain one-ls2 is not running \(shut off\)/);
     } finally {

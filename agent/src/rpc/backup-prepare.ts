@@ -1,20 +1,25 @@
 import { stat } from 'node:fs/promises';
 import { asStorageError, StorageError } from '../../../common/src/errors.js';
-import type {
-  BackupPrepareRequest,
-  BackupPrepareResponse,
+import {
+  BackupMode as WireBackupMode,
+  type BackupPrepareRequest,
+  type BackupPrepareResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { backupDirs } from '../backup/backup-dirs.js';
 import { type BackupMode, type BackupDiskPlan, prepareBackup } from '../backup/prepare-backup.js';
 import { runningBackups } from '../backup/running-backups.js';
 import { checkDomainName, checkTarget } from '../libvirt/domain.js';
 import { freezeModeOf } from '../libvirt/freeze.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
+import { formatName } from './image-format.js';
 import type { AgentContext, CallContext } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { enumName, requirePath } from './validate.js';
 
 const METHOD = 'BackupPrepare';
-const MODES: readonly BackupMode[] = ['FULL', 'INCREMENT'];
+/** The contract's backup modes and the agent's names for them (backup/prepare-backup.ts). */
+const MODES: ReadonlyMap<WireBackupMode, BackupMode> = new Map([
+  [WireBackupMode.BACKUP_MODE_FULL, 'FULL'],
+  [WireBackupMode.BACKUP_MODE_INCREMENT, 'INCREMENT'],
+]);
 
 /**
  * tm pre_backup[_live]: validates the request, resolves every path inside the roots, and runs the
@@ -28,7 +33,7 @@ export async function backupPrepare(
 ): Promise<BackupPrepareResponse> {
   const onedVmDir = requirePath(agent, METHOD, 'vm_dir', req.vmDir);
   const what = `backup prepare ${agent.name}:${onedVmDir}`;
-  const mode = oneOf(agent, METHOD, 'mode', req.mode, MODES);
+  const mode = enumName(agent, METHOD, 'mode', req.mode, MODES);
   if (req.live) checkDomainName(req.domain, `${what}: domain`);
   if (req.disks.length === 0) throw new StorageError('INVALID_ARGUMENT', `${what}: no disks to back up`);
   if (
@@ -46,7 +51,7 @@ export async function backupPrepare(
   for (const d of req.disks) {
     const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
     if (req.live) checkTarget(d.target, `${what}: disk ${d.diskId} target`);
-    const format = oneOf(agent, METHOD, `disks[${d.diskId}].format`, d.format, IMAGE_FORMATS);
+    const format = formatName(agent, METHOD, `disks[${d.diskId}].format`, d.format);
     const file = await agent.roots.resolveTarget(onedDisk, 'disk');
     await stat(file).catch((err: unknown) => {
       throw asStorageError(err, 'backup prepare', `${agent.name}:${onedDisk}`);
@@ -67,7 +72,7 @@ export async function backupPrepare(
           mode,
           backupId: req.backupId,
           parentId: req.parentId,
-          freeze: freezeModeOf(req.freeze),
+          freeze: freezeModeOf(req.freeze, what),
           vmXml: req.vmXml,
           dirs,
           disks,
@@ -89,7 +94,7 @@ export async function backupPrepare(
             diskId: d.diskId,
             path: `${onedVmDir}/backup/${d.file.slice(dirs.bck.length + 1)}`,
             bytes: st.blocks * 512,
-            type: d.type,
+            type: d.type === 'FULL' ? WireBackupMode.BACKUP_MODE_FULL : WireBackupMode.BACKUP_MODE_INCREMENT,
             newChainReason: d.newChainReason ?? '',
           });
         }

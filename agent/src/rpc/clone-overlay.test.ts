@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import type { CloneOverlayRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { type CloneOverlayRequest, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
@@ -24,6 +24,7 @@ import {
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
 import { cloneOverlay } from './clone-overlay.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
 
 const base = await makeTempDir('clone-overlay-');
 const root = join(base, 'datastores');
@@ -46,7 +47,7 @@ function req(vm: string, image: string, extra: Partial<CloneOverlayRequest> = {}
     standalone: false,
     sparse: true,
     // What oned knows: the raw test images are named r*.
-    format: image.startsWith('r') ? 'raw' : 'qcow2',
+    format: wireFormat(image.startsWith('r') ? 'raw' : 'qcow2'),
     ...extra,
   };
 }
@@ -76,7 +77,9 @@ const chainInfo = async (file: string): Promise<Array<Record<string, unknown>>> 
 describe('CloneOverlay (qcow2/shared clone)', () => {
   it('qcow2: disk.0 -> disk.0.snap/0, an overlay on the image; guest writes stay out of the image', async () => {
     const img = await image('q1', 'qcow2');
-    expect(await cloneOverlay(agent, req('10', 'q1'), call)).toEqual({ format: 'qcow2' });
+    expect(await cloneOverlay(agent, req('10', 'q1'), call)).toEqual({
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
+    });
     const disk = local('0/10/disk.0');
     expect(readlinkSync(disk)).toBe('disk.0.snap/0');
     expect(readlinkSync(local('0/10/disk.0.snap/disk.0.snap'))).toBe('.');
@@ -106,7 +109,9 @@ describe('CloneOverlay (qcow2/shared clone)', () => {
     await writePattern(disk, 'qcow2', GUEST_BYTE, 0, DATA);
     const inode = lstatSync(local('0/11/disk.0.snap/0')).ino;
     for (let i = 0; i < 3; i++)
-      expect(await cloneOverlay(agent, req('11', 'q2'), call)).toEqual({ format: 'qcow2' });
+      expect(await cloneOverlay(agent, req('11', 'q2'), call)).toEqual({
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+      });
     expect(lstatSync(local('0/11/disk.0.snap/0')).ino).toBe(inode);
     expect(await patternMismatches(disk, 'qcow2', [{ offset: 0, length: DATA, byte: GUEST_BYTE }])).toEqual(
       [],
@@ -155,7 +160,9 @@ describe('CloneOverlay (qcow2/shared clone)', () => {
   it('raw: disk.0 is a plain hole-keeping copy; a repeat copies again', async () => {
     const img = await image('r1', 'raw');
     for (let i = 0; i < 2; i++)
-      expect(await cloneOverlay(agent, req('15', 'r1'), call)).toEqual({ format: 'raw' });
+      expect(await cloneOverlay(agent, req('15', 'r1'), call)).toEqual({
+        format: ImageFormat.IMAGE_FORMAT_RAW,
+      });
     const disk = local('0/15/disk.0');
     const st = lstatSync(disk);
     expect(st.isFile()).toBe(true);

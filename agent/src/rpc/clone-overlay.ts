@@ -12,6 +12,7 @@ import { chainEntries, entryPath } from '../snapshots/chain-safety.js';
 import { type CloneTarget, buildCloneLayout, isOverlayOn } from '../snapshots/clone-layout.js';
 import { withParents } from '../files/make-parents.js';
 import type { AgentContext, CallContext } from './context.js';
+import { imageFormat } from './image-format.js';
 import { readImageSource, resolveImageToDisk } from './image-source.js';
 
 /**
@@ -64,7 +65,7 @@ export async function cloneOverlay(
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
       call.log.info({ source, disk: diskPath, format, built, ms: Date.now() - started }, 'cloned');
-      return { format };
+      return { format: imageFormat(format) };
     },
     call.signal,
   );

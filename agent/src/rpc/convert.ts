@@ -3,11 +3,12 @@ import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { writeAtomically } from '../files/atomic-file.js';
-import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
+import { convert, imageInfo } from '../qemu/qemu-img.js';
 import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { requirePath } from './validate.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
 
 /**
@@ -23,8 +24,8 @@ export async function convertImage(
   const action = 'convert';
   const source = requirePath(agent, action, 'source', req.source);
   const destination = requirePath(agent, action, 'destination', req.destination);
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
+  const sourceFormat = formatName(agent, action, 'source_format', req.sourceFormat);
   const snapshot = req.snapshot;
   const here = where(agent, source);
   const what = `${action} ${here}${snapshot ? ` (snapshot ${snapshot.snapId})` : ''} to ${destination}`;

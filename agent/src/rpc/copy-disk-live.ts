@@ -8,10 +8,11 @@ import { writeAtomically } from '../files/atomic-file.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
-import { IMAGE_FORMATS, convert, imageInfo } from '../qemu/qemu-img.js';
+import { convert, imageInfo } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { requirePath } from './validate.js';
 
 /**
  * cpds of a running VM's disk (HOTPLUG_SAVEAS, docs/opennebula/tm-actions.md#cpds): a libvirt block copy of the whole
@@ -27,8 +28,8 @@ export async function copyDiskLive(
   const action = 'copy disk live';
   const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
   const destPath = requirePath(agent, action, 'destination', req.destination);
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
-  const sourceFormat = oneOf(agent, action, 'source_format', req.sourceFormat, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
+  const sourceFormat = formatName(agent, action, 'source_format', req.sourceFormat);
   if (!req.live) throw new StorageError('INVALID_ARGUMENT', `${action} on ${agent.name}: live is required`);
   const what = `${action} ${where(agent, diskPath)} to ${destPath}`;
   const live = liveTarget(req.live, { uri: agent.libvirtUri, what, signal: call.signal, log: call.log });

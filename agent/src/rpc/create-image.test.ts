@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import type { CreateImageRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { type CreateImageRequest, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   MIB,
@@ -14,6 +14,7 @@ import {
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
 import { createImage } from './create-image.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
 
 const base = await makeTempDir('create-image-');
 const root = join(base, 'datastores');
@@ -28,10 +29,11 @@ function req(name: string, extra: Partial<CreateImageRequest> = {}): CreateImage
   return {
     path: ds(`0/42/${name}`),
     sizeMb: SIZE_MB,
-    format: 'raw',
+    format: ImageFormat.IMAGE_FORMAT_RAW,
     filesystem: '',
     filesystemOptions: '',
     sparse: true,
+    swap: false,
     ...extra,
   };
 }
@@ -62,7 +64,7 @@ describe('CreateImage (mkimage / mkswap)', () => {
     ['qcow2', false],
   ] as const)('creates an empty %s image (sparse=%s)', async (format, sparse) => {
     const name = `empty-${format}-${sparse}`;
-    const res = await createImage(agent, req(name, { format, sparse }), call);
+    const res = await createImage(agent, req(name, { format: wireFormat(format), sparse }), call);
     expect(res.virtualSize).toBe(SIZE_MB * MIB);
     const info = JSON.parse(await qemuImg('info', '--output=json', local(`0/42/${name}`))) as Record<
       string,
@@ -83,7 +85,11 @@ describe('CreateImage (mkimage / mkswap)', () => {
     const raw = await probe(local('0/42/fs.raw'));
     expect(raw).toMatch(/^TYPE=ext4$/m);
     expect(raw).toMatch(/^LABEL=data$/m);
-    await createImage(agent, req('fs.qcow2', { format: 'qcow2', filesystem: 'ext4', sparse: false }), call);
+    await createImage(
+      agent,
+      req('fs.qcow2', { format: ImageFormat.IMAGE_FORMAT_QCOW2, filesystem: 'ext4', sparse: false }),
+      call,
+    );
     await checkClean(local('0/42/fs.qcow2'));
     await qemuImg('convert', '-f', 'qcow2', '-O', 'raw', local('0/42/fs.qcow2'), local('0/42/fs.check'));
     expect(await probe(local('0/42/fs.check'))).toMatch(/^TYPE=ext4$/m);
@@ -91,7 +97,7 @@ describe('CreateImage (mkimage / mkswap)', () => {
   });
 
   it('makes swap labelled "swap", preallocated when sparse=false', async () => {
-    await createImage(agent, req('swap', { format: 'swap', sparse: false }), call);
+    await createImage(agent, req('swap', { swap: true, sparse: false }), call);
     const out = await probe(local('0/42/swap'));
     expect(out).toMatch(/^TYPE=swap$/m);
     expect(out).toMatch(/^LABEL=swap$/m);
@@ -99,9 +105,9 @@ describe('CreateImage (mkimage / mkswap)', () => {
   });
 
   it('a repeat recreates the same empty image', async () => {
-    await createImage(agent, req('again', { format: 'qcow2' }), call);
+    await createImage(agent, req('again', { format: ImageFormat.IMAGE_FORMAT_QCOW2 }), call);
     await writePattern(local('0/42/again'), 'qcow2', 0x42, 0, MIB);
-    await createImage(agent, req('again', { format: 'qcow2' }), call);
+    await createImage(agent, req('again', { format: ImageFormat.IMAGE_FORMAT_QCOW2 }), call);
     expect(
       await patternMismatches(local('0/42/again'), 'qcow2', [{ offset: 0, length: MIB, byte: 0 }]),
     ).toEqual([]);
@@ -114,14 +120,25 @@ describe('CreateImage (mkimage / mkswap)', () => {
   });
 
   it.each([
-    [{ format: 'vmdk' }, 'create image on host01: format must be one of raw, qcow2, swap (got "vmdk")'],
+    [
+      { format: ImageFormat.UNRECOGNIZED },
+      'create image on host01: format must be one of raw, qcow2 (got -1)',
+    ],
+    [
+      { format: ImageFormat.IMAGE_FORMAT_UNSPECIFIED },
+      'create image on host01: format must be one of raw, qcow2 (got UNSPECIFIED)',
+    ],
+    [
+      { swap: true, format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+      'create image on host01: format must be raw with swap (got qcow2)',
+    ],
     [
       { filesystem: 'btrfs' },
       'create image on host01: filesystem must be one of ext2, ext3, ext4, xfs, vfat (got "btrfs")',
     ],
     [
-      { format: 'swap', filesystem: 'ext4' },
-      'create image on host01: filesystem must be empty with format swap (got "ext4")',
+      { swap: true, filesystem: 'ext4' },
+      'create image on host01: filesystem must be empty with swap (got "ext4")',
     ],
     [{ filesystem: 'ext4', filesystemOptions: '-d /etc' }, /filesystem_options: "\/etc" may only hold/],
     [{ filesystem: 'ext4', filesystemOptions: '-E;reboot' }, /filesystem_options: "-E;reboot"/],

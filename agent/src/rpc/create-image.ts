@@ -5,9 +5,10 @@ import type {
   CreateImageResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { writeAtomically } from '../files/atomic-file.js';
-import { FILESYSTEMS, MAKE_IMAGE_FORMATS, makeImage } from '../images/make-image.js';
+import { FILESYSTEMS, type MakeImageFormat, makeImage } from '../images/make-image.js';
 import { imageInfo } from '../qemu/qemu-img.js';
 import { makeParents } from '../files/make-parents.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { oneOf, requirePath, requirePositive } from './validate.js';
 
@@ -30,13 +31,21 @@ export async function createImage(
   const action = 'create image';
   const path = requirePath(agent, action, 'path', req.path);
   const sizeMb = requirePositive(agent, action, 'size_mb', req.sizeMb);
-  const format = oneOf(agent, action, 'format', req.format, MAKE_IMAGE_FORMATS);
-  const filesystem =
-    req.filesystem === '' ? undefined : oneOf(agent, action, 'filesystem', req.filesystem, FILESYSTEMS);
-  if (format === 'swap' && filesystem !== undefined) {
+  const imageFormat = formatName(agent, action, 'format', req.format);
+  if (req.swap && imageFormat !== 'raw') {
     throw new StorageError(
       'INVALID_ARGUMENT',
-      `${action} on ${agent.name}: filesystem must be empty with format swap (got "${filesystem}")`,
+      `${action} on ${agent.name}: format must be raw with swap (got ${imageFormat})`,
+    );
+  }
+  // A swap area is a raw image made with mkswap (images/make-image.ts).
+  const format: MakeImageFormat = req.swap ? 'swap' : imageFormat;
+  const filesystem =
+    req.filesystem === '' ? undefined : oneOf(agent, action, 'filesystem', req.filesystem, FILESYSTEMS);
+  if (req.swap && filesystem !== undefined) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${action} on ${agent.name}: filesystem must be empty with swap (got "${filesystem}")`,
     );
   }
   const filesystemOptions = req.filesystemOptions.split(/\s+/).filter((o) => o !== '');

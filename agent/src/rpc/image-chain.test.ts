@@ -16,6 +16,7 @@ import { copyImageChain } from './copy-image-chain.js';
 import { linkImage } from './link-image.js';
 import { saveImageChain } from './save-image-chain.js';
 import { snapshotCreate } from './snapshot-create.js';
+import { BackingStyle, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 const base = await makeTempDir('image-chain-');
 const root = join(base, 'datastores');
@@ -66,15 +67,20 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
   it('copies a persistent image with a snapshot to a local chain and saves the local writes back', async () => {
     const img = await image('p1', 'qcow2');
     // As LinkImage + SnapshotCreate leave it: <IMG>.snap/0 -> IMG, 1 backed by <IMG>.snap/0.
-    await linkImage(agent, { source: ds('1/p1'), diskPath: ds('0/10/disk.0'), format: 'qcow2' }, call);
+    await linkImage(
+      agent,
+      { source: ds('1/p1'), diskPath: ds('0/10/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+      call,
+    );
     await snapshotCreate(
       agent,
       {
         diskPath: ds('0/10/disk.0'),
-        format: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
         snapDir: ds('1/p1.snap'),
-        backingStyle: 'relative',
+        backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
         snapId: 0,
+        live: undefined,
       },
       call,
     );
@@ -82,7 +88,7 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
     rmSync(local('0/10'), { recursive: true });
     expect(await storedBackingNames(local('1/p1.snap/1'))).toEqual(['../../1/p1.snap/0', undefined]);
 
-    const copy = { source: ds('1/p1'), diskPath: ds('0/30/disk.0'), format: 'qcow2' };
+    const copy = { source: ds('1/p1'), diskPath: ds('0/30/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 };
     for (let i = 0; i < 2; i++) expect(await copyImageChain(agent, copy, call)).toEqual({ snapshotId: 1 });
     const disk = local('0/30/disk.0');
     expect(readlinkSync(disk)).toBe('disk.0.snap/1');
@@ -99,7 +105,7 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
     expect(await reads(local('1/p1.snap/1'), [0, A], [DATA, B], [2 * DATA, 0])).toEqual([]);
     expect(lstatSync(img).isFile()).toBe(true);
 
-    const save = { diskPath: ds('0/30/disk.0'), source: ds('1/p1'), format: 'qcow2' };
+    const save = { diskPath: ds('0/30/disk.0'), source: ds('1/p1'), format: ImageFormat.IMAGE_FORMAT_QCOW2 };
     for (let i = 0; i < 2; i++) expect(await saveImageChain(agent, save, call)).toEqual({ snapshotId: 1 });
     expect(lstatSync(img).isSymbolicLink()).toBe(true);
     expect(readlinkSync(img)).toBe('p1.snap/1');
@@ -115,12 +121,20 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
 
     // The saved image links and copies again.
     expect(
-      await linkImage(agent, { source: ds('1/p1'), diskPath: ds('0/31/disk.0'), format: 'qcow2' }, call),
+      await linkImage(
+        agent,
+        { source: ds('1/p1'), diskPath: ds('0/31/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     ).toEqual({
       snapshotId: 1,
     });
     expect(
-      await copyImageChain(agent, { source: ds('1/p1'), diskPath: ds('0/32/disk.0'), format: 'qcow2' }, call),
+      await copyImageChain(
+        agent,
+        { source: ds('1/p1'), diskPath: ds('0/32/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     ).toEqual({
       snapshotId: 1,
     });
@@ -130,7 +144,7 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
 
   it('qcow2 without a snap dir: disk.0 -> disk.0.snap/0, a standalone copy; saved back as <IMG>.snap/0', async () => {
     const img = await image('p2', 'qcow2');
-    const copy = { source: ds('1/p2'), diskPath: ds('0/33/disk.0'), format: 'qcow2' };
+    const copy = { source: ds('1/p2'), diskPath: ds('0/33/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 };
     expect(await copyImageChain(agent, copy, call)).toEqual({ snapshotId: 0 });
     const disk = local('0/33/disk.0');
     expect(readlinkSync(disk)).toBe('disk.0.snap/0');
@@ -155,7 +169,11 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
     await image('b3', 'qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', '-b', local('1/b3'), '-F', 'qcow2', local('1/p3'));
     await writePattern(local('1/p3'), 'qcow2', B, DATA, DATA);
-    await copyImageChain(agent, { source: ds('1/p3'), diskPath: ds('0/34/disk.0'), format: 'qcow2' }, call);
+    await copyImageChain(
+      agent,
+      { source: ds('1/p3'), diskPath: ds('0/34/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+      call,
+    );
     const disk = local('0/34/disk.0');
     expect(await storedBackingNames(disk)).toEqual([undefined]);
     expect(await reads(disk, [0, A], [DATA, B])).toEqual([]);
@@ -163,7 +181,7 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
 
   it('raw: plain copies both ways', async () => {
     const img = await image('r1', 'raw');
-    const copy = { source: ds('1/r1'), diskPath: ds('0/35/disk.0'), format: 'raw' };
+    const copy = { source: ds('1/r1'), diskPath: ds('0/35/disk.0'), format: ImageFormat.IMAGE_FORMAT_RAW };
     for (let i = 0; i < 2; i++) expect(await copyImageChain(agent, copy, call)).toEqual({ snapshotId: 0 });
     const disk = local('0/35/disk.0');
     expect(lstatSync(disk).isFile()).toBe(true);
@@ -185,9 +203,17 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
 
   it('a LinkImage disk is already in place: SaveImageChain changes nothing', async () => {
     const img = await image('p4', 'qcow2');
-    await linkImage(agent, { source: ds('1/p4'), diskPath: ds('0/36/disk.0'), format: 'qcow2' }, call);
+    await linkImage(
+      agent,
+      { source: ds('1/p4'), diskPath: ds('0/36/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+      call,
+    );
     expect(
-      await saveImageChain(agent, { diskPath: ds('0/36/disk.0'), source: ds('1/p4'), format: 'qcow2' }, call),
+      await saveImageChain(
+        agent,
+        { diskPath: ds('0/36/disk.0'), source: ds('1/p4'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     ).toEqual({
       snapshotId: 0,
     });
@@ -197,13 +223,21 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
 
   it('a missing source or disk is NOT_FOUND and creates nothing', async () => {
     const err = await failure(
-      copyImageChain(agent, { source: ds('1/nope'), diskPath: ds('0/37/disk.0'), format: 'qcow2' }, call),
+      copyImageChain(
+        agent,
+        { source: ds('1/nope'), diskPath: ds('0/37/disk.0'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     );
     expect(err.reason).toBe('NOT_FOUND');
     expect(existsSync(local('0/37'))).toBe(false);
     expect(existsSync(local('1/nope.snap'))).toBe(false);
     const save = await failure(
-      saveImageChain(agent, { diskPath: ds('0/37/disk.0'), source: ds('1/nope'), format: 'qcow2' }, call),
+      saveImageChain(
+        agent,
+        { diskPath: ds('0/37/disk.0'), source: ds('1/nope'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     );
     expect(save.reason).toBe('NOT_FOUND');
     expect(existsSync(local('1/nope'))).toBe(false);
@@ -212,7 +246,11 @@ describe('CopyImageChain / SaveImageChain (qcow2/shared ln.ssh and mvds.ssh)', (
   it('refuses disk_path equal to the source', async () => {
     await image('p5', 'qcow2');
     const err = await failure(
-      copyImageChain(agent, { source: ds('1/p5'), diskPath: ds('1/p5'), format: 'qcow2' }, call),
+      copyImageChain(
+        agent,
+        { source: ds('1/p5'), diskPath: ds('1/p5'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     );
     expect(err.reason).toBe('INVALID_ARGUMENT');
   });

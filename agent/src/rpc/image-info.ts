@@ -1,10 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
-import type { ImageInfoRequest, ImageInfoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { IMAGE_FORMATS } from '../qemu/qemu-img.js';
+import {
+  ImageFormat,
+  type ImageInfoRequest,
+  type ImageInfoResponse,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { readChain } from '../qemu/safe-chain.js';
+import { formatName, imageFormat } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField } from './validate.js';
+import { requireField } from './validate.js';
 
 /** An image and its backing chain, read one validated layer at a time (safe-chain.ts). Read-only: no lock. */
 export async function imageInfo(
@@ -13,7 +17,7 @@ export async function imageInfo(
   call: CallContext,
 ): Promise<ImageInfoResponse> {
   const path = requireField(agent, 'image info', 'path', req.path);
-  const format = oneOf(agent, 'image info', 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, 'image info', 'format', req.format);
   // The real file (a disk.N symlink followed), so bare backing names resolve in its directory.
   const local = await agent.roots.resolveTarget(path, 'path');
   const here = where(agent, path);
@@ -29,12 +33,13 @@ export async function imageInfo(
   return {
     layers: layers.map((l) => ({
       filename: l.filename,
-      format: l.format,
+      format: imageFormat(l.format),
       virtualSize: l.virtualSize,
       actualSize: l.actualSize,
       backingFilename: l.backingFilename ?? '',
       fullBackingFilename: l.fullBackingFilename ?? '',
-      backingFormat: l.backingFormat ?? '',
+      backingFormat:
+        l.backingFormat === undefined ? ImageFormat.IMAGE_FORMAT_UNSPECIFIED : imageFormat(l.backingFormat),
     })),
   };
 }

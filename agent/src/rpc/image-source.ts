@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
-import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
+import type { ImageFormat as WireImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { type ImageFormat } from '../qemu/qemu-img.js';
 import type { ChainLayer } from '../qemu/safe-chain.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, where } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { requirePath } from './validate.js';
 
 /**
  * Reads the image an RPC builds a disk from: NOT_FOUND when it is missing, and its whole backing
@@ -52,12 +54,12 @@ export interface ImageToDisk {
 export async function resolveImageToDisk(
   agent: AgentContext,
   action: string,
-  req: { source: string; diskPath: string; format: string },
+  req: { source: string; diskPath: string; format: WireImageFormat },
   opts: { imageSnap: boolean },
 ): Promise<ImageToDisk> {
   const source = requirePath(agent, action, 'source', req.source);
   const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
   const here = where(agent, source);
   const what = `${action} ${here} to ${diskPath}`;
   if (opts.imageSnap && diskPath === source) {

@@ -11,7 +11,11 @@ import {
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import type { LinkImageRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackingStyle,
+  ImageFormat,
+  type LinkImageRequest,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
@@ -23,6 +27,7 @@ import {
 } from '../../../test/support/agent/disk-testing.js';
 import { linkImage } from './link-image.js';
 import { snapshotCreate } from './snapshot-create.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
 
 const base = await makeTempDir('link-image-');
 const root = join(base, 'datastores');
@@ -42,7 +47,7 @@ const req = (vm: string, image: string): LinkImageRequest => ({
   source: ds(`1/${image}`),
   diskPath: ds(`0/${vm}/disk.0`),
   // What oned knows: the raw test images are named r*.
-  format: image.startsWith('r') ? 'raw' : 'qcow2',
+  format: wireFormat(image.startsWith('r') ? 'raw' : 'qcow2'),
 });
 
 async function image(name: string, format: 'raw' | 'qcow2'): Promise<string> {
@@ -88,9 +93,10 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
     await linkImage(agent, req('21', 'p2'), call);
     const snap = {
       diskPath: ds('0/21/disk.0'),
-      format: 'qcow2',
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
       snapDir: ds('1/p2.snap'),
-      backingStyle: 'relative',
+      backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+      live: undefined,
     };
     await snapshotCreate(agent, { ...snap, snapId: 0 }, call);
     await snapshotCreate(agent, { ...snap, snapId: 1 }, call);
@@ -153,7 +159,11 @@ describe('LinkImage (qcow2/shared ln of a persistent image)', () => {
   it('refuses disk_path equal to the source', async () => {
     await image('p5', 'qcow2');
     const err = await failure(
-      linkImage(agent, { source: ds('1/p5'), diskPath: ds('1/p5'), format: 'qcow2' }, call),
+      linkImage(
+        agent,
+        { source: ds('1/p5'), diskPath: ds('1/p5'), format: ImageFormat.IMAGE_FORMAT_QCOW2 },
+        call,
+      ),
     );
     expect(err.reason).toBe('INVALID_ARGUMENT');
   });

@@ -2,7 +2,7 @@ import { readlink, realpath } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { RelinkDiskRequest, RelinkDiskResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type StoredNames, storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS, rebase } from '../qemu/qemu-img.js';
+import { rebase } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import {
   type SnapDir,
@@ -15,8 +15,9 @@ import {
   snapshotIdOf,
 } from '../snapshots/snap-dir.js';
 import { type SnapChains, confineTo, readSnapChains } from '../snapshots/snap-dir-copy.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField, requirePath } from './validate.js';
+import { requireField, requirePath } from './validate.js';
 
 /**
  * tm/local clone/ln of an image whose SOURCE links into its own snap dir (OpenNebula's local
@@ -34,7 +35,7 @@ export async function relinkDisk(
   const action = 'relink disk';
   const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
   const active = requireField(agent, action, 'active', req.active);
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
   const here = where(agent, diskPath);
   const what = `${action} ${here}`;
   const id = snapshotIdOf(active);

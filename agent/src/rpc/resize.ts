@@ -2,10 +2,11 @@ import { stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ResizeRequest, ResizeResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { MIB } from '../../../common/src/units.js';
-import { IMAGE_FORMATS, resize as qemuResize } from '../qemu/qemu-img.js';
+import { resize as qemuResize } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requireField, requirePositive } from './validate.js';
+import { requireField, requirePositive } from './validate.js';
 
 /**
  * Grows an image to size_mb MiB (tm/common/resize). The current virtual size decides: equal is a
@@ -19,7 +20,7 @@ export async function resizeImage(
 ): Promise<ResizeResponse> {
   const path = requireField(agent, 'resize', 'path', req.path);
   const sizeMb = requirePositive(agent, 'resize', 'size_mb', req.sizeMb);
-  const format = oneOf(agent, 'resize', 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, 'resize', 'format', req.format);
   // disk.N may be a symlink into an image datastore: follow it, but only within the roots.
   const local = await agent.roots.resolveTarget(path, 'path');
   const here = where(agent, path);

@@ -7,13 +7,14 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { isInside } from '../paths/roots.js';
 import { storedNames } from '../paths/stored-name.js';
-import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
+import { type ImageFormat } from '../qemu/qemu-img.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { readDisk, readSnapDir, relink } from '../snapshots/snap-dir.js';
 import { confineTo, copySnapFiles, readSnapChains } from '../snapshots/snap-dir-copy.js';
 import { buildSnapDir } from '../snapshots/build-snap-dir.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { requirePath } from './validate.js';
 
 /**
  * qcow2/shared `mvds.ssh` (MIXED mode): the local disk of a persistent image (CopyImageChain's
@@ -31,7 +32,7 @@ export async function saveImageChain(
   const action = 'save image chain';
   const diskPath = requirePath(agent, action, 'disk_path', req.diskPath);
   const source = requirePath(agent, action, 'source', req.source);
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
   const here = where(agent, diskPath);
   const what = `${action} ${here} to ${source}`;
   if (diskPath === source) {

@@ -2,26 +2,35 @@ import { basename } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { type StoredNames, storedNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
-import { IMAGE_FORMATS, type ImageFormat } from '../qemu/qemu-img.js';
+import {
+  BackingStyle as WireBackingStyle,
+  type ImageFormat,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { ImageFormat as QemuFormat } from '../qemu/qemu-img.js';
 import type { BackingStyle } from '../snapshots/qcow2-snapshots.js';
+import { formatName } from './image-format.js';
 import { type AgentContext, where } from './context.js';
-import { oneOf, requirePath } from './validate.js';
+import { enumName, requirePath } from './validate.js';
 
-export const BACKING_STYLES: readonly BackingStyle[] = ['relative', 'bare'];
+/** The contract's backing styles and the agent's names for them (snapshots/qcow2-snapshots.ts). */
+const BACKING_STYLES: ReadonlyMap<WireBackingStyle, BackingStyle> = new Map([
+  [WireBackingStyle.BACKING_STYLE_RELATIVE, 'relative'],
+  [WireBackingStyle.BACKING_STYLE_BARE, 'bare'],
+]);
 
 /** The fields the three snapshot requests share. */
 export interface SnapshotFields {
   diskPath: string;
   snapId: number;
-  format: string;
+  format: ImageFormat;
   snapDir: string;
-  backingStyle: string;
+  backingStyle: WireBackingStyle;
 }
 
 /** A validated, resolved snapshot request: local paths inside the roots, and the message prefix. */
 export interface ResolvedSnapshot {
   readonly id: number;
-  readonly format: ImageFormat;
+  readonly format: QemuFormat;
   readonly style: BackingStyle;
   /** disk.N itself (a symlink is not followed). */
   readonly disk: string;
@@ -57,10 +66,13 @@ export async function resolveSnapshot(
       `${action} on ${agent.name}: snap_id must be a non-negative integer`,
     );
   }
-  const format = oneOf(agent, action, 'format', req.format, IMAGE_FORMATS);
+  const format = formatName(agent, action, 'format', req.format);
   let style: BackingStyle = 'relative';
-  if (req.backingStyle !== '' || (styleRequired && format === 'qcow2')) {
-    style = oneOf(agent, action, 'backing_style', req.backingStyle, BACKING_STYLES);
+  if (
+    req.backingStyle !== WireBackingStyle.BACKING_STYLE_UNSPECIFIED ||
+    (styleRequired && format === 'qcow2')
+  ) {
+    style = enumName(agent, action, 'backing_style', req.backingStyle, BACKING_STYLES);
   }
   const snapDirPath =
     req.snapDir === '' ? `${diskPath}.snap` : agent.roots.normalize(req.snapDir, 'snap_dir');

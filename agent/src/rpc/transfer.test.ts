@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { FileKind, type ReceiveRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
 import { PathLocks } from '../locks/path-locks.js';
+import { Monitoring } from '../monitor/monitoring.js';
 import { Roots } from '../paths/roots.js';
 import type { AgentContext, CallContext, DataPath } from './context.js';
 import { openSend, receive } from './transfer.js';
@@ -15,15 +17,20 @@ const root = mkdtempSync(join(tmpdir(), 'rpc-transfer-'));
 const SHORT_WAIT_MS = 20;
 
 function context(dataPath: Partial<DataPath>): { agent: AgentContext; call: CallContext } {
+  const rootConfigs = [{ location: LOC, path: root }];
+  const roots = new Roots('host01', rootConfigs);
+  const log = pino({ level: 'silent' });
   const agent: AgentContext = {
     name: 'host01',
     version: 'test',
-    roots: new Roots('host01', [{ location: LOC, path: root }]),
+    roots,
     locks: new PathLocks(SHORT_WAIT_MS),
     dataPath: { dataAddress: () => '127.0.0.1:1', ...dataPath } as DataPath,
     copyLocal: () => Promise.reject(new Error('unused')),
+    libvirtUri: DEFAULT_LIBVIRT_URI,
+    monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, log),
   };
-  return { agent, call: { signal: new AbortController().signal, log: pino({ level: 'silent' }) } };
+  return { agent, call: { signal: new AbortController().signal, log } };
 }
 
 const request: ReceiveRequest = {

@@ -39,3 +39,23 @@ export function oneOf<T extends string>(
 export function requirePath(agent: AgentContext, method: string, field: string, value: string): string {
   return agent.roots.normalize(requireField(agent, method, field, value), field);
 }
+
+/**
+ * A required enum field of the contract, turned into the name the agent's internals use: `names`
+ * maps each allowed value to it. UNSPECIFIED (0, proto3's "unset") and a number this agent does not
+ * know are INVALID_ARGUMENT naming the field and the allowed values, as `oneOf` does for strings.
+ */
+export function enumName<E extends number, T extends string>(
+  agent: AgentContext,
+  method: string,
+  field: string,
+  value: E,
+  names: ReadonlyMap<E, T>,
+): T {
+  const found = names.get(value);
+  if (found !== undefined) return found;
+  throw new StorageError(
+    'INVALID_ARGUMENT',
+    `${method} on ${agent.name}: ${field} must be one of ${[...names.values()].join(', ')} (got ${value === 0 ? 'UNSPECIFIED' : value})`,
+  );
+}

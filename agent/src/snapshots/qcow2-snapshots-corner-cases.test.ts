@@ -8,6 +8,7 @@ import { convertImage } from '../rpc/convert.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { checkClean, qemuImg, storedBackingNames } from '../../../test/support/agent/disk-testing.js';
 import { SIZE_MB, failure, qcow2SnapshotFixture } from '../../../test/support/agent/qcow2-test-fixture.js';
+import { BackingStyle, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 const {
   base,
@@ -146,12 +147,16 @@ describe('qcow2 snapshot corner cases', () => {
 
   it('names the bad field and refuses paths outside the roots', async () => {
     await sharedLayout();
-    const bad = await failure(snapshotCreate(agent, { ...req(2), format: 'vmdk' }, call));
+    const bad = await failure(snapshotCreate(agent, { ...req(2), format: ImageFormat.UNRECOGNIZED }, call));
     expect(bad.reason).toBe('INVALID_ARGUMENT');
-    expect(bad.message).toBe('snapshot create on host01: format must be one of raw, qcow2 (got "vmdk")');
-    expect((await failure(snapshotCreate(agent, { ...req(2), backingStyle: '' }, call))).message).toMatch(
-      /backing_style must be one of relative, bare/,
-    );
+    expect(bad.message).toBe('snapshot create on host01: format must be one of raw, qcow2 (got -1)');
+    expect(
+      (
+        await failure(
+          snapshotCreate(agent, { ...req(2), backingStyle: BackingStyle.BACKING_STYLE_UNSPECIFIED }, call),
+        )
+      ).message,
+    ).toMatch(/backing_style must be one of relative, bare/);
     expect((await failure(create(2, 'relative', { diskPath: '/etc/passwd' }))).reason).toBe(
       'PATH_OUTSIDE_ROOTS',
     );
@@ -176,8 +181,8 @@ describe('qcow2 snapshot corner cases', () => {
         {
           source: ds('0/42/disk.0'),
           destination: ds('1/leak'),
-          format: 'raw',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_RAW,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
         },

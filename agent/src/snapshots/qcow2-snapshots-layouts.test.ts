@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { convertImage } from '../rpc/convert.js';
 import { checkClean, storedBackingNames } from '../../../test/support/agent/disk-testing.js';
 import { failure, qcow2SnapshotFixture } from '../../../test/support/agent/qcow2-test-fixture.js';
+import { ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 
 const {
   agent,
@@ -102,8 +103,8 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
       {
         source: ds('0/42/disk.0'),
         destination: ds('1/flat'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
       },
@@ -116,8 +117,8 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
       {
         source: ds('0/42/disk.0'),
         destination: ds('1/snap0.raw'),
-        format: 'raw',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_RAW,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: { snapDir: '', snapId: 0 },
       },
@@ -130,8 +131,8 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
         {
           source: ds('0/42/disk.0'),
           destination: ds('0/42/disk.0.snap/1'),
-          format: 'qcow2',
-          sourceFormat: 'qcow2',
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
         },
@@ -164,8 +165,8 @@ describe('qcow2 snapshots on a tm/local VM directory (bare names)', () => {
       {
         source: ds('0/42/disk.0'),
         destination: ds('1/x'),
-        format: 'qcow2',
-        sourceFormat: 'qcow2',
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: false,
         snapshot: { snapDir: '', snapId: 2 },
       },

@@ -16,6 +16,8 @@ import {
   qemuImg,
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
+import { BackingStyle } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { wireFormat } from '../../../test/support/wire-enums.js';
 
 /**
  * Long seeded sequences of write / create / revert / delete / convert (and immediate repeats) on
@@ -79,9 +81,10 @@ async function runSequence(format: 'qcow2' | 'raw', seed: number): Promise<Recor
   const request = (id: number) => ({
     diskPath: ds(`${vm}/disk.0`),
     snapId: id,
-    format,
+    format: wireFormat(format),
     snapDir: '',
-    backingStyle: 'relative',
+    backingStyle: BackingStyle.BACKING_STYLE_RELATIVE,
+    live: undefined,
   });
   const counts: Record<string, number> = {};
   for (let step = 0; step < STEPS; step++) {
@@ -131,8 +134,8 @@ async function runSequence(format: 'qcow2' | 'raw', seed: number): Promise<Recor
           {
             source: ds(`${vm}/disk.0`),
             destination: ds('1/converted'),
-            format: outFormat,
-            sourceFormat: format,
+            format: wireFormat(outFormat),
+            sourceFormat: wireFormat(format),
             sparse: rnd.next() < 0.8,
             snapshot: id === undefined ? undefined : { snapDir: '', snapId: id },
           },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VmDisk } from '../oned/vm-disk.js';
 import type { ActionContext } from './action-context.js';
-import { copyFormat, diskFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
+import { copyFormat, diskFormat, imageFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
 
 const disk = (attrs: Record<string, string>): VmDisk => new VmDisk(7, 1, attrs);
 const ctx = (driver: string, action: string): ActionContext => ({ driver, action }) as ActionContext;
@@ -25,8 +25,8 @@ describe('disk facts', () => {
     [{ TYPE: 'swap', SIZE: '64' }, 'raw'],
     [{ TYPE: 'fs', SIZE: '64' }, 'raw'],
     [{ TYPE: 'fs', FORMAT: 'qcow2' }, 'qcow2'],
-  ])('diskFormat(%j) = %s: what oned knows, never the image', (attrs, format) => {
-    expect(diskFormat(disk(attrs), 'VM 7 DISK 1')).toBe(format);
+  ] as const)('diskFormat(%j) = %s: what oned knows, never the image', (attrs, format) => {
+    expect(diskFormat(disk(attrs), 'VM 7 DISK 1')).toBe(imageFormat(format));
   });
 
   it('diskFormat refuses an unknown format, an image disk without one, and no disk', () => {
@@ -46,8 +46,8 @@ describe('disk facts', () => {
     [{ FORMAT: 'QCOW2' }, 'qcow2'],
     [{ FORMAT: 'raw' }, 'raw'],
     [{}, 'raw'],
-  ])('copyFormat(%j) = %s', (attrs, format) => {
-    expect(copyFormat(disk(attrs))).toBe(format);
+  ] as const)('copyFormat(%j) = %s', (attrs, format) => {
+    expect(copyFormat(disk(attrs))).toBe(imageFormat(format));
   });
 
   it.each([

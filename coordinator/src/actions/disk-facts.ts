@@ -1,5 +1,6 @@
 import { StorageError } from '../../../common/src/errors.js';
 import { TM_DRIVER_SHARED } from '../../../common/src/drivers/driver-actions.js';
+import { ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { VmDisk } from '../oned/vm-disk.js';
 import type { ActionContext } from './action-context.js';
 import { cleanPath, diskIdOf, parseHostPath, type HostPath } from './host-path.js';
@@ -14,8 +15,15 @@ export function parseDiskArg(arg: string | undefined, field: string): HostPath &
 }
 
 /** The image format a new copy of the disk gets: qcow2 stays qcow2, anything else is written raw. */
-export function copyFormat(disk: VmDisk | undefined): 'raw' | 'qcow2' {
-  return (disk?.format ?? 'raw').toLowerCase() === 'qcow2' ? 'qcow2' : 'raw';
+export function copyFormat(disk: VmDisk | undefined): ImageFormat {
+  return (disk?.format ?? 'raw').toLowerCase() === 'qcow2'
+    ? ImageFormat.IMAGE_FORMAT_QCOW2
+    : ImageFormat.IMAGE_FORMAT_RAW;
+}
+
+/** oned's format names (DISK/FORMAT, mkimage's argument) as the agent's contract spells them. */
+export function imageFormat(name: 'raw' | 'qcow2'): ImageFormat {
+  return name === 'qcow2' ? ImageFormat.IMAGE_FORMAT_QCOW2 : ImageFormat.IMAGE_FORMAT_RAW;
 }
 
 /**
@@ -37,14 +45,14 @@ const SWAP_TYPE = 'swap';
  * lets qemu guess: a raw disk whose guest wrote a qcow2 header must stay raw). DISK/FORMAT (oned
  * copies IMAGE/FORMAT into it), else DISK/DRIVER; a swap disk, or a volatile disk without either, is
  * raw, as mkimage makes it. Anything but raw or qcow2, or an image disk with neither attribute, is
- * refused naming VM, disk and attribute.
+ * refused naming VM, disk and attribute. Returned as the agent's contract spells it.
  */
-export function diskFormat(disk: VmDisk | undefined, owner: string): 'raw' | 'qcow2' {
+export function diskFormat(disk: VmDisk | undefined, owner: string): ImageFormat {
   if (!disk) throw new StorageError('INVALID_ARGUMENT', `${owner}: no DISK to take the image format from`);
   const name = disk.format !== undefined ? 'FORMAT' : disk.get('DRIVER') !== undefined ? 'DRIVER' : undefined;
   const value = (name === undefined ? undefined : disk.get(name))?.toLowerCase();
   if (value === undefined) {
-    if (disk.isVolatile || disk.type?.toLowerCase() === SWAP_TYPE) return 'raw';
+    if (disk.isVolatile || disk.type?.toLowerCase() === SWAP_TYPE) return ImageFormat.IMAGE_FORMAT_RAW;
     throw new StorageError(
       'INVALID_ARGUMENT',
       `VM ${disk.vmId} DISK ${disk.diskId} has neither FORMAT nor DRIVER: its image format is unknown`,
@@ -56,5 +64,5 @@ export function diskFormat(disk: VmDisk | undefined, owner: string): 'raw' | 'qc
       `VM ${disk.vmId} DISK ${disk.diskId} ${name} is ${JSON.stringify(value)}; only raw and qcow2 are supported`,
     );
   }
-  return value;
+  return imageFormat(value);
 }

@@ -1,5 +1,5 @@
 import { StorageError } from '../../../common/src/errors.js';
-import type { LiveDisk } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { FreezeMode, type LiveDisk } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { VmInfo } from '../oned/vm-xml.js';
 
 /**
@@ -15,5 +15,19 @@ export function liveDisk(vm: VmInfo, diskId: number): LiveDisk {
   if (target === undefined || target === '') {
     throw new StorageError('INVALID_ARGUMENT', `VM ${vm.id} DISK ${diskId} has no TARGET`);
   }
-  return { domain: vm.deployId, target, freeze: vm.backupConfig['FS_FREEZE'] ?? 'NONE' };
+  return { domain: vm.deployId, target, freeze: freezeMode(vm.backupConfig['FS_FREEZE']) };
+}
+
+const FREEZE_MODES: Readonly<Record<string, FreezeMode>> = {
+  NONE: FreezeMode.FREEZE_MODE_NONE,
+  AGENT: FreezeMode.FREEZE_MODE_AGENT,
+  SUSPEND: FreezeMode.FREEZE_MODE_SUSPEND,
+};
+
+/**
+ * BACKUP_CONFIG/FS_FREEZE as the agent's contract spells it: NONE, AGENT or SUSPEND (any case,
+ * blanks around); a missing or other value is NONE, as in oned (docs/opennebula/backups.md#flow).
+ */
+export function freezeMode(value: string | undefined): FreezeMode {
+  return FREEZE_MODES[(value ?? '').trim().toUpperCase()] ?? FreezeMode.FREEZE_MODE_NONE;
 }

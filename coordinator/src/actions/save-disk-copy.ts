@@ -1,3 +1,4 @@
+import type { ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { LcmState } from '../oned/vm-state.js';
 import type { VmInfo } from '../oned/vm-xml.js';
 import type { ActionContext } from './action-context.js';
@@ -19,9 +20,9 @@ export async function saveDiskCopy(
   destination: string,
   c: {
     /** The copy's format. */
-    format: 'raw' | 'qcow2';
+    format: ImageFormat;
     /** The disk's format as oned knows it (DISK/FORMAT): the agent reads the disk with -f. */
-    sourceFormat: 'raw' | 'qcow2';
+    sourceFormat: ImageFormat;
     snapId: number;
     /** '' for the default `<disk>.snap`. */
     snapDir: string;

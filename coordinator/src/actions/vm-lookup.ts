@@ -1,6 +1,7 @@
 import { StorageError, oneLine } from '../../../common/src/errors.js';
 import { parseVm, type VmInfo } from '../oned/vm-xml.js';
 import type { ActionContext } from './action-context.js';
+import type { ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { diskFormat } from './disk-facts.js';
 import { diskIdOf } from './host-path.js';
 
@@ -34,11 +35,7 @@ export async function fetchVm(ctx: ActionContext, vmId: number): Promise<VmInfo>
  * The format oned knows for the disk a `.../disk.N` path names (disk-facts.ts diskFormat), for an
  * action whose arguments carry the VM id but not the disk's attributes.
  */
-export async function vmDiskFormat(
-  ctx: ActionContext,
-  vmId: number,
-  diskPath: string,
-): Promise<'raw' | 'qcow2'> {
+export async function vmDiskFormat(ctx: ActionContext, vmId: number, diskPath: string): Promise<ImageFormat> {
   const diskId = diskIdOf(diskPath);
   const owner = `VM ${vmId} ${diskPath}`;
   if (diskId === undefined) {

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, expect } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import type { SnapshotCreateRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackingStyle,
+  ImageFormat,
+  type SnapshotCreateRequest,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { snapshotCreate } from '../../../agent/src/rpc/snapshot-create.js';
 import { snapshotDelete } from '../../../agent/src/rpc/snapshot-delete.js';
 import { snapshotRevert } from '../../../agent/src/rpc/snapshot-revert.js';
@@ -60,9 +64,9 @@ export async function qcow2SnapshotFixture() {
     return {
       diskPath: ds('0/42/disk.0'),
       snapId: id,
-      format: 'qcow2',
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
       snapDir: '',
-      backingStyle: style,
+      backingStyle: style === 'bare' ? BackingStyle.BACKING_STYLE_BARE : BackingStyle.BACKING_STYLE_RELATIVE,
       // The proto field for snap_create_live; these offline tests never set it.
       live: undefined,
       ...extra,

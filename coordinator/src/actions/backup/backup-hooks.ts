@@ -1,6 +1,8 @@
 import { StorageError, oneLine } from '../../../../common/src/errors.js';
 import { NO_OUTPUT } from '../action-context.js';
+import { BackupMode } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { diskFormat } from '../disk-facts.js';
+import { freezeMode } from '../live-disk.js';
 import { declareAction, defineAction } from '../define-action.js';
 import { BACKUP_CANCEL_ARGS, BACKUP_HOOK_ARGS } from '../oned-signatures.js';
 import { backupIds, parseBackupCall } from './backup-call.js';
@@ -34,10 +36,10 @@ export const preBackup = declareAction(
       domain: c.deployId,
       live: c.live,
       disks,
-      mode: ids.mode,
+      mode: ids.mode === 'FULL' ? BackupMode.BACKUP_MODE_FULL : BackupMode.BACKUP_MODE_INCREMENT,
       backupId: ids.backupId,
       parentId: ids.parentId,
-      freeze: c.vm.backupConfig['FS_FREEZE'] ?? 'NONE',
+      freeze: freezeMode(c.vm.backupConfig['FS_FREEZE']),
       vmXml: c.vmXml,
     });
     for (const d of r.disks) {

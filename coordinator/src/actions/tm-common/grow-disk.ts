@@ -1,4 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import type { ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { VmDisk } from '../../oned/vm-disk.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import type { ActionContext } from '../action-context.js';
@@ -27,7 +28,7 @@ export async function growDisk(
   at: HostPath,
   disk: VmDisk | undefined,
   sizeMb: number,
-  format: 'raw' | 'qcow2',
+  format: ImageFormat,
 ): Promise<boolean> {
   const r = await ctx.ops.call(at.host, 'resize', {
     path: at.path,
@@ -46,7 +47,7 @@ export async function growToDiskSize(
   ctx: ActionContext,
   at: HostPath,
   disk: VmDisk | undefined,
-  format: () => 'raw' | 'qcow2',
+  format: () => ImageFormat,
 ): Promise<void> {
   const size = disk?.size;
   const originalSize = disk?.originalSize;

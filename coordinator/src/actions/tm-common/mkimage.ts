@@ -1,4 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import { defineAction } from '../define-action.js';
 import { diskIdOf, dirname, type HostPath } from '../host-path.js';
@@ -57,7 +58,9 @@ async function makeVolatile(
   await ctx.ops.call(destination.host, 'createImage', {
     path: destination.path,
     sizeMb,
-    format,
+    // A swap area is a raw image (docs/opennebula/tm-actions.md#mkimage).
+    format: format === 'qcow2' ? ImageFormat.IMAGE_FORMAT_QCOW2 : ImageFormat.IMAGE_FORMAT_RAW,
+    swap: format === 'swap',
     filesystem,
     filesystemOptions: '',
     sparse: disk?.sparse !== false,

@@ -1,10 +1,11 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { BackingStyle, type ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { LcmState } from '../../oned/vm-state.js';
 import type { VmInfo } from '../../oned/vm-xml.js';
 import { NO_OUTPUT, type ActionContext, type ActionResult } from '../action-context.js';
 import type { ParsedArgs } from '../action-args.js';
 import { defineAction } from '../define-action.js';
-import { snapDirFor } from '../disk-facts.js';
+import { imageFormat, snapDirFor } from '../disk-facts.js';
 import type { HostPath } from '../host-path.js';
 import { SNAPSHOT_ARGS } from '../oned-signatures.js';
 import { liveDisk } from '../live-disk.js';
@@ -16,7 +17,7 @@ import { fetchVm } from '../vm-lookup.js';
  * opened from inside the snap dir, and qemu-img, qemu-io and libvirt open `disk.N` from the VM
  * directory. The agents read either style, so directories made by OpenNebula's tm/local keep working.
  */
-const LOCAL_BACKING_STYLE = 'relative';
+const LOCAL_BACKING_STYLE = BackingStyle.BACKING_STYLE_RELATIVE;
 
 interface SnapshotCall {
   disk: HostPath;
@@ -25,7 +26,7 @@ interface SnapshotCall {
   snapId: number;
   vm: VmInfo;
   diskId: number;
-  format: 'raw' | 'qcow2';
+  format: ImageFormat;
 }
 
 async function snapshotCall(
@@ -43,7 +44,7 @@ async function snapshotCall(
       `VM ${vmId} DISK ${diskId} has FORMAT ${format}: snapshots need raw or qcow2`,
     );
   }
-  return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm.disk(diskId)) };
+  return { disk, snapId, vm, diskId, format: imageFormat(format), snapDir: snapDirFor(ctx, vm.disk(diskId)) };
 }
 
 /** snap_create of a powered-off VM (docs/opennebula/snapshots.md#snap_create): qcow2 overlay chain or a raw full copy. */

@@ -1,4 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { NO_OUTPUT } from '../action-context.js';
 import { defineAction } from '../define-action.js';
 import { formatHostPath } from '../host-path.js';
@@ -44,7 +45,12 @@ export const mvdsLocal = defineAction(
       // standalone file (ssh/mvds flattens the same way), made on the host beside the disk.
       const sourceFormat = await vmDiskFormat(ctx, vmId, disk.path);
       await flattenTo(ctx, disk, image, (flat) =>
-        saveDiskCopy(ctx, disk, flat, { format: 'qcow2', sourceFormat, snapId: CURRENT_STATE, snapDir: '' }),
+        saveDiskCopy(ctx, disk, flat, {
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          sourceFormat,
+          snapId: CURRENT_STATE,
+          snapDir: '',
+        }),
       );
     }
     await ctx.ops.call(image.host, 'delete', { path: `${image.path}.md5sum` });

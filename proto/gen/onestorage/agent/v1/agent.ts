@@ -23,6 +23,190 @@ export const protobufPackage = "onestorage.agent.v1";
 
 export const protobufFileName = "onestorage/agent/v1/agent.proto";
 
+/**
+ * An image's format as oned knows it (DISK/FORMAT, IMAGE/FORMAT): given to every qemu tool with -f
+ * (and -F for backing files), never read from the image (a guest controls the bytes of a raw disk).
+ */
+export enum ImageFormat {
+  IMAGE_FORMAT_UNSPECIFIED = 0,
+  IMAGE_FORMAT_RAW = 1,
+  IMAGE_FORMAT_QCOW2 = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function imageFormatFromJSON(object: any): ImageFormat {
+  switch (object) {
+    case 0:
+    case "IMAGE_FORMAT_UNSPECIFIED":
+      return ImageFormat.IMAGE_FORMAT_UNSPECIFIED;
+    case 1:
+    case "IMAGE_FORMAT_RAW":
+      return ImageFormat.IMAGE_FORMAT_RAW;
+    case 2:
+    case "IMAGE_FORMAT_QCOW2":
+      return ImageFormat.IMAGE_FORMAT_QCOW2;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ImageFormat.UNRECOGNIZED;
+  }
+}
+
+export function imageFormatToJSON(object: ImageFormat): string {
+  switch (object) {
+    case ImageFormat.IMAGE_FORMAT_UNSPECIFIED:
+      return "IMAGE_FORMAT_UNSPECIFIED";
+    case ImageFormat.IMAGE_FORMAT_RAW:
+      return "IMAGE_FORMAT_RAW";
+    case ImageFormat.IMAGE_FORMAT_QCOW2:
+      return "IMAGE_FORMAT_QCOW2";
+    case ImageFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** BACKUP_CONFIG/MODE: what a backup file holds. */
+export enum BackupMode {
+  BACKUP_MODE_UNSPECIFIED = 0,
+  /** BACKUP_MODE_FULL - A standalone copy of the disk. */
+  BACKUP_MODE_FULL = 1,
+  /** BACKUP_MODE_INCREMENT - The blocks changed since the parent backup (CBT). */
+  BACKUP_MODE_INCREMENT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function backupModeFromJSON(object: any): BackupMode {
+  switch (object) {
+    case 0:
+    case "BACKUP_MODE_UNSPECIFIED":
+      return BackupMode.BACKUP_MODE_UNSPECIFIED;
+    case 1:
+    case "BACKUP_MODE_FULL":
+      return BackupMode.BACKUP_MODE_FULL;
+    case 2:
+    case "BACKUP_MODE_INCREMENT":
+      return BackupMode.BACKUP_MODE_INCREMENT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BackupMode.UNRECOGNIZED;
+  }
+}
+
+export function backupModeToJSON(object: BackupMode): string {
+  switch (object) {
+    case BackupMode.BACKUP_MODE_UNSPECIFIED:
+      return "BACKUP_MODE_UNSPECIFIED";
+    case BackupMode.BACKUP_MODE_FULL:
+      return "BACKUP_MODE_FULL";
+    case BackupMode.BACKUP_MODE_INCREMENT:
+      return "BACKUP_MODE_INCREMENT";
+    case BackupMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * BACKUP_CONFIG/FS_FREEZE: how the guest is held still while its disk is read. UNSPECIFIED is
+ * NONE (oned's default).
+ */
+export enum FreezeMode {
+  FREEZE_MODE_UNSPECIFIED = 0,
+  /** FREEZE_MODE_NONE - Nothing is done. */
+  FREEZE_MODE_NONE = 1,
+  /** FREEZE_MODE_AGENT - fsfreeze through the QEMU guest agent; falls back to SUSPEND (logged) without one. */
+  FREEZE_MODE_AGENT = 2,
+  /** FREEZE_MODE_SUSPEND - The vCPUs are paused. */
+  FREEZE_MODE_SUSPEND = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function freezeModeFromJSON(object: any): FreezeMode {
+  switch (object) {
+    case 0:
+    case "FREEZE_MODE_UNSPECIFIED":
+      return FreezeMode.FREEZE_MODE_UNSPECIFIED;
+    case 1:
+    case "FREEZE_MODE_NONE":
+      return FreezeMode.FREEZE_MODE_NONE;
+    case 2:
+    case "FREEZE_MODE_AGENT":
+      return FreezeMode.FREEZE_MODE_AGENT;
+    case 3:
+    case "FREEZE_MODE_SUSPEND":
+      return FreezeMode.FREEZE_MODE_SUSPEND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FreezeMode.UNRECOGNIZED;
+  }
+}
+
+export function freezeModeToJSON(object: FreezeMode): string {
+  switch (object) {
+    case FreezeMode.FREEZE_MODE_UNSPECIFIED:
+      return "FREEZE_MODE_UNSPECIFIED";
+    case FreezeMode.FREEZE_MODE_NONE:
+      return "FREEZE_MODE_NONE";
+    case FreezeMode.FREEZE_MODE_AGENT:
+      return "FREEZE_MODE_AGENT";
+    case FreezeMode.FREEZE_MODE_SUSPEND:
+      return "FREEZE_MODE_SUSPEND";
+    case FreezeMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** qcow2 snapshots: how new backing names are written. */
+export enum BackingStyle {
+  BACKING_STYLE_UNSPECIFIED = 0,
+  /**
+   * BACKING_STYLE_RELATIVE - qcow2/shared: `<basename(snap_dir)>/K`, resolved from the VM directory and, through the self
+   * link, from the snap dir; when the snap dir is not beside the disk (a persistent image's
+   * `<IMAGE>.snap`, reached by an absolute disk link), the absolute path `<snap_dir>/K` on this
+   * host, as qcow2/shared's readlink gives it.
+   */
+  BACKING_STYLE_RELATIVE = 1,
+  /** BACKING_STYLE_BARE - tm/local: `K`. */
+  BACKING_STYLE_BARE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function backingStyleFromJSON(object: any): BackingStyle {
+  switch (object) {
+    case 0:
+    case "BACKING_STYLE_UNSPECIFIED":
+      return BackingStyle.BACKING_STYLE_UNSPECIFIED;
+    case 1:
+    case "BACKING_STYLE_RELATIVE":
+      return BackingStyle.BACKING_STYLE_RELATIVE;
+    case 2:
+    case "BACKING_STYLE_BARE":
+      return BackingStyle.BACKING_STYLE_BARE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BackingStyle.UNRECOGNIZED;
+  }
+}
+
+export function backingStyleToJSON(object: BackingStyle): string {
+  switch (object) {
+    case BackingStyle.BACKING_STYLE_UNSPECIFIED:
+      return "BACKING_STYLE_UNSPECIFIED";
+    case BackingStyle.BACKING_STYLE_RELATIVE:
+      return "BACKING_STYLE_RELATIVE";
+    case BackingStyle.BACKING_STYLE_BARE:
+      return "BACKING_STYLE_BARE";
+    case BackingStyle.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum FileKind {
   FILE_KIND_UNSPECIFIED = 0,
   FILE_KIND_FILE = 1,
@@ -162,11 +346,8 @@ export interface ResizeRequest {
   path: string;
   sizeMb: number;
   preallocate: boolean;
-  /**
-   * "raw" or "qcow2": the image's format as oned knows it (DISK/FORMAT), given to qemu-img with -f.
-   * Required. Never read from the image: a guest controls the bytes of a raw disk.
-   */
-  format: string;
+  /** The image's format as oned knows it (DISK/FORMAT), given to qemu-img with -f. Required. */
+  format: ImageFormat;
 }
 
 export interface ResizeResponse {
@@ -178,14 +359,19 @@ export interface ResizeResponse {
 export interface CreateImageRequest {
   path: string;
   sizeMb: number;
-  /** "raw", "qcow2" or "swap". */
-  format: string;
+  /** The new image's format. Required; RAW with `swap`. */
+  format: ImageFormat;
   /** Empty for an unformatted image, or one of ext2, ext3, ext4, xfs, vfat (DISK/FS). */
   filesystem: string;
   /** Extra mkfs options (datastore.conf FS_OPTS_<FS>), split on whitespace. */
   filesystemOptions: string;
   /** False allocates every block (SPARSE=no). */
   sparse: boolean;
+  /**
+   * mkswap: a raw swap area (DISK/TYPE swap) instead of an empty or formatted image. `format` must
+   * be RAW and `filesystem` empty.
+   */
+  swap: boolean;
 }
 
 export interface CreateImageResponse {
@@ -226,8 +412,8 @@ export interface SnapshotRef {
 export interface ConvertRequest {
   source: string;
   destination: string;
-  /** "raw" or "qcow2". */
-  format: string;
+  /** The copy's format. Required. */
+  format: ImageFormat;
   /** False allocates every block (-S 0). */
   sparse: boolean;
   /** Convert this snapshot of the disk `source` instead of its current state. */
@@ -235,10 +421,10 @@ export interface ConvertRequest {
     | SnapshotRef
     | undefined;
   /**
-   * "raw" or "qcow2": the format of `source` as oned knows it (DISK/FORMAT, IMAGE/FORMAT); a
-   * snapshot file of a disk has the disk's format. Required; given to qemu-img with -f.
+   * The format of `source` as oned knows it (DISK/FORMAT, IMAGE/FORMAT); a snapshot file of a disk
+   * has the disk's format. Required; given to qemu-img with -f.
    */
-  sourceFormat: string;
+  sourceFormat: ImageFormat;
 }
 
 export interface ConvertResponse {
@@ -248,21 +434,23 @@ export interface ConvertResponse {
 
 export interface ImageInfoRequest {
   path: string;
-  /** "raw" or "qcow2": the image's format as oned knows it. Required; a raw image has no chain. */
-  format: string;
+  /** The image's format as oned knows it. Required; a raw image has no chain. */
+  format: ImageFormat;
 }
 
 /** One layer of a backing chain. File names are this host's paths, as qemu-img reports them. */
 export interface ImageLayer {
   filename: string;
-  format: string;
+  /** The layer's format: the request's for the first layer, the recorded backing format after it. */
+  format: ImageFormat;
   virtualSize: number;
   actualSize: number;
   /** The backing name as stored in the image (empty when standalone). */
   backingFilename: string;
   /** The backing name resolved against the layer's directory. */
   fullBackingFilename: string;
-  backingFormat: string;
+  /** The backing format the layer records; UNSPECIFIED when it has no backing file. */
+  backingFormat: ImageFormat;
 }
 
 export interface ImageInfoResponse {
@@ -280,15 +468,15 @@ export interface CloneOverlayRequest {
   /** SPARSE: false allocates every block of a copy (`-S 0`, `cp --sparse=never`). */
   sparse: boolean;
   /**
-   * "raw" or "qcow2": the image's format (DISK/FORMAT, which oned copies from IMAGE/FORMAT).
-   * Required; also the disk's format, returned in the response.
+   * The image's format (DISK/FORMAT, which oned copies from IMAGE/FORMAT). Required; also the
+   * disk's format, returned in the response.
    */
-  format: string;
+  format: ImageFormat;
 }
 
 export interface CloneOverlayResponse {
-  /** The source's format, which is also the disk's: "raw" or "qcow2". */
-  format: string;
+  /** The source's format, which is also the disk's. */
+  format: ImageFormat;
 }
 
 export interface LinkImageRequest {
@@ -296,8 +484,8 @@ export interface LinkImageRequest {
   source: string;
   /** oned-view path of the VM's disk (`<vmdir>/disk.N`). */
   diskPath: string;
-  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
-  format: string;
+  /** The image's format (DISK/FORMAT). Required. */
+  format: ImageFormat;
 }
 
 export interface LinkImageResponse {
@@ -310,8 +498,8 @@ export interface CopyImageChainRequest {
   source: string;
   /** oned-view path of the VM's disk in the local system datastore (`<vmdir>/disk.N`). */
   diskPath: string;
-  /** "raw" or "qcow2": the image's format (DISK/FORMAT). Required. */
-  format: string;
+  /** The image's format (DISK/FORMAT). Required. */
+  format: ImageFormat;
 }
 
 export interface CopyImageChainResponse {
@@ -324,8 +512,8 @@ export interface SaveImageChainRequest {
   diskPath: string;
   /** oned-view path of the persistent image (DISK/SOURCE) in the shared image datastore. */
   source: string;
-  /** "raw" or "qcow2": the disk's format (DISK/FORMAT). Required. */
-  format: string;
+  /** The disk's format (DISK/FORMAT). Required. */
+  format: ImageFormat;
 }
 
 export interface SaveImageChainResponse {
@@ -342,10 +530,10 @@ export interface RelinkDiskRequest {
   /** The file of `<disk_path>.snap` the disk runs on: the basename of SOURCE's link ("3"). */
   active: string;
   /**
-   * The disk's format as oned knows it (DISK/FORMAT): "raw" or "qcow2"; every snapshot file is
-   * read as that format, never probed. Required.
+   * The disk's format as oned knows it (DISK/FORMAT); every snapshot file is read as that format,
+   * never probed. Required.
    */
-  format: string;
+  format: ImageFormat;
 }
 
 export interface RelinkDiskResponse {
@@ -357,18 +545,15 @@ export interface SnapshotCreateRequest {
   diskPath: string;
   /** oned's snapshot id (any number of digits). */
   snapId: number;
-  /** "raw" or "qcow2" (DISK/FORMAT). */
-  format: string;
+  /** The disk's format (DISK/FORMAT). Required. */
+  format: ImageFormat;
   /** Default `<disk_path>.snap`; the shared driver passes `<IMAGE SOURCE>.snap` for persistent images. */
   snapDir: string;
   /**
-   * qcow2: how new backing names are written. "relative" (qcow2/shared): `<basename(snap_dir)>/K`,
-   * resolved from the VM directory and, through the self link, from the snap dir; when the snap dir
-   * is not beside the disk (a persistent image's `<IMAGE>.snap`, reached by an absolute disk link),
-   * the absolute path `<snap_dir>/K` on this host, as qcow2/shared's readlink gives it. "bare": `K`
-   * (tm/local). Required for qcow2 create and revert, ignored for raw.
+   * qcow2: how new backing names are written (BackingStyle: RELATIVE for qcow2/shared, BARE for
+   * tm/local). Required for qcow2 create and revert, ignored for raw.
    */
-  backingStyle: string;
+  backingStyle: BackingStyle;
   /** Set for snap_create_live: the VM runs, and libvirt switches the disk to the new layer. */
   live: LiveDisk | undefined;
 }
@@ -381,9 +566,9 @@ export interface SnapshotCreateResponse {
 export interface SnapshotRevertRequest {
   diskPath: string;
   snapId: number;
-  format: string;
+  format: ImageFormat;
   snapDir: string;
-  backingStyle: string;
+  backingStyle: BackingStyle;
 }
 
 export interface SnapshotRevertResponse {
@@ -392,10 +577,10 @@ export interface SnapshotRevertResponse {
 export interface SnapshotDeleteRequest {
   diskPath: string;
   snapId: number;
-  format: string;
+  format: ImageFormat;
   snapDir: string;
   /** Unused by delete (rebases keep the existing backing names); accepted for symmetry. */
-  backingStyle: string;
+  backingStyle: BackingStyle;
   /**
    * /VM/SNAPSHOTS/SNAPSHOT[ID]/ACTIVE: the disk currently runs on this snapshot. Offline, the files
    * that back on the snapshot are found by reading the chain, so this only cross-checks (logged).
@@ -419,11 +604,8 @@ export interface LiveDisk {
   domain: string;
   /** The disk's target in the domain (DISK/TARGET, e.g. vda). */
   target: string;
-  /**
-   * BACKUP_CONFIG/FS_FREEZE: "NONE", "AGENT" (guest agent; falls back to suspend, logged) or
-   * "SUSPEND". Empty is NONE.
-   */
-  freeze: string;
+  /** BACKUP_CONFIG/FS_FREEZE; UNSPECIFIED is NONE. */
+  freeze: FreezeMode;
 }
 
 /** Live cpds: a standalone copy of a running domain's disk, taken with a libvirt block copy. */
@@ -432,16 +614,16 @@ export interface CopyDiskLiveRequest {
   diskPath: string;
   /** Where the copy goes, on this host, inside the roots; it must not exist. */
   destination: string;
-  /** "raw" or "qcow2": the format of the copy. */
-  format: string;
+  /** The copy's format. Required. */
+  format: ImageFormat;
   live:
     | LiveDisk
     | undefined;
   /**
-   * "raw" or "qcow2": the disk's format (DISK/FORMAT). Required: its chain is validated with it, and
-   * the held-still fallback copy reads the disk with -f.
+   * The disk's format (DISK/FORMAT). Required: its chain is validated with it, and the held-still
+   * fallback copy reads the disk with -f.
    */
-  sourceFormat: string;
+  sourceFormat: ImageFormat;
 }
 
 export interface CopyDiskLiveResponse {
@@ -460,10 +642,10 @@ export interface BackupDisk {
   /** DISK/TARGET (e.g. vda): the domain's disk, for the live backups. */
   target: string;
   /**
-   * "raw" or "qcow2": DISK/FORMAT. Required: the disk is read with -f, never probed (a live
-   * backup also refuses a domain whose disk driver type differs).
+   * DISK/FORMAT. Required: the disk is read with -f, never probed (a live backup also refuses a
+   * domain whose disk driver type differs).
    */
-  format: string;
+  format: ImageFormat;
 }
 
 export interface BackupPrepareRequest {
@@ -475,14 +657,14 @@ export interface BackupPrepareRequest {
   /** pre_backup_live: the domain runs. */
   live: boolean;
   disks: BackupDisk[];
-  /** BACKUP_CONFIG/MODE: "FULL" or "INCREMENT". */
-  mode: string;
+  /** BACKUP_CONFIG/MODE. Required. */
+  mode: BackupMode;
   /** FULL: 0. INCREMENT: LAST_INCREMENT_ID+1. */
   backupId: number;
   /** FULL: -1. INCREMENT: LAST_INCREMENT_ID (-1 starts a chain). */
   parentId: number;
-  /** BACKUP_CONFIG/FS_FREEZE: NONE, AGENT or SUSPEND (empty is NONE). */
-  freeze: string;
+  /** BACKUP_CONFIG/FS_FREEZE; UNSPECIFIED is NONE. */
+  freeze: FreezeMode;
   /** The raw VM XML oned sent; stored base64 in backup/vm.xml. */
   vmXml: string;
 }
@@ -493,8 +675,11 @@ export interface BackupDiskResult {
   path: string;
   /** Bytes allocated by the file. */
   bytes: number;
-  /** "FULL" or "INCREMENT": what the file holds. */
-  type: string;
+  /**
+   * What the file holds: FULL for a whole disk (a FULL backup, or the first file of an INCREMENT
+   * chain, also one that started a new chain), INCREMENT for the blocks changed since the parent.
+   */
+  type: BackupMode;
   /** Set when an INCREMENT became a new chain's full backup, saying why (missing checkpoint...). */
   newChainReason: string;
 }
@@ -1781,7 +1966,7 @@ export const CreateProbeResponse: MessageFns<CreateProbeResponse> = {
 };
 
 function createBaseResizeRequest(): ResizeRequest {
-  return { path: "", sizeMb: 0, preallocate: false, format: "" };
+  return { path: "", sizeMb: 0, preallocate: false, format: 0 };
 }
 
 export const ResizeRequest: MessageFns<ResizeRequest> = {
@@ -1795,8 +1980,8 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     if (message.preallocate !== false) {
       writer.uint32(24).bool(message.preallocate);
     }
-    if (message.format !== "") {
-      writer.uint32(34).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(32).int32(message.format);
     }
     return writer;
   },
@@ -1839,11 +2024,11 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
             continue;
           }
           case 4: {
-            if (tag !== 34) {
+            if (tag !== 32) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -1867,7 +2052,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
         ? globalThis.Number(object.size_mb)
         : 0,
       preallocate: isSet(object.preallocate) ? globalThis.Boolean(object.preallocate) : false,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -1882,8 +2067,8 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     if (message.preallocate !== false) {
       obj.preallocate = message.preallocate;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -1896,7 +2081,7 @@ export const ResizeRequest: MessageFns<ResizeRequest> = {
     message.path = object.path ?? "";
     message.sizeMb = object.sizeMb ?? 0;
     message.preallocate = object.preallocate ?? false;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -1991,7 +2176,7 @@ export const ResizeResponse: MessageFns<ResizeResponse> = {
 };
 
 function createBaseCreateImageRequest(): CreateImageRequest {
-  return { path: "", sizeMb: 0, format: "", filesystem: "", filesystemOptions: "", sparse: false };
+  return { path: "", sizeMb: 0, format: 0, filesystem: "", filesystemOptions: "", sparse: false, swap: false };
 }
 
 export const CreateImageRequest: MessageFns<CreateImageRequest> = {
@@ -2002,8 +2187,8 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
     if (message.sizeMb !== 0) {
       writer.uint32(16).uint64(message.sizeMb);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.filesystem !== "") {
       writer.uint32(34).string(message.filesystem);
@@ -2013,6 +2198,9 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
     }
     if (message.sparse !== false) {
       writer.uint32(48).bool(message.sparse);
+    }
+    if (message.swap !== false) {
+      writer.uint32(56).bool(message.swap);
     }
     return writer;
   },
@@ -2047,11 +2235,11 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -2078,6 +2266,14 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
             message.sparse = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.swap = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2098,7 +2294,7 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
         : isSet(object.size_mb)
         ? globalThis.Number(object.size_mb)
         : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       filesystem: isSet(object.filesystem) ? globalThis.String(object.filesystem) : "",
       filesystemOptions: isSet(object.filesystemOptions)
         ? globalThis.String(object.filesystemOptions)
@@ -2106,6 +2302,7 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
         ? globalThis.String(object.filesystem_options)
         : "",
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      swap: isSet(object.swap) ? globalThis.Boolean(object.swap) : false,
     };
   },
 
@@ -2117,8 +2314,8 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
     if (message.sizeMb !== 0) {
       obj.sizeMb = Math.round(message.sizeMb);
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.filesystem !== "") {
       obj.filesystem = message.filesystem;
@@ -2128,6 +2325,9 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
     }
     if (message.sparse !== false) {
       obj.sparse = message.sparse;
+    }
+    if (message.swap !== false) {
+      obj.swap = message.swap;
     }
     return obj;
   },
@@ -2139,10 +2339,11 @@ export const CreateImageRequest: MessageFns<CreateImageRequest> = {
     const message = createBaseCreateImageRequest();
     message.path = object.path ?? "";
     message.sizeMb = object.sizeMb ?? 0;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.filesystem = object.filesystem ?? "";
     message.filesystemOptions = object.filesystemOptions ?? "";
     message.sparse = object.sparse ?? false;
+    message.swap = object.swap ?? false;
     return message;
   },
 };
@@ -2603,7 +2804,7 @@ export const SnapshotRef: MessageFns<SnapshotRef> = {
 };
 
 function createBaseConvertRequest(): ConvertRequest {
-  return { source: "", destination: "", format: "", sparse: false, snapshot: undefined, sourceFormat: "" };
+  return { source: "", destination: "", format: 0, sparse: false, snapshot: undefined, sourceFormat: 0 };
 }
 
 export const ConvertRequest: MessageFns<ConvertRequest> = {
@@ -2614,8 +2815,8 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.destination !== "") {
       writer.uint32(18).string(message.destination);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.sparse !== false) {
       writer.uint32(32).bool(message.sparse);
@@ -2623,8 +2824,8 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.snapshot !== undefined) {
       SnapshotRef.encode(message.snapshot, writer.uint32(42).fork()).join();
     }
-    if (message.sourceFormat !== "") {
-      writer.uint32(50).string(message.sourceFormat);
+    if (message.sourceFormat !== 0) {
+      writer.uint32(48).int32(message.sourceFormat);
     }
     return writer;
   },
@@ -2659,11 +2860,11 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -2683,11 +2884,11 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
             continue;
           }
           case 6: {
-            if (tag !== 50) {
+            if (tag !== 48) {
               break;
             }
 
-            message.sourceFormat = reader.string();
+            message.sourceFormat = reader.int32() as any;
             continue;
           }
         }
@@ -2706,14 +2907,14 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     return {
       source: isSet(object.source) ? globalThis.String(object.source) : "",
       destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
       snapshot: isSet(object.snapshot) ? SnapshotRef.fromJSON(object.snapshot) : undefined,
       sourceFormat: isSet(object.sourceFormat)
-        ? globalThis.String(object.sourceFormat)
+        ? imageFormatFromJSON(object.sourceFormat)
         : isSet(object.source_format)
-        ? globalThis.String(object.source_format)
-        : "",
+        ? imageFormatFromJSON(object.source_format)
+        : 0,
     };
   },
 
@@ -2725,8 +2926,8 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.destination !== "") {
       obj.destination = message.destination;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.sparse !== false) {
       obj.sparse = message.sparse;
@@ -2734,8 +2935,8 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.snapshot !== undefined) {
       obj.snapshot = SnapshotRef.toJSON(message.snapshot);
     }
-    if (message.sourceFormat !== "") {
-      obj.sourceFormat = message.sourceFormat;
+    if (message.sourceFormat !== 0) {
+      obj.sourceFormat = imageFormatToJSON(message.sourceFormat);
     }
     return obj;
   },
@@ -2747,12 +2948,12 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     const message = createBaseConvertRequest();
     message.source = object.source ?? "";
     message.destination = object.destination ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.sparse = object.sparse ?? false;
     message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
       ? SnapshotRef.fromPartial(object.snapshot)
       : undefined;
-    message.sourceFormat = object.sourceFormat ?? "";
+    message.sourceFormat = object.sourceFormat ?? 0;
     return message;
   },
 };
@@ -2851,7 +3052,7 @@ export const ConvertResponse: MessageFns<ConvertResponse> = {
 };
 
 function createBaseImageInfoRequest(): ImageInfoRequest {
-  return { path: "", format: "" };
+  return { path: "", format: 0 };
 }
 
 export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
@@ -2859,8 +3060,8 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
     if (message.path !== "") {
       writer.uint32(10).string(message.path);
     }
-    if (message.format !== "") {
-      writer.uint32(18).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
     }
     return writer;
   },
@@ -2887,11 +3088,11 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -2909,7 +3110,7 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   fromJSON(object: any): ImageInfoRequest {
     return {
       path: isSet(object.path) ? globalThis.String(object.path) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -2918,8 +3119,8 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
     if (message.path !== "") {
       obj.path = message.path;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -2930,7 +3131,7 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
   fromPartial<I extends Exact<DeepPartial<ImageInfoRequest>, I>>(object: I): ImageInfoRequest {
     const message = createBaseImageInfoRequest();
     message.path = object.path ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -2938,12 +3139,12 @@ export const ImageInfoRequest: MessageFns<ImageInfoRequest> = {
 function createBaseImageLayer(): ImageLayer {
   return {
     filename: "",
-    format: "",
+    format: 0,
     virtualSize: 0,
     actualSize: 0,
     backingFilename: "",
     fullBackingFilename: "",
-    backingFormat: "",
+    backingFormat: 0,
   };
 }
 
@@ -2952,8 +3153,8 @@ export const ImageLayer: MessageFns<ImageLayer> = {
     if (message.filename !== "") {
       writer.uint32(10).string(message.filename);
     }
-    if (message.format !== "") {
-      writer.uint32(18).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
     }
     if (message.virtualSize !== 0) {
       writer.uint32(24).uint64(message.virtualSize);
@@ -2967,8 +3168,8 @@ export const ImageLayer: MessageFns<ImageLayer> = {
     if (message.fullBackingFilename !== "") {
       writer.uint32(50).string(message.fullBackingFilename);
     }
-    if (message.backingFormat !== "") {
-      writer.uint32(58).string(message.backingFormat);
+    if (message.backingFormat !== 0) {
+      writer.uint32(56).int32(message.backingFormat);
     }
     return writer;
   },
@@ -2995,11 +3196,11 @@ export const ImageLayer: MessageFns<ImageLayer> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 3: {
@@ -3035,11 +3236,11 @@ export const ImageLayer: MessageFns<ImageLayer> = {
             continue;
           }
           case 7: {
-            if (tag !== 58) {
+            if (tag !== 56) {
               break;
             }
 
-            message.backingFormat = reader.string();
+            message.backingFormat = reader.int32() as any;
             continue;
           }
         }
@@ -3057,7 +3258,7 @@ export const ImageLayer: MessageFns<ImageLayer> = {
   fromJSON(object: any): ImageLayer {
     return {
       filename: isSet(object.filename) ? globalThis.String(object.filename) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       virtualSize: isSet(object.virtualSize)
         ? globalThis.Number(object.virtualSize)
         : isSet(object.virtual_size)
@@ -3079,10 +3280,10 @@ export const ImageLayer: MessageFns<ImageLayer> = {
         ? globalThis.String(object.full_backing_filename)
         : "",
       backingFormat: isSet(object.backingFormat)
-        ? globalThis.String(object.backingFormat)
+        ? imageFormatFromJSON(object.backingFormat)
         : isSet(object.backing_format)
-        ? globalThis.String(object.backing_format)
-        : "",
+        ? imageFormatFromJSON(object.backing_format)
+        : 0,
     };
   },
 
@@ -3091,8 +3292,8 @@ export const ImageLayer: MessageFns<ImageLayer> = {
     if (message.filename !== "") {
       obj.filename = message.filename;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.virtualSize !== 0) {
       obj.virtualSize = Math.round(message.virtualSize);
@@ -3106,8 +3307,8 @@ export const ImageLayer: MessageFns<ImageLayer> = {
     if (message.fullBackingFilename !== "") {
       obj.fullBackingFilename = message.fullBackingFilename;
     }
-    if (message.backingFormat !== "") {
-      obj.backingFormat = message.backingFormat;
+    if (message.backingFormat !== 0) {
+      obj.backingFormat = imageFormatToJSON(message.backingFormat);
     }
     return obj;
   },
@@ -3118,12 +3319,12 @@ export const ImageLayer: MessageFns<ImageLayer> = {
   fromPartial<I extends Exact<DeepPartial<ImageLayer>, I>>(object: I): ImageLayer {
     const message = createBaseImageLayer();
     message.filename = object.filename ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.virtualSize = object.virtualSize ?? 0;
     message.actualSize = object.actualSize ?? 0;
     message.backingFilename = object.backingFilename ?? "";
     message.fullBackingFilename = object.fullBackingFilename ?? "";
-    message.backingFormat = object.backingFormat ?? "";
+    message.backingFormat = object.backingFormat ?? 0;
     return message;
   },
 };
@@ -3198,7 +3399,7 @@ export const ImageInfoResponse: MessageFns<ImageInfoResponse> = {
 };
 
 function createBaseCloneOverlayRequest(): CloneOverlayRequest {
-  return { source: "", diskPath: "", standalone: false, sparse: false, format: "" };
+  return { source: "", diskPath: "", standalone: false, sparse: false, format: 0 };
 }
 
 export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
@@ -3215,8 +3416,8 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     if (message.sparse !== false) {
       writer.uint32(32).bool(message.sparse);
     }
-    if (message.format !== "") {
-      writer.uint32(42).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(40).int32(message.format);
     }
     return writer;
   },
@@ -3267,11 +3468,11 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
             continue;
           }
           case 5: {
-            if (tag !== 42) {
+            if (tag !== 40) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -3296,7 +3497,7 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
         : "",
       standalone: isSet(object.standalone) ? globalThis.Boolean(object.standalone) : false,
       sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -3314,8 +3515,8 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     if (message.sparse !== false) {
       obj.sparse = message.sparse;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -3329,19 +3530,19 @@ export const CloneOverlayRequest: MessageFns<CloneOverlayRequest> = {
     message.diskPath = object.diskPath ?? "";
     message.standalone = object.standalone ?? false;
     message.sparse = object.sparse ?? false;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
 
 function createBaseCloneOverlayResponse(): CloneOverlayResponse {
-  return { format: "" };
+  return { format: 0 };
 }
 
 export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
   encode(message: CloneOverlayResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.format !== "") {
-      writer.uint32(10).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
     }
     return writer;
   },
@@ -3360,11 +3561,11 @@ export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 10) {
+            if (tag !== 8) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -3380,13 +3581,13 @@ export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
   },
 
   fromJSON(object: any): CloneOverlayResponse {
-    return { format: isSet(object.format) ? globalThis.String(object.format) : "" };
+    return { format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0 };
   },
 
   toJSON(message: CloneOverlayResponse): unknown {
     const obj: any = {};
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -3396,13 +3597,13 @@ export const CloneOverlayResponse: MessageFns<CloneOverlayResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<CloneOverlayResponse>, I>>(object: I): CloneOverlayResponse {
     const message = createBaseCloneOverlayResponse();
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
 
 function createBaseLinkImageRequest(): LinkImageRequest {
-  return { source: "", diskPath: "", format: "" };
+  return { source: "", diskPath: "", format: 0 };
 }
 
 export const LinkImageRequest: MessageFns<LinkImageRequest> = {
@@ -3413,8 +3614,8 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     return writer;
   },
@@ -3449,11 +3650,11 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -3476,7 +3677,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -3488,8 +3689,8 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -3501,7 +3702,7 @@ export const LinkImageRequest: MessageFns<LinkImageRequest> = {
     const message = createBaseLinkImageRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -3580,7 +3781,7 @@ export const LinkImageResponse: MessageFns<LinkImageResponse> = {
 };
 
 function createBaseCopyImageChainRequest(): CopyImageChainRequest {
-  return { source: "", diskPath: "", format: "" };
+  return { source: "", diskPath: "", format: 0 };
 }
 
 export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
@@ -3591,8 +3792,8 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     if (message.diskPath !== "") {
       writer.uint32(18).string(message.diskPath);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     return writer;
   },
@@ -3627,11 +3828,11 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -3654,7 +3855,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
         : isSet(object.disk_path)
         ? globalThis.String(object.disk_path)
         : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -3666,8 +3867,8 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     if (message.diskPath !== "") {
       obj.diskPath = message.diskPath;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -3679,7 +3880,7 @@ export const CopyImageChainRequest: MessageFns<CopyImageChainRequest> = {
     const message = createBaseCopyImageChainRequest();
     message.source = object.source ?? "";
     message.diskPath = object.diskPath ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -3758,7 +3959,7 @@ export const CopyImageChainResponse: MessageFns<CopyImageChainResponse> = {
 };
 
 function createBaseSaveImageChainRequest(): SaveImageChainRequest {
-  return { diskPath: "", source: "", format: "" };
+  return { diskPath: "", source: "", format: 0 };
 }
 
 export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
@@ -3769,8 +3970,8 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     if (message.source !== "") {
       writer.uint32(18).string(message.source);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     return writer;
   },
@@ -3805,11 +4006,11 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -3832,7 +4033,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       source: isSet(object.source) ? globalThis.String(object.source) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -3844,8 +4045,8 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     if (message.source !== "") {
       obj.source = message.source;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -3857,7 +4058,7 @@ export const SaveImageChainRequest: MessageFns<SaveImageChainRequest> = {
     const message = createBaseSaveImageChainRequest();
     message.diskPath = object.diskPath ?? "";
     message.source = object.source ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -3936,7 +4137,7 @@ export const SaveImageChainResponse: MessageFns<SaveImageChainResponse> = {
 };
 
 function createBaseRelinkDiskRequest(): RelinkDiskRequest {
-  return { diskPath: "", active: "", format: "" };
+  return { diskPath: "", active: "", format: 0 };
 }
 
 export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
@@ -3947,8 +4148,8 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     if (message.active !== "") {
       writer.uint32(18).string(message.active);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     return writer;
   },
@@ -3983,11 +4184,11 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -4010,7 +4211,7 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       active: isSet(object.active) ? globalThis.String(object.active) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -4022,8 +4223,8 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     if (message.active !== "") {
       obj.active = message.active;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -4035,7 +4236,7 @@ export const RelinkDiskRequest: MessageFns<RelinkDiskRequest> = {
     const message = createBaseRelinkDiskRequest();
     message.diskPath = object.diskPath ?? "";
     message.active = object.active ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -4093,7 +4294,7 @@ export const RelinkDiskResponse: MessageFns<RelinkDiskResponse> = {
 };
 
 function createBaseSnapshotCreateRequest(): SnapshotCreateRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", live: undefined };
+  return { diskPath: "", snapId: 0, format: 0, snapDir: "", backingStyle: 0, live: undefined };
 }
 
 export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
@@ -4104,14 +4305,14 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     if (message.snapId !== 0) {
       writer.uint32(16).uint32(message.snapId);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.snapDir !== "") {
       writer.uint32(34).string(message.snapDir);
     }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
+    if (message.backingStyle !== 0) {
+      writer.uint32(40).int32(message.backingStyle);
     }
     if (message.live !== undefined) {
       LiveDisk.encode(message.live, writer.uint32(50).fork()).join();
@@ -4149,11 +4350,11 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -4165,11 +4366,11 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
             continue;
           }
           case 5: {
-            if (tag !== 42) {
+            if (tag !== 40) {
               break;
             }
 
-            message.backingStyle = reader.string();
+            message.backingStyle = reader.int32() as any;
             continue;
           }
           case 6: {
@@ -4204,17 +4405,17 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
         : isSet(object.snap_id)
         ? globalThis.Number(object.snap_id)
         : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       snapDir: isSet(object.snapDir)
         ? globalThis.String(object.snapDir)
         : isSet(object.snap_dir)
         ? globalThis.String(object.snap_dir)
         : "",
       backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
+        ? backingStyleFromJSON(object.backingStyle)
         : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
+        ? backingStyleFromJSON(object.backing_style)
+        : 0,
       live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
     };
   },
@@ -4227,14 +4428,14 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     if (message.snapId !== 0) {
       obj.snapId = Math.round(message.snapId);
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.snapDir !== "") {
       obj.snapDir = message.snapDir;
     }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
+    if (message.backingStyle !== 0) {
+      obj.backingStyle = backingStyleToJSON(message.backingStyle);
     }
     if (message.live !== undefined) {
       obj.live = LiveDisk.toJSON(message.live);
@@ -4249,9 +4450,9 @@ export const SnapshotCreateRequest: MessageFns<SnapshotCreateRequest> = {
     const message = createBaseSnapshotCreateRequest();
     message.diskPath = object.diskPath ?? "";
     message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
+    message.backingStyle = object.backingStyle ?? 0;
     message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
     return message;
   },
@@ -4325,7 +4526,7 @@ export const SnapshotCreateResponse: MessageFns<SnapshotCreateResponse> = {
 };
 
 function createBaseSnapshotRevertRequest(): SnapshotRevertRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "" };
+  return { diskPath: "", snapId: 0, format: 0, snapDir: "", backingStyle: 0 };
 }
 
 export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
@@ -4336,14 +4537,14 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
     if (message.snapId !== 0) {
       writer.uint32(16).uint32(message.snapId);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.snapDir !== "") {
       writer.uint32(34).string(message.snapDir);
     }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
+    if (message.backingStyle !== 0) {
+      writer.uint32(40).int32(message.backingStyle);
     }
     return writer;
   },
@@ -4378,11 +4579,11 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -4394,11 +4595,11 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
             continue;
           }
           case 5: {
-            if (tag !== 42) {
+            if (tag !== 40) {
               break;
             }
 
-            message.backingStyle = reader.string();
+            message.backingStyle = reader.int32() as any;
             continue;
           }
         }
@@ -4425,17 +4626,17 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
         : isSet(object.snap_id)
         ? globalThis.Number(object.snap_id)
         : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       snapDir: isSet(object.snapDir)
         ? globalThis.String(object.snapDir)
         : isSet(object.snap_dir)
         ? globalThis.String(object.snap_dir)
         : "",
       backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
+        ? backingStyleFromJSON(object.backingStyle)
         : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
+        ? backingStyleFromJSON(object.backing_style)
+        : 0,
     };
   },
 
@@ -4447,14 +4648,14 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
     if (message.snapId !== 0) {
       obj.snapId = Math.round(message.snapId);
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.snapDir !== "") {
       obj.snapDir = message.snapDir;
     }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
+    if (message.backingStyle !== 0) {
+      obj.backingStyle = backingStyleToJSON(message.backingStyle);
     }
     return obj;
   },
@@ -4466,9 +4667,9 @@ export const SnapshotRevertRequest: MessageFns<SnapshotRevertRequest> = {
     const message = createBaseSnapshotRevertRequest();
     message.diskPath = object.diskPath ?? "";
     message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
+    message.backingStyle = object.backingStyle ?? 0;
     return message;
   },
 };
@@ -4526,7 +4727,7 @@ export const SnapshotRevertResponse: MessageFns<SnapshotRevertResponse> = {
 };
 
 function createBaseSnapshotDeleteRequest(): SnapshotDeleteRequest {
-  return { diskPath: "", snapId: 0, format: "", snapDir: "", backingStyle: "", active: false, live: undefined };
+  return { diskPath: "", snapId: 0, format: 0, snapDir: "", backingStyle: 0, active: false, live: undefined };
 }
 
 export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
@@ -4537,14 +4738,14 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     if (message.snapId !== 0) {
       writer.uint32(16).uint32(message.snapId);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.snapDir !== "") {
       writer.uint32(34).string(message.snapDir);
     }
-    if (message.backingStyle !== "") {
-      writer.uint32(42).string(message.backingStyle);
+    if (message.backingStyle !== 0) {
+      writer.uint32(40).int32(message.backingStyle);
     }
     if (message.active !== false) {
       writer.uint32(48).bool(message.active);
@@ -4585,11 +4786,11 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -4601,11 +4802,11 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
             continue;
           }
           case 5: {
-            if (tag !== 42) {
+            if (tag !== 40) {
               break;
             }
 
-            message.backingStyle = reader.string();
+            message.backingStyle = reader.int32() as any;
             continue;
           }
           case 6: {
@@ -4648,17 +4849,17 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
         : isSet(object.snap_id)
         ? globalThis.Number(object.snap_id)
         : 0,
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       snapDir: isSet(object.snapDir)
         ? globalThis.String(object.snapDir)
         : isSet(object.snap_dir)
         ? globalThis.String(object.snap_dir)
         : "",
       backingStyle: isSet(object.backingStyle)
-        ? globalThis.String(object.backingStyle)
+        ? backingStyleFromJSON(object.backingStyle)
         : isSet(object.backing_style)
-        ? globalThis.String(object.backing_style)
-        : "",
+        ? backingStyleFromJSON(object.backing_style)
+        : 0,
       active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
       live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
     };
@@ -4672,14 +4873,14 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     if (message.snapId !== 0) {
       obj.snapId = Math.round(message.snapId);
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.snapDir !== "") {
       obj.snapDir = message.snapDir;
     }
-    if (message.backingStyle !== "") {
-      obj.backingStyle = message.backingStyle;
+    if (message.backingStyle !== 0) {
+      obj.backingStyle = backingStyleToJSON(message.backingStyle);
     }
     if (message.active !== false) {
       obj.active = message.active;
@@ -4697,9 +4898,9 @@ export const SnapshotDeleteRequest: MessageFns<SnapshotDeleteRequest> = {
     const message = createBaseSnapshotDeleteRequest();
     message.diskPath = object.diskPath ?? "";
     message.snapId = object.snapId ?? 0;
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.snapDir = object.snapDir ?? "";
-    message.backingStyle = object.backingStyle ?? "";
+    message.backingStyle = object.backingStyle ?? 0;
     message.active = object.active ?? false;
     message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
     return message;
@@ -4774,7 +4975,7 @@ export const SnapshotDeleteResponse: MessageFns<SnapshotDeleteResponse> = {
 };
 
 function createBaseLiveDisk(): LiveDisk {
-  return { domain: "", target: "", freeze: "" };
+  return { domain: "", target: "", freeze: 0 };
 }
 
 export const LiveDisk: MessageFns<LiveDisk> = {
@@ -4785,8 +4986,8 @@ export const LiveDisk: MessageFns<LiveDisk> = {
     if (message.target !== "") {
       writer.uint32(18).string(message.target);
     }
-    if (message.freeze !== "") {
-      writer.uint32(26).string(message.freeze);
+    if (message.freeze !== 0) {
+      writer.uint32(24).int32(message.freeze);
     }
     return writer;
   },
@@ -4821,11 +5022,11 @@ export const LiveDisk: MessageFns<LiveDisk> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.freeze = reader.string();
+            message.freeze = reader.int32() as any;
             continue;
           }
         }
@@ -4844,7 +5045,7 @@ export const LiveDisk: MessageFns<LiveDisk> = {
     return {
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       target: isSet(object.target) ? globalThis.String(object.target) : "",
-      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
+      freeze: isSet(object.freeze) ? freezeModeFromJSON(object.freeze) : 0,
     };
   },
 
@@ -4856,8 +5057,8 @@ export const LiveDisk: MessageFns<LiveDisk> = {
     if (message.target !== "") {
       obj.target = message.target;
     }
-    if (message.freeze !== "") {
-      obj.freeze = message.freeze;
+    if (message.freeze !== 0) {
+      obj.freeze = freezeModeToJSON(message.freeze);
     }
     return obj;
   },
@@ -4869,13 +5070,13 @@ export const LiveDisk: MessageFns<LiveDisk> = {
     const message = createBaseLiveDisk();
     message.domain = object.domain ?? "";
     message.target = object.target ?? "";
-    message.freeze = object.freeze ?? "";
+    message.freeze = object.freeze ?? 0;
     return message;
   },
 };
 
 function createBaseCopyDiskLiveRequest(): CopyDiskLiveRequest {
-  return { diskPath: "", destination: "", format: "", live: undefined, sourceFormat: "" };
+  return { diskPath: "", destination: "", format: 0, live: undefined, sourceFormat: 0 };
 }
 
 export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
@@ -4886,14 +5087,14 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     if (message.destination !== "") {
       writer.uint32(18).string(message.destination);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     if (message.live !== undefined) {
       LiveDisk.encode(message.live, writer.uint32(34).fork()).join();
     }
-    if (message.sourceFormat !== "") {
-      writer.uint32(42).string(message.sourceFormat);
+    if (message.sourceFormat !== 0) {
+      writer.uint32(40).int32(message.sourceFormat);
     }
     return writer;
   },
@@ -4928,11 +5129,11 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -4944,11 +5145,11 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
             continue;
           }
           case 5: {
-            if (tag !== 42) {
+            if (tag !== 40) {
               break;
             }
 
-            message.sourceFormat = reader.string();
+            message.sourceFormat = reader.int32() as any;
             continue;
           }
         }
@@ -4971,13 +5172,13 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
         ? globalThis.String(object.disk_path)
         : "",
       destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
       live: isSet(object.live) ? LiveDisk.fromJSON(object.live) : undefined,
       sourceFormat: isSet(object.sourceFormat)
-        ? globalThis.String(object.sourceFormat)
+        ? imageFormatFromJSON(object.sourceFormat)
         : isSet(object.source_format)
-        ? globalThis.String(object.source_format)
-        : "",
+        ? imageFormatFromJSON(object.source_format)
+        : 0,
     };
   },
 
@@ -4989,14 +5190,14 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     if (message.destination !== "") {
       obj.destination = message.destination;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     if (message.live !== undefined) {
       obj.live = LiveDisk.toJSON(message.live);
     }
-    if (message.sourceFormat !== "") {
-      obj.sourceFormat = message.sourceFormat;
+    if (message.sourceFormat !== 0) {
+      obj.sourceFormat = imageFormatToJSON(message.sourceFormat);
     }
     return obj;
   },
@@ -5008,9 +5209,9 @@ export const CopyDiskLiveRequest: MessageFns<CopyDiskLiveRequest> = {
     const message = createBaseCopyDiskLiveRequest();
     message.diskPath = object.diskPath ?? "";
     message.destination = object.destination ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     message.live = (object.live !== undefined && object.live !== null) ? LiveDisk.fromPartial(object.live) : undefined;
-    message.sourceFormat = object.sourceFormat ?? "";
+    message.sourceFormat = object.sourceFormat ?? 0;
     return message;
   },
 };
@@ -5125,7 +5326,7 @@ export const CopyDiskLiveResponse: MessageFns<CopyDiskLiveResponse> = {
 };
 
 function createBaseBackupDisk(): BackupDisk {
-  return { diskId: 0, target: "", format: "" };
+  return { diskId: 0, target: "", format: 0 };
 }
 
 export const BackupDisk: MessageFns<BackupDisk> = {
@@ -5136,8 +5337,8 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     if (message.target !== "") {
       writer.uint32(18).string(message.target);
     }
-    if (message.format !== "") {
-      writer.uint32(26).string(message.format);
+    if (message.format !== 0) {
+      writer.uint32(24).int32(message.format);
     }
     return writer;
   },
@@ -5172,11 +5373,11 @@ export const BackupDisk: MessageFns<BackupDisk> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.format = reader.string();
+            message.format = reader.int32() as any;
             continue;
           }
         }
@@ -5199,7 +5400,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
         ? globalThis.Number(object.disk_id)
         : 0,
       target: isSet(object.target) ? globalThis.String(object.target) : "",
-      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
     };
   },
 
@@ -5211,8 +5412,8 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     if (message.target !== "") {
       obj.target = message.target;
     }
-    if (message.format !== "") {
-      obj.format = message.format;
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
     }
     return obj;
   },
@@ -5224,7 +5425,7 @@ export const BackupDisk: MessageFns<BackupDisk> = {
     const message = createBaseBackupDisk();
     message.diskId = object.diskId ?? 0;
     message.target = object.target ?? "";
-    message.format = object.format ?? "";
+    message.format = object.format ?? 0;
     return message;
   },
 };
@@ -5236,10 +5437,10 @@ function createBaseBackupPrepareRequest(): BackupPrepareRequest {
     domain: "",
     live: false,
     disks: [],
-    mode: "",
+    mode: 0,
     backupId: 0,
     parentId: 0,
-    freeze: "",
+    freeze: 0,
     vmXml: "",
   };
 }
@@ -5261,8 +5462,8 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
     for (const v of message.disks) {
       BackupDisk.encode(v!, writer.uint32(42).fork()).join();
     }
-    if (message.mode !== "") {
-      writer.uint32(50).string(message.mode);
+    if (message.mode !== 0) {
+      writer.uint32(48).int32(message.mode);
     }
     if (message.backupId !== 0) {
       writer.uint32(56).int32(message.backupId);
@@ -5270,8 +5471,8 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
     if (message.parentId !== 0) {
       writer.uint32(64).int32(message.parentId);
     }
-    if (message.freeze !== "") {
-      writer.uint32(74).string(message.freeze);
+    if (message.freeze !== 0) {
+      writer.uint32(72).int32(message.freeze);
     }
     if (message.vmXml !== "") {
       writer.uint32(82).string(message.vmXml);
@@ -5333,11 +5534,11 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
             continue;
           }
           case 6: {
-            if (tag !== 50) {
+            if (tag !== 48) {
               break;
             }
 
-            message.mode = reader.string();
+            message.mode = reader.int32() as any;
             continue;
           }
           case 7: {
@@ -5357,11 +5558,11 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
             continue;
           }
           case 9: {
-            if (tag !== 74) {
+            if (tag !== 72) {
               break;
             }
 
-            message.freeze = reader.string();
+            message.freeze = reader.int32() as any;
             continue;
           }
           case 10: {
@@ -5399,7 +5600,7 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       live: isSet(object.live) ? globalThis.Boolean(object.live) : false,
       disks: globalThis.Array.isArray(object?.disks) ? object.disks.map((e: any) => BackupDisk.fromJSON(e)) : [],
-      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      mode: isSet(object.mode) ? backupModeFromJSON(object.mode) : 0,
       backupId: isSet(object.backupId)
         ? globalThis.Number(object.backupId)
         : isSet(object.backup_id)
@@ -5410,7 +5611,7 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
         : isSet(object.parent_id)
         ? globalThis.Number(object.parent_id)
         : 0,
-      freeze: isSet(object.freeze) ? globalThis.String(object.freeze) : "",
+      freeze: isSet(object.freeze) ? freezeModeFromJSON(object.freeze) : 0,
       vmXml: isSet(object.vmXml)
         ? globalThis.String(object.vmXml)
         : isSet(object.vm_xml)
@@ -5436,8 +5637,8 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
     if (message.disks?.length) {
       obj.disks = message.disks.map((e) => BackupDisk.toJSON(e));
     }
-    if (message.mode !== "") {
-      obj.mode = message.mode;
+    if (message.mode !== 0) {
+      obj.mode = backupModeToJSON(message.mode);
     }
     if (message.backupId !== 0) {
       obj.backupId = Math.round(message.backupId);
@@ -5445,8 +5646,8 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
     if (message.parentId !== 0) {
       obj.parentId = Math.round(message.parentId);
     }
-    if (message.freeze !== "") {
-      obj.freeze = message.freeze;
+    if (message.freeze !== 0) {
+      obj.freeze = freezeModeToJSON(message.freeze);
     }
     if (message.vmXml !== "") {
       obj.vmXml = message.vmXml;
@@ -5464,17 +5665,17 @@ export const BackupPrepareRequest: MessageFns<BackupPrepareRequest> = {
     message.domain = object.domain ?? "";
     message.live = object.live ?? false;
     message.disks = object.disks?.map((e) => BackupDisk.fromPartial(e)) || [];
-    message.mode = object.mode ?? "";
+    message.mode = object.mode ?? 0;
     message.backupId = object.backupId ?? 0;
     message.parentId = object.parentId ?? 0;
-    message.freeze = object.freeze ?? "";
+    message.freeze = object.freeze ?? 0;
     message.vmXml = object.vmXml ?? "";
     return message;
   },
 };
 
 function createBaseBackupDiskResult(): BackupDiskResult {
-  return { diskId: 0, path: "", bytes: 0, type: "", newChainReason: "" };
+  return { diskId: 0, path: "", bytes: 0, type: 0, newChainReason: "" };
 }
 
 export const BackupDiskResult: MessageFns<BackupDiskResult> = {
@@ -5488,8 +5689,8 @@ export const BackupDiskResult: MessageFns<BackupDiskResult> = {
     if (message.bytes !== 0) {
       writer.uint32(24).uint64(message.bytes);
     }
-    if (message.type !== "") {
-      writer.uint32(34).string(message.type);
+    if (message.type !== 0) {
+      writer.uint32(32).int32(message.type);
     }
     if (message.newChainReason !== "") {
       writer.uint32(42).string(message.newChainReason);
@@ -5535,11 +5736,11 @@ export const BackupDiskResult: MessageFns<BackupDiskResult> = {
             continue;
           }
           case 4: {
-            if (tag !== 34) {
+            if (tag !== 32) {
               break;
             }
 
-            message.type = reader.string();
+            message.type = reader.int32() as any;
             continue;
           }
           case 5: {
@@ -5571,7 +5772,7 @@ export const BackupDiskResult: MessageFns<BackupDiskResult> = {
         : 0,
       path: isSet(object.path) ? globalThis.String(object.path) : "",
       bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
-      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      type: isSet(object.type) ? backupModeFromJSON(object.type) : 0,
       newChainReason: isSet(object.newChainReason)
         ? globalThis.String(object.newChainReason)
         : isSet(object.new_chain_reason)
@@ -5591,8 +5792,8 @@ export const BackupDiskResult: MessageFns<BackupDiskResult> = {
     if (message.bytes !== 0) {
       obj.bytes = Math.round(message.bytes);
     }
-    if (message.type !== "") {
-      obj.type = message.type;
+    if (message.type !== 0) {
+      obj.type = backupModeToJSON(message.type);
     }
     if (message.newChainReason !== "") {
       obj.newChainReason = message.newChainReason;
@@ -5608,7 +5809,7 @@ export const BackupDiskResult: MessageFns<BackupDiskResult> = {
     message.diskId = object.diskId ?? 0;
     message.path = object.path ?? "";
     message.bytes = object.bytes ?? 0;
-    message.type = object.type ?? "";
+    message.type = object.type ?? 0;
     message.newChainReason = object.newChainReason ?? "";
     return message;
   },
@@ -7131,7 +7332,10 @@ export const AgentServiceDefinition = {
     /**
      * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
      * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
-     * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+     * listed directory above it; so does a file or symlink in a listed place. The directory the agent
+     * is configured to serve a location from (its root, e.g. the one oned calls
+     * /var/lib/one/datastores) always stays, even when empty and listed; a datastore directory under
+     * it (`0/`, `1/`, ...) is removed like any other when it is empty and listed.
      * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
      * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
      * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
@@ -7205,9 +7409,10 @@ export const AgentServiceDefinition = {
     },
     /**
      * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-     * validated (see "Backing chains" below);
+     * validated (see "Formats and backing chains" above);
      * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-     * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
+     * size nothing is done, so a repeat succeeds. Errors: INVALID_ARGUMENT for a shrink, or a
+     * `format` that is UNSPECIFIED or unknown.
      */
     resize: {
       name: "Resize",
@@ -7221,12 +7426,13 @@ export const AgentServiceDefinition = {
      * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
      * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
      * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
-     * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
-     * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+     * then converted to qcow2 when `format` is QCOW2; with `swap`, a raw image (`format` RAW) made
+     * with `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
      * name beside `path` and renamed into place; missing parent directories are created. A repeat
      * replaces the image with an identical empty one.
      * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
-     * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+     * a `format` that is UNSPECIFIED or unknown, an unknown filesystem, `swap` with a format other
+     * than RAW or with a filesystem, or an option that holds a "/"
      * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
      * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
      */
@@ -7265,11 +7471,12 @@ export const AgentServiceDefinition = {
      * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
      * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
      * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
-     * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
-     * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-     * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-     * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-     * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+     * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
+     * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+     * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+     * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+     * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+     * source is untouched).
      */
     convert: {
       name: "Convert",
@@ -7282,8 +7489,9 @@ export const AgentServiceDefinition = {
     /**
      * Describes an image and every layer of its backing chain, read one validated layer at a time
      * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
-     * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
-     * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+     * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; NOT_FOUND for a missing
+     * path, and for a missing backing file (the message names the backing name as the image records
+     * it); FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops.
      */
     imageInfo: {
       name: "ImageInfo",
@@ -7307,10 +7515,10 @@ export const AgentServiceDefinition = {
      * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
      * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
      * other state) the layout is built again and replaces what was there.
-     * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
-     * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
-     * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
-     * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+     * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a `format` that is UNSPECIFIED or
+     * unknown; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the
+     * roots; FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the
+     * source's chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
      */
     cloneOverlay: {
       name: "CloneOverlay",
@@ -7322,7 +7530,7 @@ export const AgentServiceDefinition = {
     },
     /**
      * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-     * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
+     * QCOW2 (the request's `format`): `mkdir -p <source>.snap`, the self link
      * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
      * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
      * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -7332,7 +7540,7 @@ export const AgentServiceDefinition = {
      * is created; links are replaced by rename.
      * Repeat: gives the same links (nothing else is touched), so it succeeds.
      * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-     * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+     * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source or a layer of the
      * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
      * exists and is not a link to "." or the chain loops.
      */
@@ -7358,7 +7566,7 @@ export const AgentServiceDefinition = {
      * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
      * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
      * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-     * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+     * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source, an entry of its snap
      * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
      * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
      * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
@@ -7383,7 +7591,8 @@ export const AgentServiceDefinition = {
      * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
      * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
      * Repeat: copies the same files again and gives the same result.
-     * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+     * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source, or for
+     * a `format` that is UNSPECIFIED or unknown;
      * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
      * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
      * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
@@ -7407,7 +7616,8 @@ export const AgentServiceDefinition = {
      * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
      * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
      * Repeat: finds the same names and links and changes nothing.
-     * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+     * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
+     * UNSPECIFIED or unknown; NOT_FOUND when
      * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
      * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
      */
@@ -7431,10 +7641,12 @@ export const AgentServiceDefinition = {
      * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
      * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
      * created=false; the existing snapshot is never overwritten.
-     * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-     * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-     * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-     * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+     * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+     * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+     * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+     * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+     * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+     * intact).
      * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
      * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
      * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -7459,9 +7671,10 @@ export const AgentServiceDefinition = {
      * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
      * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
      * the same result (an empty overlay on the snapshot, or the same copy).
-     * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-     * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-     * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+     * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+     * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+     * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+     * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
      */
     snapshotRevert: {
       name: "SnapshotRevert",
@@ -7479,7 +7692,8 @@ export const AgentServiceDefinition = {
      * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
      * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
      * Repeat: a snapshot that is already gone succeeds with existed=false.
-     * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+     * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; FAILED_PRECONDITION
+     * (BAD_LAYOUT) when the snapshot's file is the active layer or the
      * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
      * and every chain still reads as before).
      * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
@@ -7500,7 +7714,8 @@ export const AgentServiceDefinition = {
      * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
      * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
      * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-     * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+     * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown,
+     * DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
      * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
      * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
      */
@@ -7516,18 +7731,20 @@ export const AgentServiceDefinition = {
      * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
      * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
      * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-     * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
-     * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-     * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
-     * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-     * an increment holds only the blocks changed since the parent, and its backing name is
-     * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-     * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-     * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-     * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-     * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+     * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+     * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+     * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+     * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+     * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+     * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+     * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+     * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+     * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+     * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+     * BackupCancel. On failure nothing is left: overlays are committed
      * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-     * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+     * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+     * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
      */
     backupPrepare: {
       name: "BackupPrepare",
@@ -7678,7 +7895,10 @@ export const AgentServiceService = {
   /**
    * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
    * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
-   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * listed directory above it; so does a file or symlink in a listed place. The directory the agent
+   * is configured to serve a location from (its root, e.g. the one oned calls
+   * /var/lib/one/datastores) always stays, even when empty and listed; a datastore directory under
+   * it (`0/`, `1/`, ...) is removed like any other when it is empty and listed.
    * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
    * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
    * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
@@ -7759,9 +7979,10 @@ export const AgentServiceService = {
   },
   /**
    * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-   * validated (see "Backing chains" below);
+   * validated (see "Formats and backing chains" above);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
+   * size nothing is done, so a repeat succeeds. Errors: INVALID_ARGUMENT for a shrink, or a
+   * `format` that is UNSPECIFIED or unknown.
    */
   resize: {
     path: "/onestorage.agent.v1.AgentService/Resize" as const,
@@ -7776,12 +7997,13 @@ export const AgentServiceService = {
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
    * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
    * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
-   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
-   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * then converted to qcow2 when `format` is QCOW2; with `swap`, a raw image (`format` RAW) made
+   * with `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
    * name beside `path` and renamed into place; missing parent directories are created. A repeat
    * replaces the image with an identical empty one.
    * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
-   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * a `format` that is UNSPECIFIED or unknown, an unknown filesystem, `swap` with a format other
+   * than RAW or with a filesystem, or an option that holds a "/"
    * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
    * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
    */
@@ -7822,11 +8044,12 @@ export const AgentServiceService = {
    * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
-   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
-   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert: {
     path: "/onestorage.agent.v1.AgentService/Convert" as const,
@@ -7840,8 +8063,9 @@ export const AgentServiceService = {
   /**
    * Describes an image and every layer of its backing chain, read one validated layer at a time
    * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
-   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
-   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; NOT_FOUND for a missing
+   * path, and for a missing backing file (the message names the backing name as the image records
+   * it); FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops.
    */
   imageInfo: {
     path: "/onestorage.agent.v1.AgentService/ImageInfo" as const,
@@ -7866,10 +8090,10 @@ export const AgentServiceService = {
    * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
    * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
    * other state) the layout is built again and replaces what was there.
-   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
-   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
-   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a `format` that is UNSPECIFIED or
+   * unknown; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the
+   * roots; FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the
+   * source's chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
    */
   cloneOverlay: {
     path: "/onestorage.agent.v1.AgentService/CloneOverlay" as const,
@@ -7883,7 +8107,7 @@ export const AgentServiceService = {
   },
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
+   * QCOW2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -7893,7 +8117,7 @@ export const AgentServiceService = {
    * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source or a layer of the
    * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
    * exists and is not a link to "." or the chain loops.
    */
@@ -7920,7 +8144,7 @@ export const AgentServiceService = {
    * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
    * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source, an entry of its snap
    * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
@@ -7948,7 +8172,8 @@ export const AgentServiceService = {
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
-   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source, or for
+   * a `format` that is UNSPECIFIED or unknown;
    * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
    * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
    * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
@@ -7975,7 +8200,8 @@ export const AgentServiceService = {
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
    * Repeat: finds the same names and links and changes nothing.
-   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
+   * UNSPECIFIED or unknown; NOT_FOUND when
    * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
    * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
    */
@@ -8000,10 +8226,12 @@ export const AgentServiceService = {
    * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -8031,9 +8259,10 @@ export const AgentServiceService = {
    * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert: {
     path: "/onestorage.agent.v1.AgentService/SnapshotRevert" as const,
@@ -8054,7 +8283,8 @@ export const AgentServiceService = {
    * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
    * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
    * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
@@ -8078,7 +8308,8 @@ export const AgentServiceService = {
    * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
    * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
    * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown,
+   * DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
    * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
    * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
    */
@@ -8096,18 +8327,20 @@ export const AgentServiceService = {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare: {
     path: "/onestorage.agent.v1.AgentService/BackupPrepare" as const,
@@ -8253,7 +8486,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /**
    * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
    * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
-   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * listed directory above it; so does a file or symlink in a listed place. The directory the agent
+   * is configured to serve a location from (its root, e.g. the one oned calls
+   * /var/lib/one/datastores) always stays, even when empty and listed; a datastore directory under
+   * it (`0/`, `1/`, ...) is removed like any other when it is empty and listed.
    * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
    * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
    * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
@@ -8292,21 +8528,23 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   createProbe: handleUnaryCall<CreateProbeRequest, CreateProbeResponse>;
   /**
    * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-   * validated (see "Backing chains" below);
+   * validated (see "Formats and backing chains" above);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
+   * size nothing is done, so a repeat succeeds. Errors: INVALID_ARGUMENT for a shrink, or a
+   * `format` that is UNSPECIFIED or unknown.
    */
   resize: handleUnaryCall<ResizeRequest, ResizeResponse>;
   /**
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
    * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
    * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
-   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
-   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * then converted to qcow2 when `format` is QCOW2; with `swap`, a raw image (`format` RAW) made
+   * with `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
    * name beside `path` and renamed into place; missing parent directories are created. A repeat
    * replaces the image with an identical empty one.
    * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
-   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * a `format` that is UNSPECIFIED or unknown, an unknown filesystem, `swap` with a format other
+   * than RAW or with a filesystem, or an option that holds a "/"
    * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
    * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
    */
@@ -8331,18 +8569,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
-   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
-   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert: handleUnaryCall<ConvertRequest, ConvertResponse>;
   /**
    * Describes an image and every layer of its backing chain, read one validated layer at a time
    * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
-   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
-   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; NOT_FOUND for a missing
+   * path, and for a missing backing file (the message names the backing name as the image records
+   * it); FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops.
    */
   imageInfo: handleUnaryCall<ImageInfoRequest, ImageInfoResponse>;
   /**
@@ -8359,15 +8599,15 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
    * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
    * other state) the layout is built again and replaces what was there.
-   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
-   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
-   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a `format` that is UNSPECIFIED or
+   * unknown; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the
+   * roots; FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the
+   * source's chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
    */
   cloneOverlay: handleUnaryCall<CloneOverlayRequest, CloneOverlayResponse>;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
+   * QCOW2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -8377,7 +8617,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source or a layer of the
    * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
    * exists and is not a link to "." or the chain loops.
    */
@@ -8396,7 +8636,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
    * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source, an entry of its snap
    * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
@@ -8414,7 +8654,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
-   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source, or for
+   * a `format` that is UNSPECIFIED or unknown;
    * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
    * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
    * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
@@ -8431,7 +8672,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
    * Repeat: finds the same names and links and changes nothing.
-   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
+   * UNSPECIFIED or unknown; NOT_FOUND when
    * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
    * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
    */
@@ -8448,10 +8690,12 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -8469,9 +8713,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert: handleUnaryCall<SnapshotRevertRequest, SnapshotRevertResponse>;
   /**
@@ -8482,7 +8727,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
    * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
    * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
@@ -8496,7 +8742,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
    * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
    * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown,
+   * DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
    * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
    * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
    */
@@ -8505,18 +8752,20 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare: handleUnaryCall<BackupPrepareRequest, BackupPrepareResponse>;
   /**
@@ -8617,7 +8866,10 @@ export interface AgentServiceClient extends Client {
   /**
    * Removes the directories in `paths` (a MakeDir's `made`), deepest first, each only while it is
    * empty: one holding anything (another disk, a file written meanwhile) stays, and with it every
-   * listed directory above it; so does a file or symlink in a listed place, and a datastore root.
+   * listed directory above it; so does a file or symlink in a listed place. The directory the agent
+   * is configured to serve a location from (its root, e.g. the one oned calls
+   * /var/lib/one/datastores) always stays, even when empty and listed; a datastore directory under
+   * it (`0/`, `1/`, ...) is removed like any other when it is empty and listed.
    * The coordinator calls it when a step after MakeDir failed, so that a failed action leaves no
    * directory that was not there before. An absent path is skipped, so a repeat succeeds (and
    * removes nothing more). Errors: INVALID_ARGUMENT (UNSAFE_PATH) or PERMISSION_DENIED
@@ -8720,9 +8972,10 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Grows an image to `size_mb` MiB with `qemu-img resize -f <format>`, after its backing chain is
-   * validated (see "Backing chains" below);
+   * validated (see "Formats and backing chains" above);
    * `preallocate` adds --preallocation=falloc (SPARSE=no). When the image already has that virtual
-   * size nothing is done, so a repeat succeeds. Shrinking is refused (INVALID_ARGUMENT).
+   * size nothing is done, so a repeat succeeds. Errors: INVALID_ARGUMENT for a shrink, or a
+   * `format` that is UNSPECIFIED or unknown.
    */
   resize(
     request: ResizeRequest,
@@ -8743,12 +8996,13 @@ export interface AgentServiceClient extends Client {
    * Creates an empty disk image at `path` (tm/common mkimage and mkswap): `qemu-img create -f raw|qcow2
    * <size_mb>M`; with a `filesystem`, a raw image formatted with `mkfs -t <filesystem>` (ext2/3/4 get
    * -F, xfs gets -f) plus `filesystem_options` (split on whitespace, one argument each, no shell),
-   * then converted to qcow2 when `format` is qcow2; `format` "swap" is a raw image made with
-   * `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
+   * then converted to qcow2 when `format` is QCOW2; with `swap`, a raw image (`format` RAW) made
+   * with `mkswap -L swap`. `sparse` false allocates every block. The image is built under a temporary
    * name beside `path` and renamed into place; missing parent directories are created. A repeat
    * replaces the image with an identical empty one.
    * Errors: INVALID_ARGUMENT (reason INVALID_ARGUMENT) naming the field and the allowed values for
-   * an unknown format or filesystem, a filesystem with format swap, or an option that holds a "/"
+   * a `format` that is UNSPECIFIED or unknown, an unknown filesystem, `swap` with a format other
+   * than RAW or with a filesystem, or an option that holds a "/"
    * or a character outside [A-Za-z0-9._=,:^+-]; RESOURCE_EXHAUSTED when the filesystem fills up
    * (nothing is left behind); INTERNAL (TOOL_FAILED) when mkfs for that filesystem is not installed.
    */
@@ -8801,11 +9055,12 @@ export interface AgentServiceClient extends Client {
    * the file that holds snapshot `snapshot.snap_id` of the disk `source` (in `snapshot.snap_dir`,
    * default `<source>.snap`, following `<id>.current` pointers). Written under a temporary name beside
    * `destination`, then renamed into place; a repeat replaces the copy with an identical one.
-   * Errors: INVALID_ARGUMENT for a format other than raw or qcow2, or a destination that is the
-   * source or one of the layers of its backing chain; NOT_FOUND for a missing source or snapshot;
-   * PERMISSION_DENIED when a layer of the source's backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops; RESOURCE_EXHAUSTED when the
-   * destination filesystem fills up (the temporary copy is removed, the source is untouched).
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown, or a
+   * destination that is the source or one of the layers of its backing chain; NOT_FOUND for a
+   * missing source or snapshot; PERMISSION_DENIED when a layer of the source's backing chain lies
+   * outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a backing chain that loops;
+   * RESOURCE_EXHAUSTED when the destination filesystem fills up (the temporary copy is removed, the
+   * source is untouched).
    */
   convert(
     request: ConvertRequest,
@@ -8825,8 +9080,9 @@ export interface AgentServiceClient extends Client {
   /**
    * Describes an image and every layer of its backing chain, read one validated layer at a time
    * (`qemu-img info -f <format> -U --output=json`; a disk.N symlink is followed). Read-only.
-   * Errors: NOT_FOUND for a missing path; FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops;
-   * INTERNAL (TOOL_FAILED) when a backing file is missing or unreadable.
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; NOT_FOUND for a missing
+   * path, and for a missing backing file (the message names the backing name as the image records
+   * it); FAILED_PRECONDITION (BAD_LAYOUT) for a chain that loops.
    */
   imageInfo(
     request: ImageInfoRequest,
@@ -8857,10 +9113,10 @@ export interface AgentServiceClient extends Client {
    * link, `.snap/0` a qcow2 whose backing name is the source's path here), nothing is changed, so
    * guest writes held in the overlay survive a retried clone. Otherwise (standalone, raw, or any
    * other state) the layout is built again and replaces what was there.
-   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a source format other than raw or
-   * qcow2; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the roots;
-   * FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the source's
-   * chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
+   * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT for a `format` that is UNSPECIFIED or
+   * unknown; PERMISSION_DENIED when the source or a layer of its backing chain lies outside the
+   * roots; FAILED_PRECONDITION (BAD_LAYOUT) for a looping chain or a disk that is a layer of the
+   * source's chain; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
    */
   cloneOverlay(
     request: CloneOverlayRequest,
@@ -8879,7 +9135,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * qcow2/shared `ln` of a persistent image (CLONE=NO): the VM writes into the image datastore.
-   * qcow2 (the request's `format`): `mkdir -p <source>.snap`, the self link
+   * QCOW2 (the request's `format`): `mkdir -p <source>.snap`, the self link
    * `<source>.snap/<basename(source)>.snap -> .`, `<source>.snap/0 -> <source>` when the snap dir
    * holds no numbered entry, then `disk_path -> <source>.snap/<latest>` (latest = the highest
    * numbered entry: the active layer of the image's snapshots), and any `<disk_path>.snap` directory
@@ -8889,7 +9145,7 @@ export interface AgentServiceClient extends Client {
    * is created; links are replaced by rename.
    * Repeat: gives the same links (nothing else is touched), so it succeeds.
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source or a layer of the
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source or a layer of the
    * latest file's chain lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) when the self link
    * exists and is not a link to "." or the chain loops.
    */
@@ -8922,7 +9178,7 @@ export interface AgentServiceClient extends Client {
    * raw: a hole-keeping copy of `<source>` to `disk_path`. The image datastore is only read.
    * Repeat: rebuilds the same layout from the image (a local copy made earlier is replaced).
    * Errors: NOT_FOUND for a missing source; INVALID_ARGUMENT when disk_path is the source, or for a
-   * source format other than raw or qcow2; PERMISSION_DENIED when the source, an entry of its snap
+   * `format` that is UNSPECIFIED or unknown; PERMISSION_DENIED when the source, an entry of its snap
    * dir or a layer of their chains lies outside the roots; FAILED_PRECONDITION (BAD_LAYOUT) for a
    * looping chain, a bad `.current` pointer, or a disk that is a layer of the source's chains;
    * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left).
@@ -8954,7 +9210,8 @@ export interface AgentServiceClient extends Client {
    * (temporary name, then rename). The VM directory is only read. When disk_path already resolves to
    * `<source>` or into `<source>.snap` (a LinkImage disk) nothing is done.
    * Repeat: copies the same files again and gives the same result.
-   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source;
+   * Errors: NOT_FOUND for a missing disk_path; INVALID_ARGUMENT when disk_path is the source, or for
+   * a `format` that is UNSPECIFIED or unknown;
    * PERMISSION_DENIED for paths or chain layers outside the roots; FAILED_PRECONDITION (BAD_LAYOUT)
    * when disk_path is a symlink that does not lead to the highest numbered file of its snap dir, a
    * plain disk file has a backing file, or a chain loops; RESOURCE_EXHAUSTED when the filesystem
@@ -8985,7 +9242,8 @@ export interface AgentServiceClient extends Client {
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
    * Repeat: finds the same names and links and changes nothing.
-   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number; NOT_FOUND when
+   * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
+   * UNSPECIFIED or unknown; NOT_FOUND when
    * `<disk_path>.snap/<active>` was not copied; FAILED_PRECONDITION (BAD_LAYOUT) when a chain reads
    * outside the snap dir or loops; PERMISSION_DENIED for paths outside the roots.
    */
@@ -9016,10 +9274,12 @@ export interface AgentServiceClient extends Client {
    * Repeat: when the disk already points at `<snap_id+1>` and that file's backing is
    * `<snap_id>` (qcow2), or `<snap_dir>/<snap_id>` already exists (raw), nothing is done and
    * created=false; the existing snapshot is never overwritten.
-   * Errors: NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a higher file) is
-   * already there and is not the result of this same call; FAILED_PRECONDITION (BAD_LAYOUT) for a
-   * disk symlink that leads outside the snap dir, or a chain that would refer to itself;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is intact).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND for a missing disk; ALREADY_EXISTS when `<snap_id+1>` (or a
+   * higher file) is already there and is not the result of this same call; FAILED_PRECONDITION
+   * (BAD_LAYOUT) for a disk symlink that leads outside the snap dir, or a chain that would refer to
+   * itself; RESOURCE_EXHAUSTED when the filesystem fills up (nothing half-made is left; the disk is
+   * intact).
    * With `live` (snap_create_live of a RUNNING VM): the same layout, but after the overlay is made
    * the domain is switched onto it with `virsh snapshot-create-as --disk-only --atomic --no-metadata
    * --reuse-external` (other disks snapshot=no; the guest held still as `live.freeze` says and
@@ -9051,9 +9311,10 @@ export interface AgentServiceClient extends Client {
    * `.snap/0 -> IMAGE`) is replaced, never written through. raw: a hole-keeping copy of the snapshot
    * replaces the disk's file (the file a disk.N symlink points at; the link stays). A repeat gives
    * the same result (an empty overlay on the snapshot, or the same copy).
-   * Errors: NOT_FOUND naming the snapshot id when it does not exist; FAILED_PRECONDITION
-   * (BAD_LAYOUT) when the snapshot's file is the active layer itself or the layout is broken;
-   * RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown, or (qcow2) a
+   * `backing_style` that is; NOT_FOUND naming the snapshot id when it does not exist;
+   * FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer itself or the
+   * layout is broken; RESOURCE_EXHAUSTED when the filesystem fills up (the disk is left as it was).
    */
   snapshotRevert(
     request: SnapshotRevertRequest,
@@ -9078,7 +9339,8 @@ export interface AgentServiceClient extends Client {
    * then the snapshot's file and `<snap_id>.current` are removed. A symlink in the snap dir
    * (a persistent image's `.snap/0 -> IMAGE`) is removed, never its target.
    * Repeat: a snapshot that is already gone succeeds with existed=false.
-   * Errors: FAILED_PRECONDITION (BAD_LAYOUT) when the snapshot's file is the active layer or the
+   * Errors: INVALID_ARGUMENT for a `format` that is UNSPECIFIED or unknown; FAILED_PRECONDITION
+   * (BAD_LAYOUT) when the snapshot's file is the active layer or the
    * layout is broken; RESOURCE_EXHAUSTED when a rebase fills the filesystem (the snapshot is kept
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
@@ -9106,7 +9368,8 @@ export interface AgentServiceClient extends Client {
    * --transient-job --wait --finish` of the whole chain into a temporary name beside `destination`,
    * renamed into place. When libvirt refuses the block copy, the guest is held still as `freeze`
    * says (fsfreeze, or suspend) and the disk is copied with qemu-img convert -U, then let go.
-   * Errors: DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
+   * Errors: INVALID_ARGUMENT for a `format` or `source_format` that is UNSPECIFIED or unknown,
+   * DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, BUSY (a block job already runs on the disk),
    * ALREADY_EXISTS (destination), NO_SPACE. Nothing is left at the destination on failure.
    * Not idempotent: a repeat after a success finds the destination there (ALREADY_EXISTS).
    */
@@ -9129,18 +9392,20 @@ export interface AgentServiceClient extends Client {
    * tm pre_backup / prebackup (live=false, the VM is powered off) and pre_backup_live /
    * prebackup_live (live=true, the domain runs): wipes and recreates `<vm_dir>/backup` (and
    * `<vm_dir>/tmp`), writes `backup/vm.xml` (base64 of vm_xml, wrapped as Ruby's Base64.encode64)
-   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names). FULL: a converted qcow2
-   * copy (live: from the base under a temporary overlay `tmp/overlay_<id>.qcow2` that
-   * BackupFinish commits back). INCREMENT (CBT): the chain's first backup and every increment carry
-   * a libvirt checkpoint (live) or a qcow2 persistent bitmap (offline) named `one-<vm_id>-<backup_id>`;
-   * an increment holds only the blocks changed since the parent, and its backing name is
-   * `disk.<disk_id>.<parent_id>` (relative, for `qemu-img rebase -u`). A missing parent checkpoint
-   * or bitmap starts a new chain: a full copy, with explicit zero clusters, in the increment's file
-   * (reported in `new_chain_reason`). Leftovers of an interrupted backup (an overlay the domain
-   * still runs on, a stale backup job, a stale checkpoint) are undone first. A repeat starts over.
-   * A running call is cancelled by BackupCancel. On failure nothing is left: overlays are committed
+   * and `backup/disk.<disk_id>.<backup_id>` per disk (docs/opennebula/backups.md#ids-and-names).
+   * BACKUP_MODE_FULL: a converted qcow2 copy (live: from the base under a temporary overlay
+   * `tmp/overlay_<id>.qcow2` that BackupFinish commits back). BACKUP_MODE_INCREMENT (CBT): the
+   * chain's first backup and every increment carry a libvirt checkpoint (live) or a qcow2
+   * persistent bitmap (offline) named `one-<vm_id>-<backup_id>`; an increment holds only the blocks
+   * changed since the parent, and its backing name is `disk.<disk_id>.<parent_id>` (relative, for
+   * `qemu-img rebase -u`). A missing parent checkpoint or bitmap starts a new chain: a full copy,
+   * with explicit zero clusters, in the increment's file (reported in `new_chain_reason`).
+   * Leftovers of an interrupted backup (an overlay the domain still runs on, a stale backup job, a
+   * stale checkpoint) are undone first. A repeat starts over. A running call is cancelled by
+   * BackupCancel. On failure nothing is left: overlays are committed
    * back and backup/ and tmp/ removed. Errors: INVALID_ARGUMENT (a raw disk in INCREMENT mode, a
-   * bad field), DOMAIN_NOT_FOUND, DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
+   * `mode` or a disk's `format` that is UNSPECIFIED or unknown, a bad field), DOMAIN_NOT_FOUND,
+   * DOMAIN_NOT_RUNNING, NOT_FOUND (a disk), LOCKED, NO_SPACE.
    */
   backupPrepare(
     request: BackupPrepareRequest,
