@@ -1,5 +1,5 @@
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { requireNoBlockJob } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
 import type { LiveTarget } from './live-domain.js';
