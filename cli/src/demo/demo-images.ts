@@ -1,13 +1,13 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MIB } from '../../../common/src/units.js';
-import { create } from '../../../agent/src/qemu/qemu-img.js';
+import { create, type ImageFormat } from '../../../agent/src/qemu/qemu-img.js';
 import { qemuIo } from '../../../agent/src/qemu/qemu-io.js';
 
 /** Writes `pattern` over `length` bytes at `offset` of an image with qemu-io (format-aware). */
 export async function writePattern(
   file: string,
-  format: 'raw' | 'qcow2',
+  format: ImageFormat,
   pattern: number,
   offset: number,
   length: number,
@@ -21,7 +21,7 @@ export async function writePattern(
 /** Creates an image of `sizeMb` MiB holding `pattern` in its first MiB. */
 export async function makeImage(
   file: string,
-  format: 'raw' | 'qcow2',
+  format: ImageFormat,
   sizeMb: number,
   pattern: number,
 ): Promise<void> {
