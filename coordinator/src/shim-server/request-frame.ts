@@ -5,21 +5,11 @@
 import {
   encodeFrame,
   FRAME_HEADER_BYTES,
+  FrameTooLargeError,
   MAX_REQUEST_FRAME_BYTES,
 } from '../../../common/src/sockets/frame.cjs';
 
 export { FRAME_HEADER_BYTES, MAX_REQUEST_FRAME_BYTES };
-
-/** A request announced a length above the limit; nothing more is read from that connection. */
-export class RequestTooLargeError extends Error {
-  constructor(
-    readonly frameBytes: number,
-    readonly maxFrameBytes: number,
-  ) {
-    super(`request of ${frameBytes} bytes exceeds the ${maxFrameBytes}-byte limit`);
-    this.name = 'RequestTooLargeError';
-  }
-}
 
 /** Prefix a message with its length; no limit on this side (the shim refuses what it cannot read). */
 export function frame(message: Uint8Array): Buffer {
@@ -41,7 +31,7 @@ export class RequestFrameReader {
 
   /**
    * Add a chunk; returns the frame once complete (bytes after it are dropped). Throws
-   * RequestTooLargeError on an oversize header.
+   * FrameTooLargeError on an oversize header.
    */
   push(chunk: Buffer): Buffer | undefined {
     // Never hold more than header + announced length: what a client sends past its frame is not kept.
@@ -57,7 +47,7 @@ export class RequestFrameReader {
       if (length > this.maxFrameBytes) {
         this.chunks = [];
         this.buffered = 0;
-        throw new RequestTooLargeError(length, this.maxFrameBytes);
+        throw new FrameTooLargeError(length, this.maxFrameBytes);
       }
       this.expected = length;
       const end = FRAME_HEADER_BYTES + length;
