@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-import {
-  EXIT_BAD_CONFIG,
-  EXIT_FAILURE,
-  exitDaemon,
-  failToStart,
-  parseDaemonCommandLine,
-} from '../../common/src/config/daemon-command-line.js';
+import { failToStart, loadDaemonConfig, stopOnSignals } from '../../common/src/config/daemon-command-line.js';
 import { createLogger } from '../../common/src/log.js';
-import { loadAgentConfig, type AgentConfig } from './config.js';
+import { loadAgentConfig } from './config.js';
 import { AGENT_UMASK } from './files/modes.js';
 import { enterAgentUser } from './privileges/enter-agent-user.js';
 import { startAgent } from './server.js';
@@ -26,14 +20,8 @@ async function main(): Promise<void> {
   // Before anything is created: what the agent and its tools create is never group-writable or
   // world-readable (agent/src/files/modes.ts).
   process.umask(AGENT_UMASK);
-  const file = parseDaemonCommandLine(CLI, process.argv.slice(2));
-  if (file === undefined) return;
-  let config: AgentConfig;
-  try {
-    config = loadAgentConfig(file);
-  } catch (err) {
-    exitDaemon(CLI, EXIT_BAD_CONFIG, err instanceof Error ? err.message : String(err));
-  }
+  const config = loadDaemonConfig(CLI, process.argv.slice(2), loadAgentConfig);
+  if (config === undefined) return;
   const logger = createLogger(PROGRAM, config.log.level);
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
@@ -45,19 +33,7 @@ async function main(): Promise<void> {
   }
   logger.info({ name: config.name, port: agent.port, dataAddress: agent.dataAddress }, 'agent listening');
 
-  const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'agent stopping');
-    agent.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'agent did not stop cleanly');
-        process.exit(EXIT_FAILURE);
-      },
-    );
-  };
-  // once: a second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(logger, () => agent.close());
   // As monitord_client.rb does for SYSTEM_HOST: SIGUSR1 sends the monitoring messages now.
   process.on('SIGUSR1', () => {
     agent.monitorNow().catch((err: unknown) => logger.warn({ err }, 'monitoring run failed'));

@@ -1,3 +1,4 @@
+import type { ShimKind } from '../../common/src/drivers/driver-actions.js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
 import type { ShimReply, ShimRequest } from '../../proto/gen/onestorage/shim/v1/shim.js';
@@ -75,7 +76,7 @@ export async function handleDriverCall(
     }
     const ctx: ActionContext = {
       requestId: req.requestId,
-      kind: req.kind as 'tm' | 'datastore',
+      kind: req.kind as ShimKind,
       driver: req.driver,
       action,
       args: req.args,

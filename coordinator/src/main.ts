@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-import {
-  EXIT_BAD_CONFIG,
-  EXIT_FAILURE,
-  exitDaemon,
-  failToStart,
-  parseDaemonCommandLine,
-} from '../../common/src/config/daemon-command-line.js';
+import { failToStart, loadDaemonConfig, stopOnSignals } from '../../common/src/config/daemon-command-line.js';
 import { createLogger } from '../../common/src/log.js';
-import { loadCoordinatorConfig, type CoordinatorConfig } from './config.js';
+import { loadCoordinatorConfig } from './config.js';
 import { startCoordinator } from './coordinator.js';
 
 const PROGRAM = 'one-storage-coordinator';
@@ -20,14 +14,8 @@ frontendAliases, datastoreLocation, remotesDir, deadlines, monitord and log (opt
 const CLI = { program: PROGRAM, usage: USAGE };
 
 async function main(): Promise<void> {
-  const file = parseDaemonCommandLine(CLI, process.argv.slice(2));
-  if (file === undefined) return;
-  let config: CoordinatorConfig;
-  try {
-    config = loadCoordinatorConfig(file);
-  } catch (err) {
-    exitDaemon(CLI, EXIT_BAD_CONFIG, err instanceof Error ? err.message : String(err));
-  }
+  const config = loadDaemonConfig(CLI, process.argv.slice(2), loadCoordinatorConfig);
+  if (config === undefined) return;
   const logger = createLogger(PROGRAM, config.log.level);
   let running: Awaited<ReturnType<typeof startCoordinator>>;
   try {
@@ -36,19 +24,7 @@ async function main(): Promise<void> {
     // Unreadable TLS files or a certificate without the coordinator role are config errors too.
     failToStart(CLI, err, 'cannot start: ');
   }
-  const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'stopping');
-    running.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'error while stopping');
-        process.exit(EXIT_FAILURE);
-      },
-    );
-  };
-  // once: a second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(logger, () => running.close());
 }
 
 await main();

@@ -3,7 +3,7 @@
 // is the single line oned will show as the action's error.
 import { connect } from 'node:net';
 import type { ShimReply } from '../../proto/gen/onestorage/shim/v1/shim.js';
-import { FrameDecoder } from './frame.cjs';
+import { FrameDecoder } from '../../common/src/sockets/frame.cjs';
 import { decodeShimEvent } from './shim-codec.cjs';
 
 /**

@@ -4,6 +4,7 @@ import {
   constants,
   mkdir,
   mkdtemp,
+  open,
   readdir,
   readFile,
   rm,
@@ -128,6 +129,23 @@ describe('installShims', () => {
     await install();
     expect(await readFile(file, 'utf8')).toBe(good);
     expect((await stat(file)).mode & PERMISSION_BITS).toBe(SHIM_FILE_MODE);
+  });
+
+  it('replaces an existing shim atomically: a reader of the old one sees it whole, the new one is another file', async () => {
+    const { files } = await install();
+    const file = files[0] ?? '';
+    const old = await readFile(file, 'utf8');
+    const oldInode = (await stat(file)).ino;
+    const reader = await open(file, 'r');
+    try {
+      await install({ socketPath: '/run/other.sock' });
+      // Renamed over, never rewritten in place: the old inode keeps the old text in full.
+      expect(await reader.readFile('utf8')).toBe(old);
+    } finally {
+      await reader.close();
+    }
+    expect((await stat(file)).ino).not.toBe(oldInode);
+    expect(await readFile(file, 'utf8')).toContain('/run/other.sock');
   });
 
   it('leaves no temporary files behind', async () => {

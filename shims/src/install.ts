@@ -1,10 +1,10 @@
 // Installs one executable per driver action under oned's remotes directory. Each is a few lines of
 // JavaScript that hand their kind/driver/action to the compiled runtime (run-shim.js), so the logic
 // lives in one place and an upgrade of the package needs no re-install unless paths change.
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeFileAtomic } from '../../common/src/files/atomic-file.js';
 import {
   HOST_SIDE_TM_ACTIONS,
   shimEntries,
@@ -18,7 +18,6 @@ const DIRECTORY_MODE = 0o755;
 const PERMISSION_BITS = 0o777;
 /** The runtime every entry loads, found next to this module in the compiled tree (CommonJS, see there). */
 export const RUNTIME_FILE = 'run-shim.cjs';
-const TEMP_SUFFIX_BYTES = 6;
 /** Linux reads at most this many bytes of a `#!` line (BINPRM_BUF_SIZE); longer ones are cut. */
 const MAX_SHEBANG_BYTES = 255;
 
@@ -57,13 +56,13 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
       entry.kind === 'tm' && HOST_SIDE_TM_ACTIONS.includes(entry.action)
         ? agentQueryScript('monitor_ds')
         : shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath });
-    await writeFileAtomic(file, source);
+    await writeShim(file, source);
     files.push(file);
   }
   for (const probe of PROBE_FILES) {
     const file = join(opts.remotesDir, 'im', probe.path);
     await mkdir(dirname(file), { recursive: true, mode: DIRECTORY_MODE });
-    await writeFileAtomic(file, agentQueryScript(probe.kind));
+    await writeShim(file, agentQueryScript(probe.kind));
     files.push(file);
   }
   return { files };
@@ -112,20 +111,12 @@ function validateNodePath(nodePath: string): void {
 }
 
 /**
- * Write through a temporary file and rename, so oned never runs a half-written shim. A file that
- * already has this content and mode is left alone: a re-install changes nothing, not even mtimes.
+ * Written atomically (common/src/files/atomic-file.ts), so oned never runs a half-written shim, and
+ * executable whatever the umask. A file that already has this content and mode is left alone: a
+ * re-install changes nothing, not even mtimes.
  */
-async function writeFileAtomic(file: string, content: string): Promise<void> {
+async function writeShim(file: string, content: string): Promise<void> {
   const current = await readFile(file, 'utf8').catch(() => undefined);
   if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return;
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(TEMP_SUFFIX_BYTES).toString('hex')}`;
-  try {
-    await writeFile(temp, content, { mode: SHIM_FILE_MODE, flag: 'wx' });
-    // writeFile's mode is filtered by the umask; the shims must be executable whatever it is.
-    await chmod(temp, SHIM_FILE_MODE);
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(file, content, { mode: SHIM_FILE_MODE });
 }

@@ -9,7 +9,7 @@
 // shim about 15 ms, a fifth of `node -e 0`.
 import type { ShimKind } from '../../common/src/drivers/driver-actions.js';
 import { callCoordinator, ShimTransportError } from './call-coordinator.cjs';
-import { encodeFrame, MAX_REQUEST_FRAME_BYTES } from './frame.cjs';
+import { encodeFrame, MAX_REQUEST_FRAME_BYTES } from '../../common/src/sockets/frame.cjs';
 import { readStdin } from './read-stdin.cjs';
 import { newRequestId } from './request-id.cjs';
 import { encodeShimRequest } from './shim-codec.cjs';

@@ -38,7 +38,7 @@ const CPDS = `${ONED_DATASTORE_LOCATION}/1/62cpds00000000000000000000000000`;
 const LCM = { diskSnapshotPoweroff: 51, diskResizePoweroff: 63, poweroff: 8 } as const;
 /** Started as the test user itself (spawn's uid/gid); the other hosts start as root and drop. */
 const SPAWNED_AS_USER = 'host02';
-/** Marker files the probes read keep their own mode (agent/src/files/atomic-file.ts writeFileAtomic). */
+/** Marker files the probes read keep their own mode (common/src/files/atomic-file.ts writeFileAtomic). */
 const MARKERS = new Set(['.monitor']);
 
 let user: TestUser;

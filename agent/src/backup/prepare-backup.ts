@@ -1,7 +1,8 @@
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
-import { realpath, rm, writeFile } from 'node:fs/promises';
+import { realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import type { Logger } from '../../../common/src/log.js';
 import { type DomainDisk, liveDomain, requireRunning } from '../libvirt/domain.js';
 import type { FreezeMode } from '../libvirt/freeze.js';
@@ -90,7 +91,7 @@ export async function prepareBackup(p: PrepareInput): Promise<Prepared> {
     await readChain(d.file, d.format, { what: p.what, signal: p.signal, scope: p.scope });
   await recreate(p.dirs);
   try {
-    await writeFile(join(p.dirs.bck, 'vm.xml'), encode64(p.vmXml));
+    await writeFileAtomic(join(p.dirs.bck, 'vm.xml'), encode64(p.vmXml));
     if (p.mode === 'FULL') return p.live ? await fullLive(p, virshOpts, disks) : await fullOffline(p);
     return p.live ? await incrementLive(p, virshOpts, disks) : await incrementOffline(p);
   } catch (err) {

@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import type { Logger } from '../../../common/src/log.js';
 import { type FreezeMode, withGuestHeld } from '../libvirt/freeze.js';
 import { type VirshOptions, virsh } from '../libvirt/virsh.js';
@@ -60,8 +60,8 @@ export async function pushBackup(
 ): Promise<void> {
   const backupFile = join(b.xmlDir, 'backup.xml');
   const checkpointFile = join(b.xmlDir, 'checkpoint.xml');
-  await writeFile(backupFile, backupXml(b));
-  await writeFile(checkpointFile, checkpointXml(b));
+  await writeFileAtomic(backupFile, backupXml(b));
+  await writeFileAtomic(checkpointFile, checkpointXml(b));
   const quiet: VirshOptions = { uri: opts.uri, what: opts.what };
   await withGuestHeld(b.domain, b.freeze, { ...quiet, log: opts.log }, () =>
     virsh(['backup-begin', b.domain, '--backupxml', backupFile, '--checkpointxml', checkpointFile], {

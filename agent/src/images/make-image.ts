@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { tempNameBeside } from '../files/atomic-file.js';
+import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { MIB } from '../../../common/src/units.js';
 import { IMAGE_FORMATS, convert, create } from '../qemu/qemu-img.js';
 

@@ -1,7 +1,8 @@
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { requireNoBlockJob } from '../libvirt/domain.js';
 import { virsh } from '../libvirt/virsh.js';
+import type { ImageFormat } from '../qemu/qemu-img.js';
 import type { LiveTarget } from './live-domain.js';
 
 /**
@@ -9,11 +10,7 @@ import type { LiveTarget } from './live-domain.js';
  * `virsh blockcopy --wait --finish --transient-job` into a temporary name beside it, then a rename.
  * The domain keeps running on its own disk; a failed or cancelled copy leaves nothing behind.
  */
-export async function blockCopyTo(
-  t: LiveTarget,
-  destination: string,
-  format: 'raw' | 'qcow2',
-): Promise<void> {
+export async function blockCopyTo(t: LiveTarget, destination: string, format: ImageFormat): Promise<void> {
   await requireNoBlockJob(t.domain, t.target, t.virsh);
   try {
     await writeAtomically(destination, (tmp) =>

@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import { parseTempName } from '../../../common/src/files/temp-name.js';
 import { isInside } from '../paths/roots.js';
 
 /** A configured root: oned's location and the real (symlink-free) directory that holds it here. */
@@ -18,8 +19,16 @@ export interface ChainScope {
 
 /** An all-digit directory name: a datastore id, or a VM id inside a system datastore. */
 const ID_NAME = /^\d+$/;
-/** A snapshot directory (`disk.N.snap`, `<image>.snap`) or one being built (`.<x>.snap.tmp-<hex>`). */
-const SNAP_DIR_NAME = /(^|\.)snap$|^\..+\.snap\.tmp-[0-9a-f]+$/;
+/** A snapshot directory's name: `disk.N.snap`, `<image>.snap`. */
+const SNAP_DIR_NAME = /(^|\.)snap$/;
+const HEX = /^[0-9a-f]+$/;
+
+/** A snapshot directory, or one being built (`.<x>.snap.tmp-<hex>`, common/src/files/temp-name.ts). */
+function isSnapDirName(name: string): boolean {
+  if (SNAP_DIR_NAME.test(name)) return true;
+  const temp = parseTempName(name);
+  return temp?.tag === 'tmp' && /.\.snap$/.test(temp.base) && HEX.test(temp.rest);
+}
 
 /** Where a real path lies: its root, the datastore directory and the components below that. */
 interface Place {
@@ -45,7 +54,7 @@ function placeOf(real: string, roots: readonly RealRoot[]): Place | undefined {
 /** The VM directory (`<ds>/<vmid>`) a path lies in, or undefined (an image datastore entry). */
 function vmDirOf(p: Place): string | undefined {
   const [first] = p.below;
-  if (first === undefined || p.below.length < 2 || SNAP_DIR_NAME.test(first)) return undefined;
+  if (first === undefined || p.below.length < 2 || isSnapDirName(first)) return undefined;
   return `${p.dsDir}/${first}`;
 }
 

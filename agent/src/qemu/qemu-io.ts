@@ -1,6 +1,6 @@
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import type { QemuOptions } from './qemu-img.js';
+import type { ImageFormat, QemuOptions } from './qemu-img.js';
 
 export const QEMU_IO = 'qemu-io';
 /** Requests per qemu-io process (each is one argv entry). */
@@ -9,10 +9,14 @@ const REQUESTS_PER_PROCESS = 2_000;
 export interface QemuIoOptions extends QemuOptions {
   /** -C: copy-on-read, so each read writes what it read into the image. */
   copyOnRead?: boolean;
+  /** -r: open the image read-only. */
+  readOnly?: boolean;
+  /** The image's format (-f); qcow2 unless said. */
+  format?: ImageFormat;
 }
 
 /**
- * `qemu-io [-C] -f qcow2 FILE -c CMD...`, in batches. qemu-io reports a failed request on stdout
+ * `qemu-io [-C] [-r] -f FMT FILE -c CMD...`, in batches. qemu-io reports a failed request on stdout
  * and still exits 0: any "fail" or "error" there is TOOL_FAILED.
  */
 export async function qemuIo(file: string, commands: readonly string[], opts: QemuIoOptions): Promise<void> {
@@ -25,7 +29,12 @@ export async function qemuIo(file: string, commands: readonly string[], opts: Qe
     const batch = commands.slice(i, i + REQUESTS_PER_PROCESS);
     const { stdout } = await runTool(
       QEMU_IO,
-      [...(opts.copyOnRead ? ['-C'] : []), '-f', 'qcow2', file, ...batch.flatMap((c) => ['-c', c])],
+      [
+        ...(opts.copyOnRead ? ['-C'] : []),
+        ...(opts.readOnly ? ['-r'] : []),
+        ...['-f', opts.format ?? 'qcow2', file],
+        ...batch.flatMap((c) => ['-c', c]),
+      ],
       tool,
     );
     if (/fail|error/i.test(stdout)) {

@@ -1,7 +1,8 @@
 import { rm, stat } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { BuildIsoRequest, BuildIsoResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { tempNameBeside, writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
+import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { type IsoEntry, buildIso } from '../images/build-iso.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField, requirePath } from './validate.js';

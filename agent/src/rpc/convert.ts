@@ -2,7 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import type { ConvertRequest, ConvertResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { convert, imageInfo } from '../qemu/qemu-img.js';
 import { chainEntries, entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';

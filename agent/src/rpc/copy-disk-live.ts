@@ -4,7 +4,7 @@ import type {
   CopyDiskLiveRequest,
   CopyDiskLiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';

@@ -4,7 +4,7 @@ import type {
   CreateImageRequest,
   CreateImageResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { FILESYSTEMS, type MakeImageFormat, makeImage } from '../images/make-image.js';
 import { imageInfo } from '../qemu/qemu-img.js';
 import { makeParents } from '../files/make-parents.js';

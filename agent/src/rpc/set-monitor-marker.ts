@@ -4,10 +4,11 @@ import type {
   SetMonitorMarkerRequest,
   SetMonitorMarkerResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { writeFileAtomic } from '../files/atomic-file.js';
+import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requirePath } from './validate.js';
 import { makeDirectory } from '../files/make-directory.js';
+import { SMALL_FILE_MODE } from '../files/modes.js';
 
 /** The file the host probes look for in a system datastore directory (monitor_ds.rb). */
 export const MONITOR_MARKER = '.monitor';
@@ -52,7 +53,8 @@ export async function setMonitorMarker(
           changed = true;
         } else if (req.driver !== '' && current?.trim() !== req.driver) {
           await makeDirectory(localDir);
-          await writeFileAtomic(local, content);
+          // SMALL_FILE_MODE: the agent's umask would leave it 0640, and the probes may read it as another user.
+          await writeFileAtomic(local, content, { mode: SMALL_FILE_MODE });
           changed = true;
         }
       } catch (err) {

@@ -1,7 +1,7 @@
 import { link, realpath, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import type { NameAnchor, StoredNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import { type Backing, type ImageFormat, create, rebase } from '../qemu/qemu-img.js';

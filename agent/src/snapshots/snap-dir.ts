@@ -1,7 +1,7 @@
 import { lstat, readFile, readdir, readlink, realpath, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { makeDirectory } from '../files/make-directory.js';
 import type { StoredNames } from '../paths/stored-name.js';
 

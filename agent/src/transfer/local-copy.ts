@@ -3,7 +3,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { writeAtomically } from '../files/atomic-file.js';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 
 export interface LocalCopyOptions {
   /** False gives a fully allocated copy (OpenNebula's SPARSE=no). */

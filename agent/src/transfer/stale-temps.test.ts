@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { FOREIGN_STALE_MS, receiveTempName, sweepDirectory, sweepRoot } from './stale-temps.js';
 
 let dir: string;
@@ -69,5 +70,15 @@ describe('stale temporaries', () => {
     } finally {
       await rm(outside, { recursive: true, force: true });
     }
+  });
+});
+describe('temporary names', () => {
+  it('are ones the stale-temps sweep knows: another work’s temporary, removed once a day old', async () => {
+    const name = tempNameBeside(join(dir, 'disk.0')).slice(dir.length + 1);
+    expect(name).toMatch(/^\.disk\.0\.tmp-[0-9a-f]{12}$/);
+    await writeFile(join(dir, name), 'left by a crash');
+    const opts = { agent: 'host-a', active: new Set<string>() };
+    expect(await sweepDirectory(dir, opts)).toEqual([]);
+    expect(await sweepDirectory(dir, { ...opts, now: Date.now() + 2 * FOREIGN_STALE_MS })).toEqual([name]);
   });
 });

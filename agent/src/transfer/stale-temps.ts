@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TEMP_RANDOM_BYTES, parseTempName, tempName } from '../../../common/src/files/temp-name.js';
 
 /**
  * Temporaries of interrupted work (docs/security.md, "Nothing is left behind"). A receive builds
- * under `.<name>.tmp-<agent>-<12 hex>` beside its destination; an agent killed mid-receive leaves
+ * under `.<name>.tmp-<agent>-<12 hex>` beside its destination (common/src/files/temp-name.ts); an agent killed mid-receive leaves
  * that behind, possibly gigabytes. What is stale:
  * - a temporary named for this agent that no receive of this process is using: this agent made it
  *   in an earlier life (it was killed) or it is left from a receive that failed to clean up;
@@ -15,14 +15,12 @@ import { join } from 'node:path';
  * `.old-` asides are never swept: after a crash one may be the only copy of a replaced directory.
  */
 export const FOREIGN_STALE_MS = 24 * 3600 * 1000;
-const RANDOM_BYTES = 6;
-const TEMP_NAME = /^\.(.+)\.tmp-(.+)$/;
-const RANDOM_PART = new RegExp(`^[0-9a-f]{${RANDOM_BYTES * 2}}$`);
+const RANDOM_PART = new RegExp(`^[0-9a-f]{${TEMP_RANDOM_BYTES * 2}}$`);
 /** Below each root: datastores, their VM or image directories, a VM's directory. */
 const SWEEP_DEPTH = 2;
 
 export function receiveTempName(base: string, agent: string): string {
-  return `.${base}.tmp-${agent}-${randomBytes(RANDOM_BYTES).toString('hex')}`;
+  return tempName(base, 'tmp', agent);
 }
 
 export interface SweepOptions {
@@ -41,9 +39,9 @@ export interface SweepOptions {
 export async function sweepDirectory(dir: string, opts: SweepOptions, base?: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = TEMP_NAME.exec(name);
-    if (!m || (base !== undefined && m[1] !== base)) continue;
-    if (!(await isStale(join(dir, name), m[2] as string, name, opts))) continue;
+    const temp = parseTempName(name);
+    if (temp?.tag !== 'tmp' || (base !== undefined && temp.base !== base)) continue;
+    if (!(await isStale(join(dir, name), temp.rest, name, opts))) continue;
     await rm(join(dir, name), { recursive: true, force: true }).then(
       () => removed.push(name),
       () => undefined,

@@ -16,7 +16,7 @@ import { pull } from './data-client.js';
 import { DataServer, type SendJob } from './data-server.js';
 import { isInside } from '../paths/roots.js';
 import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest.js';
-import { replaceIntoPlace } from '../files/atomic-file.js';
+import { replaceIntoPlace } from '../../../common/src/files/atomic-file.js';
 import { receiveTempName, sweepDirectory, sweepRoot } from './stale-temps.js';
 import { DEFAULT_TICKET_TTL_SECONDS, TicketStore } from './tickets.js';
 import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';

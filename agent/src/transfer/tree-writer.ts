@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
-import { fsyncPath } from '../files/atomic-file.js';
+import { fsyncPath } from '../../../common/src/files/atomic-file.js';
 import { fillHoles, writeFully } from './write-fully.js';
 import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './verified-open.js';
 import { ProtocolError } from './wire.js';

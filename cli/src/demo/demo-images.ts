@@ -1,34 +1,32 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { runTool } from '../../../common/src/tools/run-tool.js';
 import { MIB } from '../../../common/src/units.js';
+import { create, type ImageFormat } from '../../../agent/src/qemu/qemu-img.js';
+import { qemuIo } from '../../../agent/src/qemu/qemu-io.js';
 
 /** Writes `pattern` over `length` bytes at `offset` of an image with qemu-io (format-aware). */
 export async function writePattern(
   file: string,
-  format: 'raw' | 'qcow2',
+  format: ImageFormat,
   pattern: number,
   offset: number,
   length: number,
 ): Promise<void> {
-  await runTool(
-    'qemu-io',
-    ['-f', format, '-c', `write -P 0x${pattern.toString(16)} ${offset} ${length}`, file],
-    {
-      what: `write a pattern into ${file}`,
-    },
-  );
+  await qemuIo(file, [`write -P 0x${pattern.toString(16)} ${offset} ${length}`], {
+    format,
+    what: `write a pattern into ${file}`,
+  });
 }
 
 /** Creates an image of `sizeMb` MiB holding `pattern` in its first MiB. */
 export async function makeImage(
   file: string,
-  format: 'raw' | 'qcow2',
+  format: ImageFormat,
   sizeMb: number,
   pattern: number,
 ): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  await runTool('qemu-img', ['create', '-q', '-f', format, file, `${sizeMb}M`], { what: `create ${file}` });
+  await create(file, { format, sizeMb, what: `create ${file}` });
   await writePattern(file, format, pattern, 0, MIB);
 }
 

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 
-import { runTool } from '../../../common/src/tools/run-tool.js';
+import { qemuIo } from '../../../agent/src/qemu/qemu-io.js';
 import { writeDatastoreXml, writeImageXml, writeVmXml, type VmFixture } from './fake-oned/fixtures.js';
 import { MIB, makeImage, rawHoldsPattern, writePattern } from './demo-images.js';
 import { runAction } from './run-action.js';
@@ -92,19 +92,11 @@ function vmDirGone(stack: Stack, host: string): boolean {
 }
 
 async function qcow2Holds(file: string, pattern: number): Promise<boolean> {
-  try {
-    const r = await runTool('qemu-io', [
-      '-r',
-      '-f',
-      'qcow2',
-      '-c',
-      `read -P 0x${pattern.toString(16)} 0 ${MIB}`,
-      file,
-    ]);
-    return !/fail/i.test(r.stdout);
-  } catch {
-    return false;
-  }
+  // qemu-io reports a pattern mismatch on stdout; qemuIo turns it into an error.
+  return qemuIo(file, [`read -P 0x${pattern.toString(16)} 0 ${MIB}`], { readOnly: true }).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function writeFixtures(

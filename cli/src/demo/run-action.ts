@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { ShimKind } from '../../../common/src/drivers/driver-actions.js';
 
 export interface ActionRun {
   command: string;
@@ -18,7 +19,7 @@ const ACTION_TIMEOUT_MS = 120_000;
  */
 export function runAction(
   remotesDir: string,
-  kind: 'tm' | 'datastore',
+  kind: ShimKind,
   driver: string,
   action: string,
   args: readonly string[],

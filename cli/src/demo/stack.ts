@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import { loadTls } from '../../../common/src/tls.js';
 import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
@@ -107,7 +108,7 @@ export class Stack {
       // The key is the owner's alone (0600): an agent started as another user must own it to read it.
       if (runAs) await chown(files.key, runAs.uid, runAs.gid);
       const config = join(dirs.etc, `agent-${name}.json`);
-      await writeFile(
+      await writeFileAtomic(
         config,
         JSON.stringify(
           {
@@ -143,11 +144,11 @@ export class Stack {
 
     const oned = await startFakeOned({ fixturesDir: dirs.fixtures, session: DEMO_SESSION });
     const oneAuth = join(dirs.etc, 'one_auth');
-    await writeFile(oneAuth, `${DEMO_SESSION}\n`, { mode: 0o600 });
+    await writeFileAtomic(oneAuth, `${DEMO_SESSION}\n`, { mode: 0o600 });
     const socket = join(dirs.run, 'coordinator.sock');
     const journalPath = join(baseDir, 'journal.db');
     const coordinatorConfig = join(dirs.etc, 'coordinator.json');
-    await writeFile(
+    await writeFileAtomic(
       coordinatorConfig,
       JSON.stringify(
         {

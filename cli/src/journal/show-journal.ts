@@ -5,19 +5,21 @@ import { MIB } from '../../../common/src/units.js';
 /** Where the coordinator keeps its journal unless configured otherwise. */
 export const DEFAULT_JOURNAL = '/var/lib/one-storage/journal.db';
 
+/** "<outcome> (<ms> ms[ <MiB> MiB])[  <error>]" of a call or a step. */
+function formatOutcome(r: CallRecord | StepRecord): string {
+  const ms = r.endedAt === undefined ? 'running' : `${r.endedAt - r.startedAt} ms`;
+  const bytes = r.bytes ? ` ${(r.bytes / MIB).toFixed(1)} MiB` : '';
+  return `${r.outcome} (${ms}${bytes})${r.error ? `  ${r.error}` : ''}`;
+}
+
 function formatCall(c: CallRecord): string {
   const when = new Date(c.startedAt).toISOString();
-  const ms = c.endedAt === undefined ? 'running' : `${c.endedAt - c.startedAt} ms`;
-  const bytes = c.bytes ? ` ${(c.bytes / MIB).toFixed(1)} MiB` : '';
   const args = Array.isArray(c.args) ? (c.args as string[]).join(' ') : JSON.stringify(c.args);
-  const error = c.error ? `  ${c.error}` : '';
-  return `${when} ${c.requestId} ${c.kind}/${c.driver}/${c.action} ${args} → ${c.outcome} (${ms}${bytes})${error}`;
+  return `${when} ${c.requestId} ${c.kind}/${c.driver}/${c.action} ${args} → ${formatOutcome(c)}`;
 }
 
 function formatStep(s: StepRecord): string {
-  const ms = s.endedAt === undefined ? 'running' : `${s.endedAt - s.startedAt} ms`;
-  const bytes = s.bytes ? ` ${(s.bytes / 1048576).toFixed(1)} MiB` : '';
-  return `    ${s.host} ${s.rpc} → ${s.outcome} (${ms}${bytes})${s.error ? `  ${s.error}` : ''}`;
+  return `    ${s.host} ${s.rpc} → ${formatOutcome(s)}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { StorageError, oneLine } from '../errors.js';
+import type { Logger } from '../log.js';
 
 /** Exit codes of both daemons: 2 for a bad command line or configuration (fix it and rerun), 1 otherwise. */
 export const EXIT_BAD_CONFIG = 2;
@@ -36,6 +37,44 @@ export function parseDaemonCommandLine(cli: DaemonCommandLine, args: string[]): 
   }
   if (!values.config) return exitDaemon(cli, EXIT_BAD_CONFIG, `--config FILE is required (${usageLine})`);
   return values.config;
+}
+
+/**
+ * The daemon's configuration: `--config FILE` parsed as parseDaemonCommandLine does, then loaded by
+ * `load`. Undefined after --help; a file that cannot be loaded or is not valid exits 2 with its
+ * reason on one line.
+ */
+export function loadDaemonConfig<T>(
+  cli: DaemonCommandLine,
+  args: string[],
+  load: (file: string) => T,
+): T | undefined {
+  const file = parseDaemonCommandLine(cli, args);
+  if (file === undefined) return undefined;
+  try {
+    return load(file);
+  } catch (err) {
+    return exitDaemon(cli, EXIT_BAD_CONFIG, err instanceof Error ? err.message : String(err));
+  }
+}
+
+/**
+ * SIGINT and SIGTERM close the daemon, then exit 0 (1 when closing fails). Each is handled once: a
+ * second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
+ */
+export function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
+  const stop = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'stopping');
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'did not stop cleanly');
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
 
 /** One line on stderr, starting with the program name (oned and systemd show the first line), then exit. */

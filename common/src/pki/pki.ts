@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -11,6 +11,7 @@ import {
   type RoleFinding,
 } from '../certificate-role.js';
 import { StorageError } from '../errors.js';
+import { writeAtomically } from '../files/atomic-file.js';
 import { runTool } from '../tools/run-tool.js';
 
 /** CA certificates outlive many host certificates. */
@@ -29,17 +30,16 @@ export function pkiFiles(dir: string, name: string): PkiFiles {
   return { ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
-async function newKey(path: string, scratch: string): Promise<void> {
-  const tmp = join(scratch, 'key.pem');
+/** A new private key written by openssl at `path` (a temporary of writeAtomically), the owner's alone. */
+async function newKey(path: string): Promise<void> {
   await runTool(
     'openssl',
-    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmp],
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path],
     {
       what: 'create a private key',
     },
   );
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
+  await chmod(path, 0o600);
 }
 
 /**
@@ -52,11 +52,11 @@ export async function initCa(
   const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
   if (existsSync(files.cert) && existsSync(files.key)) return { created: false, files };
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const scratch = await mkdtemp(join(dir, '.pki-'));
-  try {
-    await newKey(files.key, scratch);
-    const tmpCert = join(scratch, 'ca.crt');
-    await runTool(
+  // Each file is written atomically (common/src/files/atomic-file.ts): the key first, as the
+  // certificate is made from it.
+  await writeAtomically(files.key, newKey);
+  await writeAtomically(files.cert, (tmpCert) =>
+    runTool(
       'openssl',
       ['req', '-x509', '-new', '-key', files.key, '-sha256', '-days', String(CA_VALIDITY_DAYS)]
         .concat(['-subj', '/CN=one-storage CA', '-out', tmpCert])
@@ -67,11 +67,8 @@ export async function initCa(
           'keyUsage=critical,keyCertSign,cRLSign',
         ]),
       { what: `create the CA in ${dir}` },
-    );
-    await rename(tmpCert, files.cert);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+    ),
+  );
   return { created: true, files };
 }
 
@@ -129,31 +126,28 @@ export async function issueCertificate(
       `pki issue: ${files.cert} exists ${what}, not ${role}; add --force to replace it`,
     );
   }
-  const scratch = await mkdtemp(join(dir, '.pki-'));
-  try {
-    const tmpKey = join(scratch, 'host.key');
-    await newKey(tmpKey, scratch);
-    const san = [`DNS:${name}`, ...ips.map((ip) => `IP:${ip}`)].join(',');
-    const tmpCert = join(scratch, 'host.crt');
-    await runTool(
-      'openssl',
-      ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey]
-        .concat(['-subj', `/OU=${ROLE_UNITS[role]}/CN=${name}`])
-        .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
-        .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
-        .concat([
-          '-addext',
-          'basicConstraints=critical,CA:FALSE',
-          '-addext',
-          'keyUsage=critical,digitalSignature',
-        ]),
-      { what: `issue a certificate for ${name}` },
-    );
-    await rename(tmpKey, files.key);
-    await rename(tmpCert, files.cert);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const san = [`DNS:${name}`, ...ips.map((ip) => `IP:${ip}`)].join(',');
+  // Both are built under temporaries beside them and renamed in, the key first: a failure leaves
+  // neither temporary and the old pair as it was when making them fails (common/src/files/atomic-file.ts).
+  await writeAtomically(files.cert, (tmpCert) =>
+    writeAtomically(files.key, async (tmpKey) => {
+      await newKey(tmpKey);
+      await runTool(
+        'openssl',
+        ['req', '-x509', '-new', '-key', tmpKey, '-CA', files.ca, '-CAkey', caKey]
+          .concat(['-subj', `/OU=${ROLE_UNITS[role]}/CN=${name}`])
+          .concat(['-days', String(HOST_VALIDITY_DAYS), '-sha256', '-out', tmpCert])
+          .concat(['-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth'])
+          .concat([
+            '-addext',
+            'basicConstraints=critical,CA:FALSE',
+            '-addext',
+            'keyUsage=critical,digitalSignature',
+          ]),
+        { what: `issue a certificate for ${name}` },
+      );
+    }),
+  );
   return { created: true, files };
 }
 

@@ -1,3 +1,4 @@
+import type { ShimKind } from '../../../common/src/drivers/driver-actions.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
 import type { CoordinatorConfig } from '../config.js';
@@ -14,7 +15,7 @@ export interface OnedLookup {
 /** Everything one driver call carries through the coordinator. */
 export interface ActionContext {
   requestId: string;
-  kind: 'tm' | 'datastore';
+  kind: ShimKind;
   driver: string;
   /** The action as called, lower-case, with any mixed-mode suffix. */
   action: string;

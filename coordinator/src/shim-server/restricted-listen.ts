@@ -1,10 +1,10 @@
 // The shim socket exists under its published name only once its group and mode are set: it is bound
-// under a temporary name beside it, chown'ed and chmod'ed, then renamed into place. A shim, or anyone
-// else, can never connect while the socket still has the umask's mode or root's group.
-import { randomBytes } from 'node:crypto';
-import { chmod, chown, lstat, rename, unlink } from 'node:fs/promises';
+// under a temporary name beside it, chown'ed and chmod'ed, then renamed into place (as every file
+// is written, common/src/files/atomic-file.ts). A shim, or anyone else, can never connect while the
+// socket still has the umask's mode or root's group.
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import type { Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 
 /** fs.chown's "leave the owner as it is". */
 const KEEP_OWNER = -1;
@@ -26,18 +26,12 @@ export async function restrictedListen(
   socketPath: string,
   access: SocketAccess,
 ): Promise<BoundSocket> {
-  const temp = join(dirname(socketPath), `.${basename(socketPath)}.${randomBytes(6).toString('hex')}`);
-  await listen(server, temp);
-  let inode: number;
-  try {
+  await writeAtomically(socketPath, async (temp) => {
+    await listen(server, temp);
     if (access.group !== undefined) await chown(temp, KEEP_OWNER, access.group);
     await chmod(temp, access.mode);
-    await rename(temp, socketPath);
-    inode = (await lstat(socketPath)).ino;
-  } catch (err) {
-    await unlink(temp).catch(() => {});
-    throw err;
-  }
+  });
+  const inode = (await lstat(socketPath)).ino;
   return {
     async remove() {
       // Another coordinator may have replaced the file since (after this one was declared stale).

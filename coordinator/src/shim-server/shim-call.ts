@@ -2,7 +2,8 @@
 // run the handler, stream its log lines, send the reply, close.
 import type { Socket } from 'node:net';
 import { ShimEvent, ShimRequest, type ShimReply } from '../../../proto/gen/onestorage/shim/v1/shim.js';
-import { frame, RequestFrameReader, RequestTooLargeError } from './request-frame.js';
+import { FrameTooLargeError } from '../../../common/src/sockets/frame.cjs';
+import { frame, RequestFrameReader } from './request-frame.js';
 import type { ShimHandler, ShimServerLogger } from './shim-server.js';
 
 /** Exit code for failures the server itself answers: any non-zero code is FAILURE for oned. */
@@ -77,7 +78,7 @@ export class Call {
       request = validRequest(ShimRequest.decode(message));
     } catch (err) {
       this.endReading();
-      const tooLarge = err instanceof RequestTooLargeError;
+      const tooLarge = err instanceof FrameTooLargeError;
       this.logger.error({ err }, tooLarge ? 'shim request refused' : 'undecodable shim request');
       this.reply({
         stdout: '',

@@ -10,8 +10,9 @@ import {
   type ServerErrorResponse,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../../../common/src/files/atomic-file.js';
 import { DatastoreServiceService, type DatastoreServiceServer } from '../../../../proto/gen/one/datastore.js';
 import { HostServiceService, type HostServiceServer } from '../../../../proto/gen/one/host.js';
 import { ImageServiceService, type ImageServiceServer } from '../../../../proto/gen/one/image.js';
@@ -208,8 +209,7 @@ async function allocate(dir: string, kind: 'image' | 'template', template: strin
   const used = [...allocated.filter((id) => id !== undefined).map(Number), ...fixtures];
   const id = used.length === 0 ? 0 : Math.max(...used) + 1;
   const path = join(folder, `${kind}-${id}.tpl`);
-  await writeFile(`${path}.tmp`, template);
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, template);
   return id;
 }
 

@@ -1,8 +1,9 @@
 // Builders for the XML documents the fake oned serves. They write what oned's serialisers write
 // (VirtualMachine::to_xml_extended, History::to_xml, Datastore::to_xml, Image::to_xml): plain text
 // for the object's own fields, and every template value inside CDATA, as oned's Template::to_xml does.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../../../common/src/files/atomic-file.js';
 import { cdataAttrs, el, sortedAttrs, textAttrs, type Attrs } from './xml-text.js';
 
 /** oned's default DATASTORE_LOCATION, with the double slash oned really writes into BASE_PATH. */
@@ -315,9 +316,7 @@ export function writeHostXml(dir: string, host: HostFixture): Promise<string> {
 async function writeFixture(dir: string, kind: string, id: number, xml: string): Promise<string> {
   await mkdir(join(dir, kind), { recursive: true });
   const path = join(dir, kind, `${id}.xml`);
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, xml);
-  await rename(tmp, path);
+  await writeFileAtomic(path, xml);
   return path;
 }
 

@@ -1,11 +1,11 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-
-// The shim runtime is CommonJS (.cts), which the test runner does not compile: test the build output
-// (`npm test` builds first), typed from the source.
-const { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameTooLargeError, MAX_FRAME_BYTES } = createRequire(
-  import.meta.url,
-)('../../dist/shims/src/frame.cjs') as typeof import('./frame.cjs');
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameTooLargeError,
+  MAX_FRAME_BYTES,
+} from './frame.cjs';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 const texts = (frames: Buffer[]): string[] => frames.map((frame) => frame.toString('utf8'));

@@ -11,13 +11,11 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FOREIGN_STALE_MS, sweepDirectory } from '../transfer/stale-temps.js';
-import { descriptorPath } from '../transfer/verified-open.js';
-import { syncTree, tempNameBeside, writeAtomically, writeFileAtomic } from './atomic-file.js';
-import { SMALL_FILE_MODE } from './modes.js';
+import { syncTree, writeAtomically, writeFileAtomic } from './atomic-file.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -89,7 +87,8 @@ describe('writeAtomically', () => {
   it('works through a held directory descriptor path (the data path confines its renames so)', async () => {
     const fh = await open(dir, 'r');
     try {
-      await writeAtomically(join(descriptorPath(fh), 'file'), (temp) => writeFile(temp, 'via fd'));
+      const descriptorPath = `/proc/${process.pid}/fd/${fh.fd}`;
+      await writeAtomically(join(descriptorPath, 'file'), (temp) => writeFile(temp, 'via fd'));
     } finally {
       await fh.close();
     }
@@ -98,20 +97,23 @@ describe('writeAtomically', () => {
 
   it('writeFileAtomic writes small files readable by the probes', async () => {
     const marker = join(dir, '.monitor');
-    await writeFileAtomic(marker, 'ssh\n');
+    await writeFileAtomic(marker, 'ssh\n', { mode: 0o644 });
     expect(await readFile(marker, 'utf8')).toBe('ssh\n');
-    expect((await stat(marker)).mode & 0o7777).toBe(SMALL_FILE_MODE);
+    expect((await stat(marker)).mode & 0o7777).toBe(0o644);
   });
-});
 
-describe('temporary names', () => {
-  it('are ones the stale-temps sweep knows: another work’s temporary, removed once a day old', async () => {
-    const name = tempNameBeside(join(dir, 'disk.0')).slice(dir.length + 1);
-    expect(name).toMatch(/^\.disk\.0\.tmp-[0-9a-f]{12}$/);
-    await writeFile(join(dir, name), 'left by a crash');
-    const opts = { agent: 'host-a', active: new Set<string>() };
-    expect(await sweepDirectory(dir, opts)).toEqual([]);
-    expect(await sweepDirectory(dir, { ...opts, now: Date.now() + 2 * FOREIGN_STALE_MS })).toEqual([name]);
+  it('writeFileAtomic gives the mode asked for whatever the umask, and replaces an existing file', async () => {
+    const shim = join(dir, 'clone');
+    await writeFile(shim, 'old', { mode: 0o600 });
+    const umask = process.umask(0o077);
+    try {
+      await writeFileAtomic(shim, 'new', { mode: 0o755 });
+    } finally {
+      process.umask(umask);
+    }
+    expect(await readFile(shim, 'utf8')).toBe('new');
+    expect((await stat(shim)).mode & 0o7777).toBe(0o755);
+    expect(await readdir(dir)).toEqual(['clone']);
   });
 });
 
@@ -124,5 +126,16 @@ describe('syncTree', () => {
     execFileSync('mkfifo', [join(tree, 'fifo')]);
     await expect(syncTree(tree)).resolves.toBeUndefined();
     await expect(syncTree(join(tree, 'outside'))).resolves.toBeUndefined();
+  });
+
+  it('skips a socket (the coordinator binds its socket under a temporary name)', async () => {
+    const server = createServer();
+    const socket = join(dir, 'coordinator.sock');
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      await expect(syncTree(socket)).resolves.toBeUndefined();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

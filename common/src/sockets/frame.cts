@@ -1,23 +1,27 @@
 // Length-delimited frames for the shim socket (shim.proto): a 4-byte big-endian length, then that
-// many bytes of an encoded protobuf message. Shared by the shims and the coordinator's shim server,
-// so it must stay free of imports: every shim start pays for what it loads.
+// many bytes of an encoded protobuf message. Shared by the shims and the coordinator's shim server:
+// CommonJS because the shim runtime is (shims/src/run-shim.cts), and importing nothing but the units,
+// because every shim start pays for what it loads. The coordinator imports it as `frame.cjs` like any CommonJS
+// module; the tests compile it from source (vitest.config.ts transforms .cts).
+import { MIB } from '../units.cjs';
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
 
 /**
- * Largest request a shim sends, and the coordinator accepts (its MAX_REQUEST_FRAME_BYTES, in
- * coordinator/src/shim-server/request-frame.ts): oned's argv and stdin are kilobytes, so a request
- * near this is a bug, and the coordinator refuses larger ones at their header (docs/security.md).
+ * Largest request a shim sends, and the coordinator accepts. A request carries oned's argv and
+ * stdin: kilobytes (a DS action's base64 XML; a backup hook's VM XML is the largest, tens of KiB
+ * with many disks and snapshots). A request near this is a bug or a hostile client, and the
+ * coordinator refuses larger ones at their header, before anything is buffered (docs/security.md).
  */
-export const MAX_REQUEST_FRAME_BYTES = 4 * 1024 * 1024;
+export const MAX_REQUEST_FRAME_BYTES = 4 * MIB;
 
 /**
  * Largest frame a shim reads: the coordinator's events (a monitor action's output for a datastore
  * with many VMs is the largest). Anything near this is a bug, and refusing it keeps a bad length
  * from making a shim buffer gigabytes.
  */
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+export const MAX_FRAME_BYTES = 64 * MIB;
 
 /** Prefix a message with its length; a message above `maxFrameBytes` is refused. */
 export function encodeFrame(message: Uint8Array, maxFrameBytes = MAX_FRAME_BYTES): Buffer {

@@ -1,16 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lstat, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { SMALL_FILE_MODE } from './modes.js';
+import { dirname, join } from 'node:path';
+import { tempNameBeside } from './temp-name.js';
 
 /**
- * Every file, symlink or directory tree the agent writes reaches its name the same way: built under
- * a temporary name beside it (same directory, so same filesystem, so the rename is atomic), its data
- * fsynced, renamed into place, the parent directory fsynced so the new name survives a crash; on any
- * failure (a tool's error, a cancel) the temporary goes and the destination is left as it was.
- * Temporaries are `.<name>.tmp-<12 hex>`: the stale-temps sweep (transfer/stale-temps.ts) knows
- * them as "other work" and removes one left by a crash once nothing in it changed for a day.
+ * Every file, symlink, directory tree or socket the project writes reaches its name the same way
+ * (the agent's disks and markers, backup files, installed shims, certificates and keys, the
+ * coordinator's socket): built under a temporary name beside it (same directory, so same
+ * filesystem, so the rename is atomic), its data fsynced, renamed into place, the parent directory
+ * fsynced so the new name survives a crash; on any failure (a tool's error, a cancel) the temporary
+ * goes and the destination is left as it was. Temporaries are `.<name>.tmp-<12 hex>`
+ * (temp-name.ts): the agent's stale-temps sweep (agent/src/transfer/stale-temps.ts) knows them as
+ * "other work" and removes one left by a crash once nothing in it changed for a day.
  */
 export async function writeAtomically<T>(
   destination: string,
@@ -28,22 +29,20 @@ export async function writeAtomically<T>(
   }
 }
 
-/** Random suffix length (bytes) of temporary names: unique enough for concurrent writers. */
-const TEMP_SUFFIX_BYTES = 6;
-
-/** A hidden name beside `path` for work in progress (`tmp`) or an old directory set aside (`old`). */
-export function tempNameBeside(path: string, tag: 'tmp' | 'old' = 'tmp'): string {
-  return join(dirname(path), `.${basename(path)}.${tag}-${randomBytes(TEMP_SUFFIX_BYTES).toString('hex')}`);
-}
-
 /**
- * A small file (a marker) written atomically with SMALL_FILE_MODE: the agent's umask (AGENT_UMASK)
- * would leave it 0640, and the probes may read it as another user.
+ * A file whose whole content is at hand, written atomically. With `mode`, the file gets exactly
+ * that mode whatever the umask (which filters the mode a file is created with): a shim must be
+ * executable, a marker readable by the probes; without it, the umask decides as for any new file.
  */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  content: string | Uint8Array,
+  options: { mode?: number } = {},
+): Promise<void> {
+  const { mode } = options;
   await writeAtomically(path, async (temp) => {
-    await writeFile(temp, content, { flag: 'wx', mode: SMALL_FILE_MODE });
-    await chmod(temp, SMALL_FILE_MODE);
+    await writeFile(temp, content, { flag: 'wx', ...(mode === undefined ? {} : { mode }) });
+    if (mode !== undefined) await chmod(temp, mode);
   });
 }
 
@@ -91,11 +90,13 @@ const SYNC_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 
 /**
  * fsync of what a tool wrote at `path`: a file, or every file and directory of a tree (children
- * first). Symlinks are neither followed nor synced (their text is in the directory, synced after).
+ * first). Symlinks are neither followed nor synced (their text is in the directory, synced after),
+ * nor are sockets (they hold no data).
  */
 export async function syncTree(path: string): Promise<void> {
   const fh = await open(path, SYNC_FLAGS).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP') return undefined; // a symlink
+    if (err.code === 'ENXIO') return undefined; // a socket
     // A tool may leave its output owned by another user (libvirt's block copy, as QEMU's user):
     // the tool wrote it through its own descriptor, and its rename is still made durable.
     if (err.code === 'EACCES') return undefined;
