@@ -102,7 +102,11 @@ export class Stack {
       if (name === frontend) await mkdir(join(baseDir, 'hosts', name, 'vms'), { recursive: true });
       await mkdir(dsDir, { recursive: true });
       datastoreDirs[name] = dsDir;
+      // Both ports are chosen here, never left to the agent (port 0): an ephemeral port the kernel
+      // picks at the agent's start could be one this stack has already handed to another listener.
       const port = await freePort();
+      let dataPort = await freePort();
+      while (dataPort === port) dataPort = await freePort();
       const files = pkiFiles(dirs.pki, name);
       const runAs = opts.agentRunAs?.(name);
       // The key is the owner's alone (0600): an agent started as another user must own it to read it.
@@ -115,7 +119,7 @@ export class Stack {
             name,
             listen: `127.0.0.1:${port}`,
             data: {
-              listen: '127.0.0.1:0',
+              listen: `127.0.0.1:${dataPort}`,
               ...(opts.dataEncryption ? { encryption: opts.dataEncryption } : {}),
             },
             roots: [
