@@ -29,6 +29,7 @@ import { snapshotDelete } from './snapshot-delete.js';
 import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
+import { notBuiltYet } from './not-built-yet.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -62,5 +63,27 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     backupPrepare: adaptHandler(agent, logger, 'BackupPrepare', backupPrepare),
     backupFinish: adaptHandler(agent, logger, 'BackupFinish', backupFinish),
     backupCancel: adaptHandler(agent, logger, 'BackupCancel', backupCancel),
+    importImage: adaptHandler(agent, logger, 'ImportImage', notBuiltYet('ImportImage')),
+    openImportSource: adaptHandler(agent, logger, 'OpenImportSource', notBuiltYet('OpenImportSource')),
+    probeImageSource: adaptHandler(agent, logger, 'ProbeImageSource', notBuiltYet('ProbeImageSource')),
+    imageSnapshotDelete: adaptHandler(
+      agent,
+      logger,
+      'ImageSnapshotDelete',
+      notBuiltYet('ImageSnapshotDelete'),
+    ),
+    imageSnapshotRevert: adaptHandler(
+      agent,
+      logger,
+      'ImageSnapshotRevert',
+      notBuiltYet('ImageSnapshotRevert'),
+    ),
+    imageSnapshotFlatten: adaptHandler(
+      agent,
+      logger,
+      'ImageSnapshotFlatten',
+      notBuiltYet('ImageSnapshotFlatten'),
+    ),
+    exportImage: adaptHandler(agent, logger, 'ExportImage', notBuiltYet('ExportImage')),
   };
 }

@@ -751,6 +751,128 @@ export interface SetMonitorHostResponse {
   hostId: number;
 }
 
+/** A file on the agent's own host, outside the datastore roots (an operator's upload). */
+export interface LocalImportSource {
+  /**
+   * Absolute path as the operator gave it (IMAGE/PATH); resolved (symlinks followed) before any
+   * check.
+   */
+  path: string;
+  /** DATASTORE/TEMPLATE/SAFE_DIRS: a resolved path under one of these is allowed. */
+  safeDirs: string[];
+  /**
+   * DATASTORE/TEMPLATE/RESTRICTED_DIRS plus OpenNebula's implicit ones: a resolved path under one
+   * of these (and under no safe dir) is refused. Directory boundaries count: /var/tmp does not
+   * cover /var/tmpfoo.
+   */
+  restrictedDirs: string[];
+}
+
+/** A file another agent offers over the data path (its OpenImportSource or OpenSend ticket). */
+export interface RemoteImportSource {
+  ticket: string;
+  dataAddress: string;
+  /** Name the sending agent's certificate must carry. */
+  sourceName: string;
+}
+
+export interface ImportImageRequest {
+  /** oned-view path where the image lands (SOURCE: BASE_PATH/<hash>). */
+  destination: string;
+  /** http:// or https:// (TLS verified against the system's CAs and the cloud's CA). */
+  url?: string | undefined;
+  local?: LocalImportSource | undefined;
+  remote?:
+    | RemoteImportSource
+    | undefined;
+  /**
+   * Expected digests (hex, either case) of the bytes as fetched; empty: not checked. Both may be
+   * given and both are checked.
+   */
+  md5: string;
+  sha1: string;
+  /** Store the bytes as they come (NO_DECOMPRESS=yes). */
+  noDecompress: boolean;
+  /** LIMIT_TRANSFER_BW in bytes per second; 0: unlimited. */
+  limitBytesPerSecond: number;
+  /** CONVERT=yes with DRIVER raw or qcow2: the format to store; UNSPECIFIED keeps the detected one. */
+  convertTo: ImageFormat;
+  /** Dig holes in zero blocks (SPARSE is not "no"). */
+  sparse: boolean;
+  /**
+   * A file datastore (kernels, ramdisks, context files): the bytes are stored as they are, never
+   * examined as an image, and reported as RAW.
+   */
+  plainFile: boolean;
+  /** What to call the image in messages and logs ("image 7"). */
+  label: string;
+}
+
+export interface ImportImageResponse {
+  /** The format the stored image has (what `cp` prints and oned pins). */
+  format: ImageFormat;
+  virtualSize: number;
+  /** Bytes allocated on disk. */
+  actualSize: number;
+  /** Bytes fetched (before decompression). */
+  fetchedBytes: number;
+  /** Hex MD5 of the bytes as fetched. */
+  md5: string;
+}
+
+export interface OpenImportSourceRequest {
+  source: LocalImportSource | undefined;
+  receiverName: string;
+  ttlSeconds: number;
+}
+
+export interface ProbeImageSourceRequest {
+  url?: string | undefined;
+  local?: LocalImportSource | undefined;
+  noDecompress: boolean;
+  label: string;
+}
+
+export interface ProbeImageSourceResponse {
+  /** What the image will take once registered: a qcow2's virtual size, a raw file's bytes. */
+  sizeBytes: number;
+  /** The detected format ("raw", "qcow2") and compression ("", "gzip", "bzip2", "xz"). */
+  format: string;
+  compression: string;
+}
+
+export interface ImageSnapshotRequest {
+  /** oned-view path of the persistent image (IMAGE/SOURCE). */
+  source: string;
+  /** IMAGE/FORMAT. Required. */
+  format: ImageFormat;
+  /** IMAGE/TARGET_SNAPSHOT. */
+  snapId: number;
+}
+
+export interface ImageSnapshotResponse {
+  /** False when a repeat found the work already done. */
+  changed: boolean;
+}
+
+export interface ExportImageRequest {
+  /** oned-view path of the image (IMAGE/SOURCE). */
+  source: string;
+  /** IMAGE/FORMAT. Required. */
+  format: ImageFormat;
+  ttlSeconds: number;
+  label: string;
+}
+
+export interface ExportImageResponse {
+  url: string;
+  md5: string;
+  /** Bytes the URL serves. */
+  sizeBytes: number;
+  virtualSize: number;
+  format: ImageFormat;
+}
+
 export interface OpenSendRequest {
   path: string;
   ttlSeconds: number;
@@ -6785,6 +6907,1420 @@ export const SetMonitorHostResponse: MessageFns<SetMonitorHostResponse> = {
   },
 };
 
+function createBaseLocalImportSource(): LocalImportSource {
+  return { path: "", safeDirs: [], restrictedDirs: [] };
+}
+
+export const LocalImportSource: MessageFns<LocalImportSource> = {
+  encode(message: LocalImportSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    for (const v of message.safeDirs) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.restrictedDirs) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LocalImportSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLocalImportSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.safeDirs.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.restrictedDirs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LocalImportSource {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      safeDirs: globalThis.Array.isArray(object?.safeDirs)
+        ? object.safeDirs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.safe_dirs)
+        ? object.safe_dirs.map((e: any) => globalThis.String(e))
+        : [],
+      restrictedDirs: globalThis.Array.isArray(object?.restrictedDirs)
+        ? object.restrictedDirs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.restricted_dirs)
+        ? object.restricted_dirs.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LocalImportSource): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.safeDirs?.length) {
+      obj.safeDirs = message.safeDirs;
+    }
+    if (message.restrictedDirs?.length) {
+      obj.restrictedDirs = message.restrictedDirs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LocalImportSource>, I>>(base?: I): LocalImportSource {
+    return LocalImportSource.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LocalImportSource>, I>>(object: I): LocalImportSource {
+    const message = createBaseLocalImportSource();
+    message.path = object.path ?? "";
+    message.safeDirs = object.safeDirs?.map((e) => e) || [];
+    message.restrictedDirs = object.restrictedDirs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoteImportSource(): RemoteImportSource {
+  return { ticket: "", dataAddress: "", sourceName: "" };
+}
+
+export const RemoteImportSource: MessageFns<RemoteImportSource> = {
+  encode(message: RemoteImportSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticket !== "") {
+      writer.uint32(10).string(message.ticket);
+    }
+    if (message.dataAddress !== "") {
+      writer.uint32(18).string(message.dataAddress);
+    }
+    if (message.sourceName !== "") {
+      writer.uint32(26).string(message.sourceName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteImportSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteImportSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ticket = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sourceName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoteImportSource {
+    return {
+      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
+      dataAddress: isSet(object.dataAddress)
+        ? globalThis.String(object.dataAddress)
+        : isSet(object.data_address)
+        ? globalThis.String(object.data_address)
+        : "",
+      sourceName: isSet(object.sourceName)
+        ? globalThis.String(object.sourceName)
+        : isSet(object.source_name)
+        ? globalThis.String(object.source_name)
+        : "",
+    };
+  },
+
+  toJSON(message: RemoteImportSource): unknown {
+    const obj: any = {};
+    if (message.ticket !== "") {
+      obj.ticket = message.ticket;
+    }
+    if (message.dataAddress !== "") {
+      obj.dataAddress = message.dataAddress;
+    }
+    if (message.sourceName !== "") {
+      obj.sourceName = message.sourceName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoteImportSource>, I>>(base?: I): RemoteImportSource {
+    return RemoteImportSource.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoteImportSource>, I>>(object: I): RemoteImportSource {
+    const message = createBaseRemoteImportSource();
+    message.ticket = object.ticket ?? "";
+    message.dataAddress = object.dataAddress ?? "";
+    message.sourceName = object.sourceName ?? "";
+    return message;
+  },
+};
+
+function createBaseImportImageRequest(): ImportImageRequest {
+  return {
+    destination: "",
+    url: undefined,
+    local: undefined,
+    remote: undefined,
+    md5: "",
+    sha1: "",
+    noDecompress: false,
+    limitBytesPerSecond: 0,
+    convertTo: 0,
+    sparse: false,
+    plainFile: false,
+    label: "",
+  };
+}
+
+export const ImportImageRequest: MessageFns<ImportImageRequest> = {
+  encode(message: ImportImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.destination !== "") {
+      writer.uint32(10).string(message.destination);
+    }
+    if (message.url !== undefined) {
+      writer.uint32(18).string(message.url);
+    }
+    if (message.local !== undefined) {
+      LocalImportSource.encode(message.local, writer.uint32(26).fork()).join();
+    }
+    if (message.remote !== undefined) {
+      RemoteImportSource.encode(message.remote, writer.uint32(34).fork()).join();
+    }
+    if (message.md5 !== "") {
+      writer.uint32(42).string(message.md5);
+    }
+    if (message.sha1 !== "") {
+      writer.uint32(50).string(message.sha1);
+    }
+    if (message.noDecompress !== false) {
+      writer.uint32(56).bool(message.noDecompress);
+    }
+    if (message.limitBytesPerSecond !== 0) {
+      writer.uint32(64).uint64(message.limitBytesPerSecond);
+    }
+    if (message.convertTo !== 0) {
+      writer.uint32(72).int32(message.convertTo);
+    }
+    if (message.sparse !== false) {
+      writer.uint32(80).bool(message.sparse);
+    }
+    if (message.plainFile !== false) {
+      writer.uint32(88).bool(message.plainFile);
+    }
+    if (message.label !== "") {
+      writer.uint32(98).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportImageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportImageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.destination = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.local = LocalImportSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.remote = RemoteImportSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.md5 = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sha1 = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.noDecompress = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.limitBytesPerSecond = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.convertTo = reader.int32() as any;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sparse = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.plainFile = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportImageRequest {
+    return {
+      destination: isSet(object.destination) ? globalThis.String(object.destination) : "",
+      url: isSet(object.url) ? globalThis.String(object.url) : undefined,
+      local: isSet(object.local) ? LocalImportSource.fromJSON(object.local) : undefined,
+      remote: isSet(object.remote) ? RemoteImportSource.fromJSON(object.remote) : undefined,
+      md5: isSet(object.md5) ? globalThis.String(object.md5) : "",
+      sha1: isSet(object.sha1) ? globalThis.String(object.sha1) : "",
+      noDecompress: isSet(object.noDecompress)
+        ? globalThis.Boolean(object.noDecompress)
+        : isSet(object.no_decompress)
+        ? globalThis.Boolean(object.no_decompress)
+        : false,
+      limitBytesPerSecond: isSet(object.limitBytesPerSecond)
+        ? globalThis.Number(object.limitBytesPerSecond)
+        : isSet(object.limit_bytes_per_second)
+        ? globalThis.Number(object.limit_bytes_per_second)
+        : 0,
+      convertTo: isSet(object.convertTo)
+        ? imageFormatFromJSON(object.convertTo)
+        : isSet(object.convert_to)
+        ? imageFormatFromJSON(object.convert_to)
+        : 0,
+      sparse: isSet(object.sparse) ? globalThis.Boolean(object.sparse) : false,
+      plainFile: isSet(object.plainFile)
+        ? globalThis.Boolean(object.plainFile)
+        : isSet(object.plain_file)
+        ? globalThis.Boolean(object.plain_file)
+        : false,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: ImportImageRequest): unknown {
+    const obj: any = {};
+    if (message.destination !== "") {
+      obj.destination = message.destination;
+    }
+    if (message.url !== undefined) {
+      obj.url = message.url;
+    }
+    if (message.local !== undefined) {
+      obj.local = LocalImportSource.toJSON(message.local);
+    }
+    if (message.remote !== undefined) {
+      obj.remote = RemoteImportSource.toJSON(message.remote);
+    }
+    if (message.md5 !== "") {
+      obj.md5 = message.md5;
+    }
+    if (message.sha1 !== "") {
+      obj.sha1 = message.sha1;
+    }
+    if (message.noDecompress !== false) {
+      obj.noDecompress = message.noDecompress;
+    }
+    if (message.limitBytesPerSecond !== 0) {
+      obj.limitBytesPerSecond = Math.round(message.limitBytesPerSecond);
+    }
+    if (message.convertTo !== 0) {
+      obj.convertTo = imageFormatToJSON(message.convertTo);
+    }
+    if (message.sparse !== false) {
+      obj.sparse = message.sparse;
+    }
+    if (message.plainFile !== false) {
+      obj.plainFile = message.plainFile;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportImageRequest>, I>>(base?: I): ImportImageRequest {
+    return ImportImageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportImageRequest>, I>>(object: I): ImportImageRequest {
+    const message = createBaseImportImageRequest();
+    message.destination = object.destination ?? "";
+    message.url = object.url ?? undefined;
+    message.local = (object.local !== undefined && object.local !== null)
+      ? LocalImportSource.fromPartial(object.local)
+      : undefined;
+    message.remote = (object.remote !== undefined && object.remote !== null)
+      ? RemoteImportSource.fromPartial(object.remote)
+      : undefined;
+    message.md5 = object.md5 ?? "";
+    message.sha1 = object.sha1 ?? "";
+    message.noDecompress = object.noDecompress ?? false;
+    message.limitBytesPerSecond = object.limitBytesPerSecond ?? 0;
+    message.convertTo = object.convertTo ?? 0;
+    message.sparse = object.sparse ?? false;
+    message.plainFile = object.plainFile ?? false;
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
+function createBaseImportImageResponse(): ImportImageResponse {
+  return { format: 0, virtualSize: 0, actualSize: 0, fetchedBytes: 0, md5: "" };
+}
+
+export const ImportImageResponse: MessageFns<ImportImageResponse> = {
+  encode(message: ImportImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
+    }
+    if (message.virtualSize !== 0) {
+      writer.uint32(16).uint64(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      writer.uint32(24).uint64(message.actualSize);
+    }
+    if (message.fetchedBytes !== 0) {
+      writer.uint32(32).uint64(message.fetchedBytes);
+    }
+    if (message.md5 !== "") {
+      writer.uint32(42).string(message.md5);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportImageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportImageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.actualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fetchedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.md5 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportImageResponse {
+    return {
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      actualSize: isSet(object.actualSize)
+        ? globalThis.Number(object.actualSize)
+        : isSet(object.actual_size)
+        ? globalThis.Number(object.actual_size)
+        : 0,
+      fetchedBytes: isSet(object.fetchedBytes)
+        ? globalThis.Number(object.fetchedBytes)
+        : isSet(object.fetched_bytes)
+        ? globalThis.Number(object.fetched_bytes)
+        : 0,
+      md5: isSet(object.md5) ? globalThis.String(object.md5) : "",
+    };
+  },
+
+  toJSON(message: ImportImageResponse): unknown {
+    const obj: any = {};
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
+    }
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.actualSize !== 0) {
+      obj.actualSize = Math.round(message.actualSize);
+    }
+    if (message.fetchedBytes !== 0) {
+      obj.fetchedBytes = Math.round(message.fetchedBytes);
+    }
+    if (message.md5 !== "") {
+      obj.md5 = message.md5;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportImageResponse>, I>>(base?: I): ImportImageResponse {
+    return ImportImageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportImageResponse>, I>>(object: I): ImportImageResponse {
+    const message = createBaseImportImageResponse();
+    message.format = object.format ?? 0;
+    message.virtualSize = object.virtualSize ?? 0;
+    message.actualSize = object.actualSize ?? 0;
+    message.fetchedBytes = object.fetchedBytes ?? 0;
+    message.md5 = object.md5 ?? "";
+    return message;
+  },
+};
+
+function createBaseOpenImportSourceRequest(): OpenImportSourceRequest {
+  return { source: undefined, receiverName: "", ttlSeconds: 0 };
+}
+
+export const OpenImportSourceRequest: MessageFns<OpenImportSourceRequest> = {
+  encode(message: OpenImportSourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== undefined) {
+      LocalImportSource.encode(message.source, writer.uint32(10).fork()).join();
+    }
+    if (message.receiverName !== "") {
+      writer.uint32(18).string(message.receiverName);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenImportSourceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenImportSourceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = LocalImportSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.receiverName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenImportSourceRequest {
+    return {
+      source: isSet(object.source) ? LocalImportSource.fromJSON(object.source) : undefined,
+      receiverName: isSet(object.receiverName)
+        ? globalThis.String(object.receiverName)
+        : isSet(object.receiver_name)
+        ? globalThis.String(object.receiver_name)
+        : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: OpenImportSourceRequest): unknown {
+    const obj: any = {};
+    if (message.source !== undefined) {
+      obj.source = LocalImportSource.toJSON(message.source);
+    }
+    if (message.receiverName !== "") {
+      obj.receiverName = message.receiverName;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenImportSourceRequest>, I>>(base?: I): OpenImportSourceRequest {
+    return OpenImportSourceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenImportSourceRequest>, I>>(object: I): OpenImportSourceRequest {
+    const message = createBaseOpenImportSourceRequest();
+    message.source = (object.source !== undefined && object.source !== null)
+      ? LocalImportSource.fromPartial(object.source)
+      : undefined;
+    message.receiverName = object.receiverName ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseProbeImageSourceRequest(): ProbeImageSourceRequest {
+  return { url: undefined, local: undefined, noDecompress: false, label: "" };
+}
+
+export const ProbeImageSourceRequest: MessageFns<ProbeImageSourceRequest> = {
+  encode(message: ProbeImageSourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== undefined) {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.local !== undefined) {
+      LocalImportSource.encode(message.local, writer.uint32(18).fork()).join();
+    }
+    if (message.noDecompress !== false) {
+      writer.uint32(24).bool(message.noDecompress);
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeImageSourceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProbeImageSourceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.local = LocalImportSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.noDecompress = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProbeImageSourceRequest {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : undefined,
+      local: isSet(object.local) ? LocalImportSource.fromJSON(object.local) : undefined,
+      noDecompress: isSet(object.noDecompress)
+        ? globalThis.Boolean(object.noDecompress)
+        : isSet(object.no_decompress)
+        ? globalThis.Boolean(object.no_decompress)
+        : false,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: ProbeImageSourceRequest): unknown {
+    const obj: any = {};
+    if (message.url !== undefined) {
+      obj.url = message.url;
+    }
+    if (message.local !== undefined) {
+      obj.local = LocalImportSource.toJSON(message.local);
+    }
+    if (message.noDecompress !== false) {
+      obj.noDecompress = message.noDecompress;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProbeImageSourceRequest>, I>>(base?: I): ProbeImageSourceRequest {
+    return ProbeImageSourceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProbeImageSourceRequest>, I>>(object: I): ProbeImageSourceRequest {
+    const message = createBaseProbeImageSourceRequest();
+    message.url = object.url ?? undefined;
+    message.local = (object.local !== undefined && object.local !== null)
+      ? LocalImportSource.fromPartial(object.local)
+      : undefined;
+    message.noDecompress = object.noDecompress ?? false;
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
+function createBaseProbeImageSourceResponse(): ProbeImageSourceResponse {
+  return { sizeBytes: 0, format: "", compression: "" };
+}
+
+export const ProbeImageSourceResponse: MessageFns<ProbeImageSourceResponse> = {
+  encode(message: ProbeImageSourceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sizeBytes !== 0) {
+      writer.uint32(8).uint64(message.sizeBytes);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
+    }
+    if (message.compression !== "") {
+      writer.uint32(26).string(message.compression);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeImageSourceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProbeImageSourceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.compression = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProbeImageSourceResponse {
+    return {
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      compression: isSet(object.compression) ? globalThis.String(object.compression) : "",
+    };
+  },
+
+  toJSON(message: ProbeImageSourceResponse): unknown {
+    const obj: any = {};
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.compression !== "") {
+      obj.compression = message.compression;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProbeImageSourceResponse>, I>>(base?: I): ProbeImageSourceResponse {
+    return ProbeImageSourceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProbeImageSourceResponse>, I>>(object: I): ProbeImageSourceResponse {
+    const message = createBaseProbeImageSourceResponse();
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.format = object.format ?? "";
+    message.compression = object.compression ?? "";
+    return message;
+  },
+};
+
+function createBaseImageSnapshotRequest(): ImageSnapshotRequest {
+  return { source: "", format: 0, snapId: 0 };
+}
+
+export const ImageSnapshotRequest: MessageFns<ImageSnapshotRequest> = {
+  encode(message: ImageSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
+    }
+    if (message.snapId !== 0) {
+      writer.uint32(24).uint32(message.snapId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.snapId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageSnapshotRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
+      snapId: isSet(object.snapId)
+        ? globalThis.Number(object.snapId)
+        : isSet(object.snap_id)
+        ? globalThis.Number(object.snap_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImageSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
+    }
+    if (message.snapId !== 0) {
+      obj.snapId = Math.round(message.snapId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageSnapshotRequest>, I>>(base?: I): ImageSnapshotRequest {
+    return ImageSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageSnapshotRequest>, I>>(object: I): ImageSnapshotRequest {
+    const message = createBaseImageSnapshotRequest();
+    message.source = object.source ?? "";
+    message.format = object.format ?? 0;
+    message.snapId = object.snapId ?? 0;
+    return message;
+  },
+};
+
+function createBaseImageSnapshotResponse(): ImageSnapshotResponse {
+  return { changed: false };
+}
+
+export const ImageSnapshotResponse: MessageFns<ImageSnapshotResponse> = {
+  encode(message: ImageSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageSnapshotResponse {
+    return { changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false };
+  },
+
+  toJSON(message: ImageSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageSnapshotResponse>, I>>(base?: I): ImageSnapshotResponse {
+    return ImageSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageSnapshotResponse>, I>>(object: I): ImageSnapshotResponse {
+    const message = createBaseImageSnapshotResponse();
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseExportImageRequest(): ExportImageRequest {
+  return { source: "", format: 0, ttlSeconds: 0, label: "" };
+}
+
+export const ExportImageRequest: MessageFns<ExportImageRequest> = {
+  encode(message: ExportImageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImageRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: ExportImageRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportImageRequest>, I>>(base?: I): ExportImageRequest {
+    return ExportImageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportImageRequest>, I>>(object: I): ExportImageRequest {
+    const message = createBaseExportImageRequest();
+    message.source = object.source ?? "";
+    message.format = object.format ?? 0;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
+function createBaseExportImageResponse(): ExportImageResponse {
+  return { url: "", md5: "", sizeBytes: 0, virtualSize: 0, format: 0 };
+}
+
+export const ExportImageResponse: MessageFns<ExportImageResponse> = {
+  encode(message: ExportImageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.md5 !== "") {
+      writer.uint32(18).string(message.md5);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    if (message.virtualSize !== 0) {
+      writer.uint32(32).uint64(message.virtualSize);
+    }
+    if (message.format !== 0) {
+      writer.uint32(40).int32(message.format);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportImageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportImageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.md5 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportImageResponse {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      md5: isSet(object.md5) ? globalThis.String(object.md5) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
+    };
+  },
+
+  toJSON(message: ExportImageResponse): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.md5 !== "") {
+      obj.md5 = message.md5;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportImageResponse>, I>>(base?: I): ExportImageResponse {
+    return ExportImageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportImageResponse>, I>>(object: I): ExportImageResponse {
+    const message = createBaseExportImageResponse();
+    message.url = object.url ?? "";
+    message.md5 = object.md5 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.virtualSize = object.virtualSize ?? 0;
+    message.format = object.format ?? 0;
+    return message;
+  },
+};
+
 function createBaseOpenSendRequest(): OpenSendRequest {
   return { path: "", ttlSeconds: 0, receiverName: "" };
 }
@@ -7821,6 +9357,128 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "IDEMPOTENT" },
     },
     /**
+     * Registers an image (datastore cp): fetches `source` (an http(s) URL, a file on this host, or a
+     * file another agent offers with OpenImportSource), verifies `md5`/`sha1` over the bytes as they
+     * arrive (before decompression, as OpenNebula's downloader does), decompresses gzip, bzip2 or xz
+     * unless `no_decompress`, detects the format from the first bytes (qcow2 by its magic and header,
+     * anything else is raw; vmdk, vdi, vhdx, vpc and qed are recognised and refused unless
+     * `convert_to` is set), refuses an image that is not standalone (a qcow2 with a backing file, an
+     * external data file; a converted image's source must be standalone too), converts to
+     * `convert_to` when set and different, and digs holes in zero blocks unless `sparse` is false.
+     * Everything is written under a temporary name beside `destination` and renamed into place only
+     * when the whole image arrived and verified; nothing is left behind on failure. An http(s)
+     * download resumes (Range) after a transient error, at most a few times, and is limited to
+     * `limit_bytes_per_second` when set. A repeat fetches again and replaces the image with the same
+     * bytes; it is not retried blindly (a `remote` ticket is single-use).
+     * Errors: INVALID_ARGUMENT for a missing destination or source, an unsupported URL scheme, a
+     * malformed checksum, an image that is not standalone or whose format is not supported (reason
+     * BAD_IMAGE); NOT_FOUND for a 404 or a missing file; PERMISSION_DENIED for a local path outside
+     * this agent's import directories or refused by `restricted_dirs` (reason PATH_RESTRICTED);
+     * DATA_LOSS for a checksum mismatch or a truncated body; UNAVAILABLE when the server cannot be
+     * reached after the retries; RESOURCE_EXHAUSTED when the datastore fills up.
+     */
+    importImage: {
+      name: "ImportImage",
+      requestType: ImportImageRequest as typeof ImportImageRequest,
+      requestStream: false,
+      responseType: ImportImageResponse as typeof ImportImageResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Offers a file of this host that lies outside the datastore roots (an upload under one of this
+     * agent's import directories, checked against the datastore's SAFE_DIRS and RESTRICTED_DIRS on
+     * its resolved path) to one other agent over the data path, as OpenSend does for files inside the
+     * roots. A repeat issues a new ticket. Errors: INVALID_ARGUMENT for a path that is not absolute
+     * or not a regular file; NOT_FOUND for a missing file; PERMISSION_DENIED (PATH_RESTRICTED) for a
+     * path that is refused.
+     */
+    openImportSource: {
+      name: "OpenImportSource",
+      requestType: OpenImportSourceRequest as typeof OpenImportSourceRequest,
+      requestStream: false,
+      responseType: OpenSendResponse as typeof OpenSendResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Measures what ImportImage would register (datastore stat): the virtual size of a qcow2 (from
+     * its header, after decompressing the first bytes of a compressed one), or the byte size of a raw
+     * file (the file's size, or for a plain http(s) raw image its Content-Length). A compressed raw
+     * image behind a URL cannot be measured without downloading it: INVALID_ARGUMENT (BAD_IMAGE).
+     * Local paths follow the rules of OpenImportSource. Read-only.
+     */
+    probeImageSource: {
+      name: "ProbeImageSource",
+      requestType: ProbeImageSourceRequest as typeof ProbeImageSourceRequest,
+      requestStream: false,
+      responseType: ProbeImageSourceResponse as typeof ProbeImageSourceResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
+     * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
+     * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
+     * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+     */
+    imageSnapshotDelete: {
+      name: "ImageSnapshotDelete",
+      requestType: ImageSnapshotRequest as typeof ImageSnapshotRequest,
+      requestStream: false,
+      responseType: ImageSnapshotResponse as typeof ImageSnapshotResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
+     * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
+     * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
+     * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
+     * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
+     * is not one of the known layouts.
+     */
+    imageSnapshotRevert: {
+      name: "ImageSnapshotRevert",
+      requestType: ImageSnapshotRequest as typeof ImageSnapshotRequest,
+      requestStream: false,
+      responseType: ImageSnapshotResponse as typeof ImageSnapshotResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
+     * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
+     * succeeds without change.
+     * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
+     * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+     */
+    imageSnapshotFlatten: {
+      name: "ImageSnapshotFlatten",
+      requestType: ImageSnapshotRequest as typeof ImageSnapshotRequest,
+      requestStream: false,
+      responseType: ImageSnapshotResponse as typeof ImageSnapshotResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
+     * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
+     * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
+     * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
+     * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
+     * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
+     * when this agent has no export listener configured.
+     */
+    exportImage: {
+      name: "ExportImage",
+      requestType: ExportImageRequest as typeof ExportImageRequest,
+      requestStream: false,
+      responseType: ExportImageResponse as typeof ExportImageResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
      * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
      * and returns a single-use ticket that the reading agent presents on the data connection. The
      * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
@@ -8432,6 +10090,141 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): SetMonitorHostResponse => SetMonitorHostResponse.decode(value),
   },
   /**
+   * Registers an image (datastore cp): fetches `source` (an http(s) URL, a file on this host, or a
+   * file another agent offers with OpenImportSource), verifies `md5`/`sha1` over the bytes as they
+   * arrive (before decompression, as OpenNebula's downloader does), decompresses gzip, bzip2 or xz
+   * unless `no_decompress`, detects the format from the first bytes (qcow2 by its magic and header,
+   * anything else is raw; vmdk, vdi, vhdx, vpc and qed are recognised and refused unless
+   * `convert_to` is set), refuses an image that is not standalone (a qcow2 with a backing file, an
+   * external data file; a converted image's source must be standalone too), converts to
+   * `convert_to` when set and different, and digs holes in zero blocks unless `sparse` is false.
+   * Everything is written under a temporary name beside `destination` and renamed into place only
+   * when the whole image arrived and verified; nothing is left behind on failure. An http(s)
+   * download resumes (Range) after a transient error, at most a few times, and is limited to
+   * `limit_bytes_per_second` when set. A repeat fetches again and replaces the image with the same
+   * bytes; it is not retried blindly (a `remote` ticket is single-use).
+   * Errors: INVALID_ARGUMENT for a missing destination or source, an unsupported URL scheme, a
+   * malformed checksum, an image that is not standalone or whose format is not supported (reason
+   * BAD_IMAGE); NOT_FOUND for a 404 or a missing file; PERMISSION_DENIED for a local path outside
+   * this agent's import directories or refused by `restricted_dirs` (reason PATH_RESTRICTED);
+   * DATA_LOSS for a checksum mismatch or a truncated body; UNAVAILABLE when the server cannot be
+   * reached after the retries; RESOURCE_EXHAUSTED when the datastore fills up.
+   */
+  importImage: {
+    path: "/onestorage.agent.v1.AgentService/ImportImage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportImageRequest): Buffer => Buffer.from(ImportImageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportImageRequest => ImportImageRequest.decode(value),
+    responseSerialize: (value: ImportImageResponse): Buffer => Buffer.from(ImportImageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportImageResponse => ImportImageResponse.decode(value),
+  },
+  /**
+   * Offers a file of this host that lies outside the datastore roots (an upload under one of this
+   * agent's import directories, checked against the datastore's SAFE_DIRS and RESTRICTED_DIRS on
+   * its resolved path) to one other agent over the data path, as OpenSend does for files inside the
+   * roots. A repeat issues a new ticket. Errors: INVALID_ARGUMENT for a path that is not absolute
+   * or not a regular file; NOT_FOUND for a missing file; PERMISSION_DENIED (PATH_RESTRICTED) for a
+   * path that is refused.
+   */
+  openImportSource: {
+    path: "/onestorage.agent.v1.AgentService/OpenImportSource" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OpenImportSourceRequest): Buffer =>
+      Buffer.from(OpenImportSourceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OpenImportSourceRequest => OpenImportSourceRequest.decode(value),
+    responseSerialize: (value: OpenSendResponse): Buffer => Buffer.from(OpenSendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OpenSendResponse => OpenSendResponse.decode(value),
+  },
+  /**
+   * Measures what ImportImage would register (datastore stat): the virtual size of a qcow2 (from
+   * its header, after decompressing the first bytes of a compressed one), or the byte size of a raw
+   * file (the file's size, or for a plain http(s) raw image its Content-Length). A compressed raw
+   * image behind a URL cannot be measured without downloading it: INVALID_ARGUMENT (BAD_IMAGE).
+   * Local paths follow the rules of OpenImportSource. Read-only.
+   */
+  probeImageSource: {
+    path: "/onestorage.agent.v1.AgentService/ProbeImageSource" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ProbeImageSourceRequest): Buffer =>
+      Buffer.from(ProbeImageSourceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ProbeImageSourceRequest => ProbeImageSourceRequest.decode(value),
+    responseSerialize: (value: ProbeImageSourceResponse): Buffer =>
+      Buffer.from(ProbeImageSourceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ProbeImageSourceResponse => ProbeImageSourceResponse.decode(value),
+  },
+  /**
+   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
+   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
+   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
+   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   */
+  imageSnapshotDelete: {
+    path: "/onestorage.agent.v1.AgentService/ImageSnapshotDelete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImageSnapshotRequest): Buffer => Buffer.from(ImageSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImageSnapshotRequest => ImageSnapshotRequest.decode(value),
+    responseSerialize: (value: ImageSnapshotResponse): Buffer =>
+      Buffer.from(ImageSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageSnapshotResponse => ImageSnapshotResponse.decode(value),
+  },
+  /**
+   * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
+   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
+   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
+   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
+   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
+   * is not one of the known layouts.
+   */
+  imageSnapshotRevert: {
+    path: "/onestorage.agent.v1.AgentService/ImageSnapshotRevert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImageSnapshotRequest): Buffer => Buffer.from(ImageSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImageSnapshotRequest => ImageSnapshotRequest.decode(value),
+    responseSerialize: (value: ImageSnapshotResponse): Buffer =>
+      Buffer.from(ImageSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageSnapshotResponse => ImageSnapshotResponse.decode(value),
+  },
+  /**
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
+   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
+   * succeeds without change.
+   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
+   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   */
+  imageSnapshotFlatten: {
+    path: "/onestorage.agent.v1.AgentService/ImageSnapshotFlatten" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImageSnapshotRequest): Buffer => Buffer.from(ImageSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImageSnapshotRequest => ImageSnapshotRequest.decode(value),
+    responseSerialize: (value: ImageSnapshotResponse): Buffer =>
+      Buffer.from(ImageSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImageSnapshotResponse => ImageSnapshotResponse.decode(value),
+  },
+  /**
+   * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
+   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
+   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
+   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
+   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
+   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
+   * when this agent has no export listener configured.
+   */
+  exportImage: {
+    path: "/onestorage.agent.v1.AgentService/ExportImage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportImageRequest): Buffer => Buffer.from(ExportImageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportImageRequest => ExportImageRequest.decode(value),
+    responseSerialize: (value: ExportImageResponse): Buffer => Buffer.from(ExportImageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportImageResponse => ExportImageResponse.decode(value),
+  },
+  /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
    * ticket expires after `ttl_seconds` (default 300) or its first use, and is bound to
@@ -8799,6 +10592,79 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * repeat succeeds. INVALID_ARGUMENT for a negative id.
    */
   setMonitorHost: handleUnaryCall<SetMonitorHostRequest, SetMonitorHostResponse>;
+  /**
+   * Registers an image (datastore cp): fetches `source` (an http(s) URL, a file on this host, or a
+   * file another agent offers with OpenImportSource), verifies `md5`/`sha1` over the bytes as they
+   * arrive (before decompression, as OpenNebula's downloader does), decompresses gzip, bzip2 or xz
+   * unless `no_decompress`, detects the format from the first bytes (qcow2 by its magic and header,
+   * anything else is raw; vmdk, vdi, vhdx, vpc and qed are recognised and refused unless
+   * `convert_to` is set), refuses an image that is not standalone (a qcow2 with a backing file, an
+   * external data file; a converted image's source must be standalone too), converts to
+   * `convert_to` when set and different, and digs holes in zero blocks unless `sparse` is false.
+   * Everything is written under a temporary name beside `destination` and renamed into place only
+   * when the whole image arrived and verified; nothing is left behind on failure. An http(s)
+   * download resumes (Range) after a transient error, at most a few times, and is limited to
+   * `limit_bytes_per_second` when set. A repeat fetches again and replaces the image with the same
+   * bytes; it is not retried blindly (a `remote` ticket is single-use).
+   * Errors: INVALID_ARGUMENT for a missing destination or source, an unsupported URL scheme, a
+   * malformed checksum, an image that is not standalone or whose format is not supported (reason
+   * BAD_IMAGE); NOT_FOUND for a 404 or a missing file; PERMISSION_DENIED for a local path outside
+   * this agent's import directories or refused by `restricted_dirs` (reason PATH_RESTRICTED);
+   * DATA_LOSS for a checksum mismatch or a truncated body; UNAVAILABLE when the server cannot be
+   * reached after the retries; RESOURCE_EXHAUSTED when the datastore fills up.
+   */
+  importImage: handleUnaryCall<ImportImageRequest, ImportImageResponse>;
+  /**
+   * Offers a file of this host that lies outside the datastore roots (an upload under one of this
+   * agent's import directories, checked against the datastore's SAFE_DIRS and RESTRICTED_DIRS on
+   * its resolved path) to one other agent over the data path, as OpenSend does for files inside the
+   * roots. A repeat issues a new ticket. Errors: INVALID_ARGUMENT for a path that is not absolute
+   * or not a regular file; NOT_FOUND for a missing file; PERMISSION_DENIED (PATH_RESTRICTED) for a
+   * path that is refused.
+   */
+  openImportSource: handleUnaryCall<OpenImportSourceRequest, OpenSendResponse>;
+  /**
+   * Measures what ImportImage would register (datastore stat): the virtual size of a qcow2 (from
+   * its header, after decompressing the first bytes of a compressed one), or the byte size of a raw
+   * file (the file's size, or for a plain http(s) raw image its Content-Length). A compressed raw
+   * image behind a URL cannot be measured without downloading it: INVALID_ARGUMENT (BAD_IMAGE).
+   * Local paths follow the rules of OpenImportSource. Read-only.
+   */
+  probeImageSource: handleUnaryCall<ProbeImageSourceRequest, ProbeImageSourceResponse>;
+  /**
+   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
+   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
+   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
+   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   */
+  imageSnapshotDelete: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
+  /**
+   * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
+   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
+   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
+   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
+   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
+   * is not one of the known layouts.
+   */
+  imageSnapshotRevert: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
+  /**
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
+   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
+   * succeeds without change.
+   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
+   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   */
+  imageSnapshotFlatten: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
+  /**
+   * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
+   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
+   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
+   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
+   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
+   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
+   * when this agent has no export listener configured.
+   */
+  exportImage: handleUnaryCall<ExportImageRequest, ExportImageResponse>;
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
    * and returns a single-use ticket that the reading agent presents on the data connection. The
@@ -9522,6 +11388,177 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetMonitorHostResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Registers an image (datastore cp): fetches `source` (an http(s) URL, a file on this host, or a
+   * file another agent offers with OpenImportSource), verifies `md5`/`sha1` over the bytes as they
+   * arrive (before decompression, as OpenNebula's downloader does), decompresses gzip, bzip2 or xz
+   * unless `no_decompress`, detects the format from the first bytes (qcow2 by its magic and header,
+   * anything else is raw; vmdk, vdi, vhdx, vpc and qed are recognised and refused unless
+   * `convert_to` is set), refuses an image that is not standalone (a qcow2 with a backing file, an
+   * external data file; a converted image's source must be standalone too), converts to
+   * `convert_to` when set and different, and digs holes in zero blocks unless `sparse` is false.
+   * Everything is written under a temporary name beside `destination` and renamed into place only
+   * when the whole image arrived and verified; nothing is left behind on failure. An http(s)
+   * download resumes (Range) after a transient error, at most a few times, and is limited to
+   * `limit_bytes_per_second` when set. A repeat fetches again and replaces the image with the same
+   * bytes; it is not retried blindly (a `remote` ticket is single-use).
+   * Errors: INVALID_ARGUMENT for a missing destination or source, an unsupported URL scheme, a
+   * malformed checksum, an image that is not standalone or whose format is not supported (reason
+   * BAD_IMAGE); NOT_FOUND for a 404 or a missing file; PERMISSION_DENIED for a local path outside
+   * this agent's import directories or refused by `restricted_dirs` (reason PATH_RESTRICTED);
+   * DATA_LOSS for a checksum mismatch or a truncated body; UNAVAILABLE when the server cannot be
+   * reached after the retries; RESOURCE_EXHAUSTED when the datastore fills up.
+   */
+  importImage(
+    request: ImportImageRequest,
+    callback: (error: ServiceError | null, response: ImportImageResponse) => void,
+  ): ClientUnaryCall;
+  importImage(
+    request: ImportImageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportImageResponse) => void,
+  ): ClientUnaryCall;
+  importImage(
+    request: ImportImageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportImageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Offers a file of this host that lies outside the datastore roots (an upload under one of this
+   * agent's import directories, checked against the datastore's SAFE_DIRS and RESTRICTED_DIRS on
+   * its resolved path) to one other agent over the data path, as OpenSend does for files inside the
+   * roots. A repeat issues a new ticket. Errors: INVALID_ARGUMENT for a path that is not absolute
+   * or not a regular file; NOT_FOUND for a missing file; PERMISSION_DENIED (PATH_RESTRICTED) for a
+   * path that is refused.
+   */
+  openImportSource(
+    request: OpenImportSourceRequest,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  openImportSource(
+    request: OpenImportSourceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  openImportSource(
+    request: OpenImportSourceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OpenSendResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Measures what ImportImage would register (datastore stat): the virtual size of a qcow2 (from
+   * its header, after decompressing the first bytes of a compressed one), or the byte size of a raw
+   * file (the file's size, or for a plain http(s) raw image its Content-Length). A compressed raw
+   * image behind a URL cannot be measured without downloading it: INVALID_ARGUMENT (BAD_IMAGE).
+   * Local paths follow the rules of OpenImportSource. Read-only.
+   */
+  probeImageSource(
+    request: ProbeImageSourceRequest,
+    callback: (error: ServiceError | null, response: ProbeImageSourceResponse) => void,
+  ): ClientUnaryCall;
+  probeImageSource(
+    request: ProbeImageSourceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ProbeImageSourceResponse) => void,
+  ): ClientUnaryCall;
+  probeImageSource(
+    request: ProbeImageSourceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ProbeImageSourceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
+   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
+   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
+   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   */
+  imageSnapshotDelete(
+    request: ImageSnapshotRequest,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotDelete(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotDelete(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
+   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
+   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
+   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
+   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
+   * is not one of the known layouts.
+   */
+  imageSnapshotRevert(
+    request: ImageSnapshotRequest,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotRevert(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotRevert(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
+   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
+   * succeeds without change.
+   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
+   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   */
+  imageSnapshotFlatten(
+    request: ImageSnapshotRequest,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotFlatten(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  imageSnapshotFlatten(
+    request: ImageSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
+   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
+   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
+   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
+   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
+   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
+   * when this agent has no export listener configured.
+   */
+  exportImage(
+    request: ExportImageRequest,
+    callback: (error: ServiceError | null, response: ExportImageResponse) => void,
+  ): ClientUnaryCall;
+  exportImage(
+    request: ExportImageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportImageResponse) => void,
+  ): ClientUnaryCall;
+  exportImage(
+    request: ExportImageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportImageResponse) => void,
   ): ClientUnaryCall;
   /**
    * Prepares `path` (a file, or a directory tree) to be read by another agent over the data path
