@@ -33,7 +33,13 @@ export const exportImage = defineAction(
       list: `BRIDGE_LIST of datastore ${data.datastore.id}`,
     });
     const r = await aboutImage(owner, () =>
-      ctx.ops.call(host, 'exportImage', { source, format: imageFormat(format), ttlSeconds: 0, label: owner }),
+      ctx.ops.call(host, 'exportImage', {
+        source,
+        format: imageFormat(format),
+        ttlSeconds: 0,
+        // The download name at the end of the URL.
+        label: `${probe.image.id === undefined ? `app-${appId}` : `image-${probe.image.id}`}.${format}`,
+      }),
     );
     const served = formatText(r.format, owner, host);
     ctx.info(`export: ${owner}: ${host}:${source} served as ${served}, ${r.sizeBytes} bytes`);

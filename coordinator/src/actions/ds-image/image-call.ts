@@ -59,14 +59,16 @@ export function formatText(format: ImageFormat, owner: string, host: string): 'r
 }
 
 /**
- * Runs agent calls about one image: a StorageError that comes out names the image first (oned's
- * line reads `cp failed: image 7: <what the agent said>`), keeping its reason.
+ * Runs agent calls about one image: a StorageError that comes out names the image (oned's line
+ * reads `cp failed: image 7: <what the agent said>`, unless the agent's message names it already),
+ * keeping its reason.
  */
 export async function aboutImage<T>(owner: string, work: () => Promise<T>): Promise<T> {
+  const named = new RegExp(`(^|\\W)${owner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\W|$)`);
   try {
     return await work();
   } catch (err) {
-    if (err instanceof StorageError && !err.message.startsWith(`${owner}:`)) {
+    if (err instanceof StorageError && !named.test(err.message)) {
       throw new StorageError(err.reason, `${owner}: ${err.message}`, { cause: err });
     }
     throw err;

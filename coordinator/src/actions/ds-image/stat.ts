@@ -3,7 +3,6 @@ import { MIB } from '../../../../common/src/units.js';
 import { defineAction } from '../define-action.js';
 import { DS_STAT_ARGS } from '../oned-signatures.js';
 import { need, parseImageActionData } from './image-action-data.js';
-import { aboutImage } from './image-call.js';
 import { classifyImportPath } from './import-path.js';
 import { importOptions } from './import-options.js';
 import { checkImportPath, importDirRules, localImportSource } from './restricted-dirs.js';
@@ -25,13 +24,12 @@ export const statImage = defineAction(
     const rules = importDirRules(ctx.config.imageDatastore.implicitRestrictedDirs, data.datastore);
     if (from.kind === 'local') checkImportPath(from.path, rules, data.owner, data.datastore.id);
     const host = ctx.agents.frontend;
-    const r = await aboutImage(data.owner, () =>
-      ctx.ops.call(host, 'probeImageSource', {
-        ...(from.kind === 'url' ? { url: from.url } : { local: localImportSource(from.path, rules) }),
-        noDecompress: importOptions(data).noDecompress,
-        label: from.shown,
-      }),
-    );
+    // The agent's errors name the path or URL and the host (`stat image at frontend:/var/tmp/x: ...`).
+    const r = await ctx.ops.call(host, 'probeImageSource', {
+      ...(from.kind === 'url' ? { url: from.url } : { local: localImportSource(from.path, rules) }),
+      noDecompress: importOptions(data).noDecompress,
+      label: 'image',
+    });
     if (r.sizeBytes <= 0) {
       throw new StorageError(
         'BAD_IMAGE',
