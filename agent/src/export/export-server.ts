@@ -15,6 +15,8 @@ export const MAX_EXPORT_CONNECTIONS = 64;
 /** Read size of a served file. */
 const READ_CHUNK_BYTES = MIB;
 const ALLOWED_METHODS = 'GET, HEAD';
+/** How much of a client's Range header a log line quotes. */
+const LOGGED_RANGE_LENGTH = 64;
 /** `/export/<token>` or `/export/<token>/<name>`; a query is ignored. */
 const TARGET = new RegExp(`^${EXPORT_PATH_PREFIX}([^/?]+)(?:/[^/?]*)?(?:\\?.*)?$`);
 
@@ -59,6 +61,8 @@ export class ExportServer {
       this.server.once('error', reject);
       this.server.listen({ host: host.replace(/^\[(.*)\]$/, '$1'), port }, () => {
         this.server.off('error', reject);
+        // Later errors (an accept that fails for lack of descriptors) are logged, never thrown.
+        this.server.on('error', (err) => this.opts.logger.warn({ err }, 'export listener error'));
         resolve((this.server.address() as AddressInfo).port);
       });
     });
@@ -92,7 +96,7 @@ export class ExportServer {
       ms: Math.round(performance.now() - started),
       remote,
       ...(entry ? { exportId: entry.id, source: entry.source } : {}),
-      ...(outcome.range !== undefined ? { range: outcome.range } : {}),
+      ...(outcome.range !== undefined ? { range: outcome.range.slice(0, LOGGED_RANGE_LENGTH) } : {}),
       ...(outcome.bytes !== undefined ? { bytes: outcome.bytes } : {}),
       ...(outcome.why !== undefined ? { why: outcome.why } : {}),
     };
