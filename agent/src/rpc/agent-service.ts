@@ -10,6 +10,7 @@ import { copyImageChain } from './copy-image-chain.js';
 import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
 import { deletePath } from './delete.js';
+import { exportImage } from './export-image.js';
 import { backupCancel } from './backup-cancel.js';
 import { backupFinish } from './backup-finish.js';
 import { backupPrepare } from './backup-prepare.js';
@@ -84,6 +85,6 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
       'ImageSnapshotFlatten',
       notBuiltYet('ImageSnapshotFlatten'),
     ),
-    exportImage: adaptHandler(agent, logger, 'ExportImage', notBuiltYet('ExportImage')),
+    exportImage: adaptHandler(agent, logger, 'ExportImage', exportImage),
   };
 }

@@ -860,16 +860,28 @@ export interface ExportImageRequest {
   source: string;
   /** IMAGE/FORMAT. Required. */
   format: ImageFormat;
+  /** Lifetime of the URL, at most 86400; 0: the agent's export.ttlSeconds. */
   ttlSeconds: number;
+  /**
+   * The URL's last segment, a download name (`image-7.qcow2`): 1 to 64 letters, digits, `.`, `_`
+   * or `-`, starting with a letter or digit. Empty: `image.<format>`. Not checked by the listener.
+   */
   label: string;
 }
 
 export interface ExportImageResponse {
+  /**
+   * https://<export.advertise or listen address>/export/<token>/<label>. A secret until it expires:
+   * logs and the journal show it with the token redacted.
+   */
   url: string;
+  /** MD5 of the served bytes, 32 lower-case hex digits (also the listener's ETag). */
   md5: string;
   /** Bytes the URL serves. */
   sizeBytes: number;
+  /** Size the guest sees, in bytes. */
   virtualSize: number;
+  /** Format of the served bytes: always the request's format. */
   format: ImageFormat;
 }
 
@@ -9463,12 +9475,22 @@ export const AgentServiceDefinition = {
     },
     /**
      * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-     * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-     * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-     * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-     * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-     * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-     * when this agent has no export listener configured.
+     * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+     * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+     * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+     * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+     * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+     * No client certificate is needed: the URL's random token is the credential, and it names no
+     * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+     * replaced or written at `source` since is not served. The image itself is only read. A repeat
+     * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+     * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+     * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+     * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+     * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+     * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+     * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+     * the image, (BUSY) when the image was written while it was hashed.
      */
     exportImage: {
       name: "ExportImage",
@@ -10208,12 +10230,22 @@ export const AgentServiceService = {
   },
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage: {
     path: "/onestorage.agent.v1.AgentService/ExportImage" as const,
@@ -10657,12 +10689,22 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   imageSnapshotFlatten: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage: handleUnaryCall<ExportImageRequest, ExportImageResponse>;
   /**
@@ -11538,12 +11580,22 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage(
     request: ExportImageRequest,
