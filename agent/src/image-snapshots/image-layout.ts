@@ -1,0 +1,199 @@
+import { lstat, readlink, realpath } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { StorageError } from '../../../common/src/errors.js';
+import type { StoredNames } from '../paths/stored-name.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import type { ImageFormat } from '../qemu/qemu-img.js';
+import type { ChainLayer } from '../qemu/safe-chain.js';
+import type { CopyLocal } from '../rpc/context.js';
+import { entryPath, verifyChain } from '../snapshots/chain-safety.js';
+import { type SnapDir, fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
+
+/** A persistent image and its snapshots, as local paths the handler resolved inside the roots. */
+export interface ImageTarget {
+  /** SOURCE itself (a final symlink is not followed). */
+  readonly source: string;
+  /** `<SOURCE>.snap`. */
+  readonly snapDir: string;
+  /** `<SOURCE>.md5sum`: the ssh TM's cached checksum, stale once the content changes. */
+  readonly md5sum: string;
+  /** IMAGE/FORMAT: the format of SOURCE and of every full-copy snapshot. */
+  readonly format: ImageFormat;
+  /** Start of every message: "image snapshot revert host01:/var/lib/one/datastores/1/<hash> (snapshot 2)". */
+  readonly what: string;
+  readonly signal: AbortSignal;
+  /** The agent's roots: every chain is validated against them before it is read (safe-chain.ts). */
+  readonly scope: ChainScope;
+  readonly names: StoredNames;
+  readonly copy: CopyLocal;
+}
+
+/**
+ * How SOURCE relates to a snapshot chain (docs/image-datastore.md#snapshots-of-persistent-images):
+ * - `base`: `.snap/0 -> SOURCE` (qcow2/shared `ln`): SOURCE is snapshot 0's file, frozen since the
+ *   first snapshot; the highest-numbered file is the active layer.
+ * - `link`: SOURCE -> `.snap/N` (tm/local and qcow2 `mvds.ssh`): file N is the active layer.
+ * - `copy`: SOURCE is a standalone file holding the current state, the chain beside it kept as the
+ *   VM left it (one-storage's tm/local `mvds`): the highest-numbered file is that VM's last active layer.
+ */
+export type SourceRole = 'base' | 'link' | 'copy';
+
+/** What `<SOURCE>.snap` holds, read and validated in full before anything is changed. */
+export type ImageLayout =
+  /** No snap dir: the image has no snapshots (or a flatten already removed them). */
+  | { readonly kind: 'none' }
+  /** Full copies `.snap/<k>`, each standalone in the image's format; SOURCE holds the current state. */
+  | { readonly kind: 'copies'; readonly snap: SnapDir; readonly chains: Chains }
+  /** qcow2 overlays `.snap/<k>` backed by other files of the snap dir. */
+  | {
+      readonly kind: 'chain';
+      readonly snap: SnapDir;
+      readonly chains: Chains;
+      readonly role: SourceRole;
+      /** The file that is the active layer (never a snapshot). */
+      readonly activeId: number;
+    };
+
+/** Every numbered entry's validated backing chain (the entry first). */
+export type Chains = ReadonlyMap<number, readonly ChainLayer[]>;
+
+/** A layout that has a snap dir. */
+export type SnapLayout = Exclude<ImageLayout, { kind: 'none' }>;
+
+/**
+ * Reads SOURCE and `<SOURCE>.snap` and says which layout they are in, or refuses (BAD_LAYOUT) what
+ * is none of them: a numbered entry that is not a regular file (the one exception: qcow2's
+ * `.snap/0 -> SOURCE`), SOURCE linked anywhere but to a numbered file of its snap dir, a raw image
+ * with a chain, an overlay backed by something that is not a file of the snap dir. Every entry's
+ * whole chain is validated (safe-chain.ts: no loop, no protocol name, nothing in a VM directory)
+ * before any qemu tool opens it. NOT_FOUND when SOURCE does not exist.
+ */
+export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
+  const src = await lstatOrUndefined(t.source);
+  if (src === undefined) throw new StorageError('NOT_FOUND', `${t.what}: the image does not exist`);
+  if (!src.isFile() && !src.isSymbolicLink()) {
+    throw new StorageError('BAD_LAYOUT', `${t.what}: the image is not a file`);
+  }
+  const dirSt = await lstatOrUndefined(t.snapDir);
+  if (dirSt === undefined) {
+    if (src.isSymbolicLink()) throw badLayout(t, 'the image is a symlink but it has no snap dir');
+    return { kind: 'none' };
+  }
+  if (!dirSt.isDirectory()) throw badLayout(t, 'its snap dir is not a directory');
+  const snap = await readSnapDir(t.snapDir, t.what);
+  const sourceReal = src.isFile() ? await realpath(t.source) : undefined;
+  let base = false;
+  for (const [id, entry] of snap.files) {
+    const st = await lstat(entry);
+    if (st.isFile()) continue;
+    const isBase =
+      st.isSymbolicLink() && t.format === 'qcow2' && id === 0 && sourceReal === (await realOf(entry));
+    if (!isBase) throw badLayout(t, `${shownOf(snap, id)} is not a regular file`);
+    base = true;
+  }
+  const linkedId = src.isSymbolicLink() ? await linkedEntry(t, snap) : undefined;
+  const chains = new Map<number, readonly ChainLayer[]>();
+  for (const [id, entry] of [...snap.files].sort((a, b) => a[0] - b[0])) {
+    chains.set(
+      id,
+      await verifyChain(entry, { what: t.what, signal: t.signal, format: t.format, scope: t.scope }),
+    );
+  }
+  const overlays = await internalBackings(t, snap, chains, base ? sourceReal : undefined);
+  const maxId = Math.max(...snap.files.keys());
+  if (linkedId !== undefined)
+    return checked(t, { kind: 'chain', snap, chains, role: 'link', activeId: linkedId });
+  if (base) return checked(t, { kind: 'chain', snap, chains, role: 'base', activeId: maxId });
+  if (overlays === 0) return { kind: 'copies', snap, chains };
+  return checked(t, { kind: 'chain', snap, chains, role: 'copy', activeId: maxId });
+}
+
+/**
+ * The id of the file that holds snapshot `id` (following `.current` pointers), or undefined when
+ * the snapshot is not there.
+ */
+export function snapshotFile(layout: SnapLayout, id: number): number | undefined {
+  return snapshotFileId(layout.snap, id);
+}
+
+/** The ids of the files whose backing file is file `fileId` (the same entry, or the same real file). */
+export async function backedBy(layout: SnapLayout, fileId: number): Promise<number[]> {
+  const target = fileOf(layout.snap, fileId);
+  const [entry, real] = [await entryPath(target), await realpath(target)];
+  const children: number[] = [];
+  for (const [k, [top]] of layout.chains) {
+    const backing = top?.fullBackingFilename;
+    if (k === fileId || backing === undefined) continue;
+    if ((await entryPath(backing)) === entry || (await realOf(backing)) === real) children.push(k);
+  }
+  return children;
+}
+
+/** The id of the numbered entry SOURCE links to; BAD_LAYOUT for a link that leads anywhere else. */
+async function linkedEntry(t: ImageTarget, snap: SnapDir): Promise<number> {
+  if (t.format !== 'qcow2') throw badLayout(t, 'a raw image is a symlink');
+  const text = await readlink(t.source);
+  const target = t.names.localOf(text, dirname(t.source));
+  const entry = await entryPath(target).catch(() => undefined);
+  for (const [id, file] of snap.files) {
+    if (entry !== undefined && entry === (await entryPath(file))) return id;
+  }
+  throw badLayout(t, `the image links to ${text}, which is not a numbered file of ${snap.short}`);
+}
+
+/**
+ * Counts the entries backed by another file of the snap dir (or, for `.snap/0 -> SOURCE`, by
+ * SOURCE's own file); an entry backed by anything else is BAD_LAYOUT: an image's snapshots are
+ * built on each other, never on another image or a VM's disk.
+ */
+async function internalBackings(
+  t: ImageTarget,
+  snap: SnapDir,
+  chains: Chains,
+  baseReal: string | undefined,
+): Promise<number> {
+  const entries = new Set<string>();
+  for (const file of snap.files.values()) entries.add(await entryPath(file));
+  let overlays = 0;
+  for (const [id, [top]] of chains) {
+    const backing = top?.fullBackingFilename;
+    if (backing === undefined) continue;
+    if (baseReal !== undefined && id === 0) continue; // SOURCE's own chain, validated above
+    if (!entries.has(await entryPath(backing))) {
+      throw badLayout(
+        t,
+        `${shownOf(snap, id)} is backed by ${top?.backingFilename}, not by a file of ${snap.short}`,
+      );
+    }
+    overlays++;
+  }
+  return overlays;
+}
+
+/** A chain layout is refused when a `.current` pointer claims its active layer as a snapshot. */
+function checked(t: ImageTarget, layout: Extract<ImageLayout, { kind: 'chain' }>): ImageLayout {
+  for (const [id, target] of layout.snap.currents) {
+    if (target === layout.activeId) {
+      throw badLayout(
+        t,
+        `${layout.snap.short}/${id}.current names the active layer ${shownOf(layout.snap, target)}`,
+      );
+    }
+  }
+  return layout;
+}
+
+async function realOf(path: string): Promise<string | undefined> {
+  return realpath(path).catch(() => undefined);
+}
+
+async function lstatOrUndefined(path: string) {
+  return lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+}
+
+function badLayout(t: ImageTarget, why: string): StorageError {
+  return new StorageError('BAD_LAYOUT', `${t.what}: ${why}`);
+}
