@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { ImageFormat, type ImageSnapshotRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
@@ -6,7 +7,9 @@ import { call, failure } from '../../test/support/agent/agent-fixture.js';
 import { checkClean, qemuImg } from '../../test/support/agent/disk-testing.js';
 import {
   type Built,
+  activeLayerFile,
   type Format,
+  type NextUse,
   currentFile,
   currentSlots,
   layoutBuilder,
@@ -28,44 +31,59 @@ const L = () => layoutBuilder(ctx.client, ctx.root);
 
 interface Layout {
   label: string;
-  /** Overlays on each other: every snapshot backs the next file until a revert frees the newest. */
-  chain: boolean;
   build(name: string, vm: number): Promise<Built>;
+  /**
+   * For a chain: the backing name the new active layer stores for snapshot file `file` (the way the
+   * layout names its files). Undefined for full copies, where a snapshot backs nothing.
+   */
+  name?: (image: string, file: number) => string;
+  /** How the next VM gets the image after a revert. */
+  next: NextUse;
 }
 
 const LAYOUTS: Layout[] = [
   {
     label: 'qcow2/shared in place (LinkImage, SnapshotCreate)',
-    chain: true,
     build: (n, vm) => L().oursShared(n, vm, 'qcow2'),
+    name: (image, file) => `../../1/${image}.snap/${file}`,
+    next: 'link',
   },
   {
     label: 'qcow2/shared in place, OpenNebula names (absolute)',
-    chain: true,
     build: (n) => L().oneShared(n),
+    name: (image, file) => ctx.local(`1/${image}.snap/${file}`),
+    next: 'link',
   },
   {
     label: 'qcow2/shared after a live delete (.current)',
-    chain: true,
     build: (n) => L().oneSharedCurrent(n),
+    name: (image, file) => ctx.local(`1/${image}.snap/${file}`),
+    next: 'link',
   },
   {
     label: 'raw image under the qcow2 TM (full copies)',
-    chain: false,
     build: (n, vm) => L().oursShared(n, vm, 'raw'),
+    next: 'link',
   },
-  { label: 'ssh TM, qcow2 full copies', chain: false, build: (n) => L().copies(n, 'qcow2') },
-  { label: 'tm/local raw full copies', chain: false, build: (n) => L().copies(n, 'raw') },
+  { label: 'ssh TM, qcow2 full copies', build: (n) => L().copies(n, 'qcow2'), next: 'source' },
+  { label: 'tm/local raw full copies', build: (n) => L().copies(n, 'raw'), next: 'source' },
   {
     label: 'tm/local qcow2, OpenNebula (SOURCE -> .snap/N, bare names)',
-    chain: true,
     build: (n) => L().oneLocal(n),
+    name: (_image, file) => `${file}`,
+    next: 'relink',
   },
-  { label: 'MIXED mode mvds (SaveImageChain)', chain: true, build: (n, vm) => L().mixedSaved(n, vm) },
+  {
+    label: 'MIXED mode mvds (SaveImageChain)',
+    build: (n, vm) => L().mixedSaved(n, vm),
+    name: (image, file) => `${image}.snap/${file}`,
+    next: 'copy chain',
+  },
   {
     label: 'tm/local qcow2, one-storage (SOURCE standalone)',
-    chain: true,
     build: (n, vm) => L().oursLocal(n, vm),
+    name: (_image, file) => `disk.0.snap/${file}`,
+    next: 'source',
   },
 ];
 
@@ -93,6 +111,15 @@ async function expectSnapshotsIntact(b: Built, ids: readonly number[] = b.ids): 
     );
 }
 
+/** The backing name stored in `file`'s own header (read with its format pinned). */
+async function storedBackingName(file: string): Promise<string | undefined> {
+  const info = JSON.parse(await qemuImg('info', '-U', '-f', 'qcow2', '--output=json', file)) as Record<
+    string,
+    unknown
+  >;
+  return info['backing-filename'] as string | undefined;
+}
+
 function staleMd5(b: Built): string {
   writeFileSync(`${b.local}.md5sum`, 'stale\n');
   return `${b.local}.md5sum`;
@@ -116,13 +143,21 @@ describe.each(LAYOUTS)('$label', (layout) => {
       await expectSnapshotsIntact(b);
       if (b.format === 'qcow2') await checkClean(current);
       expect(existsSync(md5)).toBe(false);
+      if (layout.name) {
+        const image = basename(b.local);
+        const file = Number(basename(b.snapshotFile(id)));
+        expect(await storedBackingName(activeLayerFile(b))).toBe(layout.name(image, file));
+      }
     }
+    const disk = await L().nextUse(b, layout.next, next()[1]);
+    expect(await slotMismatches(disk, b.format, snapshotSlots(first))).toEqual([]);
   });
 
   it('delete removes a snapshot nothing is built on, refuses one that backs a file; a repeat changes nothing', async () => {
     const b = await layout.build(...next());
     const [first, last] = [b.ids[0] ?? 0, b.ids[b.ids.length - 1] ?? 0];
-    if (layout.chain) {
+    const chain = layout.name !== undefined;
+    if (chain) {
       const before = await treeState(b.local);
       for (const id of b.ids) {
         const f = await failure(remove(b, id));
@@ -142,9 +177,9 @@ describe.each(LAYOUTS)('$label', (layout) => {
     expect(existsSync(`${b.local}.snap/${last}.current`)).toBe(false);
     expect(existsSync(md5)).toBe(false);
     await expectSnapshotsIntact(b, [first]);
-    const now = layout.chain ? snapshotSlots(first) : currentSlots(Math.max(...b.ids) + 1);
+    const now = chain ? snapshotSlots(first) : currentSlots(Math.max(...b.ids) + 1);
     expect(await slotMismatches(currentFile(b), b.format, now)).toEqual([]);
-    if (layout.chain) {
+    if (chain) {
       const f = await failure(remove(b, first));
       expect([f.code, f.reason], f.message).toEqual([grpc.status.FAILED_PRECONDITION, 'BAD_LAYOUT']);
     }

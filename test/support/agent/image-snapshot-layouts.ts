@@ -10,6 +10,7 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
+  readlinkSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -34,6 +35,9 @@ const CURRENT_OVERWRITE = 0xee;
 const CURRENT_BYTE = 0xcc;
 
 export type Format = 'raw' | 'qcow2';
+
+/** How the next VM gets the image (see layoutBuilder's nextUse). */
+export type NextUse = 'link' | 'copy chain' | 'relink' | 'source';
 
 /** A built layout: the image's oned path and how to open what it holds. */
 export interface Built {
@@ -74,13 +78,20 @@ export function slotMismatches(file: string, format: Format, slots: readonly num
 export function currentFile(b: Built): string {
   const snap = `${b.local}.snap`;
   const zero = lstatSync(join(snap, '0'), { throwIfNoEntry: false });
-  if (zero?.isSymbolicLink()) {
-    const ids = readdirSync(snap)
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number);
-    return join(snap, String(Math.max(...ids)));
-  }
-  return realpathSync(b.local);
+  return zero?.isSymbolicLink() ? activeLayerFile(b) : realpathSync(b.local);
+}
+
+/**
+ * The snap dir's active layer: what SOURCE links to, else the highest-numbered file (with
+ * `.snap/0 -> SOURCE`, and beside a standalone SOURCE: the last VM's active layer).
+ */
+export function activeLayerFile(b: Built): string {
+  if (lstatSync(b.local).isSymbolicLink()) return realpathSync(b.local);
+  const snap = `${b.local}.snap`;
+  const ids = readdirSync(snap)
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
+  return join(snap, String(Math.max(...ids)));
 }
 
 /** `qemu-img compare` with both formats pinned: true when the guest sees the same bytes. */
@@ -280,5 +291,38 @@ export function layoutBuilder(client: AgentServiceClient, root: string) {
     return b;
   }
 
-  return { oursShared, oneShared, oneSharedCurrent, copies, oneLocal, mixedSaved, oursLocal, local, ds };
+  /**
+   * What the next VM that uses the image opens, made by the RPC the TM driver calls for it: the
+   * shared `ln` (LinkImage), MIXED `ln` (CopyImageChain), tm/local `clone` of a SOURCE linked into
+   * its snap dir (the snap dir copied, then RelinkDisk); a standalone SOURCE is copied as it is.
+   */
+  async function nextUse(b: Built, how: NextUse, vm: number): Promise<string> {
+    const disk = ds(`0/${vm}/disk.0`);
+    const format = fmt(b.format);
+    if (how === 'link') {
+      await call(client.linkImage.bind(client), { source: b.source, diskPath: disk, format });
+    } else if (how === 'copy chain') {
+      await call(client.copyImageChain.bind(client), { source: b.source, diskPath: disk, format });
+    } else if (how === 'relink') {
+      cpSync(`${b.local}.snap`, local(`0/${vm}/disk.0.snap`), { recursive: true, verbatimSymlinks: true });
+      const active = readlinkSync(b.local).split('/').pop() ?? '';
+      await call(client.relinkDisk.bind(client), { diskPath: disk, active, format });
+    } else {
+      return b.local;
+    }
+    return local(`0/${vm}/disk.0`);
+  }
+
+  return {
+    oursShared,
+    oneShared,
+    oneSharedCurrent,
+    copies,
+    oneLocal,
+    mixedSaved,
+    oursLocal,
+    nextUse,
+    local,
+    ds,
+  };
 }
