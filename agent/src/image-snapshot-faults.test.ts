@@ -152,7 +152,7 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
     );
   });
 
-  it('a loop in the chain, a raw image that is a link, a .current naming the active layer', async () => {
+  it('a loop in the chain, a raw image that is a link or holds a qcow2 copy, a .current naming the active layer', async () => {
     const b = await L().oneLocal('loop1');
     await qemuImg('rebase', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', '2', `${b.local}.snap/0`);
     await expectRefused(b, 0, FAILED_PRECONDITION, 'BAD_LAYOUT', /refers to itself/);
@@ -160,6 +160,30 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
     rmSync(r.local);
     symlinkSync('rawlink1.snap/1', r.local);
     await expectRefused(r, 0, FAILED_PRECONDITION, 'BAD_LAYOUT', /a raw image is a symlink/);
+    // OpenNebula's fs snap_revert of a raw image on the qcow2 TM: the newest copy replaced by a
+    // qcow2 overlay on the snapshot (written here without opening it, as the raw base is not qcow2).
+    const fsReverted = await L().copies('fsraw1', 'raw');
+    rmSync(`${fsReverted.local}.snap/1`);
+    await qemuImg(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-u',
+      '-F',
+      'qcow2',
+      '-b',
+      `${fsReverted.local}.snap/0`,
+      `${fsReverted.local}.snap/1`,
+      '4M',
+    );
+    await expectRefused(
+      fsReverted,
+      0,
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
+      /fsraw1\.snap\/1 holds a qcow2 image but the image is raw/,
+    );
     const cur = await L().oneShared('curact1');
     writeFileSync(`${cur.local}.snap/1.current`, `${cur.local}.snap/2\n`);
     await expectRefused(

@@ -7,6 +7,7 @@ import type { ImageFormat } from '../qemu/qemu-img.js';
 import type { ChainLayer } from '../qemu/safe-chain.js';
 import type { CopyLocal } from '../rpc/context.js';
 import { entryPath, verifyChain } from '../snapshots/chain-safety.js';
+import { refuseQcow2InRawCopy } from './raw-copy-check.js';
 import { type SnapDir, fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 
 /** A persistent image and its snapshots, as local paths the handler resolved inside the roots. */
@@ -85,7 +86,10 @@ export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
   let base = false;
   for (const [id, entry] of snap.files) {
     const st = await lstat(entry);
-    if (st.isFile()) continue;
+    if (st.isFile()) {
+      if (t.format === 'raw') await refuseQcow2InRawCopy(entry, shownOf(snap, id), t.what);
+      continue;
+    }
     const isBase =
       st.isSymbolicLink() && t.format === 'qcow2' && id === 0 && sourceReal === (await realOf(entry));
     if (!isBase) throw badLayout(t, `${shownOf(snap, id)} is not a regular file`);
