@@ -138,6 +138,27 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
       0,
       FAILED_PRECONDITION,
       'BAD_LAYOUT',
+      /vmdir1\.snap\/1 is backed by \S+\/0\/77\/disk\.0, not by a file of vmdir1\.snap/,
+    );
+    // Below `.snap/0 -> SOURCE`, SOURCE's own chain: a layer in a VM directory is refused as unsafe.
+    const s = await L().oneShared('vmdir2');
+    await qemuImg(
+      'rebase',
+      '-q',
+      '-u',
+      '-f',
+      'qcow2',
+      '-F',
+      'qcow2',
+      '-b',
+      ctx.local('0/77/disk.0'),
+      s.local,
+    );
+    await expectRefused(
+      s,
+      0,
+      FAILED_PRECONDITION,
+      'BAD_LAYOUT',
       /neither in this disk's VM directory nor in an image datastore/,
     );
     const c = await L().oneLocal('onimg1');

@@ -2,13 +2,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { fileOf, shownOf } from '../snapshots/snap-dir.js';
-import {
-  type ImageLayout,
-  type ImageTarget,
-  backedBy,
-  readImageLayout,
-  snapshotFile,
-} from './image-layout.js';
+import { type ImageLayout, type ImageTarget, readImageLayout, snapshotFile } from './image-layout.js';
+import { childrenOf } from './snap-graph.js';
 
 /**
  * Datastore snap_delete (docs/image-datastore.md#snapshots-of-persistent-images): removes the file
@@ -32,7 +27,7 @@ export async function deleteImageSnapshot(
       `${t.what}: ${shownOf(snap, fileId)} is the image's active layer, not a snapshot`,
     );
   }
-  const children = await backedBy(layout, fileId);
+  const children = layout.kind === 'chain' ? childrenOf(layout.backings, fileId) : [];
   if (children.length > 0) {
     const shown = children.map((k) => shownOf(snap, k)).join(', ');
     throw new StorageError(

@@ -5,7 +5,13 @@ import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { convert } from '../qemu/qemu-img.js';
 import { fileOf } from '../snapshots/snap-dir.js';
-import { type ImageLayout, type ImageTarget, readImageLayout, snapshotFile } from './image-layout.js';
+import {
+  type ImageLayout,
+  type ImageTarget,
+  readImageLayout,
+  snapshotChain,
+  snapshotFile,
+} from './image-layout.js';
 
 /**
  * Datastore snap_flatten (docs/image-datastore.md#snapshots-of-persistent-images): SOURCE becomes
@@ -29,7 +35,8 @@ export async function flattenImageSnapshot(
     );
   }
   // Every file of a chain is qcow2; a full copy is in the image's own format.
-  const sourceFormat = layout.kind === 'chain' ? 'qcow2' : t.format;
+  const [top] = await snapshotChain(t, layout, fileId);
+  const sourceFormat = top?.format ?? t.format;
   await writeAtomically(t.source, (temp) =>
     convert(fileOf(layout.snap, fileId), temp, {
       sourceFormat,

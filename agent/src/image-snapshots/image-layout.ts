@@ -7,6 +7,8 @@ import type { ImageFormat } from '../qemu/qemu-img.js';
 import type { ChainLayer } from '../qemu/safe-chain.js';
 import type { CopyLocal } from '../rpc/context.js';
 import { entryPath, verifyChain } from '../snapshots/chain-safety.js';
+import { readChain } from '../qemu/safe-chain.js';
+import { backingIds } from './snap-graph.js';
 import { refuseQcow2InRawCopy } from './raw-copy-check.js';
 import { type SnapDir, fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 
@@ -44,19 +46,21 @@ export type ImageLayout =
   /** No snap dir: the image has no snapshots (or a flatten already removed them). */
   | { readonly kind: 'none' }
   /** Full copies `.snap/<k>`, each standalone in the image's format; SOURCE holds the current state. */
-  | { readonly kind: 'copies'; readonly snap: SnapDir; readonly chains: Chains }
+  | { readonly kind: 'copies'; readonly snap: SnapDir; readonly tops: Tops }
   /** qcow2 overlays `.snap/<k>` backed by other files of the snap dir. */
   | {
       readonly kind: 'chain';
       readonly snap: SnapDir;
-      readonly chains: Chains;
+      readonly tops: Tops;
+      /** Overlay id → the id of the file it is built on. */
+      readonly backings: ReadonlyMap<number, number>;
       readonly role: SourceRole;
       /** The file that is the active layer (never a snapshot). */
       readonly activeId: number;
     };
 
-/** Every numbered entry's validated backing chain (the entry first). */
-export type Chains = ReadonlyMap<number, readonly ChainLayer[]>;
+/** Every numbered entry's own header, validated (its backing name checked, not yet opened). */
+export type Tops = ReadonlyMap<number, ChainLayer>;
 
 /** A layout that has a snap dir. */
 export type SnapLayout = Exclude<ImageLayout, { kind: 'none' }>;
@@ -65,9 +69,11 @@ export type SnapLayout = Exclude<ImageLayout, { kind: 'none' }>;
  * Reads SOURCE and `<SOURCE>.snap` and says which layout they are in, or refuses (BAD_LAYOUT) what
  * is none of them: a numbered entry that is not a regular file (the one exception: qcow2's
  * `.snap/0 -> SOURCE`), SOURCE linked anywhere but to a numbered file of its snap dir, a raw image
- * with a chain, an overlay backed by something that is not a file of the snap dir. Every entry's
- * whole chain is validated (safe-chain.ts: no loop, no protocol name, nothing in a VM directory)
- * before any qemu tool opens it. NOT_FOUND when SOURCE does not exist.
+ * with a chain, an overlay backed by something that is not a file of the snap dir, a loop. Every
+ * entry's own header and backing name are validated (safe-chain.ts: no protocol name, no data
+ * file, nothing in a VM directory or outside the roots) and the backing graph is built from them;
+ * the chain an action then opens is validated whole first (snapshotChain). NOT_FOUND when SOURCE
+ * does not exist.
  */
 export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
   const src = await lstatOrUndefined(t.source);
@@ -96,20 +102,22 @@ export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
     base = true;
   }
   const linkedId = src.isSymbolicLink() ? await linkedEntry(t, snap) : undefined;
-  const chains = new Map<number, readonly ChainLayer[]>();
+  const tops = new Map<number, ChainLayer>();
   for (const [id, entry] of [...snap.files].sort((a, b) => a[0] - b[0])) {
-    chains.set(
-      id,
-      await verifyChain(entry, { what: t.what, signal: t.signal, format: t.format, scope: t.scope }),
-    );
+    const opts = { what: t.what, signal: t.signal, format: t.format, scope: t.scope };
+    // One header per file; `.snap/0 -> SOURCE` takes SOURCE's whole chain (it is not a snap dir file).
+    const [top] = await (base && id === 0
+      ? verifyChain(entry, opts)
+      : readChain(entry, t.format, { ...opts, chain: false }));
+    if (top) tops.set(id, top);
   }
-  const overlays = await internalBackings(t, snap, chains, base ? sourceReal : undefined);
+  const backings = await backingIds(t.what, snap, tops, base ? 0 : undefined);
   const maxId = Math.max(...snap.files.keys());
-  if (linkedId !== undefined)
-    return checked(t, { kind: 'chain', snap, chains, role: 'link', activeId: linkedId });
-  if (base) return checked(t, { kind: 'chain', snap, chains, role: 'base', activeId: maxId });
-  if (overlays === 0) return { kind: 'copies', snap, chains };
-  return checked(t, { kind: 'chain', snap, chains, role: 'copy', activeId: maxId });
+  const chain = { kind: 'chain', snap, tops, backings } as const;
+  if (linkedId !== undefined) return checked(t, { ...chain, role: 'link', activeId: linkedId });
+  if (base) return checked(t, { ...chain, role: 'base', activeId: maxId });
+  if (backings.size === 0) return { kind: 'copies', snap, tops };
+  return checked(t, { ...chain, role: 'copy', activeId: maxId });
 }
 
 /**
@@ -120,17 +128,13 @@ export function snapshotFile(layout: SnapLayout, id: number): number | undefined
   return snapshotFileId(layout.snap, id);
 }
 
-/** The ids of the files whose backing file is file `fileId` (the same entry, or the same real file). */
-export async function backedBy(layout: SnapLayout, fileId: number): Promise<number[]> {
-  const target = fileOf(layout.snap, fileId);
-  const [entry, real] = [await entryPath(target), await realpath(target)];
-  const children: number[] = [];
-  for (const [k, [top]] of layout.chains) {
-    const backing = top?.fullBackingFilename;
-    if (k === fileId || backing === undefined) continue;
-    if ((await entryPath(backing)) === entry || (await realOf(backing)) === real) children.push(k);
-  }
-  return children;
+/**
+ * The whole chain of the file holding a snapshot, validated layer by layer (safe-chain.ts) right
+ * before a qemu tool opens it: chain files are qcow2, full copies in the image's format.
+ */
+export function snapshotChain(t: ImageTarget, layout: SnapLayout, fileId: number): Promise<ChainLayer[]> {
+  const format = layout.kind === 'chain' ? 'qcow2' : t.format;
+  return verifyChain(fileOf(layout.snap, fileId), { what: t.what, signal: t.signal, format, scope: t.scope });
 }
 
 /** The id of the numbered entry SOURCE links to; BAD_LAYOUT for a link that leads anywhere else. */
@@ -143,35 +147,6 @@ async function linkedEntry(t: ImageTarget, snap: SnapDir): Promise<number> {
     if (entry !== undefined && entry === (await entryPath(file))) return id;
   }
   throw badLayout(t, `the image links to ${text}, which is not a numbered file of ${snap.short}`);
-}
-
-/**
- * Counts the entries backed by another file of the snap dir (or, for `.snap/0 -> SOURCE`, by
- * SOURCE's own file); an entry backed by anything else is BAD_LAYOUT: an image's snapshots are
- * built on each other, never on another image or a VM's disk.
- */
-async function internalBackings(
-  t: ImageTarget,
-  snap: SnapDir,
-  chains: Chains,
-  baseReal: string | undefined,
-): Promise<number> {
-  const entries = new Set<string>();
-  for (const file of snap.files.values()) entries.add(await entryPath(file));
-  let overlays = 0;
-  for (const [id, [top]] of chains) {
-    const backing = top?.fullBackingFilename;
-    if (backing === undefined) continue;
-    if (baseReal !== undefined && id === 0) continue; // SOURCE's own chain, validated above
-    if (!entries.has(await entryPath(backing))) {
-      throw badLayout(
-        t,
-        `${shownOf(snap, id)} is backed by ${top?.backingFilename}, not by a file of ${snap.short}`,
-      );
-    }
-    overlays++;
-  }
-  return overlays;
 }
 
 /** A chain layout is refused when a `.current` pointer claims its active layer as a snapshot. */

@@ -18,10 +18,10 @@ export async function overlayBackingName(
   fileId: number,
 ): Promise<string> {
   const wanted = await entryPath(fileOf(layout.snap, fileId));
-  const ids = [...layout.chains.keys()].sort((a, b) => b - a);
+  const ids = [...layout.tops.keys()].sort((a, b) => b - a);
   if (layout.kind === 'chain') ids.unshift(layout.activeId);
   for (const id of ids) {
-    const name = layout.chains.get(id)?.[0]?.backingFilename;
+    const name = layout.tops.get(id)?.backingFilename;
     if (name === undefined) continue;
     const candidate = `${name.slice(0, name.lastIndexOf('/') + 1)}${fileId}`;
     if ((await leadsTo(t, layout, candidate)) === wanted) return candidate;

@@ -2,17 +2,18 @@ import { realpath, rm } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
-import { convert, create } from '../qemu/qemu-img.js';
+import { type Backing, convert, create } from '../qemu/qemu-img.js';
 import { assertNotInChain, verifyChain } from '../snapshots/chain-safety.js';
 import { fileOf, shownOf } from '../snapshots/snap-dir.js';
 import {
   type ImageLayout,
   type ImageTarget,
   type SnapLayout,
-  backedBy,
   readImageLayout,
+  snapshotChain,
   snapshotFile,
 } from './image-layout.js';
+import { childrenOf } from './snap-graph.js';
 import { overlayBackingName } from './overlay-name.js';
 
 /**
@@ -32,26 +33,45 @@ export async function revertImageSnapshot(t: ImageTarget, id: number): Promise<I
   }
   const snapFile = fileOf(layout.snap, fileId);
   if (layout.kind === 'copies') {
+    await snapshotChain(t, layout, fileId);
     await t.copy(snapFile, t.source, { sparse: true, signal: t.signal });
-  } else if (layout.role === 'copy') {
-    // The long copy first, under a temporary name: when it fails, nothing has changed.
-    await writeAtomically(t.source, async (temp) => {
-      await flatCopy(t, snapFile, temp);
-      await newActiveLayer(t, layout, fileId);
-    });
   } else {
-    await newActiveLayer(t, layout, fileId);
+    // Every check before anything is written; then the long copy (if any) first, under a
+    // temporary name, so that when it fails nothing has changed.
+    const layer = await planActiveLayer(t, layout, fileId);
+    if (layout.role === 'copy') {
+      await writeAtomically(t.source, async (temp) => {
+        await flatCopy(t, snapFile, temp);
+        await writeActiveLayer(t, layer);
+      });
+    } else {
+      await writeActiveLayer(t, layer);
+    }
   }
   await rm(t.md5sum, { force: true });
   return layout;
 }
 
-/** Replaces the active file by an empty qcow2 overlay on file `fileId`. */
-async function newActiveLayer(
+/** The new active layer: where it goes, what it is backed by, and the file it must open onto. */
+interface ActiveLayer {
+  readonly path: string;
+  readonly shown: string;
+  readonly backing: Backing;
+  /** Real path of the snapshot's file. */
+  readonly onto: string;
+  readonly ontoShown: string;
+}
+
+/**
+ * Checks that the active layer can be replaced by an overlay on file `fileId` (it is not that file,
+ * nothing is built on it, it is not in the snapshot's chain, which is validated here before qemu
+ * opens it) and names the backing file.
+ */
+async function planActiveLayer(
   t: ImageTarget,
   layout: Extract<SnapLayout, { kind: 'chain' }>,
   fileId: number,
-): Promise<void> {
+): Promise<ActiveLayer> {
   const { snap, activeId } = layout;
   if (fileId === activeId) {
     throw new StorageError(
@@ -59,20 +79,29 @@ async function newActiveLayer(
       `${t.what}: ${shownOf(snap, fileId)} is the active layer, not a snapshot`,
     );
   }
-  const children = await backedBy(layout, activeId);
+  const children = childrenOf(layout.backings, activeId);
   if (children.length > 0) {
     throw new StorageError(
       'BAD_LAYOUT',
       `${t.what}: ${shownOf(snap, children[0] ?? activeId)} is built on the active layer ${shownOf(snap, activeId)}`,
     );
   }
-  const chain = layout.chains.get(fileId) ?? [];
-  const active = fileOf(snap, activeId);
-  await assertNotInChain(active, chain, t.what, shownOf(snap, activeId));
-  const backing = { name: await overlayBackingName(t, layout, fileId), format: chain[0]?.format ?? 'qcow2' };
-  const wanted = await realpath(fileOf(snap, fileId));
-  await writeAtomically(active, async (temp) => {
-    await create(temp, { format: 'qcow2', backing, what: t.what, signal: t.signal });
+  const chain = await snapshotChain(t, layout, fileId);
+  const path = fileOf(snap, activeId);
+  await assertNotInChain(path, chain, t.what, shownOf(snap, activeId));
+  return {
+    path,
+    shown: shownOf(snap, activeId),
+    backing: { name: await overlayBackingName(t, layout, fileId), format: chain[0]?.format ?? 'qcow2' },
+    onto: await realpath(fileOf(snap, fileId)),
+    ontoShown: shownOf(snap, fileId),
+  };
+}
+
+/** Writes the empty overlay under a temporary name and renames it over the active layer. */
+async function writeActiveLayer(t: ImageTarget, layer: ActiveLayer): Promise<void> {
+  await writeAtomically(layer.path, async (temp) => {
+    await create(temp, { format: 'qcow2', backing: layer.backing, what: t.what, signal: t.signal });
     // Before it replaces anything, the new layer must open (its name validated as every chain's is)
     // onto the snapshot's file, from the snap dir it is renamed into.
     const [top] = await verifyChain(temp, {
@@ -82,10 +111,10 @@ async function newActiveLayer(
       scope: t.scope,
     });
     const reached = top?.fullBackingFilename;
-    if (reached === undefined || (await realpath(reached)) !== wanted) {
+    if (reached === undefined || (await realpath(reached)) !== layer.onto) {
       throw new StorageError(
         'BAD_LAYOUT',
-        `${t.what}: an overlay backed by "${backing.name}" does not open onto ${shownOf(snap, fileId)}`,
+        `${t.what}: an overlay backed by "${layer.backing.name}" does not open onto ${layer.ontoShown}`,
       );
     }
   });
