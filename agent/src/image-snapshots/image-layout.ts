@@ -4,10 +4,9 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { StoredNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import type { ImageFormat } from '../qemu/qemu-img.js';
-import type { ChainLayer } from '../qemu/safe-chain.js';
+import { type ChainLayer, readChain } from '../qemu/safe-chain.js';
 import type { CopyLocal } from '../rpc/context.js';
 import { entryPath, verifyChain } from '../snapshots/chain-safety.js';
-import { readChain } from '../qemu/safe-chain.js';
 import { backingIds } from './snap-graph.js';
 import { refuseQcow2InRawCopy } from './raw-copy-check.js';
 import { type SnapDir, fileOf, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
@@ -28,6 +27,7 @@ export interface ImageTarget {
   /** The agent's roots: every chain is validated against them before it is read (safe-chain.ts). */
   readonly scope: ChainScope;
   readonly names: StoredNames;
+  /** Hole-keeping copy to a temporary name and rename (full-copy reverts). */
   readonly copy: CopyLocal;
 }
 
@@ -41,7 +41,7 @@ export interface ImageTarget {
  */
 export type SourceRole = 'base' | 'link' | 'copy';
 
-/** What `<SOURCE>.snap` holds, read and validated in full before anything is changed. */
+/** What `<SOURCE>.snap` holds, read and checked before anything is changed. */
 export type ImageLayout =
   /** No snap dir: the image has no snapshots (or a flatten already removed them). */
   | { readonly kind: 'none' }

@@ -55,7 +55,6 @@ export async function revertImageSnapshot(t: ImageTarget, id: number): Promise<I
 /** The new active layer: where it goes, what it is backed by, and the file it must open onto. */
 interface ActiveLayer {
   readonly path: string;
-  readonly shown: string;
   readonly backing: Backing;
   /** Real path of the snapshot's file. */
   readonly onto: string;
@@ -91,7 +90,6 @@ async function planActiveLayer(
   await assertNotInChain(path, chain, t.what, shownOf(snap, activeId));
   return {
     path,
-    shown: shownOf(snap, activeId),
     backing: { name: await overlayBackingName(t, layout, fileId), format: chain[0]?.format ?? 'qcow2' },
     onto: await realpath(fileOf(snap, fileId)),
     ontoShown: shownOf(snap, fileId),
