@@ -3,6 +3,7 @@ import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync } fr
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import type { ImageFormat } from '../../agent/src/qemu/qemu-img.js';
 import { watchCounted } from './watchers.js';
 
 /** Bytes allocated on disk (st_blocks × 512): what sparseness is about. */
@@ -16,20 +17,32 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** qemu-img compare: true when the guest-visible contents are identical. */
-export async function imagesIdentical(a: string, b: string): Promise<boolean> {
+/**
+ * qemu-img compare with both formats pinned (`-f` for `a`, `-F` for `b`), as every qemu-img call is
+ * (docs/security.md#image-formats-are-pinned-backing-chains-are-checked-before-they-are-opened):
+ * true when the guest-visible contents are identical; false when they differ or either image does
+ * not open as its format.
+ */
+export async function imagesIdentical(
+  a: string,
+  aFormat: ImageFormat,
+  b: string,
+  bFormat: ImageFormat,
+): Promise<boolean> {
   try {
-    const r = await runTool('qemu-img', ['compare', '-U', a, b]);
+    const r = await runTool('qemu-img', ['compare', '-U', '-f', aFormat, '-F', bFormat, a, b]);
     return /Images are identical/.test(r.stdout);
   } catch {
     return false;
   }
 }
 
+/** qemu-img info of `file` opened as `format` (pinned with `-f`): it fails when it is not one. */
 export async function imageInfo(
   file: string,
+  format: ImageFormat,
 ): Promise<{ format: string; 'virtual-size': number; 'backing-filename'?: string }> {
-  const r = await runTool('qemu-img', ['info', '-U', '--output=json', file]);
+  const r = await runTool('qemu-img', ['info', '-U', '-f', format, '--output=json', file]);
   return JSON.parse(r.stdout) as { format: string; 'virtual-size': number };
 }
 
