@@ -5,8 +5,8 @@
 import { readlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { call } from '../support/agent/agent-fixture.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { call, ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { loopingChain, makeImage, trackedImage } from './support/images.js';
 import { ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 

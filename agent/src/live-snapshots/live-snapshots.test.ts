@@ -22,7 +22,7 @@ import {
 import { copyDiskLive } from '../rpc/copy-disk-live.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   MIB,
   checkClean,
@@ -48,7 +48,6 @@ chmodSync(base, 0o755);
 const root = join(base, 'datastores');
 const { agent, call } = localAgent(root, 2_000);
 const vmDir = join(root, '0', '42');
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const disk0 = join(vmDir, 'disk.0');
 const snap0 = join(vmDir, 'disk.0.snap');
 const virshArgs = (...a: string[]): Promise<{ stdout: string }> =>

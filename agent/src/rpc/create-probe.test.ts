@@ -6,8 +6,8 @@ import { mkdirSync, readdirSync, realpathSync, renameSync, symlinkSync } from 'n
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { call, failure } from '../../../test/support/agent/agent-fixture.js';
-import { ds, useAgentServer } from '../../../test/support/agent/server-test-fixture.js';
+import { call, failure, ds } from '../../../test/support/agent/agent-fixture.js';
+import { useAgentServer } from '../../../test/support/agent/server-test-fixture.js';
 import { writeProbe } from './create-probe.js';
 
 const ctx = useAgentServer();

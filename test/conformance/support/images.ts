@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { runTool } from '../../../common/src/tools/run-tool.js';
-import { type ConformanceAgent, ds } from './conformance-agent.js';
+import type { ConformanceAgent } from './conformance-agent.js';
+import { ds } from '../../support/agent/agent-fixture.js';
 
 /** `qemu-img create -f <format> <file> <mb>M` (parents made), optionally backed by `backing`. */
 export async function makeImage(
