@@ -13,6 +13,8 @@ export const AGENT_NAME = 'host01';
 /** The name of the coordinator's certificate (role coordinator), as the README and the demo name it. */
 export const COORDINATOR_NAME = 'coordinator';
 export const LOCATION = '/var/lib/one/datastores';
+/** The oned-view path of `rel` under LOCATION (`ds('0/42/disk.0')`): what a driver call names. */
+export const ds = (rel: string): string => `${LOCATION}/${rel}`;
 /** Every test call gets a deadline: a hung agent fails the test instead of hanging it. */
 export const CALL_DEADLINE_MS = 15_000;
 
