@@ -27,6 +27,11 @@ const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
 export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
 export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
+/**
+ * Where ImportImage reads local uploads from when the config names none: OpenNebula's own default
+ * SAFE_DIRS (docs/image-datastore.md#registering-an-image-cp-on-the-agent).
+ */
+export const DEFAULT_IMPORT_DIRS: readonly string[] = ['/var/tmp'];
 
 /** One oned-view location (as oned spells it) and the directory that holds it on this node. */
 export interface RootConfig {
@@ -87,6 +92,11 @@ export interface AgentConfig {
   readonly monitor?: MonitorConfig;
   /** The libvirt connection for live snapshots and backups of running VMs. */
   readonly libvirt: { readonly uri: string };
+  /**
+   * Image registration (datastore cp): the only directories, besides the datastore roots, a local
+   * source path may resolve into (then the datastore's SAFE_DIRS / RESTRICTED_DIRS apply).
+   */
+  readonly imports: { readonly dirs: readonly string[] };
   readonly log: { readonly level: string };
 }
 
@@ -114,6 +124,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     f.fail('monitord', 'is required when monitor.report is push (where does monitord listen?)');
   }
   const libvirt = parseLibvirt(f);
+  const imports = parseImports(f);
   const log = parseLog(f);
   f.done();
   return deepFreeze({
@@ -128,6 +139,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     ...(monitord ? { monitord } : {}),
     ...(monitor ? { monitor } : {}),
     libvirt,
+    imports,
     log,
   });
 }
@@ -221,6 +233,24 @@ function parseLibvirt(f: Fields): AgentConfig['libvirt'] {
     l.fail('uri', `must be a libvirt URI like ${DEFAULT_LIBVIRT_URI}, got "${uri}"`);
   l.done();
   return { uri };
+}
+
+function parseImports(f: Fields): AgentConfig['imports'] {
+  const i = f.object('imports', false);
+  if (!i) return { dirs: [...DEFAULT_IMPORT_DIRS] };
+  const dirs = i.stringList('dirs', [...DEFAULT_IMPORT_DIRS]);
+  if (dirs.length === 0) i.fail('dirs', 'must list at least one directory');
+  dirs.forEach((dir, n) => {
+    const key = `dirs[${n}]`;
+    if (!dir.startsWith('/')) i.fail(key, `must be an absolute path, got "${dir}"`);
+    if (dir !== canonical(dir))
+      i.fail(key, `must be written without "//", "." or ".." or a trailing "/", got "${dir}"`);
+    // "/" would let a cp read any file of the host that RESTRICTED_DIRS happens not to name.
+    if (dir === '/') i.fail(key, 'must not be "/" (name the upload directories)');
+    if (dirs.indexOf(dir) !== n) i.fail(key, `"${dir}" is listed twice`);
+  });
+  i.done();
+  return { dirs };
 }
 
 function parseLog(f: Fields): AgentConfig['log'] {
