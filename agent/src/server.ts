@@ -12,6 +12,7 @@ import { createAgentService } from './rpc/agent-service.js';
 import type { AgentContext } from './rpc/context.js';
 import { coordinatorOnlyInterceptor } from './rpc/coordinator-only.js';
 import { loggingInterceptor } from './rpc/logging-interceptor.js';
+import { trustedCas } from './import/trusted-cas.js';
 import { copyLocal } from './transfer/local-copy.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { agentVersion } from './version.js';
@@ -73,6 +74,7 @@ export async function startAgent(
     copyLocal,
     libvirtUri: config.libvirt.uri,
     monitoring,
+    imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({

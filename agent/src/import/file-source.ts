@@ -8,8 +8,8 @@ export function fileSource(fh: FileHandle, size: number, name: string): ImportSo
     name,
     // A file read again from its start never needs a retry.
     budget: { retries: 0 },
-    open: (signal, progress) => {
-      progress.expect(size);
+    open: (signal, events) => {
+      events.expect(size);
       return fileChunks(fh, signal);
     },
   };

@@ -18,13 +18,21 @@ import { writeSparse } from './sparse-writer.js';
 import { needsConversion, storeImage } from './store-image.js';
 import { Throttle } from './throttle.js';
 
+/** What a source tells its reader besides the bytes (Progress implements it). */
+export interface SourceEvents {
+  /** The size announced (Content-Length, the file's size), or undefined when none was. */
+  expect(total: number | undefined): void;
+  /** A transient failure: the source tries again from `offset`. */
+  retrying(why: string, offset: number): void;
+}
+
 /** Where an import's bytes come from: opened from the first byte, again after a StartOver. */
 export interface ImportSource {
   /** "http://...", "host01:/var/tmp/x": for the log. */
   readonly name: string;
   /** Retries left (http sources spend them; a start-over spends one too). */
   readonly budget: { retries: number };
-  open(signal: AbortSignal, progress: Progress): AsyncIterable<Buffer>;
+  open(signal: AbortSignal, events: SourceEvents): AsyncIterable<Buffer>;
 }
 
 export interface ImportJob {

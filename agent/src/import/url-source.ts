@@ -11,15 +11,15 @@ export function urlSource(
   return {
     name: url.href,
     budget,
-    open: (signal, progress) =>
+    open: (signal, events) =>
       httpSource(url, {
         ca: o.ca,
         signal,
         what: o.what,
         budget,
         ...(o.clock ? { clock: o.clock } : {}),
-        onTotal: (total) => progress.expect(total),
-        onRetry: (why, offset) => progress.retrying(why, offset),
+        onTotal: (total) => events.expect(total),
+        onRetry: (why, offset) => events.retrying(why, offset),
       }),
   };
 }

@@ -13,6 +13,8 @@ import type { Roots } from '../paths/roots.js';
 export interface DataPath {
   dataAddress(): string;
   openSend(req: OpenSendRequest): Promise<OpenSendResponse>;
+  /** A ticket for one regular file outside the roots (`file`: a checked real path; `path`: for logs). */
+  openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse>;
   receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
 }
 
@@ -36,6 +38,8 @@ export interface AgentContext {
   readonly libvirtUri: string;
   /** Disk and datastore monitoring (agent/src/monitor/). */
   readonly monitoring: Monitoring;
+  /** Image registration: the upload directories (config imports.dirs) and the CAs https sources must chain to. */
+  readonly imports: { readonly dirs: readonly string[]; readonly ca: ReadonlyArray<string | Buffer> };
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */
