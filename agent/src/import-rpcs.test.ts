@@ -115,12 +115,13 @@ describe('ImportImage from http(s)', () => {
 
   it.each([
     ['a backing file', ['-b', 'base.raw', '-F', 'raw'], /names a backing file/],
-    ['an external data file', ['-o', 'data_file=ext.data'], /external data file/],
+    ['an external data file', ['-o', 'data_file=DATA_FILE'], /external data file/],
   ])(
     'refuses a qcow2 with %s (BAD_IMAGE): nothing at the destination, no temporary',
     async (title, args, why) => {
       await runTool('qemu-img', ['create', '-q', '-f', 'raw', join(work, 'base.raw'), '4M']);
-      const file = await qcow2Disk(work, `bad-${title.length}.qcow2`, 4, ...args);
+      const opts = args.map((a) => a.replace('DATA_FILE', join(work, 'ext.data')));
+      const file = await qcow2Disk(work, `bad-${title.length}.qcow2`, 4, ...opts);
       const url = t.images.serve(`/bad-${title.length}.qcow2`, bytesOf(file));
       const rel = `1/new-${title.length}/img`;
       const f = await failure(importImage({ destination: ds(rel), url }));
