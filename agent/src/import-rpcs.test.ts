@@ -182,6 +182,20 @@ describe('ImportImage from http(s)', () => {
     expect(readFileSync(t.local('1/flaky')).equals(RAW)).toBe(true);
   });
 
+  it('starts over from the first byte when the server ignores the Range request of a resume', async () => {
+    const url = t.images.serve('/norange.img', RAW, { scenario: 'flaky', cutAt: MIB, resumable: false });
+    const r = await importImage({ destination: ds('1/norange'), url, md5: md5(RAW) });
+    expect(r).toMatchObject({ fetchedBytes: RAW.length, md5: md5(RAW) });
+    // Cut, then a Range request answered with the whole file (dropped), then a fresh download.
+    expect(t.images.requests('/norange.img').map((s) => [s.status, s.range !== undefined])).toEqual([
+      [200, false],
+      [200, true],
+      [200, false],
+    ]);
+    expect(readFileSync(t.local('1/norange')).equals(RAW)).toBe(true);
+    await t.logged((l) => l['msg'] === 'import starts over from the first byte');
+  });
+
   it('a 404 is NOT_FOUND naming the URL', async () => {
     const url = t.images.url('/nothing-here.qcow2');
     const f = await failure(importImage({ destination: ds('1/404'), url }));
