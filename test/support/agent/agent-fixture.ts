@@ -53,18 +53,19 @@ export async function makeDatastores(base: string): Promise<string> {
 }
 
 /**
- * A client of the agent AGENT_NAME presenting `pkiDir`'s coordinator certificate (or, with `as`,
- * the certificate of that name, e.g. another agent's; or none) and checking the agent's name.
+ * A client of the agent AGENT_NAME (or `agent`) presenting `pkiDir`'s coordinator certificate (or,
+ * with `as`, the certificate of that name, e.g. another agent's; or none) and checking the agent's name.
  */
 export function agentClient(
   port: number,
   pkiDir: string,
   withCertificate = true,
   as = COORDINATOR_NAME,
+  agent = AGENT_NAME,
 ): AgentServiceClient {
   const tls = loadTls(pkiFiles(pkiDir, as), 'test');
   const credentials = withCertificate ? clientCredentials(tls) : grpc.credentials.createSsl(tls.ca);
-  return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(AGENT_NAME));
+  return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(agent));
 }
 
 type UnaryMethod<Req, Res> = (
