@@ -6,7 +6,13 @@ import { runTool } from '../common/src/tools/run-tool.js';
 import { MIB } from '../common/src/units.js';
 import { holdsPattern } from './support/assertions.js';
 import { actionData, type ActionDataOptions } from './support/ds-action-data.js';
-import { dsAction, expectFailure, expectSourceName, expectSuccess } from './support/ds-image-stack.js';
+import {
+  dsAction,
+  expectFailure,
+  expectSourceName,
+  expectSuccess,
+  storedFormat,
+} from './support/ds-image-stack.js';
 import { imageInfo, imagesIdentical, layout } from './support/files.js';
 
 // clone of the image datastore driver: a standalone copy of another image's SOURCE (IMAGE/PATH) in
@@ -76,8 +82,8 @@ describe('clone', () => {
     const r = await clone(50, cloneData(50, from, 'qcow2', FE_DS), FE_DS);
     expect(r.format).toBe('qcow2');
     const copy = stack.localPath('frontend', r.source);
-    expect((await imageInfo(copy)).format).toBe('qcow2');
-    expect(await imagesIdentical(stack.localPath('frontend', from), copy)).toBe(true);
+    expect(storedFormat(copy)).toBe('qcow2');
+    expect(await imagesIdentical(stack.localPath('frontend', from), 'qcow2', copy, 'qcow2')).toBe(true);
   });
 
   it("in DRIVER's format when DRIVER is raw or qcow2", async () => {
@@ -85,7 +91,7 @@ describe('clone', () => {
     const stdin = cloneData(51, from, 'raw', FE_DS, { datastore: { template: { DRIVER: 'qcow2' } } });
     const r = await clone(51, stdin, FE_DS);
     expect(r.format).toBe('qcow2');
-    expect((await imageInfo(stack.localPath('frontend', r.source))).format).toBe('qcow2');
+    expect(storedFormat(stack.localPath('frontend', r.source))).toBe('qcow2');
     expect(await holdsPattern(stack.localPath('frontend', r.source), 0x11, 0, 'qcow2')).toBe(true);
   });
 
@@ -102,7 +108,8 @@ describe('clone', () => {
     symlinkSync(`${name}.snap/1`, stack.localPath('frontend', source));
     const r = await clone(52, cloneData(52, source, 'qcow2', FE_DS), FE_DS);
     const copy = stack.localPath('frontend', r.source);
-    const info = await imageInfo(copy);
+    expect(storedFormat(copy)).toBe('qcow2');
+    const info = await imageInfo(copy, 'qcow2');
     expect(info['backing-filename']).toBeUndefined();
     expect(await holdsPattern(copy, 0x11, 0, 'qcow2')).toBe(true);
     expect(await holdsPattern(copy, 0x22, MIB, 'qcow2')).toBe(true);
@@ -115,7 +122,12 @@ describe('clone', () => {
     const r = await clone(53, stdin, FE_DS);
     expect(r.format).toBe('raw');
     expect(
-      await imagesIdentical(stack.localPath('host01', from), stack.localPath('frontend', r.source)),
+      await imagesIdentical(
+        stack.localPath('host01', from),
+        'raw',
+        stack.localPath('frontend', r.source),
+        'raw',
+      ),
     ).toBe(true);
     expect(layout(stack.localPath('host01', base(BRIDGED_DS)))).toEqual(before);
   });
@@ -124,12 +136,22 @@ describe('clone', () => {
     const from = await makeImage('frontend', FE_DS, 'a0000000000000000000000000000005', 'qcow2');
     const r = await clone(54, cloneData(54, from, 'qcow2', BRIDGED_DS), BRIDGED_DS);
     expect(
-      await imagesIdentical(stack.localPath('frontend', from), stack.localPath('host01', r.source)),
+      await imagesIdentical(
+        stack.localPath('frontend', from),
+        'qcow2',
+        stack.localPath('host01', r.source),
+        'qcow2',
+      ),
     ).toBe(true);
     expect(temporaries('frontend', FE_DS)).toEqual([]);
     const again = await clone(55, cloneData(55, r.source, 'qcow2', BRIDGED_DS), BRIDGED_DS);
     expect(
-      await imagesIdentical(stack.localPath('host01', r.source), stack.localPath('host01', again.source)),
+      await imagesIdentical(
+        stack.localPath('host01', r.source),
+        'qcow2',
+        stack.localPath('host01', again.source),
+        'qcow2',
+      ),
     ).toBe(true);
   });
 

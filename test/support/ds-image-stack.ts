@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
@@ -58,4 +59,22 @@ export function expectSourceName(
     names.push(`${base}/${createHash('md5').update(`${s}:${id}\n`).digest('hex')}`);
   }
   expect(names).toContain(source);
+}
+
+/** qcow2's magic, `QFI\xfb`: the first four bytes of every qcow2 image. */
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+/**
+ * The format a stored image has, read from its first bytes (not from qemu-img, which is given the
+ * format everywhere else): what a test checks against the format an action printed.
+ */
+export function storedFormat(file: string): 'raw' | 'qcow2' {
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(QCOW2_MAGIC.length);
+    readSync(fd, head, 0, head.length, 0);
+    return head.equals(QCOW2_MAGIC) ? 'qcow2' : 'raw';
+  } finally {
+    closeSync(fd);
+  }
 }
