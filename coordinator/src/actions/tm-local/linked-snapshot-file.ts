@@ -1,6 +1,5 @@
 import { basename, dirname } from '../host-path.js';
-import type { FileKind } from '../transfer.js';
-import { FileKind as Kind } from '../transfer.js';
+import { FileKind } from '../transfer.js';
 
 /**
  * The last name of the file `path` runs on when it is a symlink into its own snap dir,
@@ -12,7 +11,7 @@ export function linkedSnapshotFile(
   path: string,
   st: { kind: FileKind; linkTarget: string },
 ): string | undefined {
-  if (st.kind !== Kind.FILE_KIND_SYMLINK) return undefined;
+  if (st.kind !== FileKind.FILE_KIND_SYMLINK) return undefined;
   const dir = basename(dirname(st.linkTarget));
   return dir === `${basename(path)}.snap` ? basename(st.linkTarget) : undefined;
 }
