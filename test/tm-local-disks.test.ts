@@ -1,7 +1,7 @@
 // mkimage, mkswap, context, offline snapshots and cpds of the local-mode TM (docs/opennebula/tm-actions.md)
 // through the shims, with real qemu-img, mkfs, genisoimage and a local HTTP server.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -227,13 +227,16 @@ describe('offline snapshots and cpds', () => {
     );
   });
 
-  it('mvds of a disk that is a snapshot chain saves its current state standalone, with its snapshots', async () => {
-    const saved = `${ONED_DATASTORE_LOCATION}/1/mvdschain000000000000000000000000`;
+  it('mvds of a disk that is a snapshot chain saves it beside SOURCE and links SOURCE to its active file', async () => {
+    const hash = 'mvdschain000000000000000000000000';
+    const saved = `${ONED_DATASTORE_LOCATION}/1/${hash}`;
     expectOk(await tm('mvds', [`host01:${disk}`, saved, `${VM}`, '1']));
+    // OpenNebula's tm/local layout (docs/image-datastore.md#layouts): the chain opens through SOURCE.
+    expect(readlinkSync(local('frontend', saved))).toBe(`${hash}.snap/13`);
     expect(await holds(local('frontend', saved), 'qcow2', 0xb1, 0)).toBe(true);
-    expect((await imageInfo(local('frontend', saved), 'qcow2'))['backing-filename']).toBeUndefined();
-    expect(layout(local('frontend', `${saved}.snap`))).toEqual(
-      expect.arrayContaining(['0', 'disk.0.snap -> .']),
+    expect(layout(local('frontend', `${saved}.snap`))).toEqual(['0', '13', `${hash}.snap -> .`]);
+    expect((await imageInfo(local('frontend', `${saved}.snap/13`), 'qcow2'))['backing-filename']).toBe(
+      `${hash}.snap/0`,
     );
     expect(await holds(local('frontend', `${saved}.snap/0`), 'qcow2', 0xa0, 0)).toBe(true);
     expect(layout(local('host01', VM_DIR)).filter((l) => l.includes('mvds'))).toEqual([]);

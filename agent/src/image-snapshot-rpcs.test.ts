@@ -80,7 +80,13 @@ const LAYOUTS: Layout[] = [
     next: 'copy chain',
   },
   {
-    label: 'tm/local qcow2, one-storage (SOURCE standalone)',
+    label: 'tm/local qcow2, one-storage mvds (SOURCE -> .snap/N, RelinkDisk)',
+    build: (n, vm) => L().oursLocalLinked(n, vm),
+    name: (image, file) => `${image}.snap/${file}`,
+    next: 'relink',
+  },
+  {
+    label: 'tm/local qcow2, one-storage mvds of earlier builds (SOURCE standalone)',
     build: (n, vm) => L().oursLocal(n, vm),
     name: (_image, file) => `disk.0.snap/${file}`,
     next: 'source',

@@ -26,6 +26,9 @@ import { requireField, requirePath } from './validate.js';
  * The copied names (bare `K` from tm/local, `<hash>.snap/K` from mvds.ssh) resolve only from the
  * snap dir, so they become `disk.N.snap/K`; the call succeeds only once the disk opens through
  * disk.N, as libvirt opens it. A repeat finds the same names and links: nothing changes.
+ * tm/local `mvds` of a chain calls it with SOURCE as the disk once `disk.N.snap` was copied to
+ * `<SOURCE>.snap`: the same steps give OpenNebula's tm/local image layout, `SOURCE -> <hash>.snap/K`
+ * with `<hash>.snap/K` names (docs/image-datastore.md#layouts).
  */
 export async function relinkDisk(
   agent: AgentContext,

@@ -266,17 +266,41 @@ export function layoutBuilder(client: AgentServiceClient, root: string) {
     return b;
   }
 
-  /**
-   * One-storage's tm/local mvds: SOURCE a standalone copy of the disk's current state (Convert),
-   * the disk's snap dir copied beside it as the data path copies a tree (symlinks kept).
-   */
-  async function oursLocal(name: string, vm: number): Promise<Built> {
-    const b = built(name, 'qcow2');
+  /** A tm/local VM disk (a standalone copy of the image) with snapshots 0 and 1 and current writes. */
+  async function localVmChain(vm: number): Promise<string> {
     const disk = ds(`0/${vm}/disk.0`);
     mkdirSync(local(`0/${vm}`), { recursive: true });
     await qemuImg('create', '-q', '-f', 'qcow2', local(`0/${vm}/disk.0`), SIZE);
     await slot(local(`0/${vm}/disk.0`), 'qcow2', 0, BASE_BYTE);
     await vmChain(vm, disk);
+    return disk;
+  }
+
+  /**
+   * One-storage's tm/local mvds: the disk's snap dir copied to `<SOURCE>.snap` as the data path
+   * copies a tree (symlinks kept), RelinkDisk on SOURCE (`SOURCE -> <name>.snap/2`, names
+   * `<name>.snap/K`), the VM's copied self link removed.
+   */
+  async function oursLocalLinked(name: string, vm: number): Promise<Built> {
+    await image(name, 'qcow2');
+    const b = built(name, 'qcow2');
+    await localVmChain(vm);
+    cpSync(local(`0/${vm}/disk.0.snap`), `${b.local}.snap`, { recursive: true, verbatimSymlinks: true });
+    const q = ImageFormat.IMAGE_FORMAT_QCOW2;
+    await call(client.relinkDisk.bind(client), { diskPath: b.source, active: '2', format: q });
+    rmSync(`${b.local}.snap/disk.0.snap`);
+    rmSync(local(`0/${vm}`), { recursive: true });
+    return b;
+  }
+
+  /**
+   * One-storage's tm/local mvds before it left the linked layout (images saved then are still read):
+   * SOURCE a standalone copy of the disk's current state (Convert), the disk's snap dir copied
+   * beside it as the data path copies a tree (symlinks kept).
+   */
+  async function oursLocal(name: string, vm: number): Promise<Built> {
+    const b = built(name, 'qcow2');
+    const disk = await localVmChain(vm);
     const q = ImageFormat.IMAGE_FORMAT_QCOW2;
     await call(client.convert.bind(client), {
       source: disk,
@@ -320,6 +344,7 @@ export function layoutBuilder(client: AgentServiceClient, root: string) {
     copies,
     oneLocal,
     mixedSaved,
+    oursLocalLinked,
     oursLocal,
     nextUse,
     local,

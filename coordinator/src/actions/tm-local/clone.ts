@@ -2,7 +2,7 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { diskFormat } from '../disk-facts.js';
 import { fetchVm } from '../vm-lookup.js';
 import { NO_OUTPUT } from '../action-context.js';
-import { basename, dirname } from '../host-path.js';
+import { dirname } from '../host-path.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
 import { checkPath, requireExisting } from '../preflight.js';
 import { enableLocalMonitoring } from '../tm-common/monitoring-marker.js';
@@ -10,6 +10,7 @@ import { withMadeDirectories } from '../made-directories.js';
 import { defineAction } from '../define-action.js';
 import { CLONE_ARGS } from '../oned-signatures.js';
 import { diskNamedBy, growToDiskSize } from '../tm-common/grow-disk.js';
+import { linkedSnapshotFile } from './linked-snapshot-file.js';
 
 /**
  * clone and ln in local mode (OpenNebula's ssh TM, docs/opennebula/tm-actions.md#clone): both copy the image to the host
@@ -36,7 +37,7 @@ export const cloneLocal = defineAction(
     const st = await ctx.ops.call(source.host, 'stat', { path: source.path, follow: false });
     const snapDir = { host: source.host, path: `${source.path}.snap` };
     const hasSnapDir = (await kindOf(ctx, snapDir)) === FileKind.FILE_KIND_DIRECTORY;
-    const active = activeSnapshotFile(source.path, st);
+    const active = linkedSnapshotFile(source.path, st);
     // OpenNebula's local mvds leaves SOURCE -> <hash>.snap/N: the disk is file N of the copied snap
     // dir (local/clone relinks disk.N to disk.N.snap/<basename>); copying the link would dangle.
     if (active !== undefined && !hasSnapDir) {
@@ -74,10 +75,3 @@ export const cloneLocal = defineAction(
     return NO_OUTPUT;
   },
 );
-
-/** N when SOURCE is a symlink to `<basename(SOURCE)>.snap/N` (relative or absolute), else undefined. */
-function activeSnapshotFile(source: string, st: { kind: FileKind; linkTarget: string }): string | undefined {
-  if (st.kind !== FileKind.FILE_KIND_SYMLINK) return undefined;
-  const dir = basename(dirname(st.linkTarget));
-  return dir === `${basename(source)}.snap` ? basename(st.linkTarget) : undefined;
-}

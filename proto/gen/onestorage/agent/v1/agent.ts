@@ -525,7 +525,7 @@ export interface SaveImageChainResponse {
 }
 
 export interface RelinkDiskRequest {
-  /** `<system ds>/<vmid>/disk.N`, oned's view. */
+  /** `<system ds>/<vmid>/disk.N` (or, for mvds, an image's SOURCE), oned's view. */
   diskPath: string;
   /** The file of `<disk_path>.snap` the disk runs on: the basename of SOURCE's link ("3"). */
   active: string;
@@ -9163,6 +9163,9 @@ export const AgentServiceDefinition = {
      * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
      * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
      * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+     * tm/local `mvds` of a qcow2 chain calls it on the front-end with `disk_path` = SOURCE, once
+     * `disk.N.snap` was copied to `<SOURCE>.snap`: the names become `<hash>.snap/<id>` and SOURCE
+     * links to `<hash>.snap/<active>`, OpenNebula's tm/local layout.
      * Repeat: finds the same names and links and changes nothing.
      * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
      * UNSPECIFIED or unknown; NOT_FOUND when
@@ -9893,6 +9896,9 @@ export const AgentServiceService = {
    * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * tm/local `mvds` of a qcow2 chain calls it on the front-end with `disk_path` = SOURCE, once
+   * `disk.N.snap` was copied to `<SOURCE>.snap`: the names become `<hash>.snap/<id>` and SOURCE
+   * links to `<hash>.snap/<active>`, OpenNebula's tm/local layout.
    * Repeat: finds the same names and links and changes nothing.
    * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
    * UNSPECIFIED or unknown; NOT_FOUND when
@@ -10524,6 +10530,9 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * tm/local `mvds` of a qcow2 chain calls it on the front-end with `disk_path` = SOURCE, once
+   * `disk.N.snap` was copied to `<SOURCE>.snap`: the names become `<hash>.snap/<id>` and SOURCE
+   * links to `<hash>.snap/<active>`, OpenNebula's tm/local layout.
    * Repeat: finds the same names and links and changes nothing.
    * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
    * UNSPECIFIED or unknown; NOT_FOUND when
@@ -11191,6 +11200,9 @@ export interface AgentServiceClient extends Client {
    * `disk.N.snap/<id>` through the self link `disk.N.snap/disk.N.snap -> .` (created), so the disk
    * opens from the VM directory as libvirt opens it; the disk is then opened through `disk_path`
    * (its whole chain read and checked to stay in the snap dir) before the call succeeds.
+   * tm/local `mvds` of a qcow2 chain calls it on the front-end with `disk_path` = SOURCE, once
+   * `disk.N.snap` was copied to `<SOURCE>.snap`: the names become `<hash>.snap/<id>` and SOURCE
+   * links to `<hash>.snap/<active>`, OpenNebula's tm/local layout.
    * Repeat: finds the same names and links and changes nothing.
    * Errors: INVALID_ARGUMENT for an `active` that is not a snapshot number, or a `format` that is
    * UNSPECIFIED or unknown; NOT_FOUND when
