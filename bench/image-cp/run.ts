@@ -1,7 +1,7 @@
 /**
  * Image registration benchmark (not a test): datastore `cp` of a 4 GiB qcow2 holding 1 GiB of random
  * data (written with qemu-io, format pinned), ours against OpenNebula's fs driver on the same machine.
- *   (a) from a loopback HTTP server (bench/support/file-server.ts), the image as is and gzip'd:
+ *   (a) from a loopback HTTP server (cli/src/demo/file-server.ts), the image as is and gzip'd:
  *       ours is ImportImage on the front-end's real agent (MD5 checked on the way, gzip detected and
  *       decompressed, holes dug, renamed into place); OpenNebula's is fs/cp's local mode
  *       (bench/image-cp/opennebula-cp.sh: curl | tee to MD5 | gunzip > file, qemu-img info,
@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { packageRoot } from '../../cli/src/demo/processes.js';
-import { startFileServer, type FileServer } from '../support/file-server.js';
+import { startFileServer, type FileServer } from '../../cli/src/demo/file-server.js';
 import { startSshServer, type SshServer } from '../support/ssh-server.js';
 import { startOurs, type Ours } from './ours.js';
 

@@ -1,8 +1,8 @@
 /**
- * A plain HTTP server on loopback that serves the files of one directory, for the benchmarks'
- * image registrations (not a test fixture, not for production): GET and HEAD with Content-Length,
+ * A plain HTTP server on loopback that serves the files of one directory: the demo registers its
+ * images from it with the datastore `cp` action, and the image registration benchmark downloads
+ * from it (ours and OpenNebula's curl alike). Not for production: GET and HEAD with Content-Length,
  * a single `bytes=a-` or `bytes=a-b` Range (what a resumed download asks), 404 for anything else.
- * Every download, ours or OpenNebula's curl, reads the same bytes through the same server.
  *
  *   const server = await startFileServer(dir);
  *   fetch(`${server.url}/image.qcow2`);
