@@ -89,6 +89,28 @@ describe('parseAgentConfig', () => {
     });
   });
 
+  it('has no export listener unless export is set; export.ttlSeconds defaults to an hour', () => {
+    expect(parseAgentConfig(valid(), SOURCE).export).toBeUndefined();
+    expect(parseAgentConfig({ ...valid(), export: { listen: '0.0.0.0:7201' } }, SOURCE).export).toEqual({
+      listen: '0.0.0.0:7201',
+      ttlSeconds: 3600,
+    });
+  });
+
+  it.each([
+    ['host01.example.org:7201', 'https://host01.example.org:7201'],
+    ['[2001:db8::5]:7201', 'https://[2001:db8::5]:7201'],
+    ['https://export.example.org', 'https://export.example.org'],
+    ['https://export.example.org:8443/', 'https://export.example.org:8443'],
+    ['https://proxy.example.org/one/host01/', 'https://proxy.example.org/one/host01'],
+  ])('reads export.advertise %s as the URL base %s', (advertise, base) => {
+    const c = parseAgentConfig(
+      { ...valid(), export: { listen: '0.0.0.0:7201', advertise, ttlSeconds: 600 } },
+      SOURCE,
+    );
+    expect(c.export).toEqual({ listen: '0.0.0.0:7201', advertise: base, ttlSeconds: 600 });
+  });
+
   const tls = valid()['tls'] as Record<string, unknown>;
   const bad: Array<[string, Record<string, unknown>, string]> = [
     ['missing name', { name: undefined }, 'name: must be a non-empty string'],
@@ -157,6 +179,50 @@ describe('parseAgentConfig', () => {
       'monitord.port: must be an integer between 1 and 65535',
     ],
     ['monitord.port string', { monitord: { port: '4124' } }, 'monitord.port: must be an integer'],
+    ['export not a mapping', { export: true }, 'export: must be a mapping'],
+    ['export without listen', { export: {} }, 'export.listen: must be a non-empty string'],
+    ['export.listen without port', { export: { listen: '0.0.0.0' } }, 'export.listen: must be host:port'],
+    [
+      'export.listen on the gRPC port',
+      { export: { listen: '0.0.0.0:7001' } },
+      "export.listen: port 7001 is already the agent's gRPC or data-path port",
+    ],
+    [
+      'export.advertise over http',
+      { export: { listen: '0.0.0.0:7201', advertise: 'http://h:7201' } },
+      'export.advertise: must be host:port or an https:// URL base (the listener speaks https only)',
+    ],
+    [
+      'export.advertise with port 0',
+      { export: { listen: '0.0.0.0:7201', advertise: 'h:0' } },
+      'export.advertise: must be host:port or an https:// URL base (a port clients can reach',
+    ],
+    [
+      'export.advertise with a query',
+      { export: { listen: '0.0.0.0:7201', advertise: 'https://h/?a=1' } },
+      'export.advertise: must be host:port or an https:// URL base (no query or fragment)',
+    ],
+    [
+      'export.advertise with a password',
+      { export: { listen: '0.0.0.0:7201', advertise: 'https://u:p@h/' } },
+      'export.advertise: must be host:port or an https:// URL base (no user or password)',
+    ],
+    [
+      'export.advertise not a URL',
+      { export: { listen: '0.0.0.0:7201', advertise: 'host01' } },
+      'export.advertise: must be host:port or an https:// URL base (not a URL)',
+    ],
+    [
+      'export.ttlSeconds zero',
+      { export: { listen: '0.0.0.0:7201', ttlSeconds: 0 } },
+      'export.ttlSeconds: must be an integer between 1 and 86400',
+    ],
+    [
+      'export.ttlSeconds over a day',
+      { export: { listen: '0.0.0.0:7201', ttlSeconds: 86401 } },
+      'export.ttlSeconds: must be an integer between 1 and 86400',
+    ],
+    ['export unknown key', { export: { listen: '0.0.0.0:7201', port: 1 } }, 'export.port: unknown setting'],
     ['log.level unknown', { log: { level: 'loud' } }, 'log.level: must be one of'],
     ['unknown top-level key', { listne: '1.2.3.4:1' }, 'listne: unknown setting'],
   ];

@@ -28,6 +28,11 @@ export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
 export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
 export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
 
+/** How long an export URL lives unless ExportImage asks otherwise (export.ttlSeconds). */
+export const DEFAULT_EXPORT_TTL_SECONDS = 3600;
+/** The longest an export URL may live (export.ttlSeconds, ExportImage's ttl_seconds): one day. */
+export const MAX_EXPORT_TTL_SECONDS = 24 * 3600;
+
 /** One oned-view location (as oned spells it) and the directory that holds it on this node. */
 export interface RootConfig {
   readonly location: string;
@@ -45,6 +50,22 @@ export interface MonitorConfig {
   readonly schedules: { readonly vm: string; readonly system: string };
   /** Every Nth scan re-reads every file instead of trusting unchanged directories. */
   readonly fullRefreshEvery: number;
+}
+
+/**
+ * The export listener (docs/image-datastore.md#export-for-marketplaces): https, the agent's own
+ * certificate, no client certificate; it serves the images ExportImage prepared, by token.
+ */
+export interface ExportConfig {
+  readonly listen: string;
+  /**
+   * The URL base export URLs start with (`https://host:port`, or with a path prefix for a proxy
+   * that strips it). Absent: the listen host (this agent's name when it is a wildcard) and the
+   * port actually bound.
+   */
+  readonly advertise?: string;
+  /** Lifetime of an export URL when ExportImage leaves ttl_seconds at 0. */
+  readonly ttlSeconds: number;
 }
 
 export interface AgentConfig {
@@ -87,6 +108,8 @@ export interface AgentConfig {
   readonly monitor?: MonitorConfig;
   /** The libvirt connection for live snapshots and backups of running VMs. */
   readonly libvirt: { readonly uri: string };
+  /** The https listener for marketplace exports; absent: ExportImage answers EXPORT_DISABLED. */
+  readonly export?: ExportConfig;
   readonly log: { readonly level: string };
 }
 
@@ -114,6 +137,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     f.fail('monitord', 'is required when monitor.report is push (where does monitord listen?)');
   }
   const libvirt = parseLibvirt(f);
+  const exportConfig = parseExport(f, [listen, data.listen]);
   const log = parseLog(f);
   f.done();
   return deepFreeze({
@@ -128,6 +152,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     ...(monitord ? { monitord } : {}),
     ...(monitor ? { monitor } : {}),
     libvirt,
+    ...(exportConfig ? { export: exportConfig } : {}),
     log,
   });
 }
@@ -223,6 +248,47 @@ function parseLibvirt(f: Fields): AgentConfig['libvirt'] {
   return { uri };
 }
 
+/** `taken`: the agent's other listen addresses, which the export listener must not share. */
+function parseExport(f: Fields, taken: readonly string[]): ExportConfig | undefined {
+  const e = f.object('export', false);
+  if (!e) return undefined;
+  const listen = e.address('listen');
+  if (portOf(listen) !== ANY_FREE_PORT && taken.some((t) => portOf(t) === portOf(listen))) {
+    e.fail('listen', `port ${portOf(listen)} is already the agent's gRPC or data-path port`);
+  }
+  const advertise = e.optionalString('advertise');
+  const ttlSeconds = e.int('ttlSeconds', DEFAULT_EXPORT_TTL_SECONDS, 1, MAX_EXPORT_TTL_SECONDS);
+  e.done();
+  return advertise === undefined
+    ? { listen, ttlSeconds }
+    : { listen, advertise: exportBase(e, advertise), ttlSeconds };
+}
+
+/**
+ * export.advertise as the base of every export URL: `host:port` becomes `https://host:port`; a URL
+ * must be https, name a port-bearing host and carry nothing but an optional path prefix.
+ */
+function exportBase(e: Fields, value: string): string {
+  const refuse = (why: string): never =>
+    e.fail('advertise', `must be host:port or an https:// URL base (${why}), got "${value}"`);
+  const hostPort = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (hostPort) {
+    const port = Number(hostPort[2]);
+    if (port === ANY_FREE_PORT || port > 65535) refuse('a port clients can reach, 1 to 65535');
+    return `https://${value}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return refuse('not a URL');
+  }
+  if (url.protocol !== 'https:') refuse('the listener speaks https only');
+  if (url.username !== '' || url.password !== '') refuse('no user or password');
+  if (url.search !== '' || url.hash !== '') refuse('no query or fragment');
+  return `https://${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
 function parseLog(f: Fields): AgentConfig['log'] {
   const l = f.object('log', false);
   if (!l) return { level: DEFAULT_LOG_LEVEL };
@@ -249,6 +315,11 @@ function dataEncryption(d: Fields): DataEncryption {
 /** "host:port" → "host" (keeps IPv6 brackets). Fields.address has already checked the shape. */
 function hostOf(address: string): string {
   return address.slice(0, address.lastIndexOf(':'));
+}
+
+/** "host:port" → port. */
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
 }
 
 /** The same path with repeated slashes, "." and ".." components and a trailing slash removed. */

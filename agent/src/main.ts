@@ -9,9 +9,10 @@ import { startAgent } from './server.js';
 const PROGRAM = 'one-storage-agent';
 const USAGE = `usage: ${PROGRAM} --config FILE
 
-Runs the one-storage agent of this node: the gRPC service (mutual TLS) the coordinator calls and
-the data path other agents pull from. FILE is YAML or JSON with name, listen, roots and tls
-(required) and user, group, data, monitord, monitor and log (optional). Started as root with user
+Runs the one-storage agent of this node: the gRPC service (mutual TLS) the coordinator calls, the
+data path other agents pull from and, with export set, the https listener marketplaces download
+exported images from. FILE is YAML or JSON with name, listen, roots and tls (required) and user,
+group, data, monitord, monitor, libvirt, export and log (optional). Started as root with user
 set, it reads its TLS files and then runs as that user (oneadmin). SIGUSR1 sends the monitoring
 messages at once (push mode).`;
 const CLI = { program: PROGRAM, usage: USAGE };
@@ -31,7 +32,15 @@ async function main(): Promise<void> {
     // Unreadable TLS files, a certificate for another name or a wrong user are config errors too.
     failToStart(CLI, err);
   }
-  logger.info({ name: config.name, port: agent.port, dataAddress: agent.dataAddress }, 'agent listening');
+  logger.info(
+    {
+      name: config.name,
+      port: agent.port,
+      dataAddress: agent.dataAddress,
+      exportAddress: agent.exportAddress,
+    },
+    'agent listening',
+  );
 
   stopOnSignals(logger, () => agent.close());
   // As monitord_client.rb does for SYSTEM_HOST: SIGUSR1 sends the monitoring messages now.

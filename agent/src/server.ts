@@ -10,6 +10,7 @@ import { Monitoring } from './monitor/monitoring.js';
 import { Roots } from './paths/roots.js';
 import { createAgentService } from './rpc/agent-service.js';
 import type { AgentContext } from './rpc/context.js';
+import { ExportService } from './export/export-service.js';
 import { coordinatorOnlyInterceptor } from './rpc/coordinator-only.js';
 import { loggingInterceptor } from './rpc/logging-interceptor.js';
 import { copyLocal } from './transfer/local-copy.js';
@@ -24,23 +25,35 @@ export interface RunningAgent {
   port: number;
   /** host:port other agents dial for the data path. */
   dataAddress: string;
+  /** host:port the export listener bound, when `export` is configured. */
+  exportAddress?: string;
   /** Stops accepting calls, lets running ones finish (up to SHUTDOWN_GRACE_MS), closes the data path. */
   close(): Promise<void>;
   /** Sends the monitoring messages now (push mode; SIGUSR1). */
   monitorNow(): Promise<void>;
 }
 
+/** What a test may replace; the daemon uses the defaults. */
+export interface AgentOptions {
+  /** Clock in ms since the epoch, for export expiry. */
+  now?: () => number;
+}
+
 /**
- * Builds and starts one agent: its roots, the data path and the gRPC server, which requires a
- * client certificate from the cloud's CA on every connection and the coordinator role on every call.
+ * Builds and starts one agent: its roots, the data path, the export listener when configured, and
+ * the gRPC server, which requires a client certificate from the cloud's CA on every connection and
+ * the coordinator role on every call.
  */
 export async function startAgent(
   config: AgentConfig,
   logger: Logger,
   tls: TlsMaterial = loadTls(config.tls, config.source),
+  options: AgentOptions = {},
 ): Promise<RunningAgent> {
   checkAgentCertificate(tls, config, logger);
   const roots = new Roots(config.name, config.roots);
+  // Temporaries in use (receives, export copies): the stale-temporary sweeps leave them alone.
+  const activeTemps = new Set<string>();
   const transfer = new TransferService({
     name: config.name,
     tls,
@@ -50,14 +63,36 @@ export async function startAgent(
     realRoots: () => roots.realRoots(),
     logger: logger.child({ component: 'transfer' }),
     plaintextData: config.data.encryption === 'none',
+    activeTemps,
   });
   await transfer.start();
+  const exports = config.export
+    ? new ExportService({
+        name: config.name,
+        tls,
+        config: config.export,
+        logger: logger.child({ component: 'export' }),
+        activeTemps,
+        ...(options.now ? { now: options.now } : {}),
+      })
+    : undefined;
   const monitoring = new Monitoring(config, roots, logger.child({ component: 'monitor' }));
+  const stopAll = async (): Promise<void> => {
+    await monitoring.close();
+    await exports?.close();
+    await transfer.close();
+  };
   try {
+    await exports?.start().catch((err: unknown) => {
+      throw new StorageError(
+        'INTERNAL',
+        `agent ${config.name}: cannot listen on export.listen ${config.export?.listen ?? ''}: ${describe(err)}`,
+        { cause: err },
+      );
+    });
     await monitoring.start();
   } catch (err) {
-    await monitoring.close();
-    await transfer.close();
+    await stopAll();
     throw err instanceof StorageError
       ? err
       : new StorageError('INTERNAL', `agent ${config.name}: cannot start monitoring: ${describe(err)}`, {
@@ -73,6 +108,7 @@ export async function startAgent(
     copyLocal,
     libvirtUri: config.libvirt.uri,
     monitoring,
+    ...(exports ? { exports } : {}),
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({
@@ -83,8 +119,7 @@ export async function startAgent(
   try {
     port = await bind(server, config.listen, serverCredentials(tls));
   } catch (err) {
-    await monitoring.close();
-    await transfer.close();
+    await stopAll();
     throw new StorageError(
       'INTERNAL',
       `agent ${config.name}: cannot listen on ${config.listen}: ${describe(err)}`,
@@ -97,10 +132,8 @@ export async function startAgent(
   return {
     port,
     dataAddress: transfer.dataAddress(),
-    close: () =>
-      (closing ??= shutdown(server)
-        .then(() => monitoring.close())
-        .then(() => transfer.close())),
+    ...(exports ? { exportAddress: exports.address() } : {}),
+    close: () => (closing ??= shutdown(server).then(stopAll)),
     monitorNow: () => monitoring.runNow(),
   };
 }

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { redactExportTokens } from './export-tokens.js';
 
 /** Paths pino redacts wherever they appear in a log object: secrets never reach logs. */
 export const REDACT_PATHS = [
@@ -20,12 +21,17 @@ export const REDACT_PATHS = [
 
 export type { Logger };
 
-/** JSON logs to stdout (or to `destination` when given), with the service name on every line. */
+/**
+ * JSON logs to stdout (or to `destination` when given), with the service name on every line.
+ * Secret fields are redacted by name; an export URL's token, which may sit inside any string (an
+ * error message, a driver's output), is redacted in the written line itself.
+ */
 export function createLogger(service: string, level = 'info', destination?: number): Logger {
   const options: LoggerOptions = {
     name: service,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: { streamWrite: redactExportTokens },
     base: { service, pid: process.pid },
   };
   return destination === undefined ? pino(options) : pino(options, pino.destination(destination));

@@ -16,7 +16,8 @@ import {
  * counts connections: none may arrive, whatever the RPC, and each call fails with one BAD_LAYOUT
  * line naming host and path.
  */
-const ctx = useAgentServer();
+// With an export listener, so ExportImage reaches the chain instead of EXPORT_DISABLED.
+const ctx = useAgentServer({ export: { listen: '127.0.0.1:0' } });
 
 let listener: Awaited<ReturnType<typeof connectionCounter>>;
 const variants: Array<{ name: string; backing: string; vm: number }> = [];
@@ -112,6 +113,16 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           standalone: false,
           sparse: true,
           format: ImageFormat.IMAGE_FORMAT_QCOW2,
+        }),
+    },
+    {
+      rpc: 'ExportImage (datastore export)',
+      send: ({ vm }) =>
+        call(ctx.client.exportImage.bind(ctx.client), {
+          source: ds(`1/image-${vm}`),
+          format: ImageFormat.IMAGE_FORMAT_QCOW2,
+          ttlSeconds: 0,
+          label: '',
         }),
     },
     {

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 
 /** qcow2's magic, "QFI\xfb" (docs/interop/qcow2.txt in qemu). */
-const QCOW2_MAGIC = 0x514649fb;
+export const QCOW2_MAGIC = 0x514649fb;
 /** Header v3 is 104 bytes; v2 stops at 72. */
 const HEADER_V3_LENGTH = 104;
 const VERSION_OFFSET = 4;

@@ -10,12 +10,14 @@ import { copyImageChain } from './copy-image-chain.js';
 import { createImage } from './create-image.js';
 import { createProbe } from './create-probe.js';
 import { deletePath } from './delete.js';
+import { exportImage } from './export-image.js';
 import { backupCancel } from './backup-cancel.js';
 import { backupFinish } from './backup-finish.js';
 import { backupPrepare } from './backup-prepare.js';
 import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
+import { imageSnapshotDelete, imageSnapshotFlatten, imageSnapshotRevert } from './image-snapshot.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
 import { relinkDisk } from './relink-disk.js';
@@ -66,24 +68,9 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     importImage: adaptHandler(agent, logger, 'ImportImage', notBuiltYet('ImportImage')),
     openImportSource: adaptHandler(agent, logger, 'OpenImportSource', notBuiltYet('OpenImportSource')),
     probeImageSource: adaptHandler(agent, logger, 'ProbeImageSource', notBuiltYet('ProbeImageSource')),
-    imageSnapshotDelete: adaptHandler(
-      agent,
-      logger,
-      'ImageSnapshotDelete',
-      notBuiltYet('ImageSnapshotDelete'),
-    ),
-    imageSnapshotRevert: adaptHandler(
-      agent,
-      logger,
-      'ImageSnapshotRevert',
-      notBuiltYet('ImageSnapshotRevert'),
-    ),
-    imageSnapshotFlatten: adaptHandler(
-      agent,
-      logger,
-      'ImageSnapshotFlatten',
-      notBuiltYet('ImageSnapshotFlatten'),
-    ),
-    exportImage: adaptHandler(agent, logger, 'ExportImage', notBuiltYet('ExportImage')),
+    imageSnapshotDelete: adaptHandler(agent, logger, 'ImageSnapshotDelete', imageSnapshotDelete),
+    imageSnapshotRevert: adaptHandler(agent, logger, 'ImageSnapshotRevert', imageSnapshotRevert),
+    imageSnapshotFlatten: adaptHandler(agent, logger, 'ImageSnapshotFlatten', imageSnapshotFlatten),
+    exportImage: adaptHandler(agent, logger, 'ExportImage', exportImage),
   };
 }

@@ -5,6 +5,8 @@ import type {
   ReceiveRequest,
   ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { ExportEntry, ExportedFile } from '../export/export-registry.js';
+import type { TempHold } from '../export/prepare-export.js';
 import type { PathLocks } from '../locks/path-locks.js';
 import type { Monitoring } from '../monitor/monitoring.js';
 import type { Roots } from '../paths/roots.js';
@@ -23,6 +25,16 @@ export type CopyLocal = (
   opts: { sparse: boolean; signal?: AbortSignal },
 ) => Promise<{ bytes: number }>;
 
+/** What ExportImage needs of the export listener (ExportService in agent/src/export/ provides it). */
+export interface ImageExports {
+  /** export.ttlSeconds: an export's life when the request leaves ttl_seconds at 0. */
+  readonly defaultTtlSeconds: number;
+  /** A temporary beside `entry` for a flattened copy, safe from the stale-temporary sweeps. */
+  holdTemp(entry: string): TempHold;
+  /** Serves `file` until `ttlSeconds` pass; the URL holds the secret token (log entry.id instead). */
+  publish(file: ExportedFile, ttlSeconds: number): { url: string; entry: ExportEntry };
+}
+
 /** Everything a handler may use, built once by startAgent. Handlers know nothing of gRPC. */
 export interface AgentContext {
   /** This node's OpenNebula hostname: every error message starts its "where" with it. */
@@ -36,6 +48,8 @@ export interface AgentContext {
   readonly libvirtUri: string;
   /** Disk and datastore monitoring (agent/src/monitor/). */
   readonly monitoring: Monitoring;
+  /** The export listener; absent when the config has no `export` section (EXPORT_DISABLED). */
+  readonly exports?: ImageExports;
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */

@@ -50,6 +50,11 @@ export interface TransferServiceOptions {
   plaintextData?: boolean;
   /** The clock tickets expire by (milliseconds, as Date.now); tests inject one. */
   now?: () => number;
+  /**
+   * Names of temporaries this process is using (receives in progress, export copies being
+   * served): the stale-temporary sweeps leave them alone. Shared with the export listener.
+   */
+  activeTemps?: Set<string>;
 }
 
 const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
@@ -65,8 +70,8 @@ const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
  */
 export class TransferService {
   private readonly tickets: TicketStore<SendJob>;
-  /** Temporaries (names) of receives running now: the stale-temporary sweeps leave them alone. */
-  private readonly receiving = new Set<string>();
+  /** Temporaries (names) in use now (opts.activeTemps): the stale-temporary sweeps leave them alone. */
+  private readonly receiving: Set<string>;
   private readonly server: DataServer;
   private readonly listenHost: string;
   private readonly listenPort: number;
@@ -74,6 +79,7 @@ export class TransferService {
 
   constructor(private readonly opts: TransferServiceOptions) {
     this.tickets = new TicketStore<SendJob>(opts.now);
+    this.receiving = opts.activeTemps ?? new Set<string>();
     const { host, port } = splitHostPort(opts.listen, 'listen');
     this.listenHost = host;
     this.listenPort = port;

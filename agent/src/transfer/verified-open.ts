@@ -30,30 +30,34 @@ export function descriptorPath(fh: FileHandle): string {
  * Opens the regular file at `path` (a real path: no symlink in any component) for reading and
  * proves it is the file meant: the kernel's name for the open descriptor must be `path` itself
  * (so no component was swapped for a symlink on the way, and the file is where it was confined),
- * and, when `expected` is given, its device and inode must be those recorded at OpenSend.
- * `label` names the file in errors (the oned-view path). The caller closes the handle.
+ * and, when `expected` is given, its device and inode must be those recorded by `recordedBy`
+ * (OpenSend, ExportImage). `label` names the file in errors (the oned-view path). The caller
+ * closes the handle.
  */
 export async function openVerifiedFile(
   path: string,
   label: string,
   expected?: FileIdentity,
-): Promise<{ fh: FileHandle; identity: FileIdentity; size: number }> {
+  recordedBy = 'OpenSend',
+): Promise<{ fh: FileHandle; identity: FileIdentity; size: number; mtimeNs: bigint }> {
+  const changed = (why: string): StorageError =>
+    new StorageError('TRANSFER_FAILED', `${label} changed since ${recordedBy} (${why}): refused`);
   let fh: FileHandle;
   try {
     fh = await open(path, READ_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw changed(label, 'it is now a symlink');
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw changed(label, 'it is gone');
+    if (code === 'ELOOP') throw changed('it is now a symlink');
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw changed('it is gone');
     throw err;
   }
   try {
     const st = await fh.stat({ bigint: true });
-    if (!st.isFile()) throw changed(label, 'it is no longer a regular file');
+    if (!st.isFile()) throw changed('it is no longer a regular file');
     if (expected && (st.dev !== expected.dev || st.ino !== expected.ino))
-      throw changed(label, 'another file is at its path now (device/inode differ)');
+      throw changed('another file is at its path now (device/inode differ)');
     await expectDescriptorAt(fh, path, label);
-    return { fh, identity: { dev: st.dev, ino: st.ino }, size: Number(st.size) };
+    return { fh, identity: { dev: st.dev, ino: st.ino }, size: Number(st.size), mtimeNs: st.mtimeNs };
   } catch (err) {
     await fh.close();
     throw err;
@@ -90,8 +94,4 @@ async function expectDescriptorAt(fh: FileHandle, path: string, label: string): 
       'PATH_OUTSIDE_ROOTS',
       `${label}: opened ${real}, not ${path}: a directory on its path was replaced by a symlink`,
     );
-}
-
-function changed(label: string, why: string): StorageError {
-  return new StorageError('TRANSFER_FAILED', `${label} changed since OpenSend (${why}): refused`);
 }

@@ -180,6 +180,23 @@ describe('Journal', () => {
     }
   });
 
+  it('keeps no export token: not in step arguments, not in error text', () => {
+    const token = 'x'.repeat(43);
+    const url = `https://host01:7201/export/${token}/image-7.qcow2`;
+    const journal = open();
+    try {
+      journal.beginCall({ requestId: 'e', kind: 'ds', driver: 'grpc', action: 'export', args: [url] });
+      const step = journal.beginStep('e', { host: 'host01', rpc: 'exportImage', args: { note: url } });
+      journal.endStep(step, { outcome: 'failure', error: `market import of ${url} failed` });
+      journal.endCall('e', { outcome: 'failure', exitCode: 1, error: `fetch ${url}: 404` });
+      const stored = JSON.stringify([journal.call('e'), journal.steps('e')]);
+      expect(stored).not.toContain(token);
+      expect(stored).toContain('https://host01:7201/export/[redacted]/image-7.qcow2');
+    } finally {
+      journal.close();
+    }
+  });
+
   it('refuses a journal written by a newer coordinator', () => {
     const db = new Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

@@ -1,3 +1,4 @@
+import { redactExportTokens } from '../../../common/src/export-tokens.js';
 import { REDACT_PATHS } from '../../../common/src/log.js';
 
 /** Shown instead of any secret in stored text. */
@@ -11,7 +12,7 @@ const SECRET_FIELDS: ReadonlySet<string> = new Set(REDACT_PATHS.map((p) => p.rep
 
 /**
  * JSON text of `value` with every secret field's value replaced, then every configured secret string
- * (the oned session, its password) replaced wherever it still occurs.
+ * (the oned session, its password) and every export URL's token replaced wherever they still occur.
  */
 export function redactedJson(value: unknown, secrets: readonly string[]): string {
   const json = JSON.stringify(value ?? null, (key, v: unknown) =>
@@ -20,7 +21,10 @@ export function redactedJson(value: unknown, secrets: readonly string[]): string
   return redactStrings(json, secrets);
 }
 
-/** `text` with every occurrence of each secret replaced. */
+/**
+ * `text` with every occurrence of each secret replaced, and the token of every export URL
+ * (an ExportImage answer, a market driver's IMPORT_SOURCE: common/src/export-tokens.ts).
+ */
 export function redactStrings(text: string, secrets: readonly string[]): string {
-  return secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+  return redactExportTokens(secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text));
 }

@@ -39,7 +39,8 @@ export interface AgentServer {
   local(rel: string): string;
 }
 
-export function useAgentServer(): AgentServer {
+/** `extraConfig` adds agent config sections (e.g. `export`) to the test agent's. */
+export function useAgentServer(extraConfig: Record<string, unknown> = {}): AgentServer {
   const ctx = {
     logLines: [],
     local: (rel: string): string => join(ctx.root, rel),
@@ -55,6 +56,7 @@ export function useAgentServer(): AgentServer {
         listen: '127.0.0.1:0',
         roots: [{ location: LOCATION, path: ctx.root }],
         tls: pkiFiles(ctx.pki.dir, AGENT_NAME),
+        ...extraConfig,
       },
       'test config',
     );

@@ -860,16 +860,28 @@ export interface ExportImageRequest {
   source: string;
   /** IMAGE/FORMAT. Required. */
   format: ImageFormat;
+  /** Lifetime of the URL, at most 86400; 0: the agent's export.ttlSeconds. */
   ttlSeconds: number;
+  /**
+   * The URL's last segment, a download name (`image-7.qcow2`): 1 to 64 letters, digits, `.`, `_`
+   * or `-`, starting with a letter or digit. Empty: `image.<format>`. Not checked by the listener.
+   */
   label: string;
 }
 
 export interface ExportImageResponse {
+  /**
+   * https://<export.advertise or listen address>/export/<token>/<label>. A secret until it expires:
+   * logs and the journal show it with the token redacted.
+   */
   url: string;
+  /** MD5 of the served bytes, 32 lower-case hex digits (also the listener's ETag). */
   md5: string;
   /** Bytes the URL serves. */
   sizeBytes: number;
+  /** Size the guest sees, in bytes. */
   virtualSize: number;
+  /** Format of the served bytes: always the request's format. */
   format: ImageFormat;
 }
 
@@ -9417,10 +9429,15 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
-     * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
-     * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
-     * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
-     * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+     * Deletes snapshot `snap_id` of the persistent image `source` (datastore snap_delete): the file of
+     * `<source>.snap` that holds it (`<snap_id>`, or the file its `<snap_id>.current` pointer names)
+     * and that pointer go, and `<source>.md5sum` with them; a symlink entry is removed, never its
+     * target. Works on whatever layout the TM driver left
+     * (docs/image-datastore.md#snapshots-of-persistent-images). A repeat, an absent snapshot or an
+     * absent snap dir succeeds with changed=false.
+     * Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (BAD_LAYOUT), nothing changed, for a
+     * snapshot that is the backing file of another file or is the image's active layer, and for a
+     * snap dir that is none of the known layouts or whose chains are unsafe to open.
      */
     imageSnapshotDelete: {
       name: "ImageSnapshotDelete",
@@ -9432,11 +9449,17 @@ export const AgentServiceDefinition = {
     },
     /**
      * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
-     * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
-     * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
-     * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
-     * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
-     * is not one of the known layouts.
+     * layout the TM driver left, every snapshot kept: a chain gets a new, empty qcow2 overlay on the
+     * snapshot's file, backing name written in the layout's own style, renamed over its active layer
+     * (the file `source` links to, or the highest-numbered one), and a `source` that is a standalone
+     * copy of the current state becomes a standalone copy of the snapshot too; full copies get
+     * `source` replaced by a copy of the snapshot. Every file is replaced by rename only, and
+     * `<source>.md5sum` goes. A repeat gives the same state (a fresh, empty active layer); changed is
+     * always true.
+     * Errors: NOT_FOUND for a missing image or snapshot; FAILED_PRECONDITION (BAD_LAYOUT), nothing
+     * changed, when `snap_id` names the active layer, something is built on the active layer, or the
+     * snap dir is none of the known layouts or its chains are unsafe to open; RESOURCE_EXHAUSTED
+     * (NO_SPACE) when a copy does not fit.
      */
     imageSnapshotRevert: {
       name: "ImageSnapshotRevert",
@@ -9447,11 +9470,14 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "IDEMPOTENT" },
     },
     /**
-     * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
-     * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
-     * succeeds without change.
-     * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
-     * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+     * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format
+     * (datastore snap_flatten): `qemu-img convert` of the chain up to the snapshot, formats pinned,
+     * into a temporary beside `source`, renamed over it (a `source` that links into its snap dir
+     * becomes a file); then `<source>.snap` and `<source>.md5sum` go. A repeat after success finds no
+     * snap dir and succeeds with changed=false.
+     * Errors: NOT_FOUND for a missing image, or a missing snapshot while the snap dir exists;
+     * FAILED_PRECONDITION (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED (NO_SPACE) when the copy
+     * does not fit (nothing changed).
      */
     imageSnapshotFlatten: {
       name: "ImageSnapshotFlatten",
@@ -9463,12 +9489,22 @@ export const AgentServiceDefinition = {
     },
     /**
      * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-     * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-     * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-     * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-     * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-     * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-     * when this agent has no export listener configured.
+     * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+     * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+     * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+     * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+     * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+     * No client certificate is needed: the URL's random token is the credential, and it names no
+     * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+     * replaced or written at `source` since is not served. The image itself is only read. A repeat
+     * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+     * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+     * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+     * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+     * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+     * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+     * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+     * the image, (BUSY) when the image was written while it was hashed.
      */
     exportImage: {
       name: "ExportImage",
@@ -10156,10 +10192,15 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): ProbeImageSourceResponse => ProbeImageSourceResponse.decode(value),
   },
   /**
-   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
-   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
-   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
-   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   * Deletes snapshot `snap_id` of the persistent image `source` (datastore snap_delete): the file of
+   * `<source>.snap` that holds it (`<snap_id>`, or the file its `<snap_id>.current` pointer names)
+   * and that pointer go, and `<source>.md5sum` with them; a symlink entry is removed, never its
+   * target. Works on whatever layout the TM driver left
+   * (docs/image-datastore.md#snapshots-of-persistent-images). A repeat, an absent snapshot or an
+   * absent snap dir succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (BAD_LAYOUT), nothing changed, for a
+   * snapshot that is the backing file of another file or is the image's active layer, and for a
+   * snap dir that is none of the known layouts or whose chains are unsafe to open.
    */
   imageSnapshotDelete: {
     path: "/onestorage.agent.v1.AgentService/ImageSnapshotDelete" as const,
@@ -10173,11 +10214,17 @@ export const AgentServiceService = {
   },
   /**
    * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
-   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
-   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
-   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
-   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
-   * is not one of the known layouts.
+   * layout the TM driver left, every snapshot kept: a chain gets a new, empty qcow2 overlay on the
+   * snapshot's file, backing name written in the layout's own style, renamed over its active layer
+   * (the file `source` links to, or the highest-numbered one), and a `source` that is a standalone
+   * copy of the current state becomes a standalone copy of the snapshot too; full copies get
+   * `source` replaced by a copy of the snapshot. Every file is replaced by rename only, and
+   * `<source>.md5sum` goes. A repeat gives the same state (a fresh, empty active layer); changed is
+   * always true.
+   * Errors: NOT_FOUND for a missing image or snapshot; FAILED_PRECONDITION (BAD_LAYOUT), nothing
+   * changed, when `snap_id` names the active layer, something is built on the active layer, or the
+   * snap dir is none of the known layouts or its chains are unsafe to open; RESOURCE_EXHAUSTED
+   * (NO_SPACE) when a copy does not fit.
    */
   imageSnapshotRevert: {
     path: "/onestorage.agent.v1.AgentService/ImageSnapshotRevert" as const,
@@ -10190,11 +10237,14 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): ImageSnapshotResponse => ImageSnapshotResponse.decode(value),
   },
   /**
-   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
-   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
-   * succeeds without change.
-   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
-   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format
+   * (datastore snap_flatten): `qemu-img convert` of the chain up to the snapshot, formats pinned,
+   * into a temporary beside `source`, renamed over it (a `source` that links into its snap dir
+   * becomes a file); then `<source>.snap` and `<source>.md5sum` go. A repeat after success finds no
+   * snap dir and succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image, or a missing snapshot while the snap dir exists;
+   * FAILED_PRECONDITION (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED (NO_SPACE) when the copy
+   * does not fit (nothing changed).
    */
   imageSnapshotFlatten: {
     path: "/onestorage.agent.v1.AgentService/ImageSnapshotFlatten" as const,
@@ -10208,12 +10258,22 @@ export const AgentServiceService = {
   },
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage: {
     path: "/onestorage.agent.v1.AgentService/ExportImage" as const,
@@ -10632,37 +10692,61 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    */
   probeImageSource: handleUnaryCall<ProbeImageSourceRequest, ProbeImageSourceResponse>;
   /**
-   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
-   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
-   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
-   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   * Deletes snapshot `snap_id` of the persistent image `source` (datastore snap_delete): the file of
+   * `<source>.snap` that holds it (`<snap_id>`, or the file its `<snap_id>.current` pointer names)
+   * and that pointer go, and `<source>.md5sum` with them; a symlink entry is removed, never its
+   * target. Works on whatever layout the TM driver left
+   * (docs/image-datastore.md#snapshots-of-persistent-images). A repeat, an absent snapshot or an
+   * absent snap dir succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (BAD_LAYOUT), nothing changed, for a
+   * snapshot that is the backing file of another file or is the image's active layer, and for a
+   * snap dir that is none of the known layouts or whose chains are unsafe to open.
    */
   imageSnapshotDelete: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
   /**
    * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
-   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
-   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
-   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
-   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
-   * is not one of the known layouts.
+   * layout the TM driver left, every snapshot kept: a chain gets a new, empty qcow2 overlay on the
+   * snapshot's file, backing name written in the layout's own style, renamed over its active layer
+   * (the file `source` links to, or the highest-numbered one), and a `source` that is a standalone
+   * copy of the current state becomes a standalone copy of the snapshot too; full copies get
+   * `source` replaced by a copy of the snapshot. Every file is replaced by rename only, and
+   * `<source>.md5sum` goes. A repeat gives the same state (a fresh, empty active layer); changed is
+   * always true.
+   * Errors: NOT_FOUND for a missing image or snapshot; FAILED_PRECONDITION (BAD_LAYOUT), nothing
+   * changed, when `snap_id` names the active layer, something is built on the active layer, or the
+   * snap dir is none of the known layouts or its chains are unsafe to open; RESOURCE_EXHAUSTED
+   * (NO_SPACE) when a copy does not fit.
    */
   imageSnapshotRevert: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
   /**
-   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
-   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
-   * succeeds without change.
-   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
-   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format
+   * (datastore snap_flatten): `qemu-img convert` of the chain up to the snapshot, formats pinned,
+   * into a temporary beside `source`, renamed over it (a `source` that links into its snap dir
+   * becomes a file); then `<source>.snap` and `<source>.md5sum` go. A repeat after success finds no
+   * snap dir and succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image, or a missing snapshot while the snap dir exists;
+   * FAILED_PRECONDITION (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED (NO_SPACE) when the copy
+   * does not fit (nothing changed).
    */
   imageSnapshotFlatten: handleUnaryCall<ImageSnapshotRequest, ImageSnapshotResponse>;
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage: handleUnaryCall<ExportImageRequest, ExportImageResponse>;
   /**
@@ -11471,10 +11555,15 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: ProbeImageSourceResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Deletes snapshot `snap_id` of the persistent image `source` (`<source>.snap/<snap_id>`, with
-   * its `.current` pointer), whatever layout the TM driver left there (docs/image-datastore.md).
-   * A snapshot that still backs another one is FAILED_PRECONDITION (BAD_LAYOUT), as is a snapshot
-   * that is the image's active state. An absent snapshot succeeds, so a repeat succeeds.
+   * Deletes snapshot `snap_id` of the persistent image `source` (datastore snap_delete): the file of
+   * `<source>.snap` that holds it (`<snap_id>`, or the file its `<snap_id>.current` pointer names)
+   * and that pointer go, and `<source>.md5sum` with them; a symlink entry is removed, never its
+   * target. Works on whatever layout the TM driver left
+   * (docs/image-datastore.md#snapshots-of-persistent-images). A repeat, an absent snapshot or an
+   * absent snap dir succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (BAD_LAYOUT), nothing changed, for a
+   * snapshot that is the backing file of another file or is the image's active layer, and for a
+   * snap dir that is none of the known layouts or whose chains are unsafe to open.
    */
   imageSnapshotDelete(
     request: ImageSnapshotRequest,
@@ -11493,11 +11582,17 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Makes snapshot `snap_id` the persistent image's current state (datastore snap_revert), for the
-   * layout the TM driver left: a chain gets a new empty overlay on the snapshot as its active layer,
-   * full copies get `source` replaced by a copy of the snapshot; the other snapshots are kept. The
-   * image is changed by rename only. A repeat gives the same state (a fresh, empty active layer).
-   * Errors: NOT_FOUND for a missing snapshot; FAILED_PRECONDITION (BAD_LAYOUT) for a snap dir that
-   * is not one of the known layouts.
+   * layout the TM driver left, every snapshot kept: a chain gets a new, empty qcow2 overlay on the
+   * snapshot's file, backing name written in the layout's own style, renamed over its active layer
+   * (the file `source` links to, or the highest-numbered one), and a `source` that is a standalone
+   * copy of the current state becomes a standalone copy of the snapshot too; full copies get
+   * `source` replaced by a copy of the snapshot. Every file is replaced by rename only, and
+   * `<source>.md5sum` goes. A repeat gives the same state (a fresh, empty active layer); changed is
+   * always true.
+   * Errors: NOT_FOUND for a missing image or snapshot; FAILED_PRECONDITION (BAD_LAYOUT), nothing
+   * changed, when `snap_id` names the active layer, something is built on the active layer, or the
+   * snap dir is none of the known layouts or its chains are unsafe to open; RESOURCE_EXHAUSTED
+   * (NO_SPACE) when a copy does not fit.
    */
   imageSnapshotRevert(
     request: ImageSnapshotRequest,
@@ -11515,11 +11610,14 @@ export interface AgentServiceClient extends Client {
     callback: (error: ServiceError | null, response: ImageSnapshotResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format, then
-   * removes `<source>.snap` (datastore snap_flatten). A repeat after success finds no snap dir and
-   * succeeds without change.
-   * Errors: NOT_FOUND for a missing snapshot (while the snap dir exists); FAILED_PRECONDITION
-   * (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED when the copy does not fit (nothing changed).
+   * Replaces the persistent image with a standalone copy of snapshot `snap_id` in its format
+   * (datastore snap_flatten): `qemu-img convert` of the chain up to the snapshot, formats pinned,
+   * into a temporary beside `source`, renamed over it (a `source` that links into its snap dir
+   * becomes a file); then `<source>.snap` and `<source>.md5sum` go. A repeat after success finds no
+   * snap dir and succeeds with changed=false.
+   * Errors: NOT_FOUND for a missing image, or a missing snapshot while the snap dir exists;
+   * FAILED_PRECONDITION (BAD_LAYOUT) as for revert; RESOURCE_EXHAUSTED (NO_SPACE) when the copy
+   * does not fit (nothing changed).
    */
   imageSnapshotFlatten(
     request: ImageSnapshotRequest,
@@ -11538,12 +11636,22 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Prepares the image `source` for a marketplace (datastore export): a standalone image (a chained
-   * one is flattened into a temporary copy beside it first), its MD5 and size, and a short-lived
-   * https URL on this agent's export listener that serves exactly those bytes (GET and HEAD, with
-   * Range) to anyone holding the URL until `ttl_seconds` pass (default 3600). No client certificate
-   * is needed: the URL's random token is the credential, and it names no path. A repeat prepares a
-   * new URL. Errors: NOT_FOUND for a missing image; FAILED_PRECONDITION (reason EXPORT_DISABLED)
-   * when this agent has no export listener configured.
+   * one is flattened with `qemu-img convert -f FMT -O FMT` into a temporary copy beside it first;
+   * a raw image, or a qcow2 without backing file, is served as it is, a `source` that links into
+   * its `.snap` followed only inside the roots), its MD5 and size, and a short-lived https URL on
+   * this agent's export listener that serves exactly those bytes (GET and HEAD, one byte range) to
+   * anyone holding the URL until `ttl_seconds` pass (default: the agent's export.ttlSeconds, 3600).
+   * No client certificate is needed: the URL's random token is the credential, and it names no
+   * path. The URL stops working, and the copy is removed, at expiry or when the agent stops; a file
+   * replaced or written at `source` since is not served. The image itself is only read. A repeat
+   * prepares a new URL (and, for a chain, a new copy); each lives until its own expiry.
+   * Errors: INVALID_ARGUMENT for a missing source or format, ttl_seconds over 86400 or a malformed
+   * label, (reason BAD_IMAGE) a source that is not a regular file; NOT_FOUND for a missing image;
+   * PERMISSION_DENIED (PATH_OUTSIDE_ROOTS) for a source or backing file outside the roots;
+   * FAILED_PRECONDITION (reason EXPORT_DISABLED) when this agent has no export listener configured,
+   * (BAD_LAYOUT) for a backing chain that is unsafe to open; RESOURCE_EXHAUSTED (NO_SPACE) when the
+   * flattened copy does not fit (nothing is left); ABORTED (LOCKED) while another call works on
+   * the image, (BUSY) when the image was written while it was hashed.
    */
   exportImage(
     request: ExportImageRequest,

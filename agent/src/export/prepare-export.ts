@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { StorageError } from '../../../common/src/errors.js';
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
+import { MIB } from '../../../common/src/units.js';
+import type { ChainScope } from '../qemu/layer-places.js';
+import { type ImageFormat, convert } from '../qemu/qemu-img.js';
+import { readChain } from '../qemu/safe-chain.js';
+import { type FileIdentity, openVerifiedFile } from '../transfer/verified-open.js';
+
+/** A temporary file beside an image, kept from the stale-temporary sweeps until released. */
+export interface TempHold {
+  /** Its real path (the image's directory, resolved, and a hidden `.<name>.tmp-<agent>-<hex>`). */
+  readonly path: string;
+  /** Removes the file (if it is there) and lets the sweeps have the name again. */
+  release(): Promise<void>;
+}
+
+export interface PrepareExportOptions {
+  /** Starts every message: "export host01:/var/lib/one/datastores/1/abc". */
+  what: string;
+  signal: AbortSignal;
+  /** The agent's roots: where the layers of a chain may lie. */
+  scope: ChainScope;
+  /** A temporary beside `entry` for a flattened copy. */
+  holdTemp(entry: string): TempHold;
+}
+
+/** A standalone image ready to be served: the file, what it was when hashed, and its MD5. */
+export interface PreparedExport {
+  readonly path: string;
+  readonly identity: FileIdentity;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly md5: string;
+  readonly virtualSize: number;
+  /** Layers of the image's chain (1: served as it is; more: flattened into `temp`). */
+  readonly layers: number;
+  /** The flattened copy, when one was made; the export removes it when it ends. */
+  readonly temp?: TempHold;
+}
+
+/** Read size while hashing. */
+const HASH_CHUNK_BYTES = MIB;
+
+/**
+ * Makes the image `real` (SOURCE with a link into its `.snap` followed; `entry` is SOURCE's own
+ * directory entry) servable as one standalone file in its own format. Its chain is read one
+ * validated layer at a time (agent/src/qemu/safe-chain.ts); a standalone image (raw, or qcow2
+ * without backing file) is served as it is, a chain is flattened with `qemu-img convert -f FMT -O
+ * FMT` into a temporary beside `entry` (docs/image-datastore.md#export-for-marketplaces). The
+ * served file is then opened, proven (no symlink on its path) and read once for its MD5.
+ * On failure the temporary is gone.
+ */
+export async function prepareExport(
+  entry: string,
+  real: string,
+  format: ImageFormat,
+  opts: PrepareExportOptions,
+): Promise<PreparedExport> {
+  const { what, signal } = opts;
+  const layers = await readChain(real, format, { what, signal, scope: opts.scope });
+  const top = layers[0] as (typeof layers)[number];
+  const temp = layers.length > 1 ? opts.holdTemp(entry) : undefined;
+  try {
+    if (temp) {
+      await convert(real, temp.path, {
+        sourceFormat: format,
+        format,
+        sparse: true,
+        what: `${what}: flattening ${layers.length} layers`,
+        signal,
+        timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+      });
+    }
+    const path = temp?.path ?? real;
+    const opened = await openVerifiedFile(path, what);
+    try {
+      const md5 = await md5Of(opened.fh, opened.size, signal);
+      const after = await opened.fh.stat({ bigint: true });
+      if (after.mtimeNs !== opened.mtimeNs || Number(after.size) !== opened.size) {
+        throw new StorageError(
+          'BUSY',
+          `${what}: the image was written while its MD5 was taken (is it in use?); retry when it is not`,
+        );
+      }
+      return {
+        path,
+        identity: opened.identity,
+        size: opened.size,
+        mtimeNs: opened.mtimeNs,
+        md5,
+        virtualSize: top.virtualSize,
+        layers: layers.length,
+        ...(temp ? { temp } : {}),
+      };
+    } finally {
+      await opened.fh.close();
+    }
+  } catch (err) {
+    await temp?.release();
+    throw err;
+  }
+}
+
+/** MD5 (hex) of the `size` bytes of an open file, read once from its start. */
+async function md5Of(fh: FileHandle, size: number, signal: AbortSignal): Promise<string> {
+  const hash = createHash('md5');
+  let bytes = 0;
+  for await (const chunk of fh.createReadStream({
+    start: 0,
+    autoClose: false,
+    highWaterMark: HASH_CHUNK_BYTES,
+  })) {
+    signal.throwIfAborted();
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  // A size that changed meanwhile is caught by the caller's second stat.
+  return bytes === size ? hash.digest('hex') : '';
+}
