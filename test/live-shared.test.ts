@@ -81,7 +81,7 @@ beforeAll(async () => {
     [CLONED, 'vda'],
     [PERSISTENT, 'vdb'],
   ] as const) {
-    await runTool('qemu-img', ['convert', '-O', 'raw', local(img), expected(target)]);
+    await runTool('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', local(img), expected(target)]);
   }
   await writeVm(LCM.DISK_SNAPSHOT);
   expectOk(await tm('clone', [`frontend:${CLONED}`, `host01:${VM_DIR}/disk.0`, `${VM}`, '1']));
@@ -114,9 +114,11 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     expect(readlinkSync(local(`${VM_DIR}/disk.1`))).toBe(`../../1/${basename(PERSISTENT)}.snap/2`);
     expect(existsSync(local(`${VM_DIR}/disk.1.snap`))).toBe(false);
     // Snapshot 0 is the image itself (.snap/0 -> SOURCE); it kept the content of that moment.
-    expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
-    expect(await imagesIdentical(`${local(PERSISTENT)}.snap/1`, expected('pers-snap1'))).toBe(true);
-    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
+    expect(await imagesIdentical(local(PERSISTENT), 'qcow2', expected('pers-snap0'), 'raw')).toBe(true);
+    expect(await imagesIdentical(`${local(PERSISTENT)}.snap/1`, 'qcow2', expected('pers-snap1'), 'raw')).toBe(
+      true,
+    );
+    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), 'qcow2', expected('vdb'), 'raw')).toBe(true);
   });
 
   it('snap_delete of snapshot 1 while the VM runs keeps the image and the running disk intact', async () => {
@@ -129,13 +131,22 @@ describe('live snapshots of a persistent disk stay with the image', () => {
     const log = await readFile(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8');
     expect(log).not.toMatch(/pulling the whole chain into the active layer/);
     const active = JSON.parse(
-      (await runTool('qemu-img', ['info', '-U', '--output=json', `${local(PERSISTENT)}.snap/2`])).stdout,
+      (
+        await runTool('qemu-img', [
+          'info',
+          '-U',
+          '-f',
+          'qcow2',
+          '--output=json',
+          `${local(PERSISTENT)}.snap/2`,
+        ])
+      ).stdout,
     ) as Record<string, unknown>;
     const backing = String(active['backing-filename']);
     expect(isAbsolute(backing), backing).toBe(false);
     expect(realpathSync.native(`${local(PERSISTENT)}.snap/${backing}`)).toBe(realpathSync(local(PERSISTENT)));
-    expect(await imagesIdentical(local(PERSISTENT), expected('pers-snap0'))).toBe(true);
-    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), expected('vdb'))).toBe(true);
+    expect(await imagesIdentical(local(PERSISTENT), 'qcow2', expected('pers-snap0'), 'raw')).toBe(true);
+    expect(await imagesIdentical(local(`${VM_DIR}/disk.1`), 'qcow2', expected('vdb'), 'raw')).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 });
@@ -148,14 +159,14 @@ describe('the overlay clone', () => {
     await guestWrite('vda', 0x42, 6 * MIB);
     await writeVm(LCM.HOTPLUG_SAVEAS);
     expectOk(await tm('cpds', [`host01:${VM_DIR}/disk.0`, SAVED, '-1', `${VM}`, '0']));
-    expect(await imagesIdentical(local(SAVED), expected('vda'))).toBe(true);
+    expect(await imagesIdentical(local(SAVED), 'qcow2', expected('vda'), 'raw')).toBe(true);
     const info = JSON.parse(
-      (await runTool('qemu-img', ['info', '--output=json', local(SAVED)])).stdout,
+      (await runTool('qemu-img', ['info', '-f', 'qcow2', '--output=json', local(SAVED)])).stdout,
     ) as Record<string, unknown>;
     expect(info['backing-filename']).toBeUndefined();
     // The image under the clone's overlay still holds only its own first MiB.
     const base = JSON.parse(
-      (await runTool('qemu-img', ['info', '-U', '--output=json', local(CLONED)])).stdout,
+      (await runTool('qemu-img', ['info', '-U', '-f', 'qcow2', '--output=json', local(CLONED)])).stdout,
     ) as {
       'actual-size': number;
     };

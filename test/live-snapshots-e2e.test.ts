@@ -54,7 +54,15 @@ beforeAll(async () => {
   await chmod(base, 0o755); // QEMU (libvirt-qemu) walks down to the disks
   stack = await Stack.start({ baseDir: join(base, 'stack') });
   await makeImage(stack.localPath('frontend', IMAGE), 'qcow2', 64, 0x5a);
-  await runTool('qemu-img', ['convert', '-O', 'raw', stack.localPath('frontend', IMAGE), expectedNow()]);
+  await runTool('qemu-img', [
+    'convert',
+    '-f',
+    'qcow2',
+    '-O',
+    'raw',
+    stack.localPath('frontend', IMAGE),
+    expectedNow(),
+  ]);
   await writeVm(LCM.DISK_SNAPSHOT);
   expectOk(await tm('clone', [`frontend:${IMAGE}`, `host01:${VM_DIR}/disk.0`, `${VM}`, '1']));
   dom = await startDomain(
@@ -80,9 +88,13 @@ describe('live disk snapshots through the shims', () => {
     await runTool('cp', [expectedNow(), join(base, 'snap1.raw')]);
     await guestWrite(0x23, 4 * MIB);
     expect(await dom.source('vda')).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
-    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/0`), join(base, 'snap0.raw'))).toBe(true);
-    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
-    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
+    expect(
+      await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/0`), 'qcow2', join(base, 'snap0.raw'), 'raw'),
+    ).toBe(true);
+    expect(
+      await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), 'qcow2', join(base, 'snap1.raw'), 'raw'),
+    ).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), 'qcow2', expectedNow(), 'raw')).toBe(true);
     // FS_FREEZE=AGENT without a guest agent: suspended instead, said in the log, and resumed.
     const log = await readFile(join(stack.baseDir, 'logs', 'agent-host01.log'), 'utf8');
     expect(log).toMatch(/FS_FREEZE=AGENT but the guest agent did not freeze the filesystems; suspending/);
@@ -95,15 +107,19 @@ describe('live disk snapshots through the shims', () => {
     expectOk(await tm('snap_delete', [`host01:${VM_DIR}/disk.0`, '0', `${VM}`, '0']));
     await dom.flush('vda');
     expect(existsSync(host01(`${VM_DIR}/disk.0.snap/0`))).toBe(false);
-    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), join(base, 'snap1.raw'))).toBe(true);
-    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), expectedNow())).toBe(true);
+    expect(
+      await imagesIdentical(host01(`${VM_DIR}/disk.0.snap/1`), 'qcow2', join(base, 'snap1.raw'), 'raw'),
+    ).toBe(true);
+    expect(await imagesIdentical(host01(`${VM_DIR}/disk.0`), 'qcow2', expectedNow(), 'raw')).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 
   it('cpds of the running disk (HOTPLUG_SAVEAS) saves it to the image datastore with a block copy', async () => {
     await writeVm(LCM.HOTPLUG_SAVEAS);
     expectOk(await tm('cpds', [`host01:${VM_DIR}/disk.0`, SAVED, '-1', `${VM}`, '0']));
-    expect(await imagesIdentical(stack.localPath('frontend', SAVED), expectedNow())).toBe(true);
+    expect(await imagesIdentical(stack.localPath('frontend', SAVED), 'qcow2', expectedNow(), 'raw')).toBe(
+      true,
+    );
     expect(await dom.state()).toBe('running');
     expect(await dom.source('vda')).toBe(host01(`${VM_DIR}/disk.0.snap/2`));
   });

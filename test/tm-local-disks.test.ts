@@ -69,7 +69,7 @@ describe('mkimage / mkswap', () => {
     await writeVm([{ diskId: 2, size: 64, type: 'fs', format: 'qcow2' }]);
     for (let i = 0; i < 3; i++) {
       expectOk(await tm('mkimage', ['64', 'qcow2', `host01:${VM_DIR}/disk.2`, `${VM}`, '0']));
-      const info = await imageInfo(local('host01', `${VM_DIR}/disk.2`));
+      const info = await imageInfo(local('host01', `${VM_DIR}/disk.2`), 'qcow2');
       expect([info.format, info['virtual-size']]).toEqual(['qcow2', 64 * MIB]);
     }
   });
@@ -187,7 +187,7 @@ describe('offline snapshots and cpds', () => {
       'disk.0.snap/13',
       'disk.0.snap/disk.0.snap -> .',
     ]);
-    expect((await imageInfo(local('host01', `${VM_DIR}/disk.0.snap/13`)))['backing-filename']).toBe(
+    expect((await imageInfo(local('host01', `${VM_DIR}/disk.0.snap/13`), 'qcow2'))['backing-filename']).toBe(
       'disk.0.snap/12',
     );
     await runTool('qemu-img', ['check', '-q', file]);
@@ -200,7 +200,7 @@ describe('offline snapshots and cpds', () => {
     expectOk(await tm('cpds', [`host01:${disk}`, savedNow, '-1', `${VM}`, '1']));
     expect(await holds(local('frontend', saved0), 'qcow2', 0xa0, 0)).toBe(true);
     expect(await holds(local('frontend', savedNow), 'qcow2', 0xc2, 0)).toBe(true);
-    expect((await imageInfo(local('frontend', saved0)))['backing-filename']).toBeUndefined();
+    expect((await imageInfo(local('frontend', saved0), 'qcow2'))['backing-filename']).toBeUndefined();
     expect(layout(local('host01', VM_DIR)).filter((l) => l.includes('cpds'))).toEqual([]);
   });
 
@@ -231,7 +231,7 @@ describe('offline snapshots and cpds', () => {
     const saved = `${ONED_DATASTORE_LOCATION}/1/mvdschain000000000000000000000000`;
     expectOk(await tm('mvds', [`host01:${disk}`, saved, `${VM}`, '1']));
     expect(await holds(local('frontend', saved), 'qcow2', 0xb1, 0)).toBe(true);
-    expect((await imageInfo(local('frontend', saved)))['backing-filename']).toBeUndefined();
+    expect((await imageInfo(local('frontend', saved), 'qcow2'))['backing-filename']).toBeUndefined();
     expect(layout(local('frontend', `${saved}.snap`))).toEqual(
       expect.arrayContaining(['0', 'disk.0.snap -> .']),
     );

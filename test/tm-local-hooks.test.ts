@@ -76,7 +76,7 @@ describe('resize', () => {
     await makeImage(local('host01', disk), 'raw', 32, 0x11);
     for (let i = 0; i < 3; i++) {
       expectOk(await tm('resize', [`host01:${disk}`, '48', `${VM}`, '0']));
-      expect((await imageInfo(local('host01', disk)))['virtual-size']).toBe(48 * MIB);
+      expect((await imageInfo(local('host01', disk), 'raw'))['virtual-size']).toBe(48 * MIB);
     }
     const smaller = await tm('resize', [`host01:${disk}`, '16', `${VM}`, '0']);
     expect(smaller.code).not.toBe(0);
@@ -89,7 +89,7 @@ describe('resize', () => {
     const r = await tm('resize', [`host01:${disk}`, '64', `${VM}`, '0']);
     expectOk(r);
     expect(r.stderr).toMatch(/INFO: resize: VM 21 is running/);
-    expect((await imageInfo(local('host01', disk)))['virtual-size']).toBe(48 * MIB);
+    expect((await imageInfo(local('host01', disk), 'raw'))['virtual-size']).toBe(48 * MIB);
   });
 
   it('preallocates the growth when SPARSE=no, and only then', async () => {

@@ -118,7 +118,7 @@ it(`${STEPS} random steps keep the disk and every snapshot as the model says (se
       model.sizeMb += 1;
       await writeFixture();
       expectOk(await tm('resize', [`host01:${DISK}`, `${model.sizeMb}`, `${VM}`, '1']));
-      expect((await imageInfo(disk))['virtual-size']).toBe(model.sizeMb * MIB);
+      expect((await imageInfo(disk, 'qcow2'))['virtual-size']).toBe(model.sizeMb * MIB);
     }
     log.push(
       `${step}: ${op} → current 0x${model.current.toString(16)}, snaps ${JSON.stringify([...model.snaps])}`,

@@ -81,7 +81,7 @@ describe('clone and ln in place', () => {
     for (let i = 0; i < 2; i++)
       expectOk(await tm('clone', [`frontend:${NONPERSISTENT}`, `host01:${VM_DIR}/disk.0`, `${VM}`, '1']));
     expect(readlinkSync(local(`${VM_DIR}/disk.0`))).toBe('disk.0.snap/0');
-    const info = await imageInfo(local(`${VM_DIR}/disk.0`));
+    const info = await imageInfo(local(`${VM_DIR}/disk.0`), 'qcow2');
     expect(info['virtual-size']).toBe(32 * MIB);
     expect(info['backing-filename']).toMatch(/sharedclone0+$/);
     await writePattern(local(`${VM_DIR}/disk.0`), 'qcow2', 0x5a, 0, MIB);
@@ -162,7 +162,7 @@ describe('mixed mode: the shared image datastore serving a local system datastor
     await writeVm();
     expectOk(await tm('clone.grpc', [`frontend:${NONPERSISTENT}`, `host01:${VM_DIR}/disk.0`, `${VM}`, '1']));
     expect(layout(local(VM_DIR))).toEqual(['disk.0']);
-    expect((await imageInfo(local(`${VM_DIR}/disk.0`)))['backing-filename']).toBeUndefined();
+    expect((await imageInfo(local(`${VM_DIR}/disk.0`), 'qcow2'))['backing-filename']).toBeUndefined();
     expect(await holdsPattern(local(`${VM_DIR}/disk.0`), 0x11)).toBe(true);
     expect(existsSync(local(`${ONED_DATASTORE_LOCATION}/0/.monitor`))).toBe(true);
   });

@@ -37,9 +37,11 @@ describe('parseAgentConfig', () => {
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
       libvirt: { uri: 'qemu:///system' },
+      imports: { dirs: ['/var/tmp'] },
       log: { level: 'info' },
     });
     expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.imports.dirs)).toBe(true);
     expect(Object.isFrozen(c.roots[0])).toBe(true);
     expect(Object.isFrozen(c.tls)).toBe(true);
   });
@@ -224,6 +226,26 @@ describe('parseAgentConfig', () => {
     ],
     ['export unknown key', { export: { listen: '0.0.0.0:7201', port: 1 } }, 'export.port: unknown setting'],
     ['log.level unknown', { log: { level: 'loud' } }, 'log.level: must be one of'],
+    ['imports not a mapping', { imports: ['/var/tmp'] }, 'imports: must be a mapping'],
+    ['imports.dirs empty', { imports: { dirs: [] } }, 'imports.dirs: must list at least one directory'],
+    [
+      'imports.dirs not strings',
+      { imports: { dirs: [7] } },
+      'imports.dirs: must be a list of non-empty strings',
+    ],
+    ['imports.dirs relative', { imports: { dirs: ['tmp'] } }, 'imports.dirs[0]: must be an absolute path'],
+    [
+      'imports.dirs trailing slash',
+      { imports: { dirs: ['/var/tmp/'] } },
+      'imports.dirs[0]: must be written without',
+    ],
+    ['imports.dirs root', { imports: { dirs: ['/'] } }, 'imports.dirs[0]: must not be "/"'],
+    [
+      'imports.dirs twice',
+      { imports: { dirs: ['/srv/up', '/srv/up'] } },
+      'imports.dirs[1]: "/srv/up" is listed twice',
+    ],
+    ['imports unknown key', { imports: { safe: [] } }, 'imports.safe: unknown setting'],
     ['unknown top-level key', { listne: '1.2.3.4:1' }, 'listne: unknown setting'],
   ];
   it.each(bad)('%s', (_title, patch, message) => {
@@ -241,6 +263,12 @@ describe('parseAgentConfig', () => {
     const err = errorOf(() => parseAgentConfig({ ...valid(), libvirt: { uri: 'system; rm -rf /' } }, SOURCE));
     expect(err.reason).toBe('CONFIG_INVALID');
     expect(err.message).toMatch(/libvirt\.uri: must be a libvirt URI/);
+  });
+
+  it('reads imports.dirs (the upload directories a local cp may read from)', () => {
+    const c = parseAgentConfig({ ...valid(), imports: { dirs: ['/var/tmp', '/srv/uploads'] } }, SOURCE);
+    expect(c.imports).toEqual({ dirs: ['/var/tmp', '/srv/uploads'] });
+    expect(parseAgentConfig({ ...valid(), imports: {} }, SOURCE).imports).toEqual({ dirs: ['/var/tmp'] });
   });
 
   it('refuses a document that is not a mapping', () => {

@@ -27,6 +27,11 @@ const ACCOUNT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
 export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
 export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
+/**
+ * Where ImportImage reads local uploads from when the config names none: OpenNebula's own default
+ * SAFE_DIRS (docs/image-datastore.md#registering-an-image-cp-on-the-agent).
+ */
+export const DEFAULT_IMPORT_DIRS: readonly string[] = ['/var/tmp'];
 
 /** How long an export URL lives unless ExportImage asks otherwise (export.ttlSeconds). */
 export const DEFAULT_EXPORT_TTL_SECONDS = 3600;
@@ -110,6 +115,11 @@ export interface AgentConfig {
   readonly libvirt: { readonly uri: string };
   /** The https listener for marketplace exports; absent: ExportImage answers EXPORT_DISABLED. */
   readonly export?: ExportConfig;
+  /**
+   * Image registration (datastore cp): the only directories, besides the datastore roots, a local
+   * source path may resolve into (then the datastore's SAFE_DIRS / RESTRICTED_DIRS apply).
+   */
+  readonly imports: { readonly dirs: readonly string[] };
   readonly log: { readonly level: string };
 }
 
@@ -138,6 +148,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   }
   const libvirt = parseLibvirt(f);
   const exportConfig = parseExport(f, [listen, data.listen]);
+  const imports = parseImports(f);
   const log = parseLog(f);
   f.done();
   return deepFreeze({
@@ -153,6 +164,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     ...(monitor ? { monitor } : {}),
     libvirt,
     ...(exportConfig ? { export: exportConfig } : {}),
+    imports,
     log,
   });
 }
@@ -287,6 +299,24 @@ function exportBase(e: Fields, value: string): string {
   if (url.username !== '' || url.password !== '') refuse('no user or password');
   if (url.search !== '' || url.hash !== '') refuse('no query or fragment');
   return `https://${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function parseImports(f: Fields): AgentConfig['imports'] {
+  const i = f.object('imports', false);
+  if (!i) return { dirs: [...DEFAULT_IMPORT_DIRS] };
+  const dirs = i.stringList('dirs', [...DEFAULT_IMPORT_DIRS]);
+  if (dirs.length === 0) i.fail('dirs', 'must list at least one directory');
+  dirs.forEach((dir, n) => {
+    const key = `dirs[${n}]`;
+    if (!dir.startsWith('/')) i.fail(key, `must be an absolute path, got "${dir}"`);
+    if (dir !== canonical(dir))
+      i.fail(key, `must be written without "//", "." or ".." or a trailing "/", got "${dir}"`);
+    // "/" would let a cp read any file of the host that RESTRICTED_DIRS happens not to name.
+    if (dir === '/') i.fail(key, 'must not be "/" (name the upload directories)');
+    if (dirs.indexOf(dir) !== n) i.fail(key, `"${dir}" is listed twice`);
+  });
+  i.done();
+  return { dirs };
 }
 
 function parseLog(f: Fields): AgentConfig['log'] {

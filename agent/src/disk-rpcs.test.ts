@@ -24,6 +24,7 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
+  ds,
 } from '../../test/support/agent/agent-fixture.js';
 import {
   KIB,
@@ -46,8 +47,6 @@ let pki: Pki;
 let agent: RunningAgent;
 let client: AgentServiceClient;
 let tmpfs: string | undefined;
-
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 
 beforeAll(async () => {

@@ -12,7 +12,8 @@ import {
   slotMismatches,
 } from '../../test/support/agent/image-snapshot-layouts.js';
 import { treeState } from '../../test/support/agent/image-snapshot-state.js';
-import { ds, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
+import { ds } from '../../test/support/agent/agent-fixture.js';
+import { useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 
 /**
  * ImageSnapshotDelete / Revert / Flatten refusals through a real agent over mutual TLS: the code

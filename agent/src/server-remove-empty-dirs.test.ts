@@ -3,8 +3,8 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { call, failure } from '../../test/support/agent/agent-fixture.js';
-import { ds, repeat, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
+import { call, failure, ds } from '../../test/support/agent/agent-fixture.js';
+import { repeat, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 
 const ctx = useAgentServer();
 

@@ -28,14 +28,9 @@ import {
   call,
   failure,
   makeDatastores,
-} from '../../test/support/agent/agent-fixture.js';
-import {
-  REPEATS,
   ds,
-  qemuImg,
-  repeat,
-  useAgentServer,
-} from '../../test/support/agent/server-test-fixture.js';
+} from '../../test/support/agent/agent-fixture.js';
+import { REPEATS, qemuImg, repeat, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 import { wireFormat } from '../../test/support/wire-enums.js';
 
 const ctx = useAgentServer();

@@ -5,8 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { channelOptions } from '../../common/src/tls.js';
 import { AgentServiceClient, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
-import { AGENT_NAME, LOCATION, agentClient, call, failure } from '../../test/support/agent/agent-fixture.js';
-import { ds, useAgentServer } from '../../test/support/agent/server-test-fixture.js';
+import {
+  AGENT_NAME,
+  LOCATION,
+  agentClient,
+  call,
+  failure,
+  ds,
+} from '../../test/support/agent/agent-fixture.js';
+import { useAgentServer } from '../../test/support/agent/server-test-fixture.js';
 
 const ctx = useAgentServer();
 

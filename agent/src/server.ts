@@ -13,6 +13,7 @@ import type { AgentContext } from './rpc/context.js';
 import { ExportService } from './export/export-service.js';
 import { coordinatorOnlyInterceptor } from './rpc/coordinator-only.js';
 import { loggingInterceptor } from './rpc/logging-interceptor.js';
+import { trustedCas } from './import/trusted-cas.js';
 import { copyLocal } from './transfer/local-copy.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { agentVersion } from './version.js';
@@ -109,6 +110,7 @@ export async function startAgent(
     libvirtUri: config.libvirt.uri,
     monitoring,
     ...(exports ? { exports } : {}),
+    imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({

@@ -22,6 +22,7 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
+  ds,
 } from '../../test/support/agent/agent-fixture.js';
 import { KIB, patternMismatches, qemuImg, writePattern } from '../../test/support/agent/disk-testing.js';
 
@@ -30,7 +31,6 @@ let base: string;
 let root: string;
 let agent: RunningAgent;
 let client: AgentServiceClient;
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 const DATA = 64 * KIB;
 const BYTE = 0x5a;

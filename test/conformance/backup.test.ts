@@ -9,8 +9,8 @@ import {
   FreezeMode,
   ImageFormat,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call } from '../support/agent/agent-fixture.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { call, ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
 import { wireFormat } from '../support/wire-enums.js';
 

@@ -9,7 +9,8 @@ import { MIB } from '../../common/src/units.js';
 import { type ExportImageRequest, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call } from '../support/agent/agent-fixture.js';
 import { fetchLikeDownloader, md5Of } from '../support/agent/export-fixture.js';
-import { ds, expectFailure, repeated, useConformanceAgent } from './support/conformance-agent.js';
+import { ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, repeated, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage, setBacking } from './support/images.js';
 
 const {

@@ -7,8 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { issueCertificate } from '../../common/src/pki/pki.js';
 import { FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { AGENT_NAME, LOCATION, agentClient, call } from '../support/agent/agent-fixture.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { AGENT_NAME, LOCATION, agentClient, call, ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 
 const c = useConformanceAgent();
 const { INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS } = grpc.status;

@@ -14,9 +14,9 @@ import {
   snapshotSlots,
 } from '../support/agent/image-snapshot-layouts.js';
 import { treeState } from '../support/agent/image-snapshot-state.js';
+import { ds } from '../support/agent/agent-fixture.js';
 import {
   REPEATS,
-  ds,
   expectFailure,
   expectSameEveryTime,
   repeated,

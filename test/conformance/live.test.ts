@@ -13,7 +13,7 @@ import {
   FreezeMode,
   ImageFormat,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call } from '../support/agent/agent-fixture.js';
+import { call, ds } from '../support/agent/agent-fixture.js';
 import {
   LIBVIRT_URI,
   type TestDomain,
@@ -21,7 +21,7 @@ import {
   ensureLibvirt,
   startDomain,
 } from '../support/libvirt.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
 
 const c = useConformanceAgent({ libvirt: { uri: LIBVIRT_URI } });

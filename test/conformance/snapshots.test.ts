@@ -8,8 +8,8 @@ import {
   ImageFormat,
   type SnapshotCreateRequest,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { call } from '../support/agent/agent-fixture.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { call, ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
 
 const c = useConformanceAgent();

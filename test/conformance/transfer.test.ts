@@ -5,8 +5,8 @@ import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { FileKind } from '../../proto/gen/onestorage/agent/v1/agent.js';
-import { AGENT_NAME, call } from '../support/agent/agent-fixture.js';
-import { ds, expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
+import { AGENT_NAME, call, ds } from '../support/agent/agent-fixture.js';
+import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 
 const c = useConformanceAgent();
 const { INVALID_ARGUMENT, PERMISSION_DENIED } = grpc.status;

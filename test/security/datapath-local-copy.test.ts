@@ -7,12 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../common/src/errors.js';
 import { copyPath } from '../../agent/src/rpc/copy.js';
-import { LOCATION } from '../support/agent/agent-fixture.js';
+import { ds } from '../support/agent/agent-fixture.js';
 import { localAgent } from '../support/agent/disk-testing.js';
 
 let base: string;
 let root: string;
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'datapath-local-copy-'));

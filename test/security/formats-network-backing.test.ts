@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_NAME, call, failure } from '../support/agent/agent-fixture.js';
-import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
+import { AGENT_NAME, call, failure, ds } from '../support/agent/agent-fixture.js';
+import { useAgentServer } from '../support/agent/server-test-fixture.js';
 import { connectionCounter, networkBackings, qcow2Header } from './formats-layouts.js';
 import {
   BackingStyle,

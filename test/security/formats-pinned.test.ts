@@ -2,9 +2,9 @@ import { mkfifo } from './formats-fifo.js';
 import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { call, failure } from '../support/agent/agent-fixture.js';
+import { call, failure, ds } from '../support/agent/agent-fixture.js';
 import { AGENT_NAME } from '../support/agent/agent-fixture.js';
-import { ds, useAgentServer } from '../support/agent/server-test-fixture.js';
+import { useAgentServer } from '../support/agent/server-test-fixture.js';
 import { MIB, SECRET_BYTE, holdsSecret, qcow2Header, secretDisk } from './formats-layouts.js';
 import { BackupMode, FreezeMode, ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 

@@ -31,7 +31,7 @@ export async function restoreMatches(chain: readonly string[], expected: string)
     }
     const out = join(dir, 'restored.raw');
     await runTool('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', copies[copies.length - 1] ?? '', out]);
-    return await imagesIdentical(out, expected);
+    return await imagesIdentical(out, 'raw', expected, 'raw');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

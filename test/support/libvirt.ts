@@ -8,7 +8,8 @@
 // auto-named node, `#block225`) on top and takes it away when the job ends, at a moment no test
 // controls (a job the agent left when it was killed ends when QEMU is done). When qemu-io then
 // finds no such node, the graph changed between the two monitor commands: the top node is read
-// again and the command repeated (a monitor command that fails at lookup has written nothing).
+// again and the command repeated (a monitor command that fails at lookup has written nothing), a
+// few times at most: a node still gone after that fails the test (test/support/run-on-top-node.ts).
 // The write goes through the filter while it is there, as the guest's own writes do. (`qemu-io -d
 // <device id>` cannot stand in: the id of a virtio-blk-pci device names the PCI proxy, which has
 // no block backend.)
@@ -16,6 +17,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { runOnTopNode } from './run-on-top-node.js';
 
 const run = promisify(execFile);
 export const LIBVIRT_URI = 'qemu:///system';
@@ -80,20 +82,14 @@ export async function startDomain(
   return domainHandle(name);
 }
 
-/** qemu-io's answer when the node it was given left the graph (a block job ended meanwhile). */
-const NODE_GONE = /Cannot find device=.* nor node-name=/;
-/** Each retry follows a change of the block graph; a test's domain sees only a few such changes. */
-const NODE_LOOKUPS = 5;
-
 /** A handle on a domain some other code started (or restarted). */
 export function domainHandle(name: string): TestDomain {
   const hmp = async (target: string, cmd: string): Promise<string> => {
-    let out = '';
-    for (let attempt = 1; attempt <= NODE_LOOKUPS; attempt++) {
-      const node = await topNode(name, target);
-      out = await virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`);
-      if (!NODE_GONE.test(out)) break;
-    }
+    const out = await runOnTopNode(
+      () => topNode(name, target),
+      (node) => virsh('qemu-monitor-command', name, '--hmp', `qemu-io ${node} "${cmd}"`),
+      `qemu-io ${cmd} on ${name} ${target}`,
+    );
     if (/fail|error|Pattern verification/i.test(out))
       throw new Error(`qemu-io ${cmd} on ${name} ${target}: ${out.trim()}`);
     return out;

@@ -22,7 +22,7 @@ import {
 import { copyDiskLive } from '../rpc/copy-disk-live.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   MIB,
   checkClean,
@@ -48,7 +48,6 @@ chmodSync(base, 0o755);
 const root = join(base, 'datastores');
 const { agent, call } = localAgent(root, 2_000);
 const vmDir = join(root, '0', '42');
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const disk0 = join(vmDir, 'disk.0');
 const snap0 = join(vmDir, 'disk.0.snap');
 const virshArgs = (...a: string[]): Promise<{ stdout: string }> =>
@@ -124,9 +123,9 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     expect(await dom.source('vda')).toBe(join(snap0, '2'));
     await guestWrite(0x33, MIB, MIB);
     // Every point byte for byte: the two snapshots and the running disk.
-    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
-    expect(await imagesIdentical(join(snap0, '1'), expected.snap(1))).toBe(true);
-    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), 'qcow2', expected.snap(0), 'raw')).toBe(true);
+    expect(await imagesIdentical(join(snap0, '1'), 'qcow2', expected.snap(1), 'raw')).toBe(true);
+    expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
     // The other disk was not snapshotted.
     expect(await dom.source('vdb')).toBe(join(vmDir, 'disk.1'));
     expect(await dom.state()).toBe('running');
@@ -152,8 +151,8 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     expect(info['backing-filename']).toMatch(/^disk\.0\.snap\//);
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
     await dom.flush('vda');
-    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
-    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), 'qcow2', expected.snap(0), 'raw')).toBe(true);
     expect(await dom.state()).toBe('running');
   });
 
@@ -171,9 +170,9 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
       'full-backing-filename': string;
     };
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
-    expect(await imagesIdentical(join(snap0, '3'), expected.snap(3))).toBe(true);
-    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
-    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(join(snap0, '3'), 'qcow2', expected.snap(3), 'raw')).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), 'qcow2', expected.snap(0), 'raw')).toBe(true);
+    expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
     await checkClean(disk0);
     expect(await dom.state()).toBe('running');
   });
@@ -182,8 +181,8 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await deleteSnapshot(3);
     await dom.flush('vda');
     expect(existsSync(join(snap0, '3'))).toBe(false);
-    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
-    expect(await imagesIdentical(join(snap0, '0'), expected.snap(0))).toBe(true);
+    expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
+    expect(await imagesIdentical(join(snap0, '0'), 'qcow2', expected.snap(0), 'raw')).toBe(true);
     const again = await snapshotDelete(agent, { ...snapRequest(3, 'qcow2'), active: false }, call);
     expect(again.existed).toBe(false);
   });
@@ -197,7 +196,7 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await dom.flush('vda');
     expect(existsSync(join(snap0, '4'))).toBe(false);
     expect(existsSync(join(snap0, '7.current'))).toBe(false);
-    expect(await imagesIdentical(disk0, expected.now)).toBe(true);
+    expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
   });
 
   it('refuses a snapshot while a block job runs on the disk, and changes nothing', async () => {
@@ -232,7 +231,7 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     expect(err.message.split('\n')).toHaveLength(1);
     expect(await dom.source('vda')).toBe(join(snap0, '6'));
     await runTool('cp', ['--sparse=always', expected.now, expected.snap(5)]);
-    expect(await imagesIdentical(join(snap0, '5'), expected.snap(5))).toBe(true);
+    expect(await imagesIdentical(join(snap0, '5'), 'qcow2', expected.snap(5), 'raw')).toBe(true);
   });
 });
 
@@ -292,9 +291,12 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
       call,
     );
     expect(r.method).toBe('blockcopy');
-    const info = JSON.parse(await qemuImg('info', '--output=json', dest)) as Record<string, unknown>;
+    const info = JSON.parse(await qemuImg('info', '-f', 'qcow2', '--output=json', dest)) as Record<
+      string,
+      unknown
+    >;
     expect(info['backing-filename']).toBeUndefined();
-    expect(await imagesIdentical(dest, expected.now)).toBe(true);
+    expect(await imagesIdentical(dest, 'qcow2', expected.now, 'raw')).toBe(true);
     expect(await dom.state()).toBe('running');
     expect(await dom.source('vda')).toBe(join(snap0, '8'));
   });
@@ -314,7 +316,7 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
       ),
     );
     expect(err.reason).toBe('ALREADY_EXISTS');
-    expect(await imagesIdentical(join(vmDir, 'saved.qcow2'), expected.now)).toBe(true);
+    expect(await imagesIdentical(join(vmDir, 'saved.qcow2'), 'qcow2', expected.now, 'raw')).toBe(true);
   });
 });
 

@@ -1,4 +1,5 @@
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import type { ForeignFormat } from './foreign-image.js';
 import { type MapEntry, parseMap } from './image-map.js';
 import { type InfoOutput, parseInfo } from './info-output.js';
 
@@ -114,8 +115,11 @@ export async function create(path: string, opts: CreateOptions): Promise<void> {
 }
 
 export interface ConvertOptions extends QemuOptions {
-  /** Source format; passed with -f so qemu-img does not probe. */
-  sourceFormat: ImageFormat;
+  /**
+   * Source format; passed with -f so qemu-img does not probe. A foreign one only for an upload
+   * that standaloneForeign (foreign-image.ts) has checked.
+   */
+  sourceFormat: ImageFormat | ForeignFormat;
   format: ImageFormat;
   /** False writes every block (-S 0), so the copy is fully allocated. */
   sparse: boolean;

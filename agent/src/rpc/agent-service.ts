@@ -18,11 +18,14 @@ import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
 import { imageInfo } from './image-info.js';
 import { imageSnapshotDelete, imageSnapshotFlatten, imageSnapshotRevert } from './image-snapshot.js';
+import { importImage } from './import-image.js';
 import { linkImage } from './link-image.js';
 import { makeDir } from './make-dir.js';
 import { relinkDisk } from './relink-disk.js';
 import { removeEmptyDirs } from './remove-empty-dirs.js';
 import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
+import { openImportSource } from './open-import-source.js';
+import { probeImageSource } from './probe-image-source.js';
 import { resizeImage } from './resize.js';
 import { saveImageChain } from './save-image-chain.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
@@ -31,7 +34,6 @@ import { snapshotDelete } from './snapshot-delete.js';
 import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
-import { notBuiltYet } from './not-built-yet.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -65,9 +67,9 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     backupPrepare: adaptHandler(agent, logger, 'BackupPrepare', backupPrepare),
     backupFinish: adaptHandler(agent, logger, 'BackupFinish', backupFinish),
     backupCancel: adaptHandler(agent, logger, 'BackupCancel', backupCancel),
-    importImage: adaptHandler(agent, logger, 'ImportImage', notBuiltYet('ImportImage')),
-    openImportSource: adaptHandler(agent, logger, 'OpenImportSource', notBuiltYet('OpenImportSource')),
-    probeImageSource: adaptHandler(agent, logger, 'ProbeImageSource', notBuiltYet('ProbeImageSource')),
+    importImage: adaptHandler(agent, logger, 'ImportImage', importImage),
+    openImportSource: adaptHandler(agent, logger, 'OpenImportSource', openImportSource),
+    probeImageSource: adaptHandler(agent, logger, 'ProbeImageSource', probeImageSource),
     imageSnapshotDelete: adaptHandler(agent, logger, 'ImageSnapshotDelete', imageSnapshotDelete),
     imageSnapshotRevert: adaptHandler(agent, logger, 'ImageSnapshotRevert', imageSnapshotRevert),
     imageSnapshotFlatten: adaptHandler(agent, logger, 'ImageSnapshotFlatten', imageSnapshotFlatten),

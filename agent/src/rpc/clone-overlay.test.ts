@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { type CloneOverlayRequest, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   MIB,
@@ -31,7 +31,6 @@ const root = join(base, 'datastores');
 mkdirSync(join(root, '0'), { recursive: true });
 mkdirSync(join(root, '1'), { recursive: true });
 const { agent, call } = localAgent(root);
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

@@ -15,6 +15,8 @@ import type { Roots } from '../paths/roots.js';
 export interface DataPath {
   dataAddress(): string;
   openSend(req: OpenSendRequest): Promise<OpenSendResponse>;
+  /** A ticket for one regular file outside the roots (`file`: a checked real path; `path`: for logs). */
+  openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse>;
   receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
 }
 
@@ -50,6 +52,8 @@ export interface AgentContext {
   readonly monitoring: Monitoring;
   /** The export listener; absent when the config has no `export` section (EXPORT_DISABLED). */
   readonly exports?: ImageExports;
+  /** Image registration: the upload directories (config imports.dirs) and the CAs https sources must chain to. */
+  readonly imports: { readonly dirs: readonly string[]; readonly ca: ReadonlyArray<string | Buffer> };
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */

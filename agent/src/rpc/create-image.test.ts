@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { type CreateImageRequest, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   MIB,
   checkClean,
@@ -20,7 +20,6 @@ const base = await makeTempDir('create-image-');
 const root = join(base, 'datastores');
 mkdirSync(join(root, '0/42'), { recursive: true });
 const { agent, call } = localAgent(root);
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

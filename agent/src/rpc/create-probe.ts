@@ -4,6 +4,7 @@ import type {
   CreateProbeRequest,
   CreateProbeResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { descriptorPath, openVerifiedDirectory } from '../transfer/verified-open.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField, requirePath } from './validate.js';
 
@@ -31,7 +32,21 @@ export async function createProbe(
     );
   }
   const localDir = await agent.roots.resolveTarget(dir, 'dir');
-  const here = where(agent, dir);
+  const created = await writeProbe(localDir, name, where(agent, dir));
+  const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+  call.log.debug({ path, created }, 'probe created');
+  return { path, created };
+}
+
+/**
+ * Creates the empty file `name` in `localDir` (the real path resolveTarget confined) through a
+ * descriptor of the directory, opened without following a symlink and proved to be at `localDir`:
+ * a directory, or an ancestor, swapped for a symlink after the path was confined is refused
+ * (PATH_OUTSIDE_ROOTS), never followed out of the roots
+ * (docs/security.md#the-data-path-and-symlinks). `here` names the
+ * directory in errors. True when the file was made, false when an earlier call's probe is there.
+ */
+export async function writeProbe(localDir: string, name: string, here: string): Promise<boolean> {
   const isDirectory = await stat(localDir).then(
     (s) => s.isDirectory(),
     (err: NodeJS.ErrnoException) => {
@@ -40,22 +55,26 @@ export async function createProbe(
     },
   );
   if (!isDirectory) throw new StorageError('NOT_FOUND', `create probe in ${here}: no such directory`);
-  // 'wx': never truncate an existing file. No lock: the name is new and only its caller knows it.
-  const created = await writeFile(`${localDir}/${name}`, '', { flag: 'wx' }).then(
-    () => true,
-    async (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EEXIST' && (await isEmptyFile(`${localDir}/${name}`))) return false;
-      if (err.code === 'EEXIST')
-        throw new StorageError(
-          'ALREADY_EXISTS',
-          `create probe ${name} in ${here}: something else holds the name`,
-        );
-      throw asStorageError(err, 'create probe in', here);
-    },
-  );
-  const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
-  call.log.debug({ path, created }, 'probe created');
-  return { path, created };
+  const dir = await openVerifiedDirectory(localDir, `create probe in ${here}`);
+  try {
+    const probe = `${descriptorPath(dir)}/${name}`;
+    // 'wx': never truncate an existing file, never follow a symlink at the name. No lock: the name
+    // is new and only its caller knows it.
+    return await writeFile(probe, '', { flag: 'wx' }).then(
+      () => true,
+      async (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST' && (await isEmptyFile(probe))) return false;
+        if (err.code === 'EEXIST')
+          throw new StorageError(
+            'ALREADY_EXISTS',
+            `create probe ${name} in ${here}: something else holds the name`,
+          );
+        throw asStorageError(err, 'create probe in', here);
+      },
+    );
+  } finally {
+    await dir.close();
+  }
 }
 
 /** The probe an earlier call made: an empty regular file (never a symlink). */

@@ -16,7 +16,7 @@ import {
   ImageFormat,
   type LinkImageRequest,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   localAgent,
@@ -34,7 +34,6 @@ const root = join(base, 'datastores');
 mkdirSync(join(root, '0'), { recursive: true });
 mkdirSync(join(root, '1'), { recursive: true });
 const { agent, call } = localAgent(root);
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

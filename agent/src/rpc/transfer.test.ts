@@ -29,6 +29,7 @@ function context(dataPath: Partial<DataPath>): { agent: AgentContext; call: Call
     copyLocal: () => Promise.reject(new Error('unused')),
     libvirtUri: DEFAULT_LIBVIRT_URI,
     monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, log),
+    imports: { dirs: ['/var/tmp'], ca: [] },
   };
   return { agent, call: { signal: new AbortController().signal, log } };
 }

@@ -6,7 +6,7 @@ import { convertImage } from '../rpc/convert.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
 import { snapshotRevert } from '../rpc/snapshot-revert.js';
-import { LOCATION, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
+import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import {
   KIB,
   checkClean,
@@ -34,7 +34,6 @@ const FULL_CHECK_EVERY = 5;
 const base = await makeTempDir('snapshot-sequence-');
 const root = join(base, 'datastores');
 const { agent, call } = localAgent(root);
-const ds = (rel: string): string => `${LOCATION}/${rel}`;
 const local = (rel: string): string => join(root, rel);
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

@@ -1,4 +1,5 @@
-import { lstat, readFile, readdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { writeAtomically } from '../../../common/src/files/atomic-file.js';
@@ -29,6 +30,32 @@ export interface SnapDir {
   readonly currents: ReadonlyMap<number, number>;
 }
 
+/** A `.current` pointer holds one path; anything longer is not one. */
+const POINTER_MAX_BYTES = 4096;
+
+/**
+ * Reads a `.current` pointer without following a symlink (a planted `N.current -> /etc/...` would
+ * otherwise be read, and quoted in the error) and only when it is a small regular file.
+ */
+async function readPointer(file: string, what: string): Promise<string> {
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ELOOP')
+        throw new StorageError('BAD_LAYOUT', `${what} is a symlink, not a pointer file`);
+      throw err;
+    },
+  );
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > POINTER_MAX_BYTES) {
+      throw new StorageError('BAD_LAYOUT', `${what} is not a pointer file (a small regular file)`);
+    }
+    return (await fh.readFile('utf8')).trim();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Reads a snap dir; an absent directory reads as empty. */
 export async function readSnapDir(dir: string, what: string): Promise<SnapDir> {
   const short = basename(dir);
@@ -51,12 +78,14 @@ export async function readSnapDir(dir: string, what: string): Promise<SnapDir> {
     if (id === undefined) continue;
     // OpenNebula writes the absolute path of a sibling; only its name matters (the prefix is the
     // host's own view of the datastore, which may differ from this agent's).
-    const text = (await readFile(join(dir, name), 'utf8')).trim();
+    const text = await readPointer(join(dir, name), `${what}: ${short}/${name}`);
     const target = snapshotIdOf(basename(text));
     if (target === undefined || !files.has(target)) {
+      // Only the pointer's last name is quoted, shortened: its text is the disk owner's to write.
+      const quoted = basename(text).slice(0, 64);
       throw new StorageError(
         'BAD_LAYOUT',
-        `${what}: ${short}/${name} points at "${text}", which is not a snapshot file in ${short}`,
+        `${what}: ${short}/${name} points at "${quoted}", which is not a snapshot file in ${short}`,
       );
     }
     currents.set(id, target);

@@ -117,25 +117,31 @@ export class TransferService {
 
   async openSend(req: OpenSendRequest): Promise<OpenSendResponse> {
     if (!req.path) throw new StorageError('INVALID_ARGUMENT', 'OpenSend: path is required');
-    // An unbound ticket would let any agent of the cloud that saw it pull the data.
-    if (!req.receiverName)
-      throw new StorageError(
-        'INVALID_ARGUMENT',
-        'OpenSend: receiver_name is required (the agent that will pull)',
-      );
-    if (!CERTIFICATE_NAME_PATTERN.test(req.receiverName))
-      throw new StorageError(
-        'INVALID_ARGUMENT',
-        `OpenSend: receiver_name "${req.receiverName}" is not an agent name`,
-      );
-    if (req.ttlSeconds > MAX_TICKET_TTL_SECONDS) {
-      throw new StorageError(
-        'INVALID_ARGUMENT',
-        `OpenSend: ttl_seconds ${req.ttlSeconds} exceeds ${MAX_TICKET_TTL_SECONDS}`,
-      );
-    }
+    checkTicketRequest('OpenSend', req);
     const root = await this.sendRoot(req.path);
-    const { manifest, files } = await buildManifest(root);
+    return this.issue(root, await buildManifest(root), req);
+  }
+
+  /**
+   * OpenImportSource's half on the data path: a ticket for one regular file outside the roots, at
+   * `file` (a real path its caller has checked against the import rules,
+   * docs/image-datastore.md#registering-an-image-cp-on-the-agent). It is served like any OpenSend
+   * file: opened without following symlinks and proven to be the very file (device and inode) the
+   * manifest described. `path` is the operator's name for it, for logs.
+   */
+  async openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse> {
+    checkTicketRequest('OpenImportSource', req);
+    const source = await buildManifest(req.file);
+    if (rootKind(source.manifest) !== 'file')
+      throw new StorageError('INVALID_ARGUMENT', `OpenImportSource: ${req.path} is not a regular file`);
+    return this.issue(req.file, source, req);
+  }
+
+  private issue(
+    root: string,
+    { manifest, files }: Awaited<ReturnType<typeof buildManifest>>,
+    req: OpenSendRequest,
+  ): OpenSendResponse {
     const { ticket } = this.tickets.issue(
       { root, path: req.path, manifest, files, receiver: req.receiverName },
       req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS,
@@ -241,6 +247,26 @@ export class TransferService {
     this.tickets.clear();
     await this.server.close();
   }
+}
+
+/** A ticket is bound to a named receiver and lives briefly: what OpenSend and OpenImportSource check. */
+function checkTicketRequest(rpc: string, req: OpenSendRequest): void {
+  // An unbound ticket would let any agent of the cloud that saw it pull the data.
+  if (!req.receiverName)
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${rpc}: receiver_name is required (the agent that will pull)`,
+    );
+  if (!CERTIFICATE_NAME_PATTERN.test(req.receiverName))
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${rpc}: receiver_name "${req.receiverName}" is not an agent name`,
+    );
+  if (req.ttlSeconds > MAX_TICKET_TTL_SECONDS)
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${rpc}: ttl_seconds ${req.ttlSeconds} exceeds ${MAX_TICKET_TTL_SECONDS}`,
+    );
 }
 
 /** Refuses to rename into place anything but the temporary root the receive created. */

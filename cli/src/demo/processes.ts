@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { type Server, createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,16 +22,39 @@ export function distEntry(relative: string): string {
   return file;
 }
 
-/** A free TCP port on loopback (bound and released; loopback races are not a concern here). */
-export function freePort(): Promise<number> {
+/** A free TCP port on loopback (bound and released). Several at once: freePorts. */
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port on 127.0.0.1');
+  return port;
+}
+
+/**
+ * `n` distinct free TCP ports on loopback. Each is bound until all `n` are chosen, so the kernel
+ * cannot hand one out twice (as it can to picks made one after another, each released before the
+ * next); then all are released, also when a bind fails.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`freePorts: n must be a whole number >= 0 (got ${n})`);
+  const held: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) held.push(await listenOnLoopback());
+    return held.map((srv) => {
+      const addr = srv.address();
+      if (typeof addr !== 'object' || !addr) throw new Error('a loopback listener has no port');
+      return addr.port;
+    });
+  } finally {
+    await Promise.all(held.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  }
+}
+
+/** A TCP listener on an ephemeral loopback port. */
+function listenOnLoopback(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
   });
 }
 

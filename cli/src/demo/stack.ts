@@ -10,7 +10,7 @@ import { startFakeOned, type FakeOned } from './fake-oned/fake-oned.js';
 import { initCa, issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
 import {
   distEntry,
-  freePort,
+  freePorts,
   socketAccepts,
   startDaemon,
   stopDaemon,
@@ -96,17 +96,17 @@ export class Stack {
 
     const datastoreDirs: Record<string, string> = {};
     const agents = new Map<string, AgentProcess>();
-    for (const name of hosts) {
+    // Every agent's two ports (gRPC, data path) are chosen here, all at once so no two are the same,
+    // never left to the agent (port 0): an ephemeral port the kernel picks at an agent's start could
+    // be one this stack has already handed to another listener.
+    const ports = await freePorts(2 * hosts.length);
+    for (const [i, name] of hosts.entries()) {
       await issueCertificate(dirs.pki, name, ['127.0.0.1'], false, 'agent');
       const dsDir = opts.hostDirs?.[name] ?? join(baseDir, 'hosts', name, 'datastores');
       if (name === frontend) await mkdir(join(baseDir, 'hosts', name, 'vms'), { recursive: true });
       await mkdir(dsDir, { recursive: true });
       datastoreDirs[name] = dsDir;
-      // Both ports are chosen here, never left to the agent (port 0): an ephemeral port the kernel
-      // picks at the agent's start could be one this stack has already handed to another listener.
-      const port = await freePort();
-      let dataPort = await freePort();
-      while (dataPort === port) dataPort = await freePort();
+      const [port, dataPort] = ports.slice(2 * i, 2 * i + 2) as [number, number];
       const files = pkiFiles(dirs.pki, name);
       const runAs = opts.agentRunAs?.(name);
       // The key is the owner's alone (0600): an agent started as another user must own it to read it.

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { VmDisk } from '../oned/vm-disk.js';
+import { ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ActionContext } from './action-context.js';
 import { copyFormat, diskFormat, imageFormat, parseDiskArg, snapDirFor } from './disk-facts.js';
 
 const disk = (attrs: Record<string, string>): VmDisk => new VmDisk(7, 1, attrs);
 const ctx = (driver: string, action: string): ActionContext => ({ driver, action }) as ActionContext;
+/** The contract's values, spelled out so the tests do not check imageFormat against itself. */
+const WIRE = { raw: ImageFormat.IMAGE_FORMAT_RAW, qcow2: ImageFormat.IMAGE_FORMAT_QCOW2 } as const;
 
 describe('disk facts', () => {
   it('parseDiskArg gives the disk id and refuses a VM directory', () => {
@@ -19,6 +22,18 @@ describe('disk facts', () => {
   });
 
   it.each([
+    ['qcow2', WIRE.qcow2],
+    ['QCOW2', WIRE.qcow2],
+    ['raw', WIRE.raw],
+    ['Raw', WIRE.raw],
+    ['vmdk', undefined],
+    ['swap', undefined],
+    ['', undefined],
+  ] as const)('imageFormat(%j) = %s: the one map from oned format names to the contract', (name, format) => {
+    expect(imageFormat(name)).toBe(format);
+  });
+
+  it.each([
     [{ IMAGE_ID: '3', FORMAT: 'qcow2', DRIVER: 'raw' }, 'qcow2'],
     [{ IMAGE_ID: '3', FORMAT: 'RAW' }, 'raw'],
     [{ IMAGE_ID: '3', DRIVER: 'qcow2' }, 'qcow2'],
@@ -26,7 +41,7 @@ describe('disk facts', () => {
     [{ TYPE: 'fs', SIZE: '64' }, 'raw'],
     [{ TYPE: 'fs', FORMAT: 'qcow2' }, 'qcow2'],
   ] as const)('diskFormat(%j) = %s: what oned knows, never the image', (attrs, format) => {
-    expect(diskFormat(disk(attrs), 'VM 7 DISK 1')).toBe(imageFormat(format));
+    expect(diskFormat(disk(attrs), 'VM 7 DISK 1')).toBe(WIRE[format]);
   });
 
   it('diskFormat refuses an unknown format, an image disk without one, and no disk', () => {
@@ -47,7 +62,7 @@ describe('disk facts', () => {
     [{ FORMAT: 'raw' }, 'raw'],
     [{}, 'raw'],
   ] as const)('copyFormat(%j) = %s', (attrs, format) => {
-    expect(copyFormat(disk(attrs))).toBe(imageFormat(format));
+    expect(copyFormat(disk(attrs))).toBe(WIRE[format]);
   });
 
   it.each([

@@ -14,16 +14,27 @@ export function parseDiskArg(arg: string | undefined, field: string): HostPath &
   return { ...disk, diskId };
 }
 
-/** The image format a new copy of the disk gets: qcow2 stays qcow2, anything else is written raw. */
-export function copyFormat(disk: VmDisk | undefined): ImageFormat {
-  return (disk?.format ?? 'raw').toLowerCase() === 'qcow2'
-    ? ImageFormat.IMAGE_FORMAT_QCOW2
-    : ImageFormat.IMAGE_FORMAT_RAW;
+/**
+ * The one map from oned's format names (DISK/FORMAT, DISK/DRIVER, mkimage's format argument; in
+ * any case) to the agent's contract: qcow2 and raw are the formats the drivers handle; any other
+ * name is undefined, and the caller decides (refuses it naming where it came from, or writes raw).
+ */
+export function imageFormat(name: 'raw' | 'qcow2'): ImageFormat;
+export function imageFormat(name: string): ImageFormat | undefined;
+export function imageFormat(name: string): ImageFormat | undefined {
+  switch (name.toLowerCase()) {
+    case 'qcow2':
+      return ImageFormat.IMAGE_FORMAT_QCOW2;
+    case 'raw':
+      return ImageFormat.IMAGE_FORMAT_RAW;
+    default:
+      return undefined;
+  }
 }
 
-/** oned's format names (DISK/FORMAT, mkimage's argument) as the agent's contract spells them. */
-export function imageFormat(name: 'raw' | 'qcow2'): ImageFormat {
-  return name === 'qcow2' ? ImageFormat.IMAGE_FORMAT_QCOW2 : ImageFormat.IMAGE_FORMAT_RAW;
+/** The image format a new copy of the disk gets: qcow2 stays qcow2, anything else is written raw. */
+export function copyFormat(disk: VmDisk | undefined): ImageFormat {
+  return imageFormat(disk?.format ?? 'raw') ?? ImageFormat.IMAGE_FORMAT_RAW;
 }
 
 /**
@@ -58,11 +69,12 @@ export function diskFormat(disk: VmDisk | undefined, owner: string): ImageFormat
       `VM ${disk.vmId} DISK ${disk.diskId} has neither FORMAT nor DRIVER: its image format is unknown`,
     );
   }
-  if (value !== 'raw' && value !== 'qcow2') {
+  const format = imageFormat(value);
+  if (format === undefined) {
     throw new StorageError(
       'INVALID_ARGUMENT',
       `VM ${disk.vmId} DISK ${disk.diskId} ${name} is ${JSON.stringify(value)}; only raw and qcow2 are supported`,
     );
   }
-  return imageFormat(value);
+  return format;
 }

@@ -22,6 +22,7 @@ import {
   makeDatastores,
   makePki,
   makeTempDir,
+  ds,
 } from '../../support/agent/agent-fixture.js';
 import { CleanupTracker } from './cleanup-tracker.js';
 
@@ -40,8 +41,6 @@ export interface ConformanceAgent {
   /** The local path of `rel`, under the root. */
   local(rel: string): string;
 }
-
-export const ds = (rel: string): string => `${LOCATION}/${rel}`;
 
 export function useConformanceAgent(extraConfig: Record<string, unknown> = {}): ConformanceAgent {
   let base = '';

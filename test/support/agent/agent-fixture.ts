@@ -13,6 +13,8 @@ export const AGENT_NAME = 'host01';
 /** The name of the coordinator's certificate (role coordinator), as the README and the demo name it. */
 export const COORDINATOR_NAME = 'coordinator';
 export const LOCATION = '/var/lib/one/datastores';
+/** The oned-view path of `rel` under LOCATION (`ds('0/42/disk.0')`): what a driver call names. */
+export const ds = (rel: string): string => `${LOCATION}/${rel}`;
 /** Every test call gets a deadline: a hung agent fails the test instead of hanging it. */
 export const CALL_DEADLINE_MS = 15_000;
 
@@ -51,18 +53,19 @@ export async function makeDatastores(base: string): Promise<string> {
 }
 
 /**
- * A client of the agent AGENT_NAME presenting `pkiDir`'s coordinator certificate (or, with `as`,
- * the certificate of that name, e.g. another agent's; or none) and checking the agent's name.
+ * A client of the agent AGENT_NAME (or `agent`) presenting `pkiDir`'s coordinator certificate (or,
+ * with `as`, the certificate of that name, e.g. another agent's; or none) and checking the agent's name.
  */
 export function agentClient(
   port: number,
   pkiDir: string,
   withCertificate = true,
   as = COORDINATOR_NAME,
+  agent = AGENT_NAME,
 ): AgentServiceClient {
   const tls = loadTls(pkiFiles(pkiDir, as), 'test');
   const credentials = withCertificate ? clientCredentials(tls) : grpc.credentials.createSsl(tls.ca);
-  return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(AGENT_NAME));
+  return new AgentServiceClient(`127.0.0.1:${port}`, credentials, channelOptions(agent));
 }
 
 type UnaryMethod<Req, Res> = (

@@ -81,10 +81,12 @@ export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext
       dataAddress: () => '127.0.0.1:1',
       openSend: () => Promise.reject(new Error('unused')),
       receive: () => Promise.reject(new Error('unused')),
+      openImportSource: () => Promise.reject(new Error('unused')),
     },
     copyLocal,
     libvirtUri: DEFAULT_LIBVIRT_URI,
     monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, silent),
+    imports: { dirs: ['/var/tmp'], ca: [] },
   };
   return { agent, call: { signal: new AbortController().signal, log: silent } };
 }

@@ -17,7 +17,7 @@ import {
 import { snapshotCreate } from '../../../agent/src/rpc/snapshot-create.js';
 import { snapshotDelete } from '../../../agent/src/rpc/snapshot-delete.js';
 import { snapshotRevert } from '../../../agent/src/rpc/snapshot-revert.js';
-import { LOCATION, makeTempDir } from './agent-fixture.js';
+import { ds, makeTempDir } from './agent-fixture.js';
 import { KIB, localAgent, patternMismatches, qemuImg, writePattern } from './disk-testing.js';
 
 const SLOT = 64 * KIB;
@@ -36,7 +36,6 @@ export async function qcow2SnapshotFixture() {
   const base = await makeTempDir('qcow2-snapshots-');
   const root = join(base, 'datastores');
   const { agent, call } = localAgent(root);
-  const ds = (rel: string): string => `${LOCATION}/${rel}`;
   const local = (rel: string): string => join(root, rel);
 
   afterAll(() => rmSync(base, { recursive: true, force: true }));

@@ -79,8 +79,6 @@ export function useAgentServer(extraConfig: Record<string, unknown> = {}): Agent
   return ctx;
 }
 
-export const ds = (rel: string): string => `${LOCATION}/${rel}`;
-
 export async function repeat<T>(fn: () => Promise<T>): Promise<T[]> {
   const results: T[] = [];
   for (let i = 0; i < REPEATS; i++) results.push(await fn());

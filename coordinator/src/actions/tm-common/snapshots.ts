@@ -37,14 +37,15 @@ async function snapshotCall(
     throw new StorageError('INVALID_ARGUMENT', `argument snapshot_id must not be negative, got ${snapId}`);
   const diskId = disk.diskId;
   const vm = await fetchVm(ctx, vmId);
-  const format = (vm.disk(diskId)?.format ?? 'raw').toLowerCase();
-  if (format !== 'raw' && format !== 'qcow2') {
+  const name = vm.disk(diskId)?.format ?? 'raw';
+  const format = imageFormat(name);
+  if (format === undefined) {
     throw new StorageError(
       'INVALID_ARGUMENT',
-      `VM ${vmId} DISK ${diskId} has FORMAT ${format}: snapshots need raw or qcow2`,
+      `VM ${vmId} DISK ${diskId} has FORMAT ${name.toLowerCase()}: snapshots need raw or qcow2`,
     );
   }
-  return { disk, snapId, vm, diskId, format: imageFormat(format), snapDir: snapDirFor(ctx, vm.disk(diskId)) };
+  return { disk, snapId, vm, diskId, format, snapDir: snapDirFor(ctx, vm.disk(diskId)) };
 }
 
 /** snap_create of a powered-off VM (docs/opennebula/snapshots.md#snap_create): qcow2 overlay chain or a raw full copy. */

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { Digests } from './digests.js';
+
+const DATA = Buffer.from('the bytes as fetched');
+const MD5 = createHash('md5').update(DATA).digest('hex');
+const SHA1 = createHash('sha1').update(DATA).digest('hex');
+
+function run(md5: string, sha1: string): { md5: string } {
+  const d = new Digests({ md5, sha1 }, 'cp image 7');
+  d.update(DATA.subarray(0, 5));
+  d.update(DATA.subarray(5));
+  return d.verify('cp image 7');
+}
+
+describe('Digests', () => {
+  it.each([
+    ['none', '', ''],
+    ['md5', MD5, ''],
+    ['md5 in upper case', MD5.toUpperCase(), ''],
+    ['sha1', '', SHA1],
+    ['both', MD5, SHA1.toUpperCase()],
+  ])('accepts %s and always returns the MD5', (_t, md5, sha1) => {
+    expect(run(md5, sha1)).toEqual({ md5: MD5 });
+  });
+
+  it.each([
+    ['a wrong md5', '0'.repeat(32), '', /MD5 mismatch: expected 0{32}, got [0-9a-f]{32}/],
+    ['a wrong sha1 with a right md5', MD5, 'f'.repeat(40), /SHA1 mismatch: expected f{40}, got/],
+  ])('refuses %s with CHECKSUM_MISMATCH', (_t, md5, sha1, message) => {
+    expect(() => run(md5, sha1)).toThrow(
+      expect.objectContaining({
+        reason: 'CHECKSUM_MISMATCH',
+        message: expect.stringMatching(message) as unknown,
+      }),
+    );
+  });
+
+  it.each([
+    ['md5', 'abc', ''],
+    ['sha1', '', MD5],
+  ])('a malformed %s is INVALID_ARGUMENT before anything is read', (field, md5, sha1) => {
+    expect(() => new Digests({ md5, sha1 }, 'cp image 7')).toThrow(
+      expect.objectContaining({
+        reason: 'INVALID_ARGUMENT',
+        message: expect.stringContaining(`${field} must be`) as unknown,
+      }),
+    );
+  });
+});

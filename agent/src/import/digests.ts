@@ -1,0 +1,51 @@
+import { createHash, type Hash } from 'node:crypto';
+import { StorageError } from '../../../common/src/errors.js';
+
+const HEX_LENGTH = { md5: 32, sha1: 40 } as const;
+type Algorithm = keyof typeof HEX_LENGTH;
+
+/**
+ * The checksums of an import, over the bytes as fetched (before decompression: what OpenNebula's
+ * downloader checks). MD5 is always computed, for the response; an expected MD5 and SHA-1 are each
+ * checked when given (both, where the downloader checks only the last option it was passed), in
+ * either case (docs/image-datastore.md#registering-an-image-cp-on-the-agent).
+ */
+export class Digests {
+  private readonly md5 = createHash('md5');
+  private readonly sha1: Hash | undefined;
+  private readonly expected: Partial<Record<Algorithm, string>>;
+
+  constructor(expected: { md5: string; sha1: string }, what: string) {
+    this.expected = {};
+    for (const algorithm of ['md5', 'sha1'] as const) {
+      const value = expected[algorithm].trim().toLowerCase();
+      if (value === '') continue;
+      if (!new RegExp(`^[0-9a-f]{${HEX_LENGTH[algorithm]}}$`).test(value))
+        throw new StorageError(
+          'INVALID_ARGUMENT',
+          `${what}: ${algorithm} must be ${HEX_LENGTH[algorithm]} hex digits, got ${JSON.stringify(expected[algorithm])}`,
+        );
+      this.expected[algorithm] = value;
+    }
+    this.sha1 = this.expected.sha1 !== undefined ? createHash('sha1') : undefined;
+  }
+
+  update(chunk: Buffer): void {
+    this.md5.update(chunk);
+    this.sha1?.update(chunk);
+  }
+
+  /** Ends the digests; DATA_LOSS (CHECKSUM_MISMATCH) naming the expected and the computed value. */
+  verify(what: string): { md5: string } {
+    const got = { md5: this.md5.digest('hex'), sha1: this.sha1?.digest('hex') };
+    for (const algorithm of ['md5', 'sha1'] as const) {
+      const want = this.expected[algorithm];
+      if (want !== undefined && got[algorithm] !== want)
+        throw new StorageError(
+          'CHECKSUM_MISMATCH',
+          `${what}: ${algorithm.toUpperCase()} mismatch: expected ${want}, got ${got[algorithm] ?? ''}`,
+        );
+    }
+    return { md5: got.md5 };
+  }
+}

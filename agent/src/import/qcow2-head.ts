@@ -1,0 +1,76 @@
+/**
+ * The fields of a qcow2 header an import needs, read from its first bytes by our own code
+ * (docs/interop/qcow2.txt in qemu): qemu-img is never asked to guess what an upload is.
+ */
+export interface Qcow2Head {
+  version: number;
+  /** Where the backing file's name is stored; 0 when the image has none. */
+  backingFileOffset: bigint;
+  virtualSize: bigint;
+  clusterBits: number;
+  /** Incompatible feature bits (version 3; 0 for version 2). */
+  incompatibleFeatures: bigint;
+  /** The header names an external data file (incompatible bit 2, or the data file name extension). */
+  externalDataFile: boolean;
+}
+
+/** qcow2's magic, "QFI\xfb". */
+export const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+/** Version 2 headers are 72 bytes; version 3 at least 104 and say how long they are. */
+const V2_HEADER_BYTES = 72;
+const V3_HEADER_BYTES = 104;
+const EXTERNAL_DATA_FILE_BIT = 1n << 2n;
+/** Header extension "data file name" (0x44415441). */
+const DATA_FILE_EXTENSION = 0x44415441;
+const END_OF_EXTENSIONS = 0;
+/** qemu's own bounds on the cluster size: 512 B to 2 MiB. */
+const MIN_CLUSTER_BITS = 9;
+const MAX_CLUSTER_BITS = 21;
+
+/**
+ * Parses the header at the start of `head`; undefined when `head` does not start with the qcow2
+ * magic. A header too short, of an unknown version, or with impossible fields gives `problem`.
+ */
+export function readQcow2Head(head: Buffer): Qcow2Head | { problem: string } | undefined {
+  if (head.length < QCOW2_MAGIC.length || !head.subarray(0, 4).equals(QCOW2_MAGIC)) return undefined;
+  if (head.length < V2_HEADER_BYTES)
+    return { problem: `its qcow2 header is cut short (${head.length} bytes)` };
+  const version = head.readUInt32BE(4);
+  if (version !== 2 && version !== 3)
+    return { problem: `qcow2 version ${version} is not supported (2 or 3)` };
+  const clusterBits = head.readUInt32BE(20);
+  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS)
+    return { problem: `its qcow2 header gives an impossible cluster size (2^${clusterBits})` };
+  let incompatibleFeatures = 0n;
+  let headerLength = V2_HEADER_BYTES;
+  if (version === 3) {
+    if (head.length < V3_HEADER_BYTES)
+      return { problem: `its qcow2 header is cut short (${head.length} bytes)` };
+    incompatibleFeatures = head.readBigUInt64BE(72);
+    headerLength = head.readUInt32BE(100);
+    if (headerLength < V3_HEADER_BYTES || headerLength % 8 !== 0)
+      return { problem: `its qcow2 header length ${headerLength} is impossible` };
+  }
+  return {
+    version,
+    backingFileOffset: head.readBigUInt64BE(8),
+    virtualSize: head.readBigUInt64BE(24),
+    clusterBits,
+    incompatibleFeatures,
+    externalDataFile:
+      (incompatibleFeatures & EXTERNAL_DATA_FILE_BIT) !== 0n || hasDataFileExtension(head, headerLength),
+  };
+}
+
+/** Walks the header extensions (as far as `head` reaches) looking for a data file name. */
+function hasDataFileExtension(head: Buffer, start: number): boolean {
+  let at = start;
+  while (at + 8 <= head.length) {
+    const type = head.readUInt32BE(at);
+    const length = head.readUInt32BE(at + 4);
+    if (type === END_OF_EXTENSIONS) return false;
+    if (type === DATA_FILE_EXTENSION) return true;
+    at += 8 + Math.ceil(length / 8) * 8;
+  }
+  return false;
+}
