@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseCoordinatorConfig } from './config.js';
 
@@ -33,6 +34,17 @@ describe('coordinator config', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it("defaults the implicit RESTRICTED_DIRS to OpenNebula's, with this user's home", () => {
+    const dirs = parseCoordinatorConfig(valid, 'c.yaml').imageDatastore.implicitRestrictedDirs;
+    expect(dirs.slice(0, 2)).toEqual(['/var/lib/one/', '/etc/one/']);
+    expect(dirs[2]).toBe(`${userInfo().homedir.replace(/\/+$/, '')}/`);
+    const set = parseCoordinatorConfig(
+      { ...valid, imageDatastore: { implicitRestrictedDirs: ['/opt/one/var/'] } },
+      'c.yaml',
+    );
+    expect(set.imageDatastore.implicitRestrictedDirs).toEqual(['/opt/one/var/']);
+  });
+
   it.each([
     [['socket'], 'run/x.sock', 'config c.yaml: socket: must be an absolute path'],
     [['frontend'], 'fe', 'config c.yaml: frontend: names "fe", which is not one of the agents'],
@@ -47,6 +59,16 @@ describe('coordinator config', () => {
     [['frontendAliases'], 'fe', 'config c.yaml: frontendAliases: must be a list of non-empty strings'],
     [['journl'], '/x', 'config c.yaml: journl: unknown setting'],
     [['socketGroup'], 'one admin', 'config c.yaml: socketGroup: "one admin" is not a group name or gid'],
+    [
+      ['imageDatastore'],
+      { implicitRestrictedDirs: ['etc/one'] },
+      'config c.yaml: imageDatastore.implicitRestrictedDirs: "etc/one" is not an absolute path',
+    ],
+    [
+      ['imageDatastore'],
+      { restrictedDirs: ['/etc/one'] },
+      'config c.yaml: imageDatastore.restrictedDirs: unknown setting',
+    ],
   ])('%j = %j → %s', (path, value, message) => {
     expect(() => parseCoordinatorConfig(withChange(path, value), 'c.yaml')).toThrowError(message);
   });

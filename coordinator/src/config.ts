@@ -1,3 +1,4 @@
+import { homedir, userInfo } from 'node:os';
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
@@ -49,6 +50,15 @@ export interface CoordinatorConfig {
   agents: Map<string, AgentEndpoint>;
   tls: TlsFiles;
   deadlines: { controlMs: number; transferMs: number };
+  /** The image datastore driver `grpc` (docs/image-datastore.md). */
+  imageDatastore: {
+    /**
+     * Directories no image is registered from, whatever a datastore's SAFE_DIRS say about them
+     * being restricted: OpenNebula's implicit RESTRICTED_DIRS, its own state, configuration and
+     * oneadmin's home (docs/image-datastore.md#cp). A datastore's RESTRICTED_DIRS are added.
+     */
+    implicitRestrictedDirs: string[];
+  };
   /** Where shared-datastore VM disk sizes go (MONITOR_VM, host -1): monitord on the front-end. */
   monitord: { address: string; port: number; publicKey?: string };
   log: { level: string };
@@ -79,6 +89,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const deadlines = f.object('deadlines', false);
   const log = f.object('log', false);
   const monitord = parseMonitord(f);
+  const imageDatastore = parseImageDatastore(f);
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
@@ -100,6 +111,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
       transferMs:
         deadlines?.int('transferMs', DEFAULT_TRANSFER_DEADLINE_MS, 100) ?? DEFAULT_TRANSFER_DEADLINE_MS,
     },
+    imageDatastore,
     monitord,
     log: { level: log?.string('level', 'info') ?? 'info' },
     source,
@@ -117,6 +129,31 @@ function parseSocketGroup(f: Fields): string | undefined {
   const group = f.string('socketGroup');
   if (!GROUP_PATTERN.test(group)) f.fail('socketGroup', `"${group}" is not a group name or gid`);
   return group;
+}
+
+/**
+ * OpenNebula's implicit RESTRICTED_DIRS in its system-wide layout: `/var/lib/one/`, `/etc/one/` and
+ * the home of the user the driver runs as (oneadmin; the coordinator runs as that user).
+ */
+export function defaultImplicitRestrictedDirs(): string[] {
+  let home: string;
+  try {
+    home = userInfo().homedir;
+  } catch {
+    home = homedir();
+  }
+  return ['/var/lib/one/', '/etc/one/', `${home.replace(/\/+$/, '')}/`];
+}
+
+function parseImageDatastore(f: Fields): CoordinatorConfig['imageDatastore'] {
+  const d = f.object('imageDatastore', false);
+  const dirs =
+    d?.stringList('implicitRestrictedDirs', defaultImplicitRestrictedDirs()) ??
+    defaultImplicitRestrictedDirs();
+  const relative = dirs.find((dir) => !dir.startsWith('/'));
+  if (d && relative !== undefined) d.fail('implicitRestrictedDirs', `"${relative}" is not an absolute path`);
+  d?.done();
+  return { implicitRestrictedDirs: dirs };
 }
 
 const DEFAULT_MONITORD = MONITORD_DEFAULTS;

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { runTool } from '../../../common/src/tools/run-tool.js';
 import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { MIB } from '../../../common/src/units.js';
+import { FILESYSTEMS, type Filesystem } from '../../../common/src/images/filesystems.js';
 import { IMAGE_FORMATS, convert, create } from '../qemu/qemu-img.js';
 
 /** Formats mkimage accepts: the two image formats, and "swap" (a raw image holding swap space). */
@@ -18,9 +19,8 @@ export const FILESYSTEM_FORCE_FLAGS = {
   ext4: ['-F'],
   xfs: ['-f'],
   vfat: [],
-} as const satisfies Record<string, readonly string[]>;
-export type Filesystem = keyof typeof FILESYSTEM_FORCE_FLAGS;
-export const FILESYSTEMS = Object.keys(FILESYSTEM_FORCE_FLAGS) as Filesystem[];
+} as const satisfies Record<Filesystem, readonly string[]>;
+export { FILESYSTEMS, type Filesystem };
 
 /** mkswap's label, as OpenNebula sets it (guests mount swap by LABEL=swap). */
 export const SWAP_LABEL = 'swap';

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { findHandler } from './dispatch.js';
+import { cloneImage } from './ds-image/clone.js';
+import { cpImage } from './ds-image/cp.js';
 import { monitorImageDs } from './ds-image/monitor.js';
 import { monitorSharedSystemDs } from './tm-shared/monitor.js';
 import { cloneLocal } from './tm-local/clone.js';
@@ -32,7 +34,9 @@ describe('findHandler', () => {
     ['tm', 'grpc_qcow2', 'clone.ssh', cloneLocal],
     ['tm', 'grpc_qcow2', 'delete.ssh', deleteLocal],
     ['tm', 'nosuch', 'clone', undefined],
-    ['datastore', 'grpc', 'clone', undefined],
+    ['datastore', 'grpc', 'clone', cloneImage],
+    ['datastore', 'grpc', 'cp', cpImage],
+    ['datastore', 'grpc', 'restore', undefined],
     ['tm', 'grpc_qcow2', 'monitor', monitorSharedSystemDs],
     ['datastore', 'grpc', 'monitor', monitorImageDs],
     ['datastore', 'grpc_backup', 'monitor', undefined],

@@ -11,7 +11,14 @@ import {
 } from '../../../common/src/drivers/driver-actions.js';
 import type { ActionHandler } from './action-context.js';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
+import { cloneImage } from './ds-image/clone.js';
+import { cpImage } from './ds-image/cp.js';
+import { exportImage } from './ds-image/export.js';
+import { snapDeleteImage, snapFlattenImage, snapRevertImage } from './ds-image/image-snapshots.js';
+import { mkfsImage } from './ds-image/mkfs.js';
 import { monitorImageDs } from './ds-image/monitor.js';
+import { rmImage } from './ds-image/rm.js';
+import { statImage } from './ds-image/stat.js';
 import { contextLocal } from './tm-common/context.js';
 import { deleteLocal } from './tm-common/delete.js';
 import { mkimage, mkswap } from './tm-common/mkimage.js';
@@ -112,10 +119,22 @@ const TM_SHARED_MIXED: Readonly<Record<MixedAction, ActionHandler>> = {
   mvds: mvdsMixed,
 };
 
-/** Image datastore driver: only `monitor` so far. */
+/**
+ * Image datastore driver (docs/image-datastore.md#actions); restore, increment_flatten, ls, backup
+ * and backup_cancel belong to backup datastores.
+ */
 const DS_IMAGE: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
   ...notImplemented(DS_ACTIONS),
+  cp: cpImage,
+  clone: cloneImage,
+  mkfs: mkfsImage,
+  stat: statImage,
+  rm: rmImage,
   monitor: monitorImageDs,
+  snap_delete: snapDeleteImage,
+  snap_revert: snapRevertImage,
+  snap_flatten: snapFlattenImage,
+  export: exportImage,
 };
 
 /** Backup datastore driver: only backup_cancel so far. */

@@ -87,6 +87,18 @@ export const MIGRATE_ARGS = signature(
 export const MONITOR_ARGS = signature([DS_ID], 'ds-driver-action-data-base64');
 
 /**
+ * The image datastore's cp, clone, mkfs, rm and snap_* (docs/image-datastore.md#actions): the image
+ * id; DS_DRIVER_ACTION_DATA (IMAGE, DATASTORE) on stdin.
+ */
+export const DS_IMAGE_ARGS = signature([arg('image_id', 'id')], 'ds-driver-action-data-base64');
+
+/** The image datastore's stat: the id of oned's waiting request (unused); the synthetic IMAGE on stdin. */
+export const DS_STAT_ARGS = signature([arg('request_id', 'id')], 'ds-driver-action-data-base64');
+
+/** The image datastore's export, run by the marketplace driver: the marketplace app id. */
+export const DS_EXPORT_ARGS = signature([arg('app_id', 'id')], 'ds-driver-action-data-base64');
+
+/**
  * pre_backup[_live] / prebackup[_live] / post...: OpenNebula's six arguments, or the storage guide's
  * five without the backup job id (docs/opennebula/known-bugs.md#backup-hooks); the VM XML on stdin.
  */

@@ -17,7 +17,9 @@ const FIRST_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
 /**
  * Long calls: moving image data; they get the transfer deadline. A backup copies whole disks, and
- * a cancel waits for the aborted backup to wind down and for block commits.
+ * a cancel waits for the aborted backup to wind down and for block commits. Registering an image
+ * downloads it; a convert, an export (MD5 over the whole image, a flattened copy) and a snapshot
+ * revert or flatten of a persistent image copy whole images.
  */
 const TRANSFER_METHODS = new Set<AgentMethod>([
   'receive',
@@ -26,6 +28,11 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
   'backupPrepare',
   'backupFinish',
   'backupCancel',
+  'importImage',
+  'convert',
+  'exportImage',
+  'imageSnapshotRevert',
+  'imageSnapshotFlatten',
 ]);
 
 /**

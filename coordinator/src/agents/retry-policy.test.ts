@@ -40,8 +40,8 @@ describe('retry policy', () => {
     }
   });
 
-  it('does not retry Receive (a single-use ticket) or CopyDiskLive (a repeat is ALREADY_EXISTS)', () => {
-    expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual(['copyDiskLive', 'receive']);
+  it('does not retry Receive (a single-use ticket), CopyDiskLive (a repeat is ALREADY_EXISTS) or ImportImage (a download, maybe with a single-use ticket)', () => {
+    expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual(['copyDiskLive', 'importImage', 'receive']);
   });
 
   it('retries CreateProbe, whose repeat finds the same probe, and the read-only RPCs', () => {
@@ -49,6 +49,7 @@ describe('retry policy', () => {
     expect(methods.filter((m) => idempotencyLevel(m) === 'NO_SIDE_EFFECTS').sort()).toEqual([
       'hello',
       'imageInfo',
+      'probeImageSource',
       'stat',
     ]);
   });
