@@ -164,7 +164,7 @@ describe('daemons refuse a bad config with one line naming the key (exit 2)', ()
 });
 
 describe('one-storage oned-conf', () => {
-  it('prints the TM_MAD_CONF blocks that docs/oned-conf.md carries', () => {
+  it('prints the TM_MAD_CONF, DATASTORE_MAD and DS_MAD_CONF blocks that docs/oned-conf.md carries', () => {
     const r = cli(['oned-conf']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
@@ -172,6 +172,12 @@ describe('one-storage oned-conf', () => {
     );
     expect(r.stdout).toMatch(
       /NAME = "grpc_qcow2", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM", SHARED = "YES"/,
+    );
+    expect(r.stdout).toMatch(
+      /DATASTORE_MAD = \[\n(?:.*\n)*? {4}ARGUMENTS = "[^"]*-d [^" ]*,grpc -s [^"]*,grpc_qcow2"/,
+    );
+    expect(r.stdout).toMatch(
+      /DS_MAD_CONF = \[\n {4}NAME = "grpc", REQUIRED_ATTRS = "", PERSISTENT_ONLY = "NO"/,
     );
     expect(readFileSync(new URL('../docs/oned-conf.md', import.meta.url), 'utf8')).toContain(r.stdout);
   });

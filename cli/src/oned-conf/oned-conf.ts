@@ -1,7 +1,9 @@
 /**
- * The oned.conf blocks that declare one-storage's TM drivers (docs/opennebula/settings.md#driver-declarations): add the
- * names to TM_MAD's -d list and declare each driver's TM_MAD_CONF. `one-storage oned-conf` prints
- * this text and docs/oned-conf.md carries the same (a test keeps them equal).
+ * The oned.conf blocks that declare one-storage's drivers (docs/opennebula/settings.md#driver-declarations): add the
+ * TM names to TM_MAD's -d list and declare each with TM_MAD_CONF; add the image datastore driver to
+ * DATASTORE_MAD's -d list (and the shared-mode TM to its -s list, so oned sends that system
+ * datastore's MONITOR) and declare it with DS_MAD_CONF. `one-storage oned-conf` prints this text and
+ * docs/oned-conf.md carries the same (a test keeps them equal).
  */
 export const ONED_CONF_SNIPPET = `# one-storage: append grpc,grpc_qcow2 to the -d list of TM_MAD (keep your other drivers)
 TM_MAD = [
@@ -26,5 +28,19 @@ TM_MAD_CONF = [
     TM_MAD_SYSTEM = "ssh,grpc",
     LN_TARGET_SSH = "SYSTEM", CLONE_TARGET_SSH = "SYSTEM", DISK_TYPE_SSH = "FILE",
     LN_TARGET_GRPC = "SYSTEM", CLONE_TARGET_GRPC = "SYSTEM", DISK_TYPE_GRPC = "FILE"
+]
+
+# one-storage: append grpc to the -d list of DATASTORE_MAD (image datastores) and grpc_qcow2 to its
+# -s list (oned sends a shared system datastore's MONITOR through the datastore driver to the TM
+# named there; docs/opennebula/driver-protocol.md#datastore-driver). Keep your other drivers.
+DATASTORE_MAD = [
+    EXECUTABLE = "one_datastore",
+    ARGUMENTS = "-t 15 -d dummy,fs,lvm,ceph,dev,iscsi_libvirt,restic,rsync,virtiofs,interactive,grpc -s dummy,lvm,shared,ssh,local,ceph,fs_lvm,fs_lvm_ssh,qcow2,grpc_qcow2"
+]
+
+# Image datastore driver (replaces fs), with fs's settings: no required attribute, persistent and
+# non-persistent images, images may be exported to a marketplace.
+DS_MAD_CONF = [
+    NAME = "grpc", REQUIRED_ATTRS = "", PERSISTENT_ONLY = "NO", MARKETPLACE_ACTIONS = "export"
 ]
 `;

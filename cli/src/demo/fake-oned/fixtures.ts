@@ -94,6 +94,8 @@ export interface ImageFixture {
   id: number;
   name?: string;
   source: string;
+  /** Where the image was registered from (IMAGE/PATH); empty once oned has no use for it. */
+  path?: string;
   format?: string;
   /** MiB. */
   size: number;
@@ -260,7 +262,7 @@ export function imageXml(image: ImageFixture): string {
       PERSISTENT: image.persistent === true ? 1 : 0,
       REGTIME: 1700000000,
       SOURCE: image.source,
-      PATH: '',
+      PATH: image.path ?? '',
       FORMAT: image.format ?? 'qcow2',
       FS: '',
       SIZE: image.size,
@@ -295,6 +297,27 @@ export function hostXml(host: HostFixture): string {
     }) + el('TEMPLATE', cdataAttrs({ HYPERVISOR: 'kvm', ...host.template })),
   );
 }
+
+/**
+ * What one_datastore.rb writes on an image datastore action's stdin: DS_DRIVER_ACTION_DATA (the
+ * IMAGE and DATASTORE documents, as ImageManager::format_message builds it) in strict base64
+ * (docs/opennebula/image-datastore.md#invocation).
+ */
+export function dsDriverActionData(image: ImageFixture, datastore: DatastoreFixture): string {
+  return base64(el('DS_DRIVER_ACTION_DATA', imageXml(image) + datastoreXml(datastore)));
+}
+
+/**
+ * STAT's DS_DRIVER_ACTION_DATA: oned measures a PATH before the image exists, so its IMAGE holds only
+ * PATH (docs/opennebula/image-datastore.md#invocation).
+ */
+export function dsStatActionData(path: string, datastore: DatastoreFixture): string {
+  return base64(
+    el('DS_DRIVER_ACTION_DATA', el('IMAGE', textAttrs({ PATH: path })) + datastoreXml(datastore)),
+  );
+}
+
+const base64 = (xml: string): string => Buffer.from(xml).toString('base64');
 
 /** Writes <dir>/vm/<id>.xml (atomically, so the fake never serves a half-written file). */
 export function writeVmXml(dir: string, vm: VmFixture): Promise<string> {
