@@ -1,11 +1,12 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { redactExportTokens } from '../../../../common/src/export-tokens.js';
 
 /** What an IMAGE/PATH names: a URL the landing agent downloads, or a file on the front-end. */
 export type ImportPath =
   | {
       kind: 'url';
       url: string;
-      /** The URL without user and password, for messages and logs. */ shown: string;
+      /** The URL without user, password or export token, for messages and logs. */ shown: string;
     }
   | { kind: 'local'; path: string; shown: string };
 
@@ -43,7 +44,8 @@ export function classifyImportPath(path: string, owner: string): ImportPath {
     }
     url.username = '';
     url.password = '';
-    return { kind: 'url', url: path, shown: url.href };
+    // An agent's export URL (a marketplace app's IMPORT_SOURCE) holds its credential in the path.
+    return { kind: 'url', url: path, shown: redactExportTokens(url.href) };
   }
   if (OUR_BACKUPS.has(scheme)) {
     throw new StorageError(
