@@ -4,10 +4,13 @@
  * a persistent image's current state lives once a VM left it (docs/image-datastore.md#layouts).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { get } from 'node:https';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { expect } from 'vitest';
+import type { Stack } from '../../cli/src/demo/stack.js';
+import { pkiFiles } from '../../common/src/pki/pki.js';
 
 /** An image as oned stores it after cp or clone: the SOURCE and FORMAT the action printed. */
 export interface Printed {
@@ -52,4 +55,18 @@ export function currentStateFile(local: string): string {
     .filter((n) => /^\d+$/.test(n))
     .map(Number);
   return join(snap, String(Math.max(...ids)));
+}
+
+/** GETs an export URL as a marketplace host would, trusting the cloud's CA; the body, or the status. */
+export function downloadExport(stack: Stack, url: string): Promise<Buffer> {
+  const ca = readFileSync(pkiFiles(stack.pkiDir, stack.frontend).ca);
+  return new Promise((resolve, reject) => {
+    get(url, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${res.statusCode}`)),
+      );
+    }).on('error', reject);
+  });
 }
