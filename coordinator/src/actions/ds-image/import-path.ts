@@ -1,5 +1,5 @@
 import { StorageError } from '../../../../common/src/errors.js';
-import { redactExportTokens } from '../../../../common/src/export-tokens.js';
+import { shownUrl } from '../../../../common/src/shown-url.js';
 
 /** What an IMAGE/PATH names: a URL the landing agent downloads, or a file on the front-end. */
 export type ImportPath =
@@ -42,10 +42,7 @@ export function classifyImportPath(path: string, owner: string): ImportPath {
     } catch {
       throw new StorageError('INVALID_ARGUMENT', `${owner}: PATH is not a valid ${scheme}:// URL`);
     }
-    url.username = '';
-    url.password = '';
-    // An agent's export URL (a marketplace app's IMPORT_SOURCE) holds its credential in the path.
-    return { kind: 'url', url: path, shown: redactExportTokens(url.href) };
+    return { kind: 'url', url: path, shown: shownUrl(url) };
   }
   if (OUR_BACKUPS.has(scheme)) {
     throw new StorageError(
