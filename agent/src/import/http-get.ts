@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { StorageError } from '../../../common/src/errors.js';
+import { shownUrl } from '../../../common/src/shown-url.js';
 
 /** Redirects followed before giving up (curl -L's default is 50; a loop shows long before). */
 export const MAX_REDIRECTS = 5;
@@ -45,14 +46,14 @@ export async function httpGet(url: URL, opts: GetOptions): Promise<GotResponse> 
       throw new StorageError(
         'SOURCE_UNAVAILABLE',
         location === undefined
-          ? `${current.href} answered ${status} without a Location`
-          : `more than ${MAX_REDIRECTS} redirects from ${url.href}`,
+          ? `${shownUrl(current)} answered ${status} without a Location`
+          : `more than ${MAX_REDIRECTS} redirects from ${shownUrl(url)}`,
       );
     const next = new URL(location, current);
     if (next.protocol !== 'http:' && next.protocol !== 'https:')
       throw new StorageError(
         'INVALID_ARGUMENT',
-        `${current.href} redirects to the unsupported scheme ${next.protocol}`,
+        `${shownUrl(current)} redirects to the unsupported scheme ${next.protocol}`,
       );
     current = next;
   }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { StorageError, oneLine } from '../../../common/src/errors.js';
+import { shownUrl } from '../../../common/src/shown-url.js';
 import { type Clock, realClock } from './clock.js';
 import { httpGet, IdleTimeout } from './http-get.js';
 
@@ -76,7 +77,7 @@ export async function* httpSource(url: URL, o: HttpSourceOptions): AsyncGenerato
       if (status === 404 || status === 410)
         throw new StorageError(
           'NOT_FOUND',
-          `${o.what}: the server answered ${status} ${res.statusMessage ?? ''} for ${current.href}`,
+          `${o.what}: the server answered ${status} ${res.statusMessage ?? ''} for ${shownUrl(current)}`,
         );
       if (offset === 0) {
         if (status !== 200)

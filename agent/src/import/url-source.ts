@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { shownUrl } from '../../../common/src/shown-url.js';
 import { httpSource, MAX_RETRIES } from './http-source.js';
 import type { ImportSource } from './import-pipeline.js';
 
@@ -9,7 +10,7 @@ export function urlSource(
 ): ImportSource {
   const budget = { retries: MAX_RETRIES };
   return {
-    name: url.href,
+    name: shownUrl(url),
     budget,
     open: (signal, events) =>
       httpSource(url, {

@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { tempName } from '../../../common/src/files/temp-name.js';
+import { shownUrl } from '../../../common/src/shown-url.js';
 import {
   ImageFormat,
   type ImportImageRequest,
@@ -41,7 +42,7 @@ export async function importImage(
   const label = req.label || 'image';
   const from =
     field.kind === 'url'
-      ? field.url.href
+      ? shownUrl(field.url)
       : field.kind === 'local'
         ? where(agent, field.local.path)
         : `${field.remote.sourceName} (${field.remote.dataAddress})`;

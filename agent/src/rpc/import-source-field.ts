@@ -1,4 +1,5 @@
 import { StorageError } from '../../../common/src/errors.js';
+import { redactUrlSecrets, shownUrl } from '../../../common/src/shown-url.js';
 import type { LocalImportSource, RemoteImportSource } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentContext } from './context.js';
 
@@ -37,11 +38,11 @@ export function importSourceField(
     try {
       url = new URL(req.url);
     } catch {
-      return fail(`url ${JSON.stringify(req.url)} is not a URL`);
+      return fail(`url ${JSON.stringify(redactUrlSecrets(req.url))} is not a URL`);
     }
     if (!URL_SCHEMES.has(url.protocol))
       fail(
-        `url scheme "${url.protocol.replace(/:$/, '')}" is not supported (only http and https): ${url.href}`,
+        `url scheme "${url.protocol.replace(/:$/, '')}" is not supported (only http and https): ${shownUrl(url)}`,
       );
     return { kind: 'url', url };
   }

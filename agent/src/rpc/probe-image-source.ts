@@ -2,6 +2,7 @@ import type {
   ProbeImageSourceRequest,
   ProbeImageSourceResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import { shownUrl } from '../../../common/src/shown-url.js';
 import { fileSource } from '../import/file-source.js';
 import { openLocalImport, resolveLocalImport } from '../import/local-source.js';
 import { probeSource } from '../import/probe-source.js';
@@ -24,13 +25,13 @@ export async function probeImageSource(
   const label = req.label || 'image';
   const opts = { noDecompress: req.noDecompress, signal: call.signal };
   if (field.kind === 'url') {
-    const what = `stat ${label} at ${field.url.href}`;
+    const what = `stat ${label} at ${shownUrl(field.url)}`;
     const probed = await probeSource(urlSource(field.url, { ca: agent.imports.ca, what }), {
       ...opts,
       local: false,
       what,
     });
-    call.log.info({ url: field.url.href, ...probed }, 'image source probed');
+    call.log.info({ url: shownUrl(field.url), ...probed }, 'image source probed');
     return probed;
   }
   const local = field.kind === 'local' ? field.local : undefined;

@@ -1,4 +1,4 @@
-import { redactExportTokens } from '../../../common/src/export-tokens.js';
+import { redactUrlSecrets } from '../../../common/src/shown-url.js';
 import { REDACT_PATHS } from '../../../common/src/log.js';
 
 /** Shown instead of any secret in stored text. */
@@ -12,7 +12,8 @@ const SECRET_FIELDS: ReadonlySet<string> = new Set(REDACT_PATHS.map((p) => p.rep
 
 /**
  * JSON text of `value` with every secret field's value replaced, then every configured secret string
- * (the oned session, its password) and every export URL's token replaced wherever they still occur.
+ * (the oned session, its password), every URL's user and password and every export URL's token
+ * replaced wherever they still occur.
  */
 export function redactedJson(value: unknown, secrets: readonly string[]): string {
   const json = JSON.stringify(value ?? null, (key, v: unknown) =>
@@ -22,9 +23,10 @@ export function redactedJson(value: unknown, secrets: readonly string[]): string
 }
 
 /**
- * `text` with every occurrence of each secret replaced, and the token of every export URL
- * (an ExportImage answer, a market driver's IMPORT_SOURCE: common/src/export-tokens.ts).
+ * `text` with every occurrence of each secret replaced, the user and password of every URL, and
+ * the token of every export URL (an ExportImage answer, a market driver's IMPORT_SOURCE:
+ * common/src/shown-url.ts).
  */
 export function redactStrings(text: string, secrets: readonly string[]): string {
-  return redactExportTokens(secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text));
+  return redactUrlSecrets(secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text));
 }

@@ -88,6 +88,11 @@ describe('IMAGE/PATH', () => {
     ['/var/tmp/a.qcow2', 'local', '/var/tmp/a.qcow2'],
     ['http://127.0.0.1:8080/a.img', 'url', 'http://127.0.0.1:8080/a.img'],
     ['HTTPS://user:secret@example.test/a.img?x=1', 'url', 'https://example.test/a.img?x=1'],
+    [
+      `https://10.0.0.2:8443/export/${'T'.repeat(43)}/image-3.qcow2`,
+      'url',
+      'https://10.0.0.2:8443/export/[redacted]/image-3.qcow2',
+    ],
   ])('%s is %s (shown as %s)', (path, kind, shown) => {
     expect(classifyImportPath(path, 'image 7')).toMatchObject({ kind, shown });
   });

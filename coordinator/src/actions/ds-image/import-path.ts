@@ -1,11 +1,12 @@
 import { StorageError } from '../../../../common/src/errors.js';
+import { shownUrl } from '../../../../common/src/shown-url.js';
 
 /** What an IMAGE/PATH names: a URL the landing agent downloads, or a file on the front-end. */
 export type ImportPath =
   | {
       kind: 'url';
       url: string;
-      /** The URL without user and password, for messages and logs. */ shown: string;
+      /** The URL without user, password or export token, for messages and logs. */ shown: string;
     }
   | { kind: 'local'; path: string; shown: string };
 
@@ -41,9 +42,7 @@ export function classifyImportPath(path: string, owner: string): ImportPath {
     } catch {
       throw new StorageError('INVALID_ARGUMENT', `${owner}: PATH is not a valid ${scheme}:// URL`);
     }
-    url.username = '';
-    url.password = '';
-    return { kind: 'url', url: path, shown: url.href };
+    return { kind: 'url', url: path, shown: shownUrl(url) };
   }
   if (OUR_BACKUPS.has(scheme)) {
     throw new StorageError(
