@@ -155,6 +155,7 @@ describe('disk RPCs over mutual TLS', () => {
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
+        imageCurrentState: false,
       }),
     );
     expect(new Set(converted.map((c) => c.virtualSize))).toEqual(new Set([8 * MIB]));
@@ -237,6 +238,7 @@ describe('disk RPCs over mutual TLS', () => {
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
+        imageCurrentState: false,
       }),
     );
     expect(convert.message).toBe('convert on host01: format must be one of raw, qcow2 (got -1)');
@@ -307,6 +309,7 @@ describe.skipIf(process.getuid?.() !== 0)('a full filesystem (tmpfs)', () => {
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: false,
         snapshot: undefined,
+        imageCurrentState: false,
       }),
     );
     expect([conv.code, conv.reason]).toEqual([grpc.status.RESOURCE_EXHAUSTED, 'NO_SPACE']);

@@ -169,6 +169,7 @@ describe('Convert', () => {
     format: RAW,
     sparse: true,
     snapshot: undefined,
+    imageCurrentState: false,
     sourceFormat: QCOW2,
     ...over,
   });

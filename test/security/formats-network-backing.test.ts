@@ -61,6 +61,7 @@ describe.each([0, 1, 2])('backing name variant %i', (i) => {
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
+          imageCurrentState: false,
         }),
     },
     {

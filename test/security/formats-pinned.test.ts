@@ -44,6 +44,7 @@ describe.each(ATTACKERS)('a raw disk holding a qcow2 header ($name)', (a) => {
       sourceFormat: ImageFormat.IMAGE_FORMAT_RAW,
       sparse: true,
       snapshot: undefined,
+      imageCurrentState: false,
     });
     expect(await holdsSecret(ctx.local(dest))).toBe(false);
     expect(await readFile(ctx.local(dest))).toEqual(await readFile(ctx.local(disk)));
@@ -136,6 +137,7 @@ describe('a backing file no layout may point at is refused before anything opens
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
+          imageCurrentState: false,
         }),
       () =>
         call(ctx.client.resize.bind(ctx.client), {
@@ -204,6 +206,7 @@ describe('a request that opens an image without a format is refused', () => {
           format: ImageFormat.IMAGE_FORMAT_RAW,
           sparse: true,
           snapshot: undefined,
+          imageCurrentState: false,
           sourceFormat: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
         }),
     },

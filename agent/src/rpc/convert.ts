@@ -10,6 +10,7 @@ import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requirePath } from './validate.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
+import { inPlaceActiveFile } from '../image-snapshots/current-state.js';
 
 /**
  * A standalone copy of a disk (its whole backing chain flattened) or of one of its snapshots, for
@@ -40,7 +41,13 @@ export async function convertImage(
       )
     : undefined;
   const localDestination = await agent.roots.resolve(destination, 'destination');
-  const locks = [localSourceEntry, localDestination, ...(localSnapDir ? [localSnapDir] : [])];
+  const imageState = req.imageCurrentState && !snapshot;
+  const locks = [
+    localSourceEntry,
+    localDestination,
+    ...(localSnapDir ? [localSnapDir] : []),
+    ...(imageState ? [`${localSourceEntry}.snap`] : []),
+  ];
   return agent.locks.withLock(
     locks,
     what,
@@ -57,6 +64,9 @@ export async function convertImage(
           );
         }
         from = fileOf(snap, fileId);
+      }
+      if (imageState) {
+        from = (await inPlaceActiveFile(agent, localSourceEntry, sourceFormat, what, call.signal)) ?? from;
       }
       await stat(from).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the source does not exist`);

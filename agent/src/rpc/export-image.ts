@@ -6,6 +6,7 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { MAX_EXPORT_TTL_SECONDS } from '../config.js';
 import { prepareExport } from '../export/prepare-export.js';
+import { inPlaceActiveFile } from '../image-snapshots/current-state.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { formatName, imageFormat } from './image-format.js';
 import { requirePath } from './validate.js';
@@ -63,7 +64,9 @@ export async function exportImage(
     what,
     async () => {
       const started = Date.now();
-      const prepared = await prepareExport(entry, real, format, {
+      // The in-place layout keeps the current state in the snap dir's active layer, not SOURCE.
+      const current = (await inPlaceActiveFile(agent, entry, format, what, call.signal)) ?? real;
+      const prepared = await prepareExport(entry, current, format, {
         what,
         signal: call.signal,
         scope: agent.roots,

@@ -185,6 +185,7 @@ describe('qcow2 snapshot corner cases', () => {
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
+          imageCurrentState: false,
         },
         call,
       ),

@@ -107,6 +107,7 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: undefined,
+        imageCurrentState: false,
       },
       call,
     );
@@ -121,6 +122,7 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: true,
         snapshot: { snapDir: '', snapId: 0 },
+        imageCurrentState: false,
       },
       call,
     );
@@ -135,6 +137,7 @@ describe('qcow2 snapshots on a qcow2/shared VM directory (relative names)', () =
           sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
           sparse: true,
           snapshot: undefined,
+          imageCurrentState: false,
         },
         call,
       ),
@@ -169,6 +172,7 @@ describe('qcow2 snapshots on a tm/local VM directory (bare names)', () => {
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         sparse: false,
         snapshot: { snapDir: '', snapId: 2 },
+        imageCurrentState: false,
       },
       call,
     );

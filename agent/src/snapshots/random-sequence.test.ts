@@ -137,6 +137,7 @@ async function runSequence(format: 'qcow2' | 'raw', seed: number): Promise<Recor
             sourceFormat: wireFormat(format),
             sparse: rnd.next() < 0.8,
             snapshot: id === undefined ? undefined : { snapDir: '', snapId: id },
+            imageCurrentState: false,
           },
           call,
         );

@@ -48,5 +48,6 @@ export async function saveDiskCopy(
     sourceFormat: c.sourceFormat,
     sparse: true,
     snapshot: c.snapId === CURRENT_STATE ? undefined : { snapDir: c.snapDir, snapId: c.snapId },
+    imageCurrentState: false,
   });
 }

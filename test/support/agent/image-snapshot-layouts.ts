@@ -309,6 +309,7 @@ export function layoutBuilder(client: AgentServiceClient, root: string) {
       sourceFormat: q,
       sparse: true,
       snapshot: undefined,
+      imageCurrentState: false,
     });
     cpSync(local(`0/${vm}/disk.0.snap`), `${b.local}.snap`, { recursive: true, verbatimSymlinks: true });
     rmSync(local(`0/${vm}`), { recursive: true });

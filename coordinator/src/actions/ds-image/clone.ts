@@ -47,6 +47,8 @@ export const cloneImage = defineAction(
       sourceFormat: imageFormat(sourceFormat),
       sparse: true,
       snapshot: undefined,
+      // An image used in place by the qcow2/shared TM holds its current state in its snap dir.
+      imageCurrentState: true,
     };
     ctx.info(`Copying image ${at}:${from} to ${to}:${source}`);
     await aboutImage(data.owner, async () => {

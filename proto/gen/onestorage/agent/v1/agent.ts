@@ -425,6 +425,12 @@ export interface ConvertRequest {
    * has the disk's format. Required; given to qemu-img with -f.
    */
   sourceFormat: ImageFormat;
+  /**
+   * `source` is an image datastore entry (datastore clone): when its snap dir holds the image in
+   * place (`<source>.snap/0` links to `source`, the qcow2/shared TM layout, where `source` froze at
+   * the first snapshot), the copy is of the active layer's chain, the image's current state.
+   */
+  imageCurrentState: boolean;
 }
 
 export interface ConvertResponse {
@@ -2938,7 +2944,15 @@ export const SnapshotRef: MessageFns<SnapshotRef> = {
 };
 
 function createBaseConvertRequest(): ConvertRequest {
-  return { source: "", destination: "", format: 0, sparse: false, snapshot: undefined, sourceFormat: 0 };
+  return {
+    source: "",
+    destination: "",
+    format: 0,
+    sparse: false,
+    snapshot: undefined,
+    sourceFormat: 0,
+    imageCurrentState: false,
+  };
 }
 
 export const ConvertRequest: MessageFns<ConvertRequest> = {
@@ -2960,6 +2974,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     }
     if (message.sourceFormat !== 0) {
       writer.uint32(48).int32(message.sourceFormat);
+    }
+    if (message.imageCurrentState !== false) {
+      writer.uint32(56).bool(message.imageCurrentState);
     }
     return writer;
   },
@@ -3025,6 +3042,14 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
             message.sourceFormat = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.imageCurrentState = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3049,6 +3074,11 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
         : isSet(object.source_format)
         ? imageFormatFromJSON(object.source_format)
         : 0,
+      imageCurrentState: isSet(object.imageCurrentState)
+        ? globalThis.Boolean(object.imageCurrentState)
+        : isSet(object.image_current_state)
+        ? globalThis.Boolean(object.image_current_state)
+        : false,
     };
   },
 
@@ -3072,6 +3102,9 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
     if (message.sourceFormat !== 0) {
       obj.sourceFormat = imageFormatToJSON(message.sourceFormat);
     }
+    if (message.imageCurrentState !== false) {
+      obj.imageCurrentState = message.imageCurrentState;
+    }
     return obj;
   },
 
@@ -3088,6 +3121,7 @@ export const ConvertRequest: MessageFns<ConvertRequest> = {
       ? SnapshotRef.fromPartial(object.snapshot)
       : undefined;
     message.sourceFormat = object.sourceFormat ?? 0;
+    message.imageCurrentState = object.imageCurrentState ?? false;
     return message;
   },
 };
