@@ -112,7 +112,8 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
   let staging: string | undefined;
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of job.source.open(signal, progress)) {
-      digests.update(chunk);
+      const behind = digests.update(chunk);
+      if (behind) await behind;
       fetched += chunk.length;
       progress.add(chunk.length);
       if (throttle) await throttle.take(chunk.length, signal);
@@ -137,7 +138,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
     const convert = !job.plainFile && needsConversion(sniffed, job.convertTo);
     staging = convert ? tempNameBeside(job.destination) : undefined;
     const written = await writeFile(data, staging ?? temp, job.sparse);
-    const { md5 } = digests.verify(job.what);
+    const { md5 } = await digests.verify(job.what);
     progress.done({ written, ...(compression ? { compression } : {}) });
     if (written === 0) throw new StorageError('BAD_IMAGE', `${job.what}: it is empty`);
     const stored = job.plainFile
@@ -158,6 +159,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
   } finally {
     job.signal.removeEventListener('abort', stop);
     controller.abort();
+    await digests.close();
     if (staging) await rm(staging, { force: true });
   }
 }
