@@ -13,6 +13,8 @@ type Algorithm = keyof typeof HEX_LENGTH;
  */
 export class Digests {
   private readonly hashes: HashWorker;
+  /** What is hashed: md5, then sha1 when one is expected. */
+  readonly algorithms: readonly ('md5' | 'sha1')[];
   private readonly expected: Partial<Record<Algorithm, string>>;
 
   constructor(expected: { md5: string; sha1: string }, what: string) {
@@ -27,7 +29,8 @@ export class Digests {
         );
       this.expected[algorithm] = value;
     }
-    this.hashes = new HashWorker(this.expected.sha1 !== undefined ? ['md5', 'sha1'] : ['md5']);
+    this.algorithms = this.expected.sha1 !== undefined ? ['md5', 'sha1'] : ['md5'];
+    this.hashes = new HashWorker(this.algorithms);
   }
 
   /** Hashes `chunk`; when a promise comes back, the worker is behind: wait for it before the next. */
@@ -37,7 +40,12 @@ export class Digests {
 
   /** Ends the digests; DATA_LOSS (CHECKSUM_MISMATCH) naming the expected and the computed value. */
   async verify(what: string): Promise<{ md5: string }> {
-    const [md5 = '', sha1] = await this.hashes.digests();
+    return this.compare(await this.hashes.digests(), what);
+  }
+
+  /** Checks digests computed elsewhere (hex, in the order of `algorithms`), as `verify` does. */
+  compare(digests: readonly string[], what: string): { md5: string } {
+    const [md5 = '', sha1] = digests;
     const got = { md5, sha1 };
     for (const algorithm of ['md5', 'sha1'] as const) {
       const want = this.expected[algorithm];

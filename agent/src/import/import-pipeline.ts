@@ -88,14 +88,19 @@ export async function runImport(job: ImportJob): Promise<ImportOutcome> {
       }
     }
   }).catch((err: unknown) => {
-    if (job.signal.aborted)
-      throw new StorageError('TRANSFER_FAILED', `${job.what}: cancelled`, { cause: err });
-    if (err instanceof StorageError) throw err;
-    const { reason, why } = reasonForErrno(err);
-    throw new StorageError(reason, `${job.what}: ${why}`, { cause: err });
+    throw importFailure(job, err);
   });
   const st = await stat(job.destination);
   return { ...outcome, actualSize: st.blocks * 512 };
+}
+
+/** The error an import fails with: TRANSFER_FAILED when cancelled, a StorageError as it is. */
+export function importFailure(job: Pick<ImportJob, 'signal' | 'what'>, err: unknown): StorageError {
+  if (job.signal.aborted)
+    return new StorageError('TRANSFER_FAILED', `${job.what}: cancelled`, { cause: err });
+  if (err instanceof StorageError) return err;
+  const { reason, why } = reasonForErrno(err);
+  return new StorageError(reason, `${job.what}: ${why}`, { cause: err });
 }
 
 async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome, 'actualSize'>> {
