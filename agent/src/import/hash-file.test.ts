@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,19 @@ describe('hashFile', () => {
     const c = new AbortController();
     c.abort(new Error('stop'));
     await expect(hashFile(fh, ['md5'], c.signal)).rejects.toThrow('stop');
+    await fh.close();
+  });
+
+  it('an abort while the worker reads stops it and rejects with the reason', async () => {
+    const path = join(dir, 'big');
+    // 256 MiB of a hole: long enough to read that the abort lands while the worker is busy.
+    writeFileSync(path, '');
+    truncateSync(path, 256 * 1024 * 1024);
+    const fh = await open(path, 'r');
+    const c = new AbortController();
+    const hashing = hashFile(fh, ['md5', 'sha1'], c.signal);
+    setImmediate(() => c.abort(new Error('cancelled')));
+    await expect(hashing).rejects.toThrow('cancelled');
     await fh.close();
   });
 });
