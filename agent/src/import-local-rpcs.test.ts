@@ -185,6 +185,73 @@ describe('ImportImage from another agent (OpenImportSource)', () => {
     expect(await noTemps()).toEqual([]);
   });
 
+  it('a raw image received as it is: zero blocks written as data become holes, the bytes are the same', async () => {
+    const src = join(t.second.uploads, 'dense.img');
+    // Every block written, zeros included: the received file is as dense, the registered one is not.
+    writeFileSync(src, RAW);
+    const offered = await offer(src);
+    const r = await importImage({
+      destination: ds('1/remote-raw'),
+      remote: { ticket: offered.ticket, dataAddress: offered.dataAddress, sourceName: SECOND_AGENT },
+      md5: md5(RAW),
+      sha1: createHash('sha1').update(RAW).digest('hex').toUpperCase(),
+    });
+    expect(r).toMatchObject({ format: ImageFormat.IMAGE_FORMAT_RAW, virtualSize: RAW.length, md5: md5(RAW) });
+    expect(readFileSync(t.local('1/remote-raw')).equals(RAW)).toBe(true);
+    // 256 KiB + 64 KiB of data in 4 MiB.
+    expect(r.actualSize).toBeLessThanOrEqual(512 * 1024);
+    expect(await noTemps()).toEqual([]);
+  });
+
+  it('SPARSE=no: a received image is fully allocated', async () => {
+    const src = join(t.second.uploads, 'sparse.img');
+    await runTool('truncate', ['-s', String(RAW.length), src]);
+    writeFileSync(src, RAW.subarray(0, 256 * 1024), { flag: 'r+' });
+    const offered = await offer(src);
+    const r = await importImage({
+      destination: ds('1/remote-full'),
+      remote: { ticket: offered.ticket, dataAddress: offered.dataAddress, sourceName: SECOND_AGENT },
+      sparse: false,
+    });
+    expect(r.actualSize).toBeGreaterThanOrEqual(RAW.length);
+    expect(await noTemps()).toEqual([]);
+  });
+
+  it('a wrong checksum of a received image is DATA_LOSS; nothing is left', async () => {
+    const src = join(t.second.uploads, 'in/disk.qcow2');
+    const offered = await offer(src);
+    const f = await failure(
+      importImage({
+        destination: ds('1/remote-sum'),
+        remote: { ticket: offered.ticket, dataAddress: offered.dataAddress, sourceName: SECOND_AGENT },
+        md5: md5(readFileSync(src)),
+        sha1: 'f'.repeat(40),
+      }),
+    );
+    expect(f).toMatchObject({ code: grpc.status.DATA_LOSS, reason: 'CHECKSUM_MISMATCH' });
+    expect(f.message).toContain('SHA1 mismatch');
+    expect(existsSync(t.local('1/remote-sum'))).toBe(false);
+    expect(await noTemps()).toEqual([]);
+  });
+
+  it('a gzip-compressed received qcow2 still goes through the pipeline: decompressed, kept as qcow2', async () => {
+    const qcow2 = readFileSync(join(t.second.uploads, 'in/disk.qcow2'));
+    const src = join(t.second.uploads, 'disk.qcow2.gz');
+    writeFileSync(src, compressed('gzip', qcow2));
+    const offered = await offer(src);
+    const r = await importImage({
+      destination: ds('1/remote-gz'),
+      remote: { ticket: offered.ticket, dataAddress: offered.dataAddress, sourceName: SECOND_AGENT },
+      md5: md5(readFileSync(src)),
+    });
+    expect(r).toMatchObject({
+      format: ImageFormat.IMAGE_FORMAT_QCOW2,
+      fetchedBytes: readFileSync(src).length,
+    });
+    expect(readFileSync(t.local('1/remote-gz')).equals(qcow2)).toBe(true);
+    expect(await noTemps()).toEqual([]);
+  });
+
   it('OpenImportSource follows the import rules and wants a regular file and a receiver', async () => {
     mkdirSync(join(t.second.uploads, 'private'), { recursive: true });
     writeFileSync(join(t.second.uploads, 'private/x.img'), 'x');

@@ -88,14 +88,19 @@ export async function runImport(job: ImportJob): Promise<ImportOutcome> {
       }
     }
   }).catch((err: unknown) => {
-    if (job.signal.aborted)
-      throw new StorageError('TRANSFER_FAILED', `${job.what}: cancelled`, { cause: err });
-    if (err instanceof StorageError) throw err;
-    const { reason, why } = reasonForErrno(err);
-    throw new StorageError(reason, `${job.what}: ${why}`, { cause: err });
+    throw importFailure(job, err);
   });
   const st = await stat(job.destination);
   return { ...outcome, actualSize: st.blocks * 512 };
+}
+
+/** The error an import fails with: TRANSFER_FAILED when cancelled, a StorageError as it is. */
+export function importFailure(job: Pick<ImportJob, 'signal' | 'what'>, err: unknown): StorageError {
+  if (job.signal.aborted)
+    return new StorageError('TRANSFER_FAILED', `${job.what}: cancelled`, { cause: err });
+  if (err instanceof StorageError) return err;
+  const { reason, why } = reasonForErrno(err);
+  return new StorageError(reason, `${job.what}: ${why}`, { cause: err });
 }
 
 async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome, 'actualSize'>> {
@@ -112,7 +117,8 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
   let staging: string | undefined;
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of job.source.open(signal, progress)) {
-      digests.update(chunk);
+      const behind = digests.update(chunk);
+      if (behind) await behind;
       fetched += chunk.length;
       progress.add(chunk.length);
       if (throttle) await throttle.take(chunk.length, signal);
@@ -137,7 +143,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
     const convert = !job.plainFile && needsConversion(sniffed, job.convertTo);
     staging = convert ? tempNameBeside(job.destination) : undefined;
     const written = await writeFile(data, staging ?? temp, job.sparse);
-    const { md5 } = digests.verify(job.what);
+    const { md5 } = await digests.verify(job.what);
     progress.done({ written, ...(compression ? { compression } : {}) });
     if (written === 0) throw new StorageError('BAD_IMAGE', `${job.what}: it is empty`);
     const stored = job.plainFile
@@ -158,6 +164,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
   } finally {
     job.signal.removeEventListener('abort', stop);
     controller.abort();
+    await digests.close();
     if (staging) await rm(staging, { force: true });
   }
 }

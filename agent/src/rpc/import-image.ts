@@ -10,6 +10,7 @@ import {
   type RemoteImportSource,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
+import { adoptStaged } from '../import/adopt-staged.js';
 import { fileSource } from '../import/file-source.js';
 import { type ImportJob, type ImportOutcome, runImport } from '../import/import-pipeline.js';
 import { openLocalImport, resolveLocalImport } from '../import/local-source.js';
@@ -78,10 +79,19 @@ export async function importImage(
             runImport({ ...job, source, limitBytesPerSecond: req.limitBytesPerSecond }),
           );
         } else {
-          outcome = await fromRemote(agent, field.remote, destination, local, call, (staging) =>
-            fromFile(staging, `${field.remote.sourceName}:(received)`, what, (source) =>
-              runImport({ ...job, source, limitBytesPerSecond: 0 }),
-            ),
+          const name = `${field.remote.sourceName}:(received)`;
+          // Kept as received when it needs no decompression or conversion (one write, not two).
+          outcome = await fromRemote(
+            agent,
+            field.remote,
+            destination,
+            local,
+            call,
+            async (staging) =>
+              (await adoptStaged(job, staging, name)) ??
+              fromFile(staging, name, what, (source) =>
+                runImport({ ...job, source, limitBytesPerSecond: 0 }),
+              ),
           );
         }
       } catch (err) {
@@ -128,8 +138,8 @@ async function fromFile<T>(
 
 /**
  * A file another agent offers: pulled over the data path (Receive verifies its SHA-256 end to end)
- * into a staging file beside the destination, read from there by `use`, and removed whatever
- * happens.
+ * into a staging file beside the destination, used by `use` (read, or renamed into place), and
+ * removed whatever happens.
  */
 async function fromRemote<T>(
   agent: AgentContext,
