@@ -151,6 +151,10 @@ describe('hosts that cannot be reached', () => {
     try {
       const r = await tm('clone', [`frontend:${SOURCE}`, `host01:${SYS}/${VM}/disk.0`, `${VM}`, '1']);
       expectOneLineFailure(r, /agent host01 at 127\.0\.0\.1:\d+ is unreachable/);
+      // A second failed call while it is down: the channel's reconnect backoff grows with each
+      // failed attempt, and must still not outlast the retries once the agent is back.
+      const d = await tm('delete', [`host01:${SYS}/${VM}/disk.0`, `${VM}`, '1']);
+      expectOneLineFailure(d, /agent host01 at 127\.0\.0\.1:\d+ is unreachable/);
     } finally {
       await stack.startAgent('host01');
     }

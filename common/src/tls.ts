@@ -50,5 +50,20 @@ export function clientCredentials(tls: TlsMaterial): grpc.ChannelCredentials {
  * (its certificate name), whatever address we dial: agents are often reached by IP.
  */
 export function channelOptions(peerName: string): grpc.ChannelOptions {
-  return { 'grpc.ssl_target_name_override': peerName, 'grpc.default_authority': peerName };
+  return {
+    'grpc.ssl_target_name_override': peerName,
+    'grpc.default_authority': peerName,
+    'grpc.initial_reconnect_backoff_ms': RECONNECT_FIRST_BACKOFF_MS,
+    'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_BACKOFF_MS,
+  };
 }
+
+/**
+ * How long a channel waits between attempts to reconnect to a peer that went away. grpc-js's own
+ * default grows to two minutes, and while it waits every call fails at once with the last
+ * connection error: an agent that restarts would stay "unreachable" to the coordinator long after
+ * it is back. Kept below the coordinator's retry window (coordinator/src/agents/agent-calls.ts),
+ * jitter (±20 %) included, so a retried call sees the agent again.
+ */
+export const RECONNECT_FIRST_BACKOFF_MS = 100;
+export const RECONNECT_MAX_BACKOFF_MS = 800;

@@ -15,6 +15,16 @@ const RETRIABLE_REASONS = new Set(['AGENT_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'LO
 const MAX_ATTEMPTS = 4;
 const FIRST_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
+
+/** How long the retries of one call wait in all: longer than a channel's reconnect backoff (common/src/tls.ts). */
+export function retryWindowMs(): number {
+  let total = 0;
+  for (let attempt = 1, backoff = FIRST_BACKOFF_MS; attempt < MAX_ATTEMPTS; attempt++) {
+    total += backoff;
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  }
+  return total;
+}
 /**
  * Long calls: moving image data; they get the transfer deadline. A backup copies whole disks, and
  * a cancel waits for the aborted backup to wind down and for block commits. Registering an image

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { AgentServiceService } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentMethod } from './agent-client.js';
 import { idempotencyLevel, isRetriable } from './retry-policy.js';
+import { retryWindowMs } from './agent-calls.js';
+import { RECONNECT_MAX_BACKOFF_MS } from '../../../common/src/tls.js';
 
 /** Every AgentService RPC with the idempotency level agent.proto gives it. */
 function levelsInProto(): Map<string, Level> {
@@ -52,5 +54,11 @@ describe('retry policy', () => {
       'probeImageSource',
       'stat',
     ]);
+  });
+});
+
+describe('retry window and channel reconnects', () => {
+  it('a retried call outlasts the longest reconnect backoff of a channel (jitter included)', () => {
+    expect(retryWindowMs()).toBeGreaterThan(RECONNECT_MAX_BACKOFF_MS * 1.2);
   });
 });
