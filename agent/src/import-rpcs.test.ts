@@ -204,13 +204,13 @@ describe('ImportImage from http(s)', () => {
   );
 
   it('a cancelled call stops the download and leaves nothing', async () => {
-    const url = t.images.serve('/slow.img', RAW, { scenario: 'slow', bytesPerSecond: 64 * 1024 });
+    const url = t.images.serve('/stalled.img', RAW, { scenario: 'stalled' });
     const rel = '1/slowdir/img';
     const pending = new Promise<unknown>((resolve) => {
       const c = t.client.importImage(importRequest({ destination: ds(rel), url, label: 'image 9' }), (err) =>
         resolve(err),
       );
-      void t.images.started('/slow.img').then(() => c.cancel());
+      void t.images.started('/stalled.img').then(() => c.cancel());
     });
     expect(await pending).toMatchObject({ code: grpc.status.CANCELLED });
     const line = await t.logged(
