@@ -12,7 +12,7 @@ import {
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { AGENT_NAME, call, failure } from '../../test/support/agent/agent-fixture.js';
 import { MIB } from '../../test/support/agent/disk-testing.js';
-import { compressed, qcow2Disk, rawDisk } from '../../test/support/agent/import-images.js';
+import { compressed, importRequest, qcow2Disk, rawDisk } from '../../test/support/agent/import-images.js';
 import { SECOND_AGENT, ds, useImportTestbed } from '../../test/support/agent/import-testbed.js';
 
 /**
@@ -43,18 +43,7 @@ const local = (path: string, safeDirs: string[] = [], restrictedDirs: string[] =
 });
 
 function importImage(req: Partial<ImportImageRequest>) {
-  return call(t.client.importImage.bind(t.client), {
-    destination: '',
-    md5: '',
-    sha1: '',
-    noDecompress: false,
-    limitBytesPerSecond: 0,
-    convertTo: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
-    sparse: true,
-    plainFile: false,
-    label: 'image 8',
-    ...req,
-  });
+  return call(t.client.importImage.bind(t.client), importRequest({ label: 'image 8', ...req }));
 }
 
 const noTemps = async (): Promise<string[]> => (await t.entries('1')).filter((n) => n.includes('.tmp-'));

@@ -11,6 +11,7 @@ import {
   bytesOf,
   compressed,
   convertedDisk,
+  importRequest,
   qcow2Disk,
   rawDisk,
 } from '../../test/support/agent/import-images.js';
@@ -36,18 +37,7 @@ beforeAll(async () => {
 });
 
 function importImage(req: Partial<ImportImageRequest>) {
-  return call(t.client.importImage.bind(t.client), {
-    destination: '',
-    md5: '',
-    sha1: '',
-    noDecompress: false,
-    limitBytesPerSecond: 0,
-    convertTo: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
-    sparse: true,
-    plainFile: false,
-    label: 'image 7',
-    ...req,
-  });
+  return call(t.client.importImage.bind(t.client), importRequest(req));
 }
 
 /** The refusal left nothing: no destination, no temporary, and no directory the call made. */
@@ -214,25 +204,13 @@ describe('ImportImage from http(s)', () => {
   );
 
   it('a cancelled call stops the download and leaves nothing', async () => {
-    const url = t.images.serve('/slow.img', RAW, { scenario: 'slow', bytesPerSecond: 64 * 1024 });
+    const url = t.images.serve('/stalled.img', RAW, { scenario: 'stalled' });
     const rel = '1/slowdir/img';
     const pending = new Promise<unknown>((resolve) => {
-      const c = t.client.importImage(
-        {
-          destination: ds(rel),
-          url,
-          md5: '',
-          sha1: '',
-          noDecompress: false,
-          limitBytesPerSecond: 0,
-          convertTo: 0,
-          sparse: true,
-          plainFile: false,
-          label: 'image 9',
-        },
-        (err) => resolve(err),
+      const c = t.client.importImage(importRequest({ destination: ds(rel), url, label: 'image 9' }), (err) =>
+        resolve(err),
       );
-      void t.images.started('/slow.img').then(() => c.cancel());
+      void t.images.started('/stalled.img').then(() => c.cancel());
     });
     expect(await pending).toMatchObject({ code: grpc.status.CANCELLED });
     const line = await t.logged(

@@ -10,6 +10,7 @@ import {
   bytesOf,
   compressed,
   convertedDisk,
+  importRequest,
   qcow2Disk,
   rawDisk,
 } from '../../test/support/agent/import-images.js';
@@ -150,18 +151,10 @@ describe('https sources', () => {
     const url = trusted.serve('/disk.qcow2', qcow2);
     expect(url.startsWith('https://')).toBe(true);
     expect((await probe({ url })).sizeBytes).toBe(6 * MIB);
-    const r = await call(t.client.importImage.bind(t.client), {
-      destination: ds('1/https'),
-      url,
-      md5: '',
-      sha1: '',
-      noDecompress: false,
-      limitBytesPerSecond: 0,
-      convertTo: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
-      sparse: true,
-      plainFile: false,
-      label: 'image 10',
-    });
+    const r = await call(
+      t.client.importImage.bind(t.client),
+      importRequest({ destination: ds('1/https'), url, label: 'image 10' }),
+    );
     expect(r).toMatchObject({ format: ImageFormat.IMAGE_FORMAT_QCOW2, virtualSize: 6 * MIB });
     await qemuImg('check', '-f', 'qcow2', t.local('1/https'));
   });

@@ -8,6 +8,7 @@ import { pkiFiles } from '../../common/src/pki/pki.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { Stack } from '../../cli/src/demo/stack.js';
 import { ImageFormat, type ImportImageRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
+import { importRequest } from '../../test/support/agent/import-images.js';
 
 const DATASTORE = '/var/lib/one/datastores/1';
 const CONTROL_DEADLINE_MS = 30_000;
@@ -47,17 +48,8 @@ export async function startOurs(importDir: string): Promise<Ours> {
     await stack.stop();
     throw err;
   }
-  const base = (name: string): ImportImageRequest => ({
-    destination: `${DATASTORE}/${name}`,
-    md5: '',
-    sha1: '',
-    noDecompress: false,
-    limitBytesPerSecond: 0,
-    convertTo: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
-    sparse: true,
-    plainFile: false,
-    label: `bench ${name}`,
-  });
+  const base = (name: string): ImportImageRequest =>
+    importRequest({ destination: `${DATASTORE}/${name}`, label: `bench ${name}` });
   const check = (what: string, format: ImageFormat): void => {
     if (format !== ImageFormat.IMAGE_FORMAT_QCOW2)
       throw new Error(`${what}: registered as ${format}, not qcow2`);

@@ -15,7 +15,7 @@ import {
   type LocalImportSource,
 } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { AGENT_NAME, call } from '../support/agent/agent-fixture.js';
-import { compressed, rawDisk } from '../support/agent/import-images.js';
+import { compressed, importRequest, rawDisk } from '../support/agent/import-images.js';
 import { type ImageServer, startImageServer } from '../support/image-server.js';
 import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 
@@ -45,18 +45,7 @@ const local = (path: string, restrictedDirs: string[] = []): LocalImportSource =
 });
 
 const importImage = (req: Partial<ImportImageRequest>) =>
-  call(c.client.importImage.bind(c.client), {
-    destination: '',
-    md5: '',
-    sha1: '',
-    noDecompress: false,
-    limitBytesPerSecond: 0,
-    convertTo: ImageFormat.IMAGE_FORMAT_UNSPECIFIED,
-    sparse: true,
-    plainFile: false,
-    label: 'image 7',
-    ...req,
-  });
+  call(c.client.importImage.bind(c.client), importRequest(req));
 
 const offer = (path: string, receiverName = AGENT_NAME, restrictedDirs: string[] = []) =>
   call(c.client.openImportSource.bind(c.client), {

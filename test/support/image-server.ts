@@ -18,8 +18,9 @@
  *   announces the full length, sends what it has up to `cutAt`, then closes the connection;
  * - `flaky`: the first GET is cut (the connection closed mid-body) after `cutAt` bytes; every later request is
  *   served like `range`, so a client can resume (or, with `resumable: false`, like `plain`);
- * - `slow`: like `range`, paced at `bytesPerSecond` (for cancellation; `started(path)` resolves
- *   once body bytes went out).
+ * - `stalled`: like `truncated`, but the connection then stays open with nothing more sent, as a
+ *   hung server's would, until the client goes away (for cancellation: `started(path)` resolves
+ *   once body bytes went out, and the download can never finish first).
  * `failFirst: n` answers the first n requests of a route with 503. Unregistered paths are 404;
  * `redirect(from, to)` answers `from` with a 302 to `to`.
  */
@@ -28,14 +29,12 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Scenario = 'range' | 'plain' | 'chunked' | 'truncated' | 'flaky' | 'slow';
+export type Scenario = 'range' | 'plain' | 'chunked' | 'truncated' | 'flaky' | 'stalled';
 
 export interface RouteOptions {
   scenario?: Scenario;
-  /** truncated / flaky: body bytes sent before the connection is cut (default: half the file). */
+  /** truncated / flaky / stalled: body bytes sent before the cut or stall (default: half the file). */
   cutAt?: number;
-  /** slow: the pace (default 256 KiB/s). */
-  bytesPerSecond?: number;
   /** Answer the first n requests with 503 Service Unavailable. */
   failFirst?: number;
   /** flaky: whether the requests after the cut honour Range (default true). */
@@ -71,8 +70,6 @@ interface Route extends Required<Omit<RouteOptions, 'cutAt'>> {
   cutAt: number;
   served: number;
 }
-
-const SLOW_CHUNK_BYTES = 16 * 1024;
 
 export async function startImageServer(
   options: { tls?: { cert: string | Buffer; key: string | Buffer } } = {},
@@ -141,7 +138,6 @@ export async function startImageServer(
         etag: `"${createHash('sha1').update(body).digest('hex').slice(0, 16)}"`,
         scenario: o.scenario ?? 'range',
         cutAt: o.cutAt ?? Math.floor(body.length / 2),
-        bytesPerSecond: o.bytesPerSecond ?? 256 * 1024,
         failFirst: o.failFirst ?? 0,
         resumable: o.resumable ?? true,
         served: 0,
@@ -177,7 +173,7 @@ function serveRoute(
   const ranged =
     scenario === 'range' ||
     scenario === 'truncated' ||
-    scenario === 'slow' ||
+    scenario === 'stalled' ||
     (scenario === 'flaky' && (route.resumable || route.served === 1));
   let start = 0;
   let end = size - 1;
@@ -205,36 +201,19 @@ function serveRoute(
   }
   const body = route.body.subarray(start, end + 1);
   const cutFirst = scenario === 'flaky' && route.served === 1;
-  if (scenario === 'truncated' || cutFirst) {
+  if (scenario === 'truncated' || scenario === 'stalled' || cutFirst) {
     const have = Math.max(0, Math.min(body.length, route.cutAt - start));
     started(path);
+    // Stalled: the response stays open (close() destroys it if the client never goes away).
+    if (scenario === 'stalled') {
+      res.write(body.subarray(0, have));
+      return;
+    }
     // Cut: the connection ends before Content-Length bytes came (closed, not reset: a reset could
     // discard the bytes already sent before the client reads them, and the cut would move).
     res.write(body.subarray(0, have), () => res.socket?.destroy());
     return;
   }
-  if (scenario === 'slow') {
-    paced(body, route.bytesPerSecond, res, () => started(path));
-    return;
-  }
   if (body.length > 0) started(path);
   res.end(body);
-}
-
-/** Writes `body` in small chunks at `bytesPerSecond`, until done or the client goes away. */
-function paced(body: Buffer, bytesPerSecond: number, res: ServerResponse, onFirst: () => void): void {
-  let at = 0;
-  const delay = (SLOW_CHUNK_BYTES / bytesPerSecond) * 1000;
-  const next = (): void => {
-    if (res.destroyed) return;
-    if (at >= body.length) {
-      res.end();
-      return;
-    }
-    res.write(body.subarray(at, at + SLOW_CHUNK_BYTES));
-    at += SLOW_CHUNK_BYTES;
-    onFirst();
-    setTimeout(next, delay);
-  };
-  next();
 }

@@ -1,5 +1,5 @@
 import type { ForeignFormat } from '../qemu/foreign-image.js';
-import { type Qcow2Head, readQcow2Head } from './qcow2-head.js';
+import { type Qcow2Head, readQcow2Head } from '../qemu/qcow2-head.js';
 
 /** What the first bytes of an upload say it is. */
 export type SniffedFormat =

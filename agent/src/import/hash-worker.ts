@@ -8,7 +8,7 @@ const BATCH_BYTES = MIB;
  * Below this many bytes the hashes run inline when the digest is asked for: starting a worker
  * (about 20 ms of CPU) costs more than hashing a few MiB.
  */
-export const HASH_WORKER_MIN_BYTES = 8 * MIB;
+const HASH_WORKER_MIN_BYTES = 8 * MIB;
 /** The producer waits (update returns a promise) while more than this is queued for the worker... */
 const HIGH_WATER_BYTES = 32 * MIB;
 /** ...until the queue is down to this. */

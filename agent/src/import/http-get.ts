@@ -4,7 +4,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import { shownUrl } from '../../../common/src/shown-url.js';
 
 /** Redirects followed before giving up (curl -L's default is 50; a loop shows long before). */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 /** No byte (or no connection) for this long: the attempt failed, and may be retried. */
 export const IDLE_TIMEOUT_MS = 60_000;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

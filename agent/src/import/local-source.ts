@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { isInside } from '../paths/roots.js';
+import { READ_FLAGS, openedPath } from '../transfer/verified-open.js';
 
 /** A local path to import and the datastore's rules for it (LocalImportSource in the contract). */
 export interface LocalRules {
@@ -57,12 +57,12 @@ export async function resolveLocalImport(
   return real;
 }
 
-/** O_NOFOLLOW: the real path has no symlink left; one swapped in since is refused, not followed. */
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
-
 /**
- * Opens the file `resolveLocalImport` returned and proves the descriptor is that regular file (the
- * kernel's name for it is the checked real path): a path swapped after the check is not read.
+ * Opens the file `resolveLocalImport` returned as the transfer code opens a file it sends (the same
+ * flags: O_NOFOLLOW, the real path has no symlink left, so one swapped in since is refused, not
+ * followed) and proves the descriptor is that regular file (the kernel's name for it is the checked
+ * real path): a path swapped after the check is not read. Refusals are the import's own
+ * (PATH_RESTRICTED, INVALID_ARGUMENT), not a transfer's.
  */
 export async function openLocalImport(real: string, what: string): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
@@ -77,7 +77,7 @@ export async function openLocalImport(real: string, what: string): Promise<{ fh:
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new StorageError('INVALID_ARGUMENT', `${what}: ${real} is not a regular file`);
-    const opened = await readlink(`/proc/self/fd/${fh.fd}`);
+    const opened = await openedPath(fh);
     if (opened !== real)
       throw new StorageError(
         'PATH_RESTRICTED',

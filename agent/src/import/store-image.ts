@@ -2,6 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { standaloneForeign } from '../qemu/foreign-image.js';
+import type { InfoOutput } from '../qemu/info-output.js';
 import { convert, describe, type ImageFormat } from '../qemu/qemu-img.js';
 import type { SniffedFormat } from './format-sniff.js';
 
@@ -29,8 +30,10 @@ export async function storeImage(
   const tool = { what: o.what, signal: o.signal };
   const kind = o.sniffed.kind;
   if (kind === 'refused') throw new StorageError('BAD_IMAGE', `${o.what}: ${o.sniffed.why}`);
+  let kept: InfoOutput | undefined;
   if (kind === 'qcow2') {
     const info = await describe(written, 'qcow2', tool);
+    if (written === temp) kept = info;
     if (info.backingFilename !== undefined || info.dataFile !== undefined)
       throw new StorageError(
         'BAD_IMAGE',
@@ -39,12 +42,11 @@ export async function storeImage(
   } else if (kind !== 'raw') {
     await standaloneForeign(written, kind, tool);
   }
-  const from: ImageFormat | typeof kind = kind;
   const to: ImageFormat = o.convertTo ?? (kind === 'qcow2' ? 'qcow2' : 'raw');
   if (written !== temp) {
     await convert(written, temp, {
       ...tool,
-      sourceFormat: from,
+      sourceFormat: kind,
       format: to,
       sparse: o.sparse,
       timeoutMs: WHOLE_DISK_TIMEOUT_MS,
@@ -52,7 +54,8 @@ export async function storeImage(
     await rm(written, { force: true });
   }
   if (to === 'raw') return { format: 'raw', virtualSize: (await stat(temp)).size };
-  return { format: 'qcow2', virtualSize: (await describe(temp, 'qcow2', tool)).virtualSize };
+  // A qcow2 kept as written was described above: no second qemu-img info of the same file.
+  return { format: 'qcow2', virtualSize: (kept ?? (await describe(temp, 'qcow2', tool))).virtualSize };
 }
 
 /** Whether the upload must be converted (written to a staging file first) rather than kept as written. */

@@ -10,9 +10,9 @@ import {
   type RemoteImportSource,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { makeParents, type MadeDirectories } from '../files/make-parents.js';
-import { adoptStaged } from '../import/adopt-staged.js';
+import { type StagedJob, adoptStaged } from '../import/adopt-staged.js';
 import { fileSource } from '../import/file-source.js';
-import { type ImportJob, type ImportOutcome, runImport } from '../import/import-pipeline.js';
+import { type ImportOutcome, runImport } from '../import/import-pipeline.js';
 import { openLocalImport, resolveLocalImport } from '../import/local-source.js';
 import { urlSource } from '../import/url-source.js';
 import type { ImageFormat as QemuFormat } from '../qemu/qemu-img.js';
@@ -49,7 +49,7 @@ export async function importImage(
         : `${field.remote.sourceName} (${field.remote.dataAddress})`;
   const what = `cp ${label} from ${from} into ${where(agent, destination)}`;
   const local = await agent.roots.resolve(destination, 'destination');
-  const job: Omit<ImportJob, 'source' | 'limitBytesPerSecond'> = {
+  const job: StagedJob = {
     destination: local,
     md5: req.md5,
     sha1: req.sha1,

@@ -13,7 +13,8 @@ export interface FileIdentity {
  * O_NONBLOCK: a FIFO swapped in does not hang the open (it has no effect on regular files).
  * O_NOCTTY: a terminal swapped in never becomes ours.
  */
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+export const READ_FLAGS =
+  constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 /**
@@ -87,8 +88,13 @@ export async function openVerifiedDirectory(path: string, label: string, real = 
   }
 }
 
+/** The kernel's name for the file `fh` is open on (its real path when it was opened). */
+export function openedPath(fh: FileHandle): Promise<string> {
+  return readlink(`/proc/self/fd/${fh.fd}`);
+}
+
 async function expectDescriptorAt(fh: FileHandle, path: string, label: string): Promise<void> {
-  const real = await readlink(`/proc/self/fd/${fh.fd}`);
+  const real = await openedPath(fh);
   if (real !== path)
     throw new StorageError(
       'PATH_OUTSIDE_ROOTS',

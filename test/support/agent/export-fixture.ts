@@ -25,6 +25,7 @@ import {
   makePki,
   makeTempDir,
 } from './agent-fixture.js';
+import { waitForLine } from '../log-capture.js';
 
 /** How long a test waits for a log line it expects before failing. */
 const LOG_WAIT_MS = 10_000;
@@ -61,22 +62,7 @@ export function useExportAgent(
     logText: () => text,
     logLines: () => [...lines],
     local: (rel: string) => join(ctx.root, rel),
-    waitForLog: (match) =>
-      new Promise((resolve, reject) => {
-        const found = lines.find(match);
-        if (found) return resolve(found);
-        const timer = setTimeout(() => {
-          written.off('line', onLine);
-          reject(new Error('the expected log line was not written'));
-        }, LOG_WAIT_MS);
-        const onLine = (line: Record<string, unknown>): void => {
-          if (!match(line)) return;
-          clearTimeout(timer);
-          written.off('line', onLine);
-          resolve(line);
-        };
-        written.on('line', onLine);
-      }),
+    waitForLog: (match) => waitForLine(lines, written, match, LOG_WAIT_MS),
   } as Partial<ExportAgent> as ExportAgent;
 
   beforeAll(async () => {

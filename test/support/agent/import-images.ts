@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ImportImageRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { MIB, qemuImg, writePattern } from './disk-testing.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz';
@@ -48,3 +49,10 @@ export async function convertedDisk(
 }
 
 export const bytesOf = (file: string): Buffer => readFileSync(file);
+
+/**
+ * An ImportImageRequest as the coordinator's cp sends it for an image with no checksum, no
+ * conversion and SPARSE unset (sparse); `req` names the destination, the source and what differs.
+ */
+export const importRequest = (req: Partial<ImportImageRequest>): ImportImageRequest =>
+  ImportImageRequest.fromPartial({ sparse: true, label: 'image 7', ...req });

@@ -7,7 +7,6 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
@@ -15,6 +14,7 @@ import { parseAgentConfig } from '../../../agent/src/config.js';
 import { type RunningAgent, startAgent } from '../../../agent/src/server.js';
 import type { AgentServiceClient } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { type ImageServer, startImageServer } from '../image-server.js';
+import { type LogCapture, type LogLine, captureLog } from '../log-capture.js';
 import {
   AGENT_NAME,
   LOCATION,
@@ -35,7 +35,8 @@ export interface ImportAgent {
   /** Its datastore root (served as LOCATION) and upload directory (imports.dirs). */
   root: string;
   uploads: string;
-  readonly logLines: Array<Record<string, unknown>>;
+  /** Its log, captured. */
+  readonly log: LogCapture;
 }
 
 export interface ImportTestbed extends ImportAgent {
@@ -49,7 +50,7 @@ export interface ImportTestbed extends ImportAgent {
   /** Every name in host01's directory `rel` (temporaries included). */
   entries(rel: string): Promise<string[]>;
   /** Resolves when a log line of host01 matches (or rejects after `ms`). */
-  logged(match: (line: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  logged(match: (line: LogLine) => boolean, ms?: number): Promise<LogLine>;
 }
 
 export const ds = (rel: string): string => `${LOCATION}/${rel}`;
@@ -58,14 +59,7 @@ async function startOne(base: string, pki: Pki, name: string): Promise<ImportAge
   const root = await makeDatastores(join(base, name));
   const uploads = join(base, name, 'uploads');
   await mkdir(uploads, { recursive: true });
-  const logLines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const log = captureLog();
   const config = parseAgentConfig(
     {
       name,
@@ -76,12 +70,12 @@ async function startOne(base: string, pki: Pki, name: string): Promise<ImportAge
     },
     'test config',
   );
-  const agent = await startAgent(config, pino({ level: 'info' }, sink));
+  const agent = await startAgent(config, pino({ level: 'info' }, log.sink));
   const client = agentClient(agent.port, pki.dir, true, 'coordinator', name);
-  return { name, agent, client, root, uploads, logLines };
+  return { name, agent, client, root, uploads, log };
 }
 
-export function useImportTestbed(options: { second?: boolean; tls?: boolean } = {}): ImportTestbed {
+export function useImportTestbed(options: { second?: boolean } = {}): ImportTestbed {
   const t = {} as ImportTestbed;
   beforeAll(async () => {
     t.base = await makeTempDir('import-rpcs-');
@@ -94,17 +88,7 @@ export function useImportTestbed(options: { second?: boolean; tls?: boolean } = 
     t.images = await startImageServer();
     t.local = (rel) => join(t.root, rel);
     t.entries = async (rel) => (await readdir(join(t.root, rel)).catch(() => [])).sort();
-    t.logged = (match, ms = 15_000) =>
-      new Promise((resolve, reject) => {
-        const started = Date.now();
-        const look = (): void => {
-          const found = t.logLines.find(match);
-          if (found) resolve(found);
-          else if (Date.now() - started > ms) reject(new Error('the expected log line never came'));
-          else setTimeout(look, 20);
-        };
-        look();
-      });
+    t.logged = (match, ms) => t.log.waitFor(match, ms);
   });
   afterAll(async () => {
     t.client?.close();

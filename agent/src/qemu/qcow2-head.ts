@@ -1,6 +1,7 @@
 /**
- * The fields of a qcow2 header an import needs, read from its first bytes by our own code
- * (docs/interop/qcow2.txt in qemu): qemu-img is never asked to guess what an upload is.
+ * The fields of a qcow2 header that decide whether qemu may open it, read from its first bytes by
+ * our own code (docs/interop/qcow2.txt in qemu): an import's format sniff and the check of a chain's
+ * qcow2 files before qemu-img reads them (qcow2-header.ts) both read them here.
  */
 export interface Qcow2Head {
   version: number;
@@ -15,7 +16,9 @@ export interface Qcow2Head {
 }
 
 /** qcow2's magic, "QFI\xfb". */
-export const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+export const QCOW2_MAGIC = 0x514649fb;
+/** Bytes read for the header and its extensions (they follow it in the first cluster; qemu's take a few hundred bytes). */
+export const QCOW2_HEAD_BYTES = 64 * 1024;
 /** Version 2 headers are 72 bytes; version 3 at least 104 and say how long they are. */
 const V2_HEADER_BYTES = 72;
 const V3_HEADER_BYTES = 104;
@@ -32,7 +35,7 @@ const MAX_CLUSTER_BITS = 21;
  * magic. A header too short, of an unknown version, or with impossible fields gives `problem`.
  */
 export function readQcow2Head(head: Buffer): Qcow2Head | { problem: string } | undefined {
-  if (head.length < QCOW2_MAGIC.length || !head.subarray(0, 4).equals(QCOW2_MAGIC)) return undefined;
+  if (head.length < 4 || head.readUInt32BE(0) !== QCOW2_MAGIC) return undefined;
   if (head.length < V2_HEADER_BYTES)
     return { problem: `its qcow2 header is cut short (${head.length} bytes)` };
   const version = head.readUInt32BE(4);
