@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import { rebase } from './qemu/qemu-img.js';
 import { ImageFormat, type ImageSnapshotRequest } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { call, failure } from '../../test/support/agent/agent-fixture.js';
 import { MIB, qemuImg, writePattern } from '../../test/support/agent/disk-testing.js';
@@ -122,18 +123,10 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
     const b = await L().oneShared('vmdir1');
     mkdirSync(ctx.local('0/77'), { recursive: true });
     await qemuImg('create', '-q', '-f', 'qcow2', ctx.local('0/77/disk.0'), '4M');
-    await qemuImg(
-      'rebase',
-      '-q',
-      '-u',
-      '-f',
-      'qcow2',
-      '-F',
-      'qcow2',
-      '-b',
-      ctx.local('0/77/disk.0'),
-      `${b.local}.snap/1`,
-    );
+    await rebase(`${b.local}.snap/1`, {
+      unsafe: true,
+      backing: { name: ctx.local('0/77/disk.0'), format: 'qcow2' },
+    });
     await expectRefused(
       b,
       0,
@@ -143,18 +136,7 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
     );
     // Below `.snap/0 -> SOURCE`, SOURCE's own chain: a layer in a VM directory is refused as unsafe.
     const s = await L().oneShared('vmdir2');
-    await qemuImg(
-      'rebase',
-      '-q',
-      '-u',
-      '-f',
-      'qcow2',
-      '-F',
-      'qcow2',
-      '-b',
-      ctx.local('0/77/disk.0'),
-      s.local,
-    );
+    await rebase(s.local, { unsafe: true, backing: { name: ctx.local('0/77/disk.0'), format: 'qcow2' } });
     await expectRefused(
       s,
       0,
@@ -164,7 +146,7 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
     );
     const c = await L().oneLocal('onimg1');
     await qemuImg('create', '-q', '-f', 'qcow2', ctx.local('1/other2'), '4M');
-    await qemuImg('rebase', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', '../other2', `${c.local}.snap/1`);
+    await rebase(`${c.local}.snap/1`, { unsafe: true, backing: { name: '../other2', format: 'qcow2' } });
     await expectRefused(
       c,
       0,
@@ -176,7 +158,7 @@ describe('image snapshot RPCs: layouts refused, nothing changed', () => {
 
   it('a loop in the chain, a raw image that is a link or holds a qcow2 copy, a .current naming the active layer', async () => {
     const b = await L().oneLocal('loop1');
-    await qemuImg('rebase', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', '2', `${b.local}.snap/0`);
+    await rebase(`${b.local}.snap/0`, { unsafe: true, backing: { name: '2', format: 'qcow2' } });
     await expectRefused(b, 0, FAILED_PRECONDITION, 'BAD_LAYOUT', /refers to itself/);
     const r = await L().copies('rawlink1', 'raw');
     rmSync(r.local);

@@ -9,13 +9,14 @@
 export const EXPORT_PATH_PREFIX = '/export/';
 /** Random bytes in a token: as hard to guess as a data-path ticket. */
 export const EXPORT_TOKEN_BYTES = 32;
-/** A token as it appears in a URL: unpadded base64url of EXPORT_TOKEN_BYTES bytes. */
-export const EXPORT_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** A token's characters and length: unpadded base64url of EXPORT_TOKEN_BYTES bytes. */
+const TOKEN = `[A-Za-z0-9_-]{${Math.ceil((EXPORT_TOKEN_BYTES * 4) / 3)}}`;
+/** A token as it appears in a URL. */
+export const EXPORT_TOKEN_PATTERN = new RegExp(`^${TOKEN}$`);
 /** Shown instead of a token. */
-export const REDACTED_TOKEN = '[redacted]';
-
+const REDACTED_TOKEN = '[redacted]';
 /** A token inside any text: after `/export/`, not followed by another token character. */
-const TOKEN_IN_TEXT = /\/export\/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
+const TOKEN_IN_TEXT = new RegExp(`${EXPORT_PATH_PREFIX}${TOKEN}(?![A-Za-z0-9_-])`, 'g');
 
 /**
  * `text` with the token of every export URL in it replaced (`.../export/[redacted]/image.qcow2`):

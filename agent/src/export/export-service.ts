@@ -1,12 +1,12 @@
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { EXPORT_PATH_PREFIX } from '../../../common/src/export-tokens.js';
-import { tempName } from '../../../common/src/files/temp-name.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import type { ExportConfig } from '../config.js';
 import { type ExportEntry, type ExportedFile, ExportRegistry } from './export-registry.js';
 import { ExportServer } from './export-server.js';
+import { receiveTempName } from '../transfer/stale-temps.js';
 import type { TempHold } from './prepare-export.js';
 
 /** How often expired exports are swept when nobody asks for one (lookups sweep too). */
@@ -79,7 +79,7 @@ export class ExportService {
    * released; release removes it.
    */
   holdTemp(entry: string): TempHold {
-    const name = tempName(basename(entry), 'tmp', this.opts.name);
+    const name = receiveTempName(basename(entry), this.opts.name);
     const path = join(dirname(entry), name);
     this.opts.activeTemps.add(name);
     return {

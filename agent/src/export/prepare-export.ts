@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
-import { MIB } from '../../../common/src/units.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import { type ImageFormat, convert } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
+import { hashFile } from '../import/hash-file.js';
 import { type FileIdentity, openVerifiedFile } from '../transfer/verified-open.js';
 
 /** A temporary file beside an image, kept from the stale-temporary sweeps until released. */
@@ -40,17 +38,14 @@ export interface PreparedExport {
   readonly temp?: TempHold;
 }
 
-/** Read size while hashing. */
-const HASH_CHUNK_BYTES = MIB;
-
 /**
  * Makes the image `real` (SOURCE with a link into its `.snap` followed; `entry` is SOURCE's own
  * directory entry) servable as one standalone file in its own format. Its chain is read one
  * validated layer at a time (agent/src/qemu/safe-chain.ts); a standalone image (raw, or qcow2
  * without backing file) is served as it is, a chain is flattened with `qemu-img convert -f FMT -O
  * FMT` into a temporary beside `entry` (docs/image-datastore.md#export-for-marketplaces). The
- * served file is then opened, proven (no symlink on its path) and read once for its MD5.
- * On failure the temporary is gone.
+ * served file is then opened, proven (no symlink on its path) and read once for its MD5, in a
+ * worker thread. On failure the temporary is gone.
  */
 export async function prepareExport(
   entry: string,
@@ -76,14 +71,20 @@ export async function prepareExport(
     const path = temp?.path ?? real;
     const opened = await openVerifiedFile(path, what);
     try {
-      const md5 = await md5Of(opened.fh, opened.size, signal);
+      // In a worker thread (import/hash-file.ts): the event loop keeps serving other downloads.
+      const hashed = await hashFile(opened.fh, ['md5'], signal);
       const after = await opened.fh.stat({ bigint: true });
-      if (after.mtimeNs !== opened.mtimeNs || Number(after.size) !== opened.size) {
+      if (
+        after.mtimeNs !== opened.mtimeNs ||
+        hashed.size !== opened.size ||
+        Number(after.size) !== opened.size
+      ) {
         throw new StorageError(
           'BUSY',
           `${what}: the image was written while its MD5 was taken (is it in use?); retry when it is not`,
         );
       }
+      const md5 = hashed.digests[0] as string;
       return {
         path,
         identity: opened.identity,
@@ -101,21 +102,4 @@ export async function prepareExport(
     await temp?.release();
     throw err;
   }
-}
-
-/** MD5 (hex) of the `size` bytes of an open file, read once from its start. */
-async function md5Of(fh: FileHandle, size: number, signal: AbortSignal): Promise<string> {
-  const hash = createHash('md5');
-  let bytes = 0;
-  for await (const chunk of fh.createReadStream({
-    start: 0,
-    autoClose: false,
-    highWaterMark: HASH_CHUNK_BYTES,
-  })) {
-    signal.throwIfAborted();
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  // A size that changed meanwhile is caught by the caller's second stat.
-  return bytes === size ? hash.digest('hex') : '';
 }

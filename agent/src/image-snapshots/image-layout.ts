@@ -76,6 +76,47 @@ export type SnapLayout = Exclude<ImageLayout, { kind: 'none' }>;
  * does not exist.
  */
 export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
+  const links = await readLayoutLinks(t);
+  if (links.kind === 'none') return links;
+  const { snap, base, linkedId } = links;
+  const tops = new Map<number, ChainLayer>();
+  for (const [id, entry] of [...snap.files].sort((a, b) => a[0] - b[0])) {
+    const opts = { what: t.what, signal: t.signal, format: t.format, scope: t.scope };
+    // One header per file; `.snap/0 -> SOURCE` takes SOURCE's whole chain (it is not a snap dir file).
+    const [top] = await (base && id === 0
+      ? verifyChain(entry, opts)
+      : readChain(entry, t.format, { ...opts, chain: false }));
+    if (top) tops.set(id, top);
+  }
+  const backings = await backingIds(t.what, snap, tops, base ? 0 : undefined);
+  if (linkedId === undefined && !base && backings.size === 0) return { kind: 'copies', snap, tops };
+  const role = linkedId !== undefined ? 'link' : base ? 'base' : 'copy';
+  const activeId = linkedId ?? Math.max(...snap.files.keys());
+  refuseCurrentOnActive(t.what, snap, activeId);
+  return { kind: 'chain', snap, tops, backings, role, activeId };
+}
+
+/** What a snap dir's entries say before any image header is read (readLayoutLinks). */
+export type LayoutLinks =
+  | { readonly kind: 'none' }
+  | {
+      readonly kind: 'dir';
+      readonly snap: SnapDir;
+      /** `.snap/0 -> SOURCE` and SOURCE a file: the `base` role, the highest file the active layer. */
+      readonly base: boolean;
+      /** The numbered file SOURCE links to (the `link` role). */
+      readonly linkedId: number | undefined;
+    };
+
+/**
+ * The first half of readImageLayout, which opens no image: SOURCE's and the snap dir's entries,
+ * their kinds and links, with the same refusals (NOT_FOUND, BAD_LAYOUT). Enough to tell the `base`
+ * and `link` roles and their active layer; a reader that then opens the active layer's chain
+ * validates that chain itself (agent/src/snapshots/chain-safety.ts).
+ */
+export async function readLayoutLinks(
+  t: Pick<ImageTarget, 'source' | 'snapDir' | 'format' | 'what' | 'names'>,
+): Promise<LayoutLinks> {
   const src = await lstatOrUndefined(t.source);
   if (src === undefined) throw new StorageError('NOT_FOUND', `${t.what}: the image does not exist`);
   if (!src.isFile() && !src.isSymbolicLink()) {
@@ -102,22 +143,7 @@ export async function readImageLayout(t: ImageTarget): Promise<ImageLayout> {
     base = true;
   }
   const linkedId = src.isSymbolicLink() ? await linkedEntry(t, snap) : undefined;
-  const tops = new Map<number, ChainLayer>();
-  for (const [id, entry] of [...snap.files].sort((a, b) => a[0] - b[0])) {
-    const opts = { what: t.what, signal: t.signal, format: t.format, scope: t.scope };
-    // One header per file; `.snap/0 -> SOURCE` takes SOURCE's whole chain (it is not a snap dir file).
-    const [top] = await (base && id === 0
-      ? verifyChain(entry, opts)
-      : readChain(entry, t.format, { ...opts, chain: false }));
-    if (top) tops.set(id, top);
-  }
-  const backings = await backingIds(t.what, snap, tops, base ? 0 : undefined);
-  const maxId = Math.max(...snap.files.keys());
-  const chain = { kind: 'chain', snap, tops, backings } as const;
-  if (linkedId !== undefined) return checked(t, { ...chain, role: 'link', activeId: linkedId });
-  if (base) return checked(t, { ...chain, role: 'base', activeId: maxId });
-  if (backings.size === 0) return { kind: 'copies', snap, tops };
-  return checked(t, { ...chain, role: 'copy', activeId: maxId });
+  return { kind: 'dir', snap, base, linkedId };
 }
 
 /**
@@ -138,7 +164,10 @@ export function snapshotChain(t: ImageTarget, layout: SnapLayout, fileId: number
 }
 
 /** The id of the numbered entry SOURCE links to; BAD_LAYOUT for a link that leads anywhere else. */
-async function linkedEntry(t: ImageTarget, snap: SnapDir): Promise<number> {
+async function linkedEntry(
+  t: Pick<ImageTarget, 'source' | 'format' | 'what' | 'names'>,
+  snap: SnapDir,
+): Promise<number> {
   if (t.format !== 'qcow2') throw badLayout(t, 'a raw image is a symlink');
   const text = await readlink(t.source);
   const target = t.names.localOf(text, dirname(t.source));
@@ -149,17 +178,16 @@ async function linkedEntry(t: ImageTarget, snap: SnapDir): Promise<number> {
   throw badLayout(t, `the image links to ${text}, which is not a numbered file of ${snap.short}`);
 }
 
-/** A chain layout is refused when a `.current` pointer claims its active layer as a snapshot. */
-function checked(t: ImageTarget, layout: Extract<ImageLayout, { kind: 'chain' }>): ImageLayout {
-  for (const [id, target] of layout.snap.currents) {
-    if (target === layout.activeId) {
-      throw badLayout(
-        t,
-        `${layout.snap.short}/${id}.current names the active layer ${shownOf(layout.snap, target)}`,
+/** BAD_LAYOUT when a `.current` pointer claims file `activeId`, the active layer, as a snapshot. */
+export function refuseCurrentOnActive(what: string, snap: SnapDir, activeId: number): void {
+  for (const [id, target] of snap.currents) {
+    if (target === activeId) {
+      throw new StorageError(
+        'BAD_LAYOUT',
+        `${what}: ${snap.short}/${id}.current names the active layer ${shownOf(snap, target)}`,
       );
     }
   }
-  return layout;
 }
 
 async function realOf(path: string): Promise<string | undefined> {
@@ -173,6 +201,6 @@ async function lstatOrUndefined(path: string) {
   });
 }
 
-function badLayout(t: ImageTarget, why: string): StorageError {
+function badLayout(t: Pick<ImageTarget, 'what'>, why: string): StorageError {
   return new StorageError('BAD_LAYOUT', `${t.what}: ${why}`);
 }

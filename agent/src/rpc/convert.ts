@@ -66,7 +66,7 @@ export async function convertImage(
         from = fileOf(snap, fileId);
       }
       if (imageState) {
-        from = (await inPlaceActiveFile(agent, localSourceEntry, sourceFormat, what, call.signal)) ?? from;
+        from = (await inPlaceActiveFile(agent, localSourceEntry, sourceFormat, what)) ?? from;
       }
       await stat(from).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the source does not exist`);

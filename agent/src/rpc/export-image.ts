@@ -65,7 +65,7 @@ export async function exportImage(
     async () => {
       const started = Date.now();
       // The in-place layout keeps the current state in the snap dir's active layer, not SOURCE.
-      const current = (await inPlaceActiveFile(agent, entry, format, what, call.signal)) ?? real;
+      const current = (await inPlaceActiveFile(agent, entry, format, what)) ?? real;
       const prepared = await prepareExport(entry, current, format, {
         what,
         signal: call.signal,

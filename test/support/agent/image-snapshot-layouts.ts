@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { rebase } from '../../../agent/src/qemu/qemu-img.js';
 import {
   type AgentServiceClient,
   BackingStyle,
@@ -205,7 +206,7 @@ export function layoutBuilder(client: AgentServiceClient, root: string) {
     await oneShared(name, 3);
     const snap = local(`1/${name}.snap`);
     await qemuImg('commit', '-q', '-f', 'qcow2', '-d', join(snap, '2'));
-    await qemuImg('rebase', '-q', '-u', '-f', 'qcow2', '-F', 'qcow2', '-b', join(snap, '1'), join(snap, '3'));
+    await rebase(join(snap, '3'), { unsafe: true, backing: { name: join(snap, '1'), format: 'qcow2' } });
     rmSync(join(snap, '2'));
     writeFileSync(join(snap, '2.current'), `${join(snap, '1')}\n`);
     return built(name, 'qcow2', [0, 2], new Map([[2, 1]]));
