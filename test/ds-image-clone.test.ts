@@ -1,9 +1,9 @@
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../cli/src/demo/stack.js';
-import { runTool } from '../common/src/tools/run-tool.js';
-import { MIB } from '../common/src/units.js';
+import { create } from '../agent/src/qemu/qemu-img.js';
+import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import { holdsPattern } from './support/assertions.js';
 import { actionData, type ActionDataOptions } from './support/ds-action-data.js';
 import {
@@ -19,7 +19,7 @@ import { imageInfo, imagesIdentical, layout } from './support/files.js';
 // the target datastore, on one agent (convert) or across two (convert, then the data path).
 const FE_DS = 1; // on the front-end
 const BRIDGED_DS = 3; // BRIDGE_LIST host01
-const SIZE = 4 * MIB;
+const SIZE_MB = 4;
 let stack: Stack;
 
 beforeAll(async () => {
@@ -33,17 +33,15 @@ afterAll(async () => {
 const base = (ds: number): string => `/var/lib/one/datastores/${ds}`;
 const bridges = (ds: number): Record<string, string> => (ds === BRIDGED_DS ? { BRIDGE_LIST: 'host01' } : {});
 
-async function qemu(tool: string, ...args: string[]): Promise<void> {
-  await runTool(tool, args);
-}
-
 /** An image `<ds>/<name>` on `host`, raw or qcow2, 0x11 in its first MiB. */
-async function makeImage(host: string, ds: number, name: string, format: 'raw' | 'qcow2'): Promise<string> {
+async function makeSourceImage(
+  host: string,
+  ds: number,
+  name: string,
+  format: 'raw' | 'qcow2',
+): Promise<string> {
   const source = `${base(ds)}/${name}`;
-  const file = stack.localPath(host, source);
-  mkdirSync(dirname(file), { recursive: true });
-  await qemu('qemu-img', 'create', '-f', format, file, String(SIZE));
-  await qemu('qemu-io', '-f', format, '-c', `write -P 0x11 0 ${MIB}`, file);
+  await makeImage(stack.localPath(host, source), format, SIZE_MB, 0x11);
   return source;
 }
 
@@ -78,7 +76,7 @@ function temporaries(host: string, ds: number): string[] {
 
 describe('clone', () => {
   it('on one host: a copy in the source format when DRIVER is unset', async () => {
-    const from = await makeImage('frontend', FE_DS, 'a0000000000000000000000000000001', 'qcow2');
+    const from = await makeSourceImage('frontend', FE_DS, 'a0000000000000000000000000000001', 'qcow2');
     const r = await clone(50, cloneData(50, from, 'qcow2', FE_DS), FE_DS);
     expect(r.format).toBe('qcow2');
     const copy = stack.localPath('frontend', r.source);
@@ -87,7 +85,7 @@ describe('clone', () => {
   });
 
   it("in DRIVER's format when DRIVER is raw or qcow2", async () => {
-    const from = await makeImage('frontend', FE_DS, 'a0000000000000000000000000000002', 'raw');
+    const from = await makeSourceImage('frontend', FE_DS, 'a0000000000000000000000000000002', 'raw');
     const stdin = cloneData(51, from, 'raw', FE_DS, { datastore: { template: { DRIVER: 'qcow2' } } });
     const r = await clone(51, stdin, FE_DS);
     expect(r.format).toBe('qcow2');
@@ -101,10 +99,10 @@ describe('clone', () => {
     const snap = stack.localPath('frontend', `${source}.snap`);
     mkdirSync(snap, { recursive: true });
     symlinkSync('.', join(snap, `${name}.snap`));
-    await qemu('qemu-img', 'create', '-f', 'qcow2', join(snap, '0'), String(SIZE));
-    await qemu('qemu-io', '-f', 'qcow2', '-c', `write -P 0x11 0 ${MIB}`, join(snap, '0'));
-    await qemu('qemu-img', 'create', '-f', 'qcow2', '-b', `${name}.snap/0`, '-F', 'qcow2', join(snap, '1'));
-    await qemu('qemu-io', '-f', 'qcow2', '-c', `write -P 0x22 ${MIB} ${MIB}`, join(snap, '1'));
+    await makeImage(join(snap, '0'), 'qcow2', SIZE_MB, 0x11);
+    const top = join(snap, '1');
+    await create(top, { format: 'qcow2', backing: { name: `${name}.snap/0`, format: 'qcow2' } });
+    await writePattern(top, 'qcow2', 0x22, MIB, MIB);
     symlinkSync(`${name}.snap/1`, stack.localPath('frontend', source));
     const r = await clone(52, cloneData(52, source, 'qcow2', FE_DS), FE_DS);
     const copy = stack.localPath('frontend', r.source);
@@ -116,7 +114,7 @@ describe('clone', () => {
   });
 
   it('from a bridge to the front-end: converted on the bridge, pulled, the temporary gone', async () => {
-    const from = await makeImage('host01', BRIDGED_DS, 'a0000000000000000000000000000004', 'raw');
+    const from = await makeSourceImage('host01', BRIDGED_DS, 'a0000000000000000000000000000004', 'raw');
     const before = layout(stack.localPath('host01', base(BRIDGED_DS)));
     const stdin = cloneData(53, from, 'raw', FE_DS, { sourceBridgeList: 'host01' });
     const r = await clone(53, stdin, FE_DS);
@@ -133,7 +131,7 @@ describe('clone', () => {
   });
 
   it('from the front-end to a bridged datastore, and within the bridged datastore', async () => {
-    const from = await makeImage('frontend', FE_DS, 'a0000000000000000000000000000005', 'qcow2');
+    const from = await makeSourceImage('frontend', FE_DS, 'a0000000000000000000000000000005', 'qcow2');
     const r = await clone(54, cloneData(54, from, 'qcow2', BRIDGED_DS), BRIDGED_DS);
     expect(
       await imagesIdentical(

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../cli/src/demo/stack.js';
-import { runTool } from '../common/src/tools/run-tool.js';
-import { MIB } from '../common/src/units.js';
+import { MIB, makeImage } from '../cli/src/demo/demo-images.js';
 import { actionData, statImage, type DatastoreXmlOptions } from './support/ds-action-data.js';
 import {
   dsAction,
@@ -31,8 +30,7 @@ beforeAll(async () => {
   uploads = mkdtempSync(join(tmpdir(), 'ds-uploads-'));
   mkdirSync(join(uploads, 'private'));
   qcow2 = join(uploads, 'disk.qcow2');
-  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, '10M']);
-  await runTool('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x33 0 ${MIB}`, qcow2]);
+  await makeImage(qcow2, 'qcow2', 10, 0x33);
   raw = join(uploads, 'disk.raw');
   writeFileSync(raw, Buffer.alloc(MIB + 1, 0x44));
   writeFileSync(join(uploads, 'private', 'secret.raw'), Buffer.alloc(MIB, 0x55));

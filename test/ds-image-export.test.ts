@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { get } from 'node:https';
 import { dirname } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../cli/src/demo/stack.js';
-import { pkiFiles } from '../common/src/pki/pki.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { MIB } from '../common/src/units.js';
 import { actionData } from './support/ds-action-data.js';
+import { downloadExport } from './support/ds-image-life.js';
 import { dsAction, expectFailure, expectSuccess } from './support/ds-image-stack.js';
 
 // export for a marketplace through the shim as one_market.rb runs it (app id as the argument,
@@ -30,20 +29,6 @@ afterAll(async () => {
 });
 
 const template = (ds: number): Record<string, string> => (ds === BRIDGED_DS ? { BRIDGE_LIST: 'host01' } : {});
-
-/** GETs an export URL, trusting the cloud's CA as the marketplace host would be told to. */
-function download(url: string): Promise<Buffer> {
-  const ca = readFileSync(pkiFiles(stack.pkiDir, 'frontend').ca);
-  return new Promise((resolve, reject) => {
-    get(url, { ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${res.statusCode}`)),
-      );
-    }).on('error', reject);
-  });
-}
 
 describe('export', () => {
   const exportData = (ds: number, source: string, format = 'qcow2'): string =>
@@ -67,7 +52,7 @@ describe('export', () => {
       new XMLParser({ parseTagValue: false }).parse(out) as { IMPORT_INFO: Record<string, string> }
     ).IMPORT_INFO;
     expect(info['IMPORT_SOURCE']).toMatch(/\/image-97\.qcow2$/);
-    const bytes = await download(info['IMPORT_SOURCE'] as string);
+    const bytes = await downloadExport(stack, info['IMPORT_SOURCE'] as string);
     const md5 = createHash('md5').update(bytes).digest('hex');
     expect(md5).toBe(info['MD5']);
     expect(md5).toBe(createHash('md5').update(readFileSync(local)).digest('hex'));

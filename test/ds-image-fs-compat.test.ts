@@ -19,13 +19,13 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
+import { MIB, makeImage, md5File, writePattern } from '../cli/src/demo/demo-images.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { holdsPattern } from './support/assertions.js';
 import { actionData, type ImageXmlOptions } from './support/ds-action-data.js';
 import { dsAction, expectSuccess, storedFormat } from './support/ds-image-stack.js';
-import { downloadExport, importInfo, md5File, printedImage } from './support/ds-image-life.js';
+import { downloadExport, importInfo, printedImage } from './support/ds-image-life.js';
 import { imageInfo, imagesIdentical, layout } from './support/files.js';
 import { startImageServer, type ImageServer } from './support/image-server.js';
 

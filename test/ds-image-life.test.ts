@@ -10,7 +10,7 @@ import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
+import { MIB, makeImage, md5File, writePattern } from '../cli/src/demo/demo-images.js';
 import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
@@ -32,7 +32,6 @@ import {
 import {
   currentStateFile,
   importInfo,
-  md5File,
   printedImage,
   type ImportInfo,
   type Printed,

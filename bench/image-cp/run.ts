@@ -31,6 +31,7 @@ import { runTool } from '../../common/src/tools/run-tool.js';
 import { packageRoot } from '../../cli/src/demo/processes.js';
 import { startFileServer, type FileServer } from '../../cli/src/demo/file-server.js';
 import { startSshServer, type SshServer } from '../support/ssh-server.js';
+import { allocatedBytes, median, timedRun, type Timed } from '../support/timed-runs.js';
 import { startOurs, type Ours } from './ours.js';
 
 const GiB = 1024 ** 3;
@@ -43,22 +44,11 @@ const BENCH_TIMEOUT_MS = 30 * 60_000;
 const QCOW2 = 'image.qcow2';
 const GZIP = 'image.qcow2.gz';
 
-export interface Method {
+export interface Method extends Timed {
   part: 'a' | 'b';
-  label: string;
-  /** Local path of the registered image (deleted and synced before and after each run). */
-  dest: string;
   run: (signal: AbortSignal) => Promise<void>;
-  times: number[];
-  allocated: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-const sync = async (): Promise<void> => void (await runTool('sync', []));
 const md5Of = async (path: string, signal: AbortSignal): Promise<string> =>
   (await runTool('md5sum', [path], { signal })).stdout.split(' ')[0] ?? '';
 
@@ -124,21 +114,18 @@ function opennebulaCp(args: readonly string[], signal: AbortSignal): Promise<str
   });
 }
 
-/** One timed run from a deleted destination and a synced disk; then the result is checked. */
-async function timedRun(m: Method, round: number, md5: string, signal: AbortSignal): Promise<void> {
-  await rm(m.dest, { force: true });
-  await sync();
-  const t0 = performance.now();
-  await m.run(signal);
-  await sync();
-  const sec = (performance.now() - t0) / 1000;
-  const got = await md5Of(m.dest, signal);
-  if (got !== md5) throw new Error(`${m.label}: the registered image's MD5 is ${got}, not ${md5}`);
-  m.times.push(sec);
-  m.allocated = (await stat(m.dest)).blocks * 512;
-  await rm(m.dest, { force: true });
-  await sync();
-  process.stdout.write(`  ${m.label} run ${round + 1}: ${sec.toFixed(2)} s (MD5 ok)\n`);
+/** One timed run (bench/support/timed-runs.ts); then the registered image's MD5 is checked. */
+function timedCheckedRun(m: Method, round: number, md5: string, signal: AbortSignal): Promise<void> {
+  return timedRun(
+    m,
+    round,
+    () => m.run(signal),
+    async () => {
+      const got = await md5Of(m.dest, signal);
+      if (got !== md5) throw new Error(`${m.label}: the registered image's MD5 is ${got}, not ${md5}`);
+      return 'MD5 ok';
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -163,7 +150,7 @@ async function main(): Promise<void> {
       qcow2: { size: (await stat(image)).size, md5: await md5Of(image, signal) },
       gzip: { size: (await stat(join(srcDir, GZIP))).size, md5: await md5Of(join(srcDir, GZIP), signal) },
     };
-    const sourceAllocated = (await stat(image)).blocks * 512;
+    const sourceAllocated = await allocatedBytes(image);
     server = await startFileServer(srcDir);
     ssh = await startSshServer(join(work, 'ssh'));
     const sshArgs = ['ssh', ...ssh.args];
@@ -208,7 +195,7 @@ async function main(): Promise<void> {
     // Warm the page cache for every method alike.
     await md5Of(join(srcDir, GZIP), signal);
     for (let round = 0; round < RUNS; round++)
-      for (const m of methods) await timedRun(m, round, files.qcow2.md5, signal);
+      for (const m of methods) await timedCheckedRun(m, round, files.qcow2.md5, signal);
     await report(methods, files, sourceAllocated);
   } finally {
     await ours?.stop();

@@ -20,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { link, mkdir, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { loadTls } from '../../common/src/tls.js';
@@ -29,6 +29,7 @@ import { Stack } from '../../cli/src/demo/stack.js';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { startSshServer, type SshServer } from '../support/ssh-server.js';
+import { allocatedBytes, median, timedRun, type Timed } from '../support/timed-runs.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -54,19 +55,6 @@ interface Result {
   mbps: number;
   ratioVsOurs: number;
   allocated: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-async function allocated(path: string): Promise<number> {
-  return (await stat(path)).blocks * 512;
-}
-
-async function sync(): Promise<void> {
-  await runTool('sync', []);
 }
 
 /** 64 regions of 32 MiB of random bytes, spread evenly over 8 GiB; the rest is holes. */
@@ -111,28 +99,8 @@ function waitExit(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
-interface Method {
-  label: string;
-  /** Where the copy lands (deleted and synced before each run, and after the last). */
-  dest: string;
+interface Method extends Timed {
   run: () => Promise<void>;
-  times: number[];
-  allocated: number;
-}
-
-/** One timed run: the copy and a `sync`, from a deleted destination and a synced disk. */
-async function timedRun(m: Method, round: number): Promise<void> {
-  await rm(m.dest, { force: true });
-  await sync();
-  const t0 = performance.now();
-  await m.run();
-  await sync();
-  const sec = (performance.now() - t0) / 1000;
-  m.times.push(sec);
-  m.allocated = await allocated(m.dest);
-  await rm(m.dest, { force: true });
-  await sync();
-  process.stdout.write(`  ${m.label} run ${round + 1}: ${sec.toFixed(2)} s\n`);
 }
 
 /** The front-end and host01 agents of one stack, and a coordinator-side client for each. */
@@ -209,7 +177,7 @@ async function main(): Promise<void> {
     );
     await makeImage(image);
     await warm(image);
-    const srcAllocated = await allocated(image);
+    const srcAllocated = await allocatedBytes(image);
 
     const methods: Method[] = [];
     for (const [encryption, label] of [
@@ -239,7 +207,7 @@ async function main(): Promise<void> {
       allocated: 0,
     });
 
-    for (let round = 0; round < RUNS; round++) for (const m of methods) await timedRun(m, round);
+    for (let round = 0; round < RUNS; round++) for (const m of methods) await timedRun(m, round, m.run);
 
     const ours = median((methods[0] as Method).times);
     const table: Result[] = methods.map((m) => ({

@@ -3,8 +3,7 @@
  * market driver read it: `<SOURCE> <format>` from cp and clone, IMPORT_INFO from export; and where
  * a persistent image's current state lives once a VM left it (docs/image-datastore.md#layouts).
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -36,12 +35,6 @@ export interface ImportInfo {
 export function importInfo(stdout: string): ImportInfo {
   const doc = new XMLParser({ parseTagValue: false }).parse(stdout) as { IMPORT_INFO: ImportInfo };
   return doc.IMPORT_INFO;
-}
-
-export async function md5File(file: string): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /**

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MIB } from '../../../common/src/units.js';
@@ -45,6 +47,13 @@ export async function rawHoldsPattern(
   } finally {
     await fh.close();
   }
+}
+
+/** The MD5 of a file's bytes, in hex (what a user gives as IMAGE/TEMPLATE/MD5). */
+export async function md5File(file: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 export { MIB };

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { md5File } from './demo-images.js';
 import {
   dsDriverActionData,
   dsStatActionData,
@@ -61,7 +60,7 @@ export async function registerImage(
     format: '',
     size: sizeMb,
     datastoreId: datastore.id,
-    template: { MD5: await md5Of(image.file) },
+    template: { MD5: await md5File(image.file) },
     ...(image.persistent ? { persistent: true } : {}),
   };
   const cp = await runAction(
@@ -87,14 +86,4 @@ export async function registerImage(
 /** The driver's log lines (INFO:, ERROR:), indented as the demo shows the TM actions'. */
 function printStderr(stderr: string, print: (line: string) => void): void {
   for (const line of stderr.trim().split('\n').filter(Boolean)) print(`    ${line}`);
-}
-
-function md5Of(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('md5');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .once('error', reject)
-      .once('end', () => resolve(hash.digest('hex')));
-  });
 }

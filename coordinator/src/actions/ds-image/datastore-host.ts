@@ -1,6 +1,6 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import type { ActionContext } from '../action-context.js';
-import { HEALTH_CHECK_MS } from './monitor-host.js';
+import { whyNotAnswering } from './agent-answers.js';
 
 export interface BridgeChoice {
   /** BRIDGE_LIST (or SOURCE_BRIDGE_LIST) as oned sent it, split on blanks; empty: the front-end. */
@@ -16,7 +16,7 @@ export interface BridgeChoice {
 /**
  * Where an image of the datastore lives, or lands (docs/image-datastore.md#where-an-image-lives):
  * without a bridge list, the front-end's agent; with one, the listed hosts whose agents answer
- * Hello (asked all at once, HEALTH_CHECK_MS each), and among those, in list order, the one at
+ * Hello (asked all at once: whyNotAnswering), and among those, in list order, the one at
  * `id % count`. A listed host with no agent configured is UNKNOWN_HOST; when none answers the call
  * fails (NO_HEALTHY_BRIDGE, each host with its reason): it never falls back to the front-end,
  * which holds no copy of a bridged datastore.
@@ -38,17 +38,7 @@ export async function datastoreHost(ctx: ActionContext, choice: BridgeChoice): P
     }
   });
   const unique = [...new Set(names)];
-  const answers = await Promise.all(
-    unique.map((name) =>
-      ctx.agents
-        .get(name)
-        .call('hello', {}, { deadlineMs: HEALTH_CHECK_MS, requestId: ctx.requestId, signal: ctx.signal })
-        .then(
-          () => undefined,
-          (err: unknown) => (err instanceof Error ? err.message : String(err)),
-        ),
-    ),
-  );
+  const answers = await Promise.all(unique.map((name) => whyNotAnswering(ctx, name)));
   const down = new Map<string, string>();
   unique.forEach((name, i) => {
     const why = answers[i];
@@ -65,6 +55,5 @@ export async function datastoreHost(ctx: ActionContext, choice: BridgeChoice): P
       `${choice.owner}: no host of ${choice.list} answers: ${reasons}`,
     );
   }
-  const chosen = healthy[choice.id % healthy.length] as string;
-  return chosen;
+  return healthy[choice.id % healthy.length] as string;
 }

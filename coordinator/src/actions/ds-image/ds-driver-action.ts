@@ -52,8 +52,13 @@ export function parseMonitorRequest(stdin: Buffer): MonitorRequest {
   return {
     datastoreId: ds.requireInt('ID'),
     basePath: ds.text('BASE_PATH') ?? '',
-    bridgeList: (template['BRIDGE_LIST'] ?? '').split(/\s+/).filter((h) => h !== ''),
+    bridgeList: words(template['BRIDGE_LIST']),
     datastoreLocation: root.text('DATASTORE_LOCATION'),
     monitorVmDisks: root.text('MONITOR_VM_DISKS') === '1',
   };
+}
+
+/** A blank-separated list oned keeps in one attribute (BRIDGE_LIST, SAFE_DIRS, ...), as its words. */
+export function words(value: string | undefined): string[] {
+  return (value ?? '').split(/\s+/).filter((w) => w !== '');
 }

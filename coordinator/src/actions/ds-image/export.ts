@@ -51,6 +51,6 @@ export const exportImage = defineAction(
 );
 
 /** A CDATA section holding any text (a `]]>` inside is split across two sections). */
-export function cdata(text: string): string {
+function cdata(text: string): string {
   return `<![CDATA[${text.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
 }

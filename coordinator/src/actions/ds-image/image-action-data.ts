@@ -1,6 +1,6 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import type { XmlElement } from '../../oned/xml-element.js';
-import { ACTION_DATA_ROOT, decodeActionData } from './ds-driver-action.js';
+import { ACTION_DATA_ROOT, decodeActionData, words } from './ds-driver-action.js';
 import { parseTransferRate } from './transfer-rate.js';
 
 /** The parts of the IMAGE element the image datastore actions read (docs/image-datastore.md#actions). */
@@ -143,10 +143,6 @@ export function need<T>(data: ImageActionData, xpath: string, value: T | undefin
 /** fs's test for these flags: the lower-cased value is `yes`. */
 function yes(value: string | undefined): boolean | undefined {
   return value === undefined ? undefined : value.toLowerCase() === 'yes';
-}
-
-function words(value: string | undefined): string[] {
-  return (value ?? '').split(/\s+/).filter((w) => w !== '');
 }
 
 /** Reads values out of the document, turning what does not fit into one line naming the XPath. */

@@ -1,7 +1,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { FILESYSTEMS, type Filesystem } from '../../../../common/src/images/filesystems.js';
-import { ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { defineAction } from '../define-action.js';
+import { imageFormat } from '../disk-facts.js';
 import { DS_IMAGE_ARGS } from '../oned-signatures.js';
 import { ACTION_DATA_ROOT } from './ds-driver-action.js';
 import { need, type ImageActionData } from './image-action-data.js';
@@ -48,7 +48,8 @@ export const mkfsImage = defineAction(
       ctx.ops.call(host, 'createImage', {
         path: source,
         sizeMb,
-        format: format === 'qcow2' ? ImageFormat.IMAGE_FORMAT_QCOW2 : ImageFormat.IMAGE_FORMAT_RAW,
+        // A swap area is a raw image (docs/opennebula/tm-actions.md#mkimage).
+        format: imageFormat(format === SWAP ? 'raw' : format),
         swap: format === SWAP,
         // mkswap overwrites any filesystem, as in fs (which runs mkfs, then mkswap).
         filesystem: format === SWAP ? '' : (filesystem ?? ''),

@@ -2,7 +2,6 @@ import { StorageError } from '../../../../common/src/errors.js';
 import { ImageFormat } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
 import { NO_OUTPUT } from '../action-context.js';
 import { defineAction } from '../define-action.js';
-import type { ActionContext } from '../action-context.js';
 import { basename, formatHostPath, type HostPath } from '../host-path.js';
 import { MVDS_ARGS } from '../oned-signatures.js';
 import { FileKind, kindOf, transfer } from '../transfer.js';
@@ -29,7 +28,9 @@ export const mvdsLocal = defineAction(
   },
   async (ctx, { disk, SOURCE, vm_id: vmId }) => {
     const image = { host: ctx.agents.frontend, path: SOURCE };
-    const kind = await kindOf(ctx, disk);
+    // One stat (the link itself): its kind here, its target for the chain's top below.
+    const st = await ctx.ops.call(disk.host, 'stat', { path: disk.path, follow: false });
+    const kind = st.exists ? st.kind : undefined;
     // SOURCE is checked before anything is copied towards it (preflight.ts).
     await checkPath(ctx, image);
     if (kind === undefined)
@@ -47,7 +48,7 @@ export const mvdsLocal = defineAction(
       await transfer(ctx, disk, image, { sparse: true });
     } else {
       const sourceFormat = await vmDiskFormat(ctx, vmId, disk.path);
-      const active = hasSnapDir ? await chainTop(ctx, disk, sourceFormat) : undefined;
+      const active = hasSnapDir ? chainTop(disk, st, sourceFormat) : undefined;
       if (active !== undefined) {
         // The copied files' backing names (`disk.N.snap/K`) become `<hash>.snap/K` through the
         // image snap dir's own self link, and SOURCE is relinked to file K last (RelinkDisk); the
@@ -79,13 +80,12 @@ export const mvdsLocal = defineAction(
  * K when the disk is a qcow2 chain whose active layer is a numbered file of its own snap dir
  * (`disk.N -> disk.N.snap/K`, the snapshot layout, docs/opennebula/snapshots.md#qcow2-layout).
  */
-async function chainTop(
-  ctx: ActionContext,
+function chainTop(
   disk: HostPath,
+  st: { kind: FileKind; linkTarget: string },
   format: ImageFormat,
-): Promise<string | undefined> {
+): string | undefined {
   if (format !== ImageFormat.IMAGE_FORMAT_QCOW2) return undefined;
-  const st = await ctx.ops.call(disk.host, 'stat', { path: disk.path, follow: false });
   const name = linkedSnapshotFile(disk.path, st);
   return name !== undefined && /^[0-9]+$/.test(name) ? name : undefined;
 }
