@@ -44,8 +44,14 @@ describe('the check finds what the old layout shipped', () => {
     write('bench/backup/run.js', '');
     write('agent/src/paths/roots.test.js', '');
     write('agent/src/transfer/test-support.js', "import { pino } from 'pino';\n");
+    // prose is no import: only the real one below is checked
+    write(
+      'agent/src/import/adopt.js',
+      "// its times are the import's, not the sender's\nimport { x } from 'left-pad';\n",
+    );
     expect(shippedTreeProblems(dir, pkg).sort()).toEqual(
       [
+        'agent/src/import/adopt.js: imports left-pad, not a dependency',
         'agent/src/paths/roots.test.js: a test file',
         'agent/src/transfer/test-support.js: test support (by its name)',
         'agent/src/testing/server-test-fixture.js: imports vitest, a devDependency',

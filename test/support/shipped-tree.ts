@@ -22,8 +22,11 @@ const TEST_FOLDERS = new Set(['test', 'tests', 'testing', 'bench', '__tests__'])
 /** test-support.js, qcow2-test-fixture.js, disk-testing.js: test helpers by their name. */
 const TEST_NAME = /(^|-)(test|testing)(-|\.)/;
 const JS_FILE = /\.(c|m)?js$/;
-/** Static and dynamic imports, re-exports and require() calls, with their specifier. */
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)(['"])([^'"\n]+)\1/g;
+/**
+ * Static and dynamic imports, re-exports and require() calls, with their specifier. A specifier
+ * holds no blanks, so prose in a comment ("the import's, not the sender's") is no import.
+ */
+const IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)(['"])([^'"\s]+)\1/g;
 
 export interface PackageJson {
   dependencies?: Record<string, string>;

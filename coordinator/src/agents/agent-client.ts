@@ -58,6 +58,34 @@ export class AgentClient {
     });
   }
 
+  /**
+   * Resolves once the channel is connected, so that a call made right after an agent restarted
+   * is not refused by a channel still waiting out its reconnect backoff; AGENT_UNAVAILABLE when
+   * no connection is made within `deadlineMs` (or INTERNAL when `signal` aborts first).
+   */
+  ready(deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void =>
+        reject(
+          new StorageError('INTERNAL', `agent ${this.agent.name}: the wait for a connection was cancelled`),
+        );
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.client.waitForReady(Date.now() + deadlineMs, (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err === undefined || err === null) resolve();
+        else
+          reject(
+            new StorageError(
+              'AGENT_UNAVAILABLE',
+              `agent ${this.agent.name} at ${this.agent.endpoint} is unreachable (no connection within ${deadlineMs} ms): is one-storage-agent running there?`,
+              { cause: err },
+            ),
+          );
+      });
+    });
+  }
+
   private toStorageError(method: string, err: grpc.ServiceError, deadlineMs: number): StorageError {
     const name = this.agent.name;
     const sent = err.metadata?.get(REASON_METADATA_KEY)[0];
