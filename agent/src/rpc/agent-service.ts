@@ -34,6 +34,7 @@ import { snapshotDelete } from './snapshot-delete.js';
 import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
+import { notBuiltYet } from './not-built-yet.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -74,5 +75,10 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     imageSnapshotRevert: adaptHandler(agent, logger, 'ImageSnapshotRevert', imageSnapshotRevert),
     imageSnapshotFlatten: adaptHandler(agent, logger, 'ImageSnapshotFlatten', imageSnapshotFlatten),
     exportImage: adaptHandler(agent, logger, 'ExportImage', exportImage),
+    receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', notBuiltYet('ReceiveBackup')),
+    listBackup: adaptHandler(agent, logger, 'ListBackup', notBuiltYet('ListBackup')),
+    removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
+    openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', notBuiltYet('OpenBackupChain')),
+    flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
   };
 }

@@ -42,8 +42,14 @@ describe('retry policy', () => {
     }
   });
 
-  it('does not retry Receive (a single-use ticket), CopyDiskLive (a repeat is ALREADY_EXISTS) or ImportImage (a download, maybe with a single-use ticket)', () => {
-    expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual(['copyDiskLive', 'importImage', 'receive']);
+  it('does not retry Receive and ReceiveBackup (a single-use ticket), CopyDiskLive (a repeat is ALREADY_EXISTS), ImportImage (a download, maybe with a single-use ticket) or OpenBackupChain (a repeat merges the chain again)', () => {
+    expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual([
+      'copyDiskLive',
+      'importImage',
+      'openBackupChain',
+      'receive',
+      'receiveBackup',
+    ]);
   });
 
   it('retries CreateProbe, whose repeat finds the same probe, and the read-only RPCs', () => {
@@ -51,6 +57,7 @@ describe('retry policy', () => {
     expect(methods.filter((m) => idempotencyLevel(m) === 'NO_SIDE_EFFECTS').sort()).toEqual([
       'hello',
       'imageInfo',
+      'listBackup',
       'probeImageSource',
       'stat',
     ]);

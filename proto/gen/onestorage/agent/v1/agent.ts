@@ -721,6 +721,80 @@ export interface BackupCancelResponse {
   overlaysCommitted: number;
 }
 
+export interface ReceiveBackupRequest {
+  ticket: string;
+  dataAddress: string;
+  /** Name the sending agent's certificate must carry. */
+  sourceName: string;
+  /** `<BASE_PATH>/<vmid>/<backup_id>`. */
+  backupDir: string;
+}
+
+export interface ReceiveBackupResponse {
+  bytes: number;
+  files: number;
+  durationMs: number;
+  /** Space the stored directory takes, in MiB rounded up (du -sm). */
+  sizeMb: number;
+}
+
+export interface ListBackupRequest {
+  backupDir: string;
+}
+
+export interface BackupFile {
+  name: string;
+  /** Apparent size in bytes. */
+  size: number;
+  /** Bytes allocated on disk. */
+  allocated: number;
+}
+
+export interface ListBackupResponse {
+  exists: boolean;
+  files: BackupFile[];
+  /**
+   * vm.xml as stored (base64 text); empty when there is none. At most 4 MiB (FAILED_PRECONDITION
+   * beyond).
+   */
+  vmXml: Buffer;
+}
+
+export interface RemoveBackupsRequest {
+  backupDirs: string[];
+}
+
+export interface RemoveBackupsResponse {
+  /** How many of them existed. */
+  removed: number;
+}
+
+export interface OpenBackupChainRequest {
+  /** The disk files of the restore point, oldest first: `<BASE_PATH>/<vmid>/<backup_id>/disk.<disk>.<inc>`. */
+  chain: string[];
+  /** As OpenSendRequest. */
+  receiverName: string;
+  ttlSeconds: number;
+}
+
+export interface OpenBackupChainResponse {
+  ticket: string;
+  dataAddress: string;
+  /** Data bytes (not holes) that will move. */
+  dataBytes: number;
+  /** The disk's virtual size in bytes. */
+  virtualSize: number;
+}
+
+export interface FlattenBackupsRequest {
+  backupDirs: string[];
+}
+
+export interface FlattenBackupsResponse {
+  /** Space the merged backup directory takes, in MiB rounded up. */
+  sizeMb: number;
+}
+
 export interface SetMonitorMarkerRequest {
   /** The datastore directory (e.g. /var/lib/one/datastores/0). */
   datastoreDir: string;
@@ -6440,6 +6514,1063 @@ export const BackupCancelResponse: MessageFns<BackupCancelResponse> = {
   },
 };
 
+function createBaseReceiveBackupRequest(): ReceiveBackupRequest {
+  return { ticket: "", dataAddress: "", sourceName: "", backupDir: "" };
+}
+
+export const ReceiveBackupRequest: MessageFns<ReceiveBackupRequest> = {
+  encode(message: ReceiveBackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticket !== "") {
+      writer.uint32(10).string(message.ticket);
+    }
+    if (message.dataAddress !== "") {
+      writer.uint32(18).string(message.dataAddress);
+    }
+    if (message.sourceName !== "") {
+      writer.uint32(26).string(message.sourceName);
+    }
+    if (message.backupDir !== "") {
+      writer.uint32(34).string(message.backupDir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveBackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ticket = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sourceName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.backupDir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveBackupRequest {
+    return {
+      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
+      dataAddress: isSet(object.dataAddress)
+        ? globalThis.String(object.dataAddress)
+        : isSet(object.data_address)
+        ? globalThis.String(object.data_address)
+        : "",
+      sourceName: isSet(object.sourceName)
+        ? globalThis.String(object.sourceName)
+        : isSet(object.source_name)
+        ? globalThis.String(object.source_name)
+        : "",
+      backupDir: isSet(object.backupDir)
+        ? globalThis.String(object.backupDir)
+        : isSet(object.backup_dir)
+        ? globalThis.String(object.backup_dir)
+        : "",
+    };
+  },
+
+  toJSON(message: ReceiveBackupRequest): unknown {
+    const obj: any = {};
+    if (message.ticket !== "") {
+      obj.ticket = message.ticket;
+    }
+    if (message.dataAddress !== "") {
+      obj.dataAddress = message.dataAddress;
+    }
+    if (message.sourceName !== "") {
+      obj.sourceName = message.sourceName;
+    }
+    if (message.backupDir !== "") {
+      obj.backupDir = message.backupDir;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveBackupRequest>, I>>(base?: I): ReceiveBackupRequest {
+    return ReceiveBackupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveBackupRequest>, I>>(object: I): ReceiveBackupRequest {
+    const message = createBaseReceiveBackupRequest();
+    message.ticket = object.ticket ?? "";
+    message.dataAddress = object.dataAddress ?? "";
+    message.sourceName = object.sourceName ?? "";
+    message.backupDir = object.backupDir ?? "";
+    return message;
+  },
+};
+
+function createBaseReceiveBackupResponse(): ReceiveBackupResponse {
+  return { bytes: 0, files: 0, durationMs: 0, sizeMb: 0 };
+}
+
+export const ReceiveBackupResponse: MessageFns<ReceiveBackupResponse> = {
+  encode(message: ReceiveBackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytes !== 0) {
+      writer.uint32(8).uint64(message.bytes);
+    }
+    if (message.files !== 0) {
+      writer.uint32(16).uint32(message.files);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(24).uint64(message.durationMs);
+    }
+    if (message.sizeMb !== 0) {
+      writer.uint32(32).uint64(message.sizeMb);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveBackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeMb = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveBackupResponse {
+    return {
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      sizeMb: isSet(object.sizeMb)
+        ? globalThis.Number(object.sizeMb)
+        : isSet(object.size_mb)
+        ? globalThis.Number(object.size_mb)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReceiveBackupResponse): unknown {
+    const obj: any = {};
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.sizeMb !== 0) {
+      obj.sizeMb = Math.round(message.sizeMb);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveBackupResponse>, I>>(base?: I): ReceiveBackupResponse {
+    return ReceiveBackupResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveBackupResponse>, I>>(object: I): ReceiveBackupResponse {
+    const message = createBaseReceiveBackupResponse();
+    message.bytes = object.bytes ?? 0;
+    message.files = object.files ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.sizeMb = object.sizeMb ?? 0;
+    return message;
+  },
+};
+
+function createBaseListBackupRequest(): ListBackupRequest {
+  return { backupDir: "" };
+}
+
+export const ListBackupRequest: MessageFns<ListBackupRequest> = {
+  encode(message: ListBackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backupDir !== "") {
+      writer.uint32(10).string(message.backupDir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupDir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBackupRequest {
+    return {
+      backupDir: isSet(object.backupDir)
+        ? globalThis.String(object.backupDir)
+        : isSet(object.backup_dir)
+        ? globalThis.String(object.backup_dir)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBackupRequest): unknown {
+    const obj: any = {};
+    if (message.backupDir !== "") {
+      obj.backupDir = message.backupDir;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBackupRequest>, I>>(base?: I): ListBackupRequest {
+    return ListBackupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBackupRequest>, I>>(object: I): ListBackupRequest {
+    const message = createBaseListBackupRequest();
+    message.backupDir = object.backupDir ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupFile(): BackupFile {
+  return { name: "", size: 0, allocated: 0 };
+}
+
+export const BackupFile: MessageFns<BackupFile> = {
+  encode(message: BackupFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.size !== 0) {
+      writer.uint32(16).uint64(message.size);
+    }
+    if (message.allocated !== 0) {
+      writer.uint32(24).uint64(message.allocated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allocated = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      allocated: isSet(object.allocated) ? globalThis.Number(object.allocated) : 0,
+    };
+  },
+
+  toJSON(message: BackupFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.allocated !== 0) {
+      obj.allocated = Math.round(message.allocated);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupFile>, I>>(base?: I): BackupFile {
+    return BackupFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupFile>, I>>(object: I): BackupFile {
+    const message = createBaseBackupFile();
+    message.name = object.name ?? "";
+    message.size = object.size ?? 0;
+    message.allocated = object.allocated ?? 0;
+    return message;
+  },
+};
+
+function createBaseListBackupResponse(): ListBackupResponse {
+  return { exists: false, files: [], vmXml: Buffer.alloc(0) };
+}
+
+export const ListBackupResponse: MessageFns<ListBackupResponse> = {
+  encode(message: ListBackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exists !== false) {
+      writer.uint32(8).bool(message.exists);
+    }
+    for (const v of message.files) {
+      BackupFile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.vmXml.length !== 0) {
+      writer.uint32(26).bytes(message.vmXml);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.exists = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(BackupFile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.vmXml = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBackupResponse {
+    return {
+      exists: isSet(object.exists) ? globalThis.Boolean(object.exists) : false,
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => BackupFile.fromJSON(e)) : [],
+      vmXml: isSet(object.vmXml)
+        ? Buffer.from(bytesFromBase64(object.vmXml))
+        : isSet(object.vm_xml)
+        ? Buffer.from(bytesFromBase64(object.vm_xml))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ListBackupResponse): unknown {
+    const obj: any = {};
+    if (message.exists !== false) {
+      obj.exists = message.exists;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => BackupFile.toJSON(e));
+    }
+    if (message.vmXml.length !== 0) {
+      obj.vmXml = base64FromBytes(message.vmXml);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBackupResponse>, I>>(base?: I): ListBackupResponse {
+    return ListBackupResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBackupResponse>, I>>(object: I): ListBackupResponse {
+    const message = createBaseListBackupResponse();
+    message.exists = object.exists ?? false;
+    message.files = object.files?.map((e) => BackupFile.fromPartial(e)) || [];
+    message.vmXml = object.vmXml ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRemoveBackupsRequest(): RemoveBackupsRequest {
+  return { backupDirs: [] };
+}
+
+export const RemoveBackupsRequest: MessageFns<RemoveBackupsRequest> = {
+  encode(message: RemoveBackupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.backupDirs) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveBackupsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveBackupsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupDirs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveBackupsRequest {
+    return {
+      backupDirs: globalThis.Array.isArray(object?.backupDirs)
+        ? object.backupDirs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.backup_dirs)
+        ? object.backup_dirs.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RemoveBackupsRequest): unknown {
+    const obj: any = {};
+    if (message.backupDirs?.length) {
+      obj.backupDirs = message.backupDirs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveBackupsRequest>, I>>(base?: I): RemoveBackupsRequest {
+    return RemoveBackupsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveBackupsRequest>, I>>(object: I): RemoveBackupsRequest {
+    const message = createBaseRemoveBackupsRequest();
+    message.backupDirs = object.backupDirs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveBackupsResponse(): RemoveBackupsResponse {
+  return { removed: 0 };
+}
+
+export const RemoveBackupsResponse: MessageFns<RemoveBackupsResponse> = {
+  encode(message: RemoveBackupsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removed !== 0) {
+      writer.uint32(8).uint32(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveBackupsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveBackupsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removed = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveBackupsResponse {
+    return { removed: isSet(object.removed) ? globalThis.Number(object.removed) : 0 };
+  },
+
+  toJSON(message: RemoveBackupsResponse): unknown {
+    const obj: any = {};
+    if (message.removed !== 0) {
+      obj.removed = Math.round(message.removed);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveBackupsResponse>, I>>(base?: I): RemoveBackupsResponse {
+    return RemoveBackupsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveBackupsResponse>, I>>(object: I): RemoveBackupsResponse {
+    const message = createBaseRemoveBackupsResponse();
+    message.removed = object.removed ?? 0;
+    return message;
+  },
+};
+
+function createBaseOpenBackupChainRequest(): OpenBackupChainRequest {
+  return { chain: [], receiverName: "", ttlSeconds: 0 };
+}
+
+export const OpenBackupChainRequest: MessageFns<OpenBackupChainRequest> = {
+  encode(message: OpenBackupChainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.chain) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.receiverName !== "") {
+      writer.uint32(18).string(message.receiverName);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenBackupChainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenBackupChainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chain.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.receiverName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenBackupChainRequest {
+    return {
+      chain: globalThis.Array.isArray(object?.chain) ? object.chain.map((e: any) => globalThis.String(e)) : [],
+      receiverName: isSet(object.receiverName)
+        ? globalThis.String(object.receiverName)
+        : isSet(object.receiver_name)
+        ? globalThis.String(object.receiver_name)
+        : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: OpenBackupChainRequest): unknown {
+    const obj: any = {};
+    if (message.chain?.length) {
+      obj.chain = message.chain;
+    }
+    if (message.receiverName !== "") {
+      obj.receiverName = message.receiverName;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenBackupChainRequest>, I>>(base?: I): OpenBackupChainRequest {
+    return OpenBackupChainRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenBackupChainRequest>, I>>(object: I): OpenBackupChainRequest {
+    const message = createBaseOpenBackupChainRequest();
+    message.chain = object.chain?.map((e) => e) || [];
+    message.receiverName = object.receiverName ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseOpenBackupChainResponse(): OpenBackupChainResponse {
+  return { ticket: "", dataAddress: "", dataBytes: 0, virtualSize: 0 };
+}
+
+export const OpenBackupChainResponse: MessageFns<OpenBackupChainResponse> = {
+  encode(message: OpenBackupChainResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ticket !== "") {
+      writer.uint32(10).string(message.ticket);
+    }
+    if (message.dataAddress !== "") {
+      writer.uint32(18).string(message.dataAddress);
+    }
+    if (message.dataBytes !== 0) {
+      writer.uint32(24).uint64(message.dataBytes);
+    }
+    if (message.virtualSize !== 0) {
+      writer.uint32(32).uint64(message.virtualSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenBackupChainResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenBackupChainResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ticket = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dataBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenBackupChainResponse {
+    return {
+      ticket: isSet(object.ticket) ? globalThis.String(object.ticket) : "",
+      dataAddress: isSet(object.dataAddress)
+        ? globalThis.String(object.dataAddress)
+        : isSet(object.data_address)
+        ? globalThis.String(object.data_address)
+        : "",
+      dataBytes: isSet(object.dataBytes)
+        ? globalThis.Number(object.dataBytes)
+        : isSet(object.data_bytes)
+        ? globalThis.Number(object.data_bytes)
+        : 0,
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: OpenBackupChainResponse): unknown {
+    const obj: any = {};
+    if (message.ticket !== "") {
+      obj.ticket = message.ticket;
+    }
+    if (message.dataAddress !== "") {
+      obj.dataAddress = message.dataAddress;
+    }
+    if (message.dataBytes !== 0) {
+      obj.dataBytes = Math.round(message.dataBytes);
+    }
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenBackupChainResponse>, I>>(base?: I): OpenBackupChainResponse {
+    return OpenBackupChainResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenBackupChainResponse>, I>>(object: I): OpenBackupChainResponse {
+    const message = createBaseOpenBackupChainResponse();
+    message.ticket = object.ticket ?? "";
+    message.dataAddress = object.dataAddress ?? "";
+    message.dataBytes = object.dataBytes ?? 0;
+    message.virtualSize = object.virtualSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseFlattenBackupsRequest(): FlattenBackupsRequest {
+  return { backupDirs: [] };
+}
+
+export const FlattenBackupsRequest: MessageFns<FlattenBackupsRequest> = {
+  encode(message: FlattenBackupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.backupDirs) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlattenBackupsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlattenBackupsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupDirs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlattenBackupsRequest {
+    return {
+      backupDirs: globalThis.Array.isArray(object?.backupDirs)
+        ? object.backupDirs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.backup_dirs)
+        ? object.backup_dirs.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FlattenBackupsRequest): unknown {
+    const obj: any = {};
+    if (message.backupDirs?.length) {
+      obj.backupDirs = message.backupDirs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FlattenBackupsRequest>, I>>(base?: I): FlattenBackupsRequest {
+    return FlattenBackupsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FlattenBackupsRequest>, I>>(object: I): FlattenBackupsRequest {
+    const message = createBaseFlattenBackupsRequest();
+    message.backupDirs = object.backupDirs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseFlattenBackupsResponse(): FlattenBackupsResponse {
+  return { sizeMb: 0 };
+}
+
+export const FlattenBackupsResponse: MessageFns<FlattenBackupsResponse> = {
+  encode(message: FlattenBackupsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sizeMb !== 0) {
+      writer.uint32(8).uint64(message.sizeMb);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlattenBackupsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlattenBackupsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sizeMb = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlattenBackupsResponse {
+    return {
+      sizeMb: isSet(object.sizeMb)
+        ? globalThis.Number(object.sizeMb)
+        : isSet(object.size_mb)
+        ? globalThis.Number(object.size_mb)
+        : 0,
+    };
+  },
+
+  toJSON(message: FlattenBackupsResponse): unknown {
+    const obj: any = {};
+    if (message.sizeMb !== 0) {
+      obj.sizeMb = Math.round(message.sizeMb);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FlattenBackupsResponse>, I>>(base?: I): FlattenBackupsResponse {
+    return FlattenBackupsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FlattenBackupsResponse>, I>>(object: I): FlattenBackupsResponse {
+    const message = createBaseFlattenBackupsResponse();
+    message.sizeMb = object.sizeMb ?? 0;
+    return message;
+  },
+};
+
 function createBaseSetMonitorMarkerRequest(): SetMonitorMarkerRequest {
   return { datastoreDir: "", driver: "" };
 }
@@ -9366,6 +10497,76 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "IDEMPOTENT" },
     },
     /**
+     * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
+     * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+     * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
+     * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
+     * is removed. NO_SPACE when the repository fills, with nothing left behind.
+     */
+    receiveBackup: {
+      name: "ReceiveBackup",
+      requestType: ReceiveBackupRequest as typeof ReceiveBackupRequest,
+      requestStream: false,
+      responseType: ReceiveBackupResponse as typeof ReceiveBackupResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
+     * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+     */
+    listBackup: {
+      name: "ListBackup",
+      requestType: ListBackupRequest as typeof ListBackupRequest,
+      requestStream: false,
+      responseType: ListBackupResponse as typeof ListBackupResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * Removes backup directories, and a `<vmid>/` directory they leave empty. Missing ones are
+     * fine (a repeat succeeds). Each path must be `<a root>/.../<vmid>/<backup_id>`.
+     */
+    removeBackups: {
+      name: "RemoveBackups",
+      requestType: RemoveBackupsRequest as typeof RemoveBackupsRequest,
+      requestStream: false,
+      responseType: RemoveBackupsResponse as typeof RemoveBackupsResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
+     * One restore point of one disk as a standalone qcow2, opened for one receiver (as OpenSend):
+     * each file of `chain` (oldest first; the first stands alone) is checked against its
+     * directory's SHA256SUMS (CHECKSUM_MISMATCH naming the file; NOT_FOUND naming a missing file or
+     * directory), then, when there is more than one, they are merged on this host into a staging
+     * file with each layer's backing given explicitly (the backing names inside the files are never
+     * followed; every layer is read as qcow2). A single file is sent as it is. The staging file is
+     * removed once sent or when the ticket expires.
+     */
+    openBackupChain: {
+      name: "OpenBackupChain",
+      requestType: OpenBackupChainRequest as typeof OpenBackupChainRequest,
+      requestStream: false,
+      responseType: OpenBackupChainResponse as typeof OpenBackupChainResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * increment_flatten (KEEP_LAST): merges the backups `backup_dirs` (oldest first; the first's
+     * files stand alone) into the last one, disk by disk, so that its files stand alone; rewrites
+     * its SHA256SUMS; then removes the older directories. Each step leaves a usable repository if
+     * interrupted (a merged file replaces the last one's by rename), and a repeat finishes the job.
+     */
+    flattenBackups: {
+      name: "FlattenBackups",
+      requestType: FlattenBackupsRequest as typeof FlattenBackupsRequest,
+      requestStream: false,
+      responseType: FlattenBackupsResponse as typeof FlattenBackupsResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
      * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
      * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
      */
@@ -10117,6 +11318,87 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): BackupCancelResponse => BackupCancelResponse.decode(value),
   },
   /**
+   * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
+   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
+   * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
+   * is removed. NO_SPACE when the repository fills, with nothing left behind.
+   */
+  receiveBackup: {
+    path: "/onestorage.agent.v1.AgentService/ReceiveBackup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReceiveBackupRequest): Buffer => Buffer.from(ReceiveBackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReceiveBackupRequest => ReceiveBackupRequest.decode(value),
+    responseSerialize: (value: ReceiveBackupResponse): Buffer =>
+      Buffer.from(ReceiveBackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReceiveBackupResponse => ReceiveBackupResponse.decode(value),
+  },
+  /**
+   * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
+   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   */
+  listBackup: {
+    path: "/onestorage.agent.v1.AgentService/ListBackup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBackupRequest): Buffer => Buffer.from(ListBackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBackupRequest => ListBackupRequest.decode(value),
+    responseSerialize: (value: ListBackupResponse): Buffer => Buffer.from(ListBackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBackupResponse => ListBackupResponse.decode(value),
+  },
+  /**
+   * Removes backup directories, and a `<vmid>/` directory they leave empty. Missing ones are
+   * fine (a repeat succeeds). Each path must be `<a root>/.../<vmid>/<backup_id>`.
+   */
+  removeBackups: {
+    path: "/onestorage.agent.v1.AgentService/RemoveBackups" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveBackupsRequest): Buffer => Buffer.from(RemoveBackupsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveBackupsRequest => RemoveBackupsRequest.decode(value),
+    responseSerialize: (value: RemoveBackupsResponse): Buffer =>
+      Buffer.from(RemoveBackupsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveBackupsResponse => RemoveBackupsResponse.decode(value),
+  },
+  /**
+   * One restore point of one disk as a standalone qcow2, opened for one receiver (as OpenSend):
+   * each file of `chain` (oldest first; the first stands alone) is checked against its
+   * directory's SHA256SUMS (CHECKSUM_MISMATCH naming the file; NOT_FOUND naming a missing file or
+   * directory), then, when there is more than one, they are merged on this host into a staging
+   * file with each layer's backing given explicitly (the backing names inside the files are never
+   * followed; every layer is read as qcow2). A single file is sent as it is. The staging file is
+   * removed once sent or when the ticket expires.
+   */
+  openBackupChain: {
+    path: "/onestorage.agent.v1.AgentService/OpenBackupChain" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OpenBackupChainRequest): Buffer =>
+      Buffer.from(OpenBackupChainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OpenBackupChainRequest => OpenBackupChainRequest.decode(value),
+    responseSerialize: (value: OpenBackupChainResponse): Buffer =>
+      Buffer.from(OpenBackupChainResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OpenBackupChainResponse => OpenBackupChainResponse.decode(value),
+  },
+  /**
+   * increment_flatten (KEEP_LAST): merges the backups `backup_dirs` (oldest first; the first's
+   * files stand alone) into the last one, disk by disk, so that its files stand alone; rewrites
+   * its SHA256SUMS; then removes the older directories. Each step leaves a usable repository if
+   * interrupted (a merged file replaces the last one's by rename), and a repeat finishes the job.
+   */
+  flattenBackups: {
+    path: "/onestorage.agent.v1.AgentService/FlattenBackups" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FlattenBackupsRequest): Buffer =>
+      Buffer.from(FlattenBackupsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FlattenBackupsRequest => FlattenBackupsRequest.decode(value),
+    responseSerialize: (value: FlattenBackupsResponse): Buffer =>
+      Buffer.from(FlattenBackupsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FlattenBackupsResponse => FlattenBackupsResponse.decode(value),
+  },
+  /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
    * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
    */
@@ -10676,6 +11958,41 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * does, so the VM runs on its original disks. Succeeds when nothing runs (answers running=false).
    */
   backupCancel: handleUnaryCall<BackupCancelRequest, BackupCancelResponse>;
+  /**
+   * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
+   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
+   * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
+   * is removed. NO_SPACE when the repository fills, with nothing left behind.
+   */
+  receiveBackup: handleUnaryCall<ReceiveBackupRequest, ReceiveBackupResponse>;
+  /**
+   * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
+   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   */
+  listBackup: handleUnaryCall<ListBackupRequest, ListBackupResponse>;
+  /**
+   * Removes backup directories, and a `<vmid>/` directory they leave empty. Missing ones are
+   * fine (a repeat succeeds). Each path must be `<a root>/.../<vmid>/<backup_id>`.
+   */
+  removeBackups: handleUnaryCall<RemoveBackupsRequest, RemoveBackupsResponse>;
+  /**
+   * One restore point of one disk as a standalone qcow2, opened for one receiver (as OpenSend):
+   * each file of `chain` (oldest first; the first stands alone) is checked against its
+   * directory's SHA256SUMS (CHECKSUM_MISMATCH naming the file; NOT_FOUND naming a missing file or
+   * directory), then, when there is more than one, they are merged on this host into a staging
+   * file with each layer's backing given explicitly (the backing names inside the files are never
+   * followed; every layer is read as qcow2). A single file is sent as it is. The staging file is
+   * removed once sent or when the ticket expires.
+   */
+  openBackupChain: handleUnaryCall<OpenBackupChainRequest, OpenBackupChainResponse>;
+  /**
+   * increment_flatten (KEEP_LAST): merges the backups `backup_dirs` (oldest first; the first's
+   * files stand alone) into the last one, disk by disk, so that its files stand alone; rewrites
+   * its SHA256SUMS; then removes the older directories. Each step leaves a usable repository if
+   * interrupted (a merged file replaces the last one's by rename), and a repeat finishes the job.
+   */
+  flattenBackups: handleUnaryCall<FlattenBackupsRequest, FlattenBackupsResponse>;
   /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
    * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
@@ -11457,6 +12774,111 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BackupCancelResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
+   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
+   * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
+   * is removed. NO_SPACE when the repository fills, with nothing left behind.
+   */
+  receiveBackup(
+    request: ReceiveBackupRequest,
+    callback: (error: ServiceError | null, response: ReceiveBackupResponse) => void,
+  ): ClientUnaryCall;
+  receiveBackup(
+    request: ReceiveBackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReceiveBackupResponse) => void,
+  ): ClientUnaryCall;
+  receiveBackup(
+    request: ReceiveBackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReceiveBackupResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
+   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   */
+  listBackup(
+    request: ListBackupRequest,
+    callback: (error: ServiceError | null, response: ListBackupResponse) => void,
+  ): ClientUnaryCall;
+  listBackup(
+    request: ListBackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBackupResponse) => void,
+  ): ClientUnaryCall;
+  listBackup(
+    request: ListBackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBackupResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes backup directories, and a `<vmid>/` directory they leave empty. Missing ones are
+   * fine (a repeat succeeds). Each path must be `<a root>/.../<vmid>/<backup_id>`.
+   */
+  removeBackups(
+    request: RemoveBackupsRequest,
+    callback: (error: ServiceError | null, response: RemoveBackupsResponse) => void,
+  ): ClientUnaryCall;
+  removeBackups(
+    request: RemoveBackupsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveBackupsResponse) => void,
+  ): ClientUnaryCall;
+  removeBackups(
+    request: RemoveBackupsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveBackupsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One restore point of one disk as a standalone qcow2, opened for one receiver (as OpenSend):
+   * each file of `chain` (oldest first; the first stands alone) is checked against its
+   * directory's SHA256SUMS (CHECKSUM_MISMATCH naming the file; NOT_FOUND naming a missing file or
+   * directory), then, when there is more than one, they are merged on this host into a staging
+   * file with each layer's backing given explicitly (the backing names inside the files are never
+   * followed; every layer is read as qcow2). A single file is sent as it is. The staging file is
+   * removed once sent or when the ticket expires.
+   */
+  openBackupChain(
+    request: OpenBackupChainRequest,
+    callback: (error: ServiceError | null, response: OpenBackupChainResponse) => void,
+  ): ClientUnaryCall;
+  openBackupChain(
+    request: OpenBackupChainRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OpenBackupChainResponse) => void,
+  ): ClientUnaryCall;
+  openBackupChain(
+    request: OpenBackupChainRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OpenBackupChainResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * increment_flatten (KEEP_LAST): merges the backups `backup_dirs` (oldest first; the first's
+   * files stand alone) into the last one, disk by disk, so that its files stand alone; rewrites
+   * its SHA256SUMS; then removes the older directories. Each step leaves a usable repository if
+   * interrupted (a merged file replaces the last one's by rename), and a repeat finishes the job.
+   */
+  flattenBackups(
+    request: FlattenBackupsRequest,
+    callback: (error: ServiceError | null, response: FlattenBackupsResponse) => void,
+  ): ClientUnaryCall;
+  flattenBackups(
+    request: FlattenBackupsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FlattenBackupsResponse) => void,
+  ): ClientUnaryCall;
+  flattenBackups(
+    request: FlattenBackupsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FlattenBackupsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
