@@ -35,6 +35,9 @@ import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
 import { notBuiltYet } from './not-built-yet.js';
+import { listBackup } from './list-backup.js';
+import { receiveBackup } from './receive-backup.js';
+import { removeBackups } from './remove-backups.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -75,9 +78,9 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     imageSnapshotRevert: adaptHandler(agent, logger, 'ImageSnapshotRevert', imageSnapshotRevert),
     imageSnapshotFlatten: adaptHandler(agent, logger, 'ImageSnapshotFlatten', imageSnapshotFlatten),
     exportImage: adaptHandler(agent, logger, 'ExportImage', exportImage),
-    receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', notBuiltYet('ReceiveBackup')),
-    listBackup: adaptHandler(agent, logger, 'ListBackup', notBuiltYet('ListBackup')),
-    removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
+    receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', receiveBackup),
+    listBackup: adaptHandler(agent, logger, 'ListBackup', listBackup),
+    removeBackups: adaptHandler(agent, logger, 'RemoveBackups', removeBackups),
     openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', notBuiltYet('OpenBackupChain')),
     flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
   };

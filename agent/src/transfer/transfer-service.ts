@@ -12,7 +12,7 @@ import {
   type ReceiveRequest,
   type ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { pull } from './data-client.js';
+import { pull, type PullResult } from './data-client.js';
 import { DataServer, type SendJob } from './data-server.js';
 import { isInside } from '../paths/roots.js';
 import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest.js';
@@ -214,6 +214,40 @@ export class TransferService {
       this.receiving.delete(tempName);
       await dir.close();
     }
+  }
+
+  /**
+   * Pulls what a ticket names into `temp`, a new name the caller chose (and removes on failure),
+   * whose real path is `tempReal`, with each file's whole-content SHA-256 (PullResult.fileDigests):
+   * the data path's half of ReceiveBackup
+   * (docs/backups.md#repository), which names, checks and renames the result itself.
+   */
+  async pullInto(
+    req: { ticket: string; dataAddress: string; sourceName: string; sparse: boolean },
+    temp: string,
+    tempReal: string,
+    signal: AbortSignal,
+  ): Promise<PullResult> {
+    if (!TICKET_PATTERN.test(req.ticket))
+      throw new StorageError('INVALID_ARGUMENT', 'ticket must be 64 hex digits');
+    splitHostPort(req.dataAddress, 'data_address');
+    if (!CERTIFICATE_NAME_PATTERN.test(req.sourceName))
+      throw new StorageError('INVALID_ARGUMENT', `source_name "${req.sourceName}" is not an agent name`);
+    const result = await pull({
+      address: req.dataAddress,
+      serverName: req.sourceName,
+      tls: this.opts.tls,
+      plaintext: this.opts.plaintextData ?? false,
+      ticket: req.ticket,
+      temp,
+      tempReal,
+      sparse: req.sparse,
+      signal,
+      contentDigests: true,
+    });
+    if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
+    await expectSame(temp, result.identity);
+    return result;
   }
 
   /**
