@@ -35,6 +35,7 @@ import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
 import { notBuiltYet } from './not-built-yet.js';
+import { openBackupChain } from './open-backup-chain.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -78,7 +79,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', notBuiltYet('ReceiveBackup')),
     listBackup: adaptHandler(agent, logger, 'ListBackup', notBuiltYet('ListBackup')),
     removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
-    openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', notBuiltYet('OpenBackupChain')),
+    openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', openBackupChain),
     flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
   };
 }
