@@ -3,7 +3,7 @@
 // naming its parent by the relative name `disk.<disk>.<parent>`, a SHA256SUMS per directory), and,
 // for every restore point, a raw file with the bytes the disk held then.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
 
@@ -59,7 +59,7 @@ export async function fabricateChain(
 ): Promise<FabricatedChain> {
   const out: FabricatedChain = { files: [], bids: [], expected: [] };
   await mkdir(work, { recursive: true });
-  const current = join(work, `current-${vmDir.split('/').pop() ?? ''}.raw`);
+  const current = join(work, `current-${vmDir.split('/').pop() ?? ''}-disk${disk}.raw`);
   await runTool('qemu-img', ['create', '-q', '-f', 'raw', current, String(CHAIN_DISK_BYTES)]);
   for (const [inc, p] of points.entries()) {
     const dir = join(vmDir, p.bid);
@@ -72,12 +72,17 @@ export async function fabricateChain(
       await qemuIoWrite(layerOnly(file), w);
       await qemuIoWrite(current, w, 'raw');
     }
-    const expected = join(work, `${p.bid}.raw`);
+    const expected = join(work, `${p.bid}-disk${disk}.raw`);
     await copyFile(current, expected);
-    await writeSums(dir, [name]);
+    await writeSums(dir, await filesIn(dir));
     out.files.push(file);
     out.bids.push(p.bid);
     out.expected.push(expected);
   }
   return out;
+}
+
+/** The files SHA256SUMS lists: every name but itself and dot-names. */
+export async function filesIn(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n !== 'SHA256SUMS' && !n.startsWith('.')).sort();
 }

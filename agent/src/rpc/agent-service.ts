@@ -36,6 +36,7 @@ import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
 import { notBuiltYet } from './not-built-yet.js';
 import { openBackupChain } from './open-backup-chain.js';
+import { flattenBackups } from './flatten-backups.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -80,6 +81,6 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     listBackup: adaptHandler(agent, logger, 'ListBackup', notBuiltYet('ListBackup')),
     removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
     openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', openBackupChain),
-    flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
+    flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', flattenBackups),
   };
 }
