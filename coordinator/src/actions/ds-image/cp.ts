@@ -28,7 +28,7 @@ import { imageSourceName } from './image-source-name.js';
 export const cpImage = defineAction(
   {
     signature: DS_IMAGE_ARGS,
-    does: 'registers an image from IMAGE/PATH (an http(s) URL, downloaded where the image lands, or a front-end file within SAFE_DIRS/RESTRICTED_DIRS) and prints `SOURCE format`',
+    does: 'registers an image from IMAGE/PATH (an http(s) URL, downloaded where the image lands, a front-end file within SAFE_DIRS/RESTRICTED_DIRS, or a grpc_backup:// restore point merged on the backup server) and prints `SOURCE format`',
   },
   async (ctx, args) => {
     const id = args.image_id;
