@@ -18,6 +18,10 @@ export interface DataPath {
   /** A ticket for one regular file outside the roots (`file`: a checked real path; `path`: for logs). */
   openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse>;
   receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
+  /** A ticket for a file made only to be sent; `release` removes it after the send or at expiry. */
+  openStagedFile(
+    req: OpenSendRequest & { file: string; release: () => Promise<void> },
+  ): Promise<OpenSendResponse>;
   /**
    * Pulls a ticket's tree into `temp` (a new name; `tempReal` its real path), checked file by file,
    * without renaming it anywhere: the caller does (ReceiveBackup).
