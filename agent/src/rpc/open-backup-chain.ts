@@ -58,7 +58,7 @@ export async function openBackupChain(
           virtualSize: topInfo.virtualSize,
         };
       }
-      // In `<vmid>/`, which the agent's start-up sweep reaches whether its root is BASE_PATH or above.
+      // In `<vmid>/`, which the agent's start-up sweep reaches when its root is BASE_PATH or its parent.
       const bidDir = dirname(top);
       const staging = join(
         dirname(bidDir),
