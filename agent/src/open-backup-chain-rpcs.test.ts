@@ -69,7 +69,7 @@ async function restore(files: string[], name: string): Promise<{ path: string; v
 
 /** Names under the backup directories of `vm` that are work in progress (dot-names). */
 async function dotNames(vm: number): Promise<string[]> {
-  const found: string[] = [];
+  const found = (await readdir(t.local(`100/${vm}`))).filter((n) => n.startsWith('.'));
   for (const bid of await readdir(t.local(`100/${vm}`))) {
     const inside = await readdir(t.local(`100/${vm}/${bid}`)).catch(() => []);
     found.push(...inside.filter((n) => n.startsWith('.')));

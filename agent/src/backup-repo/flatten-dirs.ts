@@ -7,6 +7,7 @@ import { hashFile } from '../import/hash-file.js';
 import type { Roots } from '../paths/roots.js';
 import { checkQcow2Header } from '../qemu/qcow2-header.js';
 import { describe } from '../qemu/qemu-img.js';
+import { sweepDirectory } from '../transfer/stale-temps.js';
 import { openVerifiedFile } from '../transfer/verified-open.js';
 import type { ChainFile } from './chain-paths.js';
 import { readChainSums } from './chain-sums.js';
@@ -58,6 +59,8 @@ export async function flattenDirs(dirs: readonly BackupDir[], opts: FlattenOptio
     if (err instanceof StorageError && err.reason === 'NOT_FOUND') return new Map<string, string>();
     throw err;
   });
+  // Staging files of an earlier, interrupted flatten of this agent (the lock is ours now).
+  await sweepDirectory(last.local, { agent: opts.agentName, active: new Set() });
   const next = new Map(sums);
   const staged: Array<{ staging: string; target: string }> = [];
   try {

@@ -18,8 +18,8 @@ import { requireField } from './validate.js';
  * qcow2, offered to one receiver (docs/backups.md#restoring-from-the-repository). Every file is
  * checked against its directory's SHA256SUMS first. A chain of several files (or a lone file whose
  * header names a backing file) is merged with every layer pinned (pinned-chain.ts) into a staging
- * file beside the last one, under a dot-name the listings skip and the agent's stale-temporary
- * sweep removes after a crash; the data path removes it once sent or when the ticket expires.
+ * file in the `<vmid>` directory, under a dot-name the listings skip and the agent's
+ * stale-temporary sweep removes after a crash; the data path removes it once sent or when the ticket expires.
  */
 export async function openBackupChain(
   agent: AgentContext,
@@ -58,7 +58,12 @@ export async function openBackupChain(
           virtualSize: topInfo.virtualSize,
         };
       }
-      const staging = join(dirname(top), tempName(basename(top), 'tmp', agent.name));
+      // In `<vmid>/`, which the agent's start-up sweep reaches when its root is BASE_PATH or its parent.
+      const bidDir = dirname(top);
+      const staging = join(
+        dirname(bidDir),
+        tempName(`${basename(bidDir)}.${basename(top)}`, 'tmp', agent.name),
+      );
       const release = (): Promise<void> => rm(staging, { force: true });
       try {
         await mergePinnedChain(locals, staging, {

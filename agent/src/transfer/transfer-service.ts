@@ -79,7 +79,7 @@ export class TransferService {
   private readonly listenPort: number;
   private port = 0;
   /** Staged files waiting for their send (openStagedFile): each removes its file once. */
-  private readonly staged = new Set<() => void>();
+  private readonly staged = new Set<() => Promise<void>>();
 
   constructor(private readonly opts: TransferServiceOptions) {
     this.tickets = new TicketStore<SendJob>(opts.now);
@@ -154,20 +154,20 @@ export class TransferService {
     if (rootKind(source.manifest) !== 'file')
       throw new StorageError('INVALID_ARGUMENT', `OpenSend: ${req.path} is not a regular file`);
     let claimed = false;
-    const finish = (): void => {
+    const finish = async (): Promise<void> => {
       if (!this.staged.delete(finish)) return;
       clearTimeout(expiry);
-      req.release().then(
+      await req.release().then(
         () => this.opts.logger.info({ path: req.path, claimed }, 'staged send file removed'),
         (err: unknown) =>
           this.opts.logger.warn({ path: req.path, err }, 'could not remove a staged send file'),
       );
     };
     const ttlMs = (req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS) * 1000;
-    const expiry = setTimeout(() => claimed || finish(), ttlMs + STAGED_GRACE_MS);
+    const expiry = setTimeout(() => void (claimed || finish()), ttlMs + STAGED_GRACE_MS);
     expiry.unref();
     this.staged.add(finish);
-    return this.issue(req.file, source, req, { claim: () => (claimed = true), end: finish });
+    return this.issue(req.file, source, req, { claim: () => (claimed = true), end: () => void finish() });
   }
 
   private issue(
@@ -313,7 +313,7 @@ export class TransferService {
 
   async close(): Promise<void> {
     this.tickets.clear();
-    for (const finish of [...this.staged]) finish();
+    await Promise.all([...this.staged].map((finish) => finish()));
     await this.server.close();
   }
 }
