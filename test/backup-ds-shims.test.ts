@@ -171,6 +171,24 @@ describe('backup -> ls -> stat -> monitor -> rm', () => {
   });
 });
 
+describe('LAST_BRIDGE', () => {
+  it('backup takes backup/ from BACKUP_CONFIG/LAST_BRIDGE when it is set', async () => {
+    const id = 44;
+    const dir = `${LOC}/0/${id}`;
+    const bridged = backupVm(id, [{ diskId: 0, sizeMb: 16 }]);
+    await fabricateBackup(local('frontend', dir), bridged, [
+      { diskId: 0, inc: 0, sizeMb: 16, dataMb: 1, pattern: 0x46 },
+    ]);
+    expect(existsSync(local('host01', dir))).toBe(false);
+    const stdin = `<DS_DRIVER_ACTION_DATA>${datastoreXml(DS)}${vmXml({ ...bridged, backupConfig: { LAST_BRIDGE: 'frontend' } })}</DS_DRIVER_ACTION_DATA>`;
+    const out = stdoutOf(await ds('backup', [`host01:${dir}`, '0', `one-${id}`, '-', `${id}`, '0'], stdin));
+    const backupId = out.split(' ')[0] ?? '';
+    expect(await sha256File(local('backup01', `${BASE}/${id}/${backupId}/disk.0.0`))).toBe(
+      await sha256File(local('frontend', `${dir}/backup/disk.0.0`)),
+    );
+  });
+});
+
 describe('backup_cancel', () => {
   it('stops the upload in flight: the backup fails, nothing of it is on the backup server', async () => {
     const id = 43;
