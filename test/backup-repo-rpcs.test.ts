@@ -3,7 +3,7 @@
 // mid-upload, a full repository), ListBackup and RemoveBackups (shape and root confinement).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,7 +69,12 @@ beforeAll(async () => {
     { diskId: 0, inc: 0, sizeMb: 64, dataMb: 8, pattern: 0x31 },
     { diskId: 2, inc: 0, sizeMb: 32, dataMb: 1, pattern: 0x32 },
   ];
-  await fabricateBackup(local('host01', SMALL_VM), backupVm(7, small), small);
+  const smallDir = await fabricateBackup(local('host01', SMALL_VM), backupVm(7, small), small);
+  // A file with holes in the middle and at the end: its SHA256SUMS line covers the zeros too.
+  const sparse = await open(join(smallDir, 'disk.3.0'), 'w');
+  await sparse.write(Buffer.alloc(4096, 0x5a), 0, 4096, 5 * 1024 * 1024);
+  await sparse.truncate(16 * 1024 * 1024);
+  await sparse.close();
   const big = [{ diskId: 0, inc: 0, sizeMb: 1024, dataMb: 768, pattern: 0x33 }];
   await fabricateBackup(local('host01', BIG_VM), backupVm(8, big), big);
 }, 120_000);
@@ -89,19 +94,26 @@ describe('ReceiveBackup', () => {
     const r = await agents.send('host01', `${SMALL_VM}/backup`, 'backup01', `${BASE}/7/${id}`);
     const dir = local('backup01', `${BASE}/7/${id}`);
     const src = local('host01', `${SMALL_VM}/backup`);
-    expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', 'disk.0.0', 'disk.2.0', 'vm.xml']);
+    expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', 'disk.0.0', 'disk.2.0', 'disk.3.0', 'vm.xml']);
     const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8');
     const expected: string[] = [];
-    for (const f of ['disk.0.0', 'disk.2.0', 'vm.xml']) {
+    for (const f of ['disk.0.0', 'disk.2.0', 'disk.3.0', 'vm.xml']) {
       expect(await sha256File(join(dir, f))).toBe(await sha256File(join(src, f)));
       expected.push(`${await sha256File(join(src, f))}  ${f}\n`);
     }
     expect(sums).toBe(expected.join(''));
     const check = await runTool('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: dir });
-    expect(check.stdout.trim().split('\n')).toEqual(['disk.0.0: OK', 'disk.2.0: OK', 'vm.xml: OK']);
+    expect(check.stdout.trim().split('\n')).toEqual([
+      'disk.0.0: OK',
+      'disk.2.0: OK',
+      'disk.3.0: OK',
+      'vm.xml: OK',
+    ]);
+    // The holes stayed holes.
+    expect((await stat(join(dir, 'disk.3.0'))).blocks * 512).toBeLessThan(1024 * 1024);
     const du = await runTool('du', ['-sm', dir]);
     expect(r.sizeMb).toBe(Number(du.stdout.split('\t')[0]));
-    expect(r.files).toBe(3);
+    expect(r.files).toBe(4);
     expect(await repoEntries(7)).toEqual([id]);
   });
 
@@ -192,7 +204,7 @@ describe('ListBackup', () => {
     await agents.send('host01', `${SMALL_VM}/backup`, 'backup01', `${BASE}/7/${id}`);
     const r = await agents.call('backup01', 'listBackup', { backupDir: `${BASE}/7/${id}` });
     expect(r.exists).toBe(true);
-    expect(r.files.map((f) => f.name)).toEqual(['disk.0.0', 'disk.2.0', 'vm.xml']);
+    expect(r.files.map((f) => f.name)).toEqual(['disk.0.0', 'disk.2.0', 'disk.3.0', 'vm.xml']);
     const disk0 = r.files[0];
     expect(disk0?.size).toBe((await readFile(local('host01', `${SMALL_VM}/backup/disk.0.0`))).length);
     expect(disk0?.allocated).toBeGreaterThan(8 * 1024 * 1024);

@@ -174,10 +174,13 @@ describe('one-storage oned-conf', () => {
       /NAME = "grpc_qcow2", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM", SHARED = "YES"/,
     );
     expect(r.stdout).toMatch(
-      /DATASTORE_MAD = \[\n(?:.*\n)*? {4}ARGUMENTS = "[^"]*-d [^" ]*,grpc -s [^"]*,grpc_qcow2"/,
+      /DATASTORE_MAD = \[\n(?:.*\n)*? {4}ARGUMENTS = "[^"]*-d [^" ]*,grpc,grpc_backup -s [^"]*,grpc_qcow2"/,
     );
     expect(r.stdout).toMatch(
       /DS_MAD_CONF = \[\n {4}NAME = "grpc", REQUIRED_ATTRS = "", PERSISTENT_ONLY = "NO"/,
+    );
+    expect(r.stdout).toMatch(
+      /DS_MAD_CONF = \[\n {4}NAME = "grpc_backup", REQUIRED_ATTRS = "GRPC_BACKUP_HOST", PERSISTENT_ONLY = "YES"/,
     );
     expect(readFileSync(new URL('../docs/oned-conf.md', import.meta.url), 'utf8')).toContain(r.stdout);
   });

@@ -30,17 +30,23 @@ TM_MAD_CONF = [
     LN_TARGET_GRPC = "SYSTEM", CLONE_TARGET_GRPC = "SYSTEM", DISK_TYPE_GRPC = "FILE"
 ]
 
-# one-storage: append grpc to the -d list of DATASTORE_MAD (image datastores) and grpc_qcow2 to its
-# -s list (oned sends a shared system datastore's MONITOR through the datastore driver to the TM
+# one-storage: append grpc (image datastores) and grpc_backup (backup datastores) to the -d list of
+# DATASTORE_MAD and grpc_qcow2 to its -s list (oned sends a shared system datastore's MONITOR through the datastore driver to the TM
 # named there; docs/opennebula/driver-protocol.md#datastore-driver). Keep your other drivers.
 DATASTORE_MAD = [
     EXECUTABLE = "one_datastore",
-    ARGUMENTS = "-t 15 -d dummy,fs,lvm,ceph,dev,iscsi_libvirt,restic,rsync,virtiofs,interactive,grpc -s dummy,lvm,shared,ssh,local,ceph,fs_lvm,fs_lvm_ssh,qcow2,grpc_qcow2"
+    ARGUMENTS = "-t 15 -d dummy,fs,lvm,ceph,dev,iscsi_libvirt,restic,rsync,virtiofs,interactive,grpc,grpc_backup -s dummy,lvm,shared,ssh,local,ceph,fs_lvm,fs_lvm_ssh,qcow2,grpc_qcow2"
 ]
 
 # Image datastore driver (replaces fs), with fs's settings: no required attribute, persistent and
 # non-persistent images, images may be exported to a marketplace.
 DS_MAD_CONF = [
     NAME = "grpc", REQUIRED_ATTRS = "", PERSISTENT_ONLY = "NO", MARKETPLACE_ACTIONS = "export"
+]
+
+# Backup datastore driver (replaces rsync): the backups live on the host GRPC_BACKUP_HOST names,
+# whose agent serves the datastore's BASE_PATH; backup images are persistent, as rsync's.
+DS_MAD_CONF = [
+    NAME = "grpc_backup", REQUIRED_ATTRS = "GRPC_BACKUP_HOST", PERSISTENT_ONLY = "YES"
 ]
 `;

@@ -40,7 +40,7 @@ export interface ArgDecl<N extends string = string, T extends ArgType = ArgType>
 }
 
 /** What arrives on stdin, for the docs (each handler decodes it). */
-export type StdinKind = 'vm-xml' | 'vm-xml-base64' | 'ds-driver-action-data-base64';
+export type StdinKind = 'vm-xml' | 'vm-xml-base64' | 'ds-driver-action-data-base64' | 'ds-driver-action-data';
 
 /** The arguments of one action, as oned sends them (docs/opennebula/driver-protocol.md#calls-from-the-vmm-driver and docs/opennebula/driver-protocol.md#datastore-driver). */
 export interface Signature<A extends readonly ArgDecl[] = readonly ArgDecl[]> {
@@ -83,4 +83,5 @@ export const STDIN_TEXT: Readonly<Record<StdinKind, string>> = {
   'vm-xml': 'the VM XML',
   'vm-xml-base64': 'the VM XML in base64',
   'ds-driver-action-data-base64': 'DS_DRIVER_ACTION_DATA in base64',
+  'ds-driver-action-data': 'DS_DRIVER_ACTION_DATA (raw XML, or base64)',
 };

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { findHandler } from './dispatch.js';
+import { backupToDatastore } from './ds-backup/backup.js';
+import { backupCancelDatastore } from './ds-backup/backup-cancel.js';
+import { lsBackup } from './ds-backup/ls.js';
+import { monitorBackupDs } from './ds-backup/monitor.js';
 import { cloneImage } from './ds-image/clone.js';
 import { cpImage } from './ds-image/cp.js';
 import { monitorImageDs } from './ds-image/monitor.js';
@@ -27,8 +31,9 @@ describe('findHandler', () => {
     ['tm', 'grpc_qcow2', 'postbackup_live', postBackup],
     ['tm', 'grpc_qcow2', 'post_backup', postBackup],
     ['tm', 'grpc', 'backup_cancel', backupCancel],
-    ['datastore', 'grpc_backup', 'backup_cancel', backupCancel],
-    ['datastore', 'grpc_backup', 'backup', undefined],
+    ['datastore', 'grpc_backup', 'backup_cancel', backupCancelDatastore],
+    ['datastore', 'grpc_backup', 'backup', backupToDatastore],
+    ['datastore', 'grpc_backup', 'ls', lsBackup],
     ['tm', 'grpc_qcow2', 'clone', cloneShared],
     ['tm', 'grpc_qcow2', 'clone.grpc', cloneLocal],
     ['tm', 'grpc_qcow2', 'clone.ssh', cloneLocal],
@@ -39,7 +44,7 @@ describe('findHandler', () => {
     ['datastore', 'grpc', 'restore', undefined],
     ['tm', 'grpc_qcow2', 'monitor', monitorSharedSystemDs],
     ['datastore', 'grpc', 'monitor', monitorImageDs],
-    ['datastore', 'grpc_backup', 'monitor', undefined],
+    ['datastore', 'grpc_backup', 'monitor', monitorBackupDs],
     ['tm', 'grpc', 'failmigrate', failmigrateNoOp],
     ['tm', 'grpc', 'monitor', monitorNoOp],
     ['tm', 'grpc', 'monitor_ds', undefined],

@@ -12,6 +12,12 @@ import {
 import type { ActionHandler } from './action-context.js';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
 import { incrementFlatten } from './ds-backup/increment-flatten.js';
+import { backupToDatastore } from './ds-backup/backup.js';
+import { backupCancelDatastore } from './ds-backup/backup-cancel.js';
+import { lsBackup } from './ds-backup/ls.js';
+import { monitorBackupDs } from './ds-backup/monitor.js';
+import { rmBackup } from './ds-backup/rm.js';
+import { statBackup } from './ds-backup/stat.js';
 import { cloneImage } from './ds-image/clone.js';
 import { cpImage } from './ds-image/cp.js';
 import { exportImage } from './ds-image/export.js';
@@ -138,11 +144,16 @@ const DS_IMAGE: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
   export: exportImage,
 };
 
-/** Backup datastore driver: only backup_cancel so far. */
+/** Backup datastore driver (docs/backups.md#the-backup-datastore). */
 const DS_BACKUP: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
   ...notImplemented(DS_ACTIONS),
-  backup_cancel: backupCancel,
   increment_flatten: incrementFlatten,
+  backup: backupToDatastore,
+  backup_cancel: backupCancelDatastore,
+  ls: lsBackup,
+  rm: rmBackup,
+  monitor: monitorBackupDs,
+  stat: statBackup,
 };
 
 /** `<kind>/<driver>` → installed action name (mixed-mode names included) → entry. */

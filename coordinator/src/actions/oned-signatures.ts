@@ -116,3 +116,18 @@ export const BACKUP_HOOK_ARGS = signature(
 
 /** backup_cancel: the VM directory on its host and the domain. */
 export const BACKUP_CANCEL_ARGS = signature([arg('host:vm_dir', 'host-path'), arg('deploy_id', 'text')]);
+
+/**
+ * The backup datastore's backup (docs/backups.md#the-backup-datastore): the hooks' arguments (six,
+ * or the guide's five), `<DS_DRIVER_ACTION_DATA>` with DATASTORE and VM on stdin, raw.
+ */
+export const DS_BACKUP_ARGS = signature(BACKUP_HOOK_ARGS.args, 'ds-driver-action-data');
+
+/** The backup datastore's backup_cancel: as the TM's, with the VM XML on stdin. */
+export const DS_BACKUP_CANCEL_ARGS = signature(BACKUP_CANCEL_ARGS.args, 'vm-xml');
+
+/** The backup datastore's ls: `-i <increment id>` or nothing; VM, DATASTORE and IMAGE on stdin. */
+export const DS_BACKUP_LS_ARGS = signature(
+  [optionalArg('increment', 'text', '-i inc_id')],
+  'ds-driver-action-data',
+);

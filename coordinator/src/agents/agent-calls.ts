@@ -45,6 +45,7 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
   'imageSnapshotFlatten',
   'openBackupChain',
   'flattenBackups',
+  'receiveBackup',
 ]);
 
 /**
@@ -64,8 +65,18 @@ export class AgentOps {
     private readonly logger: Logger,
   ) {}
 
-  call<M extends AgentMethod>(host: string, method: M, request: AgentRequest<M>): Promise<AgentResponse<M>> {
-    return this.send(host, method, request, this.signal);
+  /**
+   * `opts.signal` cancels this one call besides the driver call's own cancel (a backup upload that
+   * the datastore's backup_cancel stops, coordinator/src/actions/ds-backup/running-backups.ts).
+   */
+  call<M extends AgentMethod>(
+    host: string,
+    method: M,
+    request: AgentRequest<M>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<AgentResponse<M>> {
+    const signal = opts.signal ? AbortSignal.any([this.signal, opts.signal]) : this.signal;
+    return this.send(host, method, request, signal);
   }
 
   /**

@@ -1,6 +1,8 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import { MIB } from '../../../../common/src/units.js';
+import { isBackupUrl } from '../../../../common/src/backups/backup-url.js';
 import { defineAction } from '../define-action.js';
+import { restoredSizeMb } from '../ds-backup/restored-size.js';
 import { DS_STAT_ARGS } from '../oned-signatures.js';
 import { need, parseImageActionData } from './image-action-data.js';
 import { classifyImportPath } from './import-path.js';
@@ -20,7 +22,10 @@ export const statImage = defineAction(
   },
   async (ctx, args) => {
     const data = parseImageActionData(ctx.stdin, `stat request ${args.request_id}`);
-    const from = classifyImportPath(need(data, 'IMAGE/PATH', data.image.path), data.owner);
+    const path = need(data, 'IMAGE/PATH', data.image.path);
+    // A disk of a backup being restored (docs/backups.md#pseudo-urls): its size once restored.
+    if (isBackupUrl(path)) return { stdout: `${await restoredSizeMb(ctx, path, data.owner)}\n` };
+    const from = classifyImportPath(path, data.owner);
     const rules = importDirRules(ctx.config.imageDatastore.implicitRestrictedDirs, data.datastore);
     if (from.kind === 'local') checkImportPath(from.path, rules, data.owner, data.datastore.id);
     const host = ctx.agents.frontend;
