@@ -27,6 +27,8 @@ import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
 import { openImportSource } from './open-import-source.js';
 import { probeImageSource } from './probe-image-source.js';
 import { resizeImage } from './resize.js';
+import { restoreDisk } from './restore-disk.js';
+import { restoreTpm } from './restore-tpm.js';
 import { saveImageChain } from './save-image-chain.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
 import { snapshotCreate } from './snapshot-create.js';
@@ -80,5 +82,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
     openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', notBuiltYet('OpenBackupChain')),
     flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
+    restoreDisk: adaptHandler(agent, logger, 'RestoreDisk', restoreDisk),
+    restoreTpm: adaptHandler(agent, logger, 'RestoreTpm', restoreTpm),
   };
 }

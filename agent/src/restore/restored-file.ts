@@ -1,0 +1,75 @@
+import { lstat, rm } from 'node:fs/promises';
+import { StorageError } from '../../../common/src/errors.js';
+import { syncTree } from '../../../common/src/files/atomic-file.js';
+import { tempNameBeside } from '../../../common/src/files/temp-name.js';
+import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
+import { type ImageFormat, bitmap, convert, describe } from '../qemu/qemu-img.js';
+
+/** The received file made ready to take a disk's place (docs/backups.md#tm-restore). */
+export interface RestoredFile {
+  /** Local path of the file to rename into place (the staging file, or its raw conversion). */
+  readonly file: string;
+  readonly virtualSize: number;
+  readonly bitmapsRemoved: string[];
+}
+
+/**
+ * Checks what Receive wrote at `staging` and prepares it: opened as qcow2 only (a file that is no
+ * qcow2, or that has a backing or external data file, is BAD_IMAGE: a restore point is one
+ * standalone file), every persistent bitmap removed (the restored disk starts no CBT chain; the
+ * next backup is a full one), and converted to raw beside it when the disk is raw (the staging
+ * file then goes). The caller removes `file` when anything after fails.
+ */
+export async function prepareRestoredFile(
+  staging: string,
+  format: ImageFormat,
+  opts: { what: string; shown: string; signal: AbortSignal },
+): Promise<RestoredFile> {
+  const st = await lstat(staging).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT')
+      throw new StorageError('NOT_FOUND', `${opts.what}: the received file ${opts.shown} does not exist`);
+    throw err;
+  });
+  if (!st.isFile()) {
+    throw new StorageError(
+      'BAD_IMAGE',
+      `${opts.what}: the received file ${opts.shown} is not a regular file`,
+    );
+  }
+  const q = { what: opts.what, signal: opts.signal };
+  const info = await describe(staging, 'qcow2', q).catch((err: unknown) => {
+    throw new StorageError(
+      'BAD_IMAGE',
+      `${opts.what}: the received file ${opts.shown} is not a qcow2 image`,
+      {
+        cause: err,
+      },
+    );
+  });
+  if (info.backingFilename !== undefined || info.dataFile !== undefined) {
+    throw new StorageError(
+      'BAD_IMAGE',
+      `${opts.what}: the received file ${opts.shown} is not standalone (it names a backing or data file)`,
+    );
+  }
+  for (const name of info.bitmaps) await bitmap(staging, 'remove', name, q);
+  let file = staging;
+  if (format === 'raw') {
+    file = tempNameBeside(staging);
+    try {
+      await convert(staging, file, {
+        ...q,
+        sourceFormat: 'qcow2',
+        format: 'raw',
+        sparse: true,
+        timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+      });
+    } catch (err) {
+      await rm(file, { force: true });
+      throw err;
+    }
+    await rm(staging, { force: true });
+  }
+  await syncTree(file);
+  return { file, virtualSize: info.virtualSize, bitmapsRemoved: info.bitmaps };
+}
