@@ -116,3 +116,15 @@ export const BACKUP_HOOK_ARGS = signature(
 
 /** backup_cancel: the VM directory on its host and the domain. */
 export const BACKUP_CANCEL_ARGS = signature([arg('host:vm_dir', 'host-path'), arg('deploy_id', 'text')]);
+
+/**
+ * restore (TM, oned's RESTORE; docs/backups.md#tm-restore): the VM directory on its host, the VM,
+ * the backup image, the increment (-1: the last) and the disk (-1: every disk of the backup).
+ */
+export const RESTORE_ARGS = signature([
+  arg('host:vm_dir', 'host-path'),
+  VM_ID,
+  arg('image_id', 'id'),
+  arg('increment_id', 'id'),
+  arg('disk_id', 'id'),
+]);
