@@ -7,13 +7,17 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
-import { writeDatastoreXml, writeVmXml, type DiskFixture } from '../cli/src/demo/fake-oned/fixtures.js';
+import {
+  writeDatastoreXml,
+  writeImageXml,
+  writeVmXml,
+  type DiskFixture,
+} from '../cli/src/demo/fake-oned/fixtures.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
-import { writeFileAtomic } from '../common/src/files/atomic-file.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
-import { type Backup, backupImageXml, writeRepository } from './support/backup-repository.js';
+import { type Backup, backupImage, writeRepository } from './support/backup-repository.js';
 import { imageInfo, layout, sha256File } from './support/files.js';
 
 const LOC = ONED_DATASTORE_LOCATION;
@@ -41,10 +45,7 @@ function noLeftovers(dir: string): void {
 
 async function image(id: number, vmId: number, chain: readonly Backup[]): Promise<void> {
   await writeRepository(local('backup01', `${LOC}/${BACKUP_DS}/${vmId}`), vmId, SIZE_MB, chain);
-  await writeFileAtomic(
-    join(stack.fixturesDir, 'image', `${id}.xml`),
-    backupImageXml({ id, vmId, dsId: BACKUP_DS, chain }),
-  );
+  await writeImageXml(stack.fixturesDir, backupImage({ id, vmId, dsId: BACKUP_DS, chain }));
 }
 
 beforeAll(async () => {
@@ -55,7 +56,6 @@ beforeAll(async () => {
     hosts: ['frontend', 'host01', 'backup01'],
     hostDirs: { frontend: dir, host01: dir },
   });
-  await mkdir(join(stack.fixturesDir, 'image'), { recursive: true });
   await writeDatastoreXml(stack.fixturesDir, {
     id: BACKUP_DS,
     type: 3,

@@ -6,6 +6,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePattern } from '../../cli/src/demo/demo-images.js';
+import type { ImageFixture } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 
 /** What one increment of one disk writes: a byte pattern over [offset, offset + length). */
@@ -73,26 +74,27 @@ async function writeSums(dir: string): Promise<void> {
 }
 
 /** The BACKUP image oned keeps for such a chain (TYPE 6, VMS/ID, BACKUP_INCREMENTS). */
-export function backupImageXml(p: {
+export function backupImage(p: {
   id: number;
   vmId: number;
   dsId: number;
   chain: readonly Backup[];
-}): string {
-  const last = p.chain[p.chain.length - 1];
-  const incs = p.chain
-    .map(
-      (b, i) =>
-        `<INCREMENT><DATE>1700000000</DATE><ID>${i}</ID><PARENT_ID>${i - 1}</PARENT_ID><SIZE>10</SIZE><SOURCE><![CDATA[${b.bid}]]></SOURCE><TYPE><![CDATA[${i === 0 ? 'FULL' : 'INCREMENT'}]]></TYPE></INCREMENT>`,
-    )
-    .join('');
-  return (
-    `<IMAGE><ID>${p.id}</ID><UID>0</UID><GID>0</GID><UNAME>oneadmin</UNAME><GNAME>oneadmin</GNAME>` +
-    `<NAME>${p.vmId} backup</NAME><TYPE>6</TYPE><DISK_TYPE>0</DISK_TYPE><PERSISTENT>0</PERSISTENT>` +
-    `<SOURCE><![CDATA[${last?.bid ?? ''}]]></SOURCE><PATH></PATH><FORMAT>raw</FORMAT><FS></FS><SIZE>40</SIZE>` +
-    `<STATE>1</STATE><DATASTORE_ID>${p.dsId}</DATASTORE_ID><DATASTORE>backups</DATASTORE>` +
-    `<VMS><ID>${p.vmId}</ID></VMS><CLONES></CLONES><APP_CLONES></APP_CLONES>` +
-    `<TEMPLATE></TEMPLATE><SNAPSHOTS></SNAPSHOTS>` +
-    `<BACKUP_INCREMENTS>${incs}</BACKUP_INCREMENTS></IMAGE>`
-  );
+}): ImageFixture {
+  return {
+    id: p.id,
+    name: `${p.vmId} backup`,
+    type: 6,
+    source: p.chain[p.chain.length - 1]?.bid ?? '',
+    format: 'raw',
+    size: 40,
+    datastoreId: p.dsId,
+    datastore: 'backups',
+    vms: [p.vmId],
+    backupIncrements: p.chain.map((b, i) => ({
+      id: i,
+      type: i === 0 ? 'FULL' : 'INCREMENT',
+      source: b.bid,
+      size: 10,
+    })),
+  };
 }
