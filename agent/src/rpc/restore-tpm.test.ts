@@ -7,6 +7,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +34,20 @@ function tpmState(vm: string, marker: string): void {
   mkdirSync(local(`0/${vm}/tpm/tpm2`), { recursive: true });
   writeFileSync(local(`0/${vm}/tpm/tpm2/tpm2-00.permall`), marker);
 }
+
+/** SHA256SUMS beside the archive, listing it as disk.tpm.0 (`digestOf`: another file's bytes). */
+function sums(vm: string, digestOf = `0/${vm}/disk.tpm.backup`): void {
+  const hex = createHash('sha256')
+    .update(readFileSync(local(digestOf)))
+    .digest('hex');
+  writeFileSync(local(`0/${vm}/SHA256SUMS.backup`), `${'0'.repeat(64)}  vm.xml\n${hex}  disk.tpm.0\n`);
+}
+
+const tpmReq = (vm: string) => ({
+  archive: ds(`0/${vm}/disk.tpm.backup`),
+  sums: ds(`0/${vm}/SHA256SUMS.backup`),
+  vmDir: ds(`0/${vm}`),
+});
 
 async function failure(p: Promise<unknown>): Promise<StorageError> {
   const err = await p.then(
@@ -72,7 +87,16 @@ describe('vTPM state', () => {
     writeFileSync(local('0/10/tpm/stray'), 'gone after restore');
     const archive = local('0/10/disk.tpm.backup');
     writeFileSync(archive, readFileSync(join(dirs.bck, 'disk.tpm.0')));
-    const r = await restoreTpm(agent, { archive: ds('0/10/disk.tpm.backup'), vmDir: ds('0/10') }, call);
+    // A SHA256SUMS that does not list the archive's bytes: refused, the state left.
+    sums('10', '0/10/tpm/stray');
+    const bad = await failure(restoreTpm(agent, tpmReq('10'), call));
+    expect(bad.reason).toBe('CHECKSUM_MISMATCH');
+    expect(bad.message).toMatch(/disk\.tpm\.0 does not match its SHA256SUMS/);
+    expect(readFileSync(local('0/10/tpm/tpm2/tpm2-00.permall'), 'utf8')).toBe('newer');
+    expect(existsSync(archive)).toBe(false);
+    writeFileSync(archive, readFileSync(join(dirs.bck, 'disk.tpm.0')));
+    sums('10');
+    const r = await restoreTpm(agent, tpmReq('10'), call);
     expect(r.files).toBe(1);
     expect(readFileSync(local('0/10/tpm/tpm2/tpm2-00.permall'), 'utf8')).toBe('saved');
     expect(existsSync(local('0/10/tpm/stray'))).toBe(false);
@@ -95,19 +119,17 @@ describe('vTPM state', () => {
     ];
     for (const [members, extra, message] of cases) {
       await crafted('20', evil, members, extra);
-      const err = await failure(
-        restoreTpm(agent, { archive: ds('0/20/disk.tpm.backup'), vmDir: ds('0/20') }, call),
-      );
+      sums('20');
+      const err = await failure(restoreTpm(agent, tpmReq('20'), call));
       expect(err.reason).toBe('BAD_IMAGE');
       expect(err.message).toMatch(message);
       expect(readFileSync(local('0/20/tpm/tpm2/tpm2-00.permall'), 'utf8')).toBe('old');
       expect(readdirSync(local('0/20')).sort()).toEqual(['tpm']);
     }
     writeFileSync(local('0/20/disk.tpm.backup'), 'not a tarball');
-    const err = await failure(
-      restoreTpm(agent, { archive: ds('0/20/disk.tpm.backup'), vmDir: ds('0/20') }, call),
-    );
+    sums('20');
+    const err = await failure(restoreTpm(agent, tpmReq('20'), call));
     expect(err.message).toMatch(/not a tar\.gz/);
-    expect(existsSync(local('0/20/disk.tpm.backup'))).toBe(false);
+    expect(readdirSync(local('0/20')).sort()).toEqual(['tpm']);
   });
 });

@@ -869,6 +869,11 @@ export interface RestoreTpmRequest {
   /** The received archive (`<vm_dir>/disk.tpm.backup`). */
   archive: string;
   vmDir: string;
+  /**
+   * The backup directory's SHA256SUMS, received beside the archive: the archive must match its
+   * `disk.tpm.0` line (CHECKSUM_MISMATCH otherwise). Removed with the archive.
+   */
+  sums: string;
 }
 
 export interface RestoreTpmResponse {
@@ -7882,7 +7887,7 @@ export const RestoreDiskResponse: MessageFns<RestoreDiskResponse> = {
 };
 
 function createBaseRestoreTpmRequest(): RestoreTpmRequest {
-  return { archive: "", vmDir: "" };
+  return { archive: "", vmDir: "", sums: "" };
 }
 
 export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
@@ -7892,6 +7897,9 @@ export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
     }
     if (message.vmDir !== "") {
       writer.uint32(18).string(message.vmDir);
+    }
+    if (message.sums !== "") {
+      writer.uint32(26).string(message.sums);
     }
     return writer;
   },
@@ -7925,6 +7933,14 @@ export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
             message.vmDir = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sums = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7945,6 +7961,7 @@ export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
         : isSet(object.vm_dir)
         ? globalThis.String(object.vm_dir)
         : "",
+      sums: isSet(object.sums) ? globalThis.String(object.sums) : "",
     };
   },
 
@@ -7956,6 +7973,9 @@ export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
     if (message.vmDir !== "") {
       obj.vmDir = message.vmDir;
     }
+    if (message.sums !== "") {
+      obj.sums = message.sums;
+    }
     return obj;
   },
 
@@ -7966,6 +7986,7 @@ export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
     const message = createBaseRestoreTpmRequest();
     message.archive = object.archive ?? "";
     message.vmDir = object.vmDir ?? "";
+    message.sums = object.sums ?? "";
     return message;
   },
 };
@@ -11060,10 +11081,12 @@ export const AgentServiceDefinition = {
     },
     /**
      * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
-     * BackupPrepare writes it, received beside the VM directory) is checked (only relative members
-     * under `tpm/`, no `..`, only directories and regular files), extracted into a temporary directory,
-     * checked again, and renamed over `<vm_dir>/tpm`. The archive is removed in every case.
-     * Errors: NOT_FOUND for a missing archive; INVALID_ARGUMENT (BAD_IMAGE) naming a refused member.
+     * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+     * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+     * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+     * archive and `sums` are removed in every case.
+     * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+     * naming a refused member.
      */
     restoreTpm: {
       name: "RestoreTpm",
@@ -11934,10 +11957,12 @@ export const AgentServiceService = {
   },
   /**
    * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
-   * BackupPrepare writes it, received beside the VM directory) is checked (only relative members
-   * under `tpm/`, no `..`, only directories and regular files), extracted into a temporary directory,
-   * checked again, and renamed over `<vm_dir>/tpm`. The archive is removed in every case.
-   * Errors: NOT_FOUND for a missing archive; INVALID_ARGUMENT (BAD_IMAGE) naming a refused member.
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
    */
   restoreTpm: {
     path: "/onestorage.agent.v1.AgentService/RestoreTpm" as const,
@@ -12564,10 +12589,12 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   restoreDisk: handleUnaryCall<RestoreDiskRequest, RestoreDiskResponse>;
   /**
    * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
-   * BackupPrepare writes it, received beside the VM directory) is checked (only relative members
-   * under `tpm/`, no `..`, only directories and regular files), extracted into a temporary directory,
-   * checked again, and renamed over `<vm_dir>/tpm`. The archive is removed in every case.
-   * Errors: NOT_FOUND for a missing archive; INVALID_ARGUMENT (BAD_IMAGE) naming a refused member.
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
    */
   restoreTpm: handleUnaryCall<RestoreTpmRequest, RestoreTpmResponse>;
   /**
@@ -13492,10 +13519,12 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
-   * BackupPrepare writes it, received beside the VM directory) is checked (only relative members
-   * under `tpm/`, no `..`, only directories and regular files), extracted into a temporary directory,
-   * checked again, and renamed over `<vm_dir>/tpm`. The archive is removed in every case.
-   * Errors: NOT_FOUND for a missing archive; INVALID_ARGUMENT (BAD_IMAGE) naming a refused member.
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
    */
   restoreTpm(
     request: RestoreTpmRequest,
