@@ -8,17 +8,19 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import {
+  vmXml,
   writeDatastoreXml,
   writeImageXml,
   writeVmXml,
   type DiskFixture,
+  type VmFixture,
 } from '../cli/src/demo/fake-oned/fixtures.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
-import { type Backup, backupImage, writeRepository } from './support/backup-repository.js';
-import { imageInfo, layout, sha256File } from './support/files.js';
+import { type Backup, backupImage, storeBackup, writeRepository } from './support/backup-repository.js';
+import { imageInfo, imagesIdentical, layout, sha256File } from './support/files.js';
 
 const LOC = ONED_DATASTORE_LOCATION;
 const BACKUP_DS = 100;
@@ -270,5 +272,70 @@ describe('shared mode (TM grpc_qcow2)', () => {
     expectOk(await tm('grpc_qcow2', [`host01:${VM_DIR}`, `${VM}`, '51', '0', '0']));
     expect(await holdsPattern(join(vmDir(), 'disk.0'), 0x00, MIB)).toBe(true);
     expect(await sha256File(local('frontend', PERSISTENT))).toBe(persBefore);
+  });
+});
+
+describe('what prebackup made, restored point by point (local mode)', () => {
+  const VM = 82;
+  const VM_DIR = `${LOC}/0/${VM}`;
+  const BIDS = ['f0f0f0f0f0f0', 'f1f1f1f1f1f1', 'f2f2f2f2f2f2'];
+  const vmDir = (): string => local('host01', VM_DIR);
+  const hook = (action: string, xml: string): Promise<ActionRun> =>
+    runAction(
+      stack.remotesDir,
+      'tm',
+      'grpc',
+      action,
+      [`host01:${VM_DIR}`, '0', `one-${VM}`, '-', `${VM}`, '0'],
+      xml,
+    );
+  const fixture = (last: number): VmFixture => ({
+    id: VM,
+    deployId: `one-${VM}`,
+    lcmState: 70,
+    disks: [{ diskId: 0, imageId: 0, format: 'qcow2', tmMad: 'grpc', size: SIZE_MB, target: 'vda' }],
+    history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
+    backupConfig: { MODE: 'INCREMENT', LAST_INCREMENT_ID: last },
+    templateAttrs: { TPM: 'tpm-crb' },
+  });
+  const xml = (last: number): string => vmXml(fixture(last));
+
+  it('FULL and two CBT increments of a powered-off VM come back byte for byte, with the vTPM state of each point', async () => {
+    const disk = join(vmDir(), 'disk.0');
+    await makeImage(disk, 'qcow2', SIZE_MB, 0x10);
+    await mkdir(join(vmDir(), 'tpm'), { recursive: true });
+    const expected: string[] = [];
+    const writes = [
+      [0, 0x10],
+      [MIB, 0x21],
+      [3 * MIB, 0x32],
+    ] as const;
+    for (const [i, [offset, byte]] of writes.entries()) {
+      await writePattern(disk, 'qcow2', byte, offset, MIB);
+      await writeFile(join(vmDir(), 'tpm/state'), `point ${i}`);
+      const raw = join(stack.baseDir, `expected-${VM}-${i}.raw`);
+      await runTool('qemu-img', ['convert', '-U', '-f', 'qcow2', '-O', 'raw', disk, raw]);
+      expected.push(raw);
+      expectOk(await hook('prebackup', xml(i - 1)));
+      const stored = await storeBackup(
+        join(vmDir(), 'backup'),
+        local('backup01', `${LOC}/${BACKUP_DS}/${VM}/${BIDS[i] ?? ''}`),
+      );
+      expect(stored).toEqual([`disk.0.${i}`, 'disk.tpm.0', 'vm.xml']);
+      expectOk(await hook('postbackup', xml(i - 1)));
+    }
+    await writeVmXml(stack.fixturesDir, fixture(2));
+    const chain: Backup[] = BIDS.map((bid) => ({ bid, disks: {} }));
+    await writeImageXml(stack.fixturesDir, backupImage({ id: 52, vmId: VM, dsId: BACKUP_DS, chain }));
+    // Today's state differs from every point.
+    await writePattern(disk, 'qcow2', 0x99, 0, 4 * MIB);
+    await writeFile(join(vmDir(), 'tpm/state'), 'today');
+    for (const i of [0, 2, 1]) {
+      expectOk(await tm('grpc', [`host01:${VM_DIR}`, `${VM}`, '52', `${i}`, '-1']));
+      expect(await imagesIdentical(disk, 'qcow2', expected[i] ?? '', 'raw')).toBe(true);
+      expect(await bitmaps(disk)).toEqual([]);
+      expect(readFileSync(join(vmDir(), 'tpm/state'), 'utf8')).toBe(`point ${i}`);
+      noLeftovers(vmDir());
+    }
   });
 });

@@ -60,6 +60,18 @@ export async function writeRepository(
   }
 }
 
+/**
+ * What the backup datastore's `backup` does with `<vmdir>/backup/` (a stand-in until it is used
+ * here): every file copied into the repository directory `dir`, then its SHA256SUMS.
+ */
+export async function storeBackup(backupDir: string, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const names = (await readdir(backupDir)).sort();
+  for (const name of names) await copyFile(join(backupDir, name), join(dir, name));
+  await writeSums(dir);
+  return names;
+}
+
 /** SHA256SUMS of every other file of `dir`, as sha256sum writes it. */
 async function writeSums(dir: string): Promise<void> {
   const lines: string[] = [];
