@@ -38,6 +38,7 @@ export async function prepareRestoredFile(
   }
   const q = { what: opts.what, signal: opts.signal };
   const info = await describe(staging, 'qcow2', q).catch((err: unknown) => {
+    if (opts.signal.aborted) throw err;
     throw new StorageError(
       'BAD_IMAGE',
       `${opts.what}: the received file ${opts.shown} is not a qcow2 image`,
