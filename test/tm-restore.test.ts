@@ -267,6 +267,23 @@ describe('shared mode (TM grpc_qcow2)', () => {
     ).toEqual([]);
   });
 
+  it('the file of the second disk corrupted: nothing is replaced, the copy of the first already received is removed', async () => {
+    const file = local('backup01', `${LOC}/${BACKUP_DS}/${VM}/e1e1e1e1e1e1/disk.1.1`);
+    const good = await readFile(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+    await writeFile(file, bad);
+    await writePattern(join(vmDir(), 'disk.0'), 'qcow2', 0x66, 0, MIB);
+    const before = await sha256File(join(vmDir(), 'disk.0'));
+    expectOneLineFailure(
+      await tm('grpc_qcow2', [`host01:${VM_DIR}`, `${VM}`, '51', '-1', '-1']),
+      /disk\.1\.1 does not match its SHA256SUMS/,
+    );
+    expect(await sha256File(join(vmDir(), 'disk.0'))).toBe(before);
+    noLeftovers(vmDir());
+    await writeFile(file, good);
+  });
+
   it('one disk of the FULL backup: only that disk changes', async () => {
     const persBefore = await sha256File(local('frontend', PERSISTENT));
     expectOk(await tm('grpc_qcow2', [`host01:${VM_DIR}`, `${VM}`, '51', '0', '0']));
