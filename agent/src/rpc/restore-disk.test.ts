@@ -12,6 +12,7 @@ import {
   writeSync,
   closeSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
@@ -25,6 +26,7 @@ import {
   qemuImg,
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
+import { pathAppears } from '../../../test/support/files.js';
 import { wireFormat } from '../../../test/support/wire-enums.js';
 import { restoreDisk } from './restore-disk.js';
 
@@ -249,6 +251,29 @@ describe('RestoreDisk', () => {
     expect(readlinkSync(local('0/41/disk.0'))).toBe('disk.0.snap/0');
     await holds(local('0/41/disk.0'), 'raw', OLD);
     noLeftovers('0/41');
+  });
+
+  it('a disk a running QEMU holds (its image lock) is BUSY: nothing replaced, the staging file removed', async () => {
+    mkdirSync(local('0/43'), { recursive: true });
+    await image('0/43/disk.0', 'qcow2');
+    await staging('0/43/disk.0.backup');
+    // qemu-nbd takes the same write lock a running VM's QEMU holds on its disk.
+    const sock = local('0/43/nbd.sock');
+    const nbd = spawn('qemu-nbd', ['-f', 'qcow2', '-k', sock, local('0/43/disk.0')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => nbd.once('exit', resolve));
+    try {
+      await pathAppears(sock, AbortSignal.timeout(20_000));
+      const err = await failure(
+        restoreDisk(agent, req('43', RestoreLayout.RESTORE_LAYOUT_PLAIN, 'qcow2'), call),
+      );
+      expect(err.reason).toBe('BUSY');
+      expect(err.message).toMatch(/in use .*powered off/);
+    } finally {
+      nbd.kill();
+      await exited;
+    }
+    await holds(local('0/43/disk.0'), 'qcow2', OLD);
+    expect(existsSync(local('0/43/disk.0.backup'))).toBe(false);
   });
 
   it('refuses a staging path that is the disk itself', async () => {

@@ -7,6 +7,7 @@ import {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { storedNames } from '../paths/stored-name.js';
 import { type RestoreLayout, placeDisk } from '../restore/place-disk.js';
+import { refuseIfInUse } from '../restore/disk-in-use.js';
 import { prepareRestoredFile } from '../restore/restored-file.js';
 import { formatName } from './image-format.js';
 import { type AgentContext, type CallContext, where } from './context.js';
@@ -58,6 +59,8 @@ export async function restoreDisk(
       const started = Date.now();
       let file = localStaging;
       try {
+        // What the VM opens: the disk, or for a persistent image used in place, the image.
+        await refuseIfInUse(image.source ?? disk, format, { what, signal: call.signal });
         const ready = await prepareRestoredFile(localStaging, format, {
           what,
           shown: staging,

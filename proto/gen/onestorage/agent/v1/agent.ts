@@ -11069,7 +11069,8 @@ export const AgentServiceDefinition = {
      * The old data is removed only after the new file is in place. On failure the staging file and
      * any temporary are removed and the old disk is left as it was.
      * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
-     * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots.
+     * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+     * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
      */
     restoreDisk: {
       name: "RestoreDisk",
@@ -11944,7 +11945,8 @@ export const AgentServiceService = {
    * The old data is removed only after the new file is in place. On failure the staging file and
    * any temporary are removed and the old disk is left as it was.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
-   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots.
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
    */
   restoreDisk: {
     path: "/onestorage.agent.v1.AgentService/RestoreDisk" as const,
@@ -12584,7 +12586,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * The old data is removed only after the new file is in place. On failure the staging file and
    * any temporary are removed and the old disk is left as it was.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
-   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots.
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
    */
   restoreDisk: handleUnaryCall<RestoreDiskRequest, RestoreDiskResponse>;
   /**
@@ -13500,7 +13503,8 @@ export interface AgentServiceClient extends Client {
    * The old data is removed only after the new file is in place. On failure the staging file and
    * any temporary are removed and the old disk is left as it was.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
-   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots.
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
    */
   restoreDisk(
     request: RestoreDiskRequest,
