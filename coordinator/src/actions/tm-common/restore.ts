@@ -1,4 +1,5 @@
 import { DS_DRIVER_BACKUP } from '../../../../common/src/drivers/driver-actions.js';
+import { StorageError } from '../../../../common/src/errors.js';
 import { MIB } from '../../../../common/src/units.js';
 import { NO_OUTPUT, type ActionContext } from '../action-context.js';
 import { defineAction } from '../define-action.js';
@@ -13,7 +14,6 @@ import {
   diskRestore,
   restorePoint,
 } from './restore-plan.js';
-import { StorageError } from '../../../../common/src/errors.js';
 import { restoreTpmState } from './restore-tpm.js';
 
 /**
@@ -87,7 +87,7 @@ export const restoreVm = defineAction(
         throw err;
       }
     }
-    if (diskId < 0) await restoreTpmState(ctx, server, `${lastDir}`, vmDir);
+    if (diskId < 0) await restoreTpmState(ctx, server, lastDir, vmDir);
     return NO_OUTPUT;
   },
 );
