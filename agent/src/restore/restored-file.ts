@@ -1,4 +1,4 @@
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import { StorageError } from '../../../common/src/errors.js';
 import { syncTree } from '../../../common/src/files/atomic-file.js';
 import { tempNameBeside } from '../../../common/src/files/temp-name.js';
@@ -7,7 +7,7 @@ import { type ImageFormat, bitmap, convert, describe } from '../qemu/qemu-img.js
 
 /** The received file made ready to take a disk's place (docs/backups.md#tm-restore). */
 export interface RestoredFile {
-  /** Local path of the file to rename into place (the staging file, or its raw conversion). */
+  /** Local path of the file to put in place: the staging name (holding the raw conversion for a raw disk). */
   readonly file: string;
   readonly virtualSize: number;
   readonly bitmapsRemoved: string[];
@@ -17,8 +17,8 @@ export interface RestoredFile {
  * Checks what Receive wrote at `staging` and prepares it: opened as qcow2 only (a file that is no
  * qcow2, or that has a backing or external data file, is BAD_IMAGE: a restore point is one
  * standalone file), every persistent bitmap removed (the restored disk starts no CBT chain; the
- * next backup is a full one), and converted to raw beside it when the disk is raw (the staging
- * file then goes). The caller removes `file` when anything after fails.
+ * next backup is a full one), and converted to raw when the disk is raw (the raw copy, made beside
+ * it, replaces it under its name). The caller removes the file when anything after fails.
  */
 export async function prepareRestoredFile(
   staging: string,
@@ -54,23 +54,24 @@ export async function prepareRestoredFile(
     );
   }
   for (const name of info.bitmaps) await bitmap(staging, 'remove', name, q);
-  let file = staging;
   if (format === 'raw') {
-    file = tempNameBeside(staging);
+    const raw = tempNameBeside(staging);
     try {
-      await convert(staging, file, {
+      await convert(staging, raw, {
         ...q,
         sourceFormat: 'qcow2',
         format: 'raw',
         sparse: true,
         timeoutMs: WHOLE_DISK_TIMEOUT_MS,
       });
+      await syncTree(raw);
+      // The raw copy takes the staging name: a disk never links to a temporary's name.
+      await rename(raw, staging);
     } catch (err) {
-      await rm(file, { force: true });
+      await rm(raw, { force: true });
       throw err;
     }
-    await rm(staging, { force: true });
   }
-  await syncTree(file);
-  return { file, virtualSize: info.virtualSize, bitmapsRemoved: info.bitmaps };
+  await syncTree(staging);
+  return { file: staging, virtualSize: info.virtualSize, bitmapsRemoved: info.bitmaps };
 }

@@ -58,6 +58,7 @@ export async function restoreDisk(
     async () => {
       const started = Date.now();
       let file = localStaging;
+      let committed = false;
       try {
         // What the VM opens: the disk, or for a persistent image used in place, the image.
         await refuseIfInUse(image.source ?? disk, format, { what, signal: call.signal });
@@ -67,15 +68,26 @@ export async function restoreDisk(
           signal: call.signal,
         });
         file = ready.file;
-        await placeDisk(file, { layout, format, disk, diskSnap, ...image, names: storedNames(agent.roots) });
+        await placeDisk(file, {
+          layout,
+          format,
+          disk,
+          diskSnap,
+          ...image,
+          names: storedNames(agent.roots),
+          committed: () => (committed = true),
+        });
         call.log.info(
           { disk: diskPath, layout, format, bitmaps: ready.bitmapsRemoved, ms: Date.now() - started },
           'restored',
         );
         return { virtualSize: ready.virtualSize, bitmapsRemoved: ready.bitmapsRemoved };
       } catch (err) {
-        await rm(file, { recursive: true, force: true });
-        await rm(localStaging, { force: true });
+        // Once the disk leads to the restored file, it stays: a retry finishes the layout.
+        if (!committed) {
+          await rm(file, { recursive: true, force: true });
+          await rm(localStaging, { force: true });
+        }
         throw asStorageError(err, 'restore', where(agent, diskPath));
       }
     },

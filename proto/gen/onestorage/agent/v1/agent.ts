@@ -11066,8 +11066,10 @@ export const AgentServiceDefinition = {
      *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
      *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
      *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
-     * The old data is removed only after the new file is in place. On failure the staging file and
-     * any temporary are removed and the old disk is left as it was.
+     * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+     * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+     * new file first, and the old data is removed only afterwards. A failure before that removes the
+     * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
      * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
      * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
      * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
@@ -11942,8 +11944,10 @@ export const AgentServiceService = {
    *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
    *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
    *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
-   * The old data is removed only after the new file is in place. On failure the staging file and
-   * any temporary are removed and the old disk is left as it was.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
    * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
    * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
@@ -12583,8 +12587,10 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
    *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
    *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
-   * The old data is removed only after the new file is in place. On failure the staging file and
-   * any temporary are removed and the old disk is left as it was.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
    * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
    * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
@@ -13500,8 +13506,10 @@ export interface AgentServiceClient extends Client {
    *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
    *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
    *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
-   * The old data is removed only after the new file is in place. On failure the staging file and
-   * any temporary are removed and the old disk is left as it was.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
    * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
    * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
    * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
