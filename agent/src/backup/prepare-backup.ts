@@ -22,6 +22,7 @@ import { abortDomainJob } from './domain-job.js';
 import { encode64 } from './encode64.js';
 import { commitOverlays, createOverlays, overlayPath } from './overlays.js';
 import { pushBackup } from './push-backup.js';
+import { saveTpmState } from './tpm-state.js';
 import {
   addBitmap,
   copyChangedBlocks,
@@ -92,6 +93,7 @@ export async function prepareBackup(p: PrepareInput): Promise<Prepared> {
   await recreate(p.dirs);
   try {
     await writeFileAtomic(join(p.dirs.bck, 'vm.xml'), encode64(p.vmXml));
+    await saveTpmState(p);
     if (p.mode === 'FULL') return p.live ? await fullLive(p, virshOpts, disks) : await fullOffline(p);
     return p.live ? await incrementLive(p, virshOpts, disks) : await incrementOffline(p);
   } catch (err) {

@@ -27,6 +27,8 @@ import { monitorDatastore, setMonitorHost } from './monitor-datastore.js';
 import { openImportSource } from './open-import-source.js';
 import { probeImageSource } from './probe-image-source.js';
 import { resizeImage } from './resize.js';
+import { restoreDisk } from './restore-disk.js';
+import { restoreTpm } from './restore-tpm.js';
 import { saveImageChain } from './save-image-chain.js';
 import { setMonitorMarker } from './set-monitor-marker.js';
 import { snapshotCreate } from './snapshot-create.js';
@@ -84,5 +86,7 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     removeBackups: adaptHandler(agent, logger, 'RemoveBackups', removeBackups),
     openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', openBackupChain),
     flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', flattenBackups),
+    restoreDisk: adaptHandler(agent, logger, 'RestoreDisk', restoreDisk),
+    restoreTpm: adaptHandler(agent, logger, 'RestoreTpm', restoreTpm),
   };
 }

@@ -15,6 +15,7 @@ import { snapCreateLive } from './tm-common/snapshots.js';
 import { cloneShared } from './tm-shared/clone.js';
 import { lnMixed } from './tm-shared/mixed.js';
 import { failmigrateNoOp, monitorNoOp } from './tm-common/no-op.js';
+import { restoreVm } from './tm-common/restore.js';
 
 describe('findHandler', () => {
   it.each([
@@ -25,7 +26,8 @@ describe('findHandler', () => {
     ['tm', 'grpc', 'snap_create_live.ssh', snapCreateLive],
     ['tm', 'grpc_qcow2', 'snap_create_live', snapCreateLive],
     ['tm', 'grpc_qcow2', 'snap_create_live.grpc', snapCreateLive],
-    ['tm', 'grpc', 'restore', undefined],
+    ['tm', 'grpc', 'restore', restoreVm],
+    ['tm', 'grpc_qcow2', 'restore', restoreVm],
     ['tm', 'grpc', 'prebackup', preBackup],
     ['tm', 'grpc', 'pre_backup_live', preBackup],
     ['tm', 'grpc_qcow2', 'postbackup_live', postBackup],

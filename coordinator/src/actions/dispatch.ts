@@ -31,6 +31,7 @@ import { deleteLocal } from './tm-common/delete.js';
 import { mkimage, mkswap } from './tm-common/mkimage.js';
 import { failmigrateNoOp, monitorNoOp } from './tm-common/no-op.js';
 import { resizeDisk } from './tm-common/resize.js';
+import { restoreVm } from './tm-common/restore.js';
 import { snapCreate, snapCreateLive, snapDelete, snapRevert } from './tm-common/snapshots.js';
 import { cloneLocal } from './tm-local/clone.js';
 import { cpdsLocal } from './tm-local/cpds.js';
@@ -95,7 +96,7 @@ const TM_LOCAL: Readonly<Record<TmAction, DriverEntry>> = {
   failmigrate: failmigrateNoOp,
   monitor: monitorNoOp,
   monitor_ds: ON_THE_HOST,
-  restore: NOT_IMPLEMENTED,
+  restore: restoreVm,
   ...BACKUP_HOOKS,
 };
 

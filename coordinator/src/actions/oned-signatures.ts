@@ -131,3 +131,15 @@ export const DS_BACKUP_LS_ARGS = signature(
   [optionalArg('increment', 'text', '-i inc_id')],
   'ds-driver-action-data',
 );
+
+/**
+ * restore (TM, oned's RESTORE; docs/backups.md#tm-restore): the VM directory on its host, the VM,
+ * the backup image, the increment (-1: the last) and the disk (-1: every disk of the backup).
+ */
+export const RESTORE_ARGS = signature([
+  arg('host:vm_dir', 'host-path'),
+  VM_ID,
+  arg('image_id', 'id'),
+  arg('increment_id', 'id'),
+  arg('disk_id', 'id'),
+]);

@@ -29,7 +29,7 @@ export function retryWindowMs(): number {
  * Long calls: moving image data; they get the transfer deadline. A backup copies whole disks, and
  * a cancel waits for the aborted backup to wind down and for block commits. Registering an image
  * downloads it; a convert, an export (MD5 over the whole image, a flattened copy) and a snapshot
- * revert or flatten of a persistent image copy whole images.
+ * revert or flatten of a persistent image copy whole images; a restored raw disk is converted.
  */
 const TRANSFER_METHODS = new Set<AgentMethod>([
   'receive',
@@ -46,6 +46,7 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
   'openBackupChain',
   'flattenBackups',
   'receiveBackup',
+  'restoreDisk',
 ]);
 
 /**

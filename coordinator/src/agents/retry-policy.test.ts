@@ -42,13 +42,15 @@ describe('retry policy', () => {
     }
   });
 
-  it('does not retry Receive and ReceiveBackup (a single-use ticket), CopyDiskLive (a repeat is ALREADY_EXISTS), ImportImage (a download, maybe with a single-use ticket) or OpenBackupChain (a repeat merges the chain again)', () => {
+  it('does not retry Receive and ReceiveBackup (a single-use ticket), CopyDiskLive (a repeat is ALREADY_EXISTS), ImportImage (a download, maybe with a single-use ticket) OpenBackupChain (a repeat merges the chain again), RestoreDisk and RestoreTpm (the staging file is used up)', () => {
     expect(methods.filter((m) => !isRetriable(m)).sort()).toEqual([
       'copyDiskLive',
       'importImage',
       'openBackupChain',
       'receive',
       'receiveBackup',
+      'restoreDisk',
+      'restoreTpm',
     ]);
   });
 

@@ -258,6 +258,55 @@ export function fileKindToJSON(object: FileKind): string {
   }
 }
 
+/** Where TM restore puts a disk (docs/backups.md#tm-restore). */
+export enum RestoreLayout {
+  RESTORE_LAYOUT_UNSPECIFIED = 0,
+  /** RESTORE_LAYOUT_PLAIN - Local mode: `disk.N` is the file. */
+  RESTORE_LAYOUT_PLAIN = 1,
+  /** RESTORE_LAYOUT_SNAP_DIR - Shared mode: `disk.N -> disk.N.snap/0`. */
+  RESTORE_LAYOUT_SNAP_DIR = 2,
+  /** RESTORE_LAYOUT_IMAGE - Shared mode, a persistent image: the image SOURCE is replaced. */
+  RESTORE_LAYOUT_IMAGE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function restoreLayoutFromJSON(object: any): RestoreLayout {
+  switch (object) {
+    case 0:
+    case "RESTORE_LAYOUT_UNSPECIFIED":
+      return RestoreLayout.RESTORE_LAYOUT_UNSPECIFIED;
+    case 1:
+    case "RESTORE_LAYOUT_PLAIN":
+      return RestoreLayout.RESTORE_LAYOUT_PLAIN;
+    case 2:
+    case "RESTORE_LAYOUT_SNAP_DIR":
+      return RestoreLayout.RESTORE_LAYOUT_SNAP_DIR;
+    case 3:
+    case "RESTORE_LAYOUT_IMAGE":
+      return RestoreLayout.RESTORE_LAYOUT_IMAGE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RestoreLayout.UNRECOGNIZED;
+  }
+}
+
+export function restoreLayoutToJSON(object: RestoreLayout): string {
+  switch (object) {
+    case RestoreLayout.RESTORE_LAYOUT_UNSPECIFIED:
+      return "RESTORE_LAYOUT_UNSPECIFIED";
+    case RestoreLayout.RESTORE_LAYOUT_PLAIN:
+      return "RESTORE_LAYOUT_PLAIN";
+    case RestoreLayout.RESTORE_LAYOUT_SNAP_DIR:
+      return "RESTORE_LAYOUT_SNAP_DIR";
+    case RestoreLayout.RESTORE_LAYOUT_IMAGE:
+      return "RESTORE_LAYOUT_IMAGE";
+    case RestoreLayout.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface HelloRequest {
 }
 
@@ -671,7 +720,10 @@ export interface BackupPrepareRequest {
   parentId: number;
   /** BACKUP_CONFIG/FS_FREEZE; UNSPECIFIED is NONE. */
   freeze: FreezeMode;
-  /** The raw VM XML oned sent; stored base64 in backup/vm.xml. */
+  /**
+   * The raw VM XML oned sent; stored base64 in backup/vm.xml. When its TEMPLATE has a TPM and
+   * `<vm_dir>/tpm` exists, backup/disk.tpm.0 holds that directory (docs/backups.md#vtpm).
+   */
   vmXml: string;
 }
 
@@ -793,6 +845,39 @@ export interface FlattenBackupsRequest {
 export interface FlattenBackupsResponse {
   /** Space the merged backup directory takes, in MiB rounded up. */
   sizeMb: number;
+}
+
+export interface RestoreDiskRequest {
+  /** The received file (`<vmdir>/disk.<id>.backup`, `<source>.backup` for IMAGE). */
+  staging: string;
+  /** `<vmdir>/disk.<id>`. */
+  diskPath: string;
+  layout: RestoreLayout;
+  /** The disk's format as oned knows it (DISK/FORMAT): what the restored file is written as. */
+  format: ImageFormat;
+  /** IMAGE: the image SOURCE. */
+  source: string;
+}
+
+export interface RestoreDiskResponse {
+  virtualSize: number;
+  /** Names of the bitmaps removed. */
+  bitmapsRemoved: string[];
+}
+
+export interface RestoreTpmRequest {
+  /** The received archive (`<vm_dir>/disk.tpm.backup`). */
+  archive: string;
+  vmDir: string;
+  /**
+   * The backup directory's SHA256SUMS, received beside the archive: the archive must match its
+   * `disk.tpm.0` line (CHECKSUM_MISMATCH otherwise). Removed with the archive.
+   */
+  sums: string;
+}
+
+export interface RestoreTpmResponse {
+  files: number;
 }
 
 export interface SetMonitorMarkerRequest {
@@ -7571,6 +7656,408 @@ export const FlattenBackupsResponse: MessageFns<FlattenBackupsResponse> = {
   },
 };
 
+function createBaseRestoreDiskRequest(): RestoreDiskRequest {
+  return { staging: "", diskPath: "", layout: 0, format: 0, source: "" };
+}
+
+export const RestoreDiskRequest: MessageFns<RestoreDiskRequest> = {
+  encode(message: RestoreDiskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.staging !== "") {
+      writer.uint32(10).string(message.staging);
+    }
+    if (message.diskPath !== "") {
+      writer.uint32(18).string(message.diskPath);
+    }
+    if (message.layout !== 0) {
+      writer.uint32(24).int32(message.layout);
+    }
+    if (message.format !== 0) {
+      writer.uint32(32).int32(message.format);
+    }
+    if (message.source !== "") {
+      writer.uint32(42).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreDiskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreDiskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.staging = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.diskPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.layout = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreDiskRequest {
+    return {
+      staging: isSet(object.staging) ? globalThis.String(object.staging) : "",
+      diskPath: isSet(object.diskPath)
+        ? globalThis.String(object.diskPath)
+        : isSet(object.disk_path)
+        ? globalThis.String(object.disk_path)
+        : "",
+      layout: isSet(object.layout) ? restoreLayoutFromJSON(object.layout) : 0,
+      format: isSet(object.format) ? imageFormatFromJSON(object.format) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: RestoreDiskRequest): unknown {
+    const obj: any = {};
+    if (message.staging !== "") {
+      obj.staging = message.staging;
+    }
+    if (message.diskPath !== "") {
+      obj.diskPath = message.diskPath;
+    }
+    if (message.layout !== 0) {
+      obj.layout = restoreLayoutToJSON(message.layout);
+    }
+    if (message.format !== 0) {
+      obj.format = imageFormatToJSON(message.format);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreDiskRequest>, I>>(base?: I): RestoreDiskRequest {
+    return RestoreDiskRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreDiskRequest>, I>>(object: I): RestoreDiskRequest {
+    const message = createBaseRestoreDiskRequest();
+    message.staging = object.staging ?? "";
+    message.diskPath = object.diskPath ?? "";
+    message.layout = object.layout ?? 0;
+    message.format = object.format ?? 0;
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreDiskResponse(): RestoreDiskResponse {
+  return { virtualSize: 0, bitmapsRemoved: [] };
+}
+
+export const RestoreDiskResponse: MessageFns<RestoreDiskResponse> = {
+  encode(message: RestoreDiskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualSize !== 0) {
+      writer.uint32(8).uint64(message.virtualSize);
+    }
+    for (const v of message.bitmapsRemoved) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreDiskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreDiskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.virtualSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bitmapsRemoved.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreDiskResponse {
+    return {
+      virtualSize: isSet(object.virtualSize)
+        ? globalThis.Number(object.virtualSize)
+        : isSet(object.virtual_size)
+        ? globalThis.Number(object.virtual_size)
+        : 0,
+      bitmapsRemoved: globalThis.Array.isArray(object?.bitmapsRemoved)
+        ? object.bitmapsRemoved.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.bitmaps_removed)
+        ? object.bitmaps_removed.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RestoreDiskResponse): unknown {
+    const obj: any = {};
+    if (message.virtualSize !== 0) {
+      obj.virtualSize = Math.round(message.virtualSize);
+    }
+    if (message.bitmapsRemoved?.length) {
+      obj.bitmapsRemoved = message.bitmapsRemoved;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreDiskResponse>, I>>(base?: I): RestoreDiskResponse {
+    return RestoreDiskResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreDiskResponse>, I>>(object: I): RestoreDiskResponse {
+    const message = createBaseRestoreDiskResponse();
+    message.virtualSize = object.virtualSize ?? 0;
+    message.bitmapsRemoved = object.bitmapsRemoved?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRestoreTpmRequest(): RestoreTpmRequest {
+  return { archive: "", vmDir: "", sums: "" };
+}
+
+export const RestoreTpmRequest: MessageFns<RestoreTpmRequest> = {
+  encode(message: RestoreTpmRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.archive !== "") {
+      writer.uint32(10).string(message.archive);
+    }
+    if (message.vmDir !== "") {
+      writer.uint32(18).string(message.vmDir);
+    }
+    if (message.sums !== "") {
+      writer.uint32(26).string(message.sums);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTpmRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTpmRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.archive = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.vmDir = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sums = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTpmRequest {
+    return {
+      archive: isSet(object.archive) ? globalThis.String(object.archive) : "",
+      vmDir: isSet(object.vmDir)
+        ? globalThis.String(object.vmDir)
+        : isSet(object.vm_dir)
+        ? globalThis.String(object.vm_dir)
+        : "",
+      sums: isSet(object.sums) ? globalThis.String(object.sums) : "",
+    };
+  },
+
+  toJSON(message: RestoreTpmRequest): unknown {
+    const obj: any = {};
+    if (message.archive !== "") {
+      obj.archive = message.archive;
+    }
+    if (message.vmDir !== "") {
+      obj.vmDir = message.vmDir;
+    }
+    if (message.sums !== "") {
+      obj.sums = message.sums;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreTpmRequest>, I>>(base?: I): RestoreTpmRequest {
+    return RestoreTpmRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreTpmRequest>, I>>(object: I): RestoreTpmRequest {
+    const message = createBaseRestoreTpmRequest();
+    message.archive = object.archive ?? "";
+    message.vmDir = object.vmDir ?? "";
+    message.sums = object.sums ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreTpmResponse(): RestoreTpmResponse {
+  return { files: 0 };
+}
+
+export const RestoreTpmResponse: MessageFns<RestoreTpmResponse> = {
+  encode(message: RestoreTpmResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.files !== 0) {
+      writer.uint32(8).uint32(message.files);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreTpmResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreTpmResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreTpmResponse {
+    return { files: isSet(object.files) ? globalThis.Number(object.files) : 0 };
+  },
+
+  toJSON(message: RestoreTpmResponse): unknown {
+    const obj: any = {};
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreTpmResponse>, I>>(base?: I): RestoreTpmResponse {
+    return RestoreTpmResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreTpmResponse>, I>>(object: I): RestoreTpmResponse {
+    const message = createBaseRestoreTpmResponse();
+    message.files = object.files ?? 0;
+    return message;
+  },
+};
+
 function createBaseSetMonitorMarkerRequest(): SetMonitorMarkerRequest {
   return { datastoreDir: "", driver: "" };
 }
@@ -10567,6 +11054,52 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "IDEMPOTENT" },
     },
     /**
+     * TM restore on the VM's host, the VM powered off (docs/backups.md#tm-restore): puts a restored
+     * disk in place in one step. `staging` is what Receive wrote (a standalone qcow2 beside its
+     * destination); it is opened as qcow2 only (a backing or external data file is refused), every
+     * persistent bitmap is removed from it (`qemu-img bitmap --remove`, one per bitmap), and it is
+     * converted when `format` is raw. Then, by `layout`:
+     *   PLAIN: renamed over `disk_path` (a file or a link), then `<disk_path>.snap` is removed.
+     *   SNAP_DIR: a new `<disk_path>.snap` holding `0` and the self link replaces the old one, then
+     *     `disk_path -> disk.N.snap/0` (relative).
+     *   IMAGE (a persistent image used in place): renamed over `source`, a new `<source>.snap` holding
+     *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
+     *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
+     *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
+     * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+     * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+     * new file first, and the old data is removed only afterwards. A failure before that removes the
+     * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
+     * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
+     * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+     * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
+     */
+    restoreDisk: {
+      name: "RestoreDisk",
+      requestType: RestoreDiskRequest as typeof RestoreDiskRequest,
+      requestStream: false,
+      responseType: RestoreDiskResponse as typeof RestoreDiskResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
+     * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+     * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+     * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+     * archive and `sums` are removed in every case.
+     * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+     * naming a refused member.
+     */
+    restoreTpm: {
+      name: "RestoreTpm",
+      requestType: RestoreTpmRequest as typeof RestoreTpmRequest,
+      requestStream: false,
+      responseType: RestoreTpmResponse as typeof RestoreTpmResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
      * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
      * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
      */
@@ -11399,6 +11932,54 @@ export const AgentServiceService = {
     responseDeserialize: (value: Buffer): FlattenBackupsResponse => FlattenBackupsResponse.decode(value),
   },
   /**
+   * TM restore on the VM's host, the VM powered off (docs/backups.md#tm-restore): puts a restored
+   * disk in place in one step. `staging` is what Receive wrote (a standalone qcow2 beside its
+   * destination); it is opened as qcow2 only (a backing or external data file is refused), every
+   * persistent bitmap is removed from it (`qemu-img bitmap --remove`, one per bitmap), and it is
+   * converted when `format` is raw. Then, by `layout`:
+   *   PLAIN: renamed over `disk_path` (a file or a link), then `<disk_path>.snap` is removed.
+   *   SNAP_DIR: a new `<disk_path>.snap` holding `0` and the self link replaces the old one, then
+   *     `disk_path -> disk.N.snap/0` (relative).
+   *   IMAGE (a persistent image used in place): renamed over `source`, a new `<source>.snap` holding
+   *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
+   *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
+   *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
+   * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
+   */
+  restoreDisk: {
+    path: "/onestorage.agent.v1.AgentService/RestoreDisk" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreDiskRequest): Buffer => Buffer.from(RestoreDiskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreDiskRequest => RestoreDiskRequest.decode(value),
+    responseSerialize: (value: RestoreDiskResponse): Buffer => Buffer.from(RestoreDiskResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreDiskResponse => RestoreDiskResponse.decode(value),
+  },
+  /**
+   * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
+   */
+  restoreTpm: {
+    path: "/onestorage.agent.v1.AgentService/RestoreTpm" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestoreTpmRequest): Buffer => Buffer.from(RestoreTpmRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreTpmRequest => RestoreTpmRequest.decode(value),
+    responseSerialize: (value: RestoreTpmResponse): Buffer => Buffer.from(RestoreTpmResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreTpmResponse => RestoreTpmResponse.decode(value),
+  },
+  /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
    * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
    */
@@ -11993,6 +12574,38 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * interrupted (a merged file replaces the last one's by rename), and a repeat finishes the job.
    */
   flattenBackups: handleUnaryCall<FlattenBackupsRequest, FlattenBackupsResponse>;
+  /**
+   * TM restore on the VM's host, the VM powered off (docs/backups.md#tm-restore): puts a restored
+   * disk in place in one step. `staging` is what Receive wrote (a standalone qcow2 beside its
+   * destination); it is opened as qcow2 only (a backing or external data file is refused), every
+   * persistent bitmap is removed from it (`qemu-img bitmap --remove`, one per bitmap), and it is
+   * converted when `format` is raw. Then, by `layout`:
+   *   PLAIN: renamed over `disk_path` (a file or a link), then `<disk_path>.snap` is removed.
+   *   SNAP_DIR: a new `<disk_path>.snap` holding `0` and the self link replaces the old one, then
+   *     `disk_path -> disk.N.snap/0` (relative).
+   *   IMAGE (a persistent image used in place): renamed over `source`, a new `<source>.snap` holding
+   *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
+   *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
+   *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
+   * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
+   */
+  restoreDisk: handleUnaryCall<RestoreDiskRequest, RestoreDiskResponse>;
+  /**
+   * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
+   */
+  restoreTpm: handleUnaryCall<RestoreTpmRequest, RestoreTpmResponse>;
   /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
    * empty driver removes the file (disable_local_monitoring). A repeat succeeds.
@@ -12879,6 +13492,66 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: FlattenBackupsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * TM restore on the VM's host, the VM powered off (docs/backups.md#tm-restore): puts a restored
+   * disk in place in one step. `staging` is what Receive wrote (a standalone qcow2 beside its
+   * destination); it is opened as qcow2 only (a backing or external data file is refused), every
+   * persistent bitmap is removed from it (`qemu-img bitmap --remove`, one per bitmap), and it is
+   * converted when `format` is raw. Then, by `layout`:
+   *   PLAIN: renamed over `disk_path` (a file or a link), then `<disk_path>.snap` is removed.
+   *   SNAP_DIR: a new `<disk_path>.snap` holding `0` and the self link replaces the old one, then
+   *     `disk_path -> disk.N.snap/0` (relative).
+   *   IMAGE (a persistent image used in place): renamed over `source`, a new `<source>.snap` holding
+   *     `0 -> <source>` and the self link replaces the old one (qcow2; raw: the snap dir goes), then
+   *     `disk_path` links to `<source>.snap/0` (raw: to `source`) as LinkImage writes it; the VM
+   *     directory's `<disk_path>.snap` and `<source>.md5sum` go.
+   * Every step is a rename, a hard link or a symlink replaced by rename, ordered so that
+   * `disk_path` always reads the old or the restored data and never dangles: it is pointed at the
+   * new file first, and the old data is removed only afterwards. A failure before that removes the
+   * staging file and any temporary and leaves the old disk as it was; after it, a repeat finishes.
+   * Errors: NOT_FOUND for a missing staging file; INVALID_ARGUMENT for a bad layout/format, or a
+   * staging file that is not a standalone qcow2 (BAD_IMAGE); PERMISSION_DENIED outside the roots;
+   * ABORTED (BUSY) when a running QEMU holds the disk's (IMAGE: the source's) image lock.
+   */
+  restoreDisk(
+    request: RestoreDiskRequest,
+    callback: (error: ServiceError | null, response: RestoreDiskResponse) => void,
+  ): ClientUnaryCall;
+  restoreDisk(
+    request: RestoreDiskRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreDiskResponse) => void,
+  ): ClientUnaryCall;
+  restoreDisk(
+    request: RestoreDiskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreDiskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * TM restore of the vTPM state: `archive` (the backup's `disk.tpm.0`, a tar.gz of `tpm/` as
+   * BackupPrepare writes it, received into the VM directory) is checked against `sums`, then its
+   * members (only relative names under `tpm/`, no `..`, only directories and regular files); it is
+   * extracted into a temporary directory, checked again, and renamed over `<vm_dir>/tpm`. The
+   * archive and `sums` are removed in every case.
+   * Errors: NOT_FOUND for a missing archive; CHECKSUM_MISMATCH; INVALID_ARGUMENT (BAD_IMAGE)
+   * naming a refused member.
+   */
+  restoreTpm(
+    request: RestoreTpmRequest,
+    callback: (error: ServiceError | null, response: RestoreTpmResponse) => void,
+  ): ClientUnaryCall;
+  restoreTpm(
+    request: RestoreTpmRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestoreTpmResponse) => void,
+  ): ClientUnaryCall;
+  restoreTpm(
+    request: RestoreTpmRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestoreTpmResponse) => void,
   ): ClientUnaryCall;
   /**
    * Writes `<datastore_dir>/.monitor` holding `driver` (OpenNebula's enable_local_monitoring); an
