@@ -34,7 +34,9 @@ const SHUTDOWN_GRACE_MS = 2000;
 export interface FakeOnedOptions {
   /**
    * Holds vm/<id>.xml, datastore/<id>.xml, image/<id>.xml, host/<id>.xml, user/<id>.xml;
-   * allocations go to allocated/ (owned-objects.ts).
+   * allocations go to allocated/ (owned-objects.ts). A file refuse/<oned method> (one.image.allocate,
+   * one.template.allocate) makes that call fail with its text, as oned refuses (a full datastore, a
+   * quota, a template it cannot parse).
    */
   fixturesDir: string;
   /** host:port to bind; default 127.0.0.1:0 (a free port). */
@@ -166,6 +168,8 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
       }
       readFixture(join(dir, 'datastore', `${dsId}.xml`))
         .then(async (ds) => {
+          const refused = await readFixture(join(dir, 'refuse', 'one.image.allocate'));
+          if (refused !== undefined) return done(grpcError(status.FAILED_PRECONDITION, refused.trim()));
           if (ds === undefined) {
             return done(
               grpcError(status.NOT_FOUND, `[one.image.allocate] Error getting datastore [${dsId}].`),
@@ -187,10 +191,20 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
       if (template.trim() === '') {
         return done(grpcError(status.INVALID_ARGUMENT, '[one.template.allocate] Template is empty.'));
       }
-      allocateSerially('template', template).then(
-        (oid) => done(null, { oid }),
-        (err: unknown) => done(grpcError(status.INTERNAL, `[one.template.allocate] ${String(err)}`)),
-      );
+      readFixture(join(dir, 'refuse', 'one.template.allocate'))
+        .then((refused) => {
+          if (refused !== undefined) throw new OnedRefusal('FAILED_PRECONDITION', refused.trim());
+          return allocateSerially('template', template);
+        })
+        .then(
+          (oid) => done(null, { oid }),
+          (err: unknown) =>
+            done(
+              err instanceof OnedRefusal
+                ? grpcError(status[err.code], err.message)
+                : grpcError(status.INTERNAL, `[one.template.allocate] ${String(err)}`),
+            ),
+        );
     },
   };
   const userService: UserServiceServer = {

@@ -15,7 +15,7 @@ export type ObjectKind = 'image' | 'template';
 /** What a failed call answers: the gRPC status name and oned's message. */
 export class OnedRefusal extends Error {
   constructor(
-    readonly code: 'NOT_FOUND' | 'INVALID_ARGUMENT',
+    readonly code: 'NOT_FOUND' | 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION',
     message: string,
   ) {
     super(message);
