@@ -1,173 +1,166 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainFiles, parseBackupUrl } from '../common/src/backups/backup-url.js';
-import { writeDatastoreXml } from '../cli/src/demo/fake-oned/fixtures.js';
-import { writeUserXml } from '../cli/src/demo/fake-oned/owned-objects.js';
-import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
+import { runAction } from '../cli/src/demo/run-action.js';
 import { Stack } from '../cli/src/demo/stack.js';
-import {
-  backupImageXml,
-  restoreExtras,
-  writeIncrement,
-  type RepoIncrement,
-} from './support/backup-repository.js';
+import { writeDatastoreXml } from '../cli/src/demo/fake-oned/fixtures.js';
+import { formatBackupUrl } from '../common/src/backups/backup-url.js';
 import { actionData } from './support/ds-action-data.js';
-import { expectFailure, expectSuccess, infoLines } from './support/ds-image-stack.js';
+import { type FabricatedChain, fabricateChain } from './support/backup-repo-chain.js';
+import { dsAction, expectFailure, expectSuccess } from './support/ds-image-stack.js';
+import { imagesIdentical, layout } from './support/files.js';
 
-// The backup datastore's `restore` through the installed shim, as one_datastore.rb runs it (request
-// id as the argument, DS_DRIVER_ACTION_DATA in base64 on stdin), against a repository made by hand
-// on a real backup server agent and the fake oned's allocate/chown/delete.
+// Restoring from a grpc_backup datastore through the whole stack (docs/backups.md#pseudo-urls):
+// a chain fabricated on backup01's repository, image datastore `cp` of each point's pseudo-URL,
+// and increment_flatten (KEEP_LAST) run as oned runs it, then the kept points restored again.
 const BACKUP_DS = 100;
-const DEST_DS = 1;
-const VM = 42;
-const BASE = `/var/lib/one//datastores/${BACKUP_DS}`;
+const REPO = `/var/lib/one/datastores/${BACKUP_DS}`;
+const IMAGE_DS = 1;
+const MIB = 1024 * 1024;
+const BIDS = ['2a0000000000', '2b0000000000', '2c0000000000', '2d0000000000'];
+const POINTS = BIDS.map((bid, i) => ({
+  bid,
+  writes: [{ pattern: 0x21 + i, offset: i * MIB, length: MIB }],
+}));
 let stack: Stack;
 
-const cd = (name: string, value: string): string => `<${name}><![CDATA[${value}]]></${name}>`;
-const VM_XML =
-  `<VM><ID>${VM}</ID><NAME>web</NAME><TEMPLATE>${cd('CPU', '1')}${cd('MEMORY', '256')}` +
-  `<DISK>${cd('DISK_ID', '0')}${cd('IMAGE_ID', '7')}${cd('SOURCE', '/x/abc')}${cd('TARGET', 'vda')}${cd('TYPE', 'FILE')}</DISK>` +
-  `<DISK>${cd('DISK_ID', '1')}${cd('IMAGE_ID', '8')}${cd('TARGET', 'vdb')}${cd('TYPE', 'FILE')}</DISK>` +
-  `<NIC>${cd('IP', '10.0.0.5')}${cd('MAC', '02:00:0a:00:00:05')}${cd('NETWORK', 'private')}${cd('NIC_ID', '0')}</NIC>` +
-  `<GRAPHICS>${cd('PORT', '5942')}${cd('TYPE', 'VNC')}</GRAPHICS>${cd('VMID', String(VM))}</TEMPLATE><USER_TEMPLATE/></VM>`;
-const FULL: RepoIncrement = { inc: 0, bid: '8a3454aa0001', disks: [0, 1], vmXml: VM_XML };
-const INC1: RepoIncrement = { inc: 1, bid: 'f6e63eaa0002', disks: [0, 1], vmXml: VM_XML, tpm: true };
-
-function restore(template: Record<string, string>, dest: number | null = DEST_DS): Promise<ActionRun> {
-  const stdin = actionData({
-    image: backupImageXml({ id: 30, vmId: VM, backupJobId: 3, increments: [FULL, INC1] }),
-    datastore: {
-      id: BACKUP_DS,
-      type: 3,
-      basePath: BASE,
-      template: { DS_MAD: 'grpc_backup', GRPC_BACKUP_HOST: 'backup01' },
-    },
-    extra: restoreExtras(dest, template),
-  });
-  return runAction(stack.remotesDir, 'datastore', 'grpc_backup', 'restore', ['77'], stdin);
-}
-
-const allocated = (file: string): string => readFileSync(join(stack.fixturesDir, 'allocated', file), 'utf8');
-const allocatedFiles = (): string[] => {
-  const dir = join(stack.fixturesDir, 'allocated');
-  return existsSync(dir) ? readdirSync(dir).sort() : [];
-};
-const attr = (tpl: string, name: string): string | undefined =>
-  new RegExp(`^${name} = "([^"]*)"$`, 'm').exec(tpl)?.[1];
-
 beforeAll(async () => {
-  stack = await Stack.start({ hosts: ['frontend', 'backup01'] });
-  await writeDatastoreXml(stack.fixturesDir, { id: DEST_DS, dsMad: 'grpc', tmMad: 'grpc' });
-  await writeUserXml(stack.fixturesDir, { id: 0, name: 'oneadmin', gid: 0 });
-  await writeUserXml(stack.fixturesDir, { id: 5, name: 'alice', gid: 100 });
-  const vmDir = stack.localPath('backup01', `/var/lib/one/datastores/${BACKUP_DS}/${VM}`);
-  await writeIncrement(vmDir, FULL);
-  await writeIncrement(vmDir, INC1, FULL);
+  stack = await Stack.start({ hosts: ['frontend', 'host01', 'backup01'] });
+  await writeDatastoreXml(stack.fixturesDir, {
+    id: BACKUP_DS,
+    type: 3,
+    dsMad: 'grpc_backup',
+    tmMad: '-',
+    basePath: REPO,
+    template: { GRPC_BACKUP_HOST: 'backup01' },
+  });
 });
 
 afterAll(async () => {
   await stack?.stop();
 });
 
-describe('datastore grpc_backup restore', () => {
-  it('registers one image per disk and a VM template pointing at them, owned by the user', async () => {
-    const r = await restore({ USERNAME: 'alice' });
-    const out = expectSuccess(r);
-    const m = /^(\d+) (\d+) (\d+)\n$/.exec(out);
-    expect(m, out).not.toBeNull();
-    const [tid, i0, i1] = [m?.[1], m?.[2], m?.[3]];
-    for (const [id, disk] of [
-      [i0, 0],
-      [i1, 1],
-    ] as const) {
-      const tpl = allocated(`image-${id}.tpl`);
-      expect(attr(tpl, 'NAME')).toBe(`${VM}-${INC1.bid}-disk-${disk}`);
-      expect(attr(tpl, 'TYPE')).toBe(disk === 0 ? 'OS' : 'DATABLOCK');
-      expect(attr(tpl, 'FROM_BACKUP_DS')).toBe(String(BACKUP_DS));
-      expect(attr(tpl, 'BACKUP_JOB_ID')).toBe('3');
-      const url = parseBackupUrl(attr(tpl, 'PATH') ?? '');
-      expect(url).toMatchObject({ dsId: BACKUP_DS, backupJobId: 3, vmId: VM, diskId: disk });
-      expect(url.chain).toEqual([
-        { inc: 0, bid: FULL.bid },
-        { inc: 1, bid: INC1.bid },
-      ]);
-      for (const f of chainFiles(url)) expect(existsSync(stack.localPath('backup01', f)), f).toBe(true);
-      expect(allocated(`image-${id}.owner`)).toBe('UID=5 GID=100\n');
+const vmDirOf = (vm: number): string => stack.localPath('backup01', `${REPO}/${vm}`);
+const work = (): string => join(stack.baseDir, 'work');
+
+function urlOf(vm: number, chain: FabricatedChain, upTo: number, from = 0): string {
+  const links = chain.bids.map((bid, inc) => ({ inc, bid })).slice(from, upTo + 1);
+  return formatBackupUrl({
+    dsId: BACKUP_DS,
+    backupJobId: undefined,
+    chain: links,
+    path: `${REPO}/${vm}/${chain.bids[upTo]}/disk.0.${upTo}`,
+  });
+}
+
+const cp = (id: number, path: string, bridges?: string) =>
+  dsAction(
+    stack,
+    'cp',
+    id,
+    actionData({
+      image: { id, path, format: 'raw', size: 4 },
+      datastore: { id: IMAGE_DS, ...(bridges ? { template: { BRIDGE_LIST: bridges } } : {}) },
+    }),
+  );
+
+/** cp of `url` as image `id`; checks it printed `<SOURCE> qcow2` and holds `expected`. */
+async function restoreMatches(
+  id: number,
+  url: string,
+  expected: string,
+  host = 'frontend',
+): Promise<boolean> {
+  const out = expectSuccess(await cp(id, url, host === 'frontend' ? undefined : host)).trimEnd();
+  const [source, format] = out.split(' ');
+  expect(format).toBe('qcow2');
+  return imagesIdentical(stack.localPath(host, source as string), 'qcow2', expected, 'raw');
+}
+
+describe('cp of a grpc_backup:// PATH', () => {
+  it('registers each restore point with its exact bytes, on the front-end or a BRIDGE_LIST host', async () => {
+    const chain = await fabricateChain(vmDirOf(6), join(work(), '6'), POINTS);
+    for (let k = 0; k < BIDS.length; k++) {
+      expect(await restoreMatches(200 + k, urlOf(6, chain, k), chain.expected[k] as string)).toBe(true);
     }
-    const vmTpl = allocated(`template-${tid}.tpl`);
-    expect(attr(vmTpl, 'NAME')).toBe(`${VM}-${INC1.bid}`);
-    expect(vmTpl).toContain(`IMAGE_ID = "${i0}"`);
-    expect(vmTpl).toContain(`IMAGE_ID = "${i1}"`);
-    expect(vmTpl).toContain('IP = "10.0.0.5"');
-    expect(vmTpl).not.toMatch(/VMID|NIC_ID|PORT|SOURCE|IMAGE_ID = "[78]"|MAC/);
-    expect(allocated(`template-${tid}.owner`)).toBe('UID=5 GID=100\n');
-    expect(infoLines(r).join('\n')).toMatch(/holds a vTPM state \(disk\.tpm\.0\)/);
+    expect(await restoreMatches(210, urlOf(6, chain, 3), chain.expected[3] as string, 'host01')).toBe(true);
   });
 
-  it('DISK_ID restores one disk of an older point as an image, and no template', async () => {
-    const r = await restore({ USERNAME: 'alice', INCREMENT_ID: '0', DISK_ID: '1', NAME: 'old data' });
-    const m = /^-1 (\d+)\n$/.exec(expectSuccess(r));
-    expect(m).not.toBeNull();
-    const tpl = allocated(`image-${m?.[1]}.tpl`);
-    expect(attr(tpl, 'NAME')).toBe('old data-disk-1');
-    const url = parseBackupUrl(attr(tpl, 'PATH') ?? '');
-    expect(url.chain).toEqual([{ inc: 0, bid: FULL.bid }]);
-    expect(url.path).toBe(`/var/lib/one/datastores/${BACKUP_DS}/${VM}/${FULL.bid}/disk.1.0`);
+  it('a corrupted byte fails in one line naming the file, and nothing is left at SOURCE', async () => {
+    const chain = await fabricateChain(vmDirOf(7), join(work(), '7'), POINTS);
+    const victim = chain.files[1] as string;
+    const bytes = await readFile(victim);
+    const at = bytes.length - 4096;
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+    await writeFile(victim, bytes);
+    const base = stack.localPath('frontend', `/var/lib/one/datastores/${IMAGE_DS}`);
+    const before = existsSync(base) ? layout(base) : [];
+    const r = await cp(220, urlOf(7, chain, 2));
+    expectFailure(
+      r,
+      new RegExp(
+        `^cp failed: image 220: .*backup file backup01:${REPO}/7/${BIDS[1]}/disk\\.0\\.1 does not match its SHA256SUMS`,
+      ),
+    );
+    expect(existsSync(base) ? layout(base) : []).toEqual(before);
   });
 
-  it('NO_IP keeps the NIC without its addresses; NO_NIC drops it; no USERNAME keeps our user', async () => {
-    const noIp = /^(\d+) /.exec(expectSuccess(await restore({ NO_IP: 'YES' })))?.[1];
-    const t = allocated(`template-${noIp}.tpl`);
-    expect(t).toMatch(/^NIC = \[\n {2}NETWORK = "private" \]$/m);
-    expect(existsSync(join(stack.fixturesDir, 'allocated', `template-${noIp}.owner`))).toBe(false);
-    const noNic = /^(\d+) /.exec(expectSuccess(await restore({ NO_NIC: 'yes' })))?.[1];
-    expect(allocated(`template-${noNic}.tpl`)).not.toMatch(/^NIC/m);
+  it('refuses a URL whose path lies outside the backup datastore', async () => {
+    const url = 'grpc_backup://100//0:2a0000000000/var/lib/one/datastores/1/6/2a0000000000/disk.0.0';
+    expectFailure(
+      await cp(221, url),
+      /^cp failed: image 221: PATH names .* not in BASE_PATH \/var\/lib\/one\/datastores\/100 of backup datastore 100$/,
+    );
+  });
+});
+
+describe('increment_flatten', () => {
+  const backupImage = (vm: number, bids: readonly string[]): string =>
+    `<IMAGE><ID>300</ID><SOURCE>${bids[0]}</SOURCE><FORMAT>raw</FORMAT><VMS><ID>${vm}</ID></VMS>` +
+    '<BACKUP_INCREMENTS>' +
+    bids
+      .map(
+        (bid, i) =>
+          `<INCREMENT><ID>${i}</ID><TYPE>${i === 0 ? 'FULL' : 'INCREMENT'}</TYPE><PARENT_ID>${i - 1}</PARENT_ID>` +
+          `<SOURCE>${bid}</SOURCE><SIZE>4</SIZE><DATE>1700000000</DATE></INCREMENT>`,
+      )
+      .join('') +
+    '</BACKUP_INCREMENTS><TEMPLATE/></IMAGE>';
+  const flatten = (vm: number, keepLast: number) =>
+    runAction(
+      stack.remotesDir,
+      'datastore',
+      'grpc_backup',
+      'increment_flatten',
+      ['300'],
+      actionData({
+        image: backupImage(vm, BIDS),
+        datastore: {
+          id: BACKUP_DS,
+          type: 3,
+          basePath: REPO,
+          template: { DS_MAD: 'grpc_backup', GRPC_BACKUP_HOST: 'backup01' },
+        },
+        extra: `<EXTRA_DATA><KEEP_LAST>${keepLast}</KEEP_LAST></EXTRA_DATA>`,
+      }),
+    );
+
+  it('KEEP_LAST 2 of 4: prints what oned expects and the kept points still restore', async () => {
+    const chain = await fabricateChain(vmDirOf(8), join(work(), '8'), POINTS);
+    const out = expectSuccess(await flatten(8, 2));
+    expect(out).toMatch(new RegExp(`^[1-9]\\d* 2:${BIDS[2]},3:${BIDS[3]}\\n$`));
+    expect((await readdir(vmDirOf(8))).sort()).toEqual(BIDS.slice(2));
+    // The first kept point is now a FULL: its URL names only itself.
+    expect(await restoreMatches(230, urlOf(8, chain, 2, 2), chain.expected[2] as string)).toBe(true);
+    expect(await restoreMatches(231, urlOf(8, chain, 3, 2), chain.expected[3] as string)).toBe(true);
+    // A repeat (oned retried) finds the work done.
+    expect(expectSuccess(await flatten(8, 2))).toBe(out);
   });
 
-  it('a failed template allocation deletes the images it made, and a retry succeeds', async () => {
-    mkdirSync(join(stack.fixturesDir, 'refuse'), { recursive: true });
-    const refusal = join(stack.fixturesDir, 'refuse', 'one.template.allocate');
-    writeFileSync(refusal, '[one.template.allocate] Not enough quota\n');
-    const before = allocatedFiles().filter((f) => f.endsWith('.tpl'));
-    try {
-      const line = expectFailure(
-        await restore({ USERNAME: 'alice' }),
-        /backup image 30: restore failed: .*Not enough quota \(deleted image \d+, image \d+\)$/,
-      );
-      expect(line).not.toContain('could not delete');
-      expect(allocatedFiles().filter((f) => f.endsWith('.tpl'))).toEqual(before);
-    } finally {
-      rmSync(refusal);
-    }
-    expect(expectSuccess(await restore({ USERNAME: 'alice' }))).toMatch(/^\d+ \d+ \d+\n$/);
-  });
-
-  it('refuses bad input in one line, creating nothing', async () => {
-    const before = allocatedFiles();
-    const cases: Array<[Record<string, string>, number | null, RegExp]> = [
-      [{ USERNAME: 'mallory' }, DEST_DS, /TEMPLATE\/USERNAME "mallory" is no oned user$/],
-      [{}, null, /DESTINATION_DS_ID is missing or not an id: ""$/],
-      [{ DISK_ID: '7' }, DEST_DS, /backup f6e63eaa0002 has no disk 7 \(it has 0, 1\)$/],
-      [{ INCREMENT_ID: '5' }, DEST_DS, /backup has no increment 5 \(it has 0, 1\)$/],
-      [{ DISK_ID: 'x' }, DEST_DS, /TEMPLATE\/DISK_ID is not an id: "x"$/],
-      [{}, 555, /\[one\.image\.allocate\] Error getting datastore \[555\]\. \(nothing was created\)$/],
-    ];
-    for (const [template, dest, pattern] of cases) expectFailure(await restore(template, dest), pattern);
-    expect(allocatedFiles()).toEqual(before);
-  });
-
-  it('names a missing backup directory and its host', async () => {
-    const vmDir = stack.localPath('backup01', `/var/lib/one/datastores/${BACKUP_DS}/${VM}`);
-    const moved = join(vmDir, `.${INC1.bid}.away`);
-    renameSync(join(vmDir, INC1.bid), moved);
-    try {
-      expectFailure(
-        await restore({}),
-        new RegExp(`backup ${INC1.bid} is missing: no backup01:/var/lib/one/datastores/100/42/${INC1.bid}$`),
-      );
-    } finally {
-      renameSync(moved, join(vmDir, INC1.bid));
-    }
+  it('prints nothing when there are no more increments than KEEP_LAST', async () => {
+    await fabricateChain(vmDirOf(9), join(work(), '9'), POINTS);
+    expect(expectSuccess(await flatten(9, 4))).toBe('');
+    expect((await readdir(vmDirOf(9))).sort()).toEqual(BIDS);
   });
 });

@@ -147,7 +147,7 @@ describe('cp of a front-end file', () => {
   it('refuses schemes it does not download and a relative path, in one line', async () => {
     for (const [path, message] of [
       ['ssh://host01:/var/tmp/a.qcow2', /PATH scheme ssh:\/\/ is not supported by the grpc image datastore/],
-      ['grpc_backup://100/7/0', /not supported yet/],
+      ['grpc_backup://100/7/0', /PATH "grpc_backup:\/\/100\/7\/0" is not grpc_backup:\/\/<ds>/],
       ['disk.qcow2', /is neither an absolute path nor an http\(s\) URL$/],
     ] as const) {
       const r = await dsAction(

@@ -34,7 +34,11 @@ import { snapshotDelete } from './snapshot-delete.js';
 import { snapshotRevert } from './snapshot-revert.js';
 import { statPath } from './stat.js';
 import { openSend, receive } from './transfer.js';
-import { notBuiltYet } from './not-built-yet.js';
+import { listBackup } from './list-backup.js';
+import { receiveBackup } from './receive-backup.js';
+import { removeBackups } from './remove-backups.js';
+import { openBackupChain } from './open-backup-chain.js';
+import { flattenBackups } from './flatten-backups.js';
 
 /** The AgentService implementation for grpc-js `server.addService`: every handler behind the adapter. */
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
@@ -75,10 +79,10 @@ export function createAgentService(agent: AgentContext, logger: Logger): AgentSe
     imageSnapshotRevert: adaptHandler(agent, logger, 'ImageSnapshotRevert', imageSnapshotRevert),
     imageSnapshotFlatten: adaptHandler(agent, logger, 'ImageSnapshotFlatten', imageSnapshotFlatten),
     exportImage: adaptHandler(agent, logger, 'ExportImage', exportImage),
-    receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', notBuiltYet('ReceiveBackup')),
-    listBackup: adaptHandler(agent, logger, 'ListBackup', notBuiltYet('ListBackup')),
-    removeBackups: adaptHandler(agent, logger, 'RemoveBackups', notBuiltYet('RemoveBackups')),
-    openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', notBuiltYet('OpenBackupChain')),
-    flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', notBuiltYet('FlattenBackups')),
+    receiveBackup: adaptHandler(agent, logger, 'ReceiveBackup', receiveBackup),
+    listBackup: adaptHandler(agent, logger, 'ListBackup', listBackup),
+    removeBackups: adaptHandler(agent, logger, 'RemoveBackups', removeBackups),
+    openBackupChain: adaptHandler(agent, logger, 'OpenBackupChain', openBackupChain),
+    flattenBackups: adaptHandler(agent, logger, 'FlattenBackups', flattenBackups),
   };
 }

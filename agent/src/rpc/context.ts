@@ -18,6 +18,28 @@ export interface DataPath {
   /** A ticket for one regular file outside the roots (`file`: a checked real path; `path`: for logs). */
   openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse>;
   receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
+  /** A ticket for a file made only to be sent; `release` removes it after the send or at expiry. */
+  openStagedFile(
+    req: OpenSendRequest & { file: string; release: () => Promise<void> },
+  ): Promise<OpenSendResponse>;
+  /**
+   * Pulls a ticket's tree into `temp` (a new name; `tempReal` its real path), checked file by file,
+   * without renaming it anywhere: the caller does (ReceiveBackup).
+   */
+  pullInto(
+    req: { ticket: string; dataAddress: string; sourceName: string; sparse: boolean },
+    temp: string,
+    tempReal: string,
+    signal: AbortSignal,
+  ): Promise<PulledTree>;
+}
+
+/** What pullInto received: the bytes, and each file's SHA-256 as checked on arrival. */
+export interface PulledTree {
+  kind: 'dir' | 'file' | 'symlink';
+  bytes: number;
+  files: number;
+  fileDigests: ReadonlyArray<{ path: string; sha256: Buffer }>;
 }
 
 /** Hole-keeping same-host copy (copyLocal in agent/src/transfer/local-copy.ts). */

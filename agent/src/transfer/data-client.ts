@@ -37,6 +37,8 @@ export interface PullOptions {
   tempReal: string;
   sparse: boolean;
   signal: AbortSignal;
+  /** Fill PullResult.fileDigests (TreeWriterOptions.contentDigests). */
+  contentDigests?: boolean;
 }
 
 export interface PullResult {
@@ -47,6 +49,12 @@ export interface PullResult {
   digest: string;
   /** Device and inode of the temporary root created: checked again before the rename. */
   identity: FileIdentity | undefined;
+  /**
+   * With `contentDigests`: each file received, by its path relative to the root (manifest order),
+   * with the SHA-256 of its whole content, computed as it arrived: what a backup's SHA256SUMS is
+   * written from, without a re-read. Empty otherwise.
+   */
+  fileDigests: Array<{ path: string; sha256: Buffer }>;
 }
 
 /**
@@ -144,6 +152,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
                 rootReal: o.tempReal,
                 onPressure: (tooMuch) => (tooMuch ? socket.pause() : socket.resume()),
                 onFailure: fail,
+                contentDigests: o.contentDigests ?? false,
               });
               return;
             }
@@ -174,6 +183,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
                   files: done.fileCount,
                   digest: createHash('sha256').update(Buffer.concat(done.digests)).digest('hex'),
                   identity: done.rootIdentity,
+                  fileDigests: done.fileDigests,
                 });
               }, fail);
               return;

@@ -38,6 +38,16 @@ export interface SendJob {
   receiver: string;
   /** Device and inode of each file at OpenSend: a file is served only if it is still that file. */
   files: ReadonlyMap<string, FileIdentity>;
+  /** A file made for this send (a merged backup chain): told when the send starts and ends. */
+  staged?: StagedSend;
+}
+
+/** The life of a file made only to be sent once: removed after its send (transfer-service.ts). */
+export interface StagedSend {
+  /** The ticket was redeemed: its send is starting. */
+  claim(): void;
+  /** The send ended, whatever the outcome. */
+  end(): void;
 }
 
 /** A peer that connects and says nothing (or never finishes the handshake) is dropped. */
@@ -147,20 +157,23 @@ export class DataServer {
     const inbox = new ControlInbox(socket);
     const out = new FrameWriter(socket);
     const started = Date.now();
-    this.session(socket, inbox, out, log, client).then(
-      (summary) => {
-        log.info({ ...summary, ms: Date.now() - started }, 'data sent');
-        socket.end();
-      },
-      (err: unknown) => {
-        const reason: Reason = err instanceof StorageError ? err.reason : 'TRANSFER_FAILED';
-        const message = oneLine(err instanceof Error ? err.message : String(err));
-        log.warn({ reason, why: message }, 'data send failed');
-        if (!socket.destroyed && socket.writable)
-          socket.end(controlFrame(FrameType.ERROR, { reason, message }));
-        else socket.destroy();
-      },
-    );
+    const served: { job?: SendJob } = {};
+    this.session(socket, inbox, out, log, client, served)
+      .finally(() => served.job?.staged?.end())
+      .then(
+        (summary) => {
+          log.info({ ...summary, ms: Date.now() - started }, 'data sent');
+          socket.end();
+        },
+        (err: unknown) => {
+          const reason: Reason = err instanceof StorageError ? err.reason : 'TRANSFER_FAILED';
+          const message = oneLine(err instanceof Error ? err.message : String(err));
+          log.warn({ reason, why: message }, 'data send failed');
+          if (!socket.destroyed && socket.writable)
+            socket.end(controlFrame(FrameType.ERROR, { reason, message }));
+          else socket.destroy();
+        },
+      );
   }
 
   private async session(
@@ -169,6 +182,7 @@ export class DataServer {
     out: FrameWriter,
     log: Logger,
     client: X509Certificate | undefined,
+    served: { job?: SendJob },
   ): Promise<{ path: string; bytes: number; files: number }> {
     const hello = parseJson(await inbox.next(FrameType.HELLO)) as {
       version?: unknown;
@@ -198,6 +212,8 @@ export class DataServer {
     const granted = this.opts.tickets.consume(id);
     if ('refused' in granted) throw new StorageError('TICKET_INVALID', describeRefusal(granted.refused));
     const job = granted.payload;
+    served.job = job;
+    job.staged?.claim();
     log.info({ path: job.path }, 'data send starting');
     socket.setTimeout(IDLE_TIMEOUT_MS, () =>
       socket.destroy(new Error(`receiver idle for ${IDLE_TIMEOUT_MS / 1000} s`)),

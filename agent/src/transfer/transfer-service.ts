@@ -12,8 +12,8 @@ import {
   type ReceiveRequest,
   type ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
-import { pull } from './data-client.js';
-import { DataServer, type SendJob } from './data-server.js';
+import { pull, type PullResult } from './data-client.js';
+import { DataServer, type SendJob, type StagedSend } from './data-server.js';
 import { isInside } from '../paths/roots.js';
 import { buildManifest, dataBytesOf, rootKind, type EntryKind } from './manifest.js';
 import { replaceIntoPlace } from '../../../common/src/files/atomic-file.js';
@@ -24,6 +24,8 @@ import { descriptorPath, openVerifiedDirectory, type FileIdentity } from './veri
 /** A ticket is for one transfer that starts right away; a day-long capability is a mistake. */
 const MAX_TICKET_TTL_SECONDS = 3600;
 const TICKET_PATTERN = /^[0-9a-f]{64}$/;
+/** A staged file outlives its unused ticket by this much (a receiver that just made it in). */
+const STAGED_GRACE_MS = 5_000;
 
 export interface TransferServiceOptions {
   /** This agent's name (its certificate name). */
@@ -76,6 +78,8 @@ export class TransferService {
   private readonly listenHost: string;
   private readonly listenPort: number;
   private port = 0;
+  /** Staged files waiting for their send (openStagedFile): each removes its file once. */
+  private readonly staged = new Set<() => void>();
 
   constructor(private readonly opts: TransferServiceOptions) {
     this.tickets = new TicketStore<SendJob>(opts.now);
@@ -137,13 +141,43 @@ export class TransferService {
     return this.issue(req.file, source, req);
   }
 
+  /**
+   * A ticket for one regular file this agent made only to be sent (OpenBackupChain's merged chain,
+   * docs/backups.md#restoring-from-the-repository): `release` removes it once the send ends, or
+   * when the ticket expires unused, or when the agent stops, whichever comes first (once).
+   */
+  async openStagedFile(
+    req: OpenSendRequest & { file: string; release: () => Promise<void> },
+  ): Promise<OpenSendResponse> {
+    checkTicketRequest('OpenSend', req);
+    const source = await buildManifest(req.file);
+    if (rootKind(source.manifest) !== 'file')
+      throw new StorageError('INVALID_ARGUMENT', `OpenSend: ${req.path} is not a regular file`);
+    let claimed = false;
+    const finish = (): void => {
+      if (!this.staged.delete(finish)) return;
+      clearTimeout(expiry);
+      req.release().then(
+        () => this.opts.logger.info({ path: req.path, claimed }, 'staged send file removed'),
+        (err: unknown) =>
+          this.opts.logger.warn({ path: req.path, err }, 'could not remove a staged send file'),
+      );
+    };
+    const ttlMs = (req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS) * 1000;
+    const expiry = setTimeout(() => claimed || finish(), ttlMs + STAGED_GRACE_MS);
+    expiry.unref();
+    this.staged.add(finish);
+    return this.issue(req.file, source, req, { claim: () => (claimed = true), end: finish });
+  }
+
   private issue(
     root: string,
     { manifest, files }: Awaited<ReturnType<typeof buildManifest>>,
     req: OpenSendRequest,
+    staged?: StagedSend,
   ): OpenSendResponse {
     const { ticket } = this.tickets.issue(
-      { root, path: req.path, manifest, files, receiver: req.receiverName },
+      { root, path: req.path, manifest, files, receiver: req.receiverName, ...(staged ? { staged } : {}) },
       req.ttlSeconds || DEFAULT_TICKET_TTL_SECONDS,
     );
     const dataBytes = dataBytesOf(manifest);
@@ -217,6 +251,40 @@ export class TransferService {
   }
 
   /**
+   * Pulls what a ticket names into `temp`, a new name the caller chose (and removes on failure),
+   * whose real path is `tempReal`, with each file's whole-content SHA-256 (PullResult.fileDigests):
+   * the data path's half of ReceiveBackup
+   * (docs/backups.md#repository), which names, checks and renames the result itself.
+   */
+  async pullInto(
+    req: { ticket: string; dataAddress: string; sourceName: string; sparse: boolean },
+    temp: string,
+    tempReal: string,
+    signal: AbortSignal,
+  ): Promise<PullResult> {
+    if (!TICKET_PATTERN.test(req.ticket))
+      throw new StorageError('INVALID_ARGUMENT', 'ticket must be 64 hex digits');
+    splitHostPort(req.dataAddress, 'data_address');
+    if (!CERTIFICATE_NAME_PATTERN.test(req.sourceName))
+      throw new StorageError('INVALID_ARGUMENT', `source_name "${req.sourceName}" is not an agent name`);
+    const result = await pull({
+      address: req.dataAddress,
+      serverName: req.sourceName,
+      tls: this.opts.tls,
+      plaintext: this.opts.plaintextData ?? false,
+      ticket: req.ticket,
+      temp,
+      tempReal,
+      sparse: req.sparse,
+      signal,
+      contentDigests: true,
+    });
+    if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
+    await expectSame(temp, result.identity);
+    return result;
+  }
+
+  /**
    * The real path of what OpenSend sends. A source that is a symlink (an image-datastore entry
    * linked to a disk, a VM directory linked elsewhere) is followed, never sent as a link, and only
    * to inside the roots: otherwise the receiver would get a link to whatever its host has there.
@@ -245,6 +313,7 @@ export class TransferService {
 
   async close(): Promise<void> {
     this.tickets.clear();
+    for (const finish of [...this.staged]) finish();
     await this.server.close();
   }
 }

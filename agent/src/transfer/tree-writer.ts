@@ -41,6 +41,8 @@ const SYNC_EVERY_BYTES = 32 * MIB;
  */
 const WORK_DIR_MODE = 0o700;
 const WORK_FILE_MODE = 0o600;
+/** What a hole reads as, fed to a file's content hash. */
+const ZEROS = Buffer.alloc(MIB);
 
 export interface TreeWriterOptions {
   sparse: boolean;
@@ -50,6 +52,11 @@ export interface TreeWriterOptions {
   onPressure: (tooMuch: boolean) => void;
   /** An asynchronous write or sync failed (ENOSPC, EIO...): the transfer must stop. */
   onFailure: (err: Error) => void;
+  /**
+   * Also hash each file's whole content (fileDigests), holes as zeros: a second hash over data
+   * and holes for a file that has holes, so only when asked (ReceiveBackup writes SHA256SUMS).
+   */
+  contentDigests?: boolean;
 }
 
 interface Write {
@@ -78,6 +85,13 @@ interface OpenFile {
  */
 export class TreeWriter {
   readonly digests: Buffer[] = [];
+  /**
+   * Each file's path (relative to the root, as the manifest names it) with the SHA-256 of its
+   * whole content (holes read as zeros, as `sha256sum` reads the file), computed from the checked
+   * data stream and the manifest's layout: what a backup's SHA256SUMS is written from. Filled
+   * only with `contentDigests`.
+   */
+  readonly fileDigests: Array<{ path: string; sha256: Buffer }> = [];
   bytes = 0;
   private readonly files: ManifestEntry[];
   private readonly ready: Promise<void>;
@@ -85,6 +99,12 @@ export class TreeWriter {
   private extentIndex = 0;
   private extentDone = 0;
   private hash: Hash = createHash('sha256');
+  /**
+   * The current file's whole-content hash, when it has holes (otherwise its data stream is its
+   * content and `hash` serves both), and how many of its bytes it has taken so far.
+   */
+  private contentHash: Hash | undefined;
+  private contentAt = 0;
   private current: OpenFile | undefined;
   private batch: Buffer[] = [];
   private batchBytes = 0;
@@ -141,6 +161,11 @@ export class TreeWriter {
       const take = Math.min(length - this.extentDone, chunk.length - pos);
       const part = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
       this.hash.update(part);
+      if (this.contentHash) {
+        this.zerosUpTo(offset + this.extentDone);
+        this.contentHash.update(part);
+        this.contentAt += take;
+      }
       this.batch.push(part);
       this.batchBytes += take;
       this.bytes += take;
@@ -166,6 +191,11 @@ export class TreeWriter {
       throw new StorageError('CHECKSUM_MISMATCH', `checksum mismatch on "${file.entry.path || '.'}"`);
     }
     this.digests.push(digest);
+    if (this.contentHash) this.zerosUpTo(file.entry.size);
+    if (this.opts.contentDigests)
+      this.fileDigests.push({ path: file.entry.path, sha256: this.contentHash?.digest() ?? digest });
+    this.contentHash = undefined;
+    this.contentAt = 0;
     const finishing = this.finishFile(file);
     finishing.catch((err: Error) => this.opts.onFailure(err));
     this.finishes.push(finishing);
@@ -227,10 +257,25 @@ export class TreeWriter {
     this.base = descriptorPath(this.rootDir);
   }
 
+  /** Feeds the content hash the zeros of a hole, up to `offset` of the current file. */
+  private zerosUpTo(offset: number): void {
+    const hash = this.contentHash as Hash;
+    while (this.contentAt < offset) {
+      const n = Math.min(offset - this.contentAt, ZEROS.length);
+      hash.update(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+      this.contentAt += n;
+    }
+  }
+
   private openCurrent(): OpenFile {
     if (this.current) return this.current;
     const entry = this.files[this.fileIndex];
     if (!entry) throw new ProtocolError('data after the last file of the manifest');
+    const extents = entry.extents ?? [];
+    const whole =
+      entry.size === 0 || (extents.length === 1 && extents[0]?.[0] === 0 && extents[0][1] === entry.size);
+    this.contentHash = whole || !this.opts.contentDigests ? undefined : createHash('sha256');
+    this.contentAt = 0;
     const handle = this.ready.then(async () => {
       // 'wx': the temporary tree is new; anything already there is not ours to overwrite.
       const fh = await open(this.pathOf(entry), 'wx', WORK_FILE_MODE);

@@ -11,6 +11,7 @@ import {
 } from '../../../common/src/drivers/driver-actions.js';
 import type { ActionHandler } from './action-context.js';
 import { backupCancel, postBackup, preBackup } from './backup/backup-hooks.js';
+import { incrementFlatten } from './ds-backup/increment-flatten.js';
 import { restoreBackup } from './ds-backup/restore.js';
 import { cloneImage } from './ds-image/clone.js';
 import { cpImage } from './ds-image/cp.js';
@@ -142,6 +143,7 @@ const DS_IMAGE: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
 const DS_BACKUP: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
   ...notImplemented(DS_ACTIONS),
   backup_cancel: backupCancel,
+  increment_flatten: incrementFlatten,
   restore: restoreBackup,
 };
 

@@ -43,6 +43,8 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
   'exportImage',
   'imageSnapshotRevert',
   'imageSnapshotFlatten',
+  'openBackupChain',
+  'flattenBackups',
 ]);
 
 /**

@@ -82,6 +82,8 @@ export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext
       openSend: () => Promise.reject(new Error('unused')),
       receive: () => Promise.reject(new Error('unused')),
       openImportSource: () => Promise.reject(new Error('unused')),
+      pullInto: () => Promise.reject(new Error('unused')),
+      openStagedFile: () => Promise.reject(new Error('unused')),
     },
     copyLocal,
     libvirtUri: DEFAULT_LIBVIRT_URI,

@@ -105,6 +105,22 @@ export interface ImageFixture {
   datastoreId: number;
   datastore?: string;
   template?: Attrs;
+  /** VMS/ID: the VMs using the image (a BACKUP image: the one VM it is a backup of). */
+  vms?: readonly number[];
+  /** BACKUP_INCREMENTS/INCREMENT of a BACKUP image (INCREMENT mode), oldest first. */
+  backupIncrements?: readonly BackupIncrementFixture[];
+}
+
+/** One IMAGE/BACKUP_INCREMENTS/INCREMENT (share/doc/xsd/image.xsd). */
+export interface BackupIncrementFixture {
+  id: number;
+  /** FULL or INCREMENT. */
+  type: string;
+  parentId?: number;
+  /** The backup id the datastore's backup action printed. */
+  source: string;
+  /** MiB. */
+  size?: number;
 }
 
 export interface HostFixture {
@@ -274,11 +290,31 @@ export function imageXml(image: ImageFixture): string {
       DATASTORE_ID: image.datastoreId,
       DATASTORE: image.datastore ?? 'default',
     }) +
-      el('VMS', '') +
+      el('VMS', (image.vms ?? []).map((id) => el('ID', String(id))).join('')) +
       el('CLONES', '') +
       el('APP_CLONES', '') +
       el('TEMPLATE', cdataAttrs({ DEV_PREFIX: 'vd', ...image.template })) +
-      el('SNAPSHOTS', textAttrs({ ALLOW_ORPHANS: 'FORMAT', CURRENT_BASE: -1, NEXT_SNAPSHOT: 0 })),
+      el('SNAPSHOTS', textAttrs({ ALLOW_ORPHANS: 'FORMAT', CURRENT_BASE: -1, NEXT_SNAPSHOT: 0 })) +
+      (image.backupIncrements
+        ? el(
+            'BACKUP_INCREMENTS',
+            image.backupIncrements
+              .map((inc) =>
+                el(
+                  'INCREMENT',
+                  textAttrs({
+                    DATE: 1700000000 + inc.id,
+                    ID: inc.id,
+                    PARENT_ID: inc.parentId ?? inc.id - 1,
+                    SIZE: inc.size ?? 0,
+                    SOURCE: inc.source,
+                    TYPE: inc.type,
+                  }),
+                ),
+              )
+              .join(''),
+          )
+        : ''),
   );
 }
 

@@ -1,10 +1,12 @@
 import type { ImportImageRequest } from '../../../../proto/gen/onestorage/agent/v1/agent.js';
+import { isBackupUrl } from '../../../../common/src/backups/backup-url.js';
 import { MIB } from '../../../../common/src/units.js';
 import type { ActionContext } from '../action-context.js';
 import { defineAction } from '../define-action.js';
 import { dirname } from '../host-path.js';
 import { withMadeDirectories } from '../made-directories.js';
 import { DS_IMAGE_ARGS } from '../oned-signatures.js';
+import { cpFromBackup } from './cp-from-backup.js';
 import { need } from './image-action-data.js';
 import { aboutImage, basePathOf, formatText, imageHost, readImageCall } from './image-call.js';
 import { classifyImportPath, type ImportPath } from './import-path.js';
@@ -26,12 +28,14 @@ import { imageSourceName } from './image-source-name.js';
 export const cpImage = defineAction(
   {
     signature: DS_IMAGE_ARGS,
-    does: 'registers an image from IMAGE/PATH (an http(s) URL, downloaded where the image lands, or a front-end file within SAFE_DIRS/RESTRICTED_DIRS) and prints `SOURCE format`',
+    does: 'registers an image from IMAGE/PATH (an http(s) URL, downloaded where the image lands, a front-end file within SAFE_DIRS/RESTRICTED_DIRS, or a grpc_backup:// restore point merged on the backup server) and prints `SOURCE format`',
   },
   async (ctx, args) => {
     const id = args.image_id;
     const data = readImageCall(ctx, id);
-    const from = classifyImportPath(need(data, 'IMAGE/PATH', data.image.path), data.owner);
+    const path = need(data, 'IMAGE/PATH', data.image.path);
+    if (isBackupUrl(path)) return cpFromBackup(ctx, data, id, path);
+    const from = classifyImportPath(path, data.owner);
     const options = importOptions(data);
     const rules = importDirRules(ctx.config.imageDatastore.implicitRestrictedDirs, data.datastore);
     if (from.kind === 'local') checkImportPath(from.path, rules, data.owner, data.datastore.id);
