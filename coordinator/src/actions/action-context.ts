@@ -7,7 +7,7 @@ import type { Signature } from './action-args.js';
 
 /**
  * What an action handler needs of oned's objects, through oned's API: reading them, and (backup
- * restore, docs/backups.md#restore) creating, giving away and deleting images and VM templates.
+ * restore, docs/backups.md#the-restore-action) creating, giving away and deleting images and VM templates.
  */
 export interface OnedLookup {
   vmXml(id: number): Promise<string>;

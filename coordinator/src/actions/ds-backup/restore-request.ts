@@ -1,5 +1,5 @@
 /**
- * What oned's RESTORE sends a backup datastore (docs/backups.md#restore): DS_DRIVER_ACTION_DATA
+ * What oned's RESTORE sends a backup datastore (docs/backups.md#the-restore-action): DS_DRIVER_ACTION_DATA
  * with the BACKUP image, the backup datastore, DESTINATION_DS_ID and the user's choices in
  * TEMPLATE (USERNAME, NAME, NO_IP, NO_NIC, INCREMENT_ID, DISK_ID).
  */

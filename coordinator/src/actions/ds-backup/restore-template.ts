@@ -1,5 +1,5 @@
 /**
- * The VM template a backup restore registers (docs/backups.md#restore): the VM's TEMPLATE and
+ * The VM template a backup restore registers (docs/backups.md#the-restore-action): the VM's TEMPLATE and
  * USER_TEMPLATE from the backup's vm.xml, merged, with what belonged to the old VM stripped the way
  * OpenNebula's rsync driver strips it (ids, placement, addresses, the old disks' images), the
  * restored disks pointing at their new images, and rendered in oned's template syntax.

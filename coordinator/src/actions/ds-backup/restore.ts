@@ -16,7 +16,7 @@ const TPM_FILE = 'disk.tpm.0';
 const NO_TEMPLATE = -1;
 
 /**
- * Backup datastore `restore` (oned RESTORE, docs/backups.md#restore): one image per disk of the
+ * Backup datastore `restore` (oned RESTORE, docs/backups.md#the-restore-action): one image per disk of the
  * chosen restore point in DESTINATION_DS_ID, each registered from its grpc_backup:// pseudo-URL
  * (the destination datastore's cp fetches it), and unless DISK_ID is given a VM template from the
  * backup's vm.xml pointing at them; all owned by TEMPLATE/USERNAME. Prints `<template id> <image
