@@ -7,6 +7,7 @@
  *     ReceiveBackup on backup01 into `<BASE_PATH>/<vmid>/<backup id>` (the backup datastore's `backup`);
  *   - restore: OpenBackupChain on backup01 (receiver frontend) for the chain's files, then Receive
  *     on the front-end into the destination (image `cp` of a grpc_backup:// URL).
+ * BENCH_DATA_ENCRYPTION=none runs the agents' data path without TLS (data.encryption: none).
  * While the agents do not implement the backup repository RPCs yet (UNSUPPORTED_ACTION), startOurs
  * says so and returns undefined, and run.ts measures the comparison side alone.
  */
@@ -39,8 +40,10 @@ export interface Ours {
 }
 
 export async function startOurs(layout: OursLayout): Promise<Ours | undefined> {
+  const encryption = process.env['BENCH_DATA_ENCRYPTION'];
   const stack = await Stack.start({
     hosts: HOSTS,
+    ...(encryption === 'none' || encryption === 'tls' ? { dataEncryption: encryption } : {}),
     hostDirs: {
       frontend: layout.frontendDatastores,
       host01: layout.hostDatastores,

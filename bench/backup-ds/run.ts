@@ -11,6 +11,9 @@
  *
  *   npm run build:bench && node dist-bench/bench/backup-ds/run.js
  *
+ * BENCH_ONLY=ours|rsync|restic measures those methods alone; BENCH_DATA_ENCRYPTION=none runs our
+ * agents' data path without TLS.
+ *
  * Needs rsync, restic, ssh, sshd, qemu-img and qemu-io (`apt-get install -y rsync restic`). The run
  * is bounded (BENCH_TIMEOUT_MS); everything it starts (sshd, the stack) is stopped by PID and its
  * files live in one temporary directory, removed at the end.
@@ -185,15 +188,18 @@ async function main(): Promise<void> {
       });
     }
 
+    // BENCH_ONLY=ours (or rsync, restic): only the methods whose label starts with it.
+    const only = process.env['BENCH_ONLY'];
+    const chosen = methods.filter((m) => only === undefined || m.label.startsWith(only));
     for (let round = 0; round < RUNS; round++) {
-      for (const m of methods) await measuredRun(m, round, m.pids, m);
+      for (const m of chosen) await measuredRun(m, round, m.pids, m);
     }
     const bytes = {
       'upload-full': fx.fullBytes,
       'upload-increment': fx.incBytes,
       'restore-chain': fx.fullBytes,
     };
-    const rs = rows(methods, bytes);
+    const rs = rows(chosen, bytes);
     printRows(rs);
     process.stdout.write(
       `\nCPU-s/GiB: per GiB of disk data moved (FULL ${(fx.fullBytes / 1024 ** 3).toFixed(2)} GiB, increment ${(fx.incBytes / 1024 ** 2).toFixed(0)} MiB); "x ours" is the method's median time over ours\n`,
