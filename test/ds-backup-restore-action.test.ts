@@ -6,14 +6,16 @@ import { writeDatastoreXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { writeUserXml } from '../cli/src/demo/fake-oned/owned-objects.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { Stack } from '../cli/src/demo/stack.js';
+import { runTool } from '../common/src/tools/run-tool.js';
 import {
   backupImageXml,
+  patternOf,
   restoreExtras,
   writeIncrement,
   type RepoIncrement,
 } from './support/backup-repository.js';
 import { actionData } from './support/ds-action-data.js';
-import { expectFailure, expectSuccess, infoLines } from './support/ds-image-stack.js';
+import { dsAction, expectFailure, expectSuccess, infoLines } from './support/ds-image-stack.js';
 
 // The backup datastore's `restore` through the installed shim, as one_datastore.rb runs it (request
 // id as the argument, DS_DRIVER_ACTION_DATA in base64 on stdin), against a repository made by hand
@@ -59,6 +61,14 @@ const attr = (tpl: string, name: string): string | undefined =>
 beforeAll(async () => {
   stack = await Stack.start({ hosts: ['frontend', 'backup01'] });
   await writeDatastoreXml(stack.fixturesDir, { id: DEST_DS, dsMad: 'grpc', tmMad: 'grpc' });
+  await writeDatastoreXml(stack.fixturesDir, {
+    id: BACKUP_DS,
+    type: 3,
+    dsMad: 'grpc_backup',
+    tmMad: '-',
+    basePath: BASE,
+    template: { GRPC_BACKUP_HOST: 'backup01' },
+  });
   await writeUserXml(stack.fixturesDir, { id: 0, name: 'oneadmin', gid: 0 });
   await writeUserXml(stack.fixturesDir, { id: 5, name: 'alice', gid: 100 });
   const vmDir = stack.localPath('backup01', `/var/lib/one/datastores/${BACKUP_DS}/${VM}`);
@@ -103,6 +113,30 @@ describe('datastore grpc_backup restore', () => {
     expect(vmTpl).not.toMatch(/VMID|NIC_ID|PORT|SOURCE|IMAGE_ID = "[78]"|MAC/);
     expect(allocated(`template-${tid}.owner`)).toBe('UID=5 GID=100\n');
     expect(infoLines(r).join('\n')).toMatch(/holds a vTPM state \(disk\.tpm\.0\)/);
+  });
+
+  it("the PATH it registers is what the image datastore's cp restores, the chain merged", async () => {
+    const id = /^\d+ (\d+) /.exec(expectSuccess(await restore({})))?.[1];
+    const path = attr(allocated(`image-${id}.tpl`), 'PATH') ?? '';
+    const cp = await dsAction(
+      stack,
+      'cp',
+      Number(id),
+      actionData({ image: { id: Number(id), path, format: 'raw', size: 4 }, datastore: { id: DEST_DS } }),
+    );
+    const [source, format] = expectSuccess(cp).trimEnd().split(' ');
+    expect(format).toBe('qcow2');
+    const file = stack.localPath('frontend', source as string);
+    // Each point's bytes, read from the registered (standalone) image with its format given.
+    for (const inc of [0, 1]) {
+      await runTool('qemu-io', [
+        '-f',
+        'qcow2',
+        '-c',
+        `read -q -P ${patternOf(inc)} ${inc * 65536} 64k`,
+        file,
+      ]);
+    }
   });
 
   it('DISK_ID restores one disk of an older point as an image, and no template', async () => {

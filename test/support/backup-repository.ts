@@ -16,6 +16,11 @@ export interface RepoIncrement {
   tpm?: boolean;
 }
 
+/** The byte each increment writes (0x10 + inc) at inc x 64 KiB of every disk. */
+export function patternOf(inc: number): number {
+  return 0x10 + inc;
+}
+
 /** Writes one increment's directory under `vmDir` (local path of `<BASE_PATH>/<vmid>`). */
 export async function writeIncrement(
   vmDir: string,
@@ -29,6 +34,13 @@ export async function writeIncrement(
     const name = `disk.${disk}.${i.inc}`;
     const backing = parent === undefined ? [] : ['-F', 'qcow2', '-b', `disk.${disk}.${parent.inc}`, '-u'];
     await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', ...backing, join(dir, name), '4M']);
+    // 64 KiB of 0x1<inc> at <inc> x 64 KiB, written into this file alone (its backing not opened).
+    const alone = { driver: 'qcow2', file: { driver: 'file', filename: join(dir, name) }, backing: null };
+    await runTool('qemu-io', [
+      '-c',
+      `write -q -P ${patternOf(i.inc)} ${i.inc * 65536} 64k`,
+      `json:${JSON.stringify(alone)}`,
+    ]);
     names.push(name);
   }
   writeFileSync(

@@ -33,7 +33,7 @@ export const restoreBackup = defineAction(
     const server = backupServer(ctx, req.datastore);
     const chain = chainUpTo(req.image, req.incrementId, req.owner).map(({ inc, bid }) => ({ inc, bid }));
     const point = chain[chain.length - 1] as (typeof chain)[number];
-    const dir = `${cleanPath(server.basePath)}/${req.image.vmId}/${point.bid}`;
+    const dir = `${server.basePath}/${req.image.vmId}/${point.bid}`;
     const where = `${server.host}:${dir}`;
 
     const listing = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir });
@@ -148,9 +148,4 @@ function reportTemplate(ctx: ActionContext, t: ReturnType<typeof restoreVmTempla
 
 function checkNotCancelled(ctx: ActionContext): void {
   if (ctx.signal.aborted) throw new StorageError('INTERNAL', 'cancelled');
-}
-
-/** oned writes BASE_PATH with a double slash (DATASTORE_LOCATION + "/" + id); the URL grammar takes none. */
-function cleanPath(path: string): string {
-  return path.replace(/\/{2,}/g, '/');
 }
