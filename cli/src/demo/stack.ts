@@ -244,6 +244,12 @@ export class Stack {
     if (child) await stopDaemon(child);
   }
 
+  /** PID of the running agent of `name` (benchmarks read its CPU time); undefined when stopped. */
+  agentPid(name: string): number | undefined {
+    const child = this.agents.get(name)?.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
   agentPort(name: string): number {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name} in this stack`);

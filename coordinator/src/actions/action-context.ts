@@ -5,11 +5,21 @@ import type { CoordinatorConfig } from '../config.js';
 import type { AgentOps } from '../agents/agent-calls.js';
 import type { Signature } from './action-args.js';
 
-/** What an action handler needs to know about oned's objects: fetched through oned's API. */
+/**
+ * What an action handler needs of oned's objects, through oned's API: reading them, and (backup
+ * restore, docs/backups.md#the-restore-action) creating, giving away and deleting images and VM templates.
+ */
 export interface OnedLookup {
   vmXml(id: number): Promise<string>;
   datastoreXml(id: number): Promise<string>;
   imageXml(id: number): Promise<string>;
+  allocateImage(template: string, dsId: number): Promise<number>;
+  allocateTemplate(template: string): Promise<number>;
+  chownImage(id: number, uid: number, gid: number): Promise<void>;
+  chownTemplate(id: number, uid: number, gid: number): Promise<void>;
+  deleteImage(id: number, force: boolean): Promise<void>;
+  deleteTemplate(id: number): Promise<void>;
+  userByName(name: string): Promise<{ id: number; gid: number } | undefined>;
 }
 
 /** Everything one driver call carries through the coordinator. */

@@ -18,6 +18,7 @@ import { lsBackup } from './ds-backup/ls.js';
 import { monitorBackupDs } from './ds-backup/monitor.js';
 import { rmBackup } from './ds-backup/rm.js';
 import { statBackup } from './ds-backup/stat.js';
+import { restoreBackup } from './ds-backup/restore.js';
 import { cloneImage } from './ds-image/clone.js';
 import { cpImage } from './ds-image/cp.js';
 import { exportImage } from './ds-image/export.js';
@@ -155,6 +156,7 @@ const DS_BACKUP: Readonly<Record<(typeof DS_ACTIONS)[number], DriverEntry>> = {
   rm: rmBackup,
   monitor: monitorBackupDs,
   stat: statBackup,
+  restore: restoreBackup,
 };
 
 /** `<kind>/<driver>` → installed action name (mixed-mode names included) → entry. */

@@ -5,10 +5,12 @@ import { ImageServiceClient } from '../../../proto/gen/one/image.js';
 import type { ResponseID, ResponseXML } from '../../../proto/gen/one/shared.js';
 import { SystemServiceClient } from '../../../proto/gen/one/system.js';
 import { TemplateServiceClient } from '../../../proto/gen/one/template.js';
+import { UserServiceClient } from '../../../proto/gen/one/user.js';
 import { VirtualMachineServiceClient } from '../../../proto/gen/one/vm.js';
 import { parseDatastore, type DatastoreInfo } from './datastore-xml.js';
 import { parseHost, type HostInfo } from './host-xml.js';
 import { parseImage, type ImageInfo } from './image-xml.js';
+import { findUser, type UserInfo } from './user-pool-xml.js';
 import { OnedError, statusName } from './oned-error.js';
 import { parseVm, type VmInfo } from './vm-xml.js';
 
@@ -47,6 +49,7 @@ export class OnedClient {
   private readonly images: ImageServiceClient;
   private readonly templates: TemplateServiceClient;
   private readonly hosts: HostServiceClient;
+  private readonly users: UserServiceClient;
   private readonly system: SystemServiceClient;
   private closed = false;
 
@@ -67,6 +70,7 @@ export class OnedClient {
     this.images = new ImageServiceClient(this.endpoint, credentials.createInsecure(), shared);
     this.templates = new TemplateServiceClient(this.endpoint, credentials.createInsecure(), shared);
     this.hosts = new HostServiceClient(this.endpoint, credentials.createInsecure(), shared);
+    this.users = new UserServiceClient(this.endpoint, credentials.createInsecure(), shared);
     this.system = new SystemServiceClient(this.endpoint, credentials.createInsecure(), shared);
   }
 
@@ -143,6 +147,50 @@ export class OnedClient {
       this.templates.allocate(request, new Metadata(), o, done),
     );
     return reply.oid;
+  }
+
+  /**
+   * Deletes image `id` (backup restore undoing its allocations). `force` deletes it whatever its
+   * state, e.g. LOCKED while the datastore's cp runs.
+   */
+  async deleteImage(id: number, force: boolean): Promise<void> {
+    const request = { sessionId: this.session, oid: checkId(id, 'image'), force };
+    await this.call<ResponseID>(`image ${id} delete`, (o, done) =>
+      this.images.delete(request, new Metadata(), o, done),
+    );
+  }
+
+  /** Deletes VM template `id`, never the images its disks name (not recursive). */
+  async deleteTemplate(id: number): Promise<void> {
+    const request = { sessionId: this.session, oid: checkId(id, 'template'), recursive: false };
+    await this.call<ResponseID>(`template ${id} delete`, (o, done) =>
+      this.templates.delete(request, new Metadata(), o, done),
+    );
+  }
+
+  /** Gives image `id` to user `uid` and group `gid` (one.image.chown). A repeat changes nothing. */
+  async chownImage(id: number, uid: number, gid: number): Promise<void> {
+    const request = { sessionId: this.session, oid: checkId(id, 'image'), userId: uid, groupId: gid };
+    await this.call<ResponseID>(`image ${id} chown to ${uid}:${gid}`, (o, done) =>
+      this.images.chown(request, new Metadata(), o, done),
+    );
+  }
+
+  /** Gives VM template `id` to user `uid` and group `gid` (one.template.chown). */
+  async chownTemplate(id: number, uid: number, gid: number): Promise<void> {
+    const request = { sessionId: this.session, oid: checkId(id, 'template'), userId: uid, groupId: gid };
+    await this.call<ResponseID>(`template ${id} chown to ${uid}:${gid}`, (o, done) =>
+      this.templates.chown(request, new Metadata(), o, done),
+    );
+  }
+
+  /** The user called `name` (one.userpool.info), or undefined when oned has none. */
+  async userByName(name: string): Promise<UserInfo | undefined> {
+    const request = { sessionId: this.session };
+    const reply = await this.call<ResponseXML>('user pool info', (o, done) =>
+      this.users.poolInfo(request, new Metadata(), o, done),
+    );
+    return findUser(reply.xml, name);
   }
 
   /** oned's version document: a cheap check of the endpoint and the session at startup. */

@@ -32,10 +32,25 @@ export interface AllocateRequest {
   skipCapacityCheck: boolean;
 }
 
+export interface DeleteRequest {
+  sessionId: string;
+  oid: number;
+  /** Deletes an image whatever its state (e.g. LOCKED while its cp runs). */
+  force: boolean;
+}
+
 export interface InfoRequest {
   sessionId: string;
   oid: number;
   decrypt: boolean;
+}
+
+export interface ChownRequest {
+  sessionId: string;
+  oid: number;
+  /** -1 keeps the current owner / group. */
+  userId: number;
+  groupId: number;
 }
 
 function createBaseAllocateRequest(): AllocateRequest {
@@ -167,6 +182,111 @@ export const AllocateRequest: MessageFns<AllocateRequest> = {
   },
 };
 
+function createBaseDeleteRequest(): DeleteRequest {
+  return { sessionId: "", oid: 0, force: false };
+}
+
+export const DeleteRequest: MessageFns<DeleteRequest> = {
+  encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.oid !== 0) {
+      writer.uint32(16).int32(message.oid);
+    }
+    if (message.force !== false) {
+      writer.uint32(24).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.oid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      oid: isSet(object.oid) ? globalThis.Number(object.oid) : 0,
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: DeleteRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.oid !== 0) {
+      obj.oid = Math.round(message.oid);
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteRequest>, I>>(base?: I): DeleteRequest {
+    return DeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteRequest>, I>>(object: I): DeleteRequest {
+    const message = createBaseDeleteRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.oid = object.oid ?? 0;
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
 function createBaseInfoRequest(): InfoRequest {
   return { sessionId: "", oid: 0, decrypt: false };
 }
@@ -272,6 +392,135 @@ export const InfoRequest: MessageFns<InfoRequest> = {
   },
 };
 
+function createBaseChownRequest(): ChownRequest {
+  return { sessionId: "", oid: 0, userId: 0, groupId: 0 };
+}
+
+export const ChownRequest: MessageFns<ChownRequest> = {
+  encode(message: ChownRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.oid !== 0) {
+      writer.uint32(16).int32(message.oid);
+    }
+    if (message.userId !== 0) {
+      writer.uint32(24).sint32(message.userId);
+    }
+    if (message.groupId !== 0) {
+      writer.uint32(32).sint32(message.groupId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChownRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChownRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.oid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.userId = reader.sint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.groupId = reader.sint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChownRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      oid: isSet(object.oid) ? globalThis.Number(object.oid) : 0,
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      groupId: isSet(object.groupId)
+        ? globalThis.Number(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.Number(object.group_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: ChownRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.oid !== 0) {
+      obj.oid = Math.round(message.oid);
+    }
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.groupId !== 0) {
+      obj.groupId = Math.round(message.groupId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ChownRequest>, I>>(base?: I): ChownRequest {
+    return ChownRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ChownRequest>, I>>(object: I): ChownRequest {
+    const message = createBaseChownRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.oid = object.oid ?? 0;
+    message.userId = object.userId ?? 0;
+    message.groupId = object.groupId ?? 0;
+    return message;
+  },
+};
+
 export type ImageServiceDefinition = typeof ImageServiceDefinition;
 export const ImageServiceDefinition = {
   name: "ImageService",
@@ -290,12 +539,36 @@ export const ImageServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Deletes the image (and, through the datastore's rm, its SOURCE). Errors: NOT_FOUND,
+     * UNAUTHENTICATED, and a refusal for an image in use.
+     */
+    delete: {
+      name: "Delete",
+      requestType: DeleteRequest as typeof DeleteRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
+      responseStream: false,
+      options: {},
+    },
     /** Returns the image's <IMAGE> XML document. Read-only. Errors: NOT_FOUND, UNAUTHENTICATED. */
     info: {
       name: "Info",
       requestType: InfoRequest as typeof InfoRequest,
       requestStream: false,
       responseType: ResponseXML as typeof ResponseXML,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Gives the image to another user and/or group (oned moves the datastore quota usage with it).
+     * Errors: NOT_FOUND for an unknown image, user or group, UNAUTHENTICATED.
+     */
+    chown: {
+      name: "Chown",
+      requestType: ChownRequest as typeof ChownRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
       responseStream: false,
       options: {},
     },
@@ -318,6 +591,19 @@ export const ImageServiceService = {
     responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
   },
+  /**
+   * Deletes the image (and, through the datastore's rm, its SOURCE). Errors: NOT_FOUND,
+   * UNAUTHENTICATED, and a refusal for an image in use.
+   */
+  delete: {
+    path: "/one.image.ImageService/Delete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteRequest): Buffer => Buffer.from(DeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteRequest => DeleteRequest.decode(value),
+    responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
+  },
   /** Returns the image's <IMAGE> XML document. Read-only. Errors: NOT_FOUND, UNAUTHENTICATED. */
   info: {
     path: "/one.image.ImageService/Info" as const,
@@ -328,6 +614,19 @@ export const ImageServiceService = {
     responseSerialize: (value: ResponseXML): Buffer => Buffer.from(ResponseXML.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResponseXML => ResponseXML.decode(value),
   },
+  /**
+   * Gives the image to another user and/or group (oned moves the datastore quota usage with it).
+   * Errors: NOT_FOUND for an unknown image, user or group, UNAUTHENTICATED.
+   */
+  chown: {
+    path: "/one.image.ImageService/Chown" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ChownRequest): Buffer => Buffer.from(ChownRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ChownRequest => ChownRequest.decode(value),
+    responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
+  },
 } as const;
 
 export interface ImageServiceServer extends UntypedServiceImplementation {
@@ -337,8 +636,18 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    * template, NOT_FOUND for an unknown datastore, UNAUTHENTICATED for a bad session.
    */
   allocate: handleUnaryCall<AllocateRequest, ResponseID>;
+  /**
+   * Deletes the image (and, through the datastore's rm, its SOURCE). Errors: NOT_FOUND,
+   * UNAUTHENTICATED, and a refusal for an image in use.
+   */
+  delete: handleUnaryCall<DeleteRequest, ResponseID>;
   /** Returns the image's <IMAGE> XML document. Read-only. Errors: NOT_FOUND, UNAUTHENTICATED. */
   info: handleUnaryCall<InfoRequest, ResponseXML>;
+  /**
+   * Gives the image to another user and/or group (oned moves the datastore quota usage with it).
+   * Errors: NOT_FOUND for an unknown image, user or group, UNAUTHENTICATED.
+   */
+  chown: handleUnaryCall<ChownRequest, ResponseID>;
 }
 
 export interface ImageServiceClient extends Client {
@@ -362,6 +671,22 @@ export interface ImageServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResponseID) => void,
   ): ClientUnaryCall;
+  /**
+   * Deletes the image (and, through the datastore's rm, its SOURCE). Errors: NOT_FOUND,
+   * UNAUTHENTICATED, and a refusal for an image in use.
+   */
+  delete(request: DeleteRequest, callback: (error: ServiceError | null, response: ResponseID) => void): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
   /** Returns the image's <IMAGE> XML document. Read-only. Errors: NOT_FOUND, UNAUTHENTICATED. */
   info(request: InfoRequest, callback: (error: ServiceError | null, response: ResponseXML) => void): ClientUnaryCall;
   info(
@@ -374,6 +699,22 @@ export interface ImageServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResponseXML) => void,
+  ): ClientUnaryCall;
+  /**
+   * Gives the image to another user and/or group (oned moves the datastore quota usage with it).
+   * Errors: NOT_FOUND for an unknown image, user or group, UNAUTHENTICATED.
+   */
+  chown(request: ChownRequest, callback: (error: ServiceError | null, response: ResponseID) => void): ClientUnaryCall;
+  chown(
+    request: ChownRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  chown(
+    request: ChownRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
   ): ClientUnaryCall;
 }
 

@@ -30,6 +30,21 @@ export interface AllocateRequest {
   template: string;
 }
 
+export interface DeleteRequest {
+  sessionId: string;
+  oid: number;
+  /** Also deletes the images the template's disks use. */
+  recursive: boolean;
+}
+
+export interface ChownRequest {
+  sessionId: string;
+  oid: number;
+  /** -1 keeps the current owner / group. */
+  userId: number;
+  groupId: number;
+}
+
 function createBaseAllocateRequest(): AllocateRequest {
   return { sessionId: "", template: "" };
 }
@@ -119,6 +134,240 @@ export const AllocateRequest: MessageFns<AllocateRequest> = {
   },
 };
 
+function createBaseDeleteRequest(): DeleteRequest {
+  return { sessionId: "", oid: 0, recursive: false };
+}
+
+export const DeleteRequest: MessageFns<DeleteRequest> = {
+  encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.oid !== 0) {
+      writer.uint32(16).int32(message.oid);
+    }
+    if (message.recursive !== false) {
+      writer.uint32(24).bool(message.recursive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.oid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.recursive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      oid: isSet(object.oid) ? globalThis.Number(object.oid) : 0,
+      recursive: isSet(object.recursive) ? globalThis.Boolean(object.recursive) : false,
+    };
+  },
+
+  toJSON(message: DeleteRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.oid !== 0) {
+      obj.oid = Math.round(message.oid);
+    }
+    if (message.recursive !== false) {
+      obj.recursive = message.recursive;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteRequest>, I>>(base?: I): DeleteRequest {
+    return DeleteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteRequest>, I>>(object: I): DeleteRequest {
+    const message = createBaseDeleteRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.oid = object.oid ?? 0;
+    message.recursive = object.recursive ?? false;
+    return message;
+  },
+};
+
+function createBaseChownRequest(): ChownRequest {
+  return { sessionId: "", oid: 0, userId: 0, groupId: 0 };
+}
+
+export const ChownRequest: MessageFns<ChownRequest> = {
+  encode(message: ChownRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.oid !== 0) {
+      writer.uint32(16).int32(message.oid);
+    }
+    if (message.userId !== 0) {
+      writer.uint32(24).sint32(message.userId);
+    }
+    if (message.groupId !== 0) {
+      writer.uint32(32).sint32(message.groupId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChownRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChownRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.oid = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.userId = reader.sint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.groupId = reader.sint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChownRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      oid: isSet(object.oid) ? globalThis.Number(object.oid) : 0,
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      groupId: isSet(object.groupId)
+        ? globalThis.Number(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.Number(object.group_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: ChownRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.oid !== 0) {
+      obj.oid = Math.round(message.oid);
+    }
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.groupId !== 0) {
+      obj.groupId = Math.round(message.groupId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ChownRequest>, I>>(base?: I): ChownRequest {
+    return ChownRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ChownRequest>, I>>(object: I): ChownRequest {
+    const message = createBaseChownRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.oid = object.oid ?? 0;
+    message.userId = object.userId ?? 0;
+    message.groupId = object.groupId ?? 0;
+    return message;
+  },
+};
+
 export type TemplateServiceDefinition = typeof TemplateServiceDefinition;
 export const TemplateServiceDefinition = {
   name: "TemplateService",
@@ -131,6 +380,24 @@ export const TemplateServiceDefinition = {
     allocate: {
       name: "Allocate",
       requestType: AllocateRequest as typeof AllocateRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
+      responseStream: false,
+      options: {},
+    },
+    /** Deletes the template. Errors: NOT_FOUND, UNAUTHENTICATED. */
+    delete: {
+      name: "Delete",
+      requestType: DeleteRequest as typeof DeleteRequest,
+      requestStream: false,
+      responseType: ResponseID as typeof ResponseID,
+      responseStream: false,
+      options: {},
+    },
+    /** Gives the template to another user and/or group. Errors: NOT_FOUND, UNAUTHENTICATED. */
+    chown: {
+      name: "Chown",
+      requestType: ChownRequest as typeof ChownRequest,
       requestStream: false,
       responseType: ResponseID as typeof ResponseID,
       responseStream: false,
@@ -154,6 +421,26 @@ export const TemplateServiceService = {
     responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
   },
+  /** Deletes the template. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  delete: {
+    path: "/one.tmpl.TemplateService/Delete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteRequest): Buffer => Buffer.from(DeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteRequest => DeleteRequest.decode(value),
+    responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
+  },
+  /** Gives the template to another user and/or group. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  chown: {
+    path: "/one.tmpl.TemplateService/Chown" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ChownRequest): Buffer => Buffer.from(ChownRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ChownRequest => ChownRequest.decode(value),
+    responseSerialize: (value: ResponseID): Buffer => Buffer.from(ResponseID.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResponseID => ResponseID.decode(value),
+  },
 } as const;
 
 export interface TemplateServiceServer extends UntypedServiceImplementation {
@@ -162,6 +449,10 @@ export interface TemplateServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT for a bad template, UNAUTHENTICATED for a bad session.
    */
   allocate: handleUnaryCall<AllocateRequest, ResponseID>;
+  /** Deletes the template. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  delete: handleUnaryCall<DeleteRequest, ResponseID>;
+  /** Gives the template to another user and/or group. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  chown: handleUnaryCall<ChownRequest, ResponseID>;
 }
 
 export interface TemplateServiceClient extends Client {
@@ -180,6 +471,32 @@ export interface TemplateServiceClient extends Client {
   ): ClientUnaryCall;
   allocate(
     request: AllocateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  /** Deletes the template. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  delete(request: DeleteRequest, callback: (error: ServiceError | null, response: ResponseID) => void): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  delete(
+    request: DeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  /** Gives the template to another user and/or group. Errors: NOT_FOUND, UNAUTHENTICATED. */
+  chown(request: ChownRequest, callback: (error: ServiceError | null, response: ResponseID) => void): ClientUnaryCall;
+  chown(
+    request: ChownRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResponseID) => void,
+  ): ClientUnaryCall;
+  chown(
+    request: ChownRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResponseID) => void,

@@ -2,12 +2,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnedClient } from '../../../../coordinator/src/oned/oned-client.js';
 import type { OnedError } from '../../../../coordinator/src/oned/oned-error.js';
 import { LcmState } from '../../../../coordinator/src/oned/vm-state.js';
 import { startFakeOned, type FakeOned } from './fake-oned.js';
 import { writeDatastoreXml, writeHostXml, writeImageXml, writeVmXml, type VmFixture } from './fixtures.js';
+import { writeUserXml } from './owned-objects.js';
 
 const SESSION = 'oneadmin:opennebula';
 const DEADLINE_MS = 5000;
@@ -171,6 +174,45 @@ describe('fake oned over real gRPC', () => {
       'NAME = "vm-restore-2"\n',
     );
     expect(oned.calls).toContainEqual({ service: 'one.image.ImageService', method: 'Allocate', id: 1 });
+  });
+
+  it('finds users by name, chowns and deletes allocated objects, never reusing an id', async () => {
+    await writeUserXml(dir, { id: 0, name: 'oneadmin', gid: 0 });
+    await writeUserXml(dir, { id: 5, name: 'alice', gid: 100 });
+    expect(await client.userByName('alice')).toEqual({ id: 5, gid: 100, name: 'alice' });
+    expect(await client.userByName('Alice')).toBeUndefined();
+    const image = await client.allocateImage('NAME = "mine"\n', 1);
+    const template = await client.allocateTemplate('NAME = "mine"\n');
+    await client.chownImage(image, 5, 100);
+    await client.chownTemplate(template, 5, -1);
+    const owner = (kind: string, id: number): Promise<string> =>
+      readFile(join(dir, 'allocated', `${kind}-${id}.owner`), 'utf8');
+    expect(await owner('image', image)).toBe('UID=5 GID=100\n');
+    expect(await owner('template', template)).toBe('UID=5 GID=0\n');
+    await expect(client.chownImage(image, 77, 1)).rejects.toThrow(
+      'oned: image ' + image + ' chown to 77:1 failed: NOT_FOUND: [one.image.chown] Error getting user [77].',
+    );
+    await client.deleteTemplate(template);
+    await client.deleteImage(image, true);
+    expect(existsSync(join(dir, 'allocated', `image-${image}.tpl`))).toBe(false);
+    expect(existsSync(join(dir, 'allocated', `image-${image}.deleted`))).toBe(true);
+    await expect(client.deleteImage(image, true)).rejects.toThrow(
+      `NOT_FOUND: [one.image.delete] Error getting image [${image}].`,
+    );
+    expect(await client.allocateImage('NAME = "next"\n', 1)).toBe(image + 1);
+    expect(await client.allocateTemplate('NAME = "next"\n')).toBe(template + 1);
+  });
+
+  it('refuses an allocation while refuse/<method> says so', async () => {
+    await mkdir(join(dir, 'refuse'), { recursive: true });
+    await writeFile(join(dir, 'refuse', 'one.template.allocate'), '[one.template.allocate] Parse error\n');
+    try {
+      await expect(client.allocateTemplate('NAME = "x"\n')).rejects.toThrow(
+        'oned: template allocate failed: FAILED_PRECONDITION: [one.template.allocate] Parse error',
+      );
+    } finally {
+      await rm(join(dir, 'refuse'), { recursive: true });
+    }
   });
 });
 

@@ -13,12 +13,14 @@ import {
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../../common/src/files/atomic-file.js';
+import { chownObject, deleteObject, OnedRefusal, userPoolXml, type ObjectKind } from './owned-objects.js';
 import { DatastoreServiceService, type DatastoreServiceServer } from '../../../../proto/gen/one/datastore.js';
 import { HostServiceService, type HostServiceServer } from '../../../../proto/gen/one/host.js';
 import { ImageServiceService, type ImageServiceServer } from '../../../../proto/gen/one/image.js';
 import type { ResponseXML } from '../../../../proto/gen/one/shared.js';
 import { SystemServiceService, type SystemServiceServer } from '../../../../proto/gen/one/system.js';
 import { TemplateServiceService, type TemplateServiceServer } from '../../../../proto/gen/one/template.js';
+import { UserServiceService, type UserServiceServer } from '../../../../proto/gen/one/user.js';
 import {
   VirtualMachineServiceService,
   type VirtualMachineServiceServer,
@@ -30,7 +32,12 @@ const DEFAULT_LISTEN = '127.0.0.1:0';
 const SHUTDOWN_GRACE_MS = 2000;
 
 export interface FakeOnedOptions {
-  /** Holds vm/<id>.xml, datastore/<id>.xml, image/<id>.xml, host/<id>.xml; allocations go to allocated/. */
+  /**
+   * Holds vm/<id>.xml, datastore/<id>.xml, image/<id>.xml, host/<id>.xml, user/<id>.xml;
+   * allocations go to allocated/ (owned-objects.ts). A file refuse/<oned method> (one.image.allocate,
+   * one.template.allocate) makes that call fail with its text, as oned refuses (a full datastore, a
+   * quota, a template it cannot parse).
+   */
   fixturesDir: string;
   /** host:port to bind; default 127.0.0.1:0 (a free port). */
   listen?: string;
@@ -105,6 +112,41 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
       );
     };
 
+  /** Delete and Chown of an allocated image or template (owned-objects.ts). */
+  const change =
+    <R extends { sessionId: string; oid: number }>(
+      service: string,
+      method: 'Delete' | 'Chown',
+      onedMethod: string,
+      apply: (request: R) => Promise<void>,
+    ) =>
+    (call: ServerUnaryCall<R, { oid: number }>, done: sendUnaryData<{ oid: number }>): void => {
+      const { sessionId, oid } = call.request;
+      calls.push({ service, method, id: oid });
+      const denied = authenticate(sessionId, onedMethod);
+      if (denied !== undefined) return done(denied);
+      apply(call.request).then(
+        () => done(null, { oid }),
+        (err: unknown) =>
+          done(
+            err instanceof OnedRefusal
+              ? grpcError(status[err.code], err.message)
+              : grpcError(status.INTERNAL, `[${onedMethod}] ${String(err)}`),
+          ),
+      );
+    };
+  const deleteOf = (service: string, kind: ObjectKind, onedMethod: string) =>
+    change<{ sessionId: string; oid: number }>(service, 'Delete', onedMethod, (r) =>
+      deleteObject(dir, kind, r.oid, onedMethod),
+    );
+  const chownOf = (service: string, kind: ObjectKind, onedMethod: string) =>
+    change<{ sessionId: string; oid: number; userId: number; groupId: number }>(
+      service,
+      'Chown',
+      onedMethod,
+      (r) => chownObject(dir, kind, r.oid, r.userId, r.groupId, onedMethod),
+    );
+
   const vmService: VirtualMachineServiceServer = {
     info: info('one.vm.VirtualMachineService', INFO_KINDS.vm),
   };
@@ -114,6 +156,8 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
   const hostService: HostServiceServer = { info: info('one.host.HostService', INFO_KINDS.host) };
   const imageService: ImageServiceServer = {
     info: info('one.image.ImageService', INFO_KINDS.image),
+    delete: deleteOf('one.image.ImageService', 'image', 'one.image.delete'),
+    chown: chownOf('one.image.ImageService', 'image', 'one.image.chown'),
     allocate: (call, done) => {
       const { sessionId, template, dsId } = call.request;
       calls.push({ service: 'one.image.ImageService', method: 'Allocate', id: dsId });
@@ -124,6 +168,8 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
       }
       readFixture(join(dir, 'datastore', `${dsId}.xml`))
         .then(async (ds) => {
+          const refused = await readFixture(join(dir, 'refuse', 'one.image.allocate'));
+          if (refused !== undefined) return done(grpcError(status.FAILED_PRECONDITION, refused.trim()));
           if (ds === undefined) {
             return done(
               grpcError(status.NOT_FOUND, `[one.image.allocate] Error getting datastore [${dsId}].`),
@@ -135,6 +181,8 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
     },
   };
   const templateService: TemplateServiceServer = {
+    delete: deleteOf('one.tmpl.TemplateService', 'template', 'one.template.delete'),
+    chown: chownOf('one.tmpl.TemplateService', 'template', 'one.template.chown'),
     allocate: (call, done) => {
       const { sessionId, template } = call.request;
       calls.push({ service: 'one.tmpl.TemplateService', method: 'Allocate' });
@@ -143,9 +191,30 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
       if (template.trim() === '') {
         return done(grpcError(status.INVALID_ARGUMENT, '[one.template.allocate] Template is empty.'));
       }
-      allocateSerially('template', template).then(
-        (oid) => done(null, { oid }),
-        (err: unknown) => done(grpcError(status.INTERNAL, `[one.template.allocate] ${String(err)}`)),
+      readFixture(join(dir, 'refuse', 'one.template.allocate'))
+        .then((refused) => {
+          if (refused !== undefined) throw new OnedRefusal('FAILED_PRECONDITION', refused.trim());
+          return allocateSerially('template', template);
+        })
+        .then(
+          (oid) => done(null, { oid }),
+          (err: unknown) =>
+            done(
+              err instanceof OnedRefusal
+                ? grpcError(status[err.code], err.message)
+                : grpcError(status.INTERNAL, `[one.template.allocate] ${String(err)}`),
+            ),
+        );
+    },
+  };
+  const userService: UserServiceServer = {
+    poolInfo: (call, done) => {
+      calls.push({ service: 'one.user.UserService', method: 'PoolInfo' });
+      const denied = authenticate(call.request.sessionId, 'one.userpool.info');
+      if (denied !== undefined) return done(denied);
+      userPoolXml(dir).then(
+        (xml) => done(null, { xml }),
+        (err: unknown) => done(grpcError(status.INTERNAL, `[one.userpool.info] ${String(err)}`)),
       );
     },
   };
@@ -162,6 +231,7 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
   server.addService(HostServiceService, hostService);
   server.addService(ImageServiceService, imageService);
   server.addService(TemplateServiceService, templateService);
+  server.addService(UserServiceService, userService);
   server.addService(SystemServiceService, systemService);
 
   const listen = opts.listen ?? DEFAULT_LISTEN;
@@ -203,7 +273,8 @@ async function readFixture(path: string): Promise<string | undefined> {
 async function allocate(dir: string, kind: 'image' | 'template', template: string): Promise<number> {
   const folder = join(dir, 'allocated');
   await mkdir(folder, { recursive: true });
-  const pattern = new RegExp(`^${kind}-(\\d+)\\.tpl$`);
+  // A deleted object's id stays used, as oned never hands an id out twice.
+  const pattern = new RegExp(`^${kind}-(\\d+)\\.(tpl|deleted)$`);
   const allocated = (await readdir(folder)).map((f) => pattern.exec(f)?.[1]);
   const fixtures = kind === 'image' ? await listIds(join(dir, 'image')) : [];
   const used = [...allocated.filter((id) => id !== undefined).map(Number), ...fixtures];

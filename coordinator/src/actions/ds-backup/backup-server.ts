@@ -6,6 +6,7 @@
 import { StorageError } from '../../../../common/src/errors.js';
 import type { ActionContext } from '../action-context.js';
 import { DatastoreType, parseDatastore } from '../../oned/datastore-xml.js';
+import { cleanPath } from '../host-path.js';
 
 /** The datastore template attribute naming the backup server (DS_MAD_CONF REQUIRED_ATTRS). */
 export const BACKUP_HOST_ATTR = 'GRPC_BACKUP_HOST';
@@ -16,7 +17,7 @@ export interface BackupServer {
   dsId: number;
   /** The agent's host name (canonical, as the coordinator's agents config names it). */
   host: string;
-  /** The datastore's BASE_PATH (oned's view), without a trailing slash. */
+  /** The datastore's BASE_PATH (oned's view), repeated and trailing slashes removed. */
   basePath: string;
 }
 
@@ -42,7 +43,9 @@ export function backupServer(
       `datastore ${ds.id}: TEMPLATE/${BACKUP_HOST_ATTR} is not a host name: ${JSON.stringify(named.slice(0, 60))}`,
     );
   }
-  const basePath = (ds.basePath ?? '').replace(/\/+$/, '');
+  // As OpenNebula's arg_path: oned writes BASE_PATH with a double slash (/var/lib/one//datastores/100),
+  // which the pseudo-URL grammar does not take and a prefix check would not match.
+  const basePath = cleanPath(ds.basePath ?? '');
   if (!basePath.startsWith('/')) {
     throw new StorageError('INVALID_ARGUMENT', `datastore ${ds.id}: BASE_PATH is missing or not absolute`);
   }
