@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ONED_DATASTORE_LOCATION as LOC, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { StorageError } from '../common/src/errors.js';
-import { appearsWhile, layout, sha256File } from './support/files.js';
+import { appearsWhile, layout, pathGone, sha256File } from './support/files.js';
 import { StackAgents, backupVm, fabricateBackup } from './support/backup-repo.js';
 
 const BASE = `${LOC}/100`;
@@ -48,11 +48,12 @@ async function whileStopped<T>(host: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Whether `path` is gone within 20 s (checked every 20 ms): the agent removes staging as the cancel lands. */
+/** Whether `path` is gone within 20 s (a watch, no polling): the agent removes staging as the cancel lands. */
 async function gone(path: string): Promise<boolean> {
-  const until = Date.now() + 20_000;
-  while (existsSync(path) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  return !existsSync(path);
+  return pathGone(path, AbortSignal.timeout(20_000)).then(
+    () => true,
+    () => !existsSync(path),
+  );
 }
 
 beforeAll(async () => {

@@ -180,6 +180,14 @@ export function fileShows(file: string, holds: () => boolean, signal?: AbortSign
   return watchUntil(file, holds, signal, true);
 }
 
+/**
+ * Resolves once `path` no longer exists (at once when it is already gone), from a watch of its
+ * parent directory: no polling. `signal` bounds the wait (rejecting with its reason).
+ */
+export function pathGone(path: string, signal?: AbortSignal): Promise<void> {
+  return fileShows(dirname(path), () => !existsSync(path), signal);
+}
+
 /** Watches `file` until `holds()` at a change (or at once, with `checkFirst`); see fileShows. */
 function watchUntil(
   file: string,
