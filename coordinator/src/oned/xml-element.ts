@@ -29,16 +29,28 @@ const parser = new XMLParser({
  * @param owner names the object in errors, e.g. "VM 42" or "VM" when the id is not known yet.
  */
 export function parseXmlRoot(xml: string, rootName: string, owner: string): XmlElement {
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) {
-    throw new Error(`${owner} XML is malformed: ${valid.err.msg} (line ${valid.err.line})`);
-  }
-  const doc = parser.parse(xml) as XmlObject;
+  const invalid = whyMalformed(xml);
+  if (invalid !== undefined) throw new Error(`${owner} XML is malformed: ${invalid}`);
+  const doc = parseXmlTree(xml);
   const root = doc[rootName];
   if (root === undefined || Array.isArray(root)) {
     throw new Error(`${owner} XML has no /${rootName} root element`);
   }
   return new XmlElement(typeof root === 'string' ? {} : root, `/${rootName}`, owner);
+}
+
+/** Why `xml` is no well-formed document ("<message> (line N)"), or undefined when it is one. */
+export function whyMalformed(xml: string): string | undefined {
+  const valid = XMLValidator.validate(xml);
+  return valid === true ? undefined : `${valid.err.msg} (line ${valid.err.line})`;
+}
+
+/**
+ * A document checked with whyMalformed as fast-xml-parser's tree, read as every oned document is:
+ * attributes ignored, every value kept as text.
+ */
+export function parseXmlTree(xml: string): XmlObject {
+  return parser.parse(xml) as XmlObject;
 }
 
 /** Read access to one element, with errors that name the object and the XPath of what is missing. */

@@ -4,9 +4,9 @@
  * OpenNebula's rsync driver strips it (ids, placement, addresses, the old disks' images), the
  * restored disks pointing at their new images, and rendered in oned's template syntax.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StorageError } from '../../../../common/src/errors.js';
 import { attributeLists, stripNicAddresses, type AttrMatcher } from './restore-attributes.js';
+import { parseXmlTree, whyMalformed } from '../../oned/xml-element.js';
 
 /** A single attribute's text, or a vector attribute's children (only their text ones count). */
 export type AttrValue = string | Map<string, string>;
@@ -37,14 +37,6 @@ export interface RestoreTemplate {
 
 type XmlTree = string | { [name: string]: XmlTree } | XmlTree[];
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  parseTagValue: false,
-  trimValues: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  htmlEntities: false,
-});
 const UINT = /^(0|[1-9]\d{0,9})$/;
 /** DISK TYPEs of volatile disks: they are re-created empty unless the backup holds them. */
 const VOLATILE = new Set(['FS', 'SWAP']);
@@ -61,9 +53,9 @@ export function readBackupVm(vmXmlBase64: string, where: string): BackupVm {
   const text = vmXmlBase64.replace(/\s+/g, '');
   if (text === '' || !/^[A-Za-z0-9+/]+=*$/.test(text)) throw bad('is not base64 text');
   const xml = Buffer.from(text, 'base64').toString('utf8');
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw bad(`does not hold a VM document: ${valid.err.msg} (line ${valid.err.line})`);
-  const vm = (parser.parse(xml) as Record<string, XmlTree>)['VM'];
+  const invalid = whyMalformed(xml);
+  if (invalid !== undefined) throw bad(`does not hold a VM document: ${invalid}`);
+  const vm = (parseXmlTree(xml) as Record<string, XmlTree>)['VM'];
   if (vm === undefined || typeof vm !== 'object' || Array.isArray(vm)) throw bad('has no /VM element');
   const id = vm['ID'];
   if (typeof id !== 'string' || !UINT.test(id)) throw bad('has no /VM/ID');
