@@ -1,7 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-
-const MIB = 1024 * 1024;
+import { MIB } from '../../../common/src/units.js';
 
 /**
  * Space a backup directory takes on disk, in MiB rounded up, as `du -sm` counts it (allocated

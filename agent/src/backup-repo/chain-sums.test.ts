@@ -30,7 +30,7 @@ describe('readChainSums (docs/backups.md#restoring-from-the-repository)', () => 
     ['binary-mode star', `${HEX} *disk.0.0\n`, /line 1 is not/],
     ['a path', `${HEX}  ../disk.0.0\n`, /line 1 is not/],
     ['a blank line', `${HEX}  disk.0.0\n\n`, /line 2 is not/],
-    ['a name twice', `${HEX}  disk.0.0\n${HEX}  disk.0.0\n`, /lists disk\.0\.0 twice/],
+    ['a name twice', `${HEX}  disk.0.0\n${HEX}  disk.0.0\n`, /lists disk\.0\.0 a second time/],
   ])('refuses %s as CHECKSUM_MISMATCH naming the list', async (_what, text, message) => {
     await expect(sums(text)).rejects.toMatchObject({ reason: 'CHECKSUM_MISMATCH', message });
   });

@@ -12,7 +12,8 @@ import { openVerifiedFile } from '../transfer/verified-open.js';
 import type { ChainFile } from './chain-paths.js';
 import { readChainSums } from './chain-sums.js';
 import { mergePinnedChain } from './pinned-chain.js';
-import { SUMS_FILE, verifyChainFiles } from './verify-chain-files.js';
+import { verifyChainFiles } from './verify-chain-files.js';
+import { CHECKSUMS_FILE as SUMS_FILE, formatChecksums } from './checksums-file.js';
 
 /** The list a flatten is about to make true (docs/backups.md#increment_flatten): read on a repeat. */
 export const NEXT_SUMS_FILE = `.${SUMS_FILE}.next`;
@@ -85,7 +86,7 @@ export async function flattenDirs(dirs: readonly BackupDir[], opts: FlattenOptio
       await fsyncPath(staging);
       next.set(name, await sha256(staging, `${shown} (merged)`, opts.signal));
     }
-    const text = [...next].map(([n, d]) => `${d}  ${n}\n`).join('');
+    const text = formatChecksums([...next].map(([name, sha256]) => ({ name, sha256 })));
     await writeFileAtomic(join(last.local, NEXT_SUMS_FILE), text);
     for (const s of staged) await rename(s.staging, s.target);
     await fsyncPath(last.local);

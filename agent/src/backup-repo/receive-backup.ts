@@ -18,7 +18,7 @@ import type { AgentContext, CallContext, PulledTree } from '../rpc/context.js';
 import { descriptorPath, openVerifiedDirectory } from '../transfer/verified-open.js';
 import type { BackupDir } from './backup-dir.js';
 import { CHECKSUMS_FILE, formatChecksums, isChecksumName } from './checksums-file.js';
-import { allocatedMb } from './dir-usage.js';
+import { backupDirSizeMb } from './backup-dir-size.js';
 import { holdStaging, stagingName, sweepStaging } from './staging.js';
 
 export interface BackupSource {
@@ -79,7 +79,7 @@ export async function receiveBackupInto(
     await rename(staging, join(at, dir.backupId));
     staging = undefined;
     await fsyncPath(at);
-    const sizeMb = await allocatedMb(join(at, dir.backupId));
+    const sizeMb = await backupDirSizeMb(join(at, dir.backupId));
     const durationMs = Date.now() - started;
     call.log.info({ bytes: pulled.bytes, files: pulled.files, sizeMb, durationMs }, 'backup received');
     return { bytes: pulled.bytes, files: pulled.files, durationMs, sizeMb };

@@ -7,8 +7,7 @@ import { checkQcow2Header } from '../qemu/qcow2-header.js';
 import { openVerifiedFile } from '../transfer/verified-open.js';
 import type { ChainFile } from './chain-paths.js';
 import { readChainSums } from './chain-sums.js';
-
-export const SUMS_FILE = 'SHA256SUMS';
+import { CHECKSUMS_FILE as SUMS_FILE } from './checksums-file.js';
 
 export interface VerifyOptions {
   roots: Roots;
