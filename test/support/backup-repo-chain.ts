@@ -25,10 +25,14 @@ export interface FabricatedChain {
 
 export const CHAIN_DISK_BYTES = 4 * 1024 * 1024;
 
-/** `<64 hex>  <name>` lines for `names` in `dir`. */
-export async function writeSums(dir: string, names: readonly string[]): Promise<void> {
+/**
+ * `<64 hex>  <name>` lines for `names` in `dir` (every file of `dir` but SHA256SUMS and dot-names,
+ * sorted, when not given): the SHA256SUMS a backup directory holds (docs/backups.md#repository).
+ */
+export async function writeSums(dir: string, names?: readonly string[]): Promise<void> {
+  const listed = names ?? (await readdir(dir)).filter((n) => n !== 'SHA256SUMS' && !n.startsWith('.')).sort();
   const lines: string[] = [];
-  for (const n of names) {
+  for (const n of listed) {
     const digest = createHash('sha256')
       .update(await readFile(join(dir, n)))
       .digest('hex');

@@ -1,13 +1,13 @@
 // A fabricated grpc_backup repository (docs/backups.md#repository) for the restore tests: each
 // backup's directory `<base>/<vmid>/<backup_id>/` with the disk files prebackup makes (a FULL
 // file, then increments naming their parent `disk.<disk>.<parent>`), vm.xml and SHA256SUMS.
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePattern } from '../../cli/src/demo/demo-images.js';
 import type { ImageFixture } from '../../cli/src/demo/fake-oned/fixtures.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import { writeSums } from './backup-repo-chain.js';
 
 /** What one increment of one disk writes: a byte pattern over [offset, offset + length). */
 export interface Write {
@@ -70,19 +70,6 @@ export async function storeBackup(backupDir: string, dir: string): Promise<strin
   for (const name of names) await copyFile(join(backupDir, name), join(dir, name));
   await writeSums(dir);
   return names;
-}
-
-/** SHA256SUMS of every other file of `dir`, as sha256sum writes it. */
-async function writeSums(dir: string): Promise<void> {
-  const lines: string[] = [];
-  for (const name of (await readdir(dir)).sort()) {
-    if (name === 'SHA256SUMS') continue;
-    const hex = createHash('sha256')
-      .update(await readFile(join(dir, name)))
-      .digest('hex');
-    lines.push(`${hex}  ${name}\n`);
-  }
-  await writeFile(join(dir, 'SHA256SUMS'), lines.join(''));
 }
 
 /** The BACKUP image oned keeps for such a chain (TYPE 6, VMS/ID, BACKUP_INCREMENTS). */

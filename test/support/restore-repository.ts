@@ -1,10 +1,10 @@
 // A grpc_backup repository made by hand, as the backup action leaves it on the backup server
 // (docs/backups.md#repository): `<BASE_PATH>/<vmid>/<backup_id>/` with disk.<disk>.<inc> (qcow2),
 // vm.xml (base64), optional disk.tpm.0, and SHA256SUMS; plus the BACKUP image oned keeps for it.
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import { writeSums } from './backup-repo-chain.js';
 
 export interface RepoIncrement {
   inc: number;
@@ -54,13 +54,7 @@ export async function writeIncrement(
     writeFileSync(join(dir, 'disk.tpm.0'), 'not really a tar.gz');
     names.push('disk.tpm.0');
   }
-  const sums = names.map(
-    (n) =>
-      `${createHash('sha256')
-        .update(readFileSync(join(dir, n)))
-        .digest('hex')}  ${n}\n`,
-  );
-  writeFileSync(join(dir, 'SHA256SUMS'), sums.join(''));
+  await writeSums(dir, names);
   return dir;
 }
 
