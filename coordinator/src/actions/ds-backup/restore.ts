@@ -147,5 +147,9 @@ function reportTemplate(ctx: ActionContext, t: ReturnType<typeof restoreVmTempla
 }
 
 function checkNotCancelled(ctx: ActionContext): void {
-  if (ctx.signal.aborted) throw new StorageError('INTERNAL', 'cancelled');
+  if (ctx.signal.aborted)
+    throw new StorageError(
+      'INTERNAL',
+      `${ctx.action} request ${ctx.args[0] ?? ''}: cancelled before it finished (the shim or the coordinator stopped)`,
+    );
 }
