@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import { fabricateChain } from '../support/backup-repo-chain.js';
 import { AGENT_NAME, call, ds } from '../support/agent/agent-fixture.js';
 import { expectFailure, expectSameEveryTime, useConformanceAgent } from './support/conformance-agent.js';
 import { makeImage } from './support/images.js';
@@ -142,6 +143,42 @@ describe('OpenBackupChain', () => {
       'CHECKSUM_MISMATCH',
       /disk\.0\.0/,
     );
+  });
+
+  it('merges a chain while checking it: a corrupted cluster in an increment is CHECKSUM_MISMATCH naming it, and no staging file is left', async () => {
+    c.tracker.track('100');
+    const chain = await fabricateChain(c.local('100/810'), c.local('100/810/.work'), [
+      { bid: '7a1b2c3d4e5f', writes: [{ pattern: 0x41, offset: 0, length: 1024 * 1024 }] },
+      { bid: '7a1b2c3d4e60', writes: [{ pattern: 0x42, offset: 1024 * 1024, length: 65536 }] },
+    ]);
+    const names = [ds('100/810/7a1b2c3d4e5f/disk.0.0'), ds('100/810/7a1b2c3d4e60/disk.0.1')];
+    const merged = await call(c.client.openBackupChain.bind(c.client), {
+      chain: names,
+      receiverName: AGENT_NAME,
+      ttlSeconds: 1,
+    });
+    expect(merged.ticket).not.toBe('');
+    expect(merged.virtualSize).toBe(4 * 1024 * 1024);
+    const stagedNames = (): string[] =>
+      readdirSync(c.local('100/810')).filter((n) => n.startsWith('.') && n !== '.work');
+    // The first call's merged file waits for its receiver under a dot-name.
+    const before = stagedNames();
+    expect(before).toHaveLength(1);
+    // The increment's last cluster holds guest data (0x42): flip one of its bytes, header untouched.
+    const inc = chain.files[1] as string;
+    const bytes = readFileSync(inc);
+    const at = bytes.lastIndexOf(0x42);
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = 0x43;
+    writeFileSync(inc, bytes);
+    await expectFailure(
+      call(c.client.openBackupChain.bind(c.client), { chain: names, receiverName: AGENT_NAME, ttlSeconds: 0 }),
+      DATA_LOSS,
+      'CHECKSUM_MISMATCH',
+      /7a1b2c3d4e60\/disk\.0\.1/,
+    );
+    // The failed call's staging file is gone; the first one may have expired meanwhile.
+    expect(stagedNames().filter((n) => !before.includes(n))).toEqual([]);
   });
 
   it('a missing file is NOT_FOUND; a path outside the roots is refused', async () => {

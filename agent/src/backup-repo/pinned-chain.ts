@@ -21,6 +21,15 @@ export function pinnedChainName(layers: readonly string[]): string {
   return `json:${JSON.stringify(below)}`;
 }
 
+export interface MergeOptions extends QemuOptions {
+  /**
+   * The destination is a scratch file that is read once and removed (OpenBackupChain's staging):
+   * qemu-img writes it through the page cache without flushing it (`-t unsafe`); a crash leaves
+   * a temporary the agent's start-up sweep removes. Without it the result is flushed.
+   */
+  scratch?: boolean;
+}
+
 /**
  * `qemu-img convert -q -O qcow2 json:{...} DEST`: what the pinned chain reads, as one standalone
  * qcow2 (holes stay holes). The source format is pinned by the json name's `driver` keys.
@@ -28,9 +37,10 @@ export function pinnedChainName(layers: readonly string[]): string {
 export async function mergePinnedChain(
   layers: readonly string[],
   destination: string,
-  opts: QemuOptions = {},
+  opts: MergeOptions = {},
 ): Promise<void> {
-  await runTool(QEMU_IMG, ['convert', '-q', '-O', 'qcow2', pinnedChainName(layers), destination], {
+  const cache = opts.scratch ? ['-t', 'unsafe'] : [];
+  await runTool(QEMU_IMG, ['convert', '-q', ...cache, '-O', 'qcow2', pinnedChainName(layers), destination], {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.what ? { what: opts.what } : {}),
     timeoutMs: opts.timeoutMs ?? WHOLE_DISK_TIMEOUT_MS,

@@ -16,16 +16,39 @@ export interface VerifyOptions {
   signal: AbortSignal;
 }
 
+/** A chain file whose layout, SHA256SUMS entry and qcow2 header are checked; its digest is not yet. */
+export interface CheckedChainFile {
+  /** The file's real local path. */
+  local: string;
+  /** `<host>:<path>` for messages. */
+  shown: string;
+  /** Its hex SHA-256 as its directory's SHA256SUMS lists it. */
+  expected: string;
+}
+
 /**
  * Checks every file of a chain against its backup directory's SHA256SUMS and returns their local
- * paths, oldest first (docs/backups.md#restoring-from-the-repository). Each path is confined to
- * the roots; a directory or file that is missing is NOT_FOUND naming it, a file that is a symlink
- * or not regular is BAD_LAYOUT, a digest that differs (or a file SHA256SUMS does not list) is
- * CHECKSUM_MISMATCH naming the file. Files are hashed in a worker thread (import/hash-file.ts).
- * Every file must also be a qcow2 that opens nothing besides its backing file (qcow2-header.ts).
+ * paths, oldest first (docs/backups.md#restoring-from-the-repository): checkChainFiles, then
+ * verifyChainDigests.
  */
 export async function verifyChainFiles(files: readonly ChainFile[], opts: VerifyOptions): Promise<string[]> {
-  const locals: string[] = [];
+  const checked = await checkChainFiles(files, opts);
+  await verifyChainDigests(checked, opts.signal);
+  return checked.map((c) => c.local);
+}
+
+/**
+ * Everything about a chain's files except their content, oldest first: each path is confined to
+ * the roots; a directory or file that is missing is NOT_FOUND naming it, a file that is a symlink
+ * or not regular is BAD_LAYOUT, a file SHA256SUMS does not list is CHECKSUM_MISMATCH; every file
+ * must be a qcow2 that opens nothing besides its backing file (qcow2-header.ts), so it is safe to
+ * hand to qemu-img (pinned) before its digest is known.
+ */
+export async function checkChainFiles(
+  files: readonly ChainFile[],
+  opts: VerifyOptions,
+): Promise<CheckedChainFile[]> {
+  const checked: CheckedChainFile[] = [];
   for (const f of files) {
     const shown = `${opts.host}:${f.path}`;
     const localDir = await opts.roots.resolve(f.dir, 'chain');
@@ -43,20 +66,33 @@ export async function verifyChainFiles(files: readonly ChainFile[], opts: Verify
     const expected = sums.get(f.name);
     if (expected === undefined)
       throw new StorageError('CHECKSUM_MISMATCH', `backup file ${shown} is not listed in ${SUMS_FILE}`);
-    const { fh } = await openVerifiedFile(local, shown);
+    await checkQcow2Header(local, `backup file ${shown}`);
+    checked.push({ local, shown, expected });
+  }
+  return checked;
+}
+
+/**
+ * Hashes each checked file (in a worker thread: import/hash-file.ts, one file at a time) and
+ * compares it with its SHA256SUMS entry: a digest that differs is CHECKSUM_MISMATCH naming the
+ * file. Each file is opened again with O_NOFOLLOW and its real path proven.
+ */
+export async function verifyChainDigests(
+  checked: readonly CheckedChainFile[],
+  signal: AbortSignal,
+): Promise<void> {
+  for (const c of checked) {
+    const { fh } = await openVerifiedFile(c.local, c.shown);
     let actual: string;
     try {
-      actual = (await hashFile(fh, ['sha256'], opts.signal)).digests[0] as string;
+      actual = (await hashFile(fh, ['sha256'], signal)).digests[0] as string;
     } finally {
       await fh.close();
     }
-    if (actual !== expected)
+    if (actual !== c.expected)
       throw new StorageError(
         'CHECKSUM_MISMATCH',
-        `backup file ${shown} does not match its ${SUMS_FILE} (sha256 ${actual}, expected ${expected})`,
+        `backup file ${c.shown} does not match its ${SUMS_FILE} (sha256 ${actual}, expected ${c.expected})`,
       );
-    await checkQcow2Header(local, `backup file ${shown}`);
-    locals.push(local);
   }
-  return locals;
 }

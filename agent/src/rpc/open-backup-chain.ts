@@ -8,7 +8,7 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { chainShape } from '../backup-repo/chain-paths.js';
 import { mergePinnedChain } from '../backup-repo/pinned-chain.js';
-import { verifyChainFiles } from '../backup-repo/verify-chain-files.js';
+import { checkChainFiles, verifyChainDigests } from '../backup-repo/verify-chain-files.js';
 import { describe } from '../qemu/qemu-img.js';
 import { type AgentContext, type CallContext, where } from './context.js';
 import { requireField } from './validate.js';
@@ -16,10 +16,12 @@ import { requireField } from './validate.js';
 /**
  * OpenBackupChain: one restore point of one disk of a grpc_backup repository as a standalone
  * qcow2, offered to one receiver (docs/backups.md#restoring-from-the-repository). Every file is
- * checked against its directory's SHA256SUMS first. A chain of several files (or a lone file whose
- * header names a backing file) is merged with every layer pinned (pinned-chain.ts) into a staging
- * file in the `<vmid>` directory, under a dot-name the listings skip and the agent's
- * stale-temporary sweep removes after a crash; the data path removes it once sent or when the ticket expires.
+ * checked against its directory's SHA256SUMS before anything is offered. A chain of several files
+ * (or a lone file whose header names a backing file) is merged with every layer pinned
+ * (pinned-chain.ts) into a scratch staging file in the `<vmid>` directory, under a dot-name the
+ * listings skip and the agent's stale-temporary sweep removes after a crash, while the files'
+ * digests are checked on the other core; a mismatch stops the merge and removes the staging file.
+ * The data path removes it once sent or when the ticket expires.
  */
 export async function openBackupChain(
   agent: AgentContext,
@@ -37,16 +39,18 @@ export async function openBackupChain(
     what,
     async () => {
       const started = Date.now();
-      const locals = await verifyChainFiles(shape.files, {
+      const checked = await checkChainFiles(shape.files, {
         roots: agent.roots,
         host: agent.name,
         signal: call.signal,
       });
+      const locals = checked.map((c) => c.local);
       const top = locals[locals.length - 1] as string;
       const topInfo = await describe(top, 'qcow2', { what });
       const alone = locals.length === 1 && topInfo.backingFilename === undefined;
       const ticketReq = { path: last, receiverName: req.receiverName, ttlSeconds: req.ttlSeconds };
       if (alone) {
+        await verifyChainDigests(checked, call.signal);
         const sent = await agent.dataPath.openSend(ticketReq).catch((err: unknown) => {
           throw asStorageError(err, action, where(agent, last));
         });
@@ -66,10 +70,16 @@ export async function openBackupChain(
       );
       const release = (): Promise<void> => rm(staging, { force: true });
       try {
-        await mergePinnedChain(locals, staging, {
-          what: `${what}: merging ${locals.length} layers`,
-          signal: call.signal,
-        });
+        await verifiedWhileMerging(
+          (signal) => verifyChainDigests(checked, signal),
+          (signal) =>
+            mergePinnedChain(locals, staging, {
+              what: `${what}: merging ${locals.length} layers`,
+              signal,
+              scratch: true,
+            }),
+          call.signal,
+        );
         const info = await describe(staging, 'qcow2', { what });
         if (info.backingFilename !== undefined)
           throw new StorageError('BAD_LAYOUT', `${what}: the merged image still names a backing file`);
@@ -91,4 +101,35 @@ export async function openBackupChain(
     },
     call.signal,
   );
+}
+
+/**
+ * Runs the digest check and the merge side by side; the first to fail stops the other, and the
+ * check's error wins (a merge stopped because a file is corrupt reports the corrupt file). Both
+ * have settled (qemu-img has exited) when this returns or throws.
+ */
+async function verifiedWhileMerging(
+  verify: (signal: AbortSignal) => Promise<void>,
+  merge: (signal: AbortSignal) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  const failFast = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      stop.abort(err);
+      throw err;
+    });
+  try {
+    const [checked, merged] = await Promise.allSettled([
+      failFast(verify(stop.signal)),
+      failFast(merge(stop.signal)),
+    ]);
+    if (checked.status === 'rejected') throw checked.reason;
+    if (merged.status === 'rejected') throw merged.reason;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
