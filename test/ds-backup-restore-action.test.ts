@@ -112,7 +112,11 @@ describe('datastore grpc_backup restore', () => {
     expect(vmTpl).toContain('IP = "10.0.0.5"');
     expect(vmTpl).not.toMatch(/VMID|NIC_ID|PORT|SOURCE|IMAGE_ID = "[78]"|MAC/);
     expect(allocated(`template-${tid}.owner`)).toBe('UID=5 GID=100\n');
-    expect(infoLines(r).join('\n')).toMatch(/holds a vTPM state \(disk\.tpm\.0\)/);
+    // The vTPM state archive, as stored, base64 in TPM_STATE (reference: OpenNebula's restore).
+    const tpm = readFileSync(
+      stack.localPath('backup01', `/var/lib/one/datastores/${BACKUP_DS}/${VM}/${INC1.bid}/disk.tpm.0`),
+    );
+    expect(attr(vmTpl, 'TPM_STATE')).toBe(tpm.toString('base64'));
   });
 
   it("the PATH it registers is what the image datastore's cp restores, the chain merged", async () => {
@@ -189,6 +193,34 @@ describe('datastore grpc_backup restore', () => {
     ];
     for (const [template, dest, pattern] of cases) expectFailure(await restore(template, dest), pattern);
     expect(allocatedFiles()).toEqual(before);
+  });
+
+  it('a vTPM archive that does not match SHA256SUMS fails the restore in one line, creating nothing', async () => {
+    const tpm = stack.localPath(
+      'backup01',
+      `/var/lib/one/datastores/${BACKUP_DS}/${VM}/${INC1.bid}/disk.tpm.0`,
+    );
+    const kept = readFileSync(tpm);
+    const before = allocatedFiles();
+    writeFileSync(tpm, Buffer.concat([kept, Buffer.from('x')]));
+    try {
+      expectFailure(
+        await restore({}),
+        new RegExp(
+          `list backup backup01:/var/lib/one/datastores/${BACKUP_DS}/${VM}/${INC1.bid}: disk\\.tpm\\.0 does not match its SHA256SUMS`,
+        ),
+      );
+      expect(allocatedFiles()).toEqual(before);
+    } finally {
+      writeFileSync(tpm, kept);
+    }
+    // One disk only: no template, so the archive is not read.
+    writeFileSync(tpm, Buffer.concat([kept, Buffer.from('x')]));
+    try {
+      expect(expectSuccess(await restore({ DISK_ID: '1' }))).toMatch(/^-1 \d+\n$/);
+    } finally {
+      writeFileSync(tpm, kept);
+    }
   });
 
   it('names a missing backup directory and its host', async () => {

@@ -68,7 +68,7 @@ export async function startOurs(layout: OursLayout): Promise<Ours | undefined> {
   try {
     await clients.backup01.call(
       'listBackup',
-      { backupDir: '/var/lib/one/datastores/100/0/000000000000' },
+      { backupDir: '/var/lib/one/datastores/100/0/000000000000', withTpmState: false },
       opts(CONTROL_DEADLINE_MS),
     );
   } catch (err) {

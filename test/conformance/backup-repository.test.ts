@@ -82,14 +82,38 @@ describe('ReceiveBackup', () => {
 describe('ListBackup', () => {
   it('lists the files (not SHA256SUMS) and vm.xml; the same every time; a missing one is exists=false', async () => {
     const dir = await storedBackup(803, '1a1b2c3d4e5f');
-    const r = await expectSameEveryTime(() => call(c.client.listBackup.bind(c.client), { backupDir: dir }));
+    const r = await expectSameEveryTime(() =>
+      call(c.client.listBackup.bind(c.client), { backupDir: dir, withTpmState: false }),
+    );
     expect(r.exists).toBe(true);
     expect(r.files.map((f) => f.name).sort()).toEqual(['disk.0.0', 'vm.xml']);
     expect(Buffer.from(r.vmXml).toString('utf8')).toBe(
       Buffer.from('<VM><ID>803</ID></VM>').toString('base64'),
     );
-    const missing = await call(c.client.listBackup.bind(c.client), { backupDir: ds('100/803/ffffffffffff') });
+    const missing = await call(c.client.listBackup.bind(c.client), {
+      backupDir: ds('100/803/ffffffffffff'),
+      withTpmState: false,
+    });
     expect(missing.exists).toBe(false);
+  });
+  it('with_tpm_state: the vTPM archive as stored, checked against SHA256SUMS (DATA_LOSS CHECKSUM_MISMATCH otherwise)', async () => {
+    c.tracker.track('100/811');
+    const from = await backupTree(811);
+    const archive = Buffer.from('a tar.gz of tpm/, as prebackup makes it');
+    writeFileSync(c.local('0/811/backup/disk.tpm.0'), archive);
+    const dir = ds('100/811/8a1b2c3d4e5f');
+    await receiveBackup(from, dir);
+    const r = await call(c.client.listBackup.bind(c.client), { backupDir: dir, withTpmState: true });
+    expect(Buffer.from(r.tpmState)).toEqual(archive);
+    const without = await call(c.client.listBackup.bind(c.client), { backupDir: dir, withTpmState: false });
+    expect(without.tpmState).toHaveLength(0);
+    writeFileSync(c.local('100/811/8a1b2c3d4e5f/disk.tpm.0'), Buffer.concat([archive, Buffer.from('!')]));
+    await expectFailure(
+      call(c.client.listBackup.bind(c.client), { backupDir: dir, withTpmState: true }),
+      DATA_LOSS,
+      'CHECKSUM_MISMATCH',
+      /disk\.tpm\.0 does not match its SHA256SUMS/,
+    );
   });
 });
 
@@ -172,7 +196,11 @@ describe('OpenBackupChain', () => {
     bytes[at] = 0x43;
     writeFileSync(inc, bytes);
     await expectFailure(
-      call(c.client.openBackupChain.bind(c.client), { chain: names, receiverName: AGENT_NAME, ttlSeconds: 0 }),
+      call(c.client.openBackupChain.bind(c.client), {
+        chain: names,
+        receiverName: AGENT_NAME,
+        ttlSeconds: 0,
+      }),
       DATA_LOSS,
       'CHECKSUM_MISMATCH',
       /7a1b2c3d4e60\/disk\.0\.1/,

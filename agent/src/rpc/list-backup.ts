@@ -14,7 +14,7 @@ export async function listBackup(
 ): Promise<ListBackupResponse> {
   const dir = await resolveBackupDir(agent, METHOD, 'backup_dir', req.backupDir);
   const here = where(agent, dir.path);
-  return listBackupDir(dir, here).catch((err: unknown) => {
+  return listBackupDir(dir, here, req.withTpmState).catch((err: unknown) => {
     throw asStorageError(err, METHOD, here);
   });
 }

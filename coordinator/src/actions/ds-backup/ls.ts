@@ -72,7 +72,7 @@ export async function backupDisks(
 ): Promise<Array<{ diskId: number; path: string }>> {
   const server = backupServer(ctx, data.datastore);
   const dir = `${server.basePath}/${vmId}/${increment.bid}`;
-  const listed = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir });
+  const listed = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir, withTpmState: false });
   if (!listed.exists)
     throw new StorageError(
       'NOT_FOUND',

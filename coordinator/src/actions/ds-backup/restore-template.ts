@@ -25,6 +25,8 @@ export interface RestoreTemplateOptions {
   noNic: boolean;
   /** NO_IP=YES: the NICs keep no IP, IP6 or MAC (oned leases new ones). */
   noIp: boolean;
+  /** The backup's vTPM state archive (disk.tpm.0), put in the template as TPM_STATE (base64). */
+  tpmState?: Uint8Array;
 }
 
 export interface RestoreTemplate {
@@ -117,6 +119,8 @@ export function restoreVmTemplate(
   }
 
   t.set('NAME', [opts.name]);
+  if (opts.tpmState !== undefined && opts.tpmState.length > 0)
+    t.set('TPM_STATE', [Buffer.from(opts.tpmState).toString('base64')]);
   return { ...renderTemplate(t), keptDisks };
 }
 

@@ -11,7 +11,6 @@ import { readBackupVm, renderTemplate, restoreVmTemplate } from './restore-templ
 
 /** disk.<disk_id>.<increment_id>; the vTPM state is disk.tpm.0 and is no disk. */
 const DISK_FILE = /^disk\.(0|[1-9]\d{0,9})\.(0|[1-9]\d{0,9})$/;
-const TPM_FILE = 'disk.tpm.0';
 /** What oned prints for "no template" when only one disk was restored. */
 const NO_TEMPLATE = -1;
 
@@ -36,7 +35,11 @@ export const restoreBackup = defineAction(
     const dir = `${server.basePath}/${req.image.vmId}/${point.bid}`;
     const where = `${server.host}:${dir}`;
 
-    const listing = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir });
+    // The vTPM state goes into the new template, so it is read only when there is one to make.
+    const listing = await ctx.ops.call(server.host, 'listBackup', {
+      backupDir: dir,
+      withTpmState: req.diskId === undefined,
+    });
     if (!listing.exists) {
       throw new StorageError('NOT_FOUND', `${req.owner}: backup ${point.bid} is missing: no ${where}`);
     }
@@ -71,13 +74,14 @@ export const restoreBackup = defineAction(
       let templateId = NO_TEMPLATE;
       if (vm !== undefined) {
         checkNotCancelled(ctx);
-        const t = restoreVmTemplate(vm, imageIds, { name: baseName, noIp: req.noIp, noNic: req.noNic });
+        const t = restoreVmTemplate(vm, imageIds, {
+          name: baseName,
+          noIp: req.noIp,
+          noNic: req.noNic,
+          tpmState: listing.tpmState,
+        });
         templateId = await made.vmTemplate(t.text);
-        reportTemplate(
-          ctx,
-          t,
-          listing.files.some((f) => f.name === TPM_FILE),
-        );
+        reportTemplate(ctx, t);
       }
       ctx.logger.info({ templateId, images: [...imageIds], owner: owner?.name }, 'restored');
       return { stdout: `${templateId} ${[...imageIds.values()].join(' ')}\n` };
@@ -128,7 +132,7 @@ function imageTemplate(req: RestoreRequest, baseName: string, disk: number, url:
   return renderTemplate(attrs).text;
 }
 
-function reportTemplate(ctx: ActionContext, t: ReturnType<typeof restoreVmTemplate>, hasTpm: boolean): void {
+function reportTemplate(ctx: ActionContext, t: ReturnType<typeof restoreVmTemplate>): void {
   for (const k of t.keptDisks) {
     ctx.info(
       `restore: disk ${k.diskId} is not in the backup; the template keeps its image ${k.imageId ?? '(none)'}`,
@@ -137,11 +141,6 @@ function reportTemplate(ctx: ActionContext, t: ReturnType<typeof restoreVmTempla
   if (t.dropped.length > 0) {
     ctx.info(
       `restore: left out of the template (value not writable in oned's syntax): ${t.dropped.join(', ')}`,
-    );
-  }
-  if (hasTpm) {
-    ctx.info(
-      `restore: the backup holds a vTPM state (${TPM_FILE}); the new template does not carry it (TM restore puts it back into the backed-up VM)`,
     );
   }
 }

@@ -23,7 +23,7 @@ export async function restoredSizeMb(ctx: ActionContext, url: string, owner: str
       'PATH_OUTSIDE_ROOTS',
       `${owner}: PATH ${u.path} is not a backup of datastore ${u.dsId} (BASE_PATH ${base})`,
     );
-  const listed = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir });
+  const listed = await ctx.ops.call(server.host, 'listBackup', { backupDir: dir, withTpmState: false });
   if (!listed.exists) throw new StorageError('NOT_FOUND', `${owner}: backup ${dir} is not on ${server.host}`);
   const what = `${owner}: ${server.host}:${dir}/vm.xml`;
   if (listed.vmXml.length === 0) throw new StorageError('NOT_FOUND', `${what} is missing`);

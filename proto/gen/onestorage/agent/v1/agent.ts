@@ -792,6 +792,12 @@ export interface ReceiveBackupResponse {
 
 export interface ListBackupRequest {
   backupDir: string;
+  /**
+   * Also return the vTPM state archive (`disk.tpm.0`) when the backup holds one, checked against
+   * the directory's SHA256SUMS (CHECKSUM_MISMATCH naming it otherwise; at most 4 MiB,
+   * FAILED_PRECONDITION beyond).
+   */
+  withTpmState: boolean;
 }
 
 export interface BackupFile {
@@ -810,6 +816,11 @@ export interface ListBackupResponse {
    * beyond).
    */
   vmXml: Buffer;
+  /**
+   * `disk.tpm.0`'s bytes (a tar.gz of the VM's `tpm/` directory), only with `with_tpm_state`;
+   * empty when the backup holds none.
+   */
+  tpmState: Buffer;
 }
 
 export interface RemoveBackupsRequest {
@@ -6854,13 +6865,16 @@ export const ReceiveBackupResponse: MessageFns<ReceiveBackupResponse> = {
 };
 
 function createBaseListBackupRequest(): ListBackupRequest {
-  return { backupDir: "" };
+  return { backupDir: "", withTpmState: false };
 }
 
 export const ListBackupRequest: MessageFns<ListBackupRequest> = {
   encode(message: ListBackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.backupDir !== "") {
       writer.uint32(10).string(message.backupDir);
+    }
+    if (message.withTpmState !== false) {
+      writer.uint32(16).bool(message.withTpmState);
     }
     return writer;
   },
@@ -6886,6 +6900,14 @@ export const ListBackupRequest: MessageFns<ListBackupRequest> = {
             message.backupDir = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.withTpmState = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6905,6 +6927,11 @@ export const ListBackupRequest: MessageFns<ListBackupRequest> = {
         : isSet(object.backup_dir)
         ? globalThis.String(object.backup_dir)
         : "",
+      withTpmState: isSet(object.withTpmState)
+        ? globalThis.Boolean(object.withTpmState)
+        : isSet(object.with_tpm_state)
+        ? globalThis.Boolean(object.with_tpm_state)
+        : false,
     };
   },
 
@@ -6912,6 +6939,9 @@ export const ListBackupRequest: MessageFns<ListBackupRequest> = {
     const obj: any = {};
     if (message.backupDir !== "") {
       obj.backupDir = message.backupDir;
+    }
+    if (message.withTpmState !== false) {
+      obj.withTpmState = message.withTpmState;
     }
     return obj;
   },
@@ -6922,6 +6952,7 @@ export const ListBackupRequest: MessageFns<ListBackupRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListBackupRequest>, I>>(object: I): ListBackupRequest {
     const message = createBaseListBackupRequest();
     message.backupDir = object.backupDir ?? "";
+    message.withTpmState = object.withTpmState ?? false;
     return message;
   },
 };
@@ -7028,7 +7059,7 @@ export const BackupFile: MessageFns<BackupFile> = {
 };
 
 function createBaseListBackupResponse(): ListBackupResponse {
-  return { exists: false, files: [], vmXml: Buffer.alloc(0) };
+  return { exists: false, files: [], vmXml: Buffer.alloc(0), tpmState: Buffer.alloc(0) };
 }
 
 export const ListBackupResponse: MessageFns<ListBackupResponse> = {
@@ -7041,6 +7072,9 @@ export const ListBackupResponse: MessageFns<ListBackupResponse> = {
     }
     if (message.vmXml.length !== 0) {
       writer.uint32(26).bytes(message.vmXml);
+    }
+    if (message.tpmState.length !== 0) {
+      writer.uint32(34).bytes(message.tpmState);
     }
     return writer;
   },
@@ -7082,6 +7116,14 @@ export const ListBackupResponse: MessageFns<ListBackupResponse> = {
             message.vmXml = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.tpmState = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7103,6 +7145,11 @@ export const ListBackupResponse: MessageFns<ListBackupResponse> = {
         : isSet(object.vm_xml)
         ? Buffer.from(bytesFromBase64(object.vm_xml))
         : Buffer.alloc(0),
+      tpmState: isSet(object.tpmState)
+        ? Buffer.from(bytesFromBase64(object.tpmState))
+        : isSet(object.tpm_state)
+        ? Buffer.from(bytesFromBase64(object.tpm_state))
+        : Buffer.alloc(0),
     };
   },
 
@@ -7117,6 +7164,9 @@ export const ListBackupResponse: MessageFns<ListBackupResponse> = {
     if (message.vmXml.length !== 0) {
       obj.vmXml = base64FromBytes(message.vmXml);
     }
+    if (message.tpmState.length !== 0) {
+      obj.tpmState = base64FromBytes(message.tpmState);
+    }
     return obj;
   },
 
@@ -7128,6 +7178,7 @@ export const ListBackupResponse: MessageFns<ListBackupResponse> = {
     message.exists = object.exists ?? false;
     message.files = object.files?.map((e) => BackupFile.fromPartial(e)) || [];
     message.vmXml = object.vmXml ?? Buffer.alloc(0);
+    message.tpmState = object.tpmState ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -11000,7 +11051,8 @@ export const AgentServiceDefinition = {
     },
     /**
      * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
-     * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+     * sizes, vm.xml as stored and, when asked, the vTPM state archive checked against SHA256SUMS.
+     * `exists` false (and nothing else) when the directory is missing.
      */
     listBackup: {
       name: "ListBackup",
@@ -11869,7 +11921,8 @@ export const AgentServiceService = {
   },
   /**
    * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
-   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   * sizes, vm.xml as stored and, when asked, the vTPM state archive checked against SHA256SUMS.
+   * `exists` false (and nothing else) when the directory is missing.
    */
   listBackup: {
     path: "/onestorage.agent.v1.AgentService/ListBackup" as const,
@@ -12549,7 +12602,8 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   receiveBackup: handleUnaryCall<ReceiveBackupRequest, ReceiveBackupResponse>;
   /**
    * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
-   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   * sizes, vm.xml as stored and, when asked, the vTPM state archive checked against SHA256SUMS.
+   * `exists` false (and nothing else) when the directory is missing.
    */
   listBackup: handleUnaryCall<ListBackupRequest, ListBackupResponse>;
   /**
@@ -13412,7 +13466,8 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * What one backup directory holds: its files (SHA256SUMS and dot-names excluded) with their
-   * sizes, and vm.xml as stored. `exists` false (and nothing else) when the directory is missing.
+   * sizes, vm.xml as stored and, when asked, the vTPM state archive checked against SHA256SUMS.
+   * `exists` false (and nothing else) when the directory is missing.
    */
   listBackup(
     request: ListBackupRequest,
