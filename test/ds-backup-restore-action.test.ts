@@ -15,7 +15,7 @@ import {
   type RepoIncrement,
 } from './support/restore-repository.js';
 import { actionData } from './support/ds-action-data.js';
-import { dsAction, expectFailure, expectSuccess, infoLines } from './support/ds-image-stack.js';
+import { dsAction, expectFailure, expectSuccess } from './support/ds-image-stack.js';
 
 // The backup datastore's `restore` through the installed shim, as one_datastore.rb runs it (request
 // id as the argument, DS_DRIVER_ACTION_DATA in base64 on stdin), against a repository made by hand
