@@ -52,11 +52,7 @@ const CDROM = new Set(['CDROM', 'RBD_CDROM']);
  */
 export function readBackupVm(vmXmlBase64: string, where: string): BackupVm {
   const bad = (why: string): StorageError => new StorageError('BAD_IMAGE', `${where}: ${why}`);
-  const text = vmXmlBase64.replace(/\s+/g, '');
-  if (text === '' || !/^[A-Za-z0-9+/]+=*$/.test(text)) throw bad('is not base64 text');
-  const xml = Buffer.from(text, 'base64').toString('utf8');
-  const invalid = whyMalformed(xml);
-  if (invalid !== undefined) throw bad(`does not hold a VM document: ${invalid}`);
+  const xml = decodeBackupVmXml(vmXmlBase64, where);
   const vm = (parseXmlTree(xml) as Record<string, XmlTree>)['VM'];
   if (vm === undefined || typeof vm !== 'object' || Array.isArray(vm)) throw bad('has no /VM element');
   const id = vm['ID'];
@@ -64,6 +60,20 @@ export function readBackupVm(vmXmlBase64: string, where: string): BackupVm {
   const template = attrsOf(vm['TEMPLATE']);
   for (const [name, values] of attrsOf(vm['USER_TEMPLATE'])) template.set(name, values);
   return { id: Number(id), template };
+}
+
+/**
+ * vm.xml's text as prebackup stores it (base64 of the <VM> document, wrapped in lines) decoded to
+ * XML that is well-formed; BAD_IMAGE naming `where` otherwise.
+ */
+export function decodeBackupVmXml(vmXmlBase64: string, where: string): string {
+  const bad = (why: string): StorageError => new StorageError('BAD_IMAGE', `${where}: ${why}`);
+  const text = vmXmlBase64.replace(/\s+/g, '');
+  if (text === '' || !/^[A-Za-z0-9+/]+=*$/.test(text)) throw bad('is not base64 text');
+  const xml = Buffer.from(text, 'base64').toString('utf8');
+  const invalid = whyMalformed(xml);
+  if (invalid !== undefined) throw bad(`does not hold a VM document: ${invalid}`);
+  return xml;
 }
 
 /**

@@ -12,6 +12,7 @@ import { parseVm } from '../../oned/vm-xml.js';
 import type { ActionContext } from '../action-context.js';
 import { cleanPath } from '../host-path.js';
 import { backupServerOf } from './backup-server.js';
+import { decodeBackupVmXml } from './restore-template.js';
 
 export async function restoredSizeMb(ctx: ActionContext, url: string, owner: string): Promise<number> {
   const u = parseBackupUrl(url, `${owner}: PATH`);
@@ -27,10 +28,10 @@ export async function restoredSizeMb(ctx: ActionContext, url: string, owner: str
   if (!listed.exists) throw new StorageError('NOT_FOUND', `${owner}: backup ${dir} is not on ${server.host}`);
   const what = `${owner}: ${server.host}:${dir}/vm.xml`;
   if (listed.vmXml.length === 0) throw new StorageError('NOT_FOUND', `${what} is missing`);
+  const xml = decodeBackupVmXml(Buffer.from(listed.vmXml).toString('utf8'), what);
   let size: number | undefined;
   try {
-    const vm = parseVm(Buffer.from(listed.vmXml.toString('utf8'), 'base64').toString('utf8'), u.vmId);
-    size = vm.disk(u.diskId)?.size;
+    size = parseVm(xml, u.vmId).disk(u.diskId)?.size;
   } catch (err) {
     throw new StorageError('BAD_IMAGE', `${what}: ${oneLine((err as Error).message)}`);
   }
