@@ -141,7 +141,10 @@ describe('ReceiveBackup', () => {
       expect(await gone(staging)).toBe(true);
     });
     expect(await gone(local('backup01', `${BASE}/8`))).toBe(true);
-    const listed = await agents.call('backup01', 'listBackup', { backupDir: `${BASE}/8/${id}`, withTpmState: false });
+    const listed = await agents.call('backup01', 'listBackup', {
+      backupDir: `${BASE}/8/${id}`,
+      withTpmState: false,
+    });
     expect(listed.exists).toBe(false);
   }, 60_000);
 
@@ -158,7 +161,10 @@ describe('ReceiveBackup', () => {
     await stack.stopAgent('backup01'); // reaps the killed process
     await stack.startAgent('backup01');
     agents.forget('backup01');
-    const listed = await agents.call('backup01', 'listBackup', { backupDir: `${BASE}/8/${id}`, withTpmState: false });
+    const listed = await agents.call('backup01', 'listBackup', {
+      backupDir: `${BASE}/8/${id}`,
+      withTpmState: false,
+    });
     expect(listed.exists).toBe(false);
     expect(await repoEntries(8)).toEqual([`.${id}.partial`]);
     const retry = newBid();
@@ -203,7 +209,10 @@ describe('ListBackup', () => {
   it('lists the files (not SHA256SUMS) with sizes, and vm.xml as stored', async () => {
     const id = newBid();
     await agents.send('host01', `${SMALL_VM}/backup`, 'backup01', `${BASE}/7/${id}`);
-    const r = await agents.call('backup01', 'listBackup', { backupDir: `${BASE}/7/${id}`, withTpmState: false });
+    const r = await agents.call('backup01', 'listBackup', {
+      backupDir: `${BASE}/7/${id}`,
+      withTpmState: false,
+    });
     expect(r.exists).toBe(true);
     expect(r.files.map((f) => f.name)).toEqual(['disk.0.0', 'disk.2.0', 'disk.3.0', 'vm.xml']);
     const disk0 = r.files[0];
