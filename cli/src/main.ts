@@ -7,9 +7,14 @@ import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
+import { StorageError } from '../../common/src/errors.js';
+import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
+import { agentStatuses } from './status/agent-status.js';
 
 /** Where the coordinator listens unless the config says otherwise. */
 export const DEFAULT_SOCKET = '/run/one-storage/coordinator.sock';
+/** The coordinator's config as the Ansible roles install it. */
+export const DEFAULT_COORDINATOR_CONFIG = '/etc/one-storage/coordinator.yaml';
 const EXIT_USAGE = 2;
 
 const USAGE = `usage:
@@ -18,11 +23,13 @@ const USAGE = `usage:
   one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
+  one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
   one-storage oned-conf [--apply FILE | --remove FILE] [--check]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
-  const single = command === 'demo' || command === 'journal' || command === 'oned-conf';
+  const single =
+    command === 'demo' || command === 'journal' || command === 'oned-conf' || command === 'status';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -95,6 +102,32 @@ async function main(argv: string[]): Promise<number> {
       });
       for (const line of lines) console.log(line);
       return 0;
+    }
+    case 'status': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string', default: DEFAULT_COORDINATOR_CONFIG },
+          agent: { type: 'string', multiple: true },
+          'timeout-ms': { type: 'string', default: '10000' },
+        },
+        strict: true,
+      });
+      const timeoutMs = Number(values['timeout-ms']);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+        return usage('status --timeout-ms must be an integer >= 100');
+      let statuses;
+      try {
+        statuses = await agentStatuses(loadCoordinatorConfig(values.config), values.agent ?? [], timeoutMs);
+      } catch (err) {
+        if (err instanceof StorageError && err.reason === 'CONFIG_INVALID') {
+          console.error(`one-storage: ${err.message}`);
+          return EXIT_USAGE;
+        }
+        throw err;
+      }
+      for (const s of statuses) console.log(s.line);
+      return statuses.every((s) => s.ok) ? 0 : 1;
     }
     case 'oned-conf': {
       const { values } = parseArgs({
