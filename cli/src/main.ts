@@ -7,6 +7,7 @@ import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
+import { uninstallShims } from '../../shims/src/uninstall.js';
 import { StorageError } from '../../common/src/errors.js';
 import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
 import { agentStatuses } from './status/agent-status.js';
@@ -21,6 +22,7 @@ const USAGE = `usage:
   one-storage pki init --dir DIR
   one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
   one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
+  one-storage shims uninstall --remotes DIR
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
   one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
@@ -75,6 +77,15 @@ async function main(argv: string[]): Promise<number> {
         ...(values.runtime ? { runtimeDir: values.runtime } : {}),
       });
       console.log(`installed ${r.files.length} shims under ${values.remotes} (${r.written.length} written)`);
+      return 0;
+    }
+    case 'shims uninstall': {
+      const { values } = parseArgs({ args: rest, options: { remotes: { type: 'string' } }, strict: true });
+      if (!values.remotes) return usage('shims uninstall needs --remotes');
+      const r = await uninstallShims({ remotesDir: values.remotes });
+      console.log(
+        `removed ${r.removed.length} shims and probes under ${values.remotes}, restored ${r.restored.length} OpenNebula probes`,
+      );
       return 0;
     }
     case 'demo': {
