@@ -8,6 +8,7 @@
 set -euo pipefail
 packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
+packages+=(ansible-core ansible-lint) # Ansible roles: test/ansible (lint, syntax-check, local converge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

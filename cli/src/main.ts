@@ -3,25 +3,35 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
+import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
+import { uninstallShims } from '../../shims/src/uninstall.js';
+import { StorageError } from '../../common/src/errors.js';
+import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
+import { agentStatuses } from './status/agent-status.js';
 
 /** Where the coordinator listens unless the config says otherwise. */
 export const DEFAULT_SOCKET = '/run/one-storage/coordinator.sock';
+/** The coordinator's config as the Ansible roles install it. */
+export const DEFAULT_COORDINATOR_CONFIG = '/etc/one-storage/coordinator.yaml';
 const EXIT_USAGE = 2;
 
 const USAGE = `usage:
   one-storage pki init --dir DIR
   one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
-  one-storage shims install --remotes DIR [--socket PATH]
+  one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
+  one-storage shims uninstall --remotes DIR
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
-  one-storage oned-conf`;
+  one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
+  one-storage oned-conf [--apply FILE | --remove FILE] [--check]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
-  const single = command === 'demo' || command === 'journal' || command === 'oned-conf';
+  const single =
+    command === 'demo' || command === 'journal' || command === 'oned-conf' || command === 'status';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -57,15 +67,25 @@ async function main(argv: string[]): Promise<number> {
     case 'shims install': {
       const { values } = parseArgs({
         args: rest,
-        options: { remotes: { type: 'string' }, socket: { type: 'string' } },
+        options: { remotes: { type: 'string' }, socket: { type: 'string' }, runtime: { type: 'string' } },
         strict: true,
       });
       if (!values.remotes) return usage('shims install needs --remotes');
       const r = await installShims({
         remotesDir: values.remotes,
         socketPath: values.socket ?? DEFAULT_SOCKET,
+        ...(values.runtime ? { runtimeDir: values.runtime } : {}),
       });
-      console.log(`installed ${r.files.length} shims under ${values.remotes}`);
+      console.log(`installed ${r.files.length} shims under ${values.remotes} (${r.written.length} written)`);
+      return 0;
+    }
+    case 'shims uninstall': {
+      const { values } = parseArgs({ args: rest, options: { remotes: { type: 'string' } }, strict: true });
+      if (!values.remotes) return usage('shims uninstall needs --remotes');
+      const r = await uninstallShims({ remotesDir: values.remotes });
+      console.log(
+        `removed ${r.removed.length} shims and probes under ${values.remotes}, restored ${r.restored.length} OpenNebula probes`,
+      );
       return 0;
     }
     case 'demo': {
@@ -94,10 +114,49 @@ async function main(argv: string[]): Promise<number> {
       for (const line of lines) console.log(line);
       return 0;
     }
-    case 'oned-conf':
-      if (rest.length > 0) return usage('oned-conf takes no arguments');
-      process.stdout.write(ONED_CONF_SNIPPET);
+    case 'status': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string', default: DEFAULT_COORDINATOR_CONFIG },
+          agent: { type: 'string', multiple: true },
+          'timeout-ms': { type: 'string', default: '10000' },
+        },
+        strict: true,
+      });
+      const timeoutMs = Number(values['timeout-ms']);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+        return usage('status --timeout-ms must be an integer >= 100');
+      let statuses;
+      try {
+        statuses = await agentStatuses(loadCoordinatorConfig(values.config), values.agent ?? [], timeoutMs);
+      } catch (err) {
+        if (err instanceof StorageError && err.reason === 'CONFIG_INVALID') {
+          console.error(`one-storage: ${err.message}`);
+          return EXIT_USAGE;
+        }
+        throw err;
+      }
+      for (const s of statuses) console.log(s.line);
+      return statuses.every((s) => s.ok) ? 0 : 1;
+    }
+    case 'oned-conf': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { apply: { type: 'string' }, remove: { type: 'string' }, check: { type: 'boolean' } },
+        strict: true,
+      });
+      if (values.apply && values.remove) return usage('oned-conf takes --apply or --remove, not both');
+      const file = values.apply ?? values.remove;
+      if (!file) {
+        if (values.check) return usage('oned-conf --check needs --apply or --remove');
+        process.stdout.write(ONED_CONF_SNIPPET);
+        return 0;
+      }
+      const changed = await editOnedConfFile(file, values.apply ? 'apply' : 'remove', values.check ?? false);
+      console.log(`${changed ? (values.check ? 'would change' : 'changed') : 'unchanged'} ${file}`);
       return 0;
+    }
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
   }

@@ -1,7 +1,7 @@
 // Installs one executable per driver action under oned's remotes directory. Each is a few lines of
 // JavaScript that hand their kind/driver/action to the compiled runtime (run-shim.js), so the logic
 // lives in one place and an upgrade of the package needs no re-install unless paths change.
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../../common/src/files/atomic-file.js';
@@ -11,6 +11,7 @@ import {
   type ShimEntry,
 } from '../../common/src/drivers/driver-actions.js';
 import { PROBE_FILES, agentQueryScript } from './agent-query-script.js';
+import { BACKUP_SUFFIX, isOwnFile } from './installed-files.js';
 
 /** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
 export const SHIM_FILE_MODE = 0o755;
@@ -35,9 +36,11 @@ export interface InstallShimsOptions {
 /**
  * Write every shim, plus the kvm-probes.d probes that ask the local agent (`<remotes>/im/`, where
  * `onehost sync` takes them from); repeated runs leave identical files untouched. Returns the paths
- * written or kept.
+ * written or kept (`files`) and those actually written (`written`: empty on a repeat).
  */
-export async function installShims(opts: InstallShimsOptions): Promise<{ files: string[] }> {
+export async function installShims(
+  opts: InstallShimsOptions,
+): Promise<{ files: string[]; written: string[] }> {
   const nodePath = opts.nodePath ?? process.execPath;
   const runtimeDir = opts.runtimeDir ?? dirname(fileURLToPath(import.meta.url));
   const runtimePath = join(runtimeDir, RUNTIME_FILE);
@@ -48,6 +51,7 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
   });
 
   const files: string[] = [];
+  const written: string[] = [];
   for (const entry of shimEntries()) {
     const dir = join(opts.remotesDir, entry.kind, entry.driver);
     await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
@@ -56,16 +60,17 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
       entry.kind === 'tm' && HOST_SIDE_TM_ACTIONS.includes(entry.action)
         ? agentQueryScript('monitor_ds')
         : shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath });
-    await writeShim(file, source);
+    if (await writeShim(file, source)) written.push(file);
     files.push(file);
   }
   for (const probe of PROBE_FILES) {
     const file = join(opts.remotesDir, 'im', probe.path);
     await mkdir(dirname(file), { recursive: true, mode: DIRECTORY_MODE });
-    await writeShim(file, agentQueryScript(probe.kind));
+    await keepForeignProbe(file);
+    if (await writeShim(file, agentQueryScript(probe.kind))) written.push(file);
     files.push(file);
   }
-  return { files };
+  return { files, written };
 }
 
 /** The text of one installed entry. */
@@ -111,12 +116,23 @@ function validateNodePath(nodePath: string): void {
 }
 
 /**
+ * OpenNebula ships a probe of the same name (its monitor_ds.rb): the first install keeps it beside
+ * ours so that uninstallShims can put it back.
+ */
+async function keepForeignProbe(file: string): Promise<void> {
+  if ((await isOwnFile(file)) !== false) return;
+  const backup = `${file}${BACKUP_SUFFIX}`;
+  if ((await isOwnFile(backup)) === undefined) await rename(file, backup);
+}
+
+/**
  * Written atomically (common/src/files/atomic-file.ts), so oned never runs a half-written shim, and
  * executable whatever the umask. A file that already has this content and mode is left alone: a
  * re-install changes nothing, not even mtimes.
  */
-async function writeShim(file: string, content: string): Promise<void> {
+async function writeShim(file: string, content: string): Promise<boolean> {
   const current = await readFile(file, 'utf8').catch(() => undefined);
-  if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return;
+  if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return false;
   await writeFileAtomic(file, content, { mode: SHIM_FILE_MODE });
+  return true;
 }
