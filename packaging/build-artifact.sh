@@ -43,7 +43,7 @@ out_dir=$(cd "$out_dir" && pwd)
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/one-storage-artifact.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-pkg="$stage/one-storage-$version"
+pkg="$stage/$version"  # the top directory is the version: it unpacks to /opt/one-storage/<version>/
 mkdir -p "$pkg"
 
 node "$source_dir/node_modules/typescript/bin/tsc" -p "$source_dir/tsconfig.build.json" --outDir "$pkg/dist"
@@ -73,7 +73,7 @@ chmod -R u=rwX,go=rX "$pkg"
 chmod 0755 "$pkg"/dist/cli/src/main.js "$pkg"/dist/agent/src/main.js "$pkg"/dist/coordinator/src/main.js
 
 epoch=$(git -C "$source_dir" log -1 --format=%ct 2>/dev/null || echo 0)
-tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner -C "$stage" -cf - "one-storage-$version" \
+tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner -C "$stage" -cf - "$version" \
   | gzip -9n >"$stage/$name.tar.gz"
 sha=$(sha256sum "$stage/$name.tar.gz" | cut -d' ' -f1)
 
@@ -87,7 +87,7 @@ else
   node -e '
     const [file, version, sha256, name] = process.argv.slice(1);
     const m = { name, version, sha256, node: process.versions.node, nodeMajor: Number(process.versions.node.split(".")[0]),
-      nodeAbi: process.versions.modules, arch: process.arch, topDir: "one-storage-" + version };
+      nodeAbi: process.versions.modules, arch: process.arch, topDir: version };
     require("fs").writeFileSync(file, JSON.stringify(m, null, 2) + "\n");
   ' "$manifest" "$version" "$sha" "$name"
 fi

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
+import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
@@ -14,10 +15,10 @@ const EXIT_USAGE = 2;
 const USAGE = `usage:
   one-storage pki init --dir DIR
   one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
-  one-storage shims install --remotes DIR [--socket PATH]
+  one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
-  one-storage oned-conf`;
+  one-storage oned-conf [--apply FILE | --remove FILE] [--check]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
@@ -57,15 +58,16 @@ async function main(argv: string[]): Promise<number> {
     case 'shims install': {
       const { values } = parseArgs({
         args: rest,
-        options: { remotes: { type: 'string' }, socket: { type: 'string' } },
+        options: { remotes: { type: 'string' }, socket: { type: 'string' }, runtime: { type: 'string' } },
         strict: true,
       });
       if (!values.remotes) return usage('shims install needs --remotes');
       const r = await installShims({
         remotesDir: values.remotes,
         socketPath: values.socket ?? DEFAULT_SOCKET,
+        ...(values.runtime ? { runtimeDir: values.runtime } : {}),
       });
-      console.log(`installed ${r.files.length} shims under ${values.remotes}`);
+      console.log(`installed ${r.files.length} shims under ${values.remotes} (${r.written.length} written)`);
       return 0;
     }
     case 'demo': {
@@ -94,10 +96,23 @@ async function main(argv: string[]): Promise<number> {
       for (const line of lines) console.log(line);
       return 0;
     }
-    case 'oned-conf':
-      if (rest.length > 0) return usage('oned-conf takes no arguments');
-      process.stdout.write(ONED_CONF_SNIPPET);
+    case 'oned-conf': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { apply: { type: 'string' }, remove: { type: 'string' }, check: { type: 'boolean' } },
+        strict: true,
+      });
+      if (values.apply && values.remove) return usage('oned-conf takes --apply or --remove, not both');
+      const file = values.apply ?? values.remove;
+      if (!file) {
+        if (values.check) return usage('oned-conf --check needs --apply or --remove');
+        process.stdout.write(ONED_CONF_SNIPPET);
+        return 0;
+      }
+      const changed = await editOnedConfFile(file, values.apply ? 'apply' : 'remove', values.check ?? false);
+      console.log(`${changed ? (values.check ? 'would change' : 'changed') : 'unchanged'} ${file}`);
       return 0;
+    }
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
   }

@@ -35,9 +35,11 @@ export interface InstallShimsOptions {
 /**
  * Write every shim, plus the kvm-probes.d probes that ask the local agent (`<remotes>/im/`, where
  * `onehost sync` takes them from); repeated runs leave identical files untouched. Returns the paths
- * written or kept.
+ * written or kept (`files`) and those actually written (`written`: empty on a repeat).
  */
-export async function installShims(opts: InstallShimsOptions): Promise<{ files: string[] }> {
+export async function installShims(
+  opts: InstallShimsOptions,
+): Promise<{ files: string[]; written: string[] }> {
   const nodePath = opts.nodePath ?? process.execPath;
   const runtimeDir = opts.runtimeDir ?? dirname(fileURLToPath(import.meta.url));
   const runtimePath = join(runtimeDir, RUNTIME_FILE);
@@ -48,6 +50,7 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
   });
 
   const files: string[] = [];
+  const written: string[] = [];
   for (const entry of shimEntries()) {
     const dir = join(opts.remotesDir, entry.kind, entry.driver);
     await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
@@ -56,16 +59,16 @@ export async function installShims(opts: InstallShimsOptions): Promise<{ files: 
       entry.kind === 'tm' && HOST_SIDE_TM_ACTIONS.includes(entry.action)
         ? agentQueryScript('monitor_ds')
         : shimSource(entry, { nodePath, runtimePath, socketPath: opts.socketPath });
-    await writeShim(file, source);
+    if (await writeShim(file, source)) written.push(file);
     files.push(file);
   }
   for (const probe of PROBE_FILES) {
     const file = join(opts.remotesDir, 'im', probe.path);
     await mkdir(dirname(file), { recursive: true, mode: DIRECTORY_MODE });
-    await writeShim(file, agentQueryScript(probe.kind));
+    if (await writeShim(file, agentQueryScript(probe.kind))) written.push(file);
     files.push(file);
   }
-  return { files };
+  return { files, written };
 }
 
 /** The text of one installed entry. */
@@ -115,8 +118,9 @@ function validateNodePath(nodePath: string): void {
  * executable whatever the umask. A file that already has this content and mode is left alone: a
  * re-install changes nothing, not even mtimes.
  */
-async function writeShim(file: string, content: string): Promise<void> {
+async function writeShim(file: string, content: string): Promise<boolean> {
   const current = await readFile(file, 'utf8').catch(() => undefined);
-  if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return;
+  if (current === content && ((await stat(file)).mode & PERMISSION_BITS) === SHIM_FILE_MODE) return false;
   await writeFileAtomic(file, content, { mode: SHIM_FILE_MODE });
+  return true;
 }
