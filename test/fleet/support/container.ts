@@ -56,8 +56,11 @@ export class Container {
     await writeFile(join(ssh, 'authorized_keys'), files.authorizedKey, { mode: 0o600 });
   }
 
-  /** Boots the node (systemd as its PID 1) and waits until systemd reports the boot finished. */
-  async boot(): Promise<void> {
+  /**
+   * Boots the node (systemd as its PID 1) and waits until systemd reports the boot finished
+   * (running, or degraded: then returns the failed units with their journal, for the log).
+   */
+  async boot(): Promise<string[]> {
     const log = openSync(this.bootLog, 'a');
     try {
       this.child = spawn(
@@ -89,10 +92,23 @@ export class Container {
       },
       BOOT_TIMEOUT_MS,
     );
-    if (state === 'degraded') {
-      const failed = await this.exec(['systemctl', '--failed', '--no-legend', '--plain']);
-      throw new Error(`${this.spec.hostname} booted degraded; failed units:\n${failed.stdout}`);
+    return state === 'degraded' ? this.failedUnits() : [];
+  }
+
+  /** The units that failed, each with the last lines of its journal (why a boot was degraded). */
+  async failedUnits(): Promise<string[]> {
+    const failed = await this.exec(['systemctl', '--failed', '--no-legend', '--plain']);
+    const units = failed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0] ?? '')
+      .filter(Boolean);
+    const out: string[] = [];
+    for (const unit of units) {
+      const j = await this.exec(['journalctl', '--no-pager', '-o', 'cat', '-n', '8', '-u', unit]);
+      out.push(`${this.spec.hostname}: ${unit} failed:\n${j.stdout.trim()}`);
     }
+    return out;
   }
 
   /** The PID of the node's init (systemd-nspawn's child), whose namespaces nsenter joins. */

@@ -77,7 +77,8 @@ export class Fleet {
         await c.prepare(lower, { hosts, authorizedKey: ssh.publicKey });
       }
       const started = Date.now();
-      await Promise.all([...containers.values()].map((c) => c.boot()));
+      const degraded = await Promise.all([...containers.values()].map((c) => c.boot()));
+      for (const why of degraded.flat()) log(`booted degraded: ${why}`);
       // The controller reaches every node over the fleet network (also fills known_hosts).
       for (const node of FLEET_NODES) await ssh.ssh(FleetNetwork.address(node), ['true']);
       log(`fleet booted in ${Date.now() - started} ms: ${FLEET_NODES.map((n) => n.hostname).join(', ')}`);
