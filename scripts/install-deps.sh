@@ -4,7 +4,8 @@
 # genisoimage/xorriso (context ISOs, isoinfo), libvirt + QEMU system emulation (live snapshots and
 # backups of running domains; the tests run TCG domains), and
 # openssh-server (only for the transfer benchmark's tar-over-ssh baseline); the fleet test's tools are
-# on their own marked line. As root it also creates onestorage-test, the unprivileged user the tests run agents as (standing for oneadmin).
+# on their own marked line. As root it also creates onestorage-test, the unprivileged user the tests
+# run agents as (standing for oneadmin).
 set -euo pipefail
 packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
