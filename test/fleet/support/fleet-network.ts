@@ -59,6 +59,28 @@ export class FleetNetwork {
     }
   }
 
+  /**
+   * A firewall on a node: its namespace refuses (TCP reset) or again accepts new connections to
+   * `port`, as a blocked agent port on a real host would.
+   */
+  async refuseTcp(tag: string, port: number, refuse: boolean): Promise<void> {
+    const ns = this.namespaceOf(tag);
+    const rule = [
+      'INPUT',
+      '-p',
+      'tcp',
+      '--dport',
+      String(port),
+      '-j',
+      'REJECT',
+      '--reject-with',
+      'tcp-reset',
+    ];
+    await run('ip', ['netns', 'exec', ns, 'iptables', refuse ? '-I' : '-D', ...rule], {
+      what: `${refuse ? 'block' : 'unblock'} TCP port ${port} in ${ns}`,
+    });
+  }
+
   /** Removes every namespace made here (their veths and the bridge go with them). */
   async destroy(): Promise<string[]> {
     const problems: string[] = [];

@@ -27,7 +27,15 @@ export const FLEET_NODES: readonly NodeSpec[] = [
 /** The Ansible controller: a namespace of its own on the fleet network (no container). */
 const CONTROLLER = { tag: 'ctl', octet: 2 };
 
-export const FLEET_TOOLS = ['debootstrap', 'systemd-nspawn', 'ansible-playbook', 'ip', 'nsenter', 'ssh'];
+export const FLEET_TOOLS = [
+  'debootstrap',
+  'systemd-nspawn',
+  'ansible-playbook',
+  'ip',
+  'iptables',
+  'nsenter',
+  'ssh',
+];
 
 /**
  * Three booted Debian 12 nodes on a private network (FleetNetwork), reachable by ssh as root from
@@ -94,6 +102,13 @@ export class Fleet {
     const c = this.containers.get(hostname);
     if (!c) throw new Error(`no node ${hostname} in the fleet`);
     return c;
+  }
+
+  /** Blocks (or unblocks) new TCP connections to `port` on a node, in its network namespace. */
+  refuseTcp(hostname: string, port: number, refuse: boolean): Promise<void> {
+    const n = FLEET_NODES.find((x) => x.hostname === hostname);
+    if (!n) throw new Error(`no node ${hostname} in the fleet`);
+    return this.network.refuseTcp(n.tag, port, refuse);
   }
 
   address(hostname: string): string {
