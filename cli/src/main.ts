@@ -7,22 +7,31 @@ import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
+import { uninstallShims } from '../../shims/src/uninstall.js';
+import { StorageError } from '../../common/src/errors.js';
+import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
+import { agentStatuses } from './status/agent-status.js';
 
 /** Where the coordinator listens unless the config says otherwise. */
 export const DEFAULT_SOCKET = '/run/one-storage/coordinator.sock';
+/** The coordinator's config as the Ansible roles install it. */
+export const DEFAULT_COORDINATOR_CONFIG = '/etc/one-storage/coordinator.yaml';
 const EXIT_USAGE = 2;
 
 const USAGE = `usage:
   one-storage pki init --dir DIR
   one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
   one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
+  one-storage shims uninstall --remotes DIR
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
+  one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
   one-storage oned-conf [--apply FILE | --remove FILE] [--check]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
-  const single = command === 'demo' || command === 'journal' || command === 'oned-conf';
+  const single =
+    command === 'demo' || command === 'journal' || command === 'oned-conf' || command === 'status';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -70,6 +79,15 @@ async function main(argv: string[]): Promise<number> {
       console.log(`installed ${r.files.length} shims under ${values.remotes} (${r.written.length} written)`);
       return 0;
     }
+    case 'shims uninstall': {
+      const { values } = parseArgs({ args: rest, options: { remotes: { type: 'string' } }, strict: true });
+      if (!values.remotes) return usage('shims uninstall needs --remotes');
+      const r = await uninstallShims({ remotesDir: values.remotes });
+      console.log(
+        `removed ${r.removed.length} shims and probes under ${values.remotes}, restored ${r.restored.length} OpenNebula probes`,
+      );
+      return 0;
+    }
     case 'demo': {
       const { values } = parseArgs({ args: rest, options: { stay: { type: 'boolean' } }, strict: true });
       return runDemo({ stay: values.stay ?? false });
@@ -95,6 +113,32 @@ async function main(argv: string[]): Promise<number> {
       });
       for (const line of lines) console.log(line);
       return 0;
+    }
+    case 'status': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string', default: DEFAULT_COORDINATOR_CONFIG },
+          agent: { type: 'string', multiple: true },
+          'timeout-ms': { type: 'string', default: '10000' },
+        },
+        strict: true,
+      });
+      const timeoutMs = Number(values['timeout-ms']);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+        return usage('status --timeout-ms must be an integer >= 100');
+      let statuses;
+      try {
+        statuses = await agentStatuses(loadCoordinatorConfig(values.config), values.agent ?? [], timeoutMs);
+      } catch (err) {
+        if (err instanceof StorageError && err.reason === 'CONFIG_INVALID') {
+          console.error(`one-storage: ${err.message}`);
+          return EXIT_USAGE;
+        }
+        throw err;
+      }
+      for (const s of statuses) console.log(s.line);
+      return statuses.every((s) => s.ok) ? 0 : 1;
     }
     case 'oned-conf': {
       const { values } = parseArgs({

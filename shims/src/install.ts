@@ -1,7 +1,7 @@
 // Installs one executable per driver action under oned's remotes directory. Each is a few lines of
 // JavaScript that hand their kind/driver/action to the compiled runtime (run-shim.js), so the logic
 // lives in one place and an upgrade of the package needs no re-install unless paths change.
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../../common/src/files/atomic-file.js';
@@ -11,6 +11,7 @@ import {
   type ShimEntry,
 } from '../../common/src/drivers/driver-actions.js';
 import { PROBE_FILES, agentQueryScript } from './agent-query-script.js';
+import { BACKUP_SUFFIX, isOwnFile } from './installed-files.js';
 
 /** rwxr-xr-x: oned (oneadmin) executes the shims; only the installer may change them. */
 export const SHIM_FILE_MODE = 0o755;
@@ -65,6 +66,7 @@ export async function installShims(
   for (const probe of PROBE_FILES) {
     const file = join(opts.remotesDir, 'im', probe.path);
     await mkdir(dirname(file), { recursive: true, mode: DIRECTORY_MODE });
+    await keepForeignProbe(file);
     if (await writeShim(file, agentQueryScript(probe.kind))) written.push(file);
     files.push(file);
   }
@@ -111,6 +113,16 @@ function validateNodePath(nodePath: string): void {
   if (Buffer.byteLength(`#!${nodePath}`) > MAX_SHEBANG_BYTES) {
     throw new Error(`nodePath is too long for a #! line (${MAX_SHEBANG_BYTES} bytes max): "${nodePath}"`);
   }
+}
+
+/**
+ * OpenNebula ships a probe of the same name (its monitor_ds.rb): the first install keeps it beside
+ * ours so that uninstallShims can put it back.
+ */
+async function keepForeignProbe(file: string): Promise<void> {
+  if ((await isOwnFile(file)) !== false) return;
+  const backup = `${file}${BACKUP_SUFFIX}`;
+  if ((await isOwnFile(backup)) === undefined) await rename(file, backup);
 }
 
 /**
