@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NodeCgroup } from './node-cgroup.js';
 import { run, SYSTEM_PATH, waitFor, type CommandOptions, type CommandResult } from './command.js';
 
 /** A booted node answers `systemctl is-system-running` with one of these. */
@@ -31,10 +32,12 @@ export class Container {
   private mounted = false;
   readonly root: string;
   readonly bootLog: string;
+  private readonly cgroup: NodeCgroup;
 
   constructor(readonly spec: ContainerSpec) {
     this.root = join(spec.dir, 'root');
     this.bootLog = join(spec.dir, 'boot.log');
+    this.cgroup = new NodeCgroup(spec.machine);
   }
 
   /** Mounts the overlay and writes what makes this node itself: hostname, hosts, root's ssh key. */
@@ -63,20 +66,22 @@ export class Container {
   async boot(): Promise<string[]> {
     const log = openSync(this.bootLog, 'a');
     try {
-      this.child = spawn(
-        'systemd-nspawn',
-        [
-          '-D',
-          this.root,
-          '-b',
-          '--register=no',
-          '--keep-unit',
-          `--network-namespace-path=/run/netns/${this.spec.netns}`,
-          `--machine=${this.spec.machine}`,
-          `--hostname=${this.spec.hostname}`,
-          '--console=read-only',
-        ],
-        { stdio: ['ignore', log, log], env: { PATH: SYSTEM_PATH, LANG: 'C.UTF-8' } },
+      const argv = [
+        '-D',
+        this.root,
+        '-b',
+        '--register=no',
+        '--keep-unit',
+        `--network-namespace-path=/run/netns/${this.spec.netns}`,
+        `--machine=${this.spec.machine}`,
+        `--hostname=${this.spec.hostname}`,
+        '--console=read-only',
+      ];
+      this.child = this.cgroup.spawnInside(() =>
+        spawn('systemd-nspawn', argv, {
+          stdio: ['ignore', log, log],
+          env: { PATH: SYSTEM_PATH, LANG: 'C.UTF-8' },
+        }),
       );
     } finally {
       closeSync(log);
@@ -161,6 +166,7 @@ export class Container {
       await exited;
       clearTimeout(timer);
     }
+    problems.push(...this.cgroup.remove());
     if (this.mounted) {
       await run('umount', [this.root], { what: `unmount the root of ${this.spec.hostname}` }).then(
         () => (this.mounted = false),
