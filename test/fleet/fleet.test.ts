@@ -162,16 +162,16 @@ describe('fleet: site.yml on a front-end and two hypervisors (Debian 12, systemd
     async () => {
       const old = artifact.version;
       const next = await buildArtifact(CHECKOUT, join(fleet.dir, 'artifacts'), nextPatch(old));
-      const args = ['-e', `one_storage_artifact=${next.path}`, '-e', 'one_storage_upgrade_health_retries=3'];
-      // host01's firewall now refuses the agent port: its new agent runs but cannot answer the coordinator.
-      await fleet.refuseTcp('host01', AGENT_PORT, true);
+      const args = ['-e', `one_storage_artifact=${next.path}`, '-e', 'one_storage_upgrade_health_retries=1'];
+      // host01's firewall refuses the front-end on the agent port: its new agent runs, the coordinator cannot reach it.
+      await fleet.refuseTcp('host01', AGENT_PORT, 'frontend', true);
       let r: PlaybookRun;
       try {
         r = await runPlaybook(fleet, CHECKOUT, 'upgrade.yml', inventory, args);
       } finally {
-        await fleet.refuseTcp('host01', AGENT_PORT, false);
+        await fleet.refuseTcp('host01', AGENT_PORT, 'frontend', false);
       }
-      log(`upgrade.yml with host01 unreachable on its agent port: exit ${r.code} in ${r.ms} ms`);
+      log(`upgrade.yml with host01's agent port blocked for the front-end: exit ${r.code} in ${r.ms} ms`);
       expect(r.code, 'the rollout fails').not.toBe(0);
       expect(r.recap['host01']?.failed, 'host01 failed its health check').toBeGreaterThan(0);
       expect(upgradeOrder(r.stdout), 'no batch after host01').toEqual(['frontend', 'host01']);

@@ -60,13 +60,15 @@ export class FleetNetwork {
   }
 
   /**
-   * A firewall on a node: its namespace refuses (TCP reset) or again accepts new connections to
-   * `port`, as a blocked agent port on a real host would.
+   * A firewall on a node: its namespace refuses (TCP reset) or again accepts connections to `port`
+   * from the address `from`, as a host's firewall blocking the front-end would.
    */
-  async refuseTcp(tag: string, port: number, refuse: boolean): Promise<void> {
+  async refuseTcp(tag: string, port: number, from: string, refuse: boolean): Promise<void> {
     const ns = this.namespaceOf(tag);
     const rule = [
       'INPUT',
+      '-s',
+      from,
       '-p',
       'tcp',
       '--dport',

@@ -104,11 +104,11 @@ export class Fleet {
     return c;
   }
 
-  /** Blocks (or unblocks) new TCP connections to `port` on a node, in its network namespace. */
-  refuseTcp(hostname: string, port: number, refuse: boolean): Promise<void> {
+  /** Blocks (or unblocks) TCP connections from node `from` to `port` on node `hostname`. */
+  refuseTcp(hostname: string, port: number, from: string, refuse: boolean): Promise<void> {
     const n = FLEET_NODES.find((x) => x.hostname === hostname);
     if (!n) throw new Error(`no node ${hostname} in the fleet`);
-    return this.network.refuseTcp(n.tag, port, refuse);
+    return this.network.refuseTcp(n.tag, port, this.address(from), refuse);
   }
 
   address(hostname: string): string {
