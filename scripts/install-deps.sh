@@ -9,7 +9,7 @@
 set -euo pipefail
 packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
-# Fleet test (test/fleet, issue 13): Ansible, and Debian 12 nodes built with debootstrap, booted with systemd-nspawn, networked with ip/iptables.
+# Fleet test (test/fleet): Ansible, and Debian 12 nodes built with debootstrap, booted with systemd-nspawn, networked with ip/iptables.
 packages+=(ansible-core ansible-lint debootstrap systemd-container iproute2 iptables)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,4 +1,4 @@
-// The real multi-host test of issue 13: three Debian 12 nodes booted with systemd (systemd-nspawn)
+// The real multi-host test of the Ansible rollout: three Debian 12 nodes booted with systemd (systemd-nspawn)
 // on a private network in namespaces, converged by deploy/ansible/site.yml run from a controller
 // namespace, then the guide's VM lifecycle through the installed shims, then a rolling upgrade.
 // Runs as root (CI does); a missing tool fails the test, naming the script that installs it.

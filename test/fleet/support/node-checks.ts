@@ -2,7 +2,7 @@ import { readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Container } from './container.js';
 
-/** The installed layout (docs/install.md): versions under /opt/one-storage, `current` the live one. */
+/** The installed layout: versions under /opt/one-storage, `current` the live one. */
 export const CURRENT_LINK = '/opt/one-storage/current';
 export const COORDINATOR_CONFIG = '/etc/one-storage/coordinator.yaml';
 
