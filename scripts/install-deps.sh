@@ -3,12 +3,15 @@
 # (qemu-utils), openssl (PKI), util-linux (fallocate, mkswap, blkid), e2fsprogs (mkfs for DISK/FS),
 # genisoimage/xorriso (context ISOs, isoinfo), libvirt + QEMU system emulation (live snapshots and
 # backups of running domains; the tests run TCG domains), and
-# openssh-server (only for the transfer benchmark's tar-over-ssh baseline). As root it also creates
-# onestorage-test, the unprivileged user the tests run agents as (standing for oneadmin).
+# openssh-server (only for the transfer benchmark's tar-over-ssh baseline); the fleet test's tools are
+# on their own marked line. As root it also creates onestorage-test, the unprivileged user the tests
+# run agents as (standing for oneadmin).
 set -euo pipefail
 packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso openssh-server openssh-client
   libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)
-packages+=(ansible-core ansible-lint) # Ansible roles: test/ansible (lint, syntax-check, local converge)
+# Ansible roles (test/ansible: lint, syntax-check, local converge) and the fleet test (test/fleet): Debian 12
+# nodes built with debootstrap, booted with systemd-nspawn, networked with ip/iptables.
+packages+=(ansible-core ansible-lint debootstrap systemd-container iproute2 iptables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
