@@ -185,3 +185,36 @@ describe('one-storage oned-conf', () => {
     expect(readFileSync(new URL('../docs/oned-conf.md', import.meta.url), 'utf8')).toContain(r.stdout);
   });
 });
+
+describe('one-storage vmm-execrc', () => {
+  it('adds our VMM-TM pairs to LIVE_DISK_SNAPSHOTS keeping the mode, says unchanged on a re-run, and --remove undoes it', async () => {
+    const file = join(dir, 'vmm_execrc');
+    const stock = 'LIVE_DISK_SNAPSHOTS="kvm-qcow2 kvm-ssh"\nVNMAD_LOCAL_ACTIONS="elastic-post"\n';
+    await writeFile(file, stock, { mode: 0o640 });
+    const check = cli(['vmm-execrc', '--apply', file, '--check']);
+    expect(check.stdout.trim()).toBe(`would change ${file}`);
+    expect(readFileSync(file, 'utf8')).toBe(stock);
+    const apply = cli(['vmm-execrc', '--apply', file]);
+    expect(apply.status, apply.stderr).toBe(0);
+    expect(apply.stdout.trim()).toBe(`changed ${file}`);
+    expect(readFileSync(file, 'utf8')).toMatch(
+      /^LIVE_DISK_SNAPSHOTS="kvm-qcow2 kvm-ssh kvm-grpc kvm-grpc_qcow2 qemu-grpc/,
+    );
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+    expect(cli(['vmm-execrc', '--apply', file]).stdout.trim()).toBe(`unchanged ${file}`);
+    const remove = cli(['vmm-execrc', '--remove', file]);
+    expect(remove.stdout.trim()).toBe(`changed ${file}`);
+    expect(readFileSync(file, 'utf8')).toBe(stock);
+  });
+
+  it('a file it cannot edit safely gets one line naming it, and is left as it was', async () => {
+    const file = join(dir, 'vmm_execrc.dynamic');
+    const text = 'LIVE_DISK_SNAPSHOTS="$(cat /etc/pairs)"\n';
+    await writeFile(file, text);
+    const r = cli(['vmm-execrc', '--apply', file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`${file}: line 1`);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  });
+});

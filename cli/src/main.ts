@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
-import { editOnedConfFile } from './oned-conf/edit-oned-conf-file.js';
+import { editConfigFile } from './oned-conf/edit-oned-conf-file.js';
+import { editOnedConf } from './oned-conf/edit-oned-conf.js';
+import { editVmmExecrc, ourLiveSnapshotPairs } from './vmm-execrc/edit-vmm-execrc.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
@@ -26,12 +28,17 @@ const USAGE = `usage:
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
   one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
-  one-storage oned-conf [--apply FILE | --remove FILE] [--check]`;
+  one-storage oned-conf [--apply FILE | --remove FILE] [--check]
+  one-storage vmm-execrc [--apply FILE | --remove FILE] [--check]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
   const single =
-    command === 'demo' || command === 'journal' || command === 'oned-conf' || command === 'status';
+    command === 'demo' ||
+    command === 'journal' ||
+    command === 'oned-conf' ||
+    command === 'vmm-execrc' ||
+    command === 'status';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -140,26 +147,49 @@ async function main(argv: string[]): Promise<number> {
       for (const s of statuses) console.log(s.line);
       return statuses.every((s) => s.ok) ? 0 : 1;
     }
-    case 'oned-conf': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { apply: { type: 'string' }, remove: { type: 'string' }, check: { type: 'boolean' } },
-        strict: true,
-      });
-      if (values.apply && values.remove) return usage('oned-conf takes --apply or --remove, not both');
-      const file = values.apply ?? values.remove;
-      if (!file) {
-        if (values.check) return usage('oned-conf --check needs --apply or --remove');
-        process.stdout.write(ONED_CONF_SNIPPET);
-        return 0;
-      }
-      const changed = await editOnedConfFile(file, values.apply ? 'apply' : 'remove', values.check ?? false);
-      console.log(`${changed ? (values.check ? 'would change' : 'changed') : 'unchanged'} ${file}`);
-      return 0;
-    }
+    case 'oned-conf':
+      return editCommand('oned-conf', rest, ONED_CONF_SNIPPET, (text, edit, file) =>
+        editOnedConf(text, edit, file),
+      );
+    case 'vmm-execrc':
+      return editCommand(
+        'vmm-execrc',
+        rest,
+        `LIVE_DISK_SNAPSHOTS: add ${ourLiveSnapshotPairs().join(' ')}\n`,
+        (text, edit, file) => editVmmExecrc(text, edit, file),
+      );
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');
   }
+}
+
+/**
+ * `one-storage oned-conf|vmm-execrc [--apply FILE | --remove FILE] [--check]`: without a file,
+ * prints what would be added; with one, edits it (or with --check says whether it would) and prints
+ * `changed|would change|unchanged FILE`, the word the Ansible role keys its `changed_when` on.
+ */
+async function editCommand(
+  name: string,
+  rest: string[],
+  snippet: string,
+  edit: (text: string, edit: 'apply' | 'remove', file: string) => string,
+): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: { apply: { type: 'string' }, remove: { type: 'string' }, check: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.apply && values.remove) return usage(`${name} takes --apply or --remove, not both`);
+  const file = values.apply ?? values.remove;
+  if (!file) {
+    if (values.check) return usage(`${name} --check needs --apply or --remove`);
+    process.stdout.write(snippet);
+    return 0;
+  }
+  const kind = values.apply ? 'apply' : 'remove';
+  const changed = await editConfigFile(file, (text) => edit(text, kind, file), values.check ?? false);
+  console.log(`${changed ? (values.check ? 'would change' : 'changed') : 'unchanged'} ${file}`);
+  return 0;
 }
 
 function usage(problem: string): number {

@@ -1,8 +1,8 @@
 // The roles' own tasks, run for real with `ansible-playbook -c local` on this machine (no systemd:
 // the unit tasks are skipped by their guard), every path pointed into a temporary directory and
 // the service user being root: site.yml converges, a second run changes nothing, oned.conf (a copy
-// of a stock-style one) gets our drivers, and uninstall.yml gives that file back byte for byte,
-// with the datastore directory and its files untouched.
+// of a stock-style one) gets our drivers and vmm_execrc our live-snapshot pairs, and uninstall.yml
+// gives both files back byte for byte, with the datastore directory and its files untouched.
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -20,6 +20,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recap, runTool } from './ansible-tools.js';
 
 const STOCK = readFileSync('test/ansible/fixtures/stock-oned.conf', 'utf8');
+// OpenNebula's stock vmm_execrc (src/vmm_mad/exec/vmm_execrc), in substance.
+const STOCK_VMM_EXECRC =
+  '# VMM-TM pairs that support live disk snapshots\n' +
+  'LIVE_DISK_SNAPSHOTS="kvm-qcow2 kvm-shared kvm-ceph kvm-ssh qemu-qcow2 qemu-shared qemu-ceph qemu-ssh"\n\n' +
+  'VNMAD_LOCAL_ACTIONS="elastic-post elastic-clean"\n';
 const dir = mkdtempSync(join(tmpdir(), 'ansible-local-'));
 const inventory = join(dir, 'inventory.yml');
 const play = (playbook: string) =>
@@ -44,6 +49,7 @@ beforeAll(() => {
   if (built.status !== 0) throw new Error(`build-artifact.sh failed: ${built.stderr}`);
   ({ artifact, version } = JSON.parse(built.stdout) as { artifact: string; version: string });
   writeFileSync(join(dir, 'oned.conf'), STOCK);
+  writeFileSync(join(dir, 'vmm_execrc'), STOCK_VMM_EXECRC);
   mkdirSync(join(dir, 'ds', '0'), { recursive: true });
   writeFileSync(join(dir, 'ds', '0', 'disk.0'), 'vm data');
   const p = (sub: string): string => join(dir, sub);
@@ -67,6 +73,7 @@ beforeAll(() => {
           one_storage_bin_dir: p('bin'),
           one_storage_remotes_dir: p('remotes'),
           one_storage_oned_conf: p('oned.conf'),
+          one_storage_vmm_execrc: p('vmm_execrc'),
           one_storage_roots: [{ location: '/var/lib/one/datastores', path: p('ds') }],
           one_storage_addresses: ['127.0.0.1'],
         },
@@ -104,6 +111,9 @@ describe('site.yml, then uninstall.yml, run locally', () => {
       /-d dummy,lvm,shared,fs_lvm,fs_lvm_ssh,qcow2,ssh,ceph,dev,vcenter,iscsi_libvirt,grpc,grpc_qcow2"/,
     );
     expect(conf).toContain('# BEGIN one-storage drivers');
+    expect(readFileSync(join(dir, 'vmm_execrc'), 'utf8')).toMatch(
+      /^LIVE_DISK_SNAPSHOTS="kvm-qcow2 [^"]* qemu-ssh kvm-grpc kvm-grpc_qcow2 qemu-grpc qemu-grpc_qcow2"$/m,
+    );
     expect(r.stdout).toContain("oned's unit (opennebula.service) is not installed on fe");
   }, 600_000);
 
@@ -113,10 +123,11 @@ describe('site.yml, then uninstall.yml, run locally', () => {
     expect(recap(r.stdout, 'fe')).toMatchObject({ changed: 0, failed: 0 });
   }, 600_000);
 
-  it('uninstall gives oned.conf back byte for byte and leaves the datastore files', () => {
+  it('uninstall gives oned.conf and vmm_execrc back byte for byte and leaves the datastore files', () => {
     const r = play('uninstall.yml');
     expect(r.status, r.stdout.slice(-4000)).toBe(0);
     expect(readFileSync(join(dir, 'oned.conf'), 'utf8')).toBe(STOCK);
+    expect(readFileSync(join(dir, 'vmm_execrc'), 'utf8')).toBe(STOCK_VMM_EXECRC);
     expect(existsSync(join(dir, 'remotes', 'tm', 'grpc'))).toBe(false);
     expect(existsSync(join(dir, 'opt'))).toBe(false);
     expect(existsSync(join(dir, 'etc'))).toBe(false);
