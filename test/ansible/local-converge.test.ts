@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -15,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recap, runTool } from './ansible-tools.js';
 
@@ -27,27 +28,26 @@ const STOCK_VMM_EXECRC =
   'VNMAD_LOCAL_ACTIONS="elastic-post elastic-clean"\n';
 const dir = mkdtempSync(join(tmpdir(), 'ansible-local-'));
 const inventory = join(dir, 'inventory.yml');
-const play = (playbook: string) =>
-  runTool('ansible-playbook', ['-i', inventory, resolve('deploy/ansible', playbook)], 600_000);
+const play = (playbook: string, extraVars: Record<string, unknown> = {}) =>
+  runTool(
+    'ansible-playbook',
+    ['-i', inventory, '-e', JSON.stringify(extraVars), resolve('deploy/ansible', playbook)],
+    600_000,
+  );
+const buildArtifact = (v: string): { artifact: string; version: string } => {
+  const built = spawnSync(
+    'bash',
+    ['packaging/build-artifact.sh', '--source', '.', '--out', join(dir, 'artifacts'), '--version', v],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  if (built.status !== 0) throw new Error(`build-artifact.sh failed: ${built.stderr}`);
+  return JSON.parse(built.stdout) as { artifact: string; version: string };
+};
 let artifact: string;
 let version: string;
 
 beforeAll(() => {
-  const built = spawnSync(
-    'bash',
-    [
-      'packaging/build-artifact.sh',
-      '--source',
-      '.',
-      '--out',
-      join(dir, 'artifacts'),
-      '--version',
-      '9.9.8-local',
-    ],
-    { encoding: 'utf8', timeout: 300_000 },
-  );
-  if (built.status !== 0) throw new Error(`build-artifact.sh failed: ${built.stderr}`);
-  ({ artifact, version } = JSON.parse(built.stdout) as { artifact: string; version: string });
+  ({ artifact, version } = buildArtifact('9.9.8-local'));
   writeFileSync(join(dir, 'oned.conf'), STOCK);
   writeFileSync(join(dir, 'vmm_execrc'), STOCK_VMM_EXECRC);
   mkdirSync(join(dir, 'ds', '0'), { recursive: true });
@@ -122,6 +122,20 @@ describe('site.yml, then uninstall.yml, run locally', () => {
     expect(r.status, r.stdout.slice(-4000)).toBe(0);
     expect(recap(r.stdout, 'fe')).toMatchObject({ changed: 0, failed: 0 });
   }, 600_000);
+
+  it('a newer artifact becomes current and keeps the old version; keep_versions 0 prunes it and its tarball', () => {
+    const next = buildArtifact('9.9.9-local');
+    const up = play('site.yml', { one_storage_artifact: next.artifact });
+    expect(up.status, up.stdout.slice(-4000)).toBe(0);
+    expect(readlinkSync(join(dir, 'opt', 'current'))).toBe(join(dir, 'opt', next.version));
+    expect(existsSync(join(dir, 'opt', version, '.artifact-sha256'))).toBe(true);
+    const pruned = play('site.yml', { one_storage_artifact: next.artifact, one_storage_keep_versions: 0 });
+    expect(pruned.status, pruned.stdout.slice(-4000)).toBe(0);
+    expect(recap(pruned.stdout, 'fe')).toMatchObject({ changed: 1, failed: 0 });
+    expect(existsSync(join(dir, 'opt', version))).toBe(false);
+    expect(readdirSync(join(dir, 'opt', '.artifacts'))).toEqual([basename(next.artifact)]);
+    expect(readlinkSync(join(dir, 'opt', 'current'))).toBe(join(dir, 'opt', next.version));
+  }, 900_000);
 
   it('uninstall gives oned.conf and vmm_execrc back byte for byte and leaves the datastore files', () => {
     const r = play('uninstall.yml');
