@@ -123,6 +123,27 @@ describe('site.yml, then uninstall.yml, run locally', () => {
     expect(recap(r.stdout, 'fe')).toMatchObject({ changed: 0, failed: 0 });
   }, 600_000);
 
+  it('one_storage_pki_trusted_cas makes every node trust a second CA; without it, the CA alone again', () => {
+    const hostCa = join(dir, 'etc', 'pki', 'ca.crt');
+    const ownCa = readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8');
+    expect(readFileSync(hostCa, 'utf8')).toBe(ownCa);
+    const next = spawnSync(
+      process.execPath,
+      ['dist/cli/src/main.js', 'pki', 'init', '--dir', join(dir, 'pki.new')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(next.status, next.stderr).toBe(0);
+    const newCa = readFileSync(join(dir, 'pki.new', 'ca.crt'), 'utf8');
+    const both = play('site.yml', { one_storage_pki_trusted_cas: [join(dir, 'pki.new', 'ca.crt')] });
+    expect(both.status, both.stdout.slice(-4000)).toBe(0);
+    expect(readFileSync(hostCa, 'utf8')).toBe(ownCa + newCa);
+    const alone = play('site.yml');
+    expect(alone.status, alone.stdout.slice(-4000)).toBe(0);
+    expect(readFileSync(hostCa, 'utf8')).toBe(ownCa);
+  }, 900_000);
+
   it('a newer artifact becomes current and keeps the old version; keep_versions 0 prunes it and its tarball', () => {
     const next = buildArtifact('9.9.9-local');
     const up = play('site.yml', { one_storage_artifact: next.artifact });
