@@ -2,7 +2,7 @@
 // on a private network in namespaces, converged by deploy/ansible/site.yml run from a controller
 // namespace, then the guide's VM lifecycle through the installed shims, then a rolling upgrade.
 // Runs as root (CI does); a missing tool fails the test, naming the script that installs it.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetInventory, runPlaybook, type PlaybookRun } from './support/ansible-run.js';
@@ -10,7 +10,13 @@ import { buildArtifact, type Artifact } from './support/artifact.js';
 import { Fleet, FLEET_NODES } from './support/fleet.js';
 import { FAKE_ONED_PORT, startFrontendServices } from './support/frontend-services.js';
 import { runFleetLifecycle } from './support/fleet-lifecycle.js';
-import { installOpenNebulaStandIn, ONED_CONF } from './support/opennebula-standin.js';
+import {
+  installOpenNebulaStandIn,
+  ONEADMIN_ID,
+  ONED_CONF,
+  STOCK_VMM_EXECRC,
+  VMM_EXECRC,
+} from './support/opennebula-standin.js';
 import { agentProcess, installedVersion, statusLines } from './support/node-checks.js';
 
 const CHECKOUT = resolve('.');
@@ -101,11 +107,21 @@ describe('fleet: site.yml on a front-end and two hypervisors (Debian 12, systemd
     expect(coordinator.state).toBe('active (running)');
   });
 
-  it('oned.conf on the front-end declares the drivers', async () => {
+  it('oned.conf on the front-end declares the drivers; vmm_execrc allows their live snapshots', async () => {
     const conf = await readFile(fleet.node('frontend').path(ONED_CONF), 'utf8');
     expect(conf).toMatch(/TM_MAD\s*=\s*\[[^\]]*-d [^\]"]*\bgrpc\b/);
     expect(conf).toMatch(/TM_MAD_CONF\s*=\s*\[[^\]]*NAME\s*=\s*"grpc"/);
     expect(conf).toMatch(/DS_MAD_CONF\s*=\s*\[[^\]]*NAME\s*=\s*"grpc"/);
+    const vmmExecrc = fleet.node('frontend').path(VMM_EXECRC);
+    expect(await readFile(vmmExecrc, 'utf8')).toBe(
+      STOCK_VMM_EXECRC.replace('qemu-ssh"', 'qemu-ssh kvm-grpc kvm-grpc_qcow2 qemu-grpc qemu-grpc_qcow2"'),
+    );
+    const st = await stat(vmmExecrc);
+    expect({ mode: st.mode & 0o777, uid: st.uid, gid: st.gid }).toEqual({
+      mode: 0o640,
+      uid: 0,
+      gid: ONEADMIN_ID,
+    });
   });
 
   it('one-storage status on the front-end answers for every agent over mutual TLS', async () => {

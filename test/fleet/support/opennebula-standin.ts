@@ -6,6 +6,7 @@ import type { Container } from './container.js';
 export const ONEADMIN_ID = 9869;
 export const ONED_CONF = '/etc/one/oned.conf';
 export const ONE_AUTH = '/var/lib/one/.one/one_auth';
+export const VMM_EXECRC = '/etc/one/vmm_exec/vmm_execrc';
 /** The session the fake oned accepts; written into one_auth as oned's install would. */
 export const FLEET_ONED_SESSION = 'oneadmin:fleet-password';
 
@@ -25,10 +26,17 @@ DATASTORE_MAD = [
 ]
 `;
 
+/** The KVM driver's stock vmm_execrc (OpenNebula's src/vmm_mad/exec/vmm_execrc), in substance. */
+export const STOCK_VMM_EXECRC = `# Space separated list of VMM-TM pairs that support live disk snapshots.
+LIVE_DISK_SNAPSHOTS="kvm-qcow2 kvm-shared kvm-ceph kvm-ssh qemu-qcow2 qemu-shared qemu-ceph qemu-ssh"
+
+VNMAD_LOCAL_ACTIONS="elastic-post elastic-clean"
+`;
+
 /**
  * What OpenNebula's own packages leave on a node before one-storage is installed: the oneadmin user
  * (home /var/lib/one) on every node; on the front-end also oneadmin's one_auth and an oned.conf
- * with the stock driver blocks (oned itself is not installed: the fake oned stands in for it).
+ * with the stock driver blocks and the KVM driver's vmm_execrc, root:oneadmin 0640 (oned itself is not installed: the fake oned stands in for it).
  */
 export async function installOpenNebulaStandIn(node: Container, frontend: boolean): Promise<void> {
   const id = String(ONEADMIN_ID);
@@ -55,4 +63,7 @@ export async function installOpenNebulaStandIn(node: Container, frontend: boolea
   await chown(auth, ONEADMIN_ID, ONEADMIN_ID);
   await mkdir(node.path(dirname(ONED_CONF)), { recursive: true });
   await writeFile(node.path(ONED_CONF), STOCK_ONED_CONF);
+  await mkdir(node.path(dirname(VMM_EXECRC)), { recursive: true });
+  await writeFile(node.path(VMM_EXECRC), STOCK_VMM_EXECRC, { mode: 0o640 });
+  await chown(node.path(VMM_EXECRC), 0, ONEADMIN_ID);
 }
