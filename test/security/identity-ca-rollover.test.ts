@@ -125,9 +125,9 @@ describe('without the bundle', () => {
     const b = await service('host-b', newB, 'strict-b');
     await writeFile(join(a.root, '0', 'kept'), 'stays');
     // The same pair of certificates passes with the bundle (above): here host-a's TLS refuses host-b's.
-    await expect(transfer(a.svc, 'host-a', '0/kept', b.svc, '0/kept')).rejects.toMatchObject({
-      reason: 'TRANSFER_FAILED',
-    });
+    const refused = transfer(a.svc, 'host-a', '0/kept', b.svc, '0/kept');
+    await expect(refused).rejects.toMatchObject({ reason: 'TRANSFER_FAILED' });
+    await expect(refused).rejects.toThrow(/did not accept this agent's certificate/);
     expect(await readFile(join(a.root, '0', 'kept'), 'utf8')).toBe('stays');
   });
 });

@@ -99,14 +99,19 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         fail(new StorageError('AGENT_UNAVAILABLE', `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)),
       );
       socket.on('error', fail);
+      let answered = false;
       socket.on('close', () => {
-        if (!ended)
-          fail(
-            new StorageError(
-              'TRANSFER_FAILED',
-              'connection closed by the sender before the transfer completed',
-            ),
-          );
+        if (ended) return;
+        // A TLS server that rejects our certificate closes right after the handshake, without an
+        // alert Node would report: say so rather than leave "closed" unexplained.
+        fail(
+          new StorageError(
+            'TRANSFER_FAILED',
+            answered || o.plaintext
+              ? 'connection closed by the sender before the transfer completed'
+              : "the sender closed the connection before answering: it did not accept this agent's certificate (signed by a CA it does not trust?) or is shutting down",
+          ),
+        );
       });
 
       const clientNonce = randomBytes(16);
@@ -198,6 +203,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         },
       });
       socket.on('data', (chunk: Buffer) => {
+        answered = true;
         if (settled) return;
         try {
           reader.push(chunk);
