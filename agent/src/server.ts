@@ -148,7 +148,13 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
 
 function shutdown(server: grpc.Server): Promise<void> {
   return new Promise((resolve) => {
-    const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+    // After the grace, calls still running are cut off; and the stop does not wait for a client
+    // that no longer answers (a front-end behind a firewall keeps its HTTP/2 session half open, and
+    // tryShutdown's callback would wait for it until systemd kills the agent after 90 s).
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_GRACE_MS);
     server.tryShutdown(() => {
       clearTimeout(force);
       resolve();

@@ -58,13 +58,22 @@ export function loadDaemonConfig<T>(
   }
 }
 
+/** How long a daemon may take to stop after SIGTERM before it exits anyway (below systemd's 90 s). */
+export const STOP_DEADLINE_MS = 20_000;
+
 /**
- * SIGINT and SIGTERM close the daemon, then exit 0 (1 when closing fails). Each is handled once: a
- * second signal gets the default action, so an impatient operator can still kill a stuck shutdown.
+ * SIGINT and SIGTERM close the daemon, then exit 0 (1 when closing fails or outlasts
+ * STOP_DEADLINE_MS). Each is handled once: a second signal gets the default action, so an impatient
+ * operator can still kill a stuck shutdown.
  */
 export function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping');
+    // A stop that hangs (a peer that never answers) must not outlive the service manager's patience.
+    setTimeout(() => {
+      logger.error({ signal, afterMs: STOP_DEADLINE_MS }, 'did not stop in time; exiting');
+      process.exit(EXIT_FAILURE);
+    }, STOP_DEADLINE_MS).unref();
     close().then(
       () => process.exit(0),
       (err: unknown) => {

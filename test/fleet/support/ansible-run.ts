@@ -92,9 +92,5 @@ export async function runPlaybook(
   } catch {
     // no recap: the caller sees the exit code and the output
   }
-  if (process.env['FLEET_DUMP']) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(`/tmp/fleet-${playbook}-${started}.log`, result.stdout + '\n' + result.stderr);
-  }
   return { ...result, recap, ms: Date.now() - started };
 }
