@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage } from '../cli/src/demo/demo-images.js';
-import { writeDatastoreXml, writeImageXml, writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
+import { writeDatastoreXml, writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { formatBackupUrl } from '../common/src/backups/backup-url.js';
 import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
-import { type Backup, backupImage, writeRepository } from './support/backup-repository.js';
+import { type Backup, startRestoreStack, storeBackupImage } from './support/backup-repository.js';
 import { actionData } from './support/ds-action-data.js';
 import { dsAction, expectFailure, expectSuccess } from './support/ds-image-stack.js';
 import { sha256File } from './support/files.js';
@@ -59,20 +59,9 @@ beforeAll(async () => {
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${FS_MB}m`, 'tmpfs', smallFs]);
   const dir = join(smallFs, 'datastores');
   await mkdir(dir);
-  stack = await Stack.start({
-    hosts: ['frontend', 'host01', 'backup01'],
-    hostDirs: { frontend: dir, host01: dir },
-  });
-  await writeDatastoreXml(stack.fixturesDir, {
-    id: BACKUP_DS,
-    type: 3,
-    dsMad: 'grpc_backup',
-    tmMad: '-',
-    template: { GRPC_BACKUP_HOST: 'backup01' },
-  });
+  stack = await startRestoreStack(dir, BACKUP_DS);
   await writeDatastoreXml(stack.fixturesDir, { id: IMAGE_DS, dsMad: 'grpc', tmMad: 'grpc' });
-  await writeRepository(stack.localPath('backup01', `${LOC}/${BACKUP_DS}/${VM}`), VM, SIZE_MB, chain);
-  await writeImageXml(stack.fixturesDir, backupImage({ id: 60, vmId: VM, dsId: BACKUP_DS, chain }));
+  await storeBackupImage(stack, { id: 60, vmId: VM, dsId: BACKUP_DS, sizeMb: SIZE_MB, chain });
   await writeVmXml(stack.fixturesDir, {
     id: VM,
     state: 8,

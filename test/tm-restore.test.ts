@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
 import {
   vmXml,
-  writeDatastoreXml,
   writeImageXml,
   writeVmXml,
   type DiskFixture,
@@ -19,7 +18,13 @@ import { runAction, type ActionRun } from '../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { runTool } from '../common/src/tools/run-tool.js';
 import { expectOk, expectOneLineFailure, holdsPattern } from './support/assertions.js';
-import { type Backup, backupImage, storeBackup, writeRepository } from './support/backup-repository.js';
+import {
+  type Backup,
+  backupImage,
+  startRestoreStack,
+  storeBackup,
+  storeBackupImage,
+} from './support/backup-repository.js';
 import { imageInfo, imagesIdentical, layout, sha256File } from './support/files.js';
 
 const LOC = ONED_DATASTORE_LOCATION;
@@ -46,25 +51,14 @@ function noLeftovers(dir: string): void {
 }
 
 async function image(id: number, vmId: number, chain: readonly Backup[]): Promise<void> {
-  await writeRepository(local('backup01', `${LOC}/${BACKUP_DS}/${vmId}`), vmId, SIZE_MB, chain);
-  await writeImageXml(stack.fixturesDir, backupImage({ id, vmId, dsId: BACKUP_DS, chain }));
+  await storeBackupImage(stack, { id, vmId, dsId: BACKUP_DS, sizeMb: SIZE_MB, chain });
 }
 
 beforeAll(async () => {
   shared = await mkdtemp(join(tmpdir(), 'one-storage-restore-'));
   const dir = join(shared, 'datastores');
   await mkdir(dir);
-  stack = await Stack.start({
-    hosts: ['frontend', 'host01', 'backup01'],
-    hostDirs: { frontend: dir, host01: dir },
-  });
-  await writeDatastoreXml(stack.fixturesDir, {
-    id: BACKUP_DS,
-    type: 3,
-    dsMad: 'grpc_backup',
-    tmMad: '-',
-    template: { GRPC_BACKUP_HOST: 'backup01' },
-  });
+  stack = await startRestoreStack(dir, BACKUP_DS);
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run-demo.js';
 import { DEFAULT_JOURNAL, showJournal } from './journal/show-journal.js';
 import { ONED_CONF_SNIPPET } from './oned-conf/oned-conf.js';
-import { editConfigFile } from './oned-conf/edit-oned-conf-file.js';
+import { editConfigFile } from './edit-config-file.js';
 import { editOnedConf } from './oned-conf/edit-oned-conf.js';
 import { editVmmExecrc, ourLiveSnapshotPairs } from './vmm-execrc/edit-vmm-execrc.js';
 import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
@@ -148,15 +148,13 @@ async function main(argv: string[]): Promise<number> {
       return statuses.every((s) => s.ok) ? 0 : 1;
     }
     case 'oned-conf':
-      return editCommand('oned-conf', rest, ONED_CONF_SNIPPET, (text, edit, file) =>
-        editOnedConf(text, edit, file),
-      );
+      return editCommand('oned-conf', rest, ONED_CONF_SNIPPET, editOnedConf);
     case 'vmm-execrc':
       return editCommand(
         'vmm-execrc',
         rest,
         `LIVE_DISK_SNAPSHOTS: add ${ourLiveSnapshotPairs().join(' ')}\n`,
-        (text, edit, file) => editVmmExecrc(text, edit, file),
+        editVmmExecrc,
       );
     default:
       return usage(command ? `unknown command "${argv.slice(0, 2).join(' ')}"` : 'no command given');

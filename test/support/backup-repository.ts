@@ -5,7 +5,12 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePattern } from '../../cli/src/demo/demo-images.js';
-import type { ImageFixture } from '../../cli/src/demo/fake-oned/fixtures.js';
+import {
+  type ImageFixture,
+  writeDatastoreXml,
+  writeImageXml,
+} from '../../cli/src/demo/fake-oned/fixtures.js';
+import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { writeSums } from './backup-repo-chain.js';
 
@@ -96,4 +101,33 @@ export function backupImage(p: {
       size: 10,
     })),
   };
+}
+
+/**
+ * The stack the TM restore tests run on: frontend, host01 (sharing `datastores`, so the front-end
+ * sees the hosts' files) and backup01, which serves backup datastore `backupDs` (grpc_backup).
+ */
+export async function startRestoreStack(datastores: string, backupDs: number): Promise<Stack> {
+  const stack = await Stack.start({
+    hosts: ['frontend', 'host01', 'backup01'],
+    hostDirs: { frontend: datastores, host01: datastores },
+  });
+  await writeDatastoreXml(stack.fixturesDir, {
+    id: backupDs,
+    type: 3,
+    dsMad: 'grpc_backup',
+    tmMad: '-',
+    template: { GRPC_BACKUP_HOST: 'backup01' },
+  });
+  return stack;
+}
+
+/** `chain` written into backup01's repository for `vmId` and the BACKUP image oned keeps for it. */
+export async function storeBackupImage(
+  stack: Stack,
+  p: { id: number; vmId: number; dsId: number; sizeMb: number; chain: readonly Backup[] },
+): Promise<void> {
+  const dir = stack.localPath('backup01', `${ONED_DATASTORE_LOCATION}/${p.dsId}/${p.vmId}`);
+  await writeRepository(dir, p.vmId, p.sizeMb, p.chain);
+  await writeImageXml(stack.fixturesDir, backupImage(p));
 }

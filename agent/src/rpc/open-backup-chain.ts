@@ -114,22 +114,13 @@ async function verifiedWhileMerging(
   signal: AbortSignal,
 ): Promise<void> {
   const stop = new AbortController();
-  const onAbort = (): void => stop.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
+  const both = AbortSignal.any([signal, stop.signal]);
   const failFast = <T>(p: Promise<T>): Promise<T> =>
     p.catch((err: unknown) => {
       stop.abort(err);
       throw err;
     });
-  try {
-    const [checked, merged] = await Promise.allSettled([
-      failFast(verify(stop.signal)),
-      failFast(merge(stop.signal)),
-    ]);
-    if (checked.status === 'rejected') throw checked.reason;
-    if (merged.status === 'rejected') throw merged.reason;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
+  const [checked, merged] = await Promise.allSettled([failFast(verify(both)), failFast(merge(both))]);
+  if (checked.status === 'rejected') throw checked.reason;
+  if (merged.status === 'rejected') throw merged.reason;
 }

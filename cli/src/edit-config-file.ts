@@ -2,7 +2,7 @@
 // of a front-end config file, written atomically with the file's own mode and owner (oned.conf and
 // vmm_execrc are root:oneadmin 0640 on a stock front-end: oned and its drivers must keep reading them).
 import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
-import { writeAtomically } from '../../../common/src/files/atomic-file.js';
+import { writeAtomically } from '../../common/src/files/atomic-file.js';
 
 const PERMISSION_BITS = 0o7777;
 
