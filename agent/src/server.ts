@@ -5,6 +5,7 @@ import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/t
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
+import { JobRegistry } from './jobs/job-registry.js';
 import { PathLocks } from './locks/path-locks.js';
 import { Monitoring } from './monitor/monitoring.js';
 import { Roots } from './paths/roots.js';
@@ -111,6 +112,7 @@ export async function startAgent(
     monitoring,
     ...(exports ? { exports } : {}),
     imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
+    jobs: new JobRegistry(),
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({

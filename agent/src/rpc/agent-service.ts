@@ -16,6 +16,8 @@ import { backupFinish } from './backup-finish.js';
 import { backupPrepare } from './backup-prepare.js';
 import { adaptHandler } from './error-adapter.js';
 import { hello } from './hello.js';
+import { health } from './health.js';
+import { cancelJobs, listJobs } from './jobs.js';
 import { imageInfo } from './image-info.js';
 import { imageSnapshotDelete, imageSnapshotFlatten, imageSnapshotRevert } from './image-snapshot.js';
 import { importImage } from './import-image.js';
@@ -46,6 +48,9 @@ import { flattenBackups } from './flatten-backups.js';
 export function createAgentService(agent: AgentContext, logger: Logger): AgentServiceServer {
   return {
     hello: adaptHandler(agent, logger, 'Hello', hello),
+    health: adaptHandler(agent, logger, 'Health', health),
+    listJobs: adaptHandler(agent, logger, 'ListJobs', listJobs),
+    cancelJobs: adaptHandler(agent, logger, 'CancelJobs', cancelJobs),
     makeDir: adaptHandler(agent, logger, 'MakeDir', makeDir),
     removeEmptyDirs: adaptHandler(agent, logger, 'RemoveEmptyDirs', removeEmptyDirs),
     delete: adaptHandler(agent, logger, 'Delete', deletePath),

@@ -6,6 +6,7 @@ import type {
   ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ExportEntry, ExportedFile } from '../export/export-registry.js';
+import type { JobRegistry, Progress } from '../jobs/job-registry.js';
 import type { TempHold } from '../export/prepare-export.js';
 import type { PathLocks } from '../locks/path-locks.js';
 import type { Monitoring } from '../monitor/monitoring.js';
@@ -76,12 +77,20 @@ export interface AgentContext {
   readonly exports?: ImageExports;
   /** Image registration: the upload directories (config imports.dirs) and the CAs https sources must chain to. */
   readonly imports: { readonly dirs: readonly string[]; readonly ca: ReadonlyArray<string | Buffer> };
+  /** The calls running now (ListJobs, CancelJobs); adaptHandler registers each call. */
+  readonly jobs: JobRegistry;
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */
 export interface CallContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /**
+   * Reports how far a long call has got (bytes done, total, phase) for ListJobs and the
+   * coordinator's progress view. Cheap: it only records the figures, so a per-chunk call is fine.
+   * Absent when a test runs a handler on its own.
+   */
+  readonly progress?: (p: Progress) => void;
 }
 
 export type Handler<Req, Res> = (agent: AgentContext, req: Req, call: CallContext) => Promise<Res>;

@@ -22,7 +22,9 @@ export function adaptHandler<Req, Res>(
     call.on('cancelled', () => controller.abort());
     const requestId = requestIdOf(call.metadata);
     const log = logger.child({ method, ...(requestId ? { requestId } : {}) });
-    const ctx: CallContext = { signal: controller.signal, log };
+    // Every call is listed while it runs (ListJobs) and can be aborted by request id (CancelJobs).
+    const job = agent.jobs.start(requestId ?? '', method, controller);
+    const ctx: CallContext = { signal: controller.signal, log, progress: job.progress };
     let running: Promise<Res>;
     try {
       running = handler(agent, call.request, ctx);
@@ -30,8 +32,19 @@ export function adaptHandler<Req, Res>(
       running = Promise.reject(err);
     }
     running.then(
-      (response) => callback(null, response),
-      (err: unknown) => callback(toServiceError(err, agent.name, log)),
+      (response) => {
+        job.end();
+        callback(null, response);
+      },
+      (err: unknown) => {
+        job.end();
+        // Whatever the aborted work threw (a killed tool, a closed socket), a call stopped by
+        // CancelJobs fails as cancelled.
+        const cause = job.cancelledByRequest
+          ? new StorageError('CANCELLED', `${agent.name}: ${method} was cancelled by request`, { cause: err })
+          : err;
+        callback(toServiceError(cause, agent.name, log));
+      },
     );
   };
 }

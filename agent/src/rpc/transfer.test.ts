@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
 import { FileKind, type ReceiveRequest } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
+import { JobRegistry } from '../jobs/job-registry.js';
 import { PathLocks } from '../locks/path-locks.js';
 import { Monitoring } from '../monitor/monitoring.js';
 import { Roots } from '../paths/roots.js';
@@ -30,6 +31,7 @@ function context(dataPath: Partial<DataPath>): { agent: AgentContext; call: Call
     libvirtUri: DEFAULT_LIBVIRT_URI,
     monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, log),
     imports: { dirs: ['/var/tmp'], ca: [] },
+    jobs: new JobRegistry(),
   };
   return { agent, call: { signal: new AbortController().signal, log } };
 }

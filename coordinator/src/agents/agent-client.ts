@@ -107,7 +107,7 @@ export class AgentClient {
           },
         );
       case grpc.status.CANCELLED:
-        return new StorageError('INTERNAL', `agent ${name}: ${method} was cancelled`, { cause: err });
+        return new StorageError('CANCELLED', `agent ${name}: ${method} was cancelled`, { cause: err });
       default:
         return new StorageError('INTERNAL', `agent ${name}: ${method} failed: ${err.details}`, {
           cause: err,

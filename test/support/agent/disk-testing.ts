@@ -2,6 +2,7 @@ import { DEFAULT_LIBVIRT_URI } from '../../../agent/src/libvirt/virsh.js';
 import { execFile } from 'node:child_process';
 import { pino } from 'pino';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { JobRegistry } from '../../../agent/src/jobs/job-registry.js';
 import { PathLocks } from '../../../agent/src/locks/path-locks.js';
 import { Monitoring } from '../../../agent/src/monitor/monitoring.js';
 import { Roots } from '../../../agent/src/paths/roots.js';
@@ -89,6 +90,7 @@ export function localAgent(root: string, lockWaitMs = 50): { agent: AgentContext
     libvirtUri: DEFAULT_LIBVIRT_URI,
     monitoring: new Monitoring({ source: 'test', roots: rootConfigs }, roots, silent),
     imports: { dirs: ['/var/tmp'], ca: [] },
+    jobs: new JobRegistry(),
   };
   return { agent, call: { signal: new AbortController().signal, log: silent } };
 }

@@ -319,6 +319,84 @@ export interface HelloResponse {
   dataAddress: string;
 }
 
+export interface HealthRequest {
+  /** Also run the checks of tools, versions and ownership (slower: runs qemu-img, virsh). */
+  deep: boolean;
+}
+
+export interface HealthResponse {
+  name: string;
+  version: string;
+  /** The agent's clock when it answered (ms since the epoch): the caller measures skew. */
+  nowMs: number;
+  /** The agent's own certificate: expiry (ms since the epoch) and subject. */
+  certificateNotAfterMs: number;
+  certificateSubject: string;
+  datastores: DatastoreHealth[];
+  /** Whether libvirt answered at the agent's libvirt.uri (a live action needs it), and why not. */
+  libvirtOk: boolean;
+  libvirtDetail: string;
+  /** How the agent monitors: "push" (sends to monitord), "probe" (answers the IM probe), "off". */
+  monitoringMode: string;
+  /** The last datagram sent to monitord (ms since the epoch, 0 when never) and the last error. */
+  lastMonitordDeliveryMs: number;
+  lastMonitordError: string;
+  /** With deep: one result per check. */
+  checks: HealthCheck[];
+}
+
+export interface DatastoreHealth {
+  /** oned's view (e.g. /var/lib/one/datastores) and this host's directory. */
+  location: string;
+  root: string;
+  ok: boolean;
+  /** Why not ok (missing, not writable by the agent's user, ...). */
+  detail: string;
+  totalBytes: number;
+  freeBytes: number;
+}
+
+export interface HealthCheck {
+  name: string;
+  ok: boolean;
+  /** What was found, one line. */
+  detail: string;
+  /** What to do when not ok, one line. */
+  fix: string;
+}
+
+export interface ListJobsRequest {
+  /** Only the calls of this request id; empty: all. */
+  requestId: string;
+}
+
+export interface Job {
+  /** The x-request-id the call came with (empty when it came without one). */
+  requestId: string;
+  /** The RPC, e.g. "Receive". */
+  method: string;
+  startedAtMs: number;
+  /** Bytes done so far and the total (0 when not known yet, or for calls that move no data). */
+  doneBytes: number;
+  totalBytes: number;
+  /** What the call is doing now, e.g. "receiving", "converting", "block-commit". */
+  phase: string;
+}
+
+export interface ListJobsResponse {
+  jobs: Job[];
+  /** The agent's clock when it answered. */
+  nowMs: number;
+}
+
+export interface CancelJobsRequest {
+  requestId: string;
+}
+
+export interface CancelJobsResponse {
+  cancelled: number;
+}
+
 export interface MakeDirRequest {
   path: string;
 }
@@ -1269,6 +1347,1108 @@ export const HelloResponse: MessageFns<HelloResponse> = {
     message.version = object.version ?? "";
     message.locations = object.locations?.map((e) => e) || [];
     message.dataAddress = object.dataAddress ?? "";
+    return message;
+  },
+};
+
+function createBaseHealthRequest(): HealthRequest {
+  return { deep: false };
+}
+
+export const HealthRequest: MessageFns<HealthRequest> = {
+  encode(message: HealthRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deep !== false) {
+      writer.uint32(8).bool(message.deep);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deep = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthRequest {
+    return { deep: isSet(object.deep) ? globalThis.Boolean(object.deep) : false };
+  },
+
+  toJSON(message: HealthRequest): unknown {
+    const obj: any = {};
+    if (message.deep !== false) {
+      obj.deep = message.deep;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthRequest>, I>>(base?: I): HealthRequest {
+    return HealthRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthRequest>, I>>(object: I): HealthRequest {
+    const message = createBaseHealthRequest();
+    message.deep = object.deep ?? false;
+    return message;
+  },
+};
+
+function createBaseHealthResponse(): HealthResponse {
+  return {
+    name: "",
+    version: "",
+    nowMs: 0,
+    certificateNotAfterMs: 0,
+    certificateSubject: "",
+    datastores: [],
+    libvirtOk: false,
+    libvirtDetail: "",
+    monitoringMode: "",
+    lastMonitordDeliveryMs: 0,
+    lastMonitordError: "",
+    checks: [],
+  };
+}
+
+export const HealthResponse: MessageFns<HealthResponse> = {
+  encode(message: HealthResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(24).int64(message.nowMs);
+    }
+    if (message.certificateNotAfterMs !== 0) {
+      writer.uint32(32).int64(message.certificateNotAfterMs);
+    }
+    if (message.certificateSubject !== "") {
+      writer.uint32(42).string(message.certificateSubject);
+    }
+    for (const v of message.datastores) {
+      DatastoreHealth.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.libvirtOk !== false) {
+      writer.uint32(56).bool(message.libvirtOk);
+    }
+    if (message.libvirtDetail !== "") {
+      writer.uint32(66).string(message.libvirtDetail);
+    }
+    if (message.monitoringMode !== "") {
+      writer.uint32(74).string(message.monitoringMode);
+    }
+    if (message.lastMonitordDeliveryMs !== 0) {
+      writer.uint32(80).int64(message.lastMonitordDeliveryMs);
+    }
+    if (message.lastMonitordError !== "") {
+      writer.uint32(90).string(message.lastMonitordError);
+    }
+    for (const v of message.checks) {
+      HealthCheck.encode(v!, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.certificateNotAfterMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.certificateSubject = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.datastores.push(DatastoreHealth.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.libvirtOk = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.libvirtDetail = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.monitoringMode = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lastMonitordDeliveryMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastMonitordError = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.checks.push(HealthCheck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      nowMs: isSet(object.nowMs)
+        ? globalThis.Number(object.nowMs)
+        : isSet(object.now_ms)
+        ? globalThis.Number(object.now_ms)
+        : 0,
+      certificateNotAfterMs: isSet(object.certificateNotAfterMs)
+        ? globalThis.Number(object.certificateNotAfterMs)
+        : isSet(object.certificate_not_after_ms)
+        ? globalThis.Number(object.certificate_not_after_ms)
+        : 0,
+      certificateSubject: isSet(object.certificateSubject)
+        ? globalThis.String(object.certificateSubject)
+        : isSet(object.certificate_subject)
+        ? globalThis.String(object.certificate_subject)
+        : "",
+      datastores: globalThis.Array.isArray(object?.datastores)
+        ? object.datastores.map((e: any) => DatastoreHealth.fromJSON(e))
+        : [],
+      libvirtOk: isSet(object.libvirtOk)
+        ? globalThis.Boolean(object.libvirtOk)
+        : isSet(object.libvirt_ok)
+        ? globalThis.Boolean(object.libvirt_ok)
+        : false,
+      libvirtDetail: isSet(object.libvirtDetail)
+        ? globalThis.String(object.libvirtDetail)
+        : isSet(object.libvirt_detail)
+        ? globalThis.String(object.libvirt_detail)
+        : "",
+      monitoringMode: isSet(object.monitoringMode)
+        ? globalThis.String(object.monitoringMode)
+        : isSet(object.monitoring_mode)
+        ? globalThis.String(object.monitoring_mode)
+        : "",
+      lastMonitordDeliveryMs: isSet(object.lastMonitordDeliveryMs)
+        ? globalThis.Number(object.lastMonitordDeliveryMs)
+        : isSet(object.last_monitord_delivery_ms)
+        ? globalThis.Number(object.last_monitord_delivery_ms)
+        : 0,
+      lastMonitordError: isSet(object.lastMonitordError)
+        ? globalThis.String(object.lastMonitordError)
+        : isSet(object.last_monitord_error)
+        ? globalThis.String(object.last_monitord_error)
+        : "",
+      checks: globalThis.Array.isArray(object?.checks)
+        ? object.checks.map((e: any) => HealthCheck.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: HealthResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.nowMs !== 0) {
+      obj.nowMs = Math.round(message.nowMs);
+    }
+    if (message.certificateNotAfterMs !== 0) {
+      obj.certificateNotAfterMs = Math.round(message.certificateNotAfterMs);
+    }
+    if (message.certificateSubject !== "") {
+      obj.certificateSubject = message.certificateSubject;
+    }
+    if (message.datastores?.length) {
+      obj.datastores = message.datastores.map((e) => DatastoreHealth.toJSON(e));
+    }
+    if (message.libvirtOk !== false) {
+      obj.libvirtOk = message.libvirtOk;
+    }
+    if (message.libvirtDetail !== "") {
+      obj.libvirtDetail = message.libvirtDetail;
+    }
+    if (message.monitoringMode !== "") {
+      obj.monitoringMode = message.monitoringMode;
+    }
+    if (message.lastMonitordDeliveryMs !== 0) {
+      obj.lastMonitordDeliveryMs = Math.round(message.lastMonitordDeliveryMs);
+    }
+    if (message.lastMonitordError !== "") {
+      obj.lastMonitordError = message.lastMonitordError;
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => HealthCheck.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthResponse>, I>>(base?: I): HealthResponse {
+    return HealthResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthResponse>, I>>(object: I): HealthResponse {
+    const message = createBaseHealthResponse();
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.nowMs = object.nowMs ?? 0;
+    message.certificateNotAfterMs = object.certificateNotAfterMs ?? 0;
+    message.certificateSubject = object.certificateSubject ?? "";
+    message.datastores = object.datastores?.map((e) => DatastoreHealth.fromPartial(e)) || [];
+    message.libvirtOk = object.libvirtOk ?? false;
+    message.libvirtDetail = object.libvirtDetail ?? "";
+    message.monitoringMode = object.monitoringMode ?? "";
+    message.lastMonitordDeliveryMs = object.lastMonitordDeliveryMs ?? 0;
+    message.lastMonitordError = object.lastMonitordError ?? "";
+    message.checks = object.checks?.map((e) => HealthCheck.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDatastoreHealth(): DatastoreHealth {
+  return { location: "", root: "", ok: false, detail: "", totalBytes: 0, freeBytes: 0 };
+}
+
+export const DatastoreHealth: MessageFns<DatastoreHealth> = {
+  encode(message: DatastoreHealth, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.location !== "") {
+      writer.uint32(10).string(message.location);
+    }
+    if (message.root !== "") {
+      writer.uint32(18).string(message.root);
+    }
+    if (message.ok !== false) {
+      writer.uint32(24).bool(message.ok);
+    }
+    if (message.detail !== "") {
+      writer.uint32(34).string(message.detail);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).int64(message.totalBytes);
+    }
+    if (message.freeBytes !== 0) {
+      writer.uint32(48).int64(message.freeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatastoreHealth {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatastoreHealth();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.root = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.freeBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DatastoreHealth {
+    return {
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+      root: isSet(object.root) ? globalThis.String(object.root) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+      freeBytes: isSet(object.freeBytes)
+        ? globalThis.Number(object.freeBytes)
+        : isSet(object.free_bytes)
+        ? globalThis.Number(object.free_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: DatastoreHealth): unknown {
+    const obj: any = {};
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    if (message.root !== "") {
+      obj.root = message.root;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    if (message.freeBytes !== 0) {
+      obj.freeBytes = Math.round(message.freeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DatastoreHealth>, I>>(base?: I): DatastoreHealth {
+    return DatastoreHealth.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatastoreHealth>, I>>(object: I): DatastoreHealth {
+    const message = createBaseDatastoreHealth();
+    message.location = object.location ?? "";
+    message.root = object.root ?? "";
+    message.ok = object.ok ?? false;
+    message.detail = object.detail ?? "";
+    message.totalBytes = object.totalBytes ?? 0;
+    message.freeBytes = object.freeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseHealthCheck(): HealthCheck {
+  return { name: "", ok: false, detail: "", fix: "" };
+}
+
+export const HealthCheck: MessageFns<HealthCheck> = {
+  encode(message: HealthCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.ok !== false) {
+      writer.uint32(16).bool(message.ok);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    if (message.fix !== "") {
+      writer.uint32(34).string(message.fix);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fix = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthCheck {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      fix: isSet(object.fix) ? globalThis.String(object.fix) : "",
+    };
+  },
+
+  toJSON(message: HealthCheck): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.fix !== "") {
+      obj.fix = message.fix;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthCheck>, I>>(base?: I): HealthCheck {
+    return HealthCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheck>, I>>(object: I): HealthCheck {
+    const message = createBaseHealthCheck();
+    message.name = object.name ?? "";
+    message.ok = object.ok ?? false;
+    message.detail = object.detail ?? "";
+    message.fix = object.fix ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobsRequest(): ListJobsRequest {
+  return { requestId: "" };
+}
+
+export const ListJobsRequest: MessageFns<ListJobsRequest> = {
+  encode(message: ListJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobsRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListJobsRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsRequest>, I>>(base?: I): ListJobsRequest {
+    return ListJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsRequest>, I>>(object: I): ListJobsRequest {
+    const message = createBaseListJobsRequest();
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseJob(): Job {
+  return { requestId: "", method: "", startedAtMs: 0, doneBytes: 0, totalBytes: 0, phase: "" };
+}
+
+export const Job: MessageFns<Job> = {
+  encode(message: Job, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(24).int64(message.startedAtMs);
+    }
+    if (message.doneBytes !== 0) {
+      writer.uint32(32).int64(message.doneBytes);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).int64(message.totalBytes);
+    }
+    if (message.phase !== "") {
+      writer.uint32(50).string(message.phase);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Job {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.doneBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Job {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      doneBytes: isSet(object.doneBytes)
+        ? globalThis.Number(object.doneBytes)
+        : isSet(object.done_bytes)
+        ? globalThis.Number(object.done_bytes)
+        : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+    };
+  },
+
+  toJSON(message: Job): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.doneBytes !== 0) {
+      obj.doneBytes = Math.round(message.doneBytes);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Job>, I>>(base?: I): Job {
+    return Job.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Job>, I>>(object: I): Job {
+    const message = createBaseJob();
+    message.requestId = object.requestId ?? "";
+    message.method = object.method ?? "";
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.doneBytes = object.doneBytes ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
+    message.phase = object.phase ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobsResponse(): ListJobsResponse {
+  return { jobs: [], nowMs: 0 };
+}
+
+export const ListJobsResponse: MessageFns<ListJobsResponse> = {
+  encode(message: ListJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jobs) {
+      Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(16).int64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobs.push(Job.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobsResponse {
+    return {
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => Job.fromJSON(e)) : [],
+      nowMs: isSet(object.nowMs)
+        ? globalThis.Number(object.nowMs)
+        : isSet(object.now_ms)
+        ? globalThis.Number(object.now_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListJobsResponse): unknown {
+    const obj: any = {};
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs.map((e) => Job.toJSON(e));
+    }
+    if (message.nowMs !== 0) {
+      obj.nowMs = Math.round(message.nowMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsResponse>, I>>(base?: I): ListJobsResponse {
+    return ListJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsResponse>, I>>(object: I): ListJobsResponse {
+    const message = createBaseListJobsResponse();
+    message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    message.nowMs = object.nowMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCancelJobsRequest(): CancelJobsRequest {
+  return { requestId: "" };
+}
+
+export const CancelJobsRequest: MessageFns<CancelJobsRequest> = {
+  encode(message: CancelJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelJobsRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CancelJobsRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelJobsRequest>, I>>(base?: I): CancelJobsRequest {
+    return CancelJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelJobsRequest>, I>>(object: I): CancelJobsRequest {
+    const message = createBaseCancelJobsRequest();
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelJobsResponse(): CancelJobsResponse {
+  return { cancelled: 0 };
+}
+
+export const CancelJobsResponse: MessageFns<CancelJobsResponse> = {
+  encode(message: CancelJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cancelled !== 0) {
+      writer.uint32(8).int32(message.cancelled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cancelled = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelJobsResponse {
+    return { cancelled: isSet(object.cancelled) ? globalThis.Number(object.cancelled) : 0 };
+  },
+
+  toJSON(message: CancelJobsResponse): unknown {
+    const obj: any = {};
+    if (message.cancelled !== 0) {
+      obj.cancelled = Math.round(message.cancelled);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelJobsResponse>, I>>(base?: I): CancelJobsResponse {
+    return CancelJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelJobsResponse>, I>>(object: I): CancelJobsResponse {
+    const message = createBaseCancelJobsResponse();
+    message.cancelled = object.cancelled ?? 0;
     return message;
   },
 };
@@ -10567,6 +11747,47 @@ export const AgentServiceDefinition = {
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
+     * The agent's health as `one-storage status` and `one-storage doctor --host` show it: its clock,
+     * its certificate's expiry, each datastore root with its free space, libvirt, monitoring and the
+     * last delivery to monitord; with `deep`, also the checks of the tools and capabilities the
+     * actions need (qemu-img, QEMU, libvirt versions, root ownership), each one line with its fix.
+     * Read-only.
+     */
+    health: {
+      name: "Health",
+      requestType: HealthRequest as typeof HealthRequest,
+      requestStream: false,
+      responseType: HealthResponse as typeof HealthResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * Every call running on this agent (optionally only those of `request_id`), with how far each
+     * long one has got: bytes done and, when known, the total. Read-only.
+     */
+    listJobs: {
+      name: "ListJobs",
+      requestType: ListJobsRequest as typeof ListJobsRequest,
+      requestStream: false,
+      responseType: ListJobsResponse as typeof ListJobsResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * Aborts every call running on this agent for `request_id`, as the caller's own cancel of each
+     * would: tools are killed, partial files removed, sources left as they were; each aborted call
+     * fails with CANCELLED. `cancelled` counts the calls aborted; a repeat, or a request id with
+     * nothing running, aborts nothing and succeeds.
+     */
+    cancelJobs: {
+      name: "CancelJobs",
+      requestType: CancelJobsRequest as typeof CancelJobsRequest,
+      requestStream: false,
+      responseType: CancelJobsResponse as typeof CancelJobsResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT" },
+    },
+    /**
      * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
      * created, so that a caller whose next step fails can take exactly those away again
      * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
@@ -11393,6 +12614,50 @@ export const AgentServiceService = {
     requestDeserialize: (value: Buffer): HelloRequest => HelloRequest.decode(value),
     responseSerialize: (value: HelloResponse): Buffer => Buffer.from(HelloResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HelloResponse => HelloResponse.decode(value),
+  },
+  /**
+   * The agent's health as `one-storage status` and `one-storage doctor --host` show it: its clock,
+   * its certificate's expiry, each datastore root with its free space, libvirt, monitoring and the
+   * last delivery to monitord; with `deep`, also the checks of the tools and capabilities the
+   * actions need (qemu-img, QEMU, libvirt versions, root ownership), each one line with its fix.
+   * Read-only.
+   */
+  health: {
+    path: "/onestorage.agent.v1.AgentService/Health" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HealthRequest): Buffer => Buffer.from(HealthRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HealthRequest => HealthRequest.decode(value),
+    responseSerialize: (value: HealthResponse): Buffer => Buffer.from(HealthResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HealthResponse => HealthResponse.decode(value),
+  },
+  /**
+   * Every call running on this agent (optionally only those of `request_id`), with how far each
+   * long one has got: bytes done and, when known, the total. Read-only.
+   */
+  listJobs: {
+    path: "/onestorage.agent.v1.AgentService/ListJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobsRequest): Buffer => Buffer.from(ListJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobsRequest => ListJobsRequest.decode(value),
+    responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
+  },
+  /**
+   * Aborts every call running on this agent for `request_id`, as the caller's own cancel of each
+   * would: tools are killed, partial files removed, sources left as they were; each aborted call
+   * fails with CANCELLED. `cancelled` counts the calls aborted; a repeat, or a request id with
+   * nothing running, aborts nothing and succeeds.
+   */
+  cancelJobs: {
+    path: "/onestorage.agent.v1.AgentService/CancelJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelJobsRequest): Buffer => Buffer.from(CancelJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelJobsRequest => CancelJobsRequest.decode(value),
+    responseSerialize: (value: CancelJobsResponse): Buffer => Buffer.from(CancelJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelJobsResponse => CancelJobsResponse.decode(value),
   },
   /**
    * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
@@ -12286,6 +13551,26 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   /** Reports the agent's name, version and roots. Read-only. */
   hello: handleUnaryCall<HelloRequest, HelloResponse>;
   /**
+   * The agent's health as `one-storage status` and `one-storage doctor --host` show it: its clock,
+   * its certificate's expiry, each datastore root with its free space, libvirt, monitoring and the
+   * last delivery to monitord; with `deep`, also the checks of the tools and capabilities the
+   * actions need (qemu-img, QEMU, libvirt versions, root ownership), each one line with its fix.
+   * Read-only.
+   */
+  health: handleUnaryCall<HealthRequest, HealthResponse>;
+  /**
+   * Every call running on this agent (optionally only those of `request_id`), with how far each
+   * long one has got: bytes done and, when known, the total. Read-only.
+   */
+  listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
+  /**
+   * Aborts every call running on this agent for `request_id`, as the caller's own cancel of each
+   * would: tools are killed, partial files removed, sources left as they were; each aborted call
+   * fails with CANCELLED. `cancelled` counts the calls aborted; a repeat, or a request id with
+   * nothing running, aborts nothing and succeeds.
+   */
+  cancelJobs: handleUnaryCall<CancelJobsRequest, CancelJobsResponse>;
+  /**
    * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
    * created, so that a caller whose next step fails can take exactly those away again
    * (RemoveEmptyDirs). A repeat succeeds (created=false, nothing made). A file in the way is
@@ -12818,6 +14103,68 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HelloResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The agent's health as `one-storage status` and `one-storage doctor --host` show it: its clock,
+   * its certificate's expiry, each datastore root with its free space, libvirt, monitoring and the
+   * last delivery to monitord; with `deep`, also the checks of the tools and capabilities the
+   * actions need (qemu-img, QEMU, libvirt versions, root ownership), each one line with its fix.
+   * Read-only.
+   */
+  health(
+    request: HealthRequest,
+    callback: (error: ServiceError | null, response: HealthResponse) => void,
+  ): ClientUnaryCall;
+  health(
+    request: HealthRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HealthResponse) => void,
+  ): ClientUnaryCall;
+  health(
+    request: HealthRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HealthResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every call running on this agent (optionally only those of `request_id`), with how far each
+   * long one has got: bytes done and, when known, the total. Read-only.
+   */
+  listJobs(
+    request: ListJobsRequest,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Aborts every call running on this agent for `request_id`, as the caller's own cancel of each
+   * would: tools are killed, partial files removed, sources left as they were; each aborted call
+   * fails with CANCELLED. `cancelled` counts the calls aborted; a repeat, or a request id with
+   * nothing running, aborts nothing and succeeds.
+   */
+  cancelJobs(
+    request: CancelJobsRequest,
+    callback: (error: ServiceError | null, response: CancelJobsResponse) => void,
+  ): ClientUnaryCall;
+  cancelJobs(
+    request: CancelJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelJobsResponse) => void,
+  ): ClientUnaryCall;
+  cancelJobs(
+    request: CancelJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelJobsResponse) => void,
   ): ClientUnaryCall;
   /**
    * mkdir -p of `path` (mode 0755 for new directories). `made` lists the directories this call
