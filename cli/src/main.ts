@@ -14,10 +14,8 @@ import { StorageError } from '../../common/src/errors.js';
 import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
 import { agentStatuses } from './status/agent-status.js';
 
-/** Where the coordinator listens unless the config says otherwise. */
-export const DEFAULT_SOCKET = '/run/one-storage/coordinator.sock';
-/** The coordinator's config as the Ansible roles install it. */
-export const DEFAULT_COORDINATOR_CONFIG = '/etc/one-storage/coordinator.yaml';
+import { DEFAULT_COORDINATOR_CONFIG, DEFAULT_SOCKET } from './defaults.js';
+import { cancelCommand, jobsCommand } from './jobs/jobs-command.js';
 const EXIT_USAGE = 2;
 
 const USAGE = `usage:
@@ -28,6 +26,8 @@ const USAGE = `usage:
   one-storage demo [--stay]
   one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
   one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
+  one-storage jobs [--config FILE | --db FILE] [--since 1h] [--limit N] [--watch] [--interval-ms N] [--json]
+  one-storage cancel JOB [--config FILE | --socket PATH]
   one-storage oned-conf [--apply FILE | --remove FILE] [--check]
   one-storage vmm-execrc [--apply FILE | --remove FILE] [--check]`;
 
@@ -38,7 +38,9 @@ async function main(argv: string[]): Promise<number> {
     command === 'journal' ||
     command === 'oned-conf' ||
     command === 'vmm-execrc' ||
-    command === 'status';
+    command === 'status' ||
+    command === 'jobs' ||
+    command === 'cancel';
   const rest = argv.slice(single ? 1 : 2);
   switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
     case 'pki init': {
@@ -147,6 +149,10 @@ async function main(argv: string[]): Promise<number> {
       for (const s of statuses) console.log(s.line);
       return statuses.every((s) => s.ok) ? 0 : 1;
     }
+    case 'jobs':
+      return jobsCommand(rest, usage);
+    case 'cancel':
+      return cancelCommand(rest, usage);
     case 'oned-conf':
       return editCommand('oned-conf', rest, ONED_CONF_SNIPPET, editOnedConf);
     case 'vmm-execrc':

@@ -14,6 +14,10 @@ const DEFAULT_CONTROL_DEADLINE_MS = 60_000;
 /** A transfer of a large image on a slow link can take hours; it still must end. */
 const DEFAULT_TRANSFER_DEADLINE_MS = 6 * 3600_000;
 const DEFAULT_ONED_DEADLINE_MS = 15_000;
+/** Agents running long steps are asked how far they have got this often. */
+const DEFAULT_PROGRESS_POLL_MS = 2_000;
+/** A progress line goes into the VM log this often per long call: enough to see it move, not a flood. */
+const DEFAULT_PROGRESS_LOG_INTERVAL_S = 30;
 /** Shims are run by oneadmin; the coordinator's group must be able to connect. */
 const DEFAULT_SOCKET_MODE = GROUP_SOCKET_MODE;
 /** A group name as groupadd accepts it, or a numeric gid. */
@@ -61,6 +65,8 @@ export interface CoordinatorConfig {
   };
   /** Where shared-datastore VM disk sizes go (MONITOR_VM, host -1): monitord on the front-end. */
   monitord: { address: string; port: number; publicKey?: string };
+  /** Progress of long steps: how often agents are asked, how often a line goes to the VM log. */
+  progress: { pollMs: number; logIntervalMs: number };
   log: { level: string };
   source: string;
 }
@@ -88,6 +94,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const tls = f.object('tls') as Fields;
   const deadlines = f.object('deadlines', false);
   const log = f.object('log', false);
+  const progress = f.object('progress', false);
   const monitord = parseMonitord(f);
   const imageDatastore = parseImageDatastore(f);
   const config: CoordinatorConfig = {
@@ -113,6 +120,12 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
     },
     imageDatastore,
     monitord,
+    progress: {
+      pollMs: progress?.int('pollMs', DEFAULT_PROGRESS_POLL_MS, 100, 600_000) ?? DEFAULT_PROGRESS_POLL_MS,
+      logIntervalMs:
+        (progress?.int('logIntervalSeconds', DEFAULT_PROGRESS_LOG_INTERVAL_S, 1, 86_400) ??
+          DEFAULT_PROGRESS_LOG_INTERVAL_S) * 1000,
+    },
     log: { level: log?.string('level', 'info') ?? 'info' },
     source,
   };
@@ -120,6 +133,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   tls.done();
   deadlines?.done();
   log?.done();
+  progress?.done();
   f.done();
   return Object.freeze(config);
 }

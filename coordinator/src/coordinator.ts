@@ -7,6 +7,9 @@ import { AgentRegistry } from './agents/agent-registry.js';
 import { checkCoordinatorCertificate } from './check-certificate.js';
 import type { CoordinatorConfig } from './config.js';
 import { handleDriverCall } from './handle-driver-call.js';
+import { CONTROL_KIND, handleControlRequest } from './jobs/control-request.js';
+import { startProgressPoller } from './jobs/progress-poller.js';
+import { RunningCalls } from './jobs/running-calls.js';
 import { Journal } from './journal/journal.js';
 import { readOneAuth } from './oned/one-auth.js';
 import { OnedClient } from './oned/oned-client.js';
@@ -42,14 +45,24 @@ export async function startCoordinator(
   });
   const agents = new AgentRegistry(config.agents, tls, config.frontend, config.frontendAliases);
   mkdirSync(dirname(config.socket), { recursive: true });
-  const deps = { config, agents, oned, journal, logger };
+  const calls = new RunningCalls(journal);
+  const deps = { config, agents, oned, journal, calls, logger };
   const server = await startShimServer({
     socketPath: config.socket,
     mode: config.socketMode,
     group: socketGroup,
-    handler: (req, log, signal) => handleDriverCall(deps, req, log, signal),
+    handler: (req, log, signal) =>
+      req.kind === CONTROL_KIND
+        ? Promise.resolve(handleControlRequest(req, calls, logger))
+        : handleDriverCall(deps, req, log, signal),
     logger,
   });
+  const progress = startProgressPoller(
+    calls,
+    agents,
+    config.progress,
+    logger.child({ component: 'progress' }),
+  );
   logger.info(
     { socket: config.socket, agents: [...config.agents.keys()], oned: config.oned.endpoint },
     'coordinator listening',
@@ -59,6 +72,7 @@ export async function startCoordinator(
     async close() {
       await hostIds?.destroy();
       await server.close();
+      await progress.stop();
       agents.close();
       oned.close();
       journal.close();

@@ -9,6 +9,8 @@ import { findHandler } from './actions/dispatch.js';
 import { argumentIndex } from './actions/parse-action-args.js';
 import type { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';
+import type { RunningCalls } from './jobs/running-calls.js';
+import { ShimDisconnectedError } from './shim-server/shim-call.js';
 
 /** The journal calls made per driver call (the Journal class implements them). */
 export interface CallJournal extends StepJournal {
@@ -37,6 +39,8 @@ export interface Deps {
   agents: AgentRegistry;
   oned: OnedLookup;
   journal: CallJournal;
+  /** The calls in flight: cancel, and the steps the progress poller asks the agents about. */
+  calls: RunningCalls;
   logger: Logger;
 }
 
@@ -65,7 +69,24 @@ export async function handleDriverCall(
     args: req.args,
     ...(vmId === undefined ? {} : { vmId }),
   });
-  const ops = new AgentOps(deps.agents, deps.journal, req.requestId, deps.config.deadlines, signal, logger);
+  const running = deps.calls.begin(
+    {
+      requestId: req.requestId,
+      label: `${req.kind}/${req.driver}/${action}`,
+      ...(vmId === undefined ? {} : { vmId }),
+    },
+    log,
+    signal,
+    (reason) => reason instanceof ShimDisconnectedError,
+  );
+  const ops = new AgentOps(
+    deps.agents,
+    deps.calls,
+    req.requestId,
+    deps.config.deadlines,
+    running.signal,
+    logger,
+  );
   const started = Date.now();
   try {
     if (!handler) {
@@ -81,7 +102,7 @@ export async function handleDriverCall(
       action,
       args: req.args,
       stdin: req.stdin,
-      signal,
+      signal: running.signal,
       info: (message) => log(`INFO: ${oneLine(message)}`),
       ops,
       agents: deps.agents,
@@ -99,14 +120,18 @@ export async function handleDriverCall(
     logger.info({ args: req.args, ms: Date.now() - started, bytes: ops.bytesMoved }, 'driver call succeeded');
     return { stdout: result.stdout, stderr: [], exitCode: 0 };
   } catch (err) {
+    const cancelledBy = running.cancelledBy();
     const e =
-      err instanceof StorageError
-        ? err
-        : new StorageError(
-            'INTERNAL',
-            `internal error in the coordinator (request ${req.requestId}): see its log`,
-          );
-    if (!(err instanceof StorageError)) logger.error({ err }, 'unexpected error');
+      cancelledBy !== undefined
+        ? new StorageError('CANCELLED', cancelMessage(cancelledBy), { cause: err })
+        : err instanceof StorageError
+          ? err
+          : new StorageError(
+              'INTERNAL',
+              `internal error in the coordinator (request ${req.requestId}): see its log`,
+            );
+    if (!(err instanceof StorageError) && cancelledBy === undefined)
+      logger.error({ err }, 'unexpected error');
     const line = `${action} failed: ${e.message}`;
     deps.journal.endCall(req.requestId, {
       outcome: 'failure',
@@ -124,7 +149,15 @@ export async function handleDriverCall(
       stderr: [`ERROR: ${action}: ${e.reason} (request ${req.requestId})`, line],
       exitCode: EXIT_FAILURE,
     };
+  } finally {
+    running.end();
   }
+}
+
+function cancelMessage(by: 'operator' | 'oned'): string {
+  return by === 'operator'
+    ? 'cancelled by the operator (one-storage cancel)'
+    : 'cancelled: oned stopped the driver action';
 }
 
 /** The VM id the journal files a call under: the declared vm_id argument, when it is a number. */

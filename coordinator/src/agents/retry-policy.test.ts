@@ -57,9 +57,11 @@ describe('retry policy', () => {
   it('retries CreateProbe, whose repeat finds the same probe, and the read-only RPCs', () => {
     expect(idempotencyLevel('createProbe')).toBe('IDEMPOTENT');
     expect(methods.filter((m) => idempotencyLevel(m) === 'NO_SIDE_EFFECTS').sort()).toEqual([
+      'health',
       'hello',
       'imageInfo',
       'listBackup',
+      'listJobs',
       'probeImageSource',
       'stat',
     ]);

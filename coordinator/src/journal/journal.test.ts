@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Journal } from './journal.js';
-import { SCHEMA_VERSION } from './schema.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 const SESSION = 'oneadmin:hunter2-secret';
 const CLONE_ARGS = [
@@ -48,7 +49,7 @@ describe('Journal', () => {
     clock += 10;
     journal.endStep(s1, { outcome: 'success' });
     const s2 = journal.beginStep('r1', { host: 'host01', rpc: 'Clone', args: { sizeMb: 10240 } });
-    journal.stepProgress(s2, 1 << 20);
+    journal.stepProgress(s2, { bytes: 1 << 20, total: 4 << 20, rate: 1000, phase: 'receiving' });
     clock += 100;
     journal.endStep(s2, { outcome: 'success', bytes: 2 << 20 });
     journal.endCall('r1', { outcome: 'success', exitCode: 0, bytes: 2 << 20, hosts: ['fe', 'host01'] });
@@ -70,6 +71,7 @@ describe('Journal', () => {
         exitCode: 0,
         error: undefined,
         bytes: 2 << 20,
+        cancelledBy: undefined,
       });
       expect(reopened.steps('r1')).toEqual([
         {
@@ -83,6 +85,10 @@ describe('Journal', () => {
           outcome: 'success',
           error: undefined,
           bytes: undefined,
+          total: undefined,
+          rate: undefined,
+          phase: undefined,
+          progressAt: undefined,
         },
         {
           id: s2,
@@ -95,6 +101,10 @@ describe('Journal', () => {
           outcome: 'success',
           error: undefined,
           bytes: 2 << 20,
+          total: 4 << 20,
+          rate: 1000,
+          phase: 'receiving',
+          progressAt: 1_700_000_000_015,
         },
       ]);
       expect(reopened.unfinished()).toEqual([]);
@@ -167,9 +177,19 @@ describe('Journal', () => {
     journal.endStep(step, { outcome: 'success' });
     expect(journal.steps('r')[0]?.args).toEqual({ ticket: '[redacted]', destination: '/d' });
     journal.close();
+    rmSync(file, { force: true });
+    rmSync(`${file}-wal`, { force: true });
+    rmSync(`${file}-shm`, { force: true });
     // A journal from before redaction (schema version 1) with a ticket in plain text.
     const db = new Database(file);
-    db.prepare(`UPDATE steps SET args = ?`).run(JSON.stringify({ ticket, destination: '/d' }));
+    db.exec(MIGRATIONS[0] ?? '');
+    db.prepare(
+      `INSERT INTO calls (request_id, kind, driver, action, args, started_at, outcome)
+       VALUES ('r', 'tm', 'grpc', 'clone', '[]', 1, 'success')`,
+    ).run();
+    db.prepare(
+      `INSERT INTO steps (request_id, host, rpc, args, started_at, outcome) VALUES ('r', 'host01', 'receive', ?, 1, 'success')`,
+    ).run(JSON.stringify({ ticket, destination: '/d' }));
     db.pragma('user_version = 1');
     db.close();
     const reopened = open();

@@ -51,6 +51,19 @@ export interface EndStep {
   bytes?: number;
 }
 
+/** How far a running step has got, as its agent reported it (coordinator/src/jobs/progress-poller.ts). */
+export interface StepProgress {
+  bytes: number;
+  /** Bytes in all; 0 while unknown. */
+  total: number;
+  /** Bytes per second, smoothed; 0 while unknown. */
+  rate: number;
+  phase: string;
+}
+
+/** Who cancelled a call: the operator (one-storage cancel) or oned (it killed the driver action). */
+export type CancelledBy = 'operator' | 'oned';
+
 export interface CallRecord {
   requestId: string;
   kind: string;
@@ -65,6 +78,7 @@ export interface CallRecord {
   exitCode: number | undefined;
   error: string | undefined;
   bytes: number | undefined;
+  cancelledBy: CancelledBy | undefined;
 }
 
 export interface StepRecord {
@@ -78,6 +92,11 @@ export interface StepRecord {
   outcome: Outcome;
   error: string | undefined;
   bytes: number | undefined;
+  total: number | undefined;
+  rate: number | undefined;
+  phase: string | undefined;
+  /** When the agent last reported progress (ms since the epoch). */
+  progressAt: number | undefined;
 }
 
 interface CallRow {
@@ -94,6 +113,7 @@ interface CallRow {
   exit_code: number | null;
   error: string | null;
   bytes: number | null;
+  cancelled_by: CancelledBy | null;
 }
 
 interface StepRow {
@@ -107,6 +127,10 @@ interface StepRow {
   outcome: Outcome;
   error: string | null;
   bytes: number | null;
+  total: number | null;
+  rate: number | null;
+  phase: string | null;
+  progress_at: number | null;
 }
 
 /**
@@ -193,9 +217,31 @@ export class Journal {
     }
   }
 
-  /** Records how many bytes a running step has moved so far (progress of long transfers). */
-  stepProgress(stepId: number, bytes: number): void {
-    this.stmt.stepProgress.run({ id: stepId, bytes });
+  /** Records how far a running step has got (progress of long transfers); ignored once it ended. */
+  stepProgress(stepId: number, p: StepProgress): void {
+    this.stmt.stepProgress.run({
+      id: stepId,
+      bytes: p.bytes,
+      total: p.total,
+      rate: p.rate,
+      phase: p.phase,
+      progress_at: this.now(),
+    });
+  }
+
+  /** Records who cancelled a running call (before it ends, as a failure). */
+  markCancelled(requestId: string, by: CancelledBy): void {
+    this.stmt.markCancelled.run({ request_id: requestId, cancelled_by: by });
+  }
+
+  /** The running steps of every running call, in the order they started. */
+  runningSteps(): StepRecord[] {
+    return (this.stmt.runningSteps.all() as StepRow[]).map(toStep);
+  }
+
+  /** The calls that started at or after `since` or are still running, newest first. */
+  callsSince(since: number, limit: number): CallRecord[] {
+    return (this.stmt.callsSince.all({ since, limit }) as CallRow[]).map(toCall);
   }
 
   endStep(stepId: number, end: EndStep): void {
@@ -284,7 +330,23 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO steps (request_id, host, rpc, args, started_at, outcome)
        VALUES (@request_id, @host, @rpc, @args, @started_at, 'running')`,
     ),
-    stepProgress: db.prepare(`UPDATE steps SET bytes = @bytes WHERE id = @id AND outcome = 'running'`),
+    stepProgress: db.prepare(
+      `UPDATE steps SET bytes = @bytes, total = @total, rate = @rate, phase = @phase,
+         progress_at = @progress_at
+       WHERE id = @id AND outcome = 'running'`,
+    ),
+    markCancelled: db.prepare(
+      `UPDATE calls SET cancelled_by = COALESCE(cancelled_by, @cancelled_by)
+       WHERE request_id = @request_id AND outcome = 'running'`,
+    ),
+    runningSteps: db.prepare(
+      `SELECT steps.* FROM steps JOIN calls USING (request_id)
+       WHERE steps.outcome = 'running' AND calls.outcome = 'running' ORDER BY steps.started_at, steps.id`,
+    ),
+    callsSince: db.prepare(
+      `SELECT * FROM calls WHERE started_at >= @since OR outcome = 'running'
+       ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+    ),
     endStep: db.prepare(
       `UPDATE steps SET ended_at = @ended_at, outcome = @outcome, error = @error,
          bytes = COALESCE(@bytes, bytes)
@@ -313,6 +375,7 @@ function toCall(row: CallRow): CallRecord {
     exitCode: row.exit_code ?? undefined,
     error: row.error ?? undefined,
     bytes: row.bytes ?? undefined,
+    cancelledBy: row.cancelled_by ?? undefined,
   };
 }
 
@@ -328,5 +391,9 @@ function toStep(row: StepRow): StepRecord {
     outcome: row.outcome,
     error: row.error ?? undefined,
     bytes: row.bytes ?? undefined,
+    total: row.total ?? undefined,
+    rate: row.rate ?? undefined,
+    phase: row.phase ?? undefined,
+    progressAt: row.progress_at ?? undefined,
   };
 }

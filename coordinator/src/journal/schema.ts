@@ -43,6 +43,16 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE steps SET args = json_set(args, '$.ticket', '[redacted]')
   WHERE json_valid(args) AND json_type(args, '$.ticket') = 'text' AND json_extract(args, '$.ticket') <> '';
   `,
+  // Version 3: progress of long steps (total, rate, phase, when it was sampled) and who cancelled
+  // a call ('operator': one-storage cancel; 'oned': the driver action was killed).
+  `
+  ALTER TABLE steps ADD COLUMN total INTEGER;
+  ALTER TABLE steps ADD COLUMN rate REAL;
+  ALTER TABLE steps ADD COLUMN phase TEXT;
+  ALTER TABLE steps ADD COLUMN progress_at INTEGER;
+  ALTER TABLE calls ADD COLUMN cancelled_by TEXT;
+  CREATE INDEX steps_running ON steps (request_id) WHERE outcome = 'running';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -17,6 +17,17 @@ export interface ReadLimits {
   account(delta: number): void;
 }
 
+/**
+ * The abort reason when the shim went away before its reply: oned killed the driver action
+ * (DRIVER_CANCEL, a timeout) or the shim died. The journal files such a call as cancelled by oned.
+ */
+export class ShimDisconnectedError extends Error {
+  constructor() {
+    super('the shim disconnected before the reply');
+    this.name = 'ShimDisconnectedError';
+  }
+}
+
 /** Where a connection is in its one call. */
 type CallState = 'reading' | 'running' | 'replied';
 
@@ -151,17 +162,18 @@ export class Call {
   private onClose(): void {
     this.endReading();
     // The shim was killed (oned cancelled the action) or died: stop the work done on its behalf.
-    if (this.state !== 'replied') this.controller.abort(new Error('the shim disconnected before the reply'));
+    if (this.state !== 'replied') this.controller.abort(new ShimDisconnectedError());
     this.markDone();
   }
 }
 
 /** Reject what decodes as protobuf but cannot be a shim's request, naming the bad field. */
 function validRequest(request: ShimRequest): ShimRequest {
-  if (request.kind !== 'tm' && request.kind !== 'datastore') {
-    throw new Error(`kind must be "tm" or "datastore", got ${JSON.stringify(request.kind)}`);
+  if (request.kind !== 'tm' && request.kind !== 'datastore' && request.kind !== 'control') {
+    throw new Error(`kind must be "tm", "datastore" or "control", got ${JSON.stringify(request.kind)}`);
   }
-  if (request.driver === '') throw new Error('driver is empty');
+  // A control request (one-storage cancel) names no driver.
+  if (request.driver === '' && request.kind !== 'control') throw new Error('driver is empty');
   if (request.action === '') throw new Error('action is empty');
   if (request.requestId === '') throw new Error('request_id is empty');
   return request;

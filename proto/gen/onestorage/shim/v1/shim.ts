@@ -13,7 +13,10 @@ export const protobufFileName = "onestorage/shim/v1/shim.proto";
 
 /** What oned asked for, as the shim saw it. */
 export interface ShimRequest {
-  /** "tm" or "datastore": the remotes subdirectory the shim was installed in. */
+  /**
+   * "tm" or "datastore": the remotes subdirectory the shim was installed in. "control": a request
+   * of the one-storage CLI (action "cancel", args [job]), not a driver call.
+   */
   kind: string;
   /** The driver directory name, e.g. "grpc" or "grpc_qcow2". */
   driver: string;

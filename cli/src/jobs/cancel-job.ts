@@ -1,0 +1,48 @@
+// `one-storage cancel JOB`: asks the coordinator, over its shim socket, to cancel a running driver
+// call (a control request: coordinator/src/jobs/control-request.ts). The coordinator aborts the
+// call's agent RPCs; each agent kills its tools and removes its partial files; the driver call then
+// fails with a one-line "cancelled" error that oned shows.
+import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
+import { ShimEvent, ShimRequest, type ShimReply } from '../../../proto/gen/onestorage/shim/v1/shim.js';
+import { FrameDecoder, encodeFrame } from '../../../common/src/sockets/frame.cjs';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export function cancelJob(socketPath: string, job: string): Promise<ShimReply> {
+  const request = ShimRequest.encode({
+    ...ShimRequest.create(),
+    kind: 'control',
+    action: 'cancel',
+    args: [job],
+    requestId: `cancel-${randomUUID()}`,
+    pid: process.pid,
+  }).finish();
+  return new Promise((resolve, reject) => {
+    const socket = connect({ path: socketPath });
+    const decoder = new FrameDecoder();
+    const timer = setTimeout(() => socket.destroy(new Error('no answer in time')), CONNECT_TIMEOUT_MS);
+    let reply: ShimReply | undefined;
+    socket.once('connect', () => socket.write(encodeFrame(request)));
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        const event = ShimEvent.decode(frame);
+        if (event.reply !== undefined) reply = event.reply;
+      }
+      if (reply !== undefined) socket.end();
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `coordinator unreachable at ${socketPath} (${err.code ?? err.message}): is one-storage-coordinator running?`,
+        ),
+      );
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (reply !== undefined) resolve(reply);
+      else reject(new Error(`the coordinator at ${socketPath} closed the connection without an answer`));
+    });
+  });
+}
