@@ -116,7 +116,19 @@ export async function create(path: string, opts: CreateOptions): Promise<void> {
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
-export interface ConvertOptions extends QemuOptions {
+/** Progress of a whole-image qemu-img job (convert): run with -p, its figures read as they come. */
+export interface ProgressOptions {
+  /**
+   * Where progress goes (CallContext.progress): each figure qemu-img prints reports
+   * `fraction × progressTotal` bytes done under `progressPhase` (default "converting").
+   */
+  progress?: ((p: Progress) => void) | undefined;
+  progressPhase?: string;
+  /** The bytes the whole job stands for; default: the source's virtual size. */
+  progressTotal?: number;
+}
+
+export interface ConvertOptions extends QemuOptions, ProgressOptions {
   /**
    * Source format; passed with -f so qemu-img does not probe. A foreign one only for an upload
    * that standaloneForeign (foreign-image.ts) has checked.
@@ -127,14 +139,6 @@ export interface ConvertOptions extends QemuOptions {
   sparse: boolean;
   /** -m N: parallel coroutines (OpenNebula's backups use 4). */
   coroutines?: number;
-  /**
-   * Where progress goes (CallContext.progress): qemu-img runs with -p and each figure it prints
-   * reports `fraction × progressTotal` bytes done under `progressPhase` (default "converting").
-   */
-  progress?: ((p: Progress) => void) | undefined;
-  progressPhase?: string;
-  /** The bytes the whole conversion stands for; default: the source's virtual size. */
-  progressTotal?: number;
 }
 
 /**
