@@ -28,6 +28,11 @@ export const DATA_ENCRYPTIONS = ['tls', 'none'] as const;
 export type DataEncryption = (typeof DATA_ENCRYPTIONS)[number];
 export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
 /**
+ * The smallest data.rateLimitBytesPerSecond: slower, a paused transfer could sit silent long
+ * enough to trip the data path's idle timeout.
+ */
+export const MIN_DATA_RATE_LIMIT = 64 * 1024;
+/**
  * Where ImportImage reads local uploads from when the config names none: OpenNebula's own default
  * SAFE_DIRS (docs/image-datastore.md#registering-an-image-cp-on-the-agent).
  */
@@ -100,6 +105,11 @@ export interface AgentConfig {
      * serves `tls` receivers.
      */
     readonly encryption: DataEncryption;
+    /**
+     * Caps each transfer this agent receives (bytes per second; a token bucket on the receiving
+     * socket, so TCP slows the sender): keeps a migration from saturating a link. 0: unlimited.
+     */
+    readonly rateLimitBytesPerSecond: number;
   };
   readonly roots: readonly RootConfig[];
   readonly tls: Readonly<TlsFiles>;
@@ -173,17 +183,24 @@ function parseData(f: Fields, listen: string): AgentConfig['data'] {
   // By default the data path listens on the gRPC host: that address is already known to work.
   const fallback = `${hostOf(listen)}:${ANY_FREE_PORT}`;
   const d = f.object('data', false);
-  if (!d) return { listen: fallback, encryption: DEFAULT_DATA_ENCRYPTION };
+  if (!d) return { listen: fallback, encryption: DEFAULT_DATA_ENCRYPTION, rateLimitBytesPerSecond: 0 };
   const dataListen = d.address('listen', fallback);
   const advertise = d.optionalString('advertise');
   if (advertise !== undefined && !isIP(advertise) && !HOST_NAME.test(advertise)) {
     d.fail('advertise', `must be a host name or an IP address (no port), got "${advertise}"`);
   }
   const encryption = dataEncryption(d);
+  const rateLimitBytesPerSecond = d.int('rateLimitBytesPerSecond', 0);
+  if (rateLimitBytesPerSecond > 0 && rateLimitBytesPerSecond < MIN_DATA_RATE_LIMIT) {
+    d.fail(
+      'rateLimitBytesPerSecond',
+      `must be 0 (unlimited) or at least ${MIN_DATA_RATE_LIMIT} (64 KiB/s), got ${rateLimitBytesPerSecond}`,
+    );
+  }
   d.done();
   return advertise === undefined
-    ? { listen: dataListen, encryption }
-    : { listen: dataListen, advertise, encryption };
+    ? { listen: dataListen, encryption, rateLimitBytesPerSecond }
+    : { listen: dataListen, advertise, encryption, rateLimitBytesPerSecond };
 }
 
 function parseRoots(f: Fields): RootConfig[] {

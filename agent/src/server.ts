@@ -65,6 +65,7 @@ export async function startAgent(
     realRoots: () => roots.realRoots(),
     logger: logger.child({ component: 'transfer' }),
     plaintextData: config.data.encryption === 'none',
+    rateLimitBytesPerSecond: config.data.rateLimitBytesPerSecond,
     activeTemps,
   });
   await transfer.start();

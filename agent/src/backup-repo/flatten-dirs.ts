@@ -11,6 +11,7 @@ import { sweepDirectory } from '../transfer/stale-temps.js';
 import { openVerifiedFile } from '../transfer/verified-open.js';
 import type { ChainFile } from './chain-paths.js';
 import { readChainSums } from './chain-sums.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { mergePinnedChain } from './pinned-chain.js';
 import { verifyChainFiles } from './verify-chain-files.js';
 import { CHECKSUMS_FILE as SUMS_FILE, formatChecksums } from './checksums-file.js';
@@ -32,6 +33,8 @@ export interface FlattenOptions {
   agentName: string;
   signal: AbortSignal;
   what: string;
+  /** Where each merge reports its progress (phase "merging"). */
+  progress?: ((p: Progress) => void) | undefined;
 }
 
 /**
@@ -82,6 +85,7 @@ export async function flattenDirs(dirs: readonly BackupDir[], opts: FlattenOptio
       await mergePinnedChain([...locals, file], staging, {
         what: `${opts.what}: merging ${chain.length + 1} layers of ${shown}`,
         signal: opts.signal,
+        progress: opts.progress,
       });
       await fsyncPath(staging);
       next.set(name, await sha256(staging, `${shown} (merged)`, opts.signal));

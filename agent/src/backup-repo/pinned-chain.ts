@@ -1,5 +1,6 @@
 import { WHOLE_DISK_TIMEOUT_MS, runTool } from '../../../common/src/tools/run-tool.js';
-import { QEMU_IMG, type QemuOptions } from '../qemu/qemu-img.js';
+import { ConvertProgress } from '../qemu/convert-progress.js';
+import { QEMU_IMG, imageInfo, type ProgressOptions, type QemuOptions } from '../qemu/qemu-img.js';
 
 interface PinnedLayer {
   driver: 'qcow2';
@@ -21,7 +22,7 @@ export function pinnedChainName(layers: readonly string[]): string {
   return `json:${JSON.stringify(below)}`;
 }
 
-export interface MergeOptions extends QemuOptions {
+export interface MergeOptions extends QemuOptions, ProgressOptions {
   /**
    * The destination is a scratch file that is read once and removed (OpenBackupChain's staging):
    * qemu-img writes it through the page cache without flushing it (`-t unsafe`); a crash leaves
@@ -32,7 +33,8 @@ export interface MergeOptions extends QemuOptions {
 
 /**
  * `qemu-img convert -q -O qcow2 json:{...} DEST`: what the pinned chain reads, as one standalone
- * qcow2 (holes stay holes). The source format is pinned by the json name's `driver` keys.
+ * qcow2 (holes stay holes). The source format is pinned by the json name's `driver` keys. With
+ * `progress`, -p replaces -q; the total defaults to the newest layer's virtual size.
  */
 export async function mergePinnedChain(
   layers: readonly string[],
@@ -40,9 +42,22 @@ export async function mergePinnedChain(
   opts: MergeOptions = {},
 ): Promise<void> {
   const cache = opts.scratch ? ['-t', 'unsafe'] : [];
-  await runTool(QEMU_IMG, ['convert', '-q', ...cache, '-O', 'qcow2', pinnedChainName(layers), destination], {
+  const report = opts.progress;
+  const newest = layers.at(-1);
+  const figures =
+    report && newest !== undefined
+      ? new ConvertProgress(
+          report,
+          opts.progressTotal ?? (await imageInfo(newest, 'qcow2', opts)).virtualSize,
+          opts.progressPhase ?? 'merging',
+        )
+      : undefined;
+  const quiet = figures ? '-p' : '-q';
+  await runTool(QEMU_IMG, ['convert', quiet, ...cache, '-O', 'qcow2', pinnedChainName(layers), destination], {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.what ? { what: opts.what } : {}),
     timeoutMs: opts.timeoutMs ?? WHOLE_DISK_TIMEOUT_MS,
+    ...(figures ? { onStdout: (chunk: Buffer) => figures.push(chunk) } : {}),
   });
+  figures?.finish();
 }

@@ -65,6 +65,7 @@ export async function receiveBackupInto(
       staging,
       join(dir.vmDir, name),
       call.signal,
+      call.progress,
     );
     await checkTree(staging, pulled);
     const sums = formatChecksums(

@@ -4,6 +4,7 @@ import type { ChainScope } from '../qemu/layer-places.js';
 import { type ImageFormat, convert } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { hashFile } from '../import/hash-file.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { type FileIdentity, openVerifiedFile } from '../transfer/verified-open.js';
 
 /** A temporary file beside an image, kept from the stale-temporary sweeps until released. */
@@ -22,6 +23,8 @@ export interface PrepareExportOptions {
   scope: ChainScope;
   /** A temporary beside `entry` for a flattened copy. */
   holdTemp(entry: string): TempHold;
+  /** Where the flattening ("flattening") and the MD5 pass ("checksumming") report progress. */
+  progress?: ((p: Progress) => void) | undefined;
 }
 
 /** A standalone image ready to be served: the file, what it was when hashed, and its MD5. */
@@ -66,13 +69,22 @@ export async function prepareExport(
         what: `${what}: flattening ${layers.length} layers`,
         signal,
         timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+        progress: opts.progress,
+        progressPhase: 'flattening',
       });
     }
     const path = temp?.path ?? real;
     const opened = await openVerifiedFile(path, what);
     try {
       // In a worker thread (import/hash-file.ts): the event loop keeps serving other downloads.
-      const hashed = await hashFile(opened.fh, ['md5'], signal);
+      const report = opts.progress;
+      report?.({ done: 0, total: opened.size, phase: 'checksumming' });
+      const hashed = await hashFile(
+        opened.fh,
+        ['md5'],
+        signal,
+        report && ((done) => report({ done, total: opened.size })),
+      );
       const after = await opened.fh.stat({ bigint: true });
       if (
         after.mtimeNs !== opened.mtimeNs ||

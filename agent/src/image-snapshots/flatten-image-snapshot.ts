@@ -45,6 +45,8 @@ export async function flattenImageSnapshot(
       what: t.what,
       signal: t.signal,
       timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+      progress: t.progress,
+      progressPhase: 'flattening',
     }),
   );
   // Renamed first (one atomic step), then removed: a failure half-way leaves a temporary that the

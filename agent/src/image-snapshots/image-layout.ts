@@ -5,6 +5,7 @@ import type { StoredNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import type { ImageFormat } from '../qemu/qemu-img.js';
 import { type ChainLayer, readChain } from '../qemu/safe-chain.js';
+import type { Progress } from '../jobs/job-registry.js';
 import type { CopyLocal } from '../rpc/context.js';
 import { entryPath, verifyChain } from '../snapshots/chain-safety.js';
 import { backingIds } from './snap-graph.js';
@@ -29,6 +30,8 @@ export interface ImageTarget {
   readonly names: StoredNames;
   /** Hole-keeping copy to a temporary name and rename (full-copy reverts). */
   readonly copy: CopyLocal;
+  /** Where a whole-image copy reports its progress (CallContext.progress). */
+  readonly progress?: ((p: Progress) => void) | undefined;
 }
 
 /**

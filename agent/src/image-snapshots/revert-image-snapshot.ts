@@ -34,7 +34,7 @@ export async function revertImageSnapshot(t: ImageTarget, id: number): Promise<I
   const snapFile = fileOf(layout.snap, fileId);
   if (layout.kind === 'copies') {
     await snapshotChain(t, layout, fileId);
-    await t.copy(snapFile, t.source, { sparse: true, signal: t.signal });
+    await t.copy(snapFile, t.source, { sparse: true, signal: t.signal, progress: t.progress });
   } else {
     // Every check before anything is written; then the long copy (if any) first, under a
     // temporary name, so that when it fails nothing has changed.
@@ -127,6 +127,8 @@ async function flatCopy(t: ImageTarget, file: string, temp: string): Promise<voi
     what: t.what,
     signal: t.signal,
     timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+    progress: t.progress,
+    progressPhase: 'flattening',
   });
 }
 

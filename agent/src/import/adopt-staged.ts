@@ -57,6 +57,7 @@ export async function adoptStaged(
           sparse: job.sparse,
           signal: job.signal,
           what: job.what,
+          progress: job.progress,
         });
     // A new image, as the pipeline writes one: its times are the import's, not the sender's.
     const now = new Date();

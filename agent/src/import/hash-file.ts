@@ -13,13 +13,14 @@ export interface FileHashes {
 
 /**
  * The worker's whole program (CommonJS, evaluated). It reads the descriptor it is given (threads
- * share the process's descriptors) from offset 0 to the end, 4 MiB at a time, and answers once.
+ * share the process's descriptors) from offset 0 to the end, 4 MiB at a time, and answers once
+ * (after a `{ read }` message per read when asked for progress).
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const { fd, algorithms, block } = workerData;
+const { fd, algorithms, block, progress } = workerData;
 const hashes = algorithms.map((a) => createHash(a));
 const buf = Buffer.allocUnsafe(1024 * block);
 const zeros = Buffer.alloc(block);
@@ -35,6 +36,7 @@ for (;;) {
     if (!b.equals(zeros.subarray(0, b.length))) dataBlockBytes += block;
   }
   size += n;
+  if (progress) parentPort.postMessage({ read: size });
 }
 parentPort.postMessage({ digests: hashes.map((h) => h.digest('hex')), size, dataBlockBytes });
 `;
@@ -44,22 +46,27 @@ parentPort.postMessage({ digests: hashes.map((h) => h.digest('hex')), size, data
  * data, without the event loop touching a byte (an image received over the data path is kept as it
  * is: docs/image-datastore.md#registering-an-image-cp-on-the-agent). The handle must stay open
  * until this settles; an abort stops the worker (and rejects with the signal's reason).
+ * `onRead` hears the bytes read so far, after every 4 MiB read (for CallContext.progress).
  */
 export async function hashFile(
   fh: FileHandle,
   algorithms: readonly string[],
   signal: AbortSignal,
+  onRead?: (bytes: number) => void,
 ): Promise<FileHashes> {
   signal.throwIfAborted();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { fd: fh.fd, algorithms, block: HOLE_BLOCK_BYTES },
+    workerData: { fd: fh.fd, algorithms, block: HOLE_BLOCK_BYTES, progress: onRead !== undefined },
   });
   const stop = (): void => void worker.terminate();
   signal.addEventListener('abort', stop, { once: true });
   try {
     return await new Promise<FileHashes>((resolve, reject) => {
-      worker.once('message', (m: FileHashes) => resolve(m));
+      worker.on('message', (m: FileHashes | { read: number }) => {
+        if ('read' in m) onRead?.(m.read);
+        else resolve(m);
+      });
       worker.once('error', reject);
       worker.once('exit', () =>
         reject(signal.aborted ? signal.reason : new Error('the hashing worker stopped')),

@@ -4,6 +4,7 @@ import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import type { Logger } from '../../../common/src/log.js';
 import { DISK_FILE_MODE } from '../files/modes.js';
+import type { Progress as JobProgress } from '../jobs/job-registry.js';
 import type { ImageFormat } from '../qemu/qemu-img.js';
 import { type Clock, realClock } from './clock.js';
 import { COMPRESSION_MAGIC_BYTES, type Compression, sniffCompression } from './compression.js';
@@ -51,6 +52,8 @@ export interface ImportJob {
   signal: AbortSignal;
   log: Logger;
   clock?: Clock;
+  /** Where progress goes (CallContext.progress): "downloading", then "converting" when it converts. */
+  progress?: ((p: JobProgress) => void) | undefined;
 }
 
 export interface ImportOutcome {
@@ -110,7 +113,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
   job.signal.addEventListener('abort', stop, { once: true });
   const signal = controller.signal;
   const digests = new Digests({ md5: job.md5, sha1: job.sha1 }, job.what);
-  const progress = new Progress(job.log, { source: job.source.name }, job.clock ?? realClock);
+  const progress = new Progress(job.log, { source: job.source.name }, job.clock ?? realClock, job.progress);
   const throttle = job.limitBytesPerSecond > 0 ? new Throttle(job.limitBytesPerSecond, job.clock) : undefined;
   let fetched = 0;
   const opened: Peeked[] = [];
@@ -154,6 +157,7 @@ async function attempt(job: ImportJob, temp: string): Promise<Omit<ImportOutcome
           sparse: job.sparse,
           signal,
           what: job.what,
+          progress: job.progress,
         });
     return { ...stored, fetchedBytes: fetched, md5, compression, detected: sniffed.kind };
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { Logger } from '../../../common/src/log.js';
+import type { Progress as JobProgress } from '../jobs/job-registry.js';
 import { type Clock, realClock } from './clock.js';
 
 /** A progress line at least this often while bytes arrive... */
@@ -22,7 +23,10 @@ export class Progress {
     private readonly log: Logger,
     private readonly fields: Record<string, unknown>,
     private readonly clock: Clock = realClock,
+    /** CallContext.progress: every chunk reports its bytes (phase "downloading"). */
+    private readonly report?: (p: JobProgress) => void,
   ) {
+    report?.({ done: 0, total: 0, phase: 'downloading' });
     this.started = clock.now();
     this.lastLine = this.started;
     this.nextStep = Number.POSITIVE_INFINITY;
@@ -31,6 +35,7 @@ export class Progress {
   /** The size the source announced (Content-Length, the file's size), when it did. */
   expect(total: number | undefined): void {
     this.total = total;
+    this.report?.({ done: this.bytes, total: total ?? 0, phase: 'downloading' });
     this.nextStep = total ? total * STEP_FRACTION : Number.POSITIVE_INFINITY;
   }
 
@@ -41,6 +46,7 @@ export class Progress {
 
   add(n: number): void {
     this.bytes += n;
+    this.report?.({ done: this.bytes });
     const now = this.clock.now();
     if (now - this.lastLine < INTERVAL_MS && this.bytes < this.nextStep) return;
     this.lastLine = now;

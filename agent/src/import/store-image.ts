@@ -3,6 +3,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { standaloneForeign } from '../qemu/foreign-image.js';
 import type { InfoOutput } from '../qemu/info-output.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { convert, describe, type ImageFormat } from '../qemu/qemu-img.js';
 import type { SniffedFormat } from './format-sniff.js';
 
@@ -13,6 +14,8 @@ export interface StoreOptions {
   sparse: boolean;
   signal: AbortSignal;
   what: string;
+  /** Where a conversion reports its progress (phase "converting"). */
+  progress?: ((p: Progress) => void) | undefined;
 }
 
 /**
@@ -50,6 +53,7 @@ export async function storeImage(
       format: to,
       sparse: o.sparse,
       timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+      progress: o.progress,
     });
     await rm(written, { force: true });
   }

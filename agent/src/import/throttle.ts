@@ -26,14 +26,23 @@ export class Throttle {
 
   /** Accounts for `bytes` just read, waiting first as long as the rate requires. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    const wait = this.debit(bytes);
+    if (wait === 0) return;
+    await this.clock.sleep(wait, signal);
+    // The sleep paid the debt: the tokens it accrued are exactly what was missing.
+    this.tokens = 0;
+    this.last = this.clock.now();
+  }
+
+  /**
+   * Accounts for `bytes` just taken and answers how long (ms) the taker must now wait before the
+   * next (0: no wait): for a reader that pauses a stream rather than awaits (the data path's pull).
+   */
+  debit(bytes: number): number {
     const now = this.clock.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
     this.last = now;
     this.tokens -= bytes;
-    if (this.tokens >= 0) return;
-    await this.clock.sleep((-this.tokens / this.bytesPerSecond) * 1000, signal);
-    // The sleep paid the debt: the tokens it accrued are exactly what was missing.
-    this.tokens = 0;
-    this.last = this.clock.now();
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.bytesPerSecond) * 1000;
   }
 }

@@ -1,4 +1,6 @@
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import type { Progress } from '../jobs/job-registry.js';
+import { ConvertProgress } from './convert-progress.js';
 import type { ForeignFormat } from './foreign-image.js';
 import { type MapEntry, parseMap } from './image-map.js';
 import { type InfoOutput, parseInfo } from './info-output.js';
@@ -114,7 +116,19 @@ export async function create(path: string, opts: CreateOptions): Promise<void> {
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
-export interface ConvertOptions extends QemuOptions {
+/** Progress of a whole-image qemu-img job (convert): run with -p, its figures read as they come. */
+export interface ProgressOptions {
+  /**
+   * Where progress goes (CallContext.progress): each figure qemu-img prints reports
+   * `fraction × progressTotal` bytes done under `progressPhase` (default "converting").
+   */
+  progress?: ((p: Progress) => void) | undefined;
+  progressPhase?: string;
+  /** The bytes the whole job stands for; default: the source's virtual size. */
+  progressTotal?: number;
+}
+
+export interface ConvertOptions extends QemuOptions, ProgressOptions {
   /**
    * Source format; passed with -f so qemu-img does not probe. A foreign one only for an upload
    * that standaloneForeign (foreign-image.ts) has checked.
@@ -129,14 +143,33 @@ export interface ConvertOptions extends QemuOptions {
 
 /**
  * `qemu-img convert -U -f SRCFMT -O FMT [-m N] [-S 0] SOURCE DESTINATION`: a standalone image holding
- * what SOURCE's whole backing chain reads as. -U reads images a VM may hold.
+ * what SOURCE's whole backing chain reads as. -U reads images a VM may hold. With `progress`, -p
+ * replaces -q and its figures are read as they come (convert-progress.ts).
  */
 export async function convert(source: string, destination: string, opts: ConvertOptions): Promise<void> {
-  const args = ['convert', '-q', '-U', '-f', opts.sourceFormat, '-O', opts.format];
+  const report = opts.progress;
+  const args = ['convert', report ? '-p' : '-q', '-U', '-f', opts.sourceFormat, '-O', opts.format];
   if (opts.coroutines !== undefined) args.push('-m', String(opts.coroutines));
   if (!opts.sparse) args.push('-S', '0');
   args.push(source, destination);
-  await runTool(QEMU_IMG, args, toolOptions(opts));
+  if (!report) {
+    await runTool(QEMU_IMG, args, toolOptions(opts));
+    return;
+  }
+  const total = opts.progressTotal ?? (await virtualSizeOf(source, opts.sourceFormat, opts));
+  const figures = new ConvertProgress(report, total, opts.progressPhase ?? 'converting');
+  await runTool(QEMU_IMG, args, { ...toolOptions(opts), onStdout: (chunk) => figures.push(chunk) });
+  figures.finish();
+}
+
+/** The virtual size of SOURCE as `qemu-img info -U -f FMT` reads it (any format convert reads). */
+async function virtualSizeOf(source: string, format: string, opts: QemuOptions): Promise<number> {
+  const { stdout } = await runTool(
+    QEMU_IMG,
+    ['info', '-f', format, '--output=json', '-U', source],
+    toolOptions(opts),
+  );
+  return parseInfo(stdout, format, opts.what ?? source).virtualSize;
 }
 
 export interface RebaseOptions extends QemuOptions {

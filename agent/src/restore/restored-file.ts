@@ -3,6 +3,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import { syncTree } from '../../../common/src/files/atomic-file.js';
 import { tempNameBeside } from '../../../common/src/files/temp-name.js';
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { type ImageFormat, bitmap, convert, describe } from '../qemu/qemu-img.js';
 
 /** The received file made ready to take a disk's place (docs/backups.md#tm-restore). */
@@ -23,7 +24,13 @@ export interface RestoredFile {
 export async function prepareRestoredFile(
   staging: string,
   format: ImageFormat,
-  opts: { what: string; shown: string; signal: AbortSignal },
+  opts: {
+    what: string;
+    shown: string;
+    signal: AbortSignal;
+    /** Where the raw conversion reports progress (phase "converting"). */
+    progress?: ((p: Progress) => void) | undefined;
+  },
 ): Promise<RestoredFile> {
   const st = await lstat(staging).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT')
@@ -63,6 +70,8 @@ export async function prepareRestoredFile(
         format: 'raw',
         sparse: true,
         timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+        progress: opts.progress,
+        progressTotal: info.virtualSize,
       });
       await syncTree(raw);
       // The raw copy takes the staging name: a disk never links to a temporary's name.

@@ -18,7 +18,12 @@ export interface DataPath {
   openSend(req: OpenSendRequest): Promise<OpenSendResponse>;
   /** A ticket for one regular file outside the roots (`file`: a checked real path; `path`: for logs). */
   openImportSource(req: OpenSendRequest & { file: string }): Promise<OpenSendResponse>;
-  receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse>;
+  /** `progress` gets the data bytes received of those the manifest lists (phase "receiving"). */
+  receive(
+    req: ReceiveRequest,
+    signal: AbortSignal,
+    progress?: (p: Progress) => void,
+  ): Promise<ReceiveResponse>;
   /** A ticket for a file made only to be sent; `release` removes it after the send or at expiry. */
   openStagedFile(
     req: OpenSendRequest & { file: string; release: () => Promise<void> },
@@ -32,6 +37,7 @@ export interface DataPath {
     temp: string,
     tempReal: string,
     signal: AbortSignal,
+    progress?: (p: Progress) => void,
   ): Promise<PulledTree>;
 }
 
@@ -47,7 +53,12 @@ export interface PulledTree {
 export type CopyLocal = (
   source: string,
   destination: string,
-  opts: { sparse: boolean; signal?: AbortSignal },
+  opts: {
+    sparse: boolean;
+    signal?: AbortSignal;
+    /** Bytes copied of the source's (phase "copying"), polled from the temporary copy. */
+    progress?: ((p: Progress) => void) | undefined;
+  },
 ) => Promise<{ bytes: number }>;
 
 /** What ExportImage needs of the export listener (ExportService in agent/src/export/ provides it). */

@@ -91,7 +91,7 @@ export async function convertImage(
       try {
         made = await makeParents(dirname(localDestination));
         await writeAtomically(localDestination, (temp) =>
-          convert(from, temp, { ...opts, sourceFormat, format, sparse: req.sparse }),
+          convert(from, temp, { ...opts, sourceFormat, format, sparse: req.sparse, progress: call.progress }),
         );
       } catch (err) {
         // The directories made for the destination go again (a cpds into a new image directory).

@@ -71,6 +71,7 @@ export async function exportImage(
         signal: call.signal,
         scope: agent.roots,
         holdTemp: (e) => exports.holdTemp(e),
+        progress: call.progress,
       });
       const { url, entry: published } = exports.publish(
         {

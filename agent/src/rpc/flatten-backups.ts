@@ -53,6 +53,7 @@ export async function flattenBackups(
             agentName: agent.name,
             signal: call.signal,
             what,
+            progress: call.progress,
           });
         } else if (!(await stat(last.local).catch(() => undefined))?.isDirectory()) {
           throw new StorageError('NOT_FOUND', `backup directory ${where(agent, last.dir)} is missing`);

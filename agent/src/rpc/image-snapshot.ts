@@ -80,6 +80,7 @@ async function run(
         scope: agent.roots,
         names: storedNames(agent.roots),
         copy: agent.copyLocal,
+        progress: call.progress,
       };
       const { changed, layout } = await work(t, req.snapId).catch((err: unknown) => {
         throw asStorageError(err, action, here);

@@ -60,6 +60,7 @@ export async function importImage(
     what,
     signal: call.signal,
     log: call.log,
+    progress: call.progress,
   };
   return agent.locks.withLock(
     [local],
@@ -161,6 +162,7 @@ async function fromRemote<T>(
         sparse: true,
       },
       call.signal,
+      call.progress,
     );
     const fh = await open(staging, 'r');
     const isFile = (await fh.stat()).isFile();

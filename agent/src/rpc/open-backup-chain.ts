@@ -77,6 +77,7 @@ export async function openBackupChain(
               what: `${what}: merging ${locals.length} layers`,
               signal,
               scratch: true,
+              progress: call.progress,
             }),
           call.signal,
         );

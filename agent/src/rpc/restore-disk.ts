@@ -66,6 +66,7 @@ export async function restoreDisk(
           what,
           shown: staging,
           signal: call.signal,
+          progress: call.progress,
         });
         file = ready.file;
         await placeDisk(file, {

@@ -47,7 +47,7 @@ export async function receive(
     what,
     async () => {
       // The data path logs what it received (bytes, files, duration).
-      return agent.dataPath.receive(req, call.signal).catch((err: unknown) => {
+      return agent.dataPath.receive(req, call.signal, call.progress).catch((err: unknown) => {
         throw asStorageError(err, 'receive into', where(agent, destination));
       });
     },

@@ -3,7 +3,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { StorageError, oneLine, reasonForErrno } from '../../../common/src/errors.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
-import { manifestProblem, type EntryKind, type Manifest } from './manifest.js';
+import { Throttle } from '../import/throttle.js';
+import type { Progress } from '../jobs/job-registry.js';
+import { dataBytesOf, manifestProblem, type EntryKind, type Manifest } from './manifest.js';
 import { clientProof, sameBytes, sessionKey, ticketId, TranscriptMac } from './session-keys.js';
 import { tlsCipherOptions } from './tls-options.js';
 import { TreeWriter } from './tree-writer.js';
@@ -39,6 +41,19 @@ export interface PullOptions {
   signal: AbortSignal;
   /** Fill PullResult.fileDigests (TreeWriterOptions.contentDigests). */
   contentDigests?: boolean;
+  /**
+   * Caps this transfer's throughput (agent config data.rateLimitBytesPerSecond): the socket is
+   * paused while a token bucket is in debt, so TCP slows the sender. 0 or absent: unlimited.
+   */
+  bytesPerSecond?: number;
+  /**
+   * Where progress goes (CallContext.progress): total is the manifest's data bytes (the extents
+   * that actually travel: holes of a sparse file are not counted), done the data bytes taken from
+   * the wire into the tree writer so far (at most its bounded queue ahead of the disk).
+   */
+  progress?: ((p: Progress) => void) | undefined;
+  /** The phase the progress is reported under (default "receiving"). */
+  progressPhase?: string;
 }
 
 export interface PullResult {
@@ -67,10 +82,18 @@ export interface PullResult {
 export async function pull(o: PullOptions): Promise<PullResult> {
   const { host, port } = parseAddress(o.address);
   let tree: TreeWriter | undefined;
+  const bucket = o.bytesPerSecond ? new Throttle(o.bytesPerSecond) : undefined;
+  let throttled: NodeJS.Timeout | undefined;
   try {
     return await new Promise<PullResult>((resolve, reject) => {
       let settled = false;
       let ended = false;
+      // Reading stops while the disk lags (the tree writer's pressure) or the rate limit waits.
+      let pressure = false;
+      const flow = (): void => {
+        if (pressure || throttled) socket.pause();
+        else socket.resume();
+      };
       const socket = o.plaintext
         ? net.connect({ host, port })
         : tls.connect({
@@ -87,6 +110,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       const fail = (err: unknown): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(throttled);
         o.signal.removeEventListener('abort', onAbort);
         socket.destroy();
         reject(classify(err));
@@ -152,10 +176,14 @@ export async function pull(o: PullOptions): Promise<PullResult> {
               if (!mac || tree) throw new ProtocolError('unexpected MANIFEST');
               mac.add(frame);
               const manifest = parseManifest(payload);
+              o.progress?.({ done: 0, total: dataBytesOf(manifest), phase: o.progressPhase ?? 'receiving' });
               tree = new TreeWriter(o.temp, manifest, {
                 sparse: o.sparse,
                 rootReal: o.tempReal,
-                onPressure: (tooMuch) => (tooMuch ? socket.pause() : socket.resume()),
+                onPressure: (tooMuch) => {
+                  pressure = tooMuch;
+                  flow();
+                },
                 onFailure: fail,
                 contentDigests: o.contentDigests ?? false,
               });
@@ -200,6 +228,15 @@ export async function pull(o: PullOptions): Promise<PullResult> {
         data: (bytes) => {
           if (!tree) throw new ProtocolError('DATA before MANIFEST');
           tree.write(bytes);
+          o.progress?.({ done: tree.bytes });
+          const wait = bucket?.debit(bytes.length) ?? 0;
+          if (wait > 0 && !throttled) {
+            throttled = setTimeout(() => {
+              throttled = undefined;
+              if (!settled) flow();
+            }, wait);
+            flow();
+          }
         },
       });
       socket.on('data', (chunk: Buffer) => {
@@ -215,6 +252,8 @@ export async function pull(o: PullOptions): Promise<PullResult> {
   } catch (err) {
     await tree?.abandon();
     throw err;
+  } finally {
+    clearTimeout(throttled);
   }
 }
 

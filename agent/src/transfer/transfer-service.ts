@@ -12,6 +12,7 @@ import {
   type ReceiveRequest,
   type ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { pull, type PullResult } from './data-client.js';
 import { DataServer, type SendJob, type StagedSend } from './data-server.js';
 import { isInside } from '../paths/roots.js';
@@ -50,6 +51,8 @@ export interface TransferServiceOptions {
    * plaintext client shows no certificate, so a ticket is not held to its receiver's name there.
    */
   plaintextData?: boolean;
+  /** Caps each pull's throughput (agent config data.rateLimitBytesPerSecond); 0 or absent: unlimited. */
+  rateLimitBytesPerSecond?: number;
   /** The clock tickets expire by (milliseconds, as Date.now); tests inject one. */
   now?: () => number;
   /**
@@ -194,7 +197,11 @@ export class TransferService {
     };
   }
 
-  async receive(req: ReceiveRequest, signal: AbortSignal): Promise<ReceiveResponse> {
+  async receive(
+    req: ReceiveRequest,
+    signal: AbortSignal,
+    progress?: (p: Progress) => void,
+  ): Promise<ReceiveResponse> {
     if (!TICKET_PATTERN.test(req.ticket))
       throw new StorageError('INVALID_ARGUMENT', 'Receive: ticket must be 64 hex digits');
     splitHostPort(req.dataAddress, 'Receive: data_address');
@@ -232,6 +239,8 @@ export class TransferService {
         tempReal: join(dirname(local), tempName),
         sparse: req.sparse,
         signal,
+        bytesPerSecond: this.opts.rateLimitBytesPerSecond ?? 0,
+        progress,
       });
       if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
       await expectSame(temp, result.identity);
@@ -261,6 +270,7 @@ export class TransferService {
     temp: string,
     tempReal: string,
     signal: AbortSignal,
+    progress?: (p: Progress) => void,
   ): Promise<PullResult> {
     if (!TICKET_PATTERN.test(req.ticket))
       throw new StorageError('INVALID_ARGUMENT', 'ticket must be 64 hex digits');
@@ -278,6 +288,9 @@ export class TransferService {
       sparse: req.sparse,
       signal,
       contentDigests: true,
+      bytesPerSecond: this.opts.rateLimitBytesPerSecond ?? 0,
+      progress,
+      progressPhase: 'receiving-backup',
     });
     if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
     await expectSame(temp, result.identity);

@@ -29,6 +29,8 @@ export interface ToolOptions {
   what?: string;
   /** An open descriptor the tool inherits as its fd 3 (name it INHERITED_FD_PATH in `args`). */
   fd?: number;
+  /** Sees each chunk of stdout as it arrives (a tool's progress lines); stdout is collected all the same. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /**
@@ -58,6 +60,7 @@ export function runTool(file: string, args: readonly string[], opts: ToolOptions
       else into.push(chunk);
     };
     child.stdout?.on('data', collect(out));
+    if (opts.onStdout) child.stdout?.on('data', opts.onStdout);
     child.stderr?.on('data', collect(err));
     const timer = setTimeout(() => stop('timeout'), timeoutMs);
     const onAbort = (): void => stop('cancelled');
