@@ -36,6 +36,8 @@ export interface StackOptions {
   deadlines?: { controlMs?: number; transferMs?: number };
   /** Every agent's data.encryption (default: the agent's own default, tls). */
   dataEncryption?: 'tls' | 'none';
+  /** Every agent's data.rateLimitBytesPerSecond (default unlimited): makes transfers last. */
+  dataRateLimit?: number;
   /** Extra top-level settings for a host's agent config (e.g. monitord and monitor). */
   agentSettings?: (name: string) => Readonly<Record<string, unknown>>;
   /** Extra top-level coordinator settings (e.g. monitord). */
@@ -121,6 +123,7 @@ export class Stack {
             data: {
               listen: `127.0.0.1:${dataPort}`,
               ...(opts.dataEncryption ? { encryption: opts.dataEncryption } : {}),
+              ...(opts.dataRateLimit ? { rateLimitBytesPerSecond: opts.dataRateLimit } : {}),
             },
             roots: [
               { location: ONED_DATASTORE_LOCATION, path: dsDir },
