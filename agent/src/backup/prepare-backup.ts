@@ -269,7 +269,7 @@ async function incrementLive(
         xmlDir: p.dirs.tmp,
         freeze: p.freeze,
       },
-      o,
+      { ...o, progress: p.progress },
       p.signal,
     );
   if (parent !== undefined && reason === undefined) {
