@@ -126,7 +126,9 @@ describe('Receive progress and rate limit', () => {
     expect(await sha256File(source)).toBe(sourceSum);
     await noJobsLeft();
 
-    await (await startReceive('0/42/disk.1', 'req-retry')).running;
+    await (
+      await startReceive('0/42/disk.1', 'req-retry')
+    ).running;
     expect(await sha256File(join(receiverRoot, '0/42/disk.1'))).toBe(sourceSum);
     await noJobsLeft();
   });

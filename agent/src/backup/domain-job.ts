@@ -77,7 +77,8 @@ export async function waitForBackupJob(
     }
     const job = await runningJob(domain, quiet);
     if (!job) break;
-    if (job.figures) opts.progress?.({ done: job.figures.processed, total: job.figures.total, phase: 'backup' });
+    if (job.figures)
+      opts.progress?.({ done: job.figures.processed, total: job.figures.total, phase: 'backup' });
     await sleep(JOB_POLL_MS);
   }
   const out = await virsh(['domjobinfo', domain, '--completed'], quiet);

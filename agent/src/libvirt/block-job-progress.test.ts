@@ -18,7 +18,9 @@ describe('blockJobProgress (virsh --wait --verbose)', () => {
     expect(w.args).toEqual(['--verbose']);
     for (const ch of CAPTURED) w.options.onStderr?.(Buffer.from(ch));
     expect(seen[0]).toEqual({ done: 0, total: 1000, phase: 'block-copy' });
-    expect(seen.slice(1).map((p) => p.done)).toEqual([0, 120, 250, 310, 430, 500, 620, 680, 810, 930, 990, 1000]);
+    expect(seen.slice(1).map((p) => p.done)).toEqual([
+      0, 120, 250, 310, 430, 500, 620, 680, 810, 930, 990, 1000,
+    ]);
     w.finish();
     expect(seen.at(-1)).toEqual({ done: 1000, total: 1000 });
   });

@@ -59,7 +59,11 @@ export async function copyDiskLive(
           );
         }
         // Checked before anything reads it, whichever way the copy then goes.
-        const [top] = await readChain(diskFile, sourceFormat, { what, signal: call.signal, scope: agent.roots });
+        const [top] = await readChain(diskFile, sourceFormat, {
+          what,
+          signal: call.signal,
+          scope: agent.roots,
+        });
         let method: string;
         try {
           await blockCopyTo(
