@@ -33,7 +33,7 @@ describe('parseAgentConfig', () => {
       source: SOURCE,
       name: 'host01',
       listen: '127.0.0.1:7001',
-      data: { listen: '127.0.0.1:0', encryption: 'tls' },
+      data: { listen: '127.0.0.1:0', encryption: 'tls', rateLimitBytesPerSecond: 0 },
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
       libvirt: { uri: 'qemu:///system' },
@@ -58,7 +58,12 @@ describe('parseAgentConfig', () => {
       },
       SOURCE,
     );
-    expect(c.data).toEqual({ listen: '0.0.0.0:7101', advertise: '10.0.0.5', encryption: 'tls' });
+    expect(c.data).toEqual({
+      listen: '0.0.0.0:7101',
+      advertise: '10.0.0.5',
+      encryption: 'tls',
+      rateLimitBytesPerSecond: 0,
+    });
     expect(c.roots[0]).toEqual({ location: '/var/lib/one/datastores', path: '/srv/datastores' });
     expect(c.monitord).toEqual({ address: '10.0.0.1', port: 4125 });
     expect(c.log.level).toBe('debug');
@@ -81,7 +86,14 @@ describe('parseAgentConfig', () => {
     expect(parseAgentConfig({ ...valid(), data: { encryption: 'none' } }, SOURCE).data).toEqual({
       listen: '127.0.0.1:0',
       encryption: 'none',
+      rateLimitBytesPerSecond: 0,
     });
+  });
+
+  it('reads data.rateLimitBytesPerSecond: 0 (unlimited) by default', () => {
+    expect(parseAgentConfig(valid(), SOURCE).data.rateLimitBytesPerSecond).toBe(0);
+    const limited = { ...valid(), data: { rateLimitBytesPerSecond: 100 * 1024 * 1024 } };
+    expect(parseAgentConfig(limited, SOURCE).data.rateLimitBytesPerSecond).toBe(100 * 1024 * 1024);
   });
 
   it('defaults monitord address and port inside the section', () => {
@@ -141,6 +153,16 @@ describe('parseAgentConfig', () => {
       'data.encryption not a string',
       { data: { encryption: false } },
       'data.encryption: must be a non-empty string',
+    ],
+    [
+      'data.rateLimitBytesPerSecond too small',
+      { data: { rateLimitBytesPerSecond: 1000 } },
+      'data.rateLimitBytesPerSecond: must be 0 (unlimited) or at least 65536 (64 KiB/s), got 1000',
+    ],
+    [
+      'data.rateLimitBytesPerSecond not an integer',
+      { data: { rateLimitBytesPerSecond: '10M' } },
+      'data.rateLimitBytesPerSecond: must be an integer',
     ],
     ['roots missing', { roots: undefined }, 'roots: must be a non-empty list'],
     ['roots empty', { roots: [] }, 'roots: must be a non-empty list'],

@@ -8,6 +8,7 @@ import { type DomainDisk, liveDomain, requireRunning } from '../libvirt/domain.j
 import type { FreezeMode } from '../libvirt/freeze.js';
 import type { VirshOptions } from '../libvirt/virsh.js';
 import type { ChainScope } from '../qemu/layer-places.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { type ImageFormat, convert } from '../qemu/qemu-img.js';
 import { readChain } from '../qemu/safe-chain.js';
 import { type BackupDirs, backupFileName, recreate, removeAll } from './backup-dirs.js';
@@ -64,6 +65,8 @@ export interface PrepareInput {
   readonly signal: AbortSignal;
   /** The agent's roots: every disk's chain is validated against them first (safe-chain.ts). */
   readonly scope: ChainScope;
+  /** Where each disk's copy reports its progress (phase "backup"). */
+  readonly progress?: ((p: Progress) => void) | undefined;
 }
 
 export interface PreparedDisk {
@@ -148,6 +151,8 @@ async function convertFull(source: string, format: ImageFormat, out: string, p: 
     what: p.what,
     signal: p.signal,
     timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+    progress: p.progress,
+    progressPhase: 'backup',
   });
 }
 
@@ -264,7 +269,7 @@ async function incrementLive(
         xmlDir: p.dirs.tmp,
         freeze: p.freeze,
       },
-      o,
+      { ...o, progress: p.progress },
       p.signal,
     );
   if (parent !== undefined && reason === undefined) {

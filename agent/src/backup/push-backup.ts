@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import type { Logger } from '../../../common/src/log.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { type FreezeMode, withGuestHeld } from '../libvirt/freeze.js';
 import { type VirshOptions, virsh } from '../libvirt/virsh.js';
 import { waitForBackupJob } from './domain-job.js';
@@ -55,7 +56,7 @@ export function checkpointXml(b: Pick<PushBackup, 'disks' | 'checkpoint'>): stri
  */
 export async function pushBackup(
   b: PushBackup,
-  opts: VirshOptions & { log: Logger },
+  opts: VirshOptions & { log: Logger; progress?: ((p: Progress) => void) | undefined },
   signal: AbortSignal,
 ): Promise<void> {
   const backupFile = join(b.xmlDir, 'backup.xml');

@@ -28,6 +28,16 @@ describe('Throttle', () => {
     expect(clock.sleeps).toEqual([500]);
   });
 
+  it('debit answers the wait a paused reader owes, and the wait pays the debt', () => {
+    const clock = new ManualClock();
+    const t = new Throttle(1000, clock);
+    expect(t.debit(100)).toBe(0); // the burst
+    expect(t.debit(500)).toBe(500);
+    clock.advance(500);
+    expect(t.debit(0)).toBe(0);
+    expect(t.debit(1000)).toBe(1000);
+  });
+
   it('refuses a rate that is not positive', () => {
     expect(() => new Throttle(0)).toThrow(RangeError);
   });

@@ -14,6 +14,8 @@ export interface VirshOptions {
   readonly what: string;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+  /** Sees virsh's stderr as it comes (--verbose progress: block-job-progress.ts). */
+  readonly onStderr?: (chunk: Buffer) => void;
 }
 
 /**
@@ -27,6 +29,7 @@ export async function virsh(args: readonly string[], opts: VirshOptions): Promis
       what: opts.what,
       timeoutMs: opts.timeoutMs ?? VIRSH_TIMEOUT_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
     });
     return stdout;
   } catch (err) {

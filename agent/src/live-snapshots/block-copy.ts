@@ -1,6 +1,7 @@
 import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { requireNoBlockJob } from '../libvirt/domain.js';
+import { type BlockJobProgress, blockJobProgress } from '../libvirt/block-job-progress.js';
 import { virsh } from '../libvirt/virsh.js';
 import type { ImageFormat } from '../qemu/qemu-img.js';
 import type { LiveTarget } from './live-domain.js';
@@ -10,8 +11,14 @@ import type { LiveTarget } from './live-domain.js';
  * `virsh blockcopy --wait --finish --transient-job` into a temporary name beside it, then a rename.
  * The domain keeps running on its own disk; a failed or cancelled copy leaves nothing behind.
  */
-export async function blockCopyTo(t: LiveTarget, destination: string, format: ImageFormat): Promise<void> {
+export async function blockCopyTo(
+  t: LiveTarget,
+  destination: string,
+  format: ImageFormat,
+  progress?: BlockJobProgress,
+): Promise<void> {
   await requireNoBlockJob(t.domain, t.target, t.virsh);
+  const watched = blockJobProgress(progress);
   try {
     await writeAtomically(destination, (tmp) =>
       virsh(
@@ -26,10 +33,12 @@ export async function blockCopyTo(t: LiveTarget, destination: string, format: Im
           '--wait',
           '--finish',
           '--transient-job',
+          ...watched.args,
         ],
-        { ...t.virsh, timeoutMs: WHOLE_DISK_TIMEOUT_MS },
+        { ...t.virsh, timeoutMs: WHOLE_DISK_TIMEOUT_MS, ...watched.options },
       ),
     );
+    watched.finish();
   } catch (err) {
     // A cancelled virsh leaves libvirt's job running: stop it, so the disk is free again.
     if (t.virsh.signal?.aborted) {

@@ -2,7 +2,9 @@ import { WHOLE_DISK_TIMEOUT_MS } from '../../../common/src/tools/run-tool.js';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { type DomainDisk, liveDomain } from '../libvirt/domain.js';
+import { blockJobProgress } from '../libvirt/block-job-progress.js';
 import { virsh } from '../libvirt/virsh.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
@@ -34,6 +36,8 @@ export async function deleteQcow2SnapshotLive(
   t: SnapshotTarget,
   id: number,
   live: LiveTarget,
+  /** Where the pull reports its progress (phase "block-pull", of the disk's virtual size). */
+  report?: (p: Progress) => void,
 ): Promise<{ existed: boolean; method: DeleteMethod; activeRebased: boolean }> {
   const domain = await liveDomain(live.domain, live.virsh).catch((err: unknown) => {
     if (err instanceof StorageError && err.reason === 'DOMAIN_NOT_FOUND') return undefined;
@@ -75,10 +79,14 @@ export async function deleteQcow2SnapshotLive(
   }
   // A block job already running on the disk makes blockpull fail with BUSY, changing nothing.
   const base = pullBase(layers, real, pos, domainDisk, live);
-  await virsh(['blockpull', live.domain, live.target, ...base, '--wait'], {
+  const total = layers[0]?.virtualSize ?? 0;
+  const watched = blockJobProgress(report && { report, phase: 'block-pull', total });
+  await virsh(['blockpull', live.domain, live.target, ...base, '--wait', ...watched.args], {
     ...live.virsh,
     timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+    ...watched.options,
   });
+  watched.finish();
   // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);
   return { existed: result.existed, method: 'blockpull', activeRebased: true };

@@ -19,6 +19,7 @@ import {
   ensureLibvirt,
   startDomain,
 } from '../../../test/support/libvirt.js';
+import type { Progress } from '../jobs/job-registry.js';
 import { copyDiskLive } from '../rpc/copy-disk-live.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
@@ -82,9 +83,16 @@ async function takeSnapshot(id: number): Promise<void> {
   await runTool('cp', ['--sparse=always', expected.now, expected.snap(id)]);
 }
 
-async function deleteSnapshot(id: number): Promise<void> {
-  const r = await snapshotDelete(agent, { ...snapRequest(id, 'qcow2'), active: false }, call);
+/** Deletes snapshot `id` (it must exist); answers the progress the call reported. */
+async function deleteSnapshot(id: number): Promise<Progress[]> {
+  const seen: Progress[] = [];
+  const r = await snapshotDelete(
+    agent,
+    { ...snapRequest(id, 'qcow2'), active: false },
+    { ...call, progress: (p) => seen.push({ ...p }) },
+  );
   expect(r.existed).toBe(true);
+  return seen;
 }
 
 beforeAll(async () => {
@@ -161,7 +169,10 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await guestWrite(0x44, 2 * MIB, MIB);
     await takeSnapshot(3); // file 3 holds snapshot 3, active 4
     await guestWrite(0x55, 3 * MIB, MIB);
-    await deleteSnapshot(2);
+    const seen = await deleteSnapshot(2);
+    // The pull reports virsh's percentages of the disk's virtual size, up to all of it.
+    expect(seen[0]).toEqual({ done: 0, total: SIZE, phase: 'block-pull' });
+    expect(seen.at(-1)).toEqual({ done: SIZE, total: SIZE });
     await dom.flush('vda');
     expect(existsSync(join(snap0, '2'))).toBe(false);
     expect(existsSync(join(snap0, '3.current'))).toBe(false);
@@ -279,6 +290,7 @@ describe('snap_create_live of a raw disk', () => {
 describe('cpds of a running disk (CopyDiskLive)', () => {
   it('writes a standalone copy of the whole chain while the domain keeps running', async () => {
     const dest = join(vmDir, 'saved.qcow2');
+    const seen: Progress[] = [];
     const r = await copyDiskLive(
       agent,
       {
@@ -288,9 +300,12 @@ describe('cpds of a running disk (CopyDiskLive)', () => {
         sourceFormat: ImageFormat.IMAGE_FORMAT_QCOW2,
         live: { domain: DOMAIN, target: 'vda', freeze: FreezeMode.FREEZE_MODE_NONE },
       },
-      call,
+      { ...call, progress: (p) => seen.push({ ...p }) },
     );
     expect(r.method).toBe('blockcopy');
+    expect(seen[0]).toEqual({ done: 0, total: SIZE, phase: 'block-copy' });
+    expect(seen.at(-1)).toEqual({ done: SIZE, total: SIZE });
+    expect(seen.map((p) => p.done)).toEqual(seen.map((p) => p.done).sort((a, b) => a - b));
     const info = JSON.parse(await qemuImg('info', '-f', 'qcow2', '--output=json', dest)) as Record<
       string,
       unknown

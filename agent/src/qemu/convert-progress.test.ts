@@ -35,9 +35,7 @@ describe('ConvertProgress (qemu-img -p output)', () => {
     for (const ch of CAPTURED) p.push(Buffer.from(ch));
     expect(seen[0]).toEqual({ done: 0, total: 2000, phase: 'converting' });
     // The repeated 100 % reports nothing new.
-    expect(seen.slice(1).map((s) => s.done)).toEqual(
-      Array.from({ length: 21 }, (_, i) => i * 100),
-    );
+    expect(seen.slice(1).map((s) => s.done)).toEqual(Array.from({ length: 21 }, (_, i) => i * 100));
   });
 
   it.each([3, 7, 64, 4096])('reports the last figure of each %i-byte chunk', (size) => {

@@ -1,11 +1,13 @@
 import type { Progress } from '../jobs/job-registry.js';
 
 /** One progress figure of `qemu-img convert -p`: "    (42.00/100%)", each ended by "\r". */
-const FIGURE = /\((\d{1,3}(?:\.\d+)?)\/100%\)/g;
+export const QEMU_IMG_FIGURE = /\((\d{1,3}(?:\.\d+)?)\/100%\)/g;
 
 /**
- * Reads the progress `qemu-img convert -p` (and `rebase -p`, `commit -p`) writes to stdout, as it
- * comes, in chunks that may split a figure anywhere: "    (0.00/100%)\r    (5.00/100%)\r...".
+ * Reads the progress `qemu-img convert -p` writes to stdout, as it comes, in chunks that may split
+ * a figure anywhere: "    (0.00/100%)\r    (5.00/100%)\r...". Another tool's percentages are read
+ * the same way given their pattern (`figure`, global, the percentage its first group: virsh's
+ * block-job-progress.ts).
  * Each new figure reports `fraction × total` bytes done. Only the tail after the last complete
  * figure is kept, so memory stays small whatever the tool prints.
  */
@@ -18,6 +20,7 @@ export class ConvertProgress {
     /** Bytes the whole job stands for (the image's virtual size, or what the caller knows). */
     private readonly total: number,
     private readonly phase: string,
+    private readonly figure: RegExp = QEMU_IMG_FIGURE,
   ) {
     report({ done: 0, total, phase });
   }
@@ -27,7 +30,7 @@ export class ConvertProgress {
     const text = this.tail + chunk.toString();
     let percent = -1;
     let end = 0;
-    for (const m of text.matchAll(FIGURE)) {
+    for (const m of text.matchAll(this.figure)) {
       percent = Number(m[1]);
       end = (m.index ?? 0) + m[0].length;
     }
@@ -46,5 +49,5 @@ export class ConvertProgress {
 
 /** The percentages a captured `-p` output holds, in order (for tests and diagnostics). */
 export function percentagesOf(output: string): number[] {
-  return [...output.matchAll(FIGURE)].map((m) => Number(m[1]));
+  return [...output.matchAll(QEMU_IMG_FIGURE)].map((m) => Number(m[1]));
 }

@@ -81,6 +81,7 @@ export async function backupPrepare(
           log: call.log,
           signal,
           scope: agent.roots,
+          progress: call.progress,
         }).catch((err: unknown) => {
           if (signal.aborted && !call.signal.aborted) {
             throw new StorageError('TOOL_FAILED', `${what}: cancelled by backup_cancel`, { cause: err });

@@ -53,6 +53,7 @@ export async function cloneOverlay(
             await agent.copyLocal(await realpath(localSource), disk, {
               sparse: req.sparse,
               signal: call.signal,
+              progress: call.progress,
             });
           } else if (!req.standalone && (await isOverlayOn(target))) {
             built = 'kept';

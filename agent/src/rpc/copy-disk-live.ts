@@ -59,10 +59,19 @@ export async function copyDiskLive(
           );
         }
         // Checked before anything reads it, whichever way the copy then goes.
-        await readChain(diskFile, sourceFormat, { what, signal: call.signal, scope: agent.roots });
+        const [top] = await readChain(diskFile, sourceFormat, {
+          what,
+          signal: call.signal,
+          scope: agent.roots,
+        });
         let method: string;
         try {
-          await blockCopyTo(live, dest, format);
+          await blockCopyTo(
+            live,
+            dest,
+            format,
+            call.progress && top && { report: call.progress, phase: 'block-copy', total: top.virtualSize },
+          );
           method = 'blockcopy';
         } catch (err) {
           if (
@@ -83,7 +92,14 @@ export async function copyDiskLive(
             { ...live.virsh, log: call.log },
             async (heldBy) => {
               await writeAtomically(dest, (tmp) =>
-                convert(diskFile, tmp, { what, signal: call.signal, sourceFormat, format, sparse: true }),
+                convert(diskFile, tmp, {
+                  what,
+                  signal: call.signal,
+                  sourceFormat,
+                  format,
+                  sparse: true,
+                  progress: call.progress,
+                }),
               );
               return heldBy;
             },

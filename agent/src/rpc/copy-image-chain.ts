@@ -44,7 +44,11 @@ export async function copyImageChain(
         await withParents(dirname(disk), async () => {
           if (format === 'raw') {
             await assertNotReplacingChain(disk, diskSnap, layers, what);
-            await agent.copyLocal(await realpath(localSource), disk, { sparse: true, signal: call.signal });
+            await agent.copyLocal(await realpath(localSource), disk, {
+              sparse: true,
+              signal: call.signal,
+              progress: call.progress,
+            });
           } else {
             snapshotId = await copyQcow2(agent, { localSource, imageSnap, disk, diskSnap, what, call });
           }

@@ -33,7 +33,11 @@ export async function copyPath(
       });
       const started = Date.now();
       const { bytes } = await agent
-        .copyLocal(localSource, localDestination, { sparse: req.sparse, signal: call.signal, progress: call.progress })
+        .copyLocal(localSource, localDestination, {
+          sparse: req.sparse,
+          signal: call.signal,
+          progress: call.progress,
+        })
         .catch((err: unknown) => {
           throw asStorageError(err, 'copy', `${where(agent, source)} to ${destination}`);
         });

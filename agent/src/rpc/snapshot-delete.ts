@@ -39,6 +39,7 @@ export async function snapshotDelete(
           { ...s, signal },
           s.id,
           liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal, log: call.log }),
+          call.progress,
         ).catch(fail)
       : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
     if (result.existed && result.activeRebased !== req.active) {

@@ -27,6 +27,16 @@ async function sparseImage(path: string, size: number, dataAt: number, dataLen: 
 }
 
 describe('copyLocal', () => {
+  it('reports progress from nothing to the source size, phase "copying"', async () => {
+    const src = join(work, 'progress-src.raw');
+    await sparseImage(src, 16 * MiB, 0, 4 * MiB);
+    const seen: Array<{ done: number; total?: number; phase?: string }> = [];
+    await copyLocal(src, join(work, 'progress-dst.raw'), { sparse: true, progress: (p) => seen.push(p) });
+    expect(seen[0]).toEqual({ done: 0, total: 16 * MiB, phase: 'copying' });
+    expect(seen.at(-1)).toEqual({ done: 16 * MiB, total: 16 * MiB });
+    expect(seen.every((p) => p.done <= 16 * MiB)).toBe(true);
+  });
+
   it('keeps holes (sparse) or fills them (not sparse)', async () => {
     const src = join(work, 'src.raw');
     await sparseImage(src, 128 * MiB, 8 * MiB, 2 * MiB);

@@ -31,6 +31,8 @@ export interface ToolOptions {
   fd?: number;
   /** Sees each chunk of stdout as it arrives (a tool's progress lines); stdout is collected all the same. */
   onStdout?: (chunk: Buffer) => void;
+  /** The same for stderr (virsh --verbose writes its progress there). */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /**
@@ -61,6 +63,7 @@ export function runTool(file: string, args: readonly string[], opts: ToolOptions
     };
     child.stdout?.on('data', collect(out));
     if (opts.onStdout) child.stdout?.on('data', opts.onStdout);
+    if (opts.onStderr) child.stderr?.on('data', opts.onStderr);
     child.stderr?.on('data', collect(err));
     const timer = setTimeout(() => stop('timeout'), timeoutMs);
     const onAbort = (): void => stop('cancelled');
