@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Progress } from '../jobs/job-registry.js';
+import { runTool } from '../../../common/src/tools/run-tool.js';
 import { blockJobProgress } from './block-job-progress.js';
 
 /**
@@ -29,5 +30,12 @@ describe('blockJobProgress (virsh --wait --verbose)', () => {
     const w = blockJobProgress(undefined);
     expect(w.args).toEqual([]);
     expect(w.options).toEqual({});
+  });
+
+  it("keeps the figures out of a failed job's error message, which keeps the tool's own words", async () => {
+    const w = blockJobProgress({ report: () => undefined, phase: 'block-copy', total: 1000 });
+    const script = `process.stderr.write(${JSON.stringify(`${CAPTURED.slice(0, 40)}\rerror: block copy failed: disk full`)}); process.exit(1)`;
+    const failed = runTool(process.execPath, ['-e', script], { what: 'copy disk.0', ...w.options });
+    await expect(failed).rejects.toThrow(/^copy disk\.0: \S+ failed: error: block copy failed: disk full$/);
   });
 });

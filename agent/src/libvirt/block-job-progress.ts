@@ -7,6 +7,8 @@ import type { VirshOptions } from './virsh.js';
  * ("Block Pull", "Block Commit"), written to stderr even with -q (libvirt 9, Debian 12).
  */
 export const VIRSH_JOB_FIGURE = /\[\s*(\d{1,3}) %\]/g;
+/** A whole figure with its label, as an error message leaves it out. */
+const VIRSH_JOB_FIGURE_LINE = /\r?Block (Copy|Pull|Commit): \[\s*\d{1,3} %\]/g;
 
 /** Where a block job's progress goes: its phase and the bytes the whole job stands for. */
 export interface BlockJobProgress {
@@ -23,14 +25,14 @@ export interface BlockJobProgress {
  */
 export function blockJobProgress(progress: BlockJobProgress | undefined): {
   args: string[];
-  options: Pick<VirshOptions, 'onStderr'>;
+  options: Pick<VirshOptions, 'onStderr' | 'stderrNoise'>;
   finish: () => void;
 } {
   if (!progress) return { args: [], options: {}, finish: () => undefined };
   const figures = new ConvertProgress(progress.report, progress.total, progress.phase, VIRSH_JOB_FIGURE);
   return {
     args: ['--verbose'],
-    options: { onStderr: (chunk) => figures.push(chunk) },
+    options: { onStderr: (chunk) => figures.push(chunk), stderrNoise: VIRSH_JOB_FIGURE_LINE },
     finish: () => figures.finish(),
   };
 }

@@ -16,6 +16,8 @@ export interface VirshOptions {
   readonly timeoutMs?: number;
   /** Sees virsh's stderr as it comes (--verbose progress: block-job-progress.ts). */
   readonly onStderr?: (chunk: Buffer) => void;
+  /** Progress figures in stderr, left out of an error message. */
+  readonly stderrNoise?: RegExp;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function virsh(args: readonly string[], opts: VirshOptions): Promis
       timeoutMs: opts.timeoutMs ?? VIRSH_TIMEOUT_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
+      ...(opts.stderrNoise ? { stderrNoise: opts.stderrNoise } : {}),
     });
     return stdout;
   } catch (err) {

@@ -33,6 +33,8 @@ export interface ToolOptions {
   onStdout?: (chunk: Buffer) => void;
   /** The same for stderr (virsh --verbose writes its progress there). */
   onStderr?: (chunk: Buffer) => void;
+  /** Parts of stderr that are not words for people (progress figures): left out of an error message. */
+  stderrNoise?: RegExp;
 }
 
 /**
@@ -89,7 +91,7 @@ export function runTool(file: string, args: readonly string[], opts: ToolOptions
       else if (stopped === 'timeout') why = `${file} timed out after ${timeoutMs} ms`;
       else if (stopped === 'output') why = `${file} printed more than ${MAX_TOOL_OUTPUT_BYTES} bytes`;
       else
-        why = `${file} failed: ${oneLine(stderr) || (spawnError ? oneLine(spawnError.message) : `exit ${code ?? signal}`)}`;
+        why = `${file} failed: ${oneLine(opts.stderrNoise ? stderr.replace(opts.stderrNoise, ' ') : stderr) || (spawnError ? oneLine(spawnError.message) : `exit ${code ?? signal}`)}`;
       const reason = /No space left on device/i.test(stderr) ? 'NO_SPACE' : 'TOOL_FAILED';
       reject(new StorageError(reason, `${prefix}${why}`, { cause: spawnError ?? { code, signal } }));
     });
