@@ -4,6 +4,7 @@ import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
 import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
+import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
 
 /** oned's default DATASTORE_LOCATION; every host uses the same one (docs/opennebula/settings.md#datastore-location). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
@@ -62,6 +63,8 @@ export interface CoordinatorConfig {
   /** Where shared-datastore VM disk sizes go (MONITOR_VM, host -1): monitord on the front-end. */
   monitord: { address: string; port: number; publicKey?: string };
   log: { level: string };
+  /** The Prometheus /metrics listener (docs/metrics.md#configuration); absent: none. */
+  metrics?: MetricsConfig;
   source: string;
 }
 
@@ -90,6 +93,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const log = f.object('log', false);
   const monitord = parseMonitord(f);
   const imageDatastore = parseImageDatastore(f);
+  const metrics = parseMetricsConfig(f);
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
@@ -114,6 +118,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
     imageDatastore,
     monitord,
     log: { level: log?.string('level', 'info') ?? 'info' },
+    ...(metrics ? { metrics } : {}),
     source,
   };
   oned.done();

@@ -2,12 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../common/src/log.js';
 import { loadTls } from '../../common/src/tls.js';
+import { daemonRegistry } from '../../common/src/metrics/daemon-registry.js';
+import { startMetricsServer } from '../../common/src/metrics/metrics-server.js';
 import { distributeHostIds } from './agents/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { checkCoordinatorCertificate } from './check-certificate.js';
 import type { CoordinatorConfig } from './config.js';
 import { handleDriverCall } from './handle-driver-call.js';
 import { Journal } from './journal/journal.js';
+import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { readOneAuth } from './oned/one-auth.js';
 import { OnedClient } from './oned/oned-client.js';
 import { startShimServer } from './shim-server/shim-server.js';
@@ -42,7 +45,9 @@ export async function startCoordinator(
   });
   const agents = new AgentRegistry(config.agents, tls, config.frontend, config.frontendAliases);
   mkdirSync(dirname(config.socket), { recursive: true });
-  const deps = { config, agents, oned, journal, logger };
+  const registry = config.metrics ? daemonRegistry(tls.cert) : undefined;
+  const metrics = registry ? new CoordinatorMetrics(registry) : undefined;
+  const deps = { config, agents, oned, journal, logger, ...(metrics ? { metrics } : {}) };
   const server = await startShimServer({
     socketPath: config.socket,
     mode: config.socketMode,
@@ -50,6 +55,17 @@ export async function startCoordinator(
     handler: (req, log, signal) => handleDriverCall(deps, req, log, signal),
     logger,
   });
+  const metricsServer =
+    config.metrics && registry
+      ? await startMetricsServer(config.metrics, registry, tls, logger).catch(async (err: unknown) => {
+          // A port already taken is a start-up failure: release what was opened, then say why.
+          await server.close();
+          agents.close();
+          oned.close();
+          journal.close();
+          throw err;
+        })
+      : undefined;
   logger.info(
     { socket: config.socket, agents: [...config.agents.keys()], oned: config.oned.endpoint },
     'coordinator listening',
@@ -58,6 +74,7 @@ export async function startCoordinator(
   return {
     async close() {
       await hostIds?.destroy();
+      await metricsServer?.close();
       await server.close();
       agents.close();
       oned.close();

@@ -9,6 +9,7 @@ import { findHandler } from './actions/dispatch.js';
 import { argumentIndex } from './actions/parse-action-args.js';
 import type { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';
+import type { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 
 /** The journal calls made per driver call (the Journal class implements them). */
 export interface CallJournal extends StepJournal {
@@ -38,6 +39,8 @@ export interface Deps {
   oned: OnedLookup;
   journal: CallJournal;
   logger: Logger;
+  /** Absent: no metrics configured. */
+  metrics?: CoordinatorMetrics;
 }
 
 const EXIT_FAILURE = 1;
@@ -66,6 +69,8 @@ export async function handleDriverCall(
     ...(vmId === undefined ? {} : { vmId }),
   });
   const ops = new AgentOps(deps.agents, deps.journal, req.requestId, deps.config.deadlines, signal, logger);
+  ops.metrics = deps.metrics;
+  const timer = deps.metrics?.driverCallStarted(req.kind, req.driver, action, handler !== undefined);
   const started = Date.now();
   try {
     if (!handler) {
@@ -97,6 +102,7 @@ export async function handleDriverCall(
       hosts: [...ops.hosts],
     });
     logger.info({ args: req.args, ms: Date.now() - started, bytes: ops.bytesMoved }, 'driver call succeeded');
+    timer?.end('success');
     return { stdout: result.stdout, stderr: [], exitCode: 0 };
   } catch (err) {
     const e =
@@ -119,6 +125,7 @@ export async function handleDriverCall(
       { args: req.args, ms: Date.now() - started, reason: e.reason, error: e.message },
       'driver call failed',
     );
+    timer?.end('failure', e.reason);
     return {
       stdout: '',
       stderr: [`ERROR: ${action}: ${e.reason} (request ${req.requestId})`, line],
