@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage } from '../../cli/src/demo/demo-images.js';
 import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
-import { distEntry, freePorts } from '../../cli/src/demo/processes.js';
+import { distEntry, freePorts, packageRoot } from '../../cli/src/demo/processes.js';
 import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { initCa, issueCertificate, pkiFiles } from '../../common/src/pki/pki.js';
@@ -278,7 +278,7 @@ describe('what every daemon exposes', () => {
         env: { ...process.env, LANG: 'C' },
       });
       // Exit 3 is lint findings, 1 a text the parser refused. The only findings allowed are
-      // prom-client's own three gauges named *_total (docs/metrics.md#process-metrics).
+      // prom-client's own three gauges named *_total (docs/metrics.md#both-daemons).
       const findings = `${check.stdout}${check.stderr}`.trim().split('\n').filter(Boolean);
       expect([0, 3], `${name}: ${findings.join('; ')}`).toContain(check.status);
       for (const finding of findings)
@@ -286,6 +286,24 @@ describe('what every daemon exposes', () => {
           /^one_storage_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/,
         );
     }
+  });
+});
+
+describe('deploy/grafana/one-storage-dashboard.json', () => {
+  it("every panel's query runs on Prometheus against these daemons", async () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(packageRoot(), 'deploy/grafana/one-storage-dashboard.json'), 'utf8'),
+    ) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    // The dashboard's variables, as Grafana substitutes them for this test's job names.
+    const substitute = (expr: string): string =>
+      expr
+        .replaceAll('$coordinator_job', 'coordinator')
+        .replaceAll('$agent_job', 'frontend|host01|host02')
+        .replaceAll('$instance', '.*')
+        .replaceAll('$__rate_interval', '1m');
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => substitute(t.expr)));
+    expect(exprs.length).toBeGreaterThan(15);
+    for (const expr of exprs) await expect(prometheus.query(expr), expr).resolves.toBeDefined();
   });
 });
 
