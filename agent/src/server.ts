@@ -86,6 +86,7 @@ export async function startAgent(
         logger: logger.child({ component: 'export' }),
         activeTemps,
         ...(options.now ? { now: options.now } : {}),
+        ...(metrics ? { onServed: (bytes: number) => metrics.moved('export', bytes) } : {}),
       })
     : undefined;
   const monitoring = new Monitoring(config, roots, logger.child({ component: 'monitor' }), metrics);

@@ -18,7 +18,9 @@ import { StorageError } from '../../common/src/errors.js';
 import { loadTls } from '../../common/src/tls.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { Journal } from '../../coordinator/src/journal/journal.js';
+import { ImageFormat } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { FakeMonitord } from '../fakes/monitord/fake-monitord.js';
+import { downloadExport } from '../support/ds-image-life.js';
 import { expectOk } from '../support/assertions.js';
 import { startPrometheus, type PrometheusServer } from '../support/prometheus.js';
 import { scrape } from '../support/scrape.js';
@@ -43,6 +45,12 @@ let failedReason = '';
 
 const tm = (action: string, args: string[]): Promise<ActionRun> =>
   runAction(stack.remotesDir, 'tm', 'grpc', action, args);
+/** An agent client with the coordinator's certificate, for RPCs no driver call makes here. */
+const coordinatorClient = (host: string): AgentClient =>
+  new AgentClient(
+    { name: host, endpoint: `127.0.0.1:${stack.agentPort(host)}`, certName: host },
+    loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'test'),
+  );
 
 beforeAll(async () => {
   for (const tool of [PROMTOOL, '/usr/bin/prometheus']) {
@@ -51,7 +59,7 @@ beforeAll(async () => {
   }
   base = await mkdtemp(join(tmpdir(), 'one-storage-metrics-'));
   monitord = await FakeMonitord.start({ knownHosts: [HOST_ID] });
-  const [coordinatorPort, ...agentPorts] = await freePorts(4);
+  const [exportPort, coordinatorPort, ...agentPorts] = await freePorts(5);
   const hosts = ['frontend', 'host01', 'host02'];
   hosts.forEach((h, i) => (addresses[h] = `127.0.0.1:${agentPorts[i]}`));
   addresses['coordinator'] = `127.0.0.1:${coordinatorPort}`;
@@ -59,6 +67,8 @@ beforeAll(async () => {
     baseDir: join(base, 'stack'),
     agentSettings: (name) => ({
       metrics: { listen: addresses[name], ...(name === PLAIN ? {} : { tls: true }) },
+      // The front-end's agent serves exports, so export bytes have something to count.
+      ...(name === 'frontend' ? { export: { listen: `127.0.0.1:${exportPort}` } } : {}),
       // host02 pushes to monitord, so the monitoring metrics have something to count.
       ...(name === 'host02'
         ? {
@@ -165,11 +175,28 @@ describe('driver calls counted as made', () => {
     expect(await prometheus.value('sum(one_storage_jobs_in_flight)')).toBe(0);
   });
 
-  it("labels an agent's failed RPC with its code and reason, once", async () => {
-    const client = new AgentClient(
-      { name: 'host01', endpoint: `127.0.0.1:${stack.agentPort('host01')}`, certName: 'host01' },
-      loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'test'),
+  it('counts the bytes an export download served', async () => {
+    const client = coordinatorClient('frontend');
+    let url: string;
+    try {
+      ({ url } = await client.call(
+        'exportImage',
+        { source: SOURCE, format: ImageFormat.IMAGE_FORMAT_QCOW2, ttlSeconds: 0, label: 'metrics' },
+        { deadlineMs: 30_000, requestId: 'export-metrics' },
+      ));
+    } finally {
+      client.close();
+    }
+    const body = await downloadExport(stack, url);
+    expect(body.length).toBeGreaterThan(0);
+    await prometheus.waitForValue(
+      'one_storage_bytes_moved_total{job="frontend",path_kind="export"}',
+      (bytes) => bytes === body.length,
     );
+  });
+
+  it("labels an agent's failed RPC with its code and reason, once", async () => {
+    const client = coordinatorClient('host01');
     let reason = '';
     try {
       await client.call(

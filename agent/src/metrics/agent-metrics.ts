@@ -14,9 +14,11 @@ const MS_PER_S = 1000;
  * What kind of path moved an agent's bytes (the `path_kind` label; docs/metrics.md#agent).
  * `transfer_received` (Receive: pulled from another agent over the data path), `transfer_sent`
  * (served to another agent over the data path), `local` (Copy inside this node), `import`
- * (ImportImage: fetched from a URL or a local upload), `backup_received` (ReceiveBackup).
+ * (ImportImage: fetched from a URL or a local upload), `backup_received` (ReceiveBackup),
+ * `export` (served by the export listener to a marketplace).
  */
-export type PathKind = 'transfer_received' | 'transfer_sent' | 'local' | 'import' | 'backup_received';
+export type PathKind =
+  'transfer_received' | 'transfer_sent' | 'local' | 'import' | 'backup_received' | 'export';
 
 /**
  * The agent's metrics, on the daemon's own registry. Labels are bounded: methods are the
