@@ -169,9 +169,11 @@ describe('driver calls counted as made', () => {
     expect(
       await prometheus.value('one_storage_bytes_moved_total{job="host01",path_kind="transfer_received"}'),
     ).toBe(receiveBytes);
-    expect(
-      await prometheus.value('one_storage_bytes_moved_total{job="frontend",path_kind="transfer_sent"}'),
-    ).toBe(receiveBytes);
+    // The sender counts its send once the session ends, a moment after the receiver's reply may.
+    await prometheus.waitForValue(
+      'one_storage_bytes_moved_total{job="frontend",path_kind="transfer_sent"}',
+      (bytes) => bytes === receiveBytes,
+    );
     expect(await prometheus.value('sum(one_storage_jobs_in_flight)')).toBe(0);
   });
 
