@@ -12,6 +12,9 @@ packages=(qemu-utils openssl util-linux coreutils e2fsprogs genisoimage xorriso 
 # Ansible roles (test/ansible: lint, syntax-check, local converge) and the fleet test (test/fleet): Debian 12
 # nodes built with debootstrap, booted with systemd-nspawn, networked with ip/iptables.
 packages+=(ansible-core ansible-lint debootstrap systemd-container iproute2 iptables)
+# The metrics tests (test/metrics): a real Prometheus scrapes the daemons; promtool checks the
+# exposition and the alert rules (deploy/prometheus).
+packages+=(prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,6 +27,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start their own Prometheus on loopback; the package's service (listening on every
+  # address) is not wanted on a machine where this script installed it.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" != 20 ]; then

@@ -5,6 +5,7 @@ import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
 import { AGENT_MONITOR_SOCKET, MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
+import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
 import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
 
 export const DEFAULT_LOG_LEVEL = 'info';
@@ -131,6 +132,8 @@ export interface AgentConfig {
    */
   readonly imports: { readonly dirs: readonly string[] };
   readonly log: { readonly level: string };
+  /** The Prometheus /metrics listener (docs/metrics.md#configuration); absent: none. */
+  readonly metrics?: MetricsConfig;
 }
 
 /** Reads, validates and freezes the agent's config; a bad setting throws CONFIG_INVALID naming its key. */
@@ -160,6 +163,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   const exportConfig = parseExport(f, [listen, data.listen]);
   const imports = parseImports(f);
   const log = parseLog(f);
+  const metrics = parseMetricsConfig(f);
   f.done();
   return deepFreeze({
     source,
@@ -176,6 +180,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     ...(exportConfig ? { export: exportConfig } : {}),
     imports,
     log,
+    ...(metrics ? { metrics } : {}),
   });
 }
 

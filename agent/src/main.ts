@@ -11,10 +11,10 @@ const USAGE = `usage: ${PROGRAM} --config FILE
 
 Runs the one-storage agent of this node: the gRPC service (mutual TLS) the coordinator calls, the
 data path other agents pull from and, with export set, the https listener marketplaces download
-exported images from. FILE is YAML or JSON with name, listen, roots and tls (required) and user,
-group, data, monitord, monitor, libvirt, export and log (optional). Started as root with user
-set, it reads its TLS files and then runs as that user (oneadmin). SIGUSR1 sends the monitoring
-messages at once (push mode).`;
+exported images from; with metrics set, Prometheus GET /metrics. FILE is YAML or JSON with name,
+listen, roots and tls (required) and user, group, data, monitord, monitor, libvirt, export,
+imports, metrics and log (optional). Started as root with user set, it reads its TLS files and
+then runs as that user (oneadmin). SIGUSR1 sends the monitoring messages at once (push mode).`;
 const CLI = { program: PROGRAM, usage: USAGE };
 
 async function main(): Promise<void> {

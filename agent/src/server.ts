@@ -2,10 +2,14 @@ import * as grpc from '@grpc/grpc-js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
 import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/tls.js';
+import { daemonRegistry } from '../../common/src/metrics/daemon-registry.js';
+import { startMetricsServer, type MetricsServer } from '../../common/src/metrics/metrics-server.js';
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
 import { JobRegistry } from './jobs/job-registry.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { metricsInterceptor } from './metrics/metrics-interceptor.js';
 import { PathLocks } from './locks/path-locks.js';
 import { Monitoring } from './monitor/monitoring.js';
 import { Roots } from './paths/roots.js';
@@ -29,6 +33,8 @@ export interface RunningAgent {
   dataAddress: string;
   /** host:port the export listener bound, when `export` is configured. */
   exportAddress?: string;
+  /** host:port the /metrics listener bound, when `metrics` is configured. */
+  metricsAddress?: string;
   /** Stops accepting calls, lets running ones finish (up to SHUTDOWN_GRACE_MS), closes the data path. */
   close(): Promise<void>;
   /** Sends the monitoring messages now (push mode; SIGUSR1). */
@@ -56,6 +62,9 @@ export async function startAgent(
   const roots = new Roots(config.name, config.roots);
   // Temporaries in use (receives, export copies): the stale-temporary sweeps leave them alone.
   const activeTemps = new Set<string>();
+  const jobs = new JobRegistry();
+  const registry = config.metrics ? daemonRegistry(tls.cert) : undefined;
+  const metrics = registry ? new AgentMetrics(registry, () => jobs.size) : undefined;
   const transfer = new TransferService({
     name: config.name,
     tls,
@@ -67,6 +76,7 @@ export async function startAgent(
     plaintextData: config.data.encryption === 'none',
     rateLimitBytesPerSecond: config.data.rateLimitBytesPerSecond,
     activeTemps,
+    ...(metrics ? { onSent: (bytes: number) => metrics.moved('transfer_sent', bytes) } : {}),
   });
   await transfer.start();
   const exports = config.export
@@ -77,10 +87,13 @@ export async function startAgent(
         logger: logger.child({ component: 'export' }),
         activeTemps,
         ...(options.now ? { now: options.now } : {}),
+        ...(metrics ? { onServed: (bytes: number) => metrics.moved('export', bytes) } : {}),
       })
     : undefined;
-  const monitoring = new Monitoring(config, roots, logger.child({ component: 'monitor' }));
+  const monitoring = new Monitoring(config, roots, logger.child({ component: 'monitor' }), metrics);
+  let metricsServer: MetricsServer | undefined;
   const stopAll = async (): Promise<void> => {
+    await metricsServer?.close();
     await monitoring.close();
     await exports?.close();
     await transfer.close();
@@ -113,11 +126,15 @@ export async function startAgent(
     monitoring,
     ...(exports ? { exports } : {}),
     imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
-    jobs: new JobRegistry(),
+    jobs,
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({
-    interceptors: [loggingInterceptor(logger), coordinatorOnlyInterceptor(config.name)],
+    interceptors: [
+      loggingInterceptor(logger),
+      ...(metrics ? [metricsInterceptor(metrics)] : []),
+      coordinatorOnlyInterceptor(config.name),
+    ],
   });
   server.addService(AgentServiceService, createAgentService(agent, logger));
   let port: number;
@@ -133,11 +150,21 @@ export async function startAgent(
       },
     );
   }
+  if (config.metrics && registry) {
+    try {
+      metricsServer = await startMetricsServer(config.metrics, registry, tls, logger);
+    } catch (err) {
+      server.forceShutdown();
+      await stopAll();
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     port,
     dataAddress: transfer.dataAddress(),
     ...(exports ? { exportAddress: exports.address() } : {}),
+    ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
     close: () => (closing ??= shutdown(server).then(stopAll)),
     monitorNow: () => monitoring.runNow(),
   };

@@ -4,6 +4,7 @@ import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
 import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
+import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
 
 /** oned's default DATASTORE_LOCATION; every host uses the same one (docs/opennebula/settings.md#datastore-location). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
@@ -68,6 +69,8 @@ export interface CoordinatorConfig {
   /** Progress of long steps: how often agents are asked, how often a line goes to the VM log. */
   progress: { pollMs: number; logIntervalMs: number };
   log: { level: string };
+  /** The Prometheus /metrics listener (docs/metrics.md#configuration); absent: none. */
+  metrics?: MetricsConfig;
   source: string;
 }
 
@@ -97,6 +100,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const progress = f.object('progress', false);
   const monitord = parseMonitord(f);
   const imageDatastore = parseImageDatastore(f);
+  const metrics = parseMetricsConfig(f);
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
@@ -127,6 +131,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
           DEFAULT_PROGRESS_LOG_INTERVAL_S) * 1000,
     },
     log: { level: log?.string('level', 'info') ?? 'info' },
+    ...(metrics ? { metrics } : {}),
     source,
   };
   oned.done();

@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../common/src/log.js';
 import { loadTls } from '../../common/src/tls.js';
+import { daemonRegistry } from '../../common/src/metrics/daemon-registry.js';
+import { startMetricsServer } from '../../common/src/metrics/metrics-server.js';
 import { distributeHostIds } from './agents/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { checkCoordinatorCertificate } from './check-certificate.js';
@@ -11,6 +13,7 @@ import { CONTROL_KIND, handleControlRequest } from './jobs/control-request.js';
 import { startProgressPoller } from './jobs/progress-poller.js';
 import { RunningCalls } from './jobs/running-calls.js';
 import { Journal } from './journal/journal.js';
+import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { readOneAuth } from './oned/one-auth.js';
 import { OnedClient } from './oned/oned-client.js';
 import { startShimServer } from './shim-server/shim-server.js';
@@ -46,7 +49,9 @@ export async function startCoordinator(
   const agents = new AgentRegistry(config.agents, tls, config.frontend, config.frontendAliases);
   mkdirSync(dirname(config.socket), { recursive: true });
   const calls = new RunningCalls(journal);
-  const deps = { config, agents, oned, journal, calls, logger };
+  const registry = config.metrics ? daemonRegistry(tls.cert) : undefined;
+  const metrics = registry ? new CoordinatorMetrics(registry) : undefined;
+  const deps = { config, agents, oned, journal, calls, logger, ...(metrics ? { metrics } : {}) };
   const server = await startShimServer({
     socketPath: config.socket,
     mode: config.socketMode,
@@ -63,6 +68,17 @@ export async function startCoordinator(
     config.progress,
     logger.child({ component: 'progress' }),
   );
+  const metricsServer =
+    config.metrics && registry
+      ? await startMetricsServer(config.metrics, registry, tls, logger).catch(async (err: unknown) => {
+          // A port already taken is a start-up failure: release what was opened, then say why.
+          await server.close();
+          agents.close();
+          oned.close();
+          journal.close();
+          throw err;
+        })
+      : undefined;
   logger.info(
     { socket: config.socket, agents: [...config.agents.keys()], oned: config.oned.endpoint },
     'coordinator listening',
@@ -71,6 +87,7 @@ export async function startCoordinator(
   return {
     async close() {
       await hostIds?.destroy();
+      await metricsServer?.close();
       await server.close();
       await progress.stop();
       agents.close();

@@ -11,6 +11,7 @@ import type { AgentRegistry } from './agents/agent-registry.js';
 import type { CoordinatorConfig } from './config.js';
 import type { RunningCalls } from './jobs/running-calls.js';
 import { ShimDisconnectedError } from './shim-server/shim-call.js';
+import type { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 
 /** The journal calls made per driver call (the Journal class implements them). */
 export interface CallJournal extends StepJournal {
@@ -42,6 +43,8 @@ export interface Deps {
   /** The calls in flight: cancel, and the steps the progress poller asks the agents about. */
   calls: RunningCalls;
   logger: Logger;
+  /** Absent: no metrics configured. */
+  metrics?: CoordinatorMetrics;
 }
 
 const EXIT_FAILURE = 1;
@@ -87,6 +90,8 @@ export async function handleDriverCall(
     running.signal,
     logger,
   );
+  ops.metrics = deps.metrics;
+  const timer = deps.metrics?.driverCallStarted(req.kind, req.driver, action, handler !== undefined);
   const started = Date.now();
   try {
     if (!handler) {
@@ -118,6 +123,7 @@ export async function handleDriverCall(
       hosts: [...ops.hosts],
     });
     logger.info({ args: req.args, ms: Date.now() - started, bytes: ops.bytesMoved }, 'driver call succeeded');
+    timer?.end('success');
     return { stdout: result.stdout, stderr: [], exitCode: 0 };
   } catch (err) {
     const cancelledBy = running.cancelledBy();
@@ -144,6 +150,7 @@ export async function handleDriverCall(
       { args: req.args, ms: Date.now() - started, reason: e.reason, error: e.message },
       'driver call failed',
     );
+    timer?.end('failure', e.reason);
     return {
       stdout: '',
       stderr: [`ERROR: ${action}: ${e.reason} (request ${req.requestId})`, line],

@@ -10,7 +10,8 @@ const USAGE = `usage: ${PROGRAM} --config FILE
 Runs the one-storage coordinator of the front-end: the shims oned starts talk to it over its UNIX
 socket, and it calls the agents (gRPC, mutual TLS) to carry out each driver action. FILE is YAML or
 JSON with socket, journal, frontend, agents, oned and tls (required) and socketMode, socketGroup,
-frontendAliases, datastoreLocation, remotesDir, deadlines, monitord and log (optional).`;
+frontendAliases, datastoreLocation, remotesDir, deadlines, monitord, imageDatastore, metrics and log
+(optional).`;
 const CLI = { program: PROGRAM, usage: USAGE };
 
 async function main(): Promise<void> {

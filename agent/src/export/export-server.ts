@@ -25,6 +25,8 @@ export interface ExportServerOptions {
   tls: TlsMaterial;
   registry: ExportRegistry;
   logger: Logger;
+  /** Told the body bytes of each response (the agent's metrics). */
+  onServed?: (bytes: number) => void;
 }
 
 /** How one request ended, for its log line. */
@@ -90,6 +92,7 @@ export class ExportServer {
       else plain(res, 500, 'internal error');
     }
     const { entry } = outcome;
+    if (outcome.bytes) this.opts.onServed?.(outcome.bytes);
     const line = {
       method: req.method,
       status: outcome.status,

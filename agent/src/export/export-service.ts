@@ -27,6 +27,8 @@ export interface ExportServiceOptions {
    * sweeps (agent/src/transfer/stale-temps.ts) leave a flattened copy alone while it is served.
    */
   activeTemps: Set<string>;
+  /** Told the body bytes of each response served (the agent's metrics). */
+  onServed?: (bytes: number) => void;
 }
 
 /**
@@ -45,7 +47,12 @@ export class ExportService {
       onDisposeError: (e, err) =>
         opts.logger.warn({ exportId: e.id, source: e.source, err }, 'could not remove an export copy'),
     });
-    this.server = new ExportServer({ tls: opts.tls, registry: this.registry, logger: opts.logger });
+    this.server = new ExportServer({
+      tls: opts.tls,
+      registry: this.registry,
+      logger: opts.logger,
+      ...(opts.onServed ? { onServed: opts.onServed } : {}),
+    });
   }
 
   async start(): Promise<void> {

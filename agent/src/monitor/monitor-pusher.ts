@@ -11,6 +11,17 @@ const MS_PER_S = 1000;
 
 type Kind = 'vm' | 'system';
 
+/** Where a push run is reported (agent/src/metrics/agent-metrics.ts): its duration and datagrams. */
+export interface MonitorMetrics {
+  monitorCycle(
+    kind: Kind,
+    type: string,
+    result: 'success' | 'failure',
+    seconds: number,
+    messages: number,
+  ): void;
+}
+
 export interface PusherOptions {
   monitor: DiskMonitor;
   sender: MonitordSender;
@@ -19,6 +30,7 @@ export interface PusherOptions {
   hostId: number | undefined;
   publicKey?: KeyObject;
   logger: Logger;
+  metrics?: MonitorMetrics;
   /** Test hook: scales RETRY_DELAYS_S. */
   retryScale?: number;
 }
@@ -93,11 +105,16 @@ export class MonitorPusher {
       }
       return;
     }
+    const started = performance.now();
+    const type = kind === 'vm' ? MonitorMessageType.MonitorVm : MonitorMessageType.SystemHost;
+    const report = (result: 'success' | 'failure', messages: number): void =>
+      this.opts.metrics?.monitorCycle(kind, type, result, (performance.now() - started) / MS_PER_S, messages);
+    let encoded = 0;
     try {
       const lines =
         kind === 'vm' ? await this.opts.monitor.allVmLines() : await this.opts.monitor.systemLines();
       const header = {
-        type: kind === 'vm' ? MonitorMessageType.MonitorVm : MonitorMessageType.SystemHost,
+        type,
         status: 'SUCCESS' as const,
         hostId,
         timestamp: Math.floor(Date.now() / MS_PER_S),
@@ -113,10 +130,13 @@ export class MonitorPusher {
           'monitoring: a line alone exceeds 64 KiB; not sent',
         );
       }
+      encoded = messages.length;
       await this.opts.sender.send(messages);
+      report('success', encoded);
       if (this.failures[kind] > 0) this.opts.logger.info({ kind }, 'monitoring: monitord reachable again');
       this.failures[kind] = 0;
     } catch (err) {
+      report('failure', encoded);
       const delayS = RETRY_DELAYS_S[Math.min(this.failures[kind], RETRY_DELAYS_S.length - 1)] as number;
       this.failures[kind]++;
       this.opts.logger.warn(

@@ -7,7 +7,7 @@ import type { AgentConfig } from '../config.js';
 import type { Roots } from '../paths/roots.js';
 import { DiskMonitor } from './disk-monitor.js';
 import { LocalEndpoint, type Query } from './local-endpoint.js';
-import { MonitorPusher } from './monitor-pusher.js';
+import { MonitorPusher, type MonitorMetrics } from './monitor-pusher.js';
 
 /**
  * The agent's monitoring, built from its config: the disk monitor (always: the coordinator's
@@ -24,6 +24,7 @@ export class Monitoring {
     private readonly config: Pick<AgentConfig, 'source' | 'roots' | 'monitor' | 'monitord'>,
     private readonly roots: Roots,
     private readonly logger: Logger,
+    private readonly metrics?: MonitorMetrics,
   ) {
     this.disks = new DiskMonitor(config.roots, logger, config.monitor?.fullRefreshEvery);
     this.hostId = config.monitor?.hostId;
@@ -46,6 +47,7 @@ export class Monitoring {
         hostId: m.hostId,
         ...(publicKey ? { publicKey } : {}),
         logger: this.logger,
+        ...(this.metrics ? { metrics: this.metrics } : {}),
       });
     }
     this.endpoint = new LocalEndpoint(m.socket, m.socketMode, (q) => this.answer(q), this.logger);

@@ -63,6 +63,8 @@ export interface DataServerOptions {
   /** Also accept the authenticated plaintext mode (see session-keys.ts). Off by default. */
   allowPlaintext: boolean;
   logger: Logger;
+  /** Told the data bytes of each completed send (the agent's metrics). */
+  onSent?: (bytes: number) => void;
 }
 
 /**
@@ -163,6 +165,7 @@ export class DataServer {
       .then(
         (summary) => {
           log.info({ ...summary, ms: Date.now() - started }, 'data sent');
+          this.opts.onSent?.(summary.bytes);
           socket.end();
         },
         (err: unknown) => {

@@ -60,6 +60,8 @@ export interface TransferServiceOptions {
    * served): the stale-temporary sweeps leave them alone. Shared with the export listener.
    */
   activeTemps?: Set<string>;
+  /** Told the data bytes of each completed send (the agent's metrics). */
+  onSent?: (bytes: number) => void;
 }
 
 const KIND_TO_PROTO: Record<EntryKind, FileKind> = {
@@ -95,6 +97,7 @@ export class TransferService {
       tickets: this.tickets,
       allowPlaintext: opts.plaintextData ?? false,
       logger: opts.logger.child({ component: 'data-server' }),
+      ...(opts.onSent ? { onSent: opts.onSent } : {}),
     });
   }
 

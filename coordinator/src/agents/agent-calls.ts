@@ -2,6 +2,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentMethod, AgentRequest, AgentResponse } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
+import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
 import { isRetriable } from './retry-policy.js';
 
 /** The journal calls AgentOps makes: one row per agent RPC. */
@@ -56,6 +57,8 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
 export class AgentOps {
   bytesMoved = 0;
   readonly hosts = new Set<string>();
+  /** Each attempt's duration, outcome and bytes (docs/metrics.md); unset without metrics. */
+  metrics: CoordinatorMetrics | undefined;
 
   constructor(
     private readonly agents: AgentRegistry,
@@ -106,6 +109,7 @@ export class AgentOps {
     let backoff = FIRST_BACKOFF_MS;
     for (let attempt = 1; ; attempt++) {
       const step = this.journal.beginStep(this.requestId, { host: name, rpc: method, args: request });
+      const startedMs = Date.now();
       try {
         const response = await client.call(method, request, {
           deadlineMs,
@@ -115,10 +119,12 @@ export class AgentOps {
         const bytes = (response as { bytes?: number }).bytes ?? 0;
         this.bytesMoved += bytes;
         this.journal.endStep(step, { outcome: 'success', bytes });
+        this.metrics?.agentCall(name, method, startedMs, undefined, bytes);
         return response;
       } catch (err) {
         const e = err instanceof StorageError ? err : new StorageError('INTERNAL', String(err));
         this.journal.endStep(step, { outcome: 'failure', error: e.message });
+        this.metrics?.agentCall(name, method, startedMs, e.reason);
         const retry =
           isRetriable(method) &&
           RETRIABLE_REASONS.has(e.reason) &&
