@@ -5,6 +5,7 @@ import { loadTls, serverCredentials, type TlsMaterial } from '../../common/src/t
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
+import { healthSources } from './health/health-sources.js';
 import { JobRegistry } from './jobs/job-registry.js';
 import { PathLocks } from './locks/path-locks.js';
 import { Monitoring } from './monitor/monitoring.js';
@@ -114,6 +115,7 @@ export async function startAgent(
     ...(exports ? { exports } : {}),
     imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
     jobs: new JobRegistry(),
+    health: healthSources(config, tls, monitoring.deliveries, () => transfer.dataAddress()),
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({
