@@ -36,6 +36,17 @@ export async function hypervisorChecks(
     ];
   }
   const out = await toolOutput(VIRSH, ['-c', libvirt.uri, '-q', 'version', '--daemon'], signal);
+  if (!out.ok && out.missing) {
+    return [
+      {
+        name: 'libvirt',
+        ok: true,
+        warning: false,
+        detail: 'not installed on this node (no virsh): no VMs run here',
+        fix: '',
+      },
+    ];
+  }
   const checks: HealthCheck[] = [];
   let qemu: string | undefined;
   if (!out.ok) {
