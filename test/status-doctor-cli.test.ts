@@ -1,10 +1,11 @@
 // `one-storage status` and `one-storage doctor` as an operator (and the rolling upgrade) runs them:
 // the built CLI as a real process, with the coordinator's config and certificate, against real
 // agents over mutual TLS on loopback and real libvirt. The stack has four agents: frontend healthy;
-// host01 with a certificate that expires in ten days and libvirt declared unused; host02 running
-// with a certificate that has expired; host03 stopped.
+// host01 with a certificate that expires in ten days, libvirt declared unused, and monitoring
+// pushed to a fake monitord; host02 running with a certificate that has expired; host03 stopped.
 import { execFile, type ChildProcess } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { distEntry, startDaemon, stopDaemon, waitUntil } from '../cli/src/demo/p
 import { Stack } from '../cli/src/demo/stack.js';
 import { editOnedConf } from '../cli/src/oned-conf/edit-oned-conf.js';
 import { editVmmExecrc } from '../cli/src/vmm-execrc/edit-vmm-execrc.js';
+import { FakeMonitord } from './fakes/monitord/fake-monitord.js';
 import { reissueWithValidity } from './support/certificate-validity.js';
 import { ensureLibvirt } from './support/libvirt.js';
 
@@ -22,6 +24,13 @@ const DAY_MS = 24 * 3600_000;
 const TEN_DAYS_MS = 10 * DAY_MS + 3600_000;
 const STOCK_VMM_EXECRC = 'LIVE_DISK_SNAPSHOTS="kvm-qcow2 kvm-shared qemu-qcow2"\n';
 
+/** host01's OpenNebula id in its monitoring messages. */
+const HOST01_ID = 1;
+/** node-cron with seconds: host01 pushes SYSTEM_HOST (its datastores) every second, so a delivery comes at once. */
+const EVERY_SECOND = '* * * * * *';
+
+let baseDir: string;
+let monitord: FakeMonitord;
 let stack: Stack;
 let config: string;
 let host02: ChildProcess | undefined;
@@ -44,15 +53,33 @@ const lineOf = (stdout: string, name: string): string =>
 
 beforeAll(async () => {
   await ensureLibvirt();
+  baseDir = await mkdtemp(join(tmpdir(), 'status-doctor-'));
+  monitord = await FakeMonitord.start();
   stack = await Stack.start({
+    baseDir,
     hosts: ['frontend', 'host01', 'host02', 'host03'],
-    agentSettings: (name) => (name === 'host01' ? { libvirt: { enabled: false } } : {}),
+    agentSettings: (name) =>
+      name === 'host01'
+        ? {
+            libvirt: { enabled: false },
+            monitord: { address: '127.0.0.1', port: monitord.port },
+            monitor: {
+              report: 'push',
+              hostId: HOST01_ID,
+              socket: join(baseDir, 'host01-monitor.sock'),
+              schedules: { system: EVERY_SECOND },
+            },
+          }
+        : {},
   });
   config = join(stack.baseDir, 'etc', 'coordinator.json');
   const now = Date.now();
   await reissueWithValidity(stack.pkiDir, 'host01', 'agent', now - DAY_MS, now + TEN_DAYS_MS);
   await stack.stopAgent('host01');
   await stack.startAgent('host01');
+  await monitord.waitFor('a message from host01', () =>
+    monitord.accepted.some((m) => m.hostId === HOST01_ID),
+  );
   // host02 runs with an expired certificate: the stack's own start waits for a Hello that the
   // handshake refuses, so this test starts it and waits for its "agent listening" line instead.
   await reissueWithValidity(stack.pkiDir, 'host02', 'agent', now - 30 * DAY_MS, now - DAY_MS);
@@ -80,6 +107,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (host02) await stopDaemon(host02);
   await stack?.stop();
+  await monitord?.close();
+  if (baseDir) await rm(baseDir, { recursive: true, force: true });
 });
 
 describe('one-storage status', () => {
@@ -95,7 +124,7 @@ describe('one-storage status', () => {
       ),
     );
     expect(lineOf(r.stdout, 'host01')).toMatch(
-      /^host01 WARNING certificate expires in 10 days \(\d{4}-\d\d-\d\d\); version [^;]+; \/var\/lib\/one\/datastores [^;]+; libvirt not used on this node \(libvirt\.enabled is false\); monitoring off$/,
+      /^host01 WARNING certificate expires in 10 days \(\d{4}-\d\d-\d\d\); version [^;]+; \/var\/lib\/one\/datastores [^;]+; libvirt not used on this node \(libvirt\.enabled is false\); monitoring push \(last delivery to monitord \d+ s ago\)$/,
     );
     expect(lineOf(r.stdout, 'host02')).toMatch(
       /^host02 FAILED unreachable: its certificate expired on \d{4}-\d\d-\d\d: the TLS handshake refuses it \(CERT_HAS_EXPIRED\) at 127\.0\.0\.1:\d+$/,
@@ -163,6 +192,7 @@ describe('one-storage status', () => {
     expect(fe?.datastores?.[0]?.totalBytes).toBeGreaterThanOrEqual(
       fe?.datastores?.[0]?.freeBytes ?? Infinity,
     );
+    expect(byName['host01']?.monitoring).toMatchObject({ mode: 'push', lastError: '' });
     expect(byName['host01']?.certificate).toEqual({
       ...byName['host01']?.certificate,
       state: 'warning',

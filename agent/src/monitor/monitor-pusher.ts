@@ -118,7 +118,8 @@ export class MonitorPusher {
         );
       }
       await this.opts.sender.send(messages);
-      this.opts.deliveries?.delivered(Date.now());
+      // Nothing to say (no VM on this host) sends nothing: not a delivery.
+      if (messages.length > 0) this.opts.deliveries?.delivered(Date.now());
       if (this.failures[kind] > 0) this.opts.logger.info({ kind }, 'monitoring: monitord reachable again');
       this.failures[kind] = 0;
     } catch (err) {
