@@ -13,7 +13,7 @@ import { readOneAuth } from '../../../coordinator/src/oned/one-auth.js';
 import { OnedClient } from '../../../coordinator/src/oned/oned-client.js';
 import { editOnedConf } from '../oned-conf/edit-oned-conf.js';
 import { socketAnswers } from '../status/coordinator-status.js';
-import { editVmmExecrc } from '../vmm-execrc/edit-vmm-execrc.js';
+import { editVmmExecrc, ourLiveSnapshotPairs } from '../vmm-execrc/edit-vmm-execrc.js';
 import { fail, ok, warn, type DoctorCheck } from './doctor-check.js';
 import { shimChecks } from './shim-checks.js';
 
@@ -56,20 +56,19 @@ export async function frontendChecks(paths: FrontendPaths): Promise<DoctorCheck[
   checks.push(await onedCheck(config));
   checks.push(...(await shimChecks(config.remotesDir, config.socket, paths.runtimePath)));
   checks.push(
-    await declarationCheck(
-      'oned.conf',
-      paths.onedConf,
-      editOnedConf,
-      `one-storage oned-conf --apply ${paths.onedConf}, then restart oned`,
-    ),
+    await declarationCheck('oned.conf', paths.onedConf, editOnedConf, {
+      present: 'declares the one-storage drivers (TM_MAD, DATASTORE_MAD, TM_MAD_CONF, DS_MAD_CONF)',
+      lacking:
+        "lacks some of the one-storage drivers' declarations (TM_MAD, DATASTORE_MAD, TM_MAD_CONF, DS_MAD_CONF)",
+      fix: `one-storage oned-conf --apply ${paths.onedConf}, then restart oned`,
+    }),
   );
   checks.push(
-    await declarationCheck(
-      'vmm_execrc',
-      paths.vmmExecrc,
-      editVmmExecrc,
-      `one-storage vmm-execrc --apply ${paths.vmmExecrc}, then restart oned`,
-    ),
+    await declarationCheck('vmm_execrc', paths.vmmExecrc, editVmmExecrc, {
+      present: `LIVE_DISK_SNAPSHOTS holds ${ourLiveSnapshotPairs().join(' ')}`,
+      lacking: `LIVE_DISK_SNAPSHOTS lacks some of ${ourLiveSnapshotPairs().join(' ')} (live disk snapshots would be refused)`,
+      fix: `one-storage vmm-execrc --apply ${paths.vmmExecrc}, then restart oned`,
+    }),
   );
   return checks;
 }
@@ -162,7 +161,7 @@ async function declarationCheck(
   name: string,
   file: string,
   edit: (text: string, edit: 'apply', file: string) => string,
-  fix: string,
+  words: { present: string; lacking: string; fix: string },
 ): Promise<DoctorCheck> {
   let text: string;
   try {
@@ -176,10 +175,10 @@ async function declarationCheck(
   }
   try {
     return edit(text, 'apply', file) === text
-      ? ok(name, `${file} declares the one-storage drivers`)
-      : fail(name, `${file} lacks some one-storage declarations`, fix);
+      ? ok(name, `${file}: ${words.present}`)
+      : fail(name, `${file}: ${words.lacking}`, words.fix);
   } catch (err) {
-    return fail(name, message(err), fix);
+    return fail(name, message(err), words.fix);
   }
 }
 
