@@ -8,7 +8,12 @@ import type { CoordinatorConfig } from '../../../coordinator/src/config.js';
 import type { HealthResponse } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { skewText } from '../status/agent-report.js';
 import { humanAge, humanBytes } from '../status/human-units.js';
-import { SKEW_FAILED_MS, SKEW_WARNING_MS } from '../status/status-thresholds.js';
+import {
+  DATASTORE_FAILED_USED_PERCENT,
+  DATASTORE_WARNING_USED_PERCENT,
+  SKEW_FAILED_MS,
+  SKEW_WARNING_MS,
+} from '../status/status-thresholds.js';
 import { diagnoseTls } from '../status/tls-probe.js';
 import { fail, ok, warn, type DoctorCheck } from './doctor-check.js';
 
@@ -43,21 +48,16 @@ export async function hostChecks(
         `${host} at ${client.agent.endpoint}, version ${quick.version}, answered in ${receivedMs - sentMs} ms`,
       ),
       clockCheck(quick.nowMs - (sentMs + receivedMs) / 2, receivedMs - sentMs),
-      ...quick.datastores.map((d) =>
-        d.ok
-          ? ok(
-              `datastore ${d.location}`,
-              `${d.root}: ${humanBytes(d.freeBytes)} free of ${humanBytes(d.totalBytes)}`,
-            )
-          : fail(
-              `datastore ${d.location}`,
-              d.detail,
-              `create ${d.root} for the agent's user, or correct roots in ${host}'s agent config`,
-            ),
-      ),
+      ...quick.datastores.map((d) => datastoreCheck(d, host)),
       monitoringCheck(quick, receivedMs),
     ];
-    const deep = await client.call('health', { deep: true }, opts);
+    let deep: HealthResponse;
+    try {
+      deep = await client.call('health', { deep: true }, opts);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return [...checks, fail('deep checks', why, `raise --timeout-ms, or see the agent's log on ${host}`)];
+    }
     for (const c of deep.checks) {
       checks.push(
         !c.ok
@@ -71,6 +71,22 @@ export async function hostChecks(
   } finally {
     registry.close();
   }
+}
+
+function datastoreCheck(d: HealthResponse['datastores'][number], host: string): DoctorCheck {
+  const name = `datastore ${d.location}`;
+  if (!d.ok)
+    return fail(
+      name,
+      d.detail,
+      `create ${d.root} for the agent's user, or correct roots in ${host}'s agent config`,
+    );
+  const used = d.totalBytes > 0 ? Math.round((100 * (d.totalBytes - d.freeBytes)) / d.totalBytes) : 0;
+  const detail = `${d.root}: ${humanBytes(d.freeBytes)} free of ${humanBytes(d.totalBytes)} (${used} % used)`;
+  const fix = `free space in ${d.root} or grow its filesystem`;
+  if (used >= DATASTORE_FAILED_USED_PERCENT) return fail(name, detail, fix);
+  if (used >= DATASTORE_WARNING_USED_PERCENT) return warn(name, detail, fix);
+  return ok(name, detail);
 }
 
 function clockCheck(skewMs: number, roundTripMs: number): DoctorCheck {
