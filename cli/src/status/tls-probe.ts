@@ -17,6 +17,12 @@ export interface TlsDiagnosis {
   peerExpired: boolean;
 }
 
+/**
+ * The probe follows a gRPC call that already waited: a host that drops packets gets this much more,
+ * not a second full deadline.
+ */
+export const TLS_PROBE_MAX_MS = 5_000;
+
 /** What node's TLS calls a certificate that does not chain to the CA we trust. */
 const UNTRUSTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -29,8 +35,9 @@ const UNTRUSTED = new Set([
 export function diagnoseTls(
   agent: AgentEndpoint,
   tls: TlsMaterial,
-  timeoutMs: number,
+  deadlineMs: number,
 ): Promise<TlsDiagnosis> {
+  const timeoutMs = Math.min(deadlineMs, TLS_PROBE_MAX_MS);
   const at = agent.endpoint.lastIndexOf(':');
   const host = agent.endpoint.slice(0, at).replace(/^\[|\]$/g, '');
   const port = Number(agent.endpoint.slice(at + 1));
