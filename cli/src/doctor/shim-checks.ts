@@ -2,11 +2,11 @@
 // writes (shims/src/install.ts) must be there, be ours, name the coordinator's socket, and load the
 // runtime of this very version (the same file, once symlinks such as `current` are resolved).
 import { constants } from 'node:fs';
-import { access, readFile, realpath } from 'node:fs/promises';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HOST_SIDE_TM_ACTIONS, shimEntries } from '../../../common/src/drivers/driver-actions.js';
 import { PROBE_FILES, agentQueryScript } from '../../../shims/src/agent-query-script.js';
-import { RUNTIME_FILE, shimSource } from '../../../shims/src/install.js';
+import { RUNTIME_FILE, SHIM_FILE_MODE, shimSource } from '../../../shims/src/install.js';
 import { fail, ok, type DoctorCheck } from './doctor-check.js';
 import { packageVersionAt } from './package-version.js';
 
@@ -47,6 +47,7 @@ export async function shimChecks(
   ];
   const missing: string[] = [];
   const differ: string[] = [];
+  const notExecutable: string[] = [];
   const runtimes = new Map<string, string[]>();
   const nodes = new Set<string>();
   for (const e of expected) {
@@ -56,6 +57,8 @@ export async function shimChecks(
       continue;
     }
     if (text !== e.expected(text)) differ.push(e.file);
+    // oned runs each file itself: without the execute bits the action fails before it starts.
+    if (((await stat(e.file)).mode & SHIM_FILE_MODE) !== SHIM_FILE_MODE) notExecutable.push(e.file);
     const paths = installedPaths(text);
     if (paths) {
       runtimes.set(paths.runtimePath, [...(runtimes.get(paths.runtimePath) ?? []), e.file]);
@@ -72,6 +75,9 @@ export async function shimChecks(
         fix,
       ),
     );
+  }
+  if (notExecutable.length > 0) {
+    checks.push(fail('shims', `${named(notExecutable)} ${be(notExecutable)} not mode 0755`, fix));
   }
   const ours = await realpath(runtimePath).catch(() => runtimePath);
   for (const [runtime, files] of runtimes) {
