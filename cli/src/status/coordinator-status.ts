@@ -22,7 +22,17 @@ export async function coordinatorStatus(
   const socket = await socketAnswers(config.socket);
   if (socket === undefined) facts.push(`socket ${config.socket} answers`);
   else findings.push({ level: 'failed', text: `socket ${config.socket}: ${socket}` });
-  const cert = certificateFacts(tls.cert);
+  let cert: { notAfterMs: number; subject: string };
+  try {
+    cert = certificateFacts(tls.cert);
+  } catch (err) {
+    const why = oneLine(err instanceof Error ? err.message : String(err));
+    findings.push({
+      level: 'failed',
+      text: `certificate ${config.tls.cert} is not a PEM certificate (${why})`,
+    });
+    return { name: 'coordinator', state: 'failed', reachable: socket === undefined, findings, facts };
+  }
   const role = identityOfCertificate(tls.cert).role;
   const expiry = certificateExpiry(cert.notAfterMs, Date.now());
   if (role !== 'coordinator')
