@@ -36,7 +36,7 @@ describe('parseAgentConfig', () => {
       data: { listen: '127.0.0.1:0', encryption: 'tls', rateLimitBytesPerSecond: 0 },
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
-      libvirt: { uri: 'qemu:///system' },
+      libvirt: { uri: 'qemu:///system', enabled: true },
       imports: { dirs: ['/var/tmp'] },
       log: { level: 'info' },
     });
@@ -281,6 +281,11 @@ describe('parseAgentConfig', () => {
       parseAgentConfig({ ...valid(), libvirt: { uri: 'qemu+ssh://kvm1/system' } }, SOURCE).libvirt,
     ).toEqual({
       uri: 'qemu+ssh://kvm1/system',
+      enabled: true,
+    });
+    expect(parseAgentConfig({ ...valid(), libvirt: { enabled: false } }, SOURCE).libvirt).toEqual({
+      uri: 'qemu:///system',
+      enabled: false,
     });
     const err = errorOf(() => parseAgentConfig({ ...valid(), libvirt: { uri: 'system; rm -rf /' } }, SOURCE));
     expect(err.reason).toBe('CONFIG_INVALID');

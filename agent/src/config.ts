@@ -122,8 +122,11 @@ export interface AgentConfig {
   };
   /** Disk and datastore monitoring; absent: off (no socket, no messages). */
   readonly monitor?: MonitorConfig;
-  /** The libvirt connection for live snapshots and backups of running VMs. */
-  readonly libvirt: { readonly uri: string };
+  /**
+   * The libvirt connection for live snapshots and backups of running VMs. `enabled: false` says
+   * this node runs no VMs (a backup server): Health reports libvirt as not used instead of failing.
+   */
+  readonly libvirt: { readonly uri: string; readonly enabled: boolean };
   /** The https listener for marketplace exports; absent: ExportImage answers EXPORT_DISABLED. */
   readonly export?: ExportConfig;
   /**
@@ -274,12 +277,13 @@ function parseMonitor(f: Fields): MonitorConfig | undefined {
 
 function parseLibvirt(f: Fields): AgentConfig['libvirt'] {
   const l = f.object('libvirt', false);
-  if (!l) return { uri: DEFAULT_LIBVIRT_URI };
+  if (!l) return { uri: DEFAULT_LIBVIRT_URI, enabled: true };
   const uri = l.string('uri', DEFAULT_LIBVIRT_URI);
   if (!/^[a-z][a-z0-9+]*:\/\/[^\s]*$/.test(uri))
     l.fail('uri', `must be a libvirt URI like ${DEFAULT_LIBVIRT_URI}, got "${uri}"`);
+  const enabled = l.bool('enabled', true);
   l.done();
-  return { uri };
+  return { uri, enabled };
 }
 
 /** `taken`: the agent's other listen addresses, which the export listener must not share. */

@@ -7,6 +7,7 @@ import { startMetricsServer, type MetricsServer } from '../../common/src/metrics
 import { AgentServiceService } from '../../proto/gen/onestorage/agent/v1/agent.js';
 import { checkAgentCertificate } from './check-certificate.js';
 import type { AgentConfig } from './config.js';
+import { healthSources } from './health/health-sources.js';
 import { JobRegistry } from './jobs/job-registry.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import { metricsInterceptor } from './metrics/metrics-interceptor.js';
@@ -127,6 +128,7 @@ export async function startAgent(
     ...(exports ? { exports } : {}),
     imports: { dirs: config.imports.dirs, ca: trustedCas(tls.ca) },
     jobs,
+    health: healthSources(config, tls, monitoring.deliveries, () => transfer.dataAddress()),
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({

@@ -10,26 +10,16 @@ import { initCa, issueCertificate } from '../../common/src/pki/pki.js';
 import { CERTIFICATE_ROLES } from '../../common/src/certificate-role.js';
 import { installShims } from '../../shims/src/install.js';
 import { uninstallShims } from '../../shims/src/uninstall.js';
-import { StorageError } from '../../common/src/errors.js';
-import { loadCoordinatorConfig } from '../../coordinator/src/config.js';
-import { agentStatuses } from './status/agent-status.js';
+import { COMMAND_HELP, usageLines } from './help.js';
+import { runStatus } from './status/status-command.js';
+import { DEFAULT_ONED_CONF, DEFAULT_VMM_EXECRC, runDoctor } from './doctor/doctor-command.js';
 
 import { DEFAULT_COORDINATOR_CONFIG, DEFAULT_SOCKET } from './defaults.js';
 import { cancelCommand, jobsCommand } from './jobs/jobs-command.js';
 const EXIT_USAGE = 2;
+const CONSOLE = { print: (line: string) => console.log(line), error: (line: string) => console.error(line) };
 
-const USAGE = `usage:
-  one-storage pki init --dir DIR
-  one-storage pki issue --dir DIR --name HOST [--role agent|coordinator] [--ip ADDR]... [--force]
-  one-storage shims install --remotes DIR [--socket PATH] [--runtime DIR]
-  one-storage shims uninstall --remotes DIR
-  one-storage demo [--stay]
-  one-storage journal [--db FILE] [--limit N] [--request ID] [--json]
-  one-storage status [--config FILE] [--agent NAME]... [--timeout-ms N]
-  one-storage jobs [--config FILE | --db FILE] [--since 1h] [--limit N] [--watch] [--interval-ms N] [--json]
-  one-storage cancel JOB [--config FILE | --socket PATH]
-  one-storage oned-conf [--apply FILE | --remove FILE] [--check]
-  one-storage vmm-execrc [--apply FILE | --remove FILE] [--check]`;
+const USAGE = usageLines();
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
@@ -40,9 +30,25 @@ async function main(argv: string[]): Promise<number> {
     command === 'vmm-execrc' ||
     command === 'status' ||
     command === 'jobs' ||
-    command === 'cancel';
+    command === 'cancel' ||
+    command === 'doctor';
   const rest = argv.slice(single ? 1 : 2);
-  switch (`${command ?? ''} ${single ? '' : (sub ?? '')}`.trim()) {
+  const name = `${command ?? ''} ${single ? '' : (sub ?? '')}`.trim();
+  if (command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    // `pki --help` shows both pki commands; `pki issue --help` the one.
+    const group = !single && (sub === undefined || sub.startsWith('-'));
+    const helps = Object.entries(COMMAND_HELP)
+      .filter(([key]) => key === name || (group && key.startsWith(`${command} `)))
+      .map(([, help]) => help);
+    if (helps.length === 0) return usage(`unknown command "${argv.slice(0, 2).join(' ')}"`);
+    console.log(helps.join('\n\n'));
+    return 0;
+  }
+  switch (name) {
     case 'pki init': {
       const { values } = parseArgs({ args: rest, options: { dir: { type: 'string' } }, strict: true });
       if (!values.dir) return usage('pki init needs --dir');
@@ -130,24 +136,45 @@ async function main(argv: string[]): Promise<number> {
           config: { type: 'string', default: DEFAULT_COORDINATOR_CONFIG },
           agent: { type: 'string', multiple: true },
           'timeout-ms': { type: 'string', default: '10000' },
+          json: { type: 'boolean' },
         },
         strict: true,
       });
       const timeoutMs = Number(values['timeout-ms']);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
         return usage('status --timeout-ms must be an integer >= 100');
-      let statuses;
-      try {
-        statuses = await agentStatuses(loadCoordinatorConfig(values.config), values.agent ?? [], timeoutMs);
-      } catch (err) {
-        if (err instanceof StorageError && err.reason === 'CONFIG_INVALID') {
-          console.error(`one-storage: ${err.message}`);
-          return EXIT_USAGE;
-        }
-        throw err;
-      }
-      for (const s of statuses) console.log(s.line);
-      return statuses.every((s) => s.ok) ? 0 : 1;
+      return runStatus(
+        { config: values.config, agents: values.agent ?? [], timeoutMs, json: values.json ?? false },
+        CONSOLE,
+      );
+    }
+    case 'doctor': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          config: { type: 'string', default: DEFAULT_COORDINATOR_CONFIG },
+          host: { type: 'string' },
+          'oned-conf': { type: 'string', default: DEFAULT_ONED_CONF },
+          'vmm-execrc': { type: 'string', default: DEFAULT_VMM_EXECRC },
+          'timeout-ms': { type: 'string', default: '30000' },
+          json: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      const timeoutMs = Number(values['timeout-ms']);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+        return usage('doctor --timeout-ms must be an integer >= 100');
+      return runDoctor(
+        {
+          config: values.config,
+          ...(values.host !== undefined ? { host: values.host } : {}),
+          onedConf: values['oned-conf'],
+          vmmExecrc: values['vmm-execrc'],
+          timeoutMs,
+          json: values.json ?? false,
+        },
+        CONSOLE,
+      );
     }
     case 'jobs':
       return jobsCommand(rest, usage);

@@ -4,6 +4,7 @@ import type { Logger } from '../../../common/src/log.js';
 import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js';
 import { MonitorMessageType, encodeMessages } from '../../../common/src/monitord/wire.js';
 import type { DiskMonitor } from './disk-monitor.js';
+import type { MonitordDeliveries } from './monitord-deliveries.js';
 
 /** monitord_client.rb's delays after a failed send (docs/opennebula/monitoring.md#host-side-client), in seconds; the last one repeats. */
 export const RETRY_DELAYS_S = [1, 1, 1, 2, 4, 8, 8, 16, 32, 64] as const;
@@ -31,6 +32,8 @@ export interface PusherOptions {
   publicKey?: KeyObject;
   logger: Logger;
   metrics?: MonitorMetrics;
+  /** Where the last delivery and the last failure are recorded (Health). */
+  deliveries?: MonitordDeliveries;
   /** Test hook: scales RETRY_DELAYS_S. */
   retryScale?: number;
 }
@@ -99,6 +102,7 @@ export class MonitorPusher {
   private async push(kind: Kind): Promise<void> {
     const hostId = this.hostId;
     if (hostId === undefined) {
+      this.opts.deliveries?.failed('no host id yet (monitor.hostId or the coordinator): nothing sent');
       if (!this.warnedNoHost) {
         this.opts.logger.warn('monitoring: no host id yet (monitor.hostId or the coordinator); not sending');
         this.warnedNoHost = true;
@@ -133,12 +137,15 @@ export class MonitorPusher {
       encoded = messages.length;
       await this.opts.sender.send(messages);
       report('success', encoded);
+      // Nothing to say (no VM on this host) sends nothing: not a delivery.
+      if (messages.length > 0) this.opts.deliveries?.delivered(Date.now());
       if (this.failures[kind] > 0) this.opts.logger.info({ kind }, 'monitoring: monitord reachable again');
       this.failures[kind] = 0;
     } catch (err) {
       report('failure', encoded);
       const delayS = RETRY_DELAYS_S[Math.min(this.failures[kind], RETRY_DELAYS_S.length - 1)] as number;
       this.failures[kind]++;
+      this.opts.deliveries?.failed((err as Error).message);
       this.opts.logger.warn(
         { kind, attempt: this.failures[kind], retryInS: delayS, err: (err as Error).message },
         'monitoring: send failed; retrying',

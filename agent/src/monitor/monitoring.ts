@@ -8,6 +8,7 @@ import type { Roots } from '../paths/roots.js';
 import { DiskMonitor } from './disk-monitor.js';
 import { LocalEndpoint, type Query } from './local-endpoint.js';
 import { MonitorPusher, type MonitorMetrics } from './monitor-pusher.js';
+import { MonitordDeliveries } from './monitord-deliveries.js';
 
 /**
  * The agent's monitoring, built from its config: the disk monitor (always: the coordinator's
@@ -16,6 +17,8 @@ import { MonitorPusher, type MonitorMetrics } from './monitor-pusher.js';
  */
 export class Monitoring {
   readonly disks: DiskMonitor;
+  /** The last push to monitord and the last failure (Health). */
+  readonly deliveries = new MonitordDeliveries();
   private endpoint: LocalEndpoint | undefined;
   private pusher: MonitorPusher | undefined;
   private hostId: number | undefined;
@@ -48,6 +51,7 @@ export class Monitoring {
         ...(publicKey ? { publicKey } : {}),
         logger: this.logger,
         ...(this.metrics ? { metrics: this.metrics } : {}),
+        deliveries: this.deliveries,
       });
     }
     this.endpoint = new LocalEndpoint(m.socket, m.socketMode, (q) => this.answer(q), this.logger);

@@ -6,6 +6,7 @@ import type {
   ReceiveResponse,
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { ExportEntry, ExportedFile } from '../export/export-registry.js';
+import type { HealthSources } from '../health/health-sources.js';
 import type { JobRegistry, Progress } from '../jobs/job-registry.js';
 import type { TempHold } from '../export/prepare-export.js';
 import type { PathLocks } from '../locks/path-locks.js';
@@ -90,6 +91,11 @@ export interface AgentContext {
   readonly imports: { readonly dirs: readonly string[]; readonly ca: ReadonlyArray<string | Buffer> };
   /** The calls running now (ListJobs, CancelJobs); adaptHandler registers each call. */
   readonly jobs: JobRegistry;
+  /**
+   * What Health reports: certificate, roots, libvirt, monitoring (agent/src/health/). startAgent
+   * always sets it; a test that builds a context for other handlers may leave it out.
+   */
+  readonly health?: HealthSources;
 }
 
 /** Per-call context: cancellation reaches every tool, the logger carries the request id. */

@@ -343,6 +343,11 @@ export interface HealthResponse {
   lastMonitordError: string;
   /** With deep: one result per check. */
   checks: HealthCheck[];
+  /**
+   * The agent's config says this node runs no VMs (libvirt.enabled false, e.g. a backup server):
+   * libvirt was not asked, and its absence is not a fault (libvirt_ok is false, libvirt_detail says why).
+   */
+  libvirtDisabled: boolean;
 }
 
 export interface DatastoreHealth {
@@ -363,6 +368,8 @@ export interface HealthCheck {
   detail: string;
   /** What to do when not ok, one line. */
   fix: string;
+  /** ok, but needs attention soon (a certificate that expires within 30 days); `fix` says what to do. */
+  warning: boolean;
 }
 
 export interface ListJobsRequest {
@@ -1432,6 +1439,7 @@ function createBaseHealthResponse(): HealthResponse {
     lastMonitordDeliveryMs: 0,
     lastMonitordError: "",
     checks: [],
+    libvirtDisabled: false,
   };
 }
 
@@ -1472,6 +1480,9 @@ export const HealthResponse: MessageFns<HealthResponse> = {
     }
     for (const v of message.checks) {
       HealthCheck.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.libvirtDisabled !== false) {
+      writer.uint32(104).bool(message.libvirtDisabled);
     }
     return writer;
   },
@@ -1585,6 +1596,14 @@ export const HealthResponse: MessageFns<HealthResponse> = {
             message.checks.push(HealthCheck.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.libvirtDisabled = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1647,6 +1666,11 @@ export const HealthResponse: MessageFns<HealthResponse> = {
       checks: globalThis.Array.isArray(object?.checks)
         ? object.checks.map((e: any) => HealthCheck.fromJSON(e))
         : [],
+      libvirtDisabled: isSet(object.libvirtDisabled)
+        ? globalThis.Boolean(object.libvirtDisabled)
+        : isSet(object.libvirt_disabled)
+        ? globalThis.Boolean(object.libvirt_disabled)
+        : false,
     };
   },
 
@@ -1688,6 +1712,9 @@ export const HealthResponse: MessageFns<HealthResponse> = {
     if (message.checks?.length) {
       obj.checks = message.checks.map((e) => HealthCheck.toJSON(e));
     }
+    if (message.libvirtDisabled !== false) {
+      obj.libvirtDisabled = message.libvirtDisabled;
+    }
     return obj;
   },
 
@@ -1708,6 +1735,7 @@ export const HealthResponse: MessageFns<HealthResponse> = {
     message.lastMonitordDeliveryMs = object.lastMonitordDeliveryMs ?? 0;
     message.lastMonitordError = object.lastMonitordError ?? "";
     message.checks = object.checks?.map((e) => HealthCheck.fromPartial(e)) || [];
+    message.libvirtDisabled = object.libvirtDisabled ?? false;
     return message;
   },
 };
@@ -1870,7 +1898,7 @@ export const DatastoreHealth: MessageFns<DatastoreHealth> = {
 };
 
 function createBaseHealthCheck(): HealthCheck {
-  return { name: "", ok: false, detail: "", fix: "" };
+  return { name: "", ok: false, detail: "", fix: "", warning: false };
 }
 
 export const HealthCheck: MessageFns<HealthCheck> = {
@@ -1886,6 +1914,9 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     }
     if (message.fix !== "") {
       writer.uint32(34).string(message.fix);
+    }
+    if (message.warning !== false) {
+      writer.uint32(40).bool(message.warning);
     }
     return writer;
   },
@@ -1935,6 +1966,14 @@ export const HealthCheck: MessageFns<HealthCheck> = {
             message.fix = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.warning = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1953,6 +1992,7 @@ export const HealthCheck: MessageFns<HealthCheck> = {
       ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
       detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
       fix: isSet(object.fix) ? globalThis.String(object.fix) : "",
+      warning: isSet(object.warning) ? globalThis.Boolean(object.warning) : false,
     };
   },
 
@@ -1970,6 +2010,9 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     if (message.fix !== "") {
       obj.fix = message.fix;
     }
+    if (message.warning !== false) {
+      obj.warning = message.warning;
+    }
     return obj;
   },
 
@@ -1982,6 +2025,7 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     message.ok = object.ok ?? false;
     message.detail = object.detail ?? "";
     message.fix = object.fix ?? "";
+    message.warning = object.warning ?? false;
     return message;
   },
 };
