@@ -116,7 +116,7 @@ describe('one-storage status', () => {
     const r = await cli(['status', '--config', config, '--timeout-ms', '5000']);
     expect(r.stderr).toBe('');
     expect(lineOf(r.stdout, 'coordinator')).toMatch(
-      /^coordinator ok socket \S+coordinator\.sock answers; certificate valid until \d{4}-\d\d-\d\d \(\d+ days\)$/,
+      /^coordinator ok socket \S+coordinator\.sock answers: version \d+\.\d+\.\d+, 0 calls running; certificate valid until \d{4}-\d\d-\d\d \(\d+ days\)$/,
     );
     expect(lineOf(r.stdout, 'frontend')).toMatch(
       new RegExp(

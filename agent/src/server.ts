@@ -22,7 +22,7 @@ import { loggingInterceptor } from './rpc/logging-interceptor.js';
 import { trustedCas } from './import/trusted-cas.js';
 import { copyLocal } from './transfer/local-copy.js';
 import { TransferService } from './transfer/transfer-service.js';
-import { agentVersion } from './version.js';
+import { packageVersion } from '../../common/src/version.js';
 
 /** In-flight calls get this long to finish on shutdown before they are cut off. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -118,7 +118,7 @@ export async function startAgent(
   }
   const agent: AgentContext = {
     name: config.name,
-    version: agentVersion(),
+    version: packageVersion(),
     roots,
     locks: new PathLocks(),
     dataPath: transfer,

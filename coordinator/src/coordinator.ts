@@ -8,6 +8,7 @@ import { distributeHostIds } from './agents/host-ids.js';
 import { AgentRegistry } from './agents/agent-registry.js';
 import { checkCoordinatorCertificate } from './check-certificate.js';
 import type { CoordinatorConfig } from './config.js';
+import { packageVersion } from '../../common/src/version.js';
 import { handleDriverCall } from './handle-driver-call.js';
 import { CONTROL_KIND, handleControlRequest } from './jobs/control-request.js';
 import { startProgressPoller } from './jobs/progress-poller.js';
@@ -58,7 +59,7 @@ export async function startCoordinator(
     group: socketGroup,
     handler: (req, log, signal) =>
       req.kind === CONTROL_KIND
-        ? Promise.resolve(handleControlRequest(req, calls, logger))
+        ? Promise.resolve(handleControlRequest(req, calls, packageVersion(), logger))
         : handleDriverCall(deps, req, log, signal),
     logger,
   });

@@ -12,7 +12,7 @@ import { loadCoordinatorConfig, type CoordinatorConfig } from '../../../coordina
 import { readOneAuth } from '../../../coordinator/src/oned/one-auth.js';
 import { OnedClient } from '../../../coordinator/src/oned/oned-client.js';
 import { editOnedConf } from '../oned-conf/edit-oned-conf.js';
-import { socketAnswers } from '../status/coordinator-status.js';
+import { pingCoordinator } from '../status/coordinator-status.js';
 import { editVmmExecrc, ourLiveSnapshotPairs } from '../vmm-execrc/edit-vmm-execrc.js';
 import { fail, ok, warn, type DoctorCheck } from './doctor-check.js';
 import { shimChecks } from './shim-checks.js';
@@ -43,13 +43,13 @@ export async function frontendChecks(paths: FrontendPaths): Promise<DoctorCheck[
     ];
   }
   checks.push(...certificateChecks(config, tls));
-  const socket = await socketAnswers(config.socket);
+  const ping = await pingCoordinator(config.socket);
   checks.push(
-    socket === undefined
-      ? ok('shim socket', `${config.socket} answers`)
+    !('why' in ping)
+      ? ok('shim socket', `${config.socket} answers (coordinator ${ping.version})`)
       : fail(
           'shim socket',
-          `${config.socket}: ${socket}`,
+          `${config.socket}: ${ping.why}`,
           'systemctl start one-storage-coordinator (journalctl -u one-storage-coordinator says why it stopped)',
         ),
   );

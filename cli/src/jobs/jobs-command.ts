@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadCoordinatorConfig } from '../../../coordinator/src/config.js';
 import { DEFAULT_COORDINATOR_CONFIG, DEFAULT_SOCKET } from '../defaults.js';
 import { DEFAULT_JOURNAL } from '../journal/show-journal.js';
-import { cancelJob } from './cancel-job.js';
+import { controlRequest } from './control-request.js';
 import { readJobs, type JobView } from './read-jobs.js';
 import { plainLine, tableLines } from './render-jobs.js';
 
@@ -82,7 +82,7 @@ export async function cancelCommand(args: string[], usage: Usage): Promise<numbe
     return usage('cancel takes one JOB (a request id as one-storage jobs shows it)');
   if (values.socket && values.config) return usage('cancel takes --config or --socket, not both');
   const socket = values.socket ?? socketOf(values.config);
-  const reply = await cancelJob(socket, positionals[0] as string);
+  const reply = await controlRequest(socket, 'cancel', [positionals[0] as string]);
   if (reply.exitCode !== 0) {
     for (const line of reply.stderr) console.error(line);
     return reply.exitCode;

@@ -1,17 +1,16 @@
 // The coordinator's part of `one-storage status`: its certificate (role and expiry) and whether it
-// answers on its shim socket. The socket carries one driver call per connection and has no ping:
-// an accepted connection closed before any request is read is the cheapest sign of life, and the
-// coordinator drops it without a log line or a journal row.
-import { connect } from 'node:net';
+// answers on its shim socket: a `ping` control request (coordinator/src/jobs/control-request.ts),
+// answered by the daemon itself with its version and the driver calls it runs, never journaled.
 import { identityOfCertificate } from '../../../common/src/certificate-role.js';
 import { certificateExpiry, certificateFacts } from '../../../common/src/certificate-expiry.js';
 import { oneLine } from '../../../common/src/errors.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import type { CoordinatorConfig } from '../../../coordinator/src/config.js';
+import { controlRequest } from '../jobs/control-request.js';
 import { stateOf, type AgentReport, type Finding } from './agent-report.js';
 
-/** A UNIX socket accepts at once when someone listens on it. */
-export const SOCKET_CONNECT_TIMEOUT_MS = 3_000;
+/** A coordinator that is up answers a ping at once. */
+export const PING_TIMEOUT_MS = 3_000;
 
 export async function coordinatorStatus(
   config: Readonly<CoordinatorConfig>,
@@ -19,9 +18,10 @@ export async function coordinatorStatus(
 ): Promise<AgentReport> {
   const findings: Finding[] = [];
   const facts: string[] = [];
-  const socket = await socketAnswers(config.socket);
-  if (socket === undefined) facts.push(`socket ${config.socket} answers`);
-  else findings.push({ level: 'failed', text: `socket ${config.socket}: ${socket}` });
+  const ping = await pingCoordinator(config.socket);
+  const socket = 'why' in ping ? ping.why : undefined;
+  if ('why' in ping) findings.push({ level: 'failed', text: `socket ${config.socket}: ${ping.why}` });
+  else facts.push(`socket ${config.socket} answers: version ${ping.version}, ${ping.running} calls running`);
   let cert: { notAfterMs: number; subject: string };
   try {
     cert = certificateFacts(tls.cert);
@@ -58,21 +58,20 @@ export async function coordinatorStatus(
   };
 }
 
-/** undefined when something accepts a connection on `path`; else why not, one line. */
-export function socketAnswers(path: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ path, timeout: SOCKET_CONNECT_TIMEOUT_MS });
-    const done = (why: string | undefined): void => {
-      socket.destroy();
-      resolve(why);
-    };
-    socket.once('connect', () => done(undefined));
-    socket.once('timeout', () => done(`no answer within ${SOCKET_CONNECT_TIMEOUT_MS} ms`));
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return done('missing: is one-storage-coordinator running?');
-      if (err.code === 'ECONNREFUSED') return done('refused: is one-storage-coordinator running?');
-      if (err.code === 'EACCES') return done('permission denied: run as oneadmin or root');
-      done(oneLine(err.message));
-    });
-  });
+/** The coordinator's answer to a ping, or why there is none (one line). */
+export async function pingCoordinator(
+  path: string,
+): Promise<{ version: string; running: number } | { why: string }> {
+  try {
+    const reply = await controlRequest(path, 'ping', [], PING_TIMEOUT_MS);
+    if (reply.exitCode !== 0) return { why: oneLine(reply.stderr.join(' ')) || `exit ${reply.exitCode}` };
+    const answer = JSON.parse(reply.stdout) as { version?: unknown; running?: unknown };
+    return { version: String(answer.version), running: Number(answer.running) };
+  } catch (err) {
+    const message = oneLine(err instanceof Error ? err.message : String(err));
+    if (/ENOENT/.test(message)) return { why: 'missing: is one-storage-coordinator running?' };
+    if (/ECONNREFUSED/.test(message)) return { why: 'refused: is one-storage-coordinator running?' };
+    if (/EACCES/.test(message)) return { why: 'permission denied: run as oneadmin or root' };
+    return { why: message };
+  }
 }

@@ -1,7 +1,7 @@
-// `one-storage cancel JOB`: asks the coordinator, over its shim socket, to cancel a running driver
-// call (a control request: coordinator/src/jobs/control-request.ts). The coordinator aborts the
-// call's agent RPCs; each agent kills its tools and removes its partial files; the driver call then
-// fails with a one-line "cancelled" error that oned shows.
+// A control request to the coordinator over its shim socket (coordinator/src/jobs/control-request.ts):
+// `cancel JOB` (one-storage cancel: the coordinator aborts the call's agent RPCs, each agent kills its
+// tools and removes its partial files, the driver call fails with a one-line "cancelled" error) and
+// `ping` (one-storage status: the coordinator answers, with its version and the calls it runs).
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { ShimEvent, ShimRequest, type ShimReply } from '../../../proto/gen/onestorage/shim/v1/shim.js';
@@ -9,19 +9,24 @@ import { FrameDecoder, encodeFrame } from '../../../common/src/sockets/frame.cjs
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export function cancelJob(socketPath: string, job: string): Promise<ShimReply> {
+export function controlRequest(
+  socketPath: string,
+  action: 'cancel' | 'ping',
+  args: string[],
+  timeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<ShimReply> {
   const request = ShimRequest.encode({
     ...ShimRequest.create(),
     kind: 'control',
-    action: 'cancel',
-    args: [job],
-    requestId: `cancel-${randomUUID()}`,
+    action,
+    args,
+    requestId: `${action}-${randomUUID()}`,
     pid: process.pid,
   }).finish();
   return new Promise((resolve, reject) => {
     const socket = connect({ path: socketPath });
     const decoder = new FrameDecoder();
-    const timer = setTimeout(() => socket.destroy(new Error('no answer in time')), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     let reply: ShimReply | undefined;
     socket.once('connect', () => socket.write(encodeFrame(request)));
     socket.on('data', (chunk: Buffer) => {

@@ -3,11 +3,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'one-storage';
-/** Source runs from agent/src, the build from dist/agent/src: search upwards instead of guessing. */
+/** Source runs from common/src, the build from dist/common/src: search upwards instead of guessing. */
 const MAX_LEVELS_UP = 5;
 
 /** The project's version from its package.json, read once at start-up ("unknown" if not found). */
-export function agentVersion(): string {
+export function packageVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < MAX_LEVELS_UP; i++) {
     try {
