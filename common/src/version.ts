@@ -3,12 +3,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'one-storage';
-/** Source runs from common/src, the build from dist/common/src: search upwards instead of guessing. */
-const MAX_LEVELS_UP = 5;
+/**
+ * How far up from a file its package.json may be: source runs from common/src, the build from
+ * dist/common/src, and dist/shims/src/run-shim.cjs is three levels down; allow a little more.
+ */
+const MAX_LEVELS_UP = 6;
 
-/** The project's version from its package.json, read once at start-up ("unknown" if not found). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+/** The one-storage version of the package holding `file` ("unknown" when none is found). */
+export function packageVersionAt(file: string): string {
+  let dir = dirname(file);
   for (let i = 0; i < MAX_LEVELS_UP; i++) {
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
@@ -22,4 +25,9 @@ export function packageVersion(): string {
     dir = dirname(dir);
   }
   return 'unknown';
+}
+
+/** This installation's version, from its package.json (daemons read it once at start-up). */
+export function packageVersion(): string {
+  return packageVersionAt(fileURLToPath(import.meta.url));
 }

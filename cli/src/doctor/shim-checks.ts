@@ -8,7 +8,7 @@ import { HOST_SIDE_TM_ACTIONS, shimEntries } from '../../../common/src/drivers/d
 import { PROBE_FILES, agentQueryScript } from '../../../shims/src/agent-query-script.js';
 import { RUNTIME_FILE, SHIM_FILE_MODE, shimSource } from '../../../shims/src/install.js';
 import { fail, ok, type DoctorCheck } from './doctor-check.js';
-import { packageVersionAt } from './package-version.js';
+import { packageVersionAt } from '../../../common/src/version.js';
 
 /** How many file names a failed line quotes before it just counts. */
 const NAMED_FILES = 3;
