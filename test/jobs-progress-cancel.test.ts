@@ -3,6 +3,9 @@
 // journal and in `one-storage jobs`, INFO lines in what oned logs, `one-storage cancel` in the
 // middle, and oned's own cancel (it kills the driver action's process).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import pino from 'pino';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../cli/src/demo/demo-images.js';
@@ -13,9 +16,12 @@ import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
 import { pkiFiles } from '../common/src/pki/pki.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
+import { AgentRegistry } from '../coordinator/src/agents/agent-registry.js';
+import { recoverUnfinished } from '../coordinator/src/jobs/recover-unfinished.js';
+import { Journal } from '../coordinator/src/journal/journal.js';
 import type { JobView } from '../cli/src/jobs/read-jobs.js';
 import { expectOk, expectOneLineFailure } from './support/assertions.js';
-import { layout, sha256File } from './support/files.js';
+import { humanLines, layout, sha256File } from './support/files.js';
 
 const run = promisify(execFile);
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
@@ -131,6 +137,7 @@ beforeAll(async () => {
     [20, 'host01'],
     [21, 'host02'],
     [22, 'host01'],
+    [23, 'host01'],
   ] as const)
     await writeVm(vm, host);
 }, 60_000);
@@ -246,4 +253,92 @@ describe('cancel', () => {
       'one-storage cancel: no running job is named "ab" (give the request id or its first 8 characters or more)',
     ]);
   });
+});
+
+describe('recovery after a coordinator restart', () => {
+  it('closes the call a killed coordinator left running, leaves nothing half-written, and the retry works', async () => {
+    const clone = startClone('host01', 23);
+    const seen = await jobShowing(movingClone(23));
+    await stack.restartCoordinator('SIGKILL');
+    const r = await clone.done;
+    expect(r.code).not.toBe(0);
+    expect(humanLines(r.stderr)).toHaveLength(1);
+    const closed = await jobShowing((j) => j.requestId === seen.requestId && j.state !== 'running');
+    expect(closed.state).toBe('interrupted');
+    expect(closed.error).toMatch(
+      /^clone interrupted: the coordinator stopped while it ran \(oned saw it fail; retry the action\); at restart /,
+    );
+    expect(await agentJobs('host01')).toBe(0);
+    noPartialFiles('host01', 23);
+    expect(await sha256File(stack.localPath('frontend', SOURCE))).toBe(sourceSum);
+    const retry = await runAction(stack.remotesDir, 'tm', 'grpc', 'clone', [
+      `frontend:${SOURCE}`,
+      `host01:${SYS}/23/disk.0`,
+      '23',
+      '1',
+    ]);
+    expectOk(retry);
+    expect(await sha256File(stack.localPath('host01', `${SYS}/23/disk.0`))).toBe(sourceSum);
+  }, 90_000);
+
+  it('stops the work an agent still runs for a call left unfinished, and says so in the journal', async () => {
+    const requestId = `left-${randomUUID()}`;
+    const endpoints = new Map(
+      ['frontend', 'host01'].map((name) => [
+        name,
+        { name, endpoint: `127.0.0.1:${stack.agentPort(name)}`, certName: name },
+      ]),
+    );
+    const agents = new AgentRegistry(
+      endpoints,
+      loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'test'),
+      'frontend',
+    );
+    const journal = new Journal(join(stack.baseDir, 'left-journal.db'));
+    try {
+      // What a coordinator that then died had started: a slow pull into host01 under requestId.
+      const opts = { deadlineMs: 60_000, requestId };
+      await agents.get('host01').call('makeDir', { path: `${SYS}/24` }, opts);
+      const sent = await agents
+        .get('frontend')
+        .call('openSend', { path: SOURCE, ttlSeconds: 0, receiverName: 'host01' }, opts);
+      const receiving = agents
+        .get('host01')
+        .call(
+          'receive',
+          {
+            ticket: sent.ticket,
+            dataAddress: sent.dataAddress,
+            sourceName: 'frontend',
+            destination: `${SYS}/24/disk.0`,
+            sparse: true,
+          },
+          opts,
+        );
+      receiving.catch(() => undefined);
+      journal.beginCall({ requestId, kind: 'tm', driver: 'grpc', action: 'clone', args: [] });
+      journal.beginStep(requestId, { host: 'host01', rpc: 'receive', args: {} });
+      const deadline = Date.now() + WAIT_MS;
+      while (
+        !(await agents.get('host01').call('listJobs', { requestId }, opts)).jobs.some((j) => j.doneBytes > 0)
+      ) {
+        if (Date.now() > deadline) throw new Error('the pull never showed progress');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const [recovered] = await recoverUnfinished(journal, agents, 5_000, pino({ level: 'silent' }));
+      expect(recovered?.error).toMatch(/; at restart: host01 was still running Receive: cancelled 1$/);
+      await expect(receiving).rejects.toMatchObject({ reason: 'CANCELLED' });
+      expect(journal.call(requestId)).toMatchObject({
+        outcome: 'failure',
+        exitCode: 1,
+        interruptedAt: expect.any(Number),
+      });
+      expect(journal.steps(requestId)).toMatchObject([{ outcome: 'failure' }]);
+      expect(journal.unfinished()).toEqual([]);
+      noPartialFiles('host01', 24);
+    } finally {
+      journal.close();
+      agents.close();
+    }
+  }, 60_000);
 });

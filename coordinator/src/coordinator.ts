@@ -12,6 +12,7 @@ import { packageVersion } from '../../common/src/version.js';
 import { handleDriverCall } from './handle-driver-call.js';
 import { CONTROL_KIND, handleControlRequest } from './jobs/control-request.js';
 import { startProgressPoller } from './jobs/progress-poller.js';
+import { recoverUnfinished } from './jobs/recover-unfinished.js';
 import { RunningCalls } from './jobs/running-calls.js';
 import { Journal } from './journal/journal.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
@@ -35,13 +36,6 @@ export async function startCoordinator(
   checkCoordinatorCertificate(tls, config);
   mkdirSync(dirname(config.journal), { recursive: true });
   const journal = new Journal(config.journal, { redact: [session, session.slice(session.indexOf(':') + 1)] });
-  const unfinished = journal.unfinished();
-  if (unfinished.length > 0) {
-    logger.warn(
-      { requestIds: unfinished.map((c) => c.requestId) },
-      'driver calls left unfinished by a previous run',
-    );
-  }
   const oned = new OnedClient({
     endpoint: config.oned.endpoint,
     session,
@@ -85,8 +79,13 @@ export async function startCoordinator(
     'coordinator listening',
   );
   const hostIds = distributeHostIds(agents, config.agents, logger);
+  // Calls an earlier run left running: in the background, so oned's calls are served meanwhile.
+  const recovery = recoverUnfinished(journal, agents, config.deadlines.controlMs, logger).catch(
+    (err: unknown) => logger.error({ err }, 'recovery of unfinished calls failed'),
+  );
   return {
     async close() {
+      await recovery;
       await hostIds?.destroy();
       await metricsServer?.close();
       await server.close();

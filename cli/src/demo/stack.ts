@@ -259,6 +259,21 @@ export class Stack {
     return agent.port;
   }
 
+  /**
+   * Stops the coordinator with `signal` (SIGKILL: as if it crashed) and starts it again on the same
+   * config and log; resolves once the new one accepts shims.
+   */
+  async restartCoordinator(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const running = this.coordinator;
+    if (!running) throw new Error('this stack has no coordinator to restart');
+    if (running.child.exitCode === null && running.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => running.child.once('exit', () => resolve()));
+      running.child.kill(signal);
+      await exited;
+    }
+    await this.startCoordinator(running.config, running.log);
+  }
+
   private async startCoordinator(config: string, log: string): Promise<void> {
     const child = startDaemon(distEntry('coordinator/src/main.js'), ['--config', config], log);
     this.coordinator = { child, config, log };

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { Journal, type CallRecord } from '../../../coordinator/src/journal/journal.js';
 
-export type JobState = 'running' | 'success' | 'failure' | 'cancelled';
+export type JobState = 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted';
 
 export interface StepView {
   host: string;
@@ -47,6 +47,12 @@ export function readJobs(db: string, opts: { since: number; limit: number }): Jo
   }
 }
 
+function stateOf(call: CallRecord): JobState {
+  if (call.outcome !== 'failure') return call.outcome;
+  if (call.cancelledBy !== undefined) return 'cancelled';
+  return call.interruptedAt !== undefined ? 'interrupted' : 'failure';
+}
+
 function toView(journal: Journal, call: CallRecord): JobView {
   const steps =
     call.outcome === 'running'
@@ -68,7 +74,7 @@ function toView(journal: Journal, call: CallRecord): JobView {
     requestId: call.requestId,
     action: `${call.kind}/${call.driver}/${call.action}`,
     vmId: call.vmId,
-    state: call.outcome === 'failure' && call.cancelledBy !== undefined ? 'cancelled' : call.outcome,
+    state: stateOf(call),
     startedAt: call.startedAt,
     endedAt: call.endedAt,
     hosts: call.hosts ?? [...new Set(steps.map((s) => s.host))],

@@ -72,6 +72,7 @@ describe('Journal', () => {
         error: undefined,
         bytes: 2 << 20,
         cancelledBy: undefined,
+        interruptedAt: undefined,
       });
       expect(reopened.steps('r1')).toEqual([
         {

@@ -79,6 +79,8 @@ export interface CallRecord {
   error: string | undefined;
   bytes: number | undefined;
   cancelledBy: CancelledBy | undefined;
+  /** When a restarted coordinator closed this call, which an earlier run had left running. */
+  interruptedAt: number | undefined;
 }
 
 export interface StepRecord {
@@ -114,6 +116,7 @@ interface CallRow {
   error: string | null;
   bytes: number | null;
   cancelled_by: CancelledBy | null;
+  interrupted_at: number | null;
 }
 
 interface StepRow {
@@ -234,6 +237,19 @@ export class Journal {
     this.stmt.markCancelled.run({ request_id: requestId, cancelled_by: by });
   }
 
+  /**
+   * Closes a call an earlier run of the coordinator left running, with its steps: failures whose
+   * error says what recovery found (`why`). A call that is not running is left as it is.
+   */
+  interruptCall(requestId: string, why: string): void {
+    const at = this.now();
+    const error = this.scrub(why);
+    this.db.transaction(() => {
+      this.stmt.interruptSteps.run({ request_id: requestId, ended_at: at, error });
+      this.stmt.interruptCall.run({ request_id: requestId, ended_at: at, error });
+    })();
+  }
+
   /** The running steps of every running call, in the order they started. */
   runningSteps(): StepRecord[] {
     return (this.stmt.runningSteps.all() as StepRow[]).map(toStep);
@@ -339,6 +355,15 @@ function prepareStatements(db: Database.Database) {
       `UPDATE calls SET cancelled_by = COALESCE(cancelled_by, @cancelled_by)
        WHERE request_id = @request_id AND outcome = 'running'`,
     ),
+    interruptSteps: db.prepare(
+      `UPDATE steps SET outcome = 'failure', ended_at = @ended_at, error = @error
+       WHERE request_id = @request_id AND outcome = 'running'`,
+    ),
+    interruptCall: db.prepare(
+      `UPDATE calls SET outcome = 'failure', ended_at = @ended_at, exit_code = 1, error = @error,
+         interrupted_at = @ended_at
+       WHERE request_id = @request_id AND outcome = 'running'`,
+    ),
     runningSteps: db.prepare(
       `SELECT steps.* FROM steps JOIN calls USING (request_id)
        WHERE steps.outcome = 'running' AND calls.outcome = 'running' ORDER BY steps.started_at, steps.id`,
@@ -376,6 +401,7 @@ function toCall(row: CallRow): CallRecord {
     error: row.error ?? undefined,
     bytes: row.bytes ?? undefined,
     cancelledBy: row.cancelled_by ?? undefined,
+    interruptedAt: row.interrupted_at ?? undefined,
   };
 }
 

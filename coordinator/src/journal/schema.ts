@@ -53,6 +53,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN cancelled_by TEXT;
   CREATE INDEX steps_running ON steps (request_id) WHERE outcome = 'running';
   `,
+  // Version 4: when a restarted coordinator closed a call an earlier run left running (recovery).
+  `
+  ALTER TABLE calls ADD COLUMN interrupted_at INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
