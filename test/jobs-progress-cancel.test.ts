@@ -302,19 +302,17 @@ describe('recovery after a coordinator restart', () => {
       const sent = await agents
         .get('frontend')
         .call('openSend', { path: SOURCE, ttlSeconds: 0, receiverName: 'host01' }, opts);
-      const receiving = agents
-        .get('host01')
-        .call(
-          'receive',
-          {
-            ticket: sent.ticket,
-            dataAddress: sent.dataAddress,
-            sourceName: 'frontend',
-            destination: `${SYS}/24/disk.0`,
-            sparse: true,
-          },
-          opts,
-        );
+      const receiving = agents.get('host01').call(
+        'receive',
+        {
+          ticket: sent.ticket,
+          dataAddress: sent.dataAddress,
+          sourceName: 'frontend',
+          destination: `${SYS}/24/disk.0`,
+          sparse: true,
+        },
+        opts,
+      );
       receiving.catch(() => undefined);
       journal.beginCall({ requestId, kind: 'tm', driver: 'grpc', action: 'clone', args: [] });
       journal.beginStep(requestId, { host: 'host01', rpc: 'receive', args: {} });
