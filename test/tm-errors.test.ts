@@ -14,7 +14,8 @@ import { ONED_DATASTORE_LOCATION, Stack } from '../cli/src/demo/stack.js';
 import { loadTls } from '../common/src/tls.js';
 import { AgentClient } from '../coordinator/src/agents/agent-client.js';
 import { writeVmXml } from '../cli/src/demo/fake-oned/fixtures.js';
-import { layout, sha256File } from './support/files.js';
+import { humanLines, layout, sha256File } from './support/files.js';
+import { MAX_ERROR_LINE } from '../coordinator/src/handle-driver-call.js';
 import { expectOneLineFailure } from './support/assertions.js';
 
 const VM = 9;
@@ -94,8 +95,16 @@ describe('argument errors', () => {
       [`frontend:${SOURCE}`, `host01:${SYS}/${VM}/disk.0`, 'vm', '1'],
       /argument vm_id "vm" is not a number/,
     ],
+    // Found by test/fuzz: a huge argument came back whole in the error line (19 KB for oned).
+    [
+      'a 64 KiB argument',
+      [`frontend:${SOURCE}`, `host01:${SYS}/${VM}/disk.0`, 'A'.repeat(64 * 1024), '1'],
+      /^clone failed: argument vm_id "A+ … \(cut; the whole message is in the coordinator's log, request [0-9a-f-]+\)$/,
+    ],
   ])('%s', async (_what, args, pattern) => {
-    expectOneLineFailure(await tm('clone', args), pattern);
+    const r = await tm('clone', args);
+    expectOneLineFailure(r, pattern);
+    expect(humanLines(r.stderr)[0]?.length).toBeLessThanOrEqual(MAX_ERROR_LINE);
   });
 });
 

@@ -138,7 +138,7 @@ export async function handleDriverCall(
             );
     if (!(err instanceof StorageError) && cancelledBy === undefined)
       logger.error({ err }, 'unexpected error');
-    const line = `${action} failed: ${e.message}`;
+    const line = boundedLine(`${action} failed: ${e.message}`, req.requestId);
     deps.journal.endCall(req.requestId, {
       outcome: 'failure',
       exitCode: EXIT_FAILURE,
@@ -172,4 +172,16 @@ function journalVmId(handler: ActionHandler, args: readonly string[]): number | 
   const at = argumentIndex(handler.signature, 'vm_id', args.length);
   const word = at === undefined ? undefined : args[at];
   return word !== undefined && /^\d+$/.test(word) ? Number(word) : undefined;
+}
+
+/**
+ * The longest error line oned gets: the line becomes the VM's error message, and an argument of
+ * many kilobytes echoed back in it helps no one. The whole message stays in the coordinator's log.
+ */
+export const MAX_ERROR_LINE = 1_000;
+
+function boundedLine(line: string, requestId: string): string {
+  if (line.length <= MAX_ERROR_LINE) return line;
+  const tail = ` … (cut; the whole message is in the coordinator's log, request ${requestId})`;
+  return `${line.slice(0, MAX_ERROR_LINE - tail.length)}${tail}`;
 }

@@ -292,6 +292,14 @@ export class Stack {
     return join(dir, onedPath.slice(ONED_DATASTORE_LOCATION.length + 1));
   }
 
+  /** The log file of every daemon the stack started (tests read them for unexpected errors). */
+  logFiles(): string[] {
+    return [
+      ...[...this.agents.values()].map((a) => a.log),
+      ...(this.coordinator ? [this.coordinator.log] : []),
+    ];
+  }
+
   /** PIDs of every process the stack started (for `demo --stay` and for cleanup checks). */
   pids(): Record<string, number> {
     const out: Record<string, number> = {};

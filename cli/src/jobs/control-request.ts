@@ -15,14 +15,26 @@ export function controlRequest(
   args: string[],
   timeoutMs = CONNECT_TIMEOUT_MS,
 ): Promise<ShimReply> {
-  const request = ShimRequest.encode({
-    ...ShimRequest.create(),
-    kind: 'control',
-    action,
-    args,
-    requestId: `${action}-${randomUUID()}`,
-    pid: process.pid,
-  }).finish();
+  return sendShimRequest(
+    socketPath,
+    {
+      ...ShimRequest.create(),
+      kind: 'control',
+      action,
+      args,
+      requestId: `${action}-${randomUUID()}`,
+      pid: process.pid,
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * One request on the shim socket, answered by its reply (log lines are dropped); fails when the
+ * coordinator cannot be reached, closes without a reply, or does not answer within `timeoutMs`.
+ */
+export function sendShimRequest(socketPath: string, req: ShimRequest, timeoutMs: number): Promise<ShimReply> {
+  const request = ShimRequest.encode(req).finish();
   return new Promise((resolve, reject) => {
     const socket = connect({ path: socketPath });
     const decoder = new FrameDecoder();

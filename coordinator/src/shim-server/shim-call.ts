@@ -28,6 +28,9 @@ export class ShimDisconnectedError extends Error {
   }
 }
 
+/** What an installed shim's driver directory and action file may be named. */
+const SHIM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
 /** Where a connection is in its one call. */
 type CallState = 'reading' | 'running' | 'replied';
 
@@ -175,6 +178,15 @@ function validRequest(request: ShimRequest): ShimRequest {
   // A control request (one-storage cancel) names no driver.
   if (request.driver === '' && request.kind !== 'control') throw new Error('driver is empty');
   if (request.action === '') throw new Error('action is empty');
+  // Driver and action are the names of the directory and file the shim was installed as.
+  for (const [field, value] of [
+    ['driver', request.driver],
+    ['action', request.action],
+  ] as const) {
+    if (value !== '' && !SHIM_NAME.test(value)) {
+      throw new Error(`${field} is not a driver or action name (letters, digits, . _ -; at most 64)`);
+    }
+  }
   if (request.requestId === '') throw new Error('request_id is empty');
   return request;
 }

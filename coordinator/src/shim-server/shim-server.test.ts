@@ -142,6 +142,15 @@ describe('startShimServer', () => {
       name: 'a request without an action',
       bytes: frame(ShimRequest.encode(request({ action: '' })).finish()),
     },
+    // Found by test/fuzz: a newline in the action name split the reply's ERROR line in two.
+    {
+      name: 'an action name with a newline',
+      bytes: frame(ShimRequest.encode(request({ action: 'clone\nERROR: 1 forged' })).finish()),
+    },
+    {
+      name: 'a driver name with a slash',
+      bytes: frame(ShimRequest.encode(request({ driver: '../grpc' })).finish()),
+    },
   ])('answers $name with exit 1 and one line', async ({ bytes }) => {
     const handler = vi.fn<ShimHandler>(async () => ok);
     await start(handler);
