@@ -16,6 +16,11 @@ describe('error mapping', () => {
     ['ENOENT', 'NOT_FOUND', 'no such file or directory'],
     ['EEXIST', 'ALREADY_EXISTS', 'already exists'],
     ['EROFS', 'INTERNAL', 'read-only filesystem'],
+    // Found by test/fuzz: ImageInfo of a path that is a directory was INTERNAL (EISDIR).
+    ['EISDIR', 'INVALID_ARGUMENT', 'is a directory, not a file'],
+    ['ENOTDIR', 'NOT_FOUND', 'a part of the path is a file, not a directory'],
+    ['ELOOP', 'INVALID_ARGUMENT', 'too many levels of symbolic links'],
+    ['ENAMETOOLONG', 'INVALID_ARGUMENT', 'a name in the path is too long'],
   ])('%s → %s', (code, reason, why) => {
     const err = Object.assign(new Error('x'), { code });
     expect(reasonForErrno(err)).toEqual({ reason, why });

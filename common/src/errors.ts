@@ -78,6 +78,15 @@ export function reasonForErrno(err: unknown): { reason: Reason; why: string } {
       return { reason: 'INTERNAL', why: 'permission denied' };
     case 'EROFS':
       return { reason: 'INTERNAL', why: 'read-only filesystem' };
+    // The caller named something that is not what the action needs: its input, not our fault.
+    case 'EISDIR':
+      return { reason: 'INVALID_ARGUMENT', why: 'is a directory, not a file' };
+    case 'ENOTDIR':
+      return { reason: 'NOT_FOUND', why: 'a part of the path is a file, not a directory' };
+    case 'ELOOP':
+      return { reason: 'INVALID_ARGUMENT', why: 'too many levels of symbolic links' };
+    case 'ENAMETOOLONG':
+      return { reason: 'INVALID_ARGUMENT', why: 'a name in the path is too long' };
     default:
       return { reason: 'INTERNAL', why: err instanceof Error ? oneLine(err.message) : String(err) };
   }
