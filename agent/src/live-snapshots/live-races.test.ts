@@ -8,14 +8,22 @@ import {
   ensureLibvirt,
   startDomain,
 } from '../../../test/support/libvirt.js';
+import { backupFinish } from '../rpc/backup-finish.js';
+import { backupPrepare } from '../rpc/backup-prepare.js';
 import { copyDiskLive } from '../rpc/copy-disk-live.js';
 import { snapshotCreate } from '../rpc/snapshot-create.js';
 import { snapshotDelete } from '../rpc/snapshot-delete.js';
 import { ds, makeTempDir } from '../../../test/support/agent/agent-fixture.js';
 import { MIB, localAgent } from '../../../test/support/agent/disk-testing.js';
 import { LiveDisk, type Outcome, race, value } from '../../../test/support/agent/live-disks.js';
+import { restoreMatches } from '../../../test/support/backup-chain.js';
 import { imagesIdentical } from '../../../test/support/files.js';
-import { BackingStyle, FreezeMode, ImageFormat } from '../../../proto/gen/onestorage/agent/v1/agent.js';
+import {
+  BackingStyle,
+  BackupMode,
+  FreezeMode,
+  ImageFormat,
+} from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import type { AgentContext, CallContext } from '../rpc/context.js';
 
 // Two live actions at once, on one disk and on two disks of one domain (a real TCG domain): the
@@ -72,6 +80,38 @@ const copy = (a: Agent, d: LiveDisk, name: string) => () =>
     },
     a.call,
   );
+
+/** pre_backup_live of both disks (FULL): the domain runs on temporary overlays until finish. */
+const prepare = (a: Agent) => () =>
+  backupPrepare(
+    a.agent,
+    {
+      vmDir: ds('0/43'),
+      vmId: 43,
+      domain: DOMAIN,
+      live: true,
+      mode: BackupMode.BACKUP_MODE_FULL,
+      backupId: 0,
+      parentId: -1,
+      freeze: FreezeMode.FREEZE_MODE_NONE,
+      vmXml: '<VM><ID>43</ID></VM>',
+      disks: [vda, vdb].map((d) => ({
+        diskId: d.n,
+        target: d.target,
+        format: ImageFormat.IMAGE_FORMAT_QCOW2,
+      })),
+    },
+    a.call,
+  );
+const finish = (a: Agent) =>
+  backupFinish(a.agent, { vmDir: ds('0/43'), domain: DOMAIN, live: true, failed: false }, a.call);
+
+/** The backup of both disks holds what each disk read when it was taken. */
+async function expectBackup(): Promise<void> {
+  for (const d of [vda, vdb]) {
+    expect(await restoreMatches([join(vmDir, 'backup', `disk.${d.n}.0`)], d.expectedNow)).toBe(true);
+  }
+}
 
 /** The guest writes a fresh pattern into both disks, so every point differs from the last. */
 async function writeBoth(): Promise<void> {
@@ -251,6 +291,35 @@ describe('queued: the second call waits, then works on what the first left', () 
     expect(value(h).created).toBe(true);
     await vda.snapshotTaken(sa3);
     await expectCopy(vdb, name);
+    await expectAllConsistent();
+  });
+});
+
+describe('with a live backup', () => {
+  it('snap_create_live, then a live backup queued behind it: the backup reads the new layer', async () => {
+    await writeBoth();
+    const s = vda.nextId;
+    const [a, b] = await race(queued.agent.locks, create(queued, vda, s), prepare(queued));
+    expect(value(a).created).toBe(true);
+    expect(value(b).method).toBe('overlay');
+    await vda.snapshotTaken(s);
+    await expectBackup();
+    await finish(queued);
+    expect(existsSync(join(vmDir, 'tmp'))).toBe(false);
+    await expectAllConsistent();
+  });
+
+  it('a live backup, then snap_create_live of the other disk queued behind it: refused, nothing changed', async () => {
+    await writeBoth();
+    const s = vdb.nextId;
+    const [a, b] = await race(queued.agent.locks, prepare(queued), create(queued, vdb, s));
+    expect(value(a).method).toBe('overlay');
+    // The domain runs on the backup's overlay until post_backup: not on disk.1's file.
+    expect(b.status).toBe('rejected');
+    expect(((b as PromiseRejectedResult).reason as StorageError).reason).toBe('BAD_LAYOUT');
+    expect(existsSync(join(vdb.snapDir, String(s + 1)))).toBe(false);
+    await expectBackup();
+    await finish(queued);
     await expectAllConsistent();
   });
 });
