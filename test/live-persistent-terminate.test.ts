@@ -2,7 +2,7 @@
 // domain then runs on a standalone layer, and in shared mode the image's own file still holds the
 // data of that first snapshot), writes on, and is terminated as oned does it (the domain stops,
 // `mvds` of the disk, `delete` of the VM directory). The image must then hold the VM's last data:
-// for a new VM linked to it (whose guest reads it), and for a clone of the image. In both TM
+// for a new VM linked to it (whose guest reads it), for a clone of the image and for its export. In both TM
 // drivers: grpc_qcow2 (the image used in place) and grpc (copied to the host and back). Through
 // the shims, the coordinator and real agents.
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { imagesIdentical } from './support/files.js';
 import { expectOk } from './support/assertions.js';
 import { actionData } from './support/ds-action-data.js';
 import { dsAction, expectSuccess } from './support/ds-image-stack.js';
+import { importInfo, printedImage } from './support/ds-image-life.js';
 import { type TestDomain, destroyIfRunning, ensureLibvirt, startDomain } from './support/libvirt.js';
 
 const LCM = { DISK_SNAPSHOT: 57, DISK_SNAPSHOT_DELETE: 59, EPILOG: 11, PROLOG: 1 } as const;
@@ -83,6 +84,7 @@ for (const [driver, shared, vm] of [
       stack = await Stack.start({
         baseDir: join(base, 'stack'),
         ...(shared ? { hostDirs: { frontend: one, host01: one } } : {}),
+        agentSettings: (name) => (name === 'frontend' ? { export: { listen: '127.0.0.1:0' } } : {}),
       });
       await makeImage(stack.localPath('frontend', IMAGE), 'qcow2', SIZE_MB, 0x22);
       const img = stack.localPath('frontend', IMAGE);
@@ -145,6 +147,44 @@ for (const [driver, shared, vm] of [
       expect(
         await imagesIdentical(stack.localPath('frontend', source ?? ''), 'qcow2', expected(), 'raw'),
       ).toBe(true);
+    });
+
+    it('an export of the image, imported again with cp, holds the last data', async () => {
+      const exported = importInfo(
+        expectSuccess(
+          await dsAction(
+            stack,
+            'export',
+            60 + vm,
+            actionData({
+              image: { id: 1, source: IMAGE, format: 'qcow2', size: SIZE_MB },
+              datastore: { id: 1, template: {} },
+            }),
+          ),
+        ),
+      );
+      const importId = 50 + vm;
+      const imported = printedImage(
+        expectSuccess(
+          await dsAction(
+            stack,
+            'cp',
+            importId,
+            actionData({
+              image: {
+                id: importId,
+                path: exported.IMPORT_SOURCE,
+                format: null,
+                size: SIZE_MB,
+                template: { FROM_APP_MD5: exported.MD5 },
+              },
+              datastore: { id: 1, template: {} },
+            }),
+          ),
+        ),
+      );
+      const copy = stack.localPath('frontend', imported.source);
+      expect(await imagesIdentical(copy, imported.format, expected(), 'raw')).toBe(true);
     });
 
     it('a new VM linked to the image reads the last data from inside the guest', async () => {
