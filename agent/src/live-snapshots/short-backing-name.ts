@@ -61,8 +61,22 @@ export async function shortenActiveBacking(
     return { renamed: false };
   }
   const format = info.backingFormat === 'raw' ? 'raw' : 'qcow2';
-  await renameBackingUnlocked(active, { name: wanted, format }, opts);
-  await verifyChain(active, { ...opts, format: 'qcow2', scope: t.scope });
+  try {
+    await renameBackingUnlocked(active, { name: wanted, format }, opts);
+  } catch (err) {
+    log.warn(
+      { active, stored, wanted, err: (err as Error).message },
+      'the backing name could not be shortened: kept',
+    );
+    return { renamed: false };
+  }
+  try {
+    await verifyChain(active, { ...opts, format: 'qcow2', scope: t.scope });
+  } catch (err) {
+    // Not expected (the name was checked to lead to the same file): put libvirt's name back.
+    await renameBackingUnlocked(active, { name: stored, format }, opts);
+    throw err;
+  }
   log.info({ active, from: stored, to: wanted }, 'backing name of the running layer shortened');
   return { renamed: true };
 }
