@@ -197,6 +197,15 @@ describe('queued: the second call waits, then works on what the first left', () 
     await expectAllConsistent();
   });
 
+  it('snap_create_live S twice started in the same tick (no order): one makes it, one finds it', async () => {
+    await writeBoth();
+    const s = vda.nextId;
+    const both = await Promise.allSettled([create(queued, vda, s)(), create(queued, vda, s)()]);
+    expect(both.map((o) => value(o).created).sort()).toEqual([false, true]);
+    await vda.snapshotTaken(s);
+    await expectAllConsistent();
+  });
+
   it('snap_create_live and a live snap_delete on one disk, in both orders', async () => {
     await writeBoth();
     const s = vda.nextId;
