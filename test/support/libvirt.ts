@@ -59,6 +59,8 @@ export interface TestDomain {
   readonly name: string;
   /** qemu-io inside the running QEMU on the disk's current top node, then a flush. */
   write(target: string, pattern: number, offset: number, length: number): Promise<void>;
+  /** The guest's view: reads `length` bytes at `offset` and fails unless each is `pattern`. */
+  read(target: string, pattern: number, offset: number, length: number): Promise<void>;
   /** Write zeroes (`write -z`), then a flush. */
   writeZeroes(target: string, offset: number, length: number): Promise<void>;
   /** Flushes the disk so `qemu-img -U` outside sees what the guest wrote. */
@@ -102,6 +104,9 @@ export function domainHandle(name: string): TestDomain {
     async write(target, pattern, offset, length) {
       await hmp(target, `write -P ${pattern} ${offset} ${length}`);
       await flush(target);
+    },
+    async read(target, pattern, offset, length) {
+      await hmp(target, `read -P ${pattern} ${offset} ${length}`);
     },
     async writeZeroes(target, offset, length) {
       await hmp(target, `write -z ${offset} ${length}`);

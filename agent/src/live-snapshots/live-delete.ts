@@ -10,6 +10,7 @@ import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
 import { fileOf, readDisk, readSnapDir, shownOf, snapshotFileId } from '../snapshots/snap-dir.js';
 import { type LiveTarget, layerRef, matchingDisk } from './live-domain.js';
+import { shortenActiveBacking } from './short-backing-name.js';
 
 export type DeleteMethod = 'blockpull' | 'offline';
 
@@ -89,6 +90,8 @@ export async function deleteQcow2SnapshotLive(
   watched.finish();
   // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);
+  // libvirt's --keep-relative name grows by a self link with every pull: back to the short one.
+  if (base.length > 0) await shortenActiveBacking(t, active, live.log);
   return { existed: result.existed, method: 'blockpull', activeRebased: true };
 }
 

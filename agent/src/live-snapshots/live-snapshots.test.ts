@@ -29,6 +29,7 @@ import {
   checkClean,
   localAgent,
   qemuImg,
+  storedBackingNames,
   writePattern,
 } from '../../../test/support/agent/disk-testing.js';
 import { DEFAULT_LIBVIRT_URI } from '../libvirt/virsh.js';
@@ -150,13 +151,15 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
     await deleteSnapshot(1);
     expect(existsSync(join(snap0, '1'))).toBe(false);
     expect(await dom.source('vda')).toBe(join(snap0, '2'));
-    // The merged layer now backs on file 0, by a relative name (--keep-relative: the VM directory
-    // can still move) that resolves through the self link.
+    // The merged layer now backs on file 0, by the short relative name the agent writes
+    // (libvirt's --keep-relative wrote disk.0.snap/disk.0.snap/0), valid from the VM directory
+    // and, through the self link, from the snap dir.
     const info = JSON.parse(await qemuImg('info', '-U', '--output=json', join(snap0, '2'))) as {
       'backing-filename': string;
       'full-backing-filename': string;
     };
-    expect(info['backing-filename']).toMatch(/^disk\.0\.snap\//);
+    expect(info['backing-filename']).toBe('disk.0.snap/0');
+    expect(await storedBackingNames(disk0)).toEqual(['disk.0.snap/0', undefined]);
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
     await dom.flush('vda');
     expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);
@@ -181,6 +184,11 @@ describe('snap_create_live and live snap_delete (qcow2)', () => {
       'full-backing-filename': string;
     };
     expect(realpathSync(info['full-backing-filename'])).toBe(realpathSync(join(snap0, '0')));
+    // Every layer of the running chain names its backing file in the short form.
+    expect(await storedBackingNames(disk0)).toEqual(['disk.0.snap/0', undefined]);
+    expect(await storedBackingNames(join(snap0, '3'))).toEqual(['disk.0.snap/0', undefined]);
+    await dom.read('vda', 0x44, 2 * MIB, MIB);
+    await dom.read('vda', 0x55, 3 * MIB, MIB);
     expect(await imagesIdentical(join(snap0, '3'), 'qcow2', expected.snap(3), 'raw')).toBe(true);
     expect(await imagesIdentical(join(snap0, '0'), 'qcow2', expected.snap(0), 'raw')).toBe(true);
     expect(await imagesIdentical(disk0, 'qcow2', expected.now, 'raw')).toBe(true);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import { PathLocks } from './path-locks.js';
+import { PathLocks, domainLockKey } from './path-locks.js';
 
 const SHORT_WAIT_MS = 50;
 
@@ -21,6 +21,14 @@ describe('PathLocks', () => {
     ['siblings', ['/ds/0/42/disk.0'], ['/ds/0/42/disk.1'], false],
     ['a shared name prefix', ['/ds/0/42'], ['/ds/0/420'], false],
     ['one of several paths', ['/a', '/b'], ['/c', '/b/x'], true],
+    [
+      'the same domain, two disks',
+      ['/ds/0/42/disk.0', domainLockKey('one-42')],
+      ['/ds/0/42/disk.1', domainLockKey('one-42')],
+      true,
+    ],
+    ['two domains', [domainLockKey('one-4')], [domainLockKey('one-42')], false],
+    ['a domain key and the root', [domainLockKey('one-42')], ['/'], false],
   ];
   it.each(conflicts)('%s: conflict=%s', async (_title, first, second, conflict) => {
     const locks = new PathLocks(SHORT_WAIT_MS);

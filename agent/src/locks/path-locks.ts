@@ -17,10 +17,21 @@ interface Held {
 }
 
 /**
- * In-process locks on local paths. A lock on a directory also covers everything below it, so a
- * Delete of a VM directory and a Copy into one of its disks never run at the same time; siblings
- * (disk.0, disk.1) do not block each other. A call that needs several paths gets all of them at
- * once or none, so two calls can never deadlock holding one each.
+ * The lock key of a libvirt domain: every live action (snap_create_live, live snap_delete, live
+ * cpds, live backups) holds it besides its paths, so two live actions on one domain (on the same
+ * disk or on two of its disks) never interleave their reads of the domain and their changes. A key
+ * that is not an absolute path only meets the same key (domain names hold no "/").
+ */
+export function domainLockKey(domain: string): string {
+  return `libvirt-domain:${domain}`;
+}
+
+/**
+ * In-process locks on local paths (and on keys such as domainLockKey). A lock on a directory also
+ * covers everything below it, so a Delete of a VM directory and a Copy into one of its disks never
+ * run at the same time; siblings (disk.0, disk.1) do not block each other. A call that needs
+ * several paths or keys gets all of them at once or none (no order to keep), so two calls can
+ * never deadlock holding one each.
  */
 export class PathLocks {
   private readonly held = new Set<Held>();
@@ -67,7 +78,7 @@ export class PathLocks {
 
   private conflict(paths: readonly string[]): Held | undefined {
     for (const h of this.held) {
-      if (h.paths.some((a) => paths.some((b) => isInside(a, b) || isInside(b, a)))) return h;
+      if (h.paths.some((a) => paths.some((b) => overlap(a, b)))) return h;
     }
     return undefined;
   }
@@ -84,6 +95,12 @@ export class PathLocks {
       resolve();
     };
   }
+}
+
+/** Two paths overlap when one lies inside the other; a key that is not a path only meets itself. */
+function overlap(a: string, b: string): boolean {
+  if (!a.startsWith('/') || !b.startsWith('/')) return a === b;
+  return isInside(a, b) || isInside(b, a);
 }
 
 function waitFor(released: Promise<void>, ms: number): Promise<void> {

@@ -196,6 +196,22 @@ export async function rebase(path: string, opts: RebaseOptions): Promise<void> {
   await runTool(QEMU_IMG, args, toolOptions(opts));
 }
 
+/**
+ * `qemu-img rebase -u` of an image a running QEMU holds open, past qemu's image lock
+ * (`file.locking=off`): only the header's backing name and format are rewritten, nothing is read
+ * or copied. For one caller only, live-snapshots/short-backing-name.ts, which says when that is
+ * safe (a name swapped for an equivalent one, an image without persistent bitmaps).
+ */
+export async function renameBackingUnlocked(
+  path: string,
+  backing: { name: string; format: ImageFormat },
+  opts: QemuOptions,
+): Promise<void> {
+  const image = `driver=qcow2,file.driver=file,file.filename=${path.replaceAll(',', ',,')},file.locking=off`;
+  const args = ['rebase', '-q', '-u', '-F', backing.format, '-b', backing.name, '--image-opts', image];
+  await runTool(QEMU_IMG, args, toolOptions(opts));
+}
+
 /** What `qemu-img map` reads: a file in a known format, or an image described by --image-opts. */
 export type MapSource = { file: string; format: ImageFormat } | { imageOpts: string };
 

@@ -8,6 +8,7 @@ import { abortDomainJob } from '../backup/domain-job.js';
 import { commitOverlays } from '../backup/overlays.js';
 import { runningBackups } from '../backup/running-backups.js';
 import { checkDomainName, isRunning } from '../libvirt/domain.js';
+import { domainLockKey } from '../locks/path-locks.js';
 import type { AgentContext, CallContext } from './context.js';
 import { requirePath } from './validate.js';
 
@@ -30,8 +31,9 @@ export async function backupCancel(
     new StorageError('TOOL_FAILED', `${what}: cancelled by backup_cancel`),
   );
   const opts = { uri: agent.libvirtUri, what };
+  // Overlays are committed through the domain: a live action on it waits (domainLockKey).
   return agent.locks.withLock(
-    [vmDir],
+    req.domain !== '' ? [vmDir, domainLockKey(req.domain)] : [vmDir],
     what,
     async () => {
       try {

@@ -6,6 +6,7 @@ import type {
 import { backupDirs, removeAll } from '../backup/backup-dirs.js';
 import { commitOverlays } from '../backup/overlays.js';
 import { checkDomainName } from '../libvirt/domain.js';
+import { domainLockKey } from '../locks/path-locks.js';
 import type { AgentContext, CallContext } from './context.js';
 import { requirePath } from './validate.js';
 
@@ -23,8 +24,9 @@ export async function backupFinish(
   if (req.domain !== '') checkDomainName(req.domain, `${what}: domain`);
   const vmDir = await agent.roots.resolve(onedVmDir, 'vm_dir');
   const dirs = backupDirs(vmDir);
+  // Overlays are committed through the domain: a live action on it waits (domainLockKey).
   return agent.locks.withLock(
-    [vmDir],
+    req.live && req.domain !== '' ? [vmDir, domainLockKey(req.domain)] : [vmDir],
     what,
     async () => {
       try {

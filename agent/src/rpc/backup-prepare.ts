@@ -10,6 +10,7 @@ import { type BackupMode, type BackupDiskPlan, prepareBackup } from '../backup/p
 import { runningBackups } from '../backup/running-backups.js';
 import { checkDomainName, checkTarget } from '../libvirt/domain.js';
 import { freezeModeOf } from '../libvirt/freeze.js';
+import { domainLockKey } from '../locks/path-locks.js';
 import { formatName } from './image-format.js';
 import type { AgentContext, CallContext } from './context.js';
 import { enumName, requirePath } from './validate.js';
@@ -47,23 +48,28 @@ export async function backupPrepare(
     );
   }
   const vmDir = await agent.roots.resolve(onedVmDir, 'vm_dir');
-  const disks: BackupDiskPlan[] = [];
-  for (const d of req.disks) {
-    const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
+  const planned = req.disks.map((d) => {
     if (req.live) checkTarget(d.target, `${what}: disk ${d.diskId} target`);
     const format = formatName(agent, METHOD, `disks[${d.diskId}].format`, d.format);
-    const file = await agent.roots.resolveTarget(onedDisk, 'disk');
-    await stat(file).catch((err: unknown) => {
-      throw asStorageError(err, 'backup prepare', `${agent.name}:${onedDisk}`);
-    });
-    disks.push({ diskId: d.diskId, target: d.target, file, format });
-  }
+    return { diskId: d.diskId, target: d.target, format };
+  });
+  // A live backup is one critical section with every other live action on the domain; what each
+  // disk.N leads to is read inside it (a live snapshot moves it).
   return agent.locks.withLock(
-    [vmDir],
+    req.live ? [vmDir, domainLockKey(req.domain)] : [vmDir],
     what,
     () =>
       runningBackups(agent).run(vmDir, call.signal, async (signal) => {
         const started = Date.now();
+        const disks: BackupDiskPlan[] = [];
+        for (const d of planned) {
+          const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
+          const file = await agent.roots.resolveTarget(onedDisk, 'disk');
+          await stat(file).catch((err: unknown) => {
+            throw asStorageError(err, 'backup prepare', `${agent.name}:${onedDisk}`);
+          });
+          disks.push({ ...d, file });
+        }
         const dirs = backupDirs(vmDir);
         const result = await prepareBackup({
           vmId: req.vmId,

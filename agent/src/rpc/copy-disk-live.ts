@@ -6,6 +6,7 @@ import type {
 } from '../../../proto/gen/onestorage/agent/v1/agent.js';
 import { writeAtomically } from '../../../common/src/files/atomic-file.js';
 import { withGuestHeld } from '../libvirt/freeze.js';
+import { domainLockKey } from '../locks/path-locks.js';
 import { blockCopyTo } from '../live-snapshots/block-copy.js';
 import { liveTarget, matchingDisk, runningDisks } from '../live-snapshots/live-domain.js';
 import { convert, imageInfo } from '../qemu/qemu-img.js';
@@ -34,14 +35,16 @@ export async function copyDiskLive(
   const what = `${action} ${where(agent, diskPath)} to ${destPath}`;
   const live = liveTarget(req.live, { uri: agent.libvirtUri, what, signal: call.signal, log: call.log });
   const diskEntry = await agent.roots.resolve(diskPath, 'disk_path');
-  const diskFile = await agent.roots.resolveTarget(diskPath, 'disk_path');
   const dest = await agent.roots.resolve(destPath, 'destination');
+  // One critical section with every other live action on the disk and on the domain: what disk.N
+  // leads to is read inside it (a snapshot taken meanwhile moved it).
   return agent.locks
     .withLock(
-      [diskEntry, dest],
+      [diskEntry, dest, domainLockKey(live.domain)],
       what,
       async () => {
         const started = Date.now();
+        const diskFile = await agent.roots.resolveTarget(diskPath, 'disk_path');
         if (
           await lstat(dest).then(
             () => true,

@@ -26,32 +26,38 @@ export async function snapshotCreate(
   const live = req.live
     ? liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal: call.signal, log: call.log })
     : undefined;
-  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
-    const started = Date.now();
-    const run = (): Promise<{ created: boolean }> => {
-      if (live) {
-        return s.format === 'qcow2'
-          ? createQcow2SnapshotLive({ ...s, signal }, s.id, live)
-          : createRawSnapshotLive(s, s.id, live);
-      }
-      return s.format === 'qcow2'
-        ? createQcow2Snapshot({ ...s, signal }, s.id)
-        : createRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id);
-    };
-    const result = await run().catch((err: unknown) => {
-      throw asStorageError(err, action, s.here);
-    });
-    call.log.info(
-      {
-        disk: req.diskPath,
-        snapId: s.id,
-        format: s.format,
-        live: !!live,
-        ...result,
-        ms: Date.now() - started,
-      },
-      result.created ? 'snapshot created' : 'snapshot already there',
-    );
-    return result;
-  });
+  return withSnapshotLocks(
+    agent,
+    s,
+    call.signal,
+    async (t, signal) => {
+      const started = Date.now();
+      const run = (): Promise<{ created: boolean }> => {
+        if (live) {
+          return t.format === 'qcow2'
+            ? createQcow2SnapshotLive({ ...t, signal }, t.id, live)
+            : createRawSnapshotLive(t, t.id, live);
+        }
+        return t.format === 'qcow2'
+          ? createQcow2Snapshot({ ...t, signal }, t.id)
+          : createRawSnapshot({ ...t, copy: agent.copyLocal, signal }, t.id);
+      };
+      const result = await run().catch((err: unknown) => {
+        throw asStorageError(err, action, s.here);
+      });
+      call.log.info(
+        {
+          disk: req.diskPath,
+          snapId: s.id,
+          format: s.format,
+          live: !!live,
+          ...result,
+          ms: Date.now() - started,
+        },
+        result.created ? 'snapshot created' : 'snapshot already there',
+      );
+      return result;
+    },
+    live?.domain,
+  );
 }

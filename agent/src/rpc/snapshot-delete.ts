@@ -24,34 +24,40 @@ export async function snapshotDelete(
   call: CallContext,
 ): Promise<SnapshotDeleteResponse> {
   const s = await resolveSnapshot(agent, 'snapshot delete', req, false);
-  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
-    const started = Date.now();
-    const fail = (err: unknown): never => {
-      throw asStorageError(err, 'snapshot delete', s.here);
-    };
-    if (s.format === 'raw') {
-      const { existed } = await deleteRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id).catch(fail);
-      call.log.info({ disk: req.diskPath, snapId: s.id, format: s.format, existed }, 'snapshot deleted');
-      return { existed };
-    }
-    const result = req.live
-      ? await deleteQcow2SnapshotLive(
-          { ...s, signal },
-          s.id,
-          liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal, log: call.log }),
-          call.progress,
-        ).catch(fail)
-      : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
-    if (result.existed && result.activeRebased !== req.active) {
-      call.log.warn(
-        { disk: req.diskPath, snapId: s.id, active: req.active, activeRebased: result.activeRebased },
-        'the ACTIVE flag oned sent disagrees with the backing chain; the chain was followed',
+  const live = req.live
+    ? liveTarget(req.live, { uri: agent.libvirtUri, what: s.what, signal: call.signal, log: call.log })
+    : undefined;
+  return withSnapshotLocks(
+    agent,
+    s,
+    call.signal,
+    async (t, signal) => {
+      const started = Date.now();
+      const fail = (err: unknown): never => {
+        throw asStorageError(err, 'snapshot delete', s.here);
+      };
+      if (s.format === 'raw') {
+        const { existed } = await deleteRawSnapshot({ ...t, copy: agent.copyLocal, signal }, s.id).catch(
+          fail,
+        );
+        call.log.info({ disk: req.diskPath, snapId: s.id, format: s.format, existed }, 'snapshot deleted');
+        return { existed };
+      }
+      const result = live
+        ? await deleteQcow2SnapshotLive({ ...t, signal }, s.id, live, call.progress).catch(fail)
+        : await deleteQcow2Snapshot({ ...s, signal }, s.id).catch(fail);
+      if (result.existed && result.activeRebased !== req.active) {
+        call.log.warn(
+          { disk: req.diskPath, snapId: s.id, active: req.active, activeRebased: result.activeRebased },
+          'the ACTIVE flag oned sent disagrees with the backing chain; the chain was followed',
+        );
+      }
+      call.log.info(
+        { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
+        result.existed ? 'snapshot deleted' : 'snapshot already gone',
       );
-    }
-    call.log.info(
-      { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
-      result.existed ? 'snapshot deleted' : 'snapshot already gone',
-    );
-    return { existed: result.existed };
-  });
+      return { existed: result.existed };
+    },
+    live?.domain,
+  );
 }

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
+import { domainLockKey } from '../locks/path-locks.js';
 import { type StoredNames, storedNames } from '../paths/stored-name.js';
 import type { ChainScope } from '../qemu/layer-places.js';
 import {
@@ -34,8 +35,8 @@ export interface ResolvedSnapshot {
   readonly style: BackingStyle;
   /** disk.N itself (a symlink is not followed). */
   readonly disk: string;
-  /** What disk.N leads to, followed to the end (the raw disk's file). */
-  readonly diskFile: string;
+  /** disk.N in oned's view: what it leads to is read under the locks (LockedSnapshot). */
+  readonly diskPath: string;
   readonly snapDir: string;
   readonly short: string;
   /** "host01:/var/lib/one/datastores/0/42/disk.0 (snapshot 3)". */
@@ -77,7 +78,6 @@ export async function resolveSnapshot(
   const snapDirPath =
     req.snapDir === '' ? `${diskPath}.snap` : agent.roots.normalize(req.snapDir, 'snap_dir');
   const disk = await agent.roots.resolve(diskPath, 'disk_path');
-  const diskFile = await agent.roots.resolveTarget(diskPath, 'disk_path');
   const snapDir = await agent.roots.resolveTarget(snapDirPath, 'snap_dir');
   const here = `${where(agent, diskPath)} (snapshot ${req.snapId})`;
   const what = `${action} ${here}`;
@@ -86,7 +86,7 @@ export async function resolveSnapshot(
     format,
     style,
     disk,
-    diskFile,
+    diskPath,
     snapDir,
     short: basename(snapDir),
     here,
@@ -96,15 +96,34 @@ export async function resolveSnapshot(
   };
 }
 
+/** A snapshot request inside its critical section: what disk.N leads to now. */
+export interface LockedSnapshot extends ResolvedSnapshot {
+  /** What disk.N leads to, followed to the end (the raw disk's file; qcow2: the active layer). */
+  readonly diskFile: string;
+}
+
 /**
  * Runs a snapshot RPC's work under the locks of the disk and its snap dir (every snapshot call
- * takes both), with the call's signal for the work and for the wait.
+ * takes both) and, for a live call, of its domain (domainLockKey: live actions on two disks of one
+ * domain take turns too), with the call's signal for the work and for the wait. Everything that
+ * depends on the disk's state is read inside: disk.N's target here, the domain's disks and the
+ * chain by the work itself, so a call that waited behind another sees what that one left.
  */
 export function withSnapshotLocks<T>(
   agent: AgentContext,
   s: ResolvedSnapshot,
   signal: AbortSignal,
-  work: (signal: AbortSignal) => Promise<T>,
+  work: (locked: LockedSnapshot, signal: AbortSignal) => Promise<T>,
+  domain?: string,
 ): Promise<T> {
-  return agent.locks.withLock([s.disk, s.snapDir], s.what, () => work(signal), signal);
+  const keys = domain === undefined ? [s.disk, s.snapDir] : [s.disk, s.snapDir, domainLockKey(domain)];
+  return agent.locks.withLock(
+    keys,
+    s.what,
+    async () => {
+      const diskFile = await agent.roots.resolveTarget(s.diskPath, 'disk_path');
+      return work({ ...s, diskFile }, signal);
+    },
+    signal,
+  );
 }

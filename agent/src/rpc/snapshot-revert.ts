@@ -18,12 +18,12 @@ export async function snapshotRevert(
   call: CallContext,
 ): Promise<SnapshotRevertResponse> {
   const s = await resolveSnapshot(agent, 'snapshot revert', req, true);
-  return withSnapshotLocks(agent, s, call.signal, async (signal) => {
+  return withSnapshotLocks(agent, s, call.signal, async (t, signal) => {
     const started = Date.now();
     await (
       s.format === 'qcow2'
-        ? revertQcow2Snapshot({ ...s, signal }, s.id)
-        : revertRawSnapshot({ ...s, copy: agent.copyLocal, signal }, s.id)
+        ? revertQcow2Snapshot({ ...t, signal }, s.id)
+        : revertRawSnapshot({ ...t, copy: agent.copyLocal, signal }, s.id)
     ).catch((err: unknown) => {
       throw asStorageError(err, 'snapshot revert', s.here);
     });

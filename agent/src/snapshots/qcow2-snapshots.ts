@@ -303,7 +303,15 @@ async function childBackingName(
 
 /** The backing name a new overlay stores for `<snap dir>/<id>`. */
 async function backingNameFor(t: SnapshotTarget, snap: SnapDir, id: number): Promise<string> {
-  return t.names.nameFor(fileOf(snap, id), await anchorFor(t, snap));
+  return backingNameOf(t, snap, fileOf(snap, id));
+}
+
+/**
+ * The backing name a file of the snap dir stores for `file` (an entry of the snap dir, or an image
+ * outside it): the short form the agent writes, which resolves wherever the layer is opened from.
+ */
+export async function backingNameOf(t: SnapshotTarget, snap: SnapDir, file: string): Promise<string> {
+  return t.names.nameFor(file, await anchorFor(t, snap));
 }
 
 /**

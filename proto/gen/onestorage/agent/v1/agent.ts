@@ -12217,7 +12217,9 @@ export const AgentServiceDefinition = {
      * and every chain still reads as before).
      * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
      * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-     * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+     * active layer), then the offline steps run on the files the VM no longer uses, and the active
+     * layer's backing name (which libvirt's pull lengthens by a self link each time) is written back
+     * in the short form the agent writes (not for an image with persistent bitmaps). A snapshot
      * outside the live chain, or a domain that is not running, is deleted offline.
      */
     snapshotDelete: {
@@ -13118,7 +13120,9 @@ export const AgentServiceService = {
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
    * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * active layer), then the offline steps run on the files the VM no longer uses, and the active
+   * layer's backing name (which libvirt's pull lengthens by a self link each time) is written back
+   * in the short form the agent writes (not for an image with persistent bitmaps). A snapshot
    * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete: {
@@ -13874,7 +13878,9 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
    * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * active layer), then the offline steps run on the files the VM no longer uses, and the active
+   * layer's backing name (which libvirt's pull lengthens by a self link each time) is written back
+   * in the short form the agent writes (not for an image with persistent bitmaps). A snapshot
    * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete: handleUnaryCall<SnapshotDeleteRequest, SnapshotDeleteResponse>;
@@ -14716,7 +14722,9 @@ export interface AgentServiceClient extends Client {
    * and every chain still reads as before).
    * With `live` and a running domain, a snapshot in the running disk's chain is first taken out of
    * it by `virsh blockpull --base <its backing layer> --keep-relative` (its data moves up into the
-   * active layer), then the offline steps run on the files the VM no longer uses. A snapshot
+   * active layer), then the offline steps run on the files the VM no longer uses, and the active
+   * layer's backing name (which libvirt's pull lengthens by a self link each time) is written back
+   * in the short form the agent writes (not for an image with persistent bitmaps). A snapshot
    * outside the live chain, or a domain that is not running, is deleted offline.
    */
   snapshotDelete(
