@@ -241,6 +241,15 @@ export class Stack {
     }
   }
 
+  /** Kills the agent of `name` with SIGKILL, as a crash would, and waits for it to be gone. */
+  async killAgent(name: string): Promise<void> {
+    const child = this.agents.get(name)?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
   /** Stops the agent of `name` (to test a host that is down). */
   async stopAgent(name: string): Promise<void> {
     const child = this.agents.get(name)?.child;
