@@ -16,6 +16,7 @@ import { ONED_DATASTORE_LOCATION as LOC, Stack } from '../../cli/src/demo/stack.
 import { runTool } from '../../common/src/tools/run-tool.js';
 import { Journal } from '../../coordinator/src/journal/journal.js';
 import { backupVm, fabricateBackup } from '../support/backup-repo.js';
+import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines, imagesIdentical, layout, sha256File } from '../support/files.js';
 import { filesUnder, jobAtLeast, stepBegun, sums } from './coordinator-kill-support.js';
 
@@ -251,6 +252,7 @@ describe('coordinator SIGKILL mid-action', () => {
       );
     }
     for (const t of tally.values()) expect(t.survived).toBe(t.runs);
+    for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
     // The runs killed between mv's verified copy and its delete left both copies: recovery kept one.
     expect(tally.get('mv')?.rolledForward).toBeGreaterThan(0);
   }, 600_000);
