@@ -19,6 +19,8 @@ export interface ClientOutcome {
   closed: boolean;
   /** The script was complete and honest up to the proof (the agent must then serve or refuse). */
   honest: boolean;
+  /** A valid PROOF was sent: the ticket, if it was good, is now used. */
+  sentProof: boolean;
   problems: string[];
 }
 
@@ -34,7 +36,7 @@ export interface Target {
 }
 
 export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise<ClientOutcome> {
-  const out: ClientOutcome = { served: false, sawManifest: false, errors: [], closed: false, honest: false, problems: [] };
+  const out: ClientOutcome = { served: false, sawManifest: false, errors: [], closed: false, honest: false, sentProof: false, problems: [] };
   const clientNonce = randomBytes(16);
   const hello = helloBytes(c, t.ticket, clientNonce);
   out.honest = hello.honest && c.garbage === undefined && c.cut === 1;
@@ -88,6 +90,7 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
             return;
           }
           socket.write(Buffer.concat([proof, trailingBytes(c)]));
+          out.sentProof = c.proof === 'valid' || c.proof === 'twice';
           if (c.proof === 'missing') socket.end();
         } else if (type === FrameType.MANIFEST && mac) {
           out.sawManifest = true;
@@ -117,7 +120,8 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
       try {
         reader.push(chunk);
       } catch (err) {
-        out.problems.push(`unreadable answer: ${(err as Error).message}`);
+        // Garbage that starts like a TLS record goes to the agent's TLS stack, which answers in TLS.
+        if (c.garbage?.[0] !== 0x16) out.problems.push(`unreadable answer: ${(err as Error).message}`);
         socket.destroy();
       }
       if (read >= c.readUpTo) socket.destroy();
