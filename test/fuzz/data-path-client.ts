@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { TlsMaterial } from '../../common/src/tls.js';
 import { sessionKey, TranscriptMac, sameBytes } from '../../agent/src/transfer/session-keys.js';
 import { tlsCipherOptions } from '../../agent/src/transfer/tls-options.js';
-import { FrameReader, FrameType } from '../../agent/src/transfer/wire.js';
+import { FrameReader, FrameType, HEADER_BYTES } from '../../agent/src/transfer/wire.js';
 import { helloBytes, proofBytes, trailingBytes, type ClientCase } from './data-path-client-scripts.js';
 
 export interface ClientOutcome {
@@ -85,12 +85,13 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
           const nonce = Buffer.from((JSON.parse(payload.toString()) as { nonce: string }).nonce, 'hex');
           mac = new TranscriptMac(sessionKey(t.ticket, clientNonce, nonce));
           const proof = proofBytes(c, t.ticket, clientNonce, nonce);
+          const sent = c.cut < 1 ? cutAt(proof, 0.5) : Buffer.concat([proof, trailingBytes(c)]);
+          out.sentProof = (c.proof === 'valid' || c.proof === 'twice') && sent.length >= HEADER_BYTES + 32;
           if (c.cut < 1) {
-            socket.end(cutAt(proof, 0.5));
+            socket.end(sent);
             return;
           }
-          socket.write(Buffer.concat([proof, trailingBytes(c)]));
-          out.sentProof = c.proof === 'valid' || c.proof === 'twice';
+          socket.write(sent);
           if (c.proof === 'missing') socket.end();
         } else if (type === FrameType.MANIFEST && mac) {
           out.sawManifest = true;
