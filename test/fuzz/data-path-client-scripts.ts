@@ -38,17 +38,38 @@ const hellos: fc.Arbitrary<HelloMutation> = fc.oneof(
     arbitrary: fc.record({
       k: fc.constant('field' as const),
       field: fc.constantFrom('version' as const, 'ticketId' as const, 'nonce' as const, 'extra' as const),
-      value: fc.constantFrom<unknown>(0, 2, '1', null, -1, 2 ** 53, 'ab', '0'.repeat(64), 'F'.repeat(64), 'zz'.repeat(16), '00'.repeat(16), [], {}, 'x\u0000'),
+      value: fc.constantFrom<unknown>(
+        0,
+        2,
+        '1',
+        null,
+        -1,
+        2 ** 53,
+        'ab',
+        '0'.repeat(64),
+        'F'.repeat(64),
+        'zz'.repeat(16),
+        '00'.repeat(16),
+        [],
+        {},
+        'x\u0000',
+      ),
     }),
   },
   {
     weight: 2,
     arbitrary: fc.record({
       k: fc.constant('payload' as const),
-      text: fc.oneof(fc.constantFrom('', '{', 'null', '[]', '"x"', '1', '{"__proto__":{"version":1}}'), fc.string({ maxLength: 40 })),
+      text: fc.oneof(
+        fc.constantFrom('', '{', 'null', '[]', '"x"', '1', '{"__proto__":{"version":1}}'),
+        fc.string({ maxLength: 40 }),
+      ),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('type' as const), type: fc.integer({ min: 0, max: 255 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant('type' as const), type: fc.integer({ min: 0, max: 255 }) }),
+  },
   {
     weight: 2,
     arbitrary: fc.oneof(
@@ -67,16 +88,38 @@ export const clientCases: fc.Arbitrary<ClientCase> = fc.record({
   garbage: fc.oneof(
     { weight: 10, arbitrary: fc.constant(undefined) },
     { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b)) },
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.concat([Buffer.from([0x16]), b])) },
+    {
+      weight: 1,
+      arbitrary: fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.concat([Buffer.from([0x16]), b])),
+    },
   ),
   hello: hellos,
   proof: fc.oneof(
     { weight: 8, arbitrary: fc.constant('valid' as const) },
-    { weight: 3, arbitrary: fc.constantFrom('missing' as const, 'flipped' as const, 'short' as const, 'long' as const, 'asHello' as const, 'twice' as const) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        'missing' as const,
+        'flipped' as const,
+        'short' as const,
+        'long' as const,
+        'asHello' as const,
+        'twice' as const,
+      ),
+    },
   ),
-  trailing: fc.oneof({ weight: 6, arbitrary: fc.constant('none' as const) }, { weight: 1, arbitrary: fc.constantFrom('data' as const, 'error' as const, 'hello' as const) }),
-  readUpTo: fc.oneof({ weight: 4, arbitrary: fc.constant(Infinity) }, { weight: 1, arbitrary: fc.nat({ max: 300_000 }) }),
-  cut: fc.oneof({ weight: 6, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 999 }).map((n) => n / 1000) }),
+  trailing: fc.oneof(
+    { weight: 6, arbitrary: fc.constant('none' as const) },
+    { weight: 1, arbitrary: fc.constantFrom('data' as const, 'error' as const, 'hello' as const) },
+  ),
+  readUpTo: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(Infinity) },
+    { weight: 1, arbitrary: fc.nat({ max: 300_000 }) },
+  ),
+  cut: fc.oneof(
+    { weight: 6, arbitrary: fc.constant(1) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 999 }).map((n) => n / 1000) },
+  ),
 });
 
 function frame(type: number, payload: Buffer, length = payload.length): Buffer {
@@ -88,7 +131,11 @@ function frame(type: number, payload: Buffer, length = payload.length): Buffer {
 
 /** The HELLO the case sends, and whether it is the honest one. */
 export function helloBytes(c: ClientCase, ticket: string, nonce: Buffer): { bytes: Buffer; honest: boolean } {
-  const body: Record<string, unknown> = { version: 1, ticketId: ticketId(ticket), nonce: nonce.toString('hex') };
+  const body: Record<string, unknown> = {
+    version: 1,
+    ticketId: ticketId(ticket),
+    nonce: nonce.toString('hex'),
+  };
   const h = c.hello;
   if (h.k === 'field') body[h.field] = h.value;
   const payload = Buffer.from(h.k === 'payload' ? h.text : JSON.stringify(body));
@@ -98,7 +145,10 @@ export function helloBytes(c: ClientCase, ticket: string, nonce: Buffer): { byte
       : h.k === 'length'
         ? frame(FrameType.HELLO, payload, h.length)
         : frame(FrameType.HELLO, payload);
-  const honest = h.k === 'valid' || (h.k === 'field' && h.field === 'extra') || (h.k === 'type' && h.type === FrameType.HELLO);
+  const honest =
+    h.k === 'valid' ||
+    (h.k === 'field' && h.field === 'extra') ||
+    (h.k === 'type' && h.type === FrameType.HELLO);
   return { bytes, honest };
 }
 

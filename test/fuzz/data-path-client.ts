@@ -36,7 +36,15 @@ export interface Target {
 }
 
 export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise<ClientOutcome> {
-  const out: ClientOutcome = { served: false, sawManifest: false, errors: [], closed: false, honest: false, sentProof: false, problems: [] };
+  const out: ClientOutcome = {
+    served: false,
+    sawManifest: false,
+    errors: [],
+    closed: false,
+    honest: false,
+    sentProof: false,
+    problems: [],
+  };
   const clientNonce = randomBytes(16);
   const hello = helloBytes(c, t.ticket, clientNonce);
   out.honest = hello.honest && c.garbage === undefined && c.cut === 1;
@@ -61,7 +69,8 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
       out.closed = !out.problems.some((p) => p.startsWith('no answer'));
       resolve(out);
     });
-    const cutAt = (bytes: Buffer, from: number): Buffer => bytes.subarray(0, Math.floor(Math.min(1, Math.max(0, (c.cut - from) * 2)) * bytes.length));
+    const cutAt = (bytes: Buffer, from: number): Buffer =>
+      bytes.subarray(0, Math.floor(Math.min(1, Math.max(0, (c.cut - from) * 2)) * bytes.length));
     socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
       if (c.garbage) {
         socket.end(Buffer.concat([c.garbage, hello.bytes]));
@@ -98,7 +107,8 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
           mac.add(frame);
         } else if (type === FrameType.FILE_DONE && mac) {
           mac.add(frame);
-          if (!sameBytes(payload, hash.digest())) out.problems.push(`file ${file}: digest does not match its data`);
+          if (!sameBytes(payload, hash.digest()))
+            out.problems.push(`file ${file}: digest does not match its data`);
           file += 1;
           hash = createHash('sha256');
         } else if (type === FrameType.END && mac) {

@@ -36,8 +36,8 @@ export class FakeSender {
   ) {}
 
   static async start(material?: TlsMaterial): Promise<FakeSender> {
-    let self: FakeSender | undefined;
-    const onSocket = (s: net.Socket): void => self?.accept(s);
+    const holder: { self?: FakeSender } = {};
+    const onSocket = (s: net.Socket): void => holder.self?.accept(s);
     const server = material
       ? tls.createServer(
           { ...material, requestCert: true, rejectUnauthorized: true, ...tlsCipherOptions },
@@ -46,8 +46,8 @@ export class FakeSender {
       : net.createServer(onSocket);
     server.on('tlsClientError', () => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    self = new FakeSender(server, (server.address() as net.AddressInfo).port);
-    return self;
+    holder.self = new FakeSender(server, (server.address() as net.AddressInfo).port);
+    return holder.self;
   }
 
   /** Plays `c` to the next connection; resolves once that connection has closed. */
@@ -91,14 +91,19 @@ export class FakeSender {
       result.changed = changed;
       socket.write(bytes);
       // A reset needs the TCP handle; a TLS socket is destroyed instead (no close_notify).
-      if (turn.c.reset) (socket instanceof tls.TLSSocket ? socket.destroy() : socket.resetAndDestroy());
-      else socket.end();
+      if (!turn.c.reset) socket.end();
+      else if (socket instanceof tls.TLSSocket) socket.destroy();
+      else socket.resetAndDestroy();
     };
     const reader = new FrameReader(
       {
         control: (type, payload) => {
           if (type === FrameType.HELLO && !key) {
-            const hello = JSON.parse(payload.toString()) as { version?: unknown; ticketId?: unknown; nonce?: unknown };
+            const hello = JSON.parse(payload.toString()) as {
+              version?: unknown;
+              ticketId?: unknown;
+              nonce?: unknown;
+            };
             if (hello.version !== 1 || hello.ticketId !== ticketId(turn.ticket))
               result.anomalies.push(`HELLO names another ticket or version: ${payload.toString()}`);
             key = sessionKey(turn.ticket, Buffer.from(String(hello.nonce), 'hex'), serverNonce);

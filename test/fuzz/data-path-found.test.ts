@@ -10,8 +10,30 @@ const rig = useDataPathRig();
 
 const MTIME = 1_700_000_000_000;
 const fileTree: Tree = {
-  entries: [{ path: '', kind: 'file', mode: 0o644, size: 553, mtimeMs: MTIME, extents: [[43, 59], [425, 35]] }],
-  files: [{ path: '', size: 553, extents: [[43, 59], [425, 35]], seed: 513_830_611 }],
+  entries: [
+    {
+      path: '',
+      kind: 'file',
+      mode: 0o644,
+      size: 553,
+      mtimeMs: MTIME,
+      extents: [
+        [43, 59],
+        [425, 35],
+      ],
+    },
+  ],
+  files: [
+    {
+      path: '',
+      size: 553,
+      extents: [
+        [43, 59],
+        [425, 35],
+      ],
+      seed: 513_830_611,
+    },
+  ],
 };
 const dirTree: Tree = {
   entries: [
@@ -63,17 +85,22 @@ const found: Array<[string, SenderCase, boolean, string, RegExp]> = [
 describe('data-path fuzz findings, replayed', () => {
   let n = 0;
   for (const mode of MODES) {
-    it.each(found)(`${mode}: %s ends the Receive in one line with a known reason`, async (_name, c, sparse, reason, message) => {
-      const got = await receiveChecked(rig, { mode, c, sparse, dest: 'in' }, `found${n++}`);
-      expect(got.outcome).toBe('refused');
-      expect(got.reason).toBe(reason);
-      expect(got.message).toMatch(message);
-    });
+    it.each(found)(
+      `${mode}: %s ends the Receive in one line with a known reason`,
+      async (_name, c, sparse, reason, message) => {
+        const got = await receiveChecked(rig, { mode, c, sparse, dest: 'in' }, `found${n++}`);
+        expect(got.outcome).toBe('refused');
+        expect(got.reason).toBe(reason);
+        expect(got.message).toMatch(message);
+      },
+    );
   }
 
   it('an honest stream still lands, and the agents logged no unexpected error', async () => {
     for (const mode of MODES) {
-      expect((await receiveChecked(rig, { mode, c: honest, sparse: true, dest: 'in' }, `honest-${mode}`)).outcome).toBe('sound');
+      expect(
+        (await receiveChecked(rig, { mode, c: honest, sparse: true, dest: 'in' }, `honest-${mode}`)).outcome,
+      ).toBe('sound');
       expect(rig.agents[mode].unexpected).toEqual([]);
     }
     expect(rig.unhandled).toEqual([]);

@@ -20,7 +20,14 @@ import { describe, expect, it } from 'vitest';
 import { AGENT_NAME, ds } from '../support/agent/agent-fixture.js';
 import { clientCases } from './data-path-client-scripts.js';
 import { fingerprint } from './data-path-oracle.js';
-import { MODES, receiveChecked, sendChecked, useDataPathRig, type ReceiveCase, type Tickets } from './data-path-rig.js';
+import {
+  MODES,
+  receiveChecked,
+  sendChecked,
+  useDataPathRig,
+  type ReceiveCase,
+  type Tickets,
+} from './data-path-rig.js';
 import { senderCases } from './data-path-sender-streams.js';
 
 /** Sequences per direction; the default keeps the whole file near 30 s here. */
@@ -60,7 +67,11 @@ describe('fuzzing the data path', () => {
     const tickets: Tickets = { tls: {}, none: {} };
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ mode: fc.constantFrom(...MODES), reuse: fc.integer({ min: 0, max: 19 }), c: clientCases }),
+        fc.record({
+          mode: fc.constantFrom(...MODES),
+          reuse: fc.integer({ min: 0, max: 19 }),
+          c: clientCases,
+        }),
         async ({ mode, reuse, c }) => {
           const o = await sendChecked(rig, mode, c, reuse === 0, tickets);
           if (o.served) tally.served++;

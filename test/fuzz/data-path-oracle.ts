@@ -42,7 +42,10 @@ export async function checkReceived(final: string, tree: Tree, digest: string, w
     const st = await lstat(p);
     if (st.isSymbolicLink()) {
       const target = await realpath(p).catch(() => undefined);
-      if (target !== undefined) expect(target === top || target.startsWith(`${top}/`), `${what}: ${p} -> ${await readlink(p)}`).toBe(true);
+      if (target !== undefined)
+        expect(target === top || target.startsWith(`${top}/`), `${what}: ${p} -> ${await readlink(p)}`).toBe(
+          true,
+        );
     } else if (st.isDirectory()) {
       for (const name of await readdir(p)) await walk(join(p, name));
     } else {

@@ -90,7 +90,8 @@ export interface Received {
 export async function receiveChecked(rig: Rig, rc: ReceiveCase, name: string): Promise<Received> {
   const { mode, c, sparse, dest } = rc;
   const agent = rig.agents[mode];
-  const rel = dest === 'in' ? `0/in/${name}` : dest === 'escape' ? `0/escape/${name}` : `0/in/../../../${name}`;
+  const rel =
+    dest === 'in' ? `0/in/${name}` : dest === 'escape' ? `0/escape/${name}` : `0/in/../../../${name}`;
   const ticket = randomBytes(32).toString('hex');
   const turn = rig.senders[mode].expect(c, ticket);
   const r = await agent.receive({
@@ -139,7 +140,13 @@ export type Tickets = Record<Mode, { fresh?: string; used?: string }>;
  * ticket over an accepted transport, and always to one that reads to the end; a reused ticket
  * refused as TICKET_INVALID.
  */
-export async function sendChecked(rig: Rig, mode: Mode, c: ClientCase, reuse: boolean, tickets: Tickets): Promise<ClientOutcome> {
+export async function sendChecked(
+  rig: Rig,
+  mode: Mode,
+  c: ClientCase,
+  reuse: boolean,
+  tickets: Tickets,
+): Promise<ClientOutcome> {
   const agent = rig.agents[mode];
   const t = tickets[mode];
   const reusing = reuse && t.used !== undefined;
@@ -166,6 +173,10 @@ export async function sendChecked(rig: Rig, mode: Mode, c: ClientCase, reuse: bo
   const proven = o.honest && allowed && !reusing && (c.proof === 'valid' || c.proof === 'twice');
   if (o.served) expect(proven, what).toBe(true);
   if (proven && c.trailing === 'none' && c.readUpTo === Infinity) expect(o.served, what).toBe(true);
-  if (reusing && o.honest && allowed) expect(o.errors.map((e) => e.reason), what).toContain('TICKET_INVALID');
+  if (reusing && o.honest && allowed)
+    expect(
+      o.errors.map((e) => e.reason),
+      what,
+    ).toContain('TICKET_INVALID');
   return o;
 }

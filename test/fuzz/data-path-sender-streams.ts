@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { TranscriptMac } from '../../agent/src/transfer/session-keys.js';
 import { FrameType, HEADER_BYTES } from '../../agent/src/transfer/wire.js';
-import { dataOf, manifestMutations, manifestText, trees, type ManifestMutation, type Tree } from './data-path-trees.js';
+import {
+  dataOf,
+  manifestMutations,
+  manifestText,
+  trees,
+  type ManifestMutation,
+  type Tree,
+} from './data-path-trees.js';
 
 interface Frame {
   type: number;
@@ -30,7 +37,8 @@ export type StreamMutation =
   | { k: 'senderError'; at: number; reason: unknown; message: unknown };
 
 /** What the handshake's CHALLENGE becomes. */
-export type ChallengeMutation = 'valid' | 'missing' | 'twice' | 'notJson' | 'shortNonce' | 'empty';
+export type ChallengeMutation =
+  'valid' | 'missing' | 'twice' | 'notJson' | 'shortNonce' | 'empty' | 'garbage';
 
 export interface SenderCase {
   tree: Tree;
@@ -48,11 +56,28 @@ const anyType = fc.oneof(fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 25
 
 const streams: fc.Arbitrary<StreamMutation> = fc.oneof(
   { weight: 8, arbitrary: fc.constant({ k: 'none' as const }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('flipData' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('flipData' as const),
+      at: fc.nat(),
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('wrongDigest' as const), at: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ k: 'wrongMac' as const }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('extraData' as const), at: fc.nat(), bytes: fc.integer({ min: 1, max: 70_000 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constantFrom('drop' as const, 'duplicate' as const), at: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('extraData' as const),
+      at: fc.nat(),
+      bytes: fc.integer({ min: 1, max: 70_000 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constantFrom('drop' as const, 'duplicate' as const), at: fc.nat() }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('swap' as const), at: fc.nat(), with: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('retype' as const), at: fc.nat(), type: anyType }) },
   {
@@ -60,7 +85,14 @@ const streams: fc.Arbitrary<StreamMutation> = fc.oneof(
     arbitrary: fc.record({
       k: fc.constant('relength' as const),
       at: fc.nat(),
-      length: fc.constantFrom('zero' as const, 'max' as const, 'sign' as const, 'plus1' as const, 'minus1' as const, 'huge' as const),
+      length: fc.constantFrom(
+        'zero' as const,
+        'max' as const,
+        'sign' as const,
+        'plus1' as const,
+        'minus1' as const,
+        'huge' as const,
+      ),
     }),
   },
   {
@@ -69,7 +101,10 @@ const streams: fc.Arbitrary<StreamMutation> = fc.oneof(
       k: fc.constant('insert' as const),
       at: fc.nat(),
       type: anyType,
-      payload: fc.oneof(fc.constantFrom('', '{}', '{"nonce":"00"}', '{"version":1,"entries":[]}'), fc.string({ maxLength: 32 })),
+      payload: fc.oneof(
+        fc.constantFrom('', '{}', '{"nonce":"00"}', '{"version":1,"entries":[]}'),
+        fc.string({ maxLength: 32 }),
+      ),
     }),
   },
   {
@@ -77,8 +112,23 @@ const streams: fc.Arbitrary<StreamMutation> = fc.oneof(
     arbitrary: fc.record({
       k: fc.constant('senderError' as const),
       at: fc.nat(),
-      reason: fc.constantFrom<unknown>('TRANSFER_FAILED', 'NO_SPACE', 'INTERNAL', 'NOT_A_REASON', '__proto__', 7, undefined),
-      message: fc.constantFrom<unknown>('disk on fire', 'line one\nline two\r\n\tthree', 'x'.repeat(60_000), 42, null, undefined),
+      reason: fc.constantFrom<unknown>(
+        'TRANSFER_FAILED',
+        'NO_SPACE',
+        'INTERNAL',
+        'NOT_A_REASON',
+        '__proto__',
+        7,
+        undefined,
+      ),
+      message: fc.constantFrom<unknown>(
+        'disk on fire',
+        'line one\nline two\r\n\tthree',
+        'x'.repeat(60_000),
+        42,
+        null,
+        undefined,
+      ),
     }),
   },
 );
@@ -88,10 +138,23 @@ export const senderCases: fc.Arbitrary<SenderCase> = fc.record({
   manifest: manifestMutations,
   challenge: fc.oneof(
     { weight: 12, arbitrary: fc.constant('valid' as const) },
-    { weight: 1, arbitrary: fc.constantFrom('missing' as const, 'twice' as const, 'notJson' as const, 'shortNonce' as const, 'empty' as const) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        'missing' as const,
+        'twice' as const,
+        'notJson' as const,
+        'shortNonce' as const,
+        'empty' as const,
+        'garbage' as const,
+      ),
+    },
   ),
   stream: streams,
-  cut: fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 999 }).map((n) => n / 1000) }),
+  cut: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(1) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 999 }).map((n) => n / 1000) },
+  ),
   reset: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 });
 
@@ -101,7 +164,10 @@ export function isPristine(c: SenderCase, changed: boolean): boolean {
 }
 
 export function challengeBytes(c: ChallengeMutation, nonce: Buffer): Buffer {
-  const good = frame({ type: FrameType.CHALLENGE, payload: Buffer.from(JSON.stringify({ nonce: nonce.toString('hex') })) });
+  const good = frame({
+    type: FrameType.CHALLENGE,
+    payload: Buffer.from(JSON.stringify({ nonce: nonce.toString('hex') })),
+  });
   switch (c) {
     case 'valid':
       return good;
@@ -115,6 +181,9 @@ export function challengeBytes(c: ChallengeMutation, nonce: Buffer): Buffer {
       return frame({ type: FrameType.CHALLENGE, payload: Buffer.from('{"nonce":"abcd"}') });
     case 'empty':
       return frame({ type: FrameType.CHALLENGE, payload: Buffer.alloc(0) });
+    case 'garbage':
+      // Bytes before the CHALLENGE that are no frame the protocol knows (0xff is no frame type).
+      return Buffer.concat([Buffer.from([0xff, 0, 0, 0, 3, 1, 2, 3]), good]);
   }
 }
 
@@ -213,7 +282,14 @@ function mutate(frames: Frame[], m: StreamMutation): boolean {
     case 'relength': {
       const f = frames[at(m.at)] as Frame;
       const n = f.payload.length;
-      const lengths = { zero: 0, max: 0xffff_ffff, sign: 0x8000_0000, plus1: n + 1, minus1: Math.max(0, n - 1), huge: 65 * 1024 * 1024 };
+      const lengths = {
+        zero: 0,
+        max: 0xffff_ffff,
+        sign: 0x8000_0000,
+        plus1: n + 1,
+        minus1: Math.max(0, n - 1),
+        huge: 65 * 1024 * 1024,
+      };
       f.length = lengths[m.length];
       return f.length !== n;
     }

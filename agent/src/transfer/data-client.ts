@@ -295,7 +295,10 @@ function senderError(payload: Buffer): StorageError {
     const message = typeof v.message === 'string' ? oneLine(v.message) : 'unspecified error';
     // The sender's "unforeseen" is in the sender's log, not ours: here it is a failed transfer.
     const reason = knownReason(v.reason);
-    return new StorageError(reason && reason !== 'INTERNAL' ? reason : 'TRANSFER_FAILED', `sender: ${message}`);
+    return new StorageError(
+      reason && reason !== 'INTERNAL' ? reason : 'TRANSFER_FAILED',
+      `sender: ${message}`,
+    );
   } catch {
     return new StorageError('TRANSFER_FAILED', 'sender: unreadable error');
   }
