@@ -47,45 +47,53 @@ const receiveCases: fc.Arbitrary<ReceiveCase> = fc.record({
 });
 
 describe('fuzzing the data path', () => {
-  it(`receives ${RUNS} generated sender streams (seed ${SEED}): only sound data lands, each call ends in one line`, async () => {
-    const tally = { sound: 0, variant: 0, refused: 0 };
-    let n = 0;
-    await fc.assert(
-      fc.asyncProperty(receiveCases, async (rc) => {
-        tally[(await receiveChecked(rig, rc, `c${n++}`)).outcome]++;
-      }),
-      { numRuns: RUNS, seed: SEED, endOnFailure: true },
-    );
-    console.log(
-      `fuzz data path (receive): ${RUNS} sender streams (seed ${SEED}): ${tally.sound + tally.variant} received (${tally.sound} sound, ${tally.variant} with harmless changes, data checked), ${tally.refused} refused with a known reason, 0 hung, 0 left behind`,
-    );
-    expect(tally.sound).toBeGreaterThan(0);
-  }, 3_600_000);
-
-  it(`answers ${RUNS} generated receiver conversations on its data listener (seed ${SEED})`, async () => {
-    const tally = { served: 0, refused: 0, closed: 0 };
-    const tickets: Tickets = { tls: {}, none: {} };
-    await fc.assert(
-      fc.asyncProperty(
-        fc.record({
-          mode: fc.constantFrom(...MODES),
-          reuse: fc.integer({ min: 0, max: 19 }),
-          c: clientCases,
+  it(
+    `receives ${RUNS} generated sender streams (seed ${SEED}): only sound data lands, each call ends in one line`,
+    async () => {
+      const tally = { sound: 0, variant: 0, refused: 0 };
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(receiveCases, async (rc) => {
+          tally[(await receiveChecked(rig, rc, `c${n++}`)).outcome]++;
         }),
-        async ({ mode, reuse, c }) => {
-          const o = await sendChecked(rig, mode, c, reuse === 0, tickets);
-          if (o.served) tally.served++;
-          else if (o.errors.length > 0) tally.refused++;
-          else tally.closed++;
-        },
-      ),
-      { numRuns: RUNS, seed: SEED, endOnFailure: true },
-    );
-    console.log(
-      `fuzz data path (send): ${RUNS} receiver conversations (seed ${SEED}): ${tally.served} served, ${tally.refused} refused with a known reason, ${tally.closed} closed, 0 hung`,
-    );
-    expect(tally.served).toBeGreaterThan(0);
-  }, 3_600_000);
+        { numRuns: RUNS, seed: SEED, endOnFailure: true },
+      );
+      console.log(
+        `fuzz data path (receive): ${RUNS} sender streams (seed ${SEED}): ${tally.sound + tally.variant} received (${tally.sound} sound, ${tally.variant} with harmless changes, data checked), ${tally.refused} refused with a known reason, 0 hung, 0 left behind`,
+      );
+      expect(tally.sound).toBeGreaterThan(0);
+    },
+    Math.max(3_600_000, RUNS * 100),
+  );
+
+  it(
+    `answers ${RUNS} generated receiver conversations on its data listener (seed ${SEED})`,
+    async () => {
+      const tally = { served: 0, refused: 0, closed: 0 };
+      const tickets: Tickets = { tls: {}, none: {} };
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            mode: fc.constantFrom(...MODES),
+            reuse: fc.integer({ min: 0, max: 19 }),
+            c: clientCases,
+          }),
+          async ({ mode, reuse, c }) => {
+            const o = await sendChecked(rig, mode, c, reuse === 0, tickets);
+            if (o.served) tally.served++;
+            else if (o.errors.length > 0) tally.refused++;
+            else tally.closed++;
+          },
+        ),
+        { numRuns: RUNS, seed: SEED, endOnFailure: true },
+      );
+      console.log(
+        `fuzz data path (send): ${RUNS} receiver conversations (seed ${SEED}): ${tally.served} served, ${tally.refused} refused with a known reason, ${tally.closed} closed, 0 hung`,
+      );
+      expect(tally.served).toBeGreaterThan(0);
+    },
+    Math.max(3_600_000, RUNS * 100),
+  );
 
   it('still serves a valid transfer in both modes, logged no unexpected error, left nothing unhandled', async () => {
     for (const mode of MODES) {
