@@ -36,6 +36,7 @@ export class MadeDirectories {
    */
   async undo(): Promise<void> {
     for (const at of this.written.splice(0).reverse()) {
+      if (this.unreachable(at.host, `${formatHostPath(at)} not deleted`)) continue;
       try {
         await this.ctx.ops.callDetached(at.host, 'delete', { path: at.path });
       } catch (err) {
@@ -43,6 +44,7 @@ export class MadeDirectories {
       }
     }
     for (const { host, paths } of this.made.splice(0).reverse()) {
+      if (this.unreachable(host, `the directories it made not removed: ${paths.join(', ')}`)) continue;
       try {
         const r = await this.ctx.ops.callDetached(host, 'removeEmptyDirs', { paths });
         const kept = paths.filter((p) => !r.removed.includes(p));
@@ -57,6 +59,17 @@ export class MadeDirectories {
         );
       }
     }
+  }
+
+  /**
+   * Whether `host` stopped answering during this call (a partition, a host down): its undo is
+   * skipped, since each attempt would only wait out its deadline; the agent removes its own
+   * temporaries when the call is cancelled, and the retried call finds and reuses what stays.
+   */
+  private unreachable(host: string, what: string): boolean {
+    if (!this.ctx.ops.unreachable.has(this.ctx.agents.canonical(host))) return false;
+    this.ctx.logger.warn({ host }, `${host} is not answering: nothing undone there after the failed action (${what})`);
+    return true;
   }
 }
 
