@@ -31,7 +31,7 @@ const KEEPALIVE = { intervalSeconds: 1, timeoutSeconds: 2 };
  * How long each cut lasts, in turn: shorter and longer than the deadlines above; "call" keeps the
  * link down until the call has ended (it must not need the network back to give up).
  */
-const CUTS: Array<number | 'call'> = [300, 1_000, 4_500, 'call'];
+const CUTS: Array<number | 'call'> = [300, 1_000, 2_000, 4_500, 'call'];
 /**
  * A call must end within this after the cut: the keepalive's 3 s, then the cleanup of the VM
  * directory it made, whose control calls (3 s each, retried 3 times) may still meet the cut.

@@ -26,7 +26,8 @@ function fakeContext(answer: (method: string, request: unknown) => unknown): {
     return Promise.resolve().then(() => answer(method, request));
   };
   const ctx = {
-    ops: { call: send(false), callDetached: send(true) },
+    ops: { call: send(false), callDetached: send(true), unreachable: new Set<string>() },
+    agents: { canonical: (h: string) => h },
     logger: { info: () => undefined, warn: (_o: unknown, msg: string) => warnings.push(msg) },
   } as unknown as ActionContext;
   return { ctx, sent, warnings };
@@ -64,6 +65,23 @@ describe('withMadeDirectories', () => {
     });
     await expect(run).rejects.toBe(noSpace);
     expect(warnings).toEqual(['could not remove the directories a failed action made on host01:/ds/0/7']);
+  });
+
+  it('undoes nothing on a host that stopped answering during the call (a partition): no wait on its deadlines', async () => {
+    const { ctx, sent, warnings } = fakeContext((m, r) => (m === 'makeDir' ? made(r) : { removed: [] }));
+    const run = withMadeDirectories(ctx, async (dirs) => {
+      await dirs.make({ host: 'host01', path: '/ds/0/7' });
+      await dirs.make({ host: 'frontend', path: '/ds/1/x' });
+      dirs.writes({ host: 'host01', path: '/ds/0/7/disk.0' });
+      ctx.ops.unreachable.add('host01');
+      throw noSpace;
+    });
+    await expect(run).rejects.toBe(noSpace);
+    expect(sent.slice(2).map((s) => `${s.host} ${s.method}`)).toEqual(['frontend removeEmptyDirs']);
+    expect(warnings).toEqual([
+      'host01 is not answering: nothing undone there after the failed action (host01:/ds/0/7/disk.0 not deleted)',
+      'host01 is not answering: nothing undone there after the failed action (the directories it made not removed: /ds/0/7)',
+    ]);
   });
 
   it('removes nothing when nothing was made or nothing failed', async () => {
