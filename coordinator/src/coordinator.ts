@@ -36,6 +36,12 @@ export async function startCoordinator(
   checkCoordinatorCertificate(tls, config);
   mkdirSync(dirname(config.journal), { recursive: true });
   const journal = new Journal(config.journal, { redact: [session, session.slice(session.indexOf(':') + 1)] });
+  // What an earlier run left running, read before any new call is journaled; a new call for one of
+  // these VMs waits until recovery has resolved them (an oned retry must find a consistent state).
+  const leftovers = journal.unfinished();
+  const leftoverVms = new Set(leftovers.flatMap((c) => (c.vmId === undefined ? [] : [c.vmId])));
+  let recovered: () => void = () => undefined;
+  const recoveryDone = new Promise<void>((resolve) => (recovered = resolve));
   const oned = new OnedClient({
     endpoint: config.oned.endpoint,
     session,
@@ -52,7 +58,16 @@ export async function startCoordinator(
   const calls = new RunningCalls(journal);
   const registry = config.metrics ? daemonRegistry(tls.cert) : undefined;
   const metrics = registry ? new CoordinatorMetrics(registry) : undefined;
-  const deps = { config, agents, oned, journal, calls, logger, ...(metrics ? { metrics } : {}) };
+  const deps = {
+    config,
+    agents,
+    oned,
+    journal,
+    calls,
+    logger,
+    afterRecoveryOf: (vmId: number) => (leftoverVms.has(vmId) ? recoveryDone : undefined),
+    ...(metrics ? { metrics } : {}),
+  };
   const server = await startShimServer({
     socketPath: config.socket,
     mode: config.socketMode,
@@ -86,9 +101,9 @@ export async function startCoordinator(
   );
   const hostIds = distributeHostIds(agents, config.agents, logger);
   // Calls an earlier run left running: in the background, so oned's calls are served meanwhile.
-  const recovery = recoverUnfinished(journal, agents, config.deadlines.controlMs, logger).catch(
-    (err: unknown) => logger.error({ err }, 'recovery of unfinished calls failed'),
-  );
+  const recovery = recoverUnfinished(journal, agents, config.deadlines.controlMs, logger, leftovers)
+    .catch((err: unknown) => logger.error({ err }, 'recovery of unfinished calls failed'))
+    .finally(() => recovered());
   return {
     async close() {
       await recovery;

@@ -45,6 +45,11 @@ export interface Deps {
   logger: Logger;
   /** Absent: no metrics configured. */
   metrics?: CoordinatorMetrics;
+  /**
+   * While a restarted coordinator recovers what an earlier run left for VM `vmId`, the promise
+   * its new calls wait for (coordinator/src/jobs/recover-unfinished.ts); undefined: nothing to wait for.
+   */
+  afterRecoveryOf?: (vmId: number) => Promise<void> | undefined;
 }
 
 const EXIT_FAILURE = 1;
@@ -64,6 +69,8 @@ export async function handleDriverCall(
   const logger = deps.logger.child({ requestId: req.requestId, kind: req.kind, driver: req.driver, action });
   const handler = KINDS.has(req.kind) ? findHandler(req.kind, req.driver, action) : undefined;
   const vmId = handler && journalVmId(handler, req.args);
+  const recovering = vmId === undefined ? undefined : deps.afterRecoveryOf?.(vmId);
+  if (recovering) await recovering;
   deps.journal.beginCall({
     requestId: req.requestId,
     kind: req.kind,

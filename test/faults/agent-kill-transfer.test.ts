@@ -12,6 +12,7 @@ import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { loadTls } from '../../common/src/tls.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
+import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines, layout, sha256File } from '../support/files.js';
 
 const RUNS = Number(process.env['FAULT_RUNS'] ?? 20);
@@ -136,5 +137,6 @@ describe('agent SIGKILL mid-transfer', () => {
       `agent SIGKILL mid-transfer: ${tally.runs} runs, ${tally.survived} survived (${tally.completed} completed despite the kill, the others failed in one line), ${tally.bytesLost} bytes lost`,
     );
     expect(tally).toMatchObject({ runs: RUNS, survived: RUNS, bytesLost: 0 });
+    for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
   }, 900_000);
 });

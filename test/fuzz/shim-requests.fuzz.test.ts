@@ -23,6 +23,7 @@ import { ShimRequest, type ShimReply } from '../../proto/gen/onestorage/shim/v1/
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
 import { controlRequest, sendShimRequest } from '../../cli/src/jobs/control-request.js';
 import { MAX_ERROR_LINE } from '../../coordinator/src/handle-driver-call.js';
+import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines } from '../support/files.js';
 import { hostile } from './hostile-inputs.js';
 
@@ -50,16 +51,6 @@ function fingerprint(dir: string): string {
   };
   walk(dir);
   return h.digest('hex');
-}
-
-/**
- * Log lines of a daemon that say something unforeseen happened: a bug, not a refusal. (Refusals
- * may be logged as errors, e.g. a post_backup that failed, which oned ignores.)
- */
-function unexpectedLines(log: string): string[] {
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((l) => /"level":60/.test(l) || /"msg":"unexpected error"|unhandled|uncaught/i.test(l));
 }
 
 beforeAll(async () => {

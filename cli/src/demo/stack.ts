@@ -348,7 +348,11 @@ export class Stack {
    * Stops the coordinator with `signal` (SIGKILL: as if it crashed) and starts it again on the same
    * config and log; resolves once the new one accepts shims.
    */
-  async restartCoordinator(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  async restartCoordinator(
+    signal: NodeJS.Signals = 'SIGTERM',
+    /** Runs while no coordinator runs (a test writes what a crashed one would have left). */
+    meanwhile?: () => Promise<void> | void,
+  ): Promise<void> {
     const running = this.coordinator;
     if (!running) throw new Error('this stack has no coordinator to restart');
     if (running.child.exitCode === null && running.child.signalCode === null) {
@@ -356,6 +360,7 @@ export class Stack {
       running.child.kill(signal);
       await exited;
     }
+    await meanwhile?.();
     await this.startCoordinator(running.config, running.log);
   }
 

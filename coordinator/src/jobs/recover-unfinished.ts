@@ -3,11 +3,14 @@
 // connection to the coordinator closed), so none is finished here: each agent the call reached is
 // asked whether it is still working on it (ListJobs) and told to stop (CancelJobs: its tools are
 // killed and its partial files removed, so oned's retry finds no half-written file), and the call is
-// closed in the journal with what was found; `one-storage jobs` shows it as interrupted.
+// closed in the journal with what was found; `one-storage jobs` shows it as interrupted. A VM
+// directory move stopped between its copy and its delete is resolved so one copy remains
+// (resolve-half-move.ts).
 import { oneLine } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { AgentRegistry } from '../agents/agent-registry.js';
-import type { Journal } from '../journal/journal.js';
+import type { CallRecord, Journal } from '../journal/journal.js';
+import { resolveHalfMove } from './resolve-half-move.js';
 
 export interface RecoveredCall {
   requestId: string;
@@ -20,13 +23,17 @@ export async function recoverUnfinished(
   agents: AgentRegistry,
   deadlineMs: number,
   logger: Logger,
+  /** The calls to recover: read before the coordinator serves new calls, which are never among them. */
+  leftovers: readonly CallRecord[] = journal.unfinished(),
 ): Promise<RecoveredCall[]> {
   const recovered: RecoveredCall[] = [];
-  for (const call of journal.unfinished()) {
-    const hosts = [...new Set(journal.steps(call.requestId).map((s) => s.host))];
+  for (const call of leftovers) {
+    const steps = journal.steps(call.requestId);
+    const hosts = [...new Set(steps.map((s) => s.host))];
     const found = await Promise.all(
       hosts.map((host) => stopLeftovers(agents, host, call.requestId, deadlineMs)),
     );
+    found.push(await resolveHalfMove(call, steps, agents, deadlineMs));
     const what = found.filter((f) => f !== undefined);
     const error =
       `${call.action} interrupted: the coordinator stopped while it ran (oned saw it fail; retry the action); ` +
