@@ -2,10 +2,11 @@ import type { ChannelOptions } from '@grpc/grpc-js';
 import type { Fields } from './fields.js';
 
 /**
- * HTTP/2 keepalive on the gRPC connections between the coordinator and the agents (the `keepalive`
- * section of both configs, docs/reliability.md#network-partitions). A long call (a Receive moving a
- * disk) sends nothing for its whole length; a peer that vanished without a reset (a cut link, a
- * host that lost power) would leave it waiting for the transfer deadline (hours). Each end pings
+ * HTTP/2 keepalive on the gRPC connections between the coordinator and the agents (the
+ * `keepalive` section of both configs, docs/reliability.md#network-partitions-mid-transfer). A
+ * long call (a Receive moving a disk) sends nothing for its whole length; a peer that vanished
+ * without a reset (a cut link, a host that lost power) would leave it waiting for the transfer
+ * deadline (hours). Each end pings
  * the other every `intervalMs` while calls are open and drops the connection when a ping is not
  * answered within `timeoutMs`: its calls then fail (the coordinator: AGENT_UNAVAILABLE; the agent:
  * the call is cancelled, its temporaries removed). A partition is noticed within their sum.

@@ -68,7 +68,10 @@ export class MadeDirectories {
    */
   private unreachable(host: string, what: string): boolean {
     if (!this.ctx.ops.unreachable.has(this.ctx.agents.canonical(host))) return false;
-    this.ctx.logger.warn({ host }, `${host} is not answering: nothing undone there after the failed action (${what})`);
+    this.ctx.logger.warn(
+      { host },
+      `${host} is not answering: nothing undone there after the failed action (${what})`,
+    );
     return true;
   }
 }

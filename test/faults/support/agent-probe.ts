@@ -40,7 +40,7 @@ export class AgentProbe {
     done: (jobs: Array<{ method: string; doneBytes: number; totalBytes: number }>) => boolean,
   ): Promise<void> {
     const deadline = Date.now() + WAIT_MS;
-    let last = '';
+    let last: string;
     for (;;) {
       try {
         const { jobs } = await this.client(host).call(

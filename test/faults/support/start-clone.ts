@@ -6,7 +6,11 @@ import type { ActionRun } from '../../../cli/src/demo/run-action.js';
  * Starts the installed TM clone shim as oned runs it and resolves with how it ended; rejects (after
  * killing it, by its PID) when it has not ended within `deadlineMs`: a hang.
  */
-export function startClone(remotesDir: string, args: readonly string[], deadlineMs: number): Promise<ActionRun> {
+export function startClone(
+  remotesDir: string,
+  args: readonly string[],
+  deadlineMs: number,
+): Promise<ActionRun> {
   const child = spawn(join(remotesDir, 'tm', 'grpc', 'clone'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -61,7 +61,10 @@ export class StackNetwork {
   /** Cuts (false) or restores (true) the host's link to the others. */
   async setLink(host: string, up: boolean): Promise<void> {
     const ns = this.namespaceOf(host);
-    await ip(['-n', ns, 'link', 'set', 'eth0', up ? 'up' : 'down'], `set eth0 ${up ? 'up' : 'down'} in ${ns}`);
+    await ip(
+      ['-n', ns, 'link', 'set', 'eth0', up ? 'up' : 'down'],
+      `set eth0 ${up ? 'up' : 'down'} in ${ns}`,
+    );
   }
 
   /** Removes every namespace made here (veths and the bridge go with them); returns what failed. */
