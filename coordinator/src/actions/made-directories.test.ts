@@ -14,7 +14,11 @@ interface Sent {
  * Just what MadeDirectories uses of an ActionContext: agent calls (answered by `answer`, recorded
  * with whether they were detached from the action's cancel) and a logger that keeps its warnings.
  */
-function fakeContext(answer: (method: string, request: unknown) => unknown): {
+function fakeContext(
+  answer: (method: string, request: unknown) => unknown,
+  /** Whether an agent that stopped answering connects again when the undo tries it. */
+  connectsAgain = false,
+): {
   ctx: ActionContext;
   sent: Sent[];
   warnings: string[];
@@ -27,7 +31,10 @@ function fakeContext(answer: (method: string, request: unknown) => unknown): {
   };
   const ctx = {
     ops: { call: send(false), callDetached: send(true), unreachable: new Set<string>() },
-    agents: { canonical: (h: string) => h },
+    agents: {
+      canonical: (h: string) => h,
+      get: () => ({ ready: () => (connectsAgain ? Promise.resolve() : Promise.reject(new Error('silent'))) }),
+    },
     logger: { info: () => undefined, warn: (_o: unknown, msg: string) => warnings.push(msg) },
   } as unknown as ActionContext;
   return { ctx, sent, warnings };
@@ -82,6 +89,21 @@ describe('withMadeDirectories', () => {
       'host01 is not answering: nothing undone there after the failed action (host01:/ds/0/7/disk.0 not deleted)',
       'host01 is not answering: nothing undone there after the failed action (the directories it made not removed: /ds/0/7)',
     ]);
+  });
+
+  it('undoes on a host that stopped answering but connects again (an agent restarted)', async () => {
+    const { ctx, sent, warnings } = fakeContext(
+      (m, r) => (m === 'makeDir' ? made(r) : { removed: [] }),
+      true,
+    );
+    const run = withMadeDirectories(ctx, async (dirs) => {
+      await dirs.make({ host: 'host01', path: '/ds/0/7' });
+      ctx.ops.unreachable.add('host01');
+      throw noSpace;
+    });
+    await expect(run).rejects.toBe(noSpace);
+    expect(sent.slice(1).map((s) => `${s.host} ${s.method}`)).toEqual(['host01 removeEmptyDirs']);
+    expect(warnings).toEqual([]);
   });
 
   it('removes nothing when nothing was made or nothing failed', async () => {
