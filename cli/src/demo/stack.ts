@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
@@ -7,6 +7,8 @@ import { loadTls } from '../../../common/src/tls.js';
 import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
 import { StackNetwork } from './netns/stack-network.js';
+import type { StackOptions } from './stack-options.js';
+import { startRelay } from './netns/start-relay.js';
 import { startFakeOned, type FakeOned } from './fake-oned/fake-oned.js';
 import { initCa, issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
 import {
@@ -26,41 +28,7 @@ export const ONED_VMS_LOCATION = '/var/lib/one/vms';
 export const DEMO_SESSION = 'oneadmin:demo-password';
 export const DEFAULT_HOSTS = ['frontend', 'host01', 'host02'] as const;
 
-export interface StackOptions {
-  /** Hostnames to run agents for; the first is the front-end. */
-  hosts?: readonly string[];
-  /** Directory to build the stack in (default: a new temporary directory, removed by stop()). */
-  baseDir?: string;
-  /** Override a host's datastore directory (e.g. a small tmpfs for a full-disk test). */
-  hostDirs?: Readonly<Record<string, string>>;
-  /** Coordinator deadlines (tests shorten them). */
-  deadlines?: { controlMs?: number; transferMs?: number };
-  /** Every agent's data.encryption (default: the agent's own default, tls). */
-  dataEncryption?: 'tls' | 'none';
-  /** Every agent's data.rateLimitBytesPerSecond (default unlimited): makes transfers last. */
-  dataRateLimit?: number;
-  /** Every agent's data.idleTimeoutSeconds (default the agent's, 120 s): fault tests shorten it. */
-  dataIdleTimeoutSeconds?: number;
-  /** Extra top-level settings for a host's agent config (e.g. monitord and monitor). */
-  agentSettings?: (name: string) => Readonly<Record<string, unknown>>;
-  /** Extra top-level coordinator settings (e.g. monitord). */
-  coordinatorSettings?: Readonly<Record<string, unknown>>;
-  /** OpenNebula host ids the coordinator tells the agents (agents.<name>.hostId). */
-  hostIds?: Readonly<Record<string, number>>;
-  /**
-   * Start a host's agent as this user instead of as ours (undefined: as ours). Its key is handed to
-   * that user; its datastore directory must already be writable by it (see hostDirs).
-   */
-  agentRunAs?: (name: string) => RunAs | undefined;
-  /**
-   * Run each agent in a network namespace of its own on 198.51.100.0/24, the coordinator in the
-   * front-end's, names starting with this prefix (root only; see netns/stack-network.ts). Their
-   * certificates carry those addresses; cutLink/restoreLink partition a host. The shims reach the
-   * coordinator over its UNIX socket, the coordinator the fake oned, and this process each agent,
-   * through UNIX-socket relays (netns/relay.ts).
-   */
-  network?: { prefix: string };
-}
+export type { StackOptions } from './stack-options.js';
 
 /** gRPC and data ports of every agent in network mode: each namespace has its own port space. */
 const NETNS_AGENT_PORT = 7001;
@@ -240,7 +208,9 @@ export class Stack {
       await network?.create();
       if (network) {
         const ns = network.namespaceOf(frontend);
-        await stack.startRelay(ns, NETNS_ONED_ENDPOINT, onedSocket, join(dirs.logs, 'relay-oned.log'));
+        stack.relays.push(
+          await startRelay(ns, NETNS_ONED_ENDPOINT, onedSocket, join(dirs.logs, 'relay-oned.log')),
+        );
       }
       await Promise.all(hosts.map((h) => stack.startAgent(h)));
       await stack.startCoordinator(coordinatorConfig, join(dirs.logs, 'coordinator.log'));
@@ -263,7 +233,8 @@ export class Stack {
     if (agent.child && agent.child.exitCode === null && agent.child.signalCode === null) return;
     if (agent.netns && !agent.netns.relay) {
       const log = join(dirname(agent.log), `relay-${name}.log`);
-      agent.netns.relay = await this.startRelay(agent.netns.name, agent.endpoint, agent.netns.target, log);
+      agent.netns.relay = await startRelay(agent.netns.name, agent.endpoint, agent.netns.target, log);
+      this.relays.push(agent.netns.relay);
     }
     agent.child = startDaemon(
       distEntry('agent/src/main.js'),
@@ -329,19 +300,6 @@ export class Stack {
   async setLink(host: string, up: boolean): Promise<void> {
     if (!this.network) throw new Error('setLink needs a stack started with the network option');
     await this.network.setLink(host, up);
-  }
-
-  /** Starts a relay (netns/relay.ts) in namespace `ns` and waits until it listens. */
-  private async startRelay(ns: string, listen: string, target: string, log: string): Promise<ChildProcess> {
-    const child = startDaemon(distEntry('cli/src/demo/netns/relay.js'), [listen, target], log, undefined, ns);
-    this.relays.push(child);
-    await waitUntil(
-      `relay ${listen} -> ${target} in ${ns}`,
-      async () => (await readFile(log, 'utf8')).includes('ready'),
-      child,
-      log,
-    );
-    return child;
   }
 
   /**
