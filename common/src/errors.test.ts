@@ -21,6 +21,8 @@ describe('error mapping', () => {
     ['ENOTDIR', 'NOT_FOUND', 'a part of the path is a file, not a directory'],
     ['ELOOP', 'INVALID_ARGUMENT', 'too many levels of symbolic links'],
     ['ENAMETOOLONG', 'INVALID_ARGUMENT', 'a name in the path is too long'],
+    // Found by test/fuzz: a received manifest declaring a file past ext4's 16 TiB was INTERNAL.
+    ['EFBIG', 'NO_SPACE', 'file too large for the destination filesystem'],
   ])('%s → %s', (code, reason, why) => {
     const err = Object.assign(new Error('x'), { code });
     expect(reasonForErrno(err)).toEqual({ reason, why });

@@ -69,6 +69,8 @@ export function reasonForErrno(err: unknown): { reason: Reason; why: string } {
     case 'ENOSPC':
     case 'EDQUOT':
       return { reason: 'NO_SPACE', why: 'no space left on the destination filesystem' };
+    case 'EFBIG':
+      return { reason: 'NO_SPACE', why: 'file too large for the destination filesystem' };
     case 'ENOENT':
       return { reason: 'NOT_FOUND', why: 'no such file or directory' };
     case 'EEXIST':

@@ -90,53 +90,57 @@ async function receivedAtLeast(fraction: number): Promise<void> {
 }
 
 describe('agent SIGKILL mid-transfer', () => {
-  it(`${RUNS} runs, sender and receiver in turn: one-line failure, source intact, nothing half-written, retry works`, async () => {
-    const tally = { runs: 0, survived: 0, completed: 0, bytesLost: 0 };
-    for (let i = 0; i < RUNS; i++) {
-      const vm = 100 + i;
-      const victim = i % 2 === 0 ? 'host01' : 'frontend';
-      // A different point of the transfer each run: 5 % to 90 %.
-      const fraction = (5 + ((i * 37) % 86)) / 100;
-      await writeVmXml(stack.fixturesDir, {
-        id: vm,
-        disks: [
-          {
-            diskId: 0,
-            imageId: 3,
-            source: SOURCE,
-            format: 'raw',
-            tmMad: 'grpc',
-            size: IMAGE_MB,
-            originalSize: IMAGE_MB,
-          },
-        ],
-        history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
-      });
-      tally.runs++;
-      const clone = startClone(vm);
-      await receivedAtLeast(fraction);
-      await stack.killAgent(victim);
-      const first = await clone;
-      const what = `run ${i} (${victim} killed at ${fraction}): ${first.stderr}`;
-      // Killed late, a sender may already have handed every byte to the kernel: the receiver then
-      // finishes and checks them, and the call succeeds. Otherwise it fails, in one line.
-      if (first.code === 0) tally.completed++;
-      else expect(humanLines(first.stderr), what).toHaveLength(1);
-      await stack.startAgent(victim);
-      const now = await sha256File(stack.localPath('frontend', SOURCE));
-      if (now !== sourceSum) tally.bytesLost += IMAGE_MB * MIB;
-      expect(now, what).toBe(sourceSum);
-      const retry = await runAction(stack.remotesDir, 'tm', 'grpc', 'clone', cloneArgs(vm));
-      expect(retry.code, `${what}\nretry: ${retry.stderr}`).toBe(0);
-      expect(await sha256File(stack.localPath('host01', `${SYS}/${vm}/disk.0`)), what).toBe(sourceSum);
-      // Only the disk: no temporary or partial file beside it.
-      expect(layout(stack.localPath('host01', `${SYS}/${vm}`)), what).toEqual(['disk.0']);
-      tally.survived++;
-    }
-    console.log(
-      `agent SIGKILL mid-transfer: ${tally.runs} runs, ${tally.survived} survived (${tally.completed} completed despite the kill, the others failed in one line), ${tally.bytesLost} bytes lost`,
-    );
-    expect(tally).toMatchObject({ runs: RUNS, survived: RUNS, bytesLost: 0 });
-    for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
-  }, 900_000);
+  it(
+    `${RUNS} runs, sender and receiver in turn: one-line failure, source intact, nothing half-written, retry works`,
+    async () => {
+      const tally = { runs: 0, survived: 0, completed: 0, bytesLost: 0 };
+      for (let i = 0; i < RUNS; i++) {
+        const vm = 100 + i;
+        const victim = i % 2 === 0 ? 'host01' : 'frontend';
+        // A different point of the transfer each run: 5 % to 90 %.
+        const fraction = (5 + ((i * 37) % 86)) / 100;
+        await writeVmXml(stack.fixturesDir, {
+          id: vm,
+          disks: [
+            {
+              diskId: 0,
+              imageId: 3,
+              source: SOURCE,
+              format: 'raw',
+              tmMad: 'grpc',
+              size: IMAGE_MB,
+              originalSize: IMAGE_MB,
+            },
+          ],
+          history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
+        });
+        tally.runs++;
+        const clone = startClone(vm);
+        await receivedAtLeast(fraction);
+        await stack.killAgent(victim);
+        const first = await clone;
+        const what = `run ${i} (${victim} killed at ${fraction}): ${first.stderr}`;
+        // Killed late, a sender may already have handed every byte to the kernel: the receiver then
+        // finishes and checks them, and the call succeeds. Otherwise it fails, in one line.
+        if (first.code === 0) tally.completed++;
+        else expect(humanLines(first.stderr), what).toHaveLength(1);
+        await stack.startAgent(victim);
+        const now = await sha256File(stack.localPath('frontend', SOURCE));
+        if (now !== sourceSum) tally.bytesLost += IMAGE_MB * MIB;
+        expect(now, what).toBe(sourceSum);
+        const retry = await runAction(stack.remotesDir, 'tm', 'grpc', 'clone', cloneArgs(vm));
+        expect(retry.code, `${what}\nretry: ${retry.stderr}`).toBe(0);
+        expect(await sha256File(stack.localPath('host01', `${SYS}/${vm}/disk.0`)), what).toBe(sourceSum);
+        // Only the disk: no temporary or partial file beside it.
+        expect(layout(stack.localPath('host01', `${SYS}/${vm}`)), what).toEqual(['disk.0']);
+        tally.survived++;
+      }
+      console.log(
+        `agent SIGKILL mid-transfer: ${tally.runs} runs, ${tally.survived} survived (${tally.completed} completed despite the kill, the others failed in one line), ${tally.bytesLost} bytes lost`,
+      );
+      expect(tally).toMatchObject({ runs: RUNS, survived: RUNS, bytesLost: 0 });
+      for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
+    },
+    Math.max(900_000, RUNS * 30_000),
+  );
 });

@@ -219,43 +219,47 @@ interface Tally {
 }
 
 describe('coordinator SIGKILL mid-action', () => {
-  it(`${RUNS} runs (clone, mv, snap_create, backup in turn): one line, nothing lost or half-written, one copy, retry works`, async () => {
-    const tally = new Map<string, Tally>(
-      KINDS.map((k) => [k.name, { runs: 0, survived: 0, completed: 0, rolledForward: 0, bytesLost: 0 }]),
-    );
-    for (let i = 0; i < RUNS; i++) {
-      const kind = KINDS[i % KINDS.length] as Kind;
-      const t = tally.get(kind.name) as Tally;
-      const vm = 300 + i;
-      const { args, stdin } = await kind.prepare(vm);
-      t.runs++;
-      const first = kind.run(args, stdin);
-      await kind.killPoint(i);
-      await stack.restartCoordinator('SIGKILL');
-      const r = await first;
-      const what = `run ${i} (${kind.name}): ${r.stderr}`;
-      if (r.code === 0) t.completed++;
-      else expect(humanLines(r.stderr), what).toHaveLength(1);
-      const note = await recoveryDone(vm);
-      if (/rolled forward/.test(note)) t.rolledForward++;
-      const lost = await kind.checkAfterKill(vm);
-      t.bytesLost += lost;
-      expect(lost, what).toBe(0);
-      const retry = await kind.run(args, stdin);
-      expect(retry.code, `${what}\nretry: ${retry.stderr}`).toBe(0);
-      await kind.checkAfterRetry(vm, retry);
-      t.survived++;
-    }
-    for (const [name, t] of tally) {
-      console.log(
-        `coordinator SIGKILL mid-${name}: ${t.runs} runs, ${t.survived} survived (${t.completed} completed before the kill, ${t.rolledForward} rolled forward at restart), ${t.bytesLost} bytes lost`,
+  it(
+    `${RUNS} runs (clone, mv, snap_create, backup in turn): one line, nothing lost or half-written, one copy, retry works`,
+    async () => {
+      const tally = new Map<string, Tally>(
+        KINDS.map((k) => [k.name, { runs: 0, survived: 0, completed: 0, rolledForward: 0, bytesLost: 0 }]),
       );
-    }
-    for (const t of tally.values()) expect(t.survived).toBe(t.runs);
-    for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
-    // The runs killed between mv's verified copy and its delete left both copies: recovery kept one.
-    expect(tally.get('mv')?.rolledForward).toBeGreaterThan(0);
-  }, 600_000);
+      for (let i = 0; i < RUNS; i++) {
+        const kind = KINDS[i % KINDS.length] as Kind;
+        const t = tally.get(kind.name) as Tally;
+        const vm = 300 + i;
+        const { args, stdin } = await kind.prepare(vm);
+        t.runs++;
+        const first = kind.run(args, stdin);
+        await kind.killPoint(i);
+        await stack.restartCoordinator('SIGKILL');
+        const r = await first;
+        const what = `run ${i} (${kind.name}): ${r.stderr}`;
+        if (r.code === 0) t.completed++;
+        else expect(humanLines(r.stderr), what).toHaveLength(1);
+        const note = await recoveryDone(vm);
+        if (/rolled forward/.test(note)) t.rolledForward++;
+        const lost = await kind.checkAfterKill(vm);
+        t.bytesLost += lost;
+        expect(lost, what).toBe(0);
+        const retry = await kind.run(args, stdin);
+        expect(retry.code, `${what}\nretry: ${retry.stderr}`).toBe(0);
+        await kind.checkAfterRetry(vm, retry);
+        t.survived++;
+      }
+      for (const [name, t] of tally) {
+        console.log(
+          `coordinator SIGKILL mid-${name}: ${t.runs} runs, ${t.survived} survived (${t.completed} completed before the kill, ${t.rolledForward} rolled forward at restart), ${t.bytesLost} bytes lost`,
+        );
+      }
+      for (const t of tally.values()) expect(t.survived).toBe(t.runs);
+      for (const log of stack.logFiles()) expect(unexpectedLines(log), log).toEqual([]);
+      // The runs killed between mv's verified copy and its delete left both copies: recovery kept one.
+      expect(tally.get('mv')?.rolledForward).toBeGreaterThan(0);
+    },
+    Math.max(600_000, RUNS * 20_000),
+  );
 });
 
 describe('a half-moved VM directory at restart', () => {

@@ -19,7 +19,11 @@ export function adaptHandler<Req, Res>(
   return (call, callback) => {
     const controller = new AbortController();
     // A deadline passed or the caller went away: stop the work (runTool kills its child process).
-    call.on('cancelled', () => controller.abort());
+    let callerGone = false;
+    call.on('cancelled', () => {
+      callerGone = true;
+      controller.abort();
+    });
     const requestId = requestIdOf(call.metadata);
     const log = logger.child({ method, ...(requestId ? { requestId } : {}) });
     // Every call is listed while it runs (ListJobs) and can be aborted by request id (CancelJobs).
@@ -40,9 +44,17 @@ export function adaptHandler<Req, Res>(
         job.end();
         // Whatever the aborted work threw (a killed tool, a closed socket), a call stopped by
         // CancelJobs fails as cancelled.
+        // Stopped because its caller went away (a coordinator that died) or its deadline passed:
+        // whatever the abort made the work throw is that, not a bug.
         const cause = job.cancelledByRequest
           ? new StorageError('CANCELLED', `${agent.name}: ${method} was cancelled by request`, { cause: err })
-          : err;
+          : callerGone && !(err instanceof StorageError)
+            ? new StorageError(
+                'CANCELLED',
+                `${agent.name}: ${method} stopped: its caller went away or its deadline passed`,
+                { cause: err },
+              )
+            : err;
         callback(toServiceError(cause, agent.name, log));
       },
     );

@@ -272,8 +272,13 @@ function parseAddress(address: string): { host: string; port: number } {
 }
 
 function parseNonce(payload: Buffer): Buffer {
-  const v = JSON.parse(payload.toString('utf8')) as { nonce?: unknown };
-  if (typeof v.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(v.nonce))
+  let v: { nonce?: unknown } | null = null;
+  try {
+    v = JSON.parse(payload.toString('utf8')) as { nonce?: unknown } | null;
+  } catch {
+    // a CHALLENGE that is not JSON is as malformed as one without a nonce
+  }
+  if (typeof v?.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(v.nonce))
     throw new ProtocolError('malformed CHALLENGE');
   return Buffer.from(v.nonce, 'hex');
 }
@@ -294,7 +299,12 @@ function senderError(payload: Buffer): StorageError {
   try {
     const v = JSON.parse(payload.toString('utf8')) as { reason?: unknown; message?: unknown };
     const message = typeof v.message === 'string' ? oneLine(v.message) : 'unspecified error';
-    return new StorageError(knownReason(v.reason) ?? 'TRANSFER_FAILED', `sender: ${message}`);
+    // The sender's "unforeseen" is in the sender's log, not ours: here it is a failed transfer.
+    const reason = knownReason(v.reason);
+    return new StorageError(
+      reason && reason !== 'INTERNAL' ? reason : 'TRANSFER_FAILED',
+      `sender: ${message}`,
+    );
   } catch {
     return new StorageError('TRANSFER_FAILED', 'sender: unreadable error');
   }

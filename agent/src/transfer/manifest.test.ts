@@ -72,6 +72,9 @@ describe('manifestProblem', () => {
     ['an extent past the end', [root, file('f', [[90, 20]])], /overlap or pass/],
     ['a setuid mode', [root, { ...file('f'), mode: 0o4755 }], /bad mode/],
     ['a duplicate', [root, file('f'), file('f')], /duplicate/],
+    // Found by test/fuzz/data-path-frames: extents that are not a list, on a directory, reached
+    // the byte count and failed the Receive as INTERNAL ("extents is not iterable").
+    ['extents on a directory', [{ ...root, extents: {} }], /extents on a dir/],
   ])('%s', (_name, entries, expected) => {
     const problem = manifestProblem({ version: 1, entries });
     if (expected === undefined) expect(problem).toBeUndefined();

@@ -199,7 +199,7 @@ export function manifestProblem(value: unknown): string | undefined {
     if (e.kind === 'file') {
       const problem = extentsProblem(e.extents, e.size);
       if (problem) return `${where}: ${problem}`;
-    }
+    } else if (e.extents !== undefined) return `${where}: extents on a ${e.kind}`;
   }
   return treeLinkProblem(m.entries);
 }
