@@ -33,7 +33,8 @@ describe('parseAgentConfig', () => {
       source: SOURCE,
       name: 'host01',
       listen: '127.0.0.1:7001',
-      data: { listen: '127.0.0.1:0', encryption: 'tls', rateLimitBytesPerSecond: 0 },
+      data: { listen: '127.0.0.1:0', encryption: 'tls', rateLimitBytesPerSecond: 0, idleTimeoutMs: 120_000 },
+      keepalive: { intervalMs: 20_000, timeoutMs: 10_000 },
       roots: [{ location: '/var/lib/one/datastores', path: '/var/lib/one/datastores' }],
       tls: { ca: '/etc/pki/ca.crt', cert: '/etc/pki/host01.crt', key: '/etc/pki/host01.key' },
       libvirt: { uri: 'qemu:///system', enabled: true },
@@ -63,6 +64,7 @@ describe('parseAgentConfig', () => {
       advertise: '10.0.0.5',
       encryption: 'tls',
       rateLimitBytesPerSecond: 0,
+      idleTimeoutMs: 120_000,
     });
     expect(c.roots[0]).toEqual({ location: '/var/lib/one/datastores', path: '/srv/datastores' });
     expect(c.monitord).toEqual({ address: '10.0.0.1', port: 4125 });
@@ -87,7 +89,16 @@ describe('parseAgentConfig', () => {
       listen: '127.0.0.1:0',
       encryption: 'none',
       rateLimitBytesPerSecond: 0,
+      idleTimeoutMs: 120_000,
     });
+  });
+
+  it('reads data.idleTimeoutSeconds and keepalive (how soon a partition is noticed)', () => {
+    const c = parseAgentConfig(
+      { ...valid(), data: { idleTimeoutSeconds: 5 }, keepalive: { intervalSeconds: 2, timeoutSeconds: 3 } },
+      SOURCE,
+    );
+    expect([c.data.idleTimeoutMs, c.keepalive]).toEqual([5_000, { intervalMs: 2_000, timeoutMs: 3_000 }]);
   });
 
   it('reads data.rateLimitBytesPerSecond: 0 (unlimited) by default', () => {
@@ -158,6 +169,18 @@ describe('parseAgentConfig', () => {
       'data.rateLimitBytesPerSecond too small',
       { data: { rateLimitBytesPerSecond: 1000 } },
       'data.rateLimitBytesPerSecond: must be 0 (unlimited) or at least 65536 (64 KiB/s), got 1000',
+    ],
+    [
+      'data.idleTimeoutSeconds shorter than a throttled pause',
+      { data: { rateLimitBytesPerSecond: 65536, idleTimeoutSeconds: 10 } },
+      'data.idleTimeoutSeconds: must be at least 32 at data.rateLimitBytesPerSecond 65536',
+    ],
+    ['data.idleTimeoutSeconds zero', { data: { idleTimeoutSeconds: 0 } }, 'data.idleTimeoutSeconds: must be'],
+    ['keepalive unknown key', { keepalive: { timeMs: 1 } }, 'keepalive.timeMs: unknown setting'],
+    [
+      'keepalive.timeoutSeconds zero',
+      { keepalive: { timeoutSeconds: 0 } },
+      'keepalive.timeoutSeconds: must be',
     ],
     [
       'data.rateLimitBytesPerSecond not an integer',

@@ -7,6 +7,8 @@ import { AGENT_MONITOR_SOCKET, MONITORD_DEFAULTS } from '../../common/src/monito
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
 import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
 import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
+import { CHUNK_BYTES } from './transfer/extent-reader.js';
+import { parseKeepalive, type Keepalive } from '../../common/src/config/keepalive.js';
 
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Port 0: the kernel picks a free port; the agent reports the one it got. */
@@ -33,6 +35,8 @@ export const DEFAULT_DATA_ENCRYPTION: DataEncryption = 'tls';
  * enough to trip the data path's idle timeout.
  */
 export const MIN_DATA_RATE_LIMIT = 64 * 1024;
+/** data.idleTimeoutSeconds when the config names none: long enough for a slow disk to catch up. */
+export const DEFAULT_DATA_IDLE_TIMEOUT_S = 120;
 /**
  * Where ImportImage reads local uploads from when the config names none: OpenNebula's own default
  * SAFE_DIRS (docs/image-datastore.md#registering-an-image-cp-on-the-agent).
@@ -111,7 +115,15 @@ export interface AgentConfig {
      * socket, so TCP slows the sender): keeps a migration from saturating a link. 0: unlimited.
      */
     readonly rateLimitBytesPerSecond: number;
+    /**
+     * A data connection on which nothing moves for this long is dropped (milliseconds; config
+     * data.idleTimeoutSeconds, default 120): a receiver whose sender went silent (a cut link, a
+     * stuck disk) fails and removes its temporary; a sender frees what a vanished receiver pinned.
+     */
+    readonly idleTimeoutMs: number;
   };
+  /** Pings on the gRPC connections of the coordinator: a call whose caller vanished is cancelled. */
+  readonly keepalive: Keepalive;
   readonly roots: readonly RootConfig[];
   readonly tls: Readonly<TlsFiles>;
   readonly monitord?: {
@@ -155,6 +167,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
   if (group !== undefined && user === undefined) f.fail('group', 'needs user (the group goes with a user)');
   const listen = f.address('listen');
   const data = parseData(f, listen);
+  const keepalive = parseKeepalive(f);
   const roots = parseRoots(f);
   const tls = parseTls(f);
   const monitord = parseMonitord(f);
@@ -175,6 +188,7 @@ export function parseAgentConfig(value: unknown, source: string): AgentConfig {
     ...(group !== undefined ? { group } : {}),
     listen,
     data,
+    keepalive,
     roots,
     tls,
     ...(monitord ? { monitord } : {}),
@@ -191,7 +205,13 @@ function parseData(f: Fields, listen: string): AgentConfig['data'] {
   // By default the data path listens on the gRPC host: that address is already known to work.
   const fallback = `${hostOf(listen)}:${ANY_FREE_PORT}`;
   const d = f.object('data', false);
-  if (!d) return { listen: fallback, encryption: DEFAULT_DATA_ENCRYPTION, rateLimitBytesPerSecond: 0 };
+  if (!d)
+    return {
+      listen: fallback,
+      encryption: DEFAULT_DATA_ENCRYPTION,
+      rateLimitBytesPerSecond: 0,
+      idleTimeoutMs: DEFAULT_DATA_IDLE_TIMEOUT_S * 1000,
+    };
   const dataListen = d.address('listen', fallback);
   const advertise = d.optionalString('advertise');
   if (advertise !== undefined && !isIP(advertise) && !HOST_NAME.test(advertise)) {
@@ -205,10 +225,20 @@ function parseData(f: Fields, listen: string): AgentConfig['data'] {
       `must be 0 (unlimited) or at least ${MIN_DATA_RATE_LIMIT} (64 KiB/s), got ${rateLimitBytesPerSecond}`,
     );
   }
+  const idleTimeoutMs = d.int('idleTimeoutSeconds', DEFAULT_DATA_IDLE_TIMEOUT_S, 1, 3600) * 1000;
+  // A throttled receiver pauses its socket up to one chunk's worth of the rate: a pause must not
+  // look like a silent sender.
+  const longestPauseMs = rateLimitBytesPerSecond > 0 ? (CHUNK_BYTES / rateLimitBytesPerSecond) * 1000 : 0;
+  if (idleTimeoutMs < 4 * longestPauseMs) {
+    d.fail(
+      'idleTimeoutSeconds',
+      `must be at least ${Math.ceil((4 * longestPauseMs) / 1000)} at data.rateLimitBytesPerSecond ${rateLimitBytesPerSecond} (four of its longest pauses), got ${idleTimeoutMs / 1000}`,
+    );
+  }
   d.done();
   return advertise === undefined
-    ? { listen: dataListen, encryption, rateLimitBytesPerSecond }
-    : { listen: dataListen, advertise, encryption, rateLimitBytesPerSecond };
+    ? { listen: dataListen, encryption, rateLimitBytesPerSecond, idleTimeoutMs }
+    : { listen: dataListen, advertise, encryption, rateLimitBytesPerSecond, idleTimeoutMs };
 }
 
 function parseRoots(f: Fields): RootConfig[] {

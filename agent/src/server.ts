@@ -1,3 +1,4 @@
+import { keepaliveOptions } from '../../common/src/config/keepalive.js';
 import * as grpc from '@grpc/grpc-js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
@@ -76,6 +77,7 @@ export async function startAgent(
     logger: logger.child({ component: 'transfer' }),
     plaintextData: config.data.encryption === 'none',
     rateLimitBytesPerSecond: config.data.rateLimitBytesPerSecond,
+    idleTimeoutMs: config.data.idleTimeoutMs,
     activeTemps,
     ...(metrics ? { onSent: (bytes: number) => metrics.moved('transfer_sent', bytes) } : {}),
   });
@@ -132,6 +134,9 @@ export async function startAgent(
   };
   // Logging first, so it also records the calls the coordinator-only check refuses.
   const server = new grpc.Server({
+    // A call whose coordinator vanished without a reset (a cut link) is cancelled once the
+    // keepalive pings go unanswered, rather than running on (common/src/config/keepalive.ts).
+    ...keepaliveOptions(config.keepalive),
     interceptors: [
       loggingInterceptor(logger),
       ...(metrics ? [metricsInterceptor(metrics)] : []),

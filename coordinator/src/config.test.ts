@@ -34,6 +34,21 @@ describe('coordinator config', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('pings the agents every 20 s and drops a silent one after 10 s unless keepalive says otherwise', () => {
+    expect(parseCoordinatorConfig(valid, 'c.yaml').keepalive).toEqual({
+      intervalMs: 20_000,
+      timeoutMs: 10_000,
+    });
+    const set = parseCoordinatorConfig(
+      { ...valid, keepalive: { intervalSeconds: 5, timeoutSeconds: 2 } },
+      'c.yaml',
+    );
+    expect(set.keepalive).toEqual({ intervalMs: 5_000, timeoutMs: 2_000 });
+    expect(() => parseCoordinatorConfig({ ...valid, keepalive: { intervalSeconds: 0 } }, 'c.yaml')).toThrow(
+      /keepalive\.intervalSeconds/,
+    );
+  });
+
   it("defaults the implicit RESTRICTED_DIRS to OpenNebula's, with this user's home", () => {
     const dirs = parseCoordinatorConfig(valid, 'c.yaml').imageDatastore.implicitRestrictedDirs;
     expect(dirs.slice(0, 2)).toEqual(['/var/lib/one/', '/etc/one/']);

@@ -5,6 +5,7 @@ import type { TlsFiles } from '../../common/src/tls.js';
 import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
 import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
+import { parseKeepalive, type Keepalive } from '../../common/src/config/keepalive.js';
 
 /** oned's default DATASTORE_LOCATION; every host uses the same one (docs/opennebula/settings.md#datastore-location). */
 export const DEFAULT_DATASTORE_LOCATION = '/var/lib/one/datastores';
@@ -55,6 +56,8 @@ export interface CoordinatorConfig {
   agents: Map<string, AgentEndpoint>;
   tls: TlsFiles;
   deadlines: { controlMs: number; transferMs: number };
+  /** Pings on the agents' channels: a call to an agent cut off by the network fails within interval + timeout. */
+  keepalive: Keepalive;
   /** The image datastore driver `grpc` (docs/image-datastore.md). */
   imageDatastore: {
     /**
@@ -101,6 +104,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
   const monitord = parseMonitord(f);
   const imageDatastore = parseImageDatastore(f);
   const metrics = parseMetricsConfig(f);
+  const keepalive = parseKeepalive(f);
   const config: CoordinatorConfig = {
     socket: f.absolutePath('socket'),
     socketMode: f.int('socketMode', DEFAULT_SOCKET_MODE, 0, 0o777),
@@ -122,6 +126,7 @@ export function parseCoordinatorConfig(raw: unknown, source: string): Readonly<C
       transferMs:
         deadlines?.int('transferMs', DEFAULT_TRANSFER_DEADLINE_MS, 100) ?? DEFAULT_TRANSFER_DEADLINE_MS,
     },
+    keepalive,
     imageDatastore,
     monitord,
     progress: {

@@ -47,7 +47,13 @@ export async function startCoordinator(
     session,
     deadlineMs: config.oned.deadlineMs,
   });
-  const agents = new AgentRegistry(config.agents, tls, config.frontend, config.frontendAliases);
+  const agents = new AgentRegistry(
+    config.agents,
+    tls,
+    config.frontend,
+    config.frontendAliases,
+    config.keepalive,
+  );
   mkdirSync(dirname(config.socket), { recursive: true });
   const calls = new RunningCalls(journal);
   const registry = config.metrics ? daemonRegistry(tls.cert) : undefined;

@@ -21,7 +21,10 @@ import {
 
 /** Connecting and the handshake must finish within this; a silent peer is an unavailable one. */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** No byte from the sender for this long ends the transfer (the sender's disk may be stuck). */
+/**
+ * No byte from the sender for this long ends the transfer (the sender's disk may be stuck, or the
+ * link cut): the default of PullOptions.idleTimeoutMs (agent config data.idleTimeoutSeconds).
+ */
 const IDLE_TIMEOUT_MS = 120_000;
 
 export interface PullOptions {
@@ -46,6 +49,8 @@ export interface PullOptions {
    * paused while a token bucket is in debt, so TCP slows the sender. 0 or absent: unlimited.
    */
   bytesPerSecond?: number;
+  /** No byte from the sender for this long fails the pull (default 120 s). */
+  idleTimeoutMs?: number;
   /**
    * Where progress goes (CallContext.progress): total is the manifest's data bytes (the extents
    * that actually travel: holes of a sparse file are not counted), done the data bytes taken from
@@ -84,6 +89,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
   let tree: TreeWriter | undefined;
   const bucket = o.bytesPerSecond ? new Throttle(o.bytesPerSecond) : undefined;
   let throttled: NodeJS.Timeout | undefined;
+  const idleMs = o.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   try {
     return await new Promise<PullResult>((resolve, reject) => {
       let settled = false;
@@ -162,11 +168,11 @@ export async function pull(o: PullOptions): Promise<PullResult> {
               key = sessionKey(o.ticket, clientNonce, nonce);
               mac = new TranscriptMac(key);
               socket.write(controlFrame(FrameType.PROOF, clientProof(key)));
-              socket.setTimeout(IDLE_TIMEOUT_MS, () =>
+              socket.setTimeout(idleMs, () =>
                 fail(
                   new StorageError(
                     'TRANSFER_FAILED',
-                    `no data from the sender for ${IDLE_TIMEOUT_MS / 1000} s`,
+                    `no data from the sender for ${idleMs / 1000} s (is the network between the two hosts down?)`,
                   ),
                 ),
               );

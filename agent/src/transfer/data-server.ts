@@ -52,7 +52,10 @@ export interface StagedSend {
 
 /** A peer that connects and says nothing (or never finishes the handshake) is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 15_000;
-/** A receiver that stops reading for this long is dropped, freeing the buffers it pins. */
+/**
+ * A receiver that stops reading for this long is dropped, freeing the buffers it pins: the default
+ * of DataServerOptions.idleTimeoutMs (agent config data.idleTimeoutSeconds).
+ */
 const IDLE_TIMEOUT_MS = 120_000;
 const HEX_64 = /^[0-9a-f]{64}$/;
 const HEX_32 = /^[0-9a-f]{32}$/;
@@ -65,6 +68,8 @@ export interface DataServerOptions {
   logger: Logger;
   /** Told the data bytes of each completed send (the agent's metrics). */
   onSent?: (bytes: number) => void;
+  /** A receiver that reads nothing for this long is dropped (default 120 s). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -218,9 +223,8 @@ export class DataServer {
     served.job = job;
     job.staged?.claim();
     log.info({ path: job.path }, 'data send starting');
-    socket.setTimeout(IDLE_TIMEOUT_MS, () =>
-      socket.destroy(new Error(`receiver idle for ${IDLE_TIMEOUT_MS / 1000} s`)),
-    );
+    const idleMs = this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    socket.setTimeout(idleMs, () => socket.destroy(new Error(`receiver idle for ${idleMs / 1000} s`)));
 
     const mac = new TranscriptMac(key);
     const sendControl = async (type: FrameTypeValue, payload: Buffer | object): Promise<void> => {

@@ -53,6 +53,8 @@ export interface TransferServiceOptions {
   plaintextData?: boolean;
   /** Caps each pull's throughput (agent config data.rateLimitBytesPerSecond); 0 or absent: unlimited. */
   rateLimitBytesPerSecond?: number;
+  /** Drops a data connection silent this long, either way (data.idleTimeoutSeconds); absent: 120 s. */
+  idleTimeoutMs?: number;
   /** The clock tickets expire by (milliseconds, as Date.now); tests inject one. */
   now?: () => number;
   /**
@@ -98,6 +100,7 @@ export class TransferService {
       allowPlaintext: opts.plaintextData ?? false,
       logger: opts.logger.child({ component: 'data-server' }),
       ...(opts.onSent ? { onSent: opts.onSent } : {}),
+      ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
     });
   }
 
@@ -243,6 +246,7 @@ export class TransferService {
         sparse: req.sparse,
         signal,
         bytesPerSecond: this.opts.rateLimitBytesPerSecond ?? 0,
+        ...(this.opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}),
         progress,
       });
       if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
@@ -292,6 +296,7 @@ export class TransferService {
       signal,
       contentDigests: true,
       bytesPerSecond: this.opts.rateLimitBytesPerSecond ?? 0,
+      ...(this.opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.opts.idleTimeoutMs } : {}),
       progress,
       progressPhase: 'receiving-backup',
     });

@@ -66,12 +66,22 @@ export interface RunAs {
 
 /**
  * Starts `node <entry> args...` with stdout and stderr appended to `logFile`, as `runAs` when given
- * (the log is opened here, so the daemon needs no right on it).
+ * (the log is opened here, so the daemon needs no right on it), inside the network namespace
+ * `netns` when given (`ip netns exec` replaces itself with node: the PID is the daemon's).
  */
-export function startDaemon(entry: string, args: string[], logFile: string, runAs?: RunAs): ChildProcess {
+export function startDaemon(
+  entry: string,
+  args: string[],
+  logFile: string,
+  runAs?: RunAs,
+  netns?: string,
+): ChildProcess {
+  if (runAs && netns) throw new Error(`startDaemon ${entry}: a daemon in a namespace runs as root`);
+  const argv = [process.execPath, entry, ...args];
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [entry, ...args], { stdio: ['ignore', fd, fd], ...runAs });
+    if (netns) return spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', fd, fd] });
+    return spawn(process.execPath, argv.slice(1), { stdio: ['ignore', fd, fd], ...runAs });
   } finally {
     closeSync(fd);
   }

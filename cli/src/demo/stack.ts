@@ -6,6 +6,9 @@ import { writeFileAtomic } from '../../../common/src/files/atomic-file.js';
 import { loadTls } from '../../../common/src/tls.js';
 import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 import { installShims } from '../../../shims/src/install.js';
+import { StackNetwork } from './netns/stack-network.js';
+import type { StackOptions } from './stack-options.js';
+import { startRelay } from './netns/start-relay.js';
 import { startFakeOned, type FakeOned } from './fake-oned/fake-oned.js';
 import { initCa, issueCertificate, pkiFiles } from '../../../common/src/pki/pki.js';
 import {
@@ -25,35 +28,21 @@ export const ONED_VMS_LOCATION = '/var/lib/one/vms';
 export const DEMO_SESSION = 'oneadmin:demo-password';
 export const DEFAULT_HOSTS = ['frontend', 'host01', 'host02'] as const;
 
-export interface StackOptions {
-  /** Hostnames to run agents for; the first is the front-end. */
-  hosts?: readonly string[];
-  /** Directory to build the stack in (default: a new temporary directory, removed by stop()). */
-  baseDir?: string;
-  /** Override a host's datastore directory (e.g. a small tmpfs for a full-disk test). */
-  hostDirs?: Readonly<Record<string, string>>;
-  /** Coordinator deadlines (tests shorten them). */
-  deadlines?: { controlMs?: number; transferMs?: number };
-  /** Every agent's data.encryption (default: the agent's own default, tls). */
-  dataEncryption?: 'tls' | 'none';
-  /** Every agent's data.rateLimitBytesPerSecond (default unlimited): makes transfers last. */
-  dataRateLimit?: number;
-  /** Extra top-level settings for a host's agent config (e.g. monitord and monitor). */
-  agentSettings?: (name: string) => Readonly<Record<string, unknown>>;
-  /** Extra top-level coordinator settings (e.g. monitord). */
-  coordinatorSettings?: Readonly<Record<string, unknown>>;
-  /** OpenNebula host ids the coordinator tells the agents (agents.<name>.hostId). */
-  hostIds?: Readonly<Record<string, number>>;
-  /**
-   * Start a host's agent as this user instead of as ours (undefined: as ours). Its key is handed to
-   * that user; its datastore directory must already be writable by it (see hostDirs).
-   */
-  agentRunAs?: (name: string) => RunAs | undefined;
-}
+export type { StackOptions } from './stack-options.js';
+
+/** gRPC and data ports of every agent in network mode: each namespace has its own port space. */
+const NETNS_AGENT_PORT = 7001;
+const NETNS_DATA_PORT = 7002;
+/** Where the coordinator in the front-end's namespace finds the fake oned's relay. */
+const NETNS_ONED_ENDPOINT = '127.0.0.1:2634';
 
 interface AgentProcess {
   name: string;
   port: number;
+  /** Where this process dials the agent's gRPC port (a relay's UNIX socket in network mode). */
+  endpoint: string;
+  /** Network mode: the agent's namespace, and the relay from `endpoint` into it. */
+  netns: { name: string; target: string; relay: ChildProcess | undefined } | undefined;
   config: string;
   log: string;
   runAs: RunAs | undefined;
@@ -76,6 +65,8 @@ export class Stack {
     readonly oned: FakeOned,
     private readonly agents: Map<string, AgentProcess>,
     private coordinator: { child: ChildProcess; config: string; log: string } | undefined,
+    private readonly network: StackNetwork | undefined,
+    private readonly relays: ChildProcess[],
   ) {}
 
   static async start(opts: StackOptions = {}): Promise<Stack> {
@@ -92,6 +83,8 @@ export class Stack {
       run: join(baseDir, 'run'),
     };
     for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+    // Made (namespaces created) only once the stack exists, so that stop() removes it on failure.
+    const network = opts.network ? new StackNetwork(opts.network.prefix, hosts) : undefined;
     await initCa(dirs.pki);
     // Only the coordinator's certificate may call the agents' control RPCs; the hosts get agent ones.
     await issueCertificate(dirs.pki, 'coordinator', ['127.0.0.1'], false, 'coordinator');
@@ -101,9 +94,12 @@ export class Stack {
     // Every agent's two ports (gRPC, data path) are chosen here, all at once so no two are the same,
     // never left to the agent (port 0): an ephemeral port the kernel picks at an agent's start could
     // be one this stack has already handed to another listener.
-    const ports = await freePorts(2 * hosts.length);
+    const ports = network
+      ? hosts.flatMap(() => [NETNS_AGENT_PORT, NETNS_DATA_PORT])
+      : await freePorts(2 * hosts.length);
     for (const [i, name] of hosts.entries()) {
-      await issueCertificate(dirs.pki, name, ['127.0.0.1'], false, 'agent');
+      const address = network?.addressOf(name) ?? '127.0.0.1';
+      await issueCertificate(dirs.pki, name, [...(network ? [address] : []), '127.0.0.1'], false, 'agent');
       const dsDir = opts.hostDirs?.[name] ?? join(baseDir, 'hosts', name, 'datastores');
       if (name === frontend) await mkdir(join(baseDir, 'hosts', name, 'vms'), { recursive: true });
       await mkdir(dsDir, { recursive: true });
@@ -119,11 +115,12 @@ export class Stack {
         JSON.stringify(
           {
             name,
-            listen: `127.0.0.1:${port}`,
+            listen: `${address}:${port}`,
             data: {
-              listen: `127.0.0.1:${dataPort}`,
+              listen: `${address}:${dataPort}`,
               ...(opts.dataEncryption ? { encryption: opts.dataEncryption } : {}),
               ...(opts.dataRateLimit ? { rateLimitBytesPerSecond: opts.dataRateLimit } : {}),
+              ...(opts.dataIdleTimeoutSeconds ? { idleTimeoutSeconds: opts.dataIdleTimeoutSeconds } : {}),
             },
             roots: [
               { location: ONED_DATASTORE_LOCATION, path: dsDir },
@@ -142,6 +139,10 @@ export class Stack {
       agents.set(name, {
         name,
         port,
+        endpoint: network ? `unix:${join(dirs.run, `agent-${name}.sock`)}` : `127.0.0.1:${port}`,
+        netns: network
+          ? { name: network.namespaceOf(name), target: `${address}:${port}`, relay: undefined }
+          : undefined,
         config,
         log: join(dirs.logs, `agent-${name}.log`),
         runAs,
@@ -149,7 +150,12 @@ export class Stack {
       });
     }
 
-    const oned = await startFakeOned({ fixturesDir: dirs.fixtures, session: DEMO_SESSION });
+    const onedSocket = `unix:${join(dirs.run, 'oned.sock')}`;
+    const oned = await startFakeOned({
+      fixturesDir: dirs.fixtures,
+      session: DEMO_SESSION,
+      ...(network ? { listen: onedSocket } : {}),
+    });
     const oneAuth = join(dirs.etc, 'one_auth');
     await writeFileAtomic(oneAuth, `${DEMO_SESSION}\n`, { mode: 0o600 });
     const socket = join(dirs.run, 'coordinator.sock');
@@ -164,12 +170,12 @@ export class Stack {
           frontend,
           datastoreLocation: ONED_DATASTORE_LOCATION,
           remotesDir: dirs.remotes,
-          oned: { endpoint: oned.endpoint, auth: oneAuth },
+          oned: { endpoint: network ? NETNS_ONED_ENDPOINT : oned.endpoint, auth: oneAuth },
           agents: Object.fromEntries(
             [...agents.values()].map((a) => [
               a.name,
               {
-                endpoint: `127.0.0.1:${a.port}`,
+                endpoint: a.netns?.target ?? `127.0.0.1:${a.port}`,
                 ...(opts.hostIds?.[a.name] !== undefined ? { hostId: opts.hostIds[a.name] } : {}),
               },
             ]),
@@ -195,8 +201,17 @@ export class Stack {
       oned,
       agents,
       undefined,
+      network,
+      [],
     );
     try {
+      await network?.create();
+      if (network) {
+        const ns = network.namespaceOf(frontend);
+        stack.relays.push(
+          await startRelay(ns, NETNS_ONED_ENDPOINT, onedSocket, join(dirs.logs, 'relay-oned.log')),
+        );
+      }
       await Promise.all(hosts.map((h) => stack.startAgent(h)));
       await stack.startCoordinator(coordinatorConfig, join(dirs.logs, 'coordinator.log'));
       await installShims({
@@ -216,14 +231,20 @@ export class Stack {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name} in this stack`);
     if (agent.child && agent.child.exitCode === null && agent.child.signalCode === null) return;
+    if (agent.netns && !agent.netns.relay) {
+      const log = join(dirname(agent.log), `relay-${name}.log`);
+      agent.netns.relay = await startRelay(agent.netns.name, agent.endpoint, agent.netns.target, log);
+      this.relays.push(agent.netns.relay);
+    }
     agent.child = startDaemon(
       distEntry('agent/src/main.js'),
       ['--config', agent.config],
       agent.log,
       agent.runAs,
+      agent.netns?.name,
     );
     const client = new AgentClient(
-      { name, endpoint: `127.0.0.1:${agent.port}`, certName: name },
+      { name, endpoint: agent.endpoint, certName: name },
       loadTls(pkiFiles(this.pkiDir, 'coordinator'), 'stack'),
     );
     try {
@@ -268,6 +289,19 @@ export class Stack {
     return agent.port;
   }
 
+  /** Where this process dials the agent of `name` (`unix:` path of its relay in network mode). */
+  agentEndpoint(name: string): string {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`no agent ${name} in this stack`);
+    return agent.endpoint;
+  }
+
+  /** Network mode: cuts the link of `host` (eth0 down in its namespace), or restores it. */
+  async setLink(host: string, up: boolean): Promise<void> {
+    if (!this.network) throw new Error('setLink needs a stack started with the network option');
+    await this.network.setLink(host, up);
+  }
+
   /**
    * Stops the coordinator with `signal` (SIGKILL: as if it crashed) and starts it again on the same
    * config and log; resolves once the new one accepts shims.
@@ -289,7 +323,13 @@ export class Stack {
   }
 
   private async startCoordinator(config: string, log: string): Promise<void> {
-    const child = startDaemon(distEntry('coordinator/src/main.js'), ['--config', config], log);
+    const child = startDaemon(
+      distEntry('coordinator/src/main.js'),
+      ['--config', config],
+      log,
+      undefined,
+      this.agents.get(this.frontend)?.netns?.name,
+    );
     this.coordinator = { child, config, log };
     await waitUntil('coordinator', () => socketAccepts(this.socket), child, log);
   }
@@ -328,7 +368,10 @@ export class Stack {
     await Promise.all(
       [...this.agents.values()].map((a) => (a.child ? stopDaemon(a.child) : Promise.resolve())),
     );
+    await Promise.all(this.relays.map((r) => stopDaemon(r)));
     await this.oned.close();
+    const problems = (await this.network?.destroy()) ?? [];
+    if (problems.length > 0) throw new Error(`stack network cleanup: ${problems.join('; ')}`);
     if (this.ownsBaseDir && !opts.keepFiles) await rm(this.baseDir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,9 @@
 import type { ActionContext } from './action-context.js';
 import { formatHostPath, type HostPath } from './host-path.js';
 
+/** How long an undo waits for a connection to an agent that stopped answering during the call. */
+const REACHABLE_AGAIN_MS = 2_000;
+
 /**
  * The directories one driver call made on the hosts (MakeDir's `made`), to take away again when a
  * later step fails: a clone, mv or context that cannot copy (a full disk, a refused or cancelled
@@ -11,6 +14,8 @@ import { formatHostPath, type HostPath } from './host-path.js';
 export class MadeDirectories {
   private readonly made: Array<{ host: string; paths: string[] }> = [];
   private readonly written: HostPath[] = [];
+  /** Agents found still silent during undo(). */
+  private readonly silent = new Set<string>();
 
   constructor(private readonly ctx: ActionContext) {}
 
@@ -36,6 +41,7 @@ export class MadeDirectories {
    */
   async undo(): Promise<void> {
     for (const at of this.written.splice(0).reverse()) {
+      if (await this.unreachable(at.host, `${formatHostPath(at)} not deleted`)) continue;
       try {
         await this.ctx.ops.callDetached(at.host, 'delete', { path: at.path });
       } catch (err) {
@@ -43,6 +49,7 @@ export class MadeDirectories {
       }
     }
     for (const { host, paths } of this.made.splice(0).reverse()) {
+      if (await this.unreachable(host, `the directories it made not removed: ${paths.join(', ')}`)) continue;
       try {
         const r = await this.ctx.ops.callDetached(host, 'removeEmptyDirs', { paths });
         const kept = paths.filter((p) => !r.removed.includes(p));
@@ -57,6 +64,32 @@ export class MadeDirectories {
         );
       }
     }
+  }
+
+  /**
+   * Whether `host` stopped answering during this call (a partition, a host down): its undo is
+   * skipped, since each attempt would only wait out its deadline; the agent removes its own
+   * temporaries when the call is cancelled, and the retried call finds and reuses what stays. An
+   * agent that merely restarted (a refused connection, then back) connects again within
+   * REACHABLE_AGAIN_MS and gets its undo.
+   */
+  private async unreachable(host: string, what: string): Promise<boolean> {
+    const name = this.ctx.agents.canonical(host);
+    if (!this.ctx.ops.unreachable.has(name)) return false;
+    if (!this.silent.has(name)) {
+      try {
+        await this.ctx.agents.get(host).ready(REACHABLE_AGAIN_MS);
+        return false;
+      } catch {
+        // Still silent: asked once per undo, skipped from here on.
+        this.silent.add(name);
+      }
+    }
+    this.ctx.logger.warn(
+      { host },
+      `${host} is not answering: nothing undone there after the failed action (${what})`,
+    );
+    return true;
   }
 }
 

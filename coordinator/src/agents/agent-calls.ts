@@ -57,6 +57,12 @@ const TRANSFER_METHODS = new Set<AgentMethod>([
 export class AgentOps {
   bytesMoved = 0;
   readonly hosts = new Set<string>();
+  /**
+   * Agents whose last call failed for want of an answer (unreachable, or a control call past its
+   * deadline): a cleanup after the failure skips them rather than spend its retries on a host cut
+   * off by the network (made-directories.ts).
+   */
+  readonly unreachable = new Set<string>();
   /** Each attempt's duration, outcome and bytes (docs/metrics.md); unset without metrics. */
   metrics: CoordinatorMetrics | undefined;
 
@@ -119,6 +125,7 @@ export class AgentOps {
         const bytes = (response as { bytes?: number }).bytes ?? 0;
         this.bytesMoved += bytes;
         this.journal.endStep(step, { outcome: 'success', bytes });
+        this.unreachable.delete(name);
         this.metrics?.agentCall(name, method, startedMs, undefined, bytes);
         return response;
       } catch (err) {
@@ -130,7 +137,13 @@ export class AgentOps {
           RETRIABLE_REASONS.has(e.reason) &&
           attempt < MAX_ATTEMPTS &&
           signal?.aborted !== true;
-        if (!retry) throw e;
+        if (!retry) {
+          const silent =
+            e.reason === 'AGENT_UNAVAILABLE' ||
+            (e.reason === 'DEADLINE_EXCEEDED' && !TRANSFER_METHODS.has(method));
+          if (silent) this.unreachable.add(name);
+          throw e;
+        }
         this.logger.warn({ host: name, method, attempt, reason: e.reason }, 'retrying agent call');
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);

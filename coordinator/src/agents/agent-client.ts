@@ -3,6 +3,7 @@ import { AgentServiceService } from '../../../proto/gen/onestorage/agent/v1/agen
 import { REASON_METADATA_KEY, Reasons, StorageError, type Reason } from '../../../common/src/errors.js';
 import { channelOptions, clientCredentials, type TlsMaterial } from '../../../common/src/tls.js';
 import type { AgentEndpoint } from '../config.js';
+import { keepaliveOptions, type Keepalive } from '../../../common/src/config/keepalive.js';
 
 type Service = typeof AgentServiceService;
 export type AgentMethod = keyof Service;
@@ -25,8 +26,13 @@ export class AgentClient {
   constructor(
     readonly agent: AgentEndpoint,
     tls: TlsMaterial,
+    /** Ping the agent while calls are open and fail them when it stops answering (see Keepalive). */
+    keepalive?: Keepalive,
   ) {
-    this.client = new grpc.Client(agent.endpoint, clientCredentials(tls), channelOptions(agent.certName));
+    this.client = new grpc.Client(agent.endpoint, clientCredentials(tls), {
+      ...channelOptions(agent.certName),
+      ...(keepalive ? keepaliveOptions(keepalive) : {}),
+    });
   }
 
   call<M extends AgentMethod>(

@@ -1,5 +1,6 @@
 import { StorageError } from '../../../common/src/errors.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
+import type { Keepalive } from '../../../common/src/config/keepalive.js';
 import type { AgentEndpoint } from '../config.js';
 import { AgentClient } from './agent-client.js';
 
@@ -13,6 +14,8 @@ export class AgentRegistry {
     private readonly tls: TlsMaterial,
     readonly frontend: string,
     frontendAliases: readonly string[] = [],
+    /** Keepalive pings on every agent's channel (coordinator config `keepalive`); absent: none. */
+    private readonly keepalive?: Keepalive,
   ) {
     this.aliases = new Map(frontendAliases.map((a) => [a, frontend]));
   }
@@ -33,7 +36,7 @@ export class AgentRegistry {
         `unknown host "${host}": no agent is configured for it in the coordinator (agents: ${[...this.agents.keys()].join(', ')})`,
       );
     }
-    const client = new AgentClient(agent, this.tls);
+    const client = new AgentClient(agent, this.tls, this.keepalive);
     this.clients.set(name, client);
     return client;
   }

@@ -242,7 +242,8 @@ export async function startFakeOned(opts: FakeOnedOptions): Promise<FakeOned> {
   );
   const host = listen.slice(0, listen.lastIndexOf(':'));
   return {
-    endpoint: `${host}:${port}`,
+    // A UNIX socket (unix:/path) has no port: its address is the listen address itself.
+    endpoint: listen.startsWith('unix:') ? listen : `${host}:${port}`,
     port,
     calls,
     close: () =>
