@@ -39,6 +39,11 @@ export async function copyPath(
           progress: call.progress,
         })
         .catch((err: unknown) => {
+          // cp's own words name this host's real paths; oned's operator reads the datastore's.
+          if (err instanceof StorageError && err.reason === 'NO_SPACE')
+            throw new StorageError('NO_SPACE', `${what}: no space left on the destination filesystem`, {
+              cause: err,
+            });
           throw asStorageError(err, 'copy', `${where(agent, source)} to ${destination}`);
         });
       call.log.info({ source, destination, bytes, sparse: req.sparse, ms: Date.now() - started }, 'copied');
