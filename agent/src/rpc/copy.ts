@@ -31,7 +31,7 @@ export async function copyPath(
         if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the source does not exist`);
         throw asStorageError(err, 'copy', where(agent, source));
       });
-      const started = Date.now();
+      const started = performance.now();
       const { bytes } = await agent
         .copyLocal(localSource, localDestination, {
           sparse: req.sparse,
@@ -46,7 +46,10 @@ export async function copyPath(
             });
           throw asStorageError(err, 'copy', `${where(agent, source)} to ${destination}`);
         });
-      call.log.info({ source, destination, bytes, sparse: req.sparse, ms: Date.now() - started }, 'copied');
+      call.log.info(
+        { source, destination, bytes, sparse: req.sparse, ms: Math.round(performance.now() - started) },
+        'copied',
+      );
       return { bytes };
     },
     call.signal,

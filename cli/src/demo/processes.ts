@@ -68,10 +68,20 @@ export interface RunAs {
  * Starts `node <entry> args...` with stdout and stderr appended to `logFile`, as `runAs` when given
  * (the log is opened here, so the daemon needs no right on it).
  */
-export function startDaemon(entry: string, args: string[], logFile: string, runAs?: RunAs): ChildProcess {
+export function startDaemon(
+  entry: string,
+  args: string[],
+  logFile: string,
+  runAs?: RunAs,
+  env?: Readonly<Record<string, string>>,
+): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [entry, ...args], { stdio: ['ignore', fd, fd], ...runAs });
+    return spawn(process.execPath, [entry, ...args], {
+      stdio: ['ignore', fd, fd],
+      ...runAs,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
   } finally {
     closeSync(fd);
   }

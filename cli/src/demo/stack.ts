@@ -49,6 +49,11 @@ export interface StackOptions {
    * that user; its datastore directory must already be writable by it (see hostDirs).
    */
   agentRunAs?: (name: string) => RunAs | undefined;
+  /**
+   * Extra environment for a host's agent (undefined: ours as it is), e.g. libfaketime's LD_PRELOAD
+   * and FAKETIME_TIMESTAMP_FILE to move one host's clock.
+   */
+  agentEnv?: (name: string) => Readonly<Record<string, string>> | undefined;
 }
 
 interface AgentProcess {
@@ -57,6 +62,7 @@ interface AgentProcess {
   config: string;
   log: string;
   runAs: RunAs | undefined;
+  env: Readonly<Record<string, string>> | undefined;
   child: ChildProcess | undefined;
 }
 
@@ -145,6 +151,7 @@ export class Stack {
         config,
         log: join(dirs.logs, `agent-${name}.log`),
         runAs,
+        env: opts.agentEnv?.(name),
         child: undefined,
       });
     }
@@ -221,6 +228,7 @@ export class Stack {
       ['--config', agent.config],
       agent.log,
       agent.runAs,
+      agent.env,
     );
     const client = new AgentClient(
       { name, endpoint: `127.0.0.1:${agent.port}`, certName: name },
