@@ -173,6 +173,7 @@ describe('destination filesystem full mid-write', () => {
   it(`${RUNS} runs over five actions and five amounts of room: one line, source intact, nothing half-written, retry works`, async () => {
     const fs = small as SmallFilesystem;
     const tally = { runs: 0, survived: 0, bytesLost: 0 };
+    const failures: string[] = [];
     for (let i = 0; i < RUNS; i++) {
       const vm = 200 + i;
       const c = CASES[i % CASES.length] as FillCase;
@@ -191,7 +192,7 @@ describe('destination filesystem full mid-write', () => {
       expect(lines[0], what).toMatch(/host01.*no space left/i);
       // It names the datastore's path as oned knows it, never the host's real one.
       expect(lines[0], what).not.toContain(fs.dir);
-      console.log(`${what}: ${lines[0] ?? ''}`);
+      failures.push(`${what}: ${lines[0] ?? ''}`);
       const after = await sha256File(local(srcHost, srcPath));
       if (after !== before) tally.bytesLost += DATA_MB * MIB;
       expect(after, what).toBe(before);
@@ -205,6 +206,7 @@ describe('destination filesystem full mid-write', () => {
       await rm(local('host01', `${SYS}/${vm}`), { recursive: true, force: true });
       await rm(local('frontend', saved(vm)), { force: true });
     }
+    console.log(failures.join('\n'));
     console.log(
       `destination filesystem full mid-write: ${tally.runs} runs, ${tally.survived} survived, ${tally.bytesLost} bytes lost`,
     );

@@ -102,6 +102,7 @@ describe('slow destination disk', () => {
   it(`${RUNS} runs: in time it succeeds with progress; past the deadline one line, nothing half-written, retry works`, async () => {
     const slow = disk as SlowDisk;
     const tally = { runs: 0, survived: 0, inTime: 0, tooSlow: 0, bytesLost: 0 };
+    const failures: string[] = [];
     for (let i = 0; i < RUNS; i++) {
       const vm = 400 + i;
       const c = CASES[i % CASES.length] as (typeof CASES)[number];
@@ -129,7 +130,7 @@ describe('slow destination disk', () => {
         expect(first.ms, what).toBeLessThan(CALL_BOUND_MS);
         const lines = humanLines(first.stderr);
         expect(lines, `${what}: ${first.stderr}`).toHaveLength(1);
-        console.log(`${what} after ${Math.round(first.ms)} ms: ${lines[0] ?? ''}`);
+        failures.push(`${what} after ${Math.round(first.ms)} ms: ${lines[0] ?? ''}`);
         await host01Idle();
         expect(layout(vmDir), what).toEqual([]);
         slow.setWriteRate(0);
@@ -144,6 +145,7 @@ describe('slow destination disk', () => {
       await rm(vmDir, { recursive: true, force: true });
     }
     slow.setWriteRate(0);
+    console.log(failures.join('\n'));
     console.log(
       `slow destination disk: ${tally.runs} runs, ${tally.survived} survived (${tally.inTime} in time, ${tally.tooSlow} past the deadline failed in one line and succeeded on retry), ${tally.bytesLost} bytes lost`,
     );
