@@ -15,6 +15,9 @@ packages+=(ansible-core ansible-lint debootstrap systemd-container iproute2 ipta
 # The metrics tests (test/metrics): a real Prometheus scrapes the daemons; promtool checks the
 # exposition and the alert rules (deploy/prometheus).
 packages+=(prometheus)
+# The clock-jump fault suite (test/faults/clock-jump-*): libfaketime, preloaded into one agent, moves
+# that agent's wall clock mid-run.
+packages+=(faketime libfaketime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

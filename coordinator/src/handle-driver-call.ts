@@ -99,7 +99,7 @@ export async function handleDriverCall(
   );
   ops.metrics = deps.metrics;
   const timer = deps.metrics?.driverCallStarted(req.kind, req.driver, action, handler !== undefined);
-  const started = Date.now();
+  const started = performance.now();
   try {
     if (!handler) {
       throw new StorageError(
@@ -129,7 +129,10 @@ export async function handleDriverCall(
       bytes: ops.bytesMoved,
       hosts: [...ops.hosts],
     });
-    logger.info({ args: req.args, ms: Date.now() - started, bytes: ops.bytesMoved }, 'driver call succeeded');
+    logger.info(
+      { args: req.args, ms: Math.round(performance.now() - started), bytes: ops.bytesMoved },
+      'driver call succeeded',
+    );
     timer?.end('success');
     return { stdout: result.stdout, stderr: [], exitCode: 0 };
   } catch (err) {
@@ -154,7 +157,7 @@ export async function handleDriverCall(
       hosts: [...ops.hosts],
     });
     logger.warn(
-      { args: req.args, ms: Date.now() - started, reason: e.reason, error: e.message },
+      { args: req.args, ms: Math.round(performance.now() - started), reason: e.reason, error: e.message },
       'driver call failed',
     );
     timer?.end('failure', e.reason);

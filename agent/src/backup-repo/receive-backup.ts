@@ -43,7 +43,7 @@ export async function receiveBackupInto(
   };
   if (await exists(dir.local))
     throw new StorageError('ALREADY_EXISTS', `${what}: the backup directory already exists`);
-  const started = Date.now();
+  const started = performance.now();
   const made = await makeDirectory(dir.vmDir).catch((err: unknown) => {
     throw fail(err);
   });
@@ -81,7 +81,7 @@ export async function receiveBackupInto(
     staging = undefined;
     await fsyncPath(at);
     const sizeMb = await backupDirSizeMb(join(at, dir.backupId));
-    const durationMs = Date.now() - started;
+    const durationMs = Math.round(performance.now() - started);
     call.log.info({ bytes: pulled.bytes, files: pulled.files, sizeMb, durationMs }, 'backup received');
     return { bytes: pulled.bytes, files: pulled.files, durationMs, sizeMb };
   } catch (err) {

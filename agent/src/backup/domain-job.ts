@@ -100,9 +100,9 @@ export async function abortDomainJob(domain: string, opts: VirshOptions, log: Lo
     // The job may have ended between the check and the abort.
     log.warn({ domain, err: (err as Error).message }, 'domjobabort failed');
   });
-  const deadline = Date.now() + ABORT_WAIT_MS;
+  const deadline = performance.now() + ABORT_WAIT_MS;
   while (await jobRunning(domain, opts)) {
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       throw new StorageError('BUSY', `${opts.what}: the job of ${domain} did not stop after domjobabort`);
     }
     await sleep(JOB_POLL_MS);

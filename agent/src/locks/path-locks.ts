@@ -43,12 +43,12 @@ export class PathLocks {
    * called. Throws LOCKED with `label` ("delete host01:/var/lib/one/datastores/0/42") otherwise.
    */
   async acquire(paths: readonly string[], label: string, signal?: AbortSignal): Promise<Release> {
-    const deadline = Date.now() + this.waitMs;
+    const deadline = performance.now() + this.waitMs;
     for (;;) {
       signal?.throwIfAborted();
       const blocker = this.conflict(paths);
       if (!blocker) return this.hold(paths);
-      const remaining = deadline - Date.now();
+      const remaining = deadline - performance.now();
       if (remaining <= 0) {
         throw new StorageError('LOCKED', `${label}: another call is working on this path; retry later`);
       }

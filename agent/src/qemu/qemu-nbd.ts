@@ -56,7 +56,7 @@ export async function startNbdExport(
     await exit;
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const deadline = performance.now() + START_TIMEOUT_MS;
   for (;;) {
     if (exited || signal.aborted) {
       await stop();
@@ -72,7 +72,7 @@ export async function startNbdExport(
       )
     )
       break;
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       await stop();
       throw new StorageError(
         'TOOL_FAILED',

@@ -60,7 +60,7 @@ export async function backupPrepare(
     what,
     () =>
       runningBackups(agent).run(vmDir, call.signal, async (signal) => {
-        const started = Date.now();
+        const started = performance.now();
         const disks: BackupDiskPlan[] = [];
         for (const d of planned) {
           const onedDisk = `${onedVmDir}/disk.${d.diskId}`;
@@ -112,7 +112,7 @@ export async function backupPrepare(
             backupId: req.backupId,
             live: req.live,
             ...out,
-            ms: Date.now() - started,
+            ms: Math.round(performance.now() - started),
           },
           'backup prepared',
         );

@@ -32,7 +32,7 @@ export async function cloneOverlay(
     [disk, snapDir],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const { format, layers } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       await assertNotReplacingChain(disk, snapDir, layers, what);
       const target: CloneTarget = {
@@ -65,7 +65,10 @@ export async function cloneOverlay(
       } catch (err) {
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
-      call.log.info({ source, disk: diskPath, format, built, ms: Date.now() - started }, 'cloned');
+      call.log.info(
+        { source, disk: diskPath, format, built, ms: Math.round(performance.now() - started) },
+        'cloned',
+      );
       return { format: imageFormat(format) };
     },
     call.signal,

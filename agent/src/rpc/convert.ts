@@ -52,7 +52,7 @@ export async function convertImage(
     locks,
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       let from = localSource;
       if (snapshot && localSnapDir) {
         const snap = await readSnapDir(localSnapDir, what);
@@ -100,7 +100,7 @@ export async function convertImage(
       }
       const info = await imageInfo(localDestination, format, opts);
       call.log.info(
-        { source, destination, format, layers: layers.length, ms: Date.now() - started },
+        { source, destination, format, layers: layers.length, ms: Math.round(performance.now() - started) },
         'converted',
       );
       return { virtualSize: info.virtualSize, actualSize: info.actualSize };

@@ -43,7 +43,7 @@ export async function copyDiskLive(
       [diskEntry, dest, domainLockKey(live.domain)],
       what,
       async () => {
-        const started = Date.now();
+        const started = performance.now();
         const diskFile = await agent.roots.resolveTarget(diskPath, 'disk_path');
         if (
           await lstat(dest).then(
@@ -110,7 +110,7 @@ export async function copyDiskLive(
         }
         const info = await imageInfo(dest, format, { what });
         call.log.info(
-          { disk: diskPath, destination: destPath, method, ms: Date.now() - started },
+          { disk: diskPath, destination: destPath, method, ms: Math.round(performance.now() - started) },
           'running disk copied',
         );
         return { virtualSize: info.virtualSize, actualSize: info.actualSize, method };

@@ -36,7 +36,7 @@ export async function copyImageChain(
     [disk, diskSnap, imageSnap],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const { format, layers } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the copy fails.
@@ -56,7 +56,10 @@ export async function copyImageChain(
       } catch (err) {
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
-      call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'copied chain');
+      call.log.info(
+        { source, disk: diskPath, format, snapshotId, ms: Math.round(performance.now() - started) },
+        'copied chain',
+      );
       return { snapshotId };
     },
     call.signal,

@@ -31,7 +31,7 @@ export async function copyPath(
         if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the source does not exist`);
         throw asStorageError(err, 'copy', where(agent, source));
       });
-      const started = Date.now();
+      const started = performance.now();
       const { bytes } = await agent
         .copyLocal(localSource, localDestination, {
           sparse: req.sparse,
@@ -39,9 +39,17 @@ export async function copyPath(
           progress: call.progress,
         })
         .catch((err: unknown) => {
+          // cp's own words name this host's real paths; oned's operator reads the datastore's.
+          if (err instanceof StorageError && err.reason === 'NO_SPACE')
+            throw new StorageError('NO_SPACE', `${what}: no space left on the destination filesystem`, {
+              cause: err,
+            });
           throw asStorageError(err, 'copy', `${where(agent, source)} to ${destination}`);
         });
-      call.log.info({ source, destination, bytes, sparse: req.sparse, ms: Date.now() - started }, 'copied');
+      call.log.info(
+        { source, destination, bytes, sparse: req.sparse, ms: Math.round(performance.now() - started) },
+        'copied',
+      );
       return { bytes };
     },
     call.signal,

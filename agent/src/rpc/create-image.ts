@@ -69,7 +69,7 @@ export async function createImage(
     [local],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const made = await makeParents(dirname(local)).catch((err: unknown) => {
         throw asStorageError(err, action, here);
       });
@@ -95,7 +95,7 @@ export async function createImage(
         signal: call.signal,
       });
       call.log.info(
-        { path, sizeMb, format, filesystem, sparse: req.sparse, ms: Date.now() - started },
+        { path, sizeMb, format, filesystem, sparse: req.sparse, ms: Math.round(performance.now() - started) },
         'image created',
       );
       return { virtualSize: info.virtualSize, actualSize: info.actualSize };

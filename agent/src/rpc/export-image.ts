@@ -63,7 +63,7 @@ export async function exportImage(
     [entry, `${entry}.snap`],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       // The in-place layout keeps the current state in the snap dir's active layer, not SOURCE.
       const current = (await inPlaceActiveFile(agent, entry, format, what)) ?? real;
       const prepared = await prepareExport(entry, current, format, {
@@ -96,7 +96,7 @@ export async function exportImage(
           layers: prepared.layers,
           flattened: prepared.temp !== undefined,
           expiresAt: new Date(published.expiresAt).toISOString(),
-          ms: Date.now() - started,
+          ms: Math.round(performance.now() - started),
         },
         'image exported',
       );

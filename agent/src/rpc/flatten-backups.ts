@@ -44,7 +44,7 @@ export async function flattenBackups(
     dirs.map((d) => d.local),
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       try {
         if (dirs.length > 1) {
           await flattenDirs(dirs, {
@@ -59,7 +59,10 @@ export async function flattenBackups(
           throw new StorageError('NOT_FOUND', `backup directory ${where(agent, last.dir)} is missing`);
         }
         const sizeMb = await backupDirSizeMb(last.local);
-        call.log.info({ dirs: req.backupDirs, sizeMb, ms: Date.now() - started }, 'backups flattened');
+        call.log.info(
+          { dirs: req.backupDirs, sizeMb, ms: Math.round(performance.now() - started) },
+          'backups flattened',
+        );
         return { sizeMb };
       } catch (err) {
         throw asStorageError(err, action, where(agent, last.dir));

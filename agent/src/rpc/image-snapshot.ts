@@ -69,7 +69,7 @@ async function run(
     [localSource, snapDir],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const t: ImageTarget = {
         source: localSource,
         snapDir,
@@ -92,7 +92,7 @@ async function run(
           format,
           layout: layout.kind === 'chain' ? `chain (${layout.role})` : layout.kind,
           changed,
-          ms: Date.now() - started,
+          ms: Math.round(performance.now() - started),
         },
         `${action} done`,
       );

@@ -66,7 +66,7 @@ export async function importImage(
     [local],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       let made: MadeDirectories | undefined;
       let outcome: ImportOutcome;
       try {
@@ -109,7 +109,10 @@ export async function importImage(
         );
         throw err;
       }
-      call.log.info({ destination, source: from, ...outcome, ms: Date.now() - started }, 'image imported');
+      call.log.info(
+        { destination, source: from, ...outcome, ms: Math.round(performance.now() - started) },
+        'image imported',
+      );
       return {
         format: imageFormat(outcome.format),
         virtualSize: outcome.virtualSize,

@@ -31,7 +31,7 @@ export async function linkImage(
     [disk, diskSnap, imageSnap],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const { format } = await readImageSource(agent, localSource, r.format, here, what, call.signal);
       let snapshotId = 0;
       // Made only now, after every check; taken away again if the link fails.
@@ -48,7 +48,10 @@ export async function linkImage(
       } catch (err) {
         throw asStorageError(err, action, `${here} to ${diskPath}`);
       }
-      call.log.info({ source, disk: diskPath, format, snapshotId, ms: Date.now() - started }, 'linked');
+      call.log.info(
+        { source, disk: diskPath, format, snapshotId, ms: Math.round(performance.now() - started) },
+        'linked',
+      );
       return { snapshotId };
     },
     call.signal,

@@ -38,7 +38,7 @@ export async function openBackupChain(
     dirs,
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const checked = await checkChainFiles(shape.files, {
         roots: agent.roots,
         host: agent.name,
@@ -54,7 +54,10 @@ export async function openBackupChain(
         const sent = await agent.dataPath.openSend(ticketReq).catch((err: unknown) => {
           throw asStorageError(err, action, where(agent, last));
         });
-        call.log.info({ chain: req.chain, ms: Date.now() - started }, 'backup chain offered as it is');
+        call.log.info(
+          { chain: req.chain, ms: Math.round(performance.now() - started) },
+          'backup chain offered as it is',
+        );
         return {
           ticket: sent.ticket,
           dataAddress: sent.dataAddress,
@@ -86,7 +89,12 @@ export async function openBackupChain(
           throw new StorageError('BAD_LAYOUT', `${what}: the merged image still names a backing file`);
         const sent = await agent.dataPath.openStagedFile({ ...ticketReq, file: staging, release });
         call.log.info(
-          { chain: req.chain, layers: locals.length, dataBytes: sent.dataBytes, ms: Date.now() - started },
+          {
+            chain: req.chain,
+            layers: locals.length,
+            dataBytes: sent.dataBytes,
+            ms: Math.round(performance.now() - started),
+          },
           'backup chain merged and offered',
         );
         return {

@@ -51,7 +51,7 @@ export async function relinkDisk(
     [disk, snapDir],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const names = storedNames(agent.roots);
       try {
         const snap = await readSnapDir(snapDir, what);
@@ -70,7 +70,10 @@ export async function relinkDisk(
         const text = await linkTextFor(disk, snap, id, names);
         if ((await readlink(disk).catch(() => undefined)) !== text) await relink(disk, text);
         await verifyChain(disk, opts);
-        call.log.info({ disk: diskPath, active: id, renamed, ms: Date.now() - started }, 'disk relinked');
+        call.log.info(
+          { disk: diskPath, active: id, renamed, ms: Math.round(performance.now() - started) },
+          'disk relinked',
+        );
       } catch (err) {
         throw asStorageError(err, action, here);
       }

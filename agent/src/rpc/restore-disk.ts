@@ -56,7 +56,7 @@ export async function restoreDisk(
     locked,
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       let file = localStaging;
       let committed = false;
       try {
@@ -79,7 +79,13 @@ export async function restoreDisk(
           committed: () => (committed = true),
         });
         call.log.info(
-          { disk: diskPath, layout, format, bitmaps: ready.bitmapsRemoved, ms: Date.now() - started },
+          {
+            disk: diskPath,
+            layout,
+            format,
+            bitmaps: ready.bitmapsRemoved,
+            ms: Math.round(performance.now() - started),
+          },
           'restored',
         );
         return { virtualSize: ready.virtualSize, bitmapsRemoved: ready.bitmapsRemoved };

@@ -49,7 +49,7 @@ export async function saveImageChain(
     [disk, diskSnap, localSource, sourceSnap],
     what,
     async () => {
-      const started = Date.now();
+      const started = performance.now();
       const st = await lstat(disk).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new StorageError('NOT_FOUND', `${what}: the disk does not exist`);
         throw asStorageError(err, 'disk_path', here);
@@ -70,7 +70,10 @@ export async function saveImageChain(
       } catch (err) {
         throw asStorageError(err, action, `${here} to ${source}`);
       }
-      call.log.info({ disk: diskPath, source, saved, snapshotId, ms: Date.now() - started }, 'saved chain');
+      call.log.info(
+        { disk: diskPath, source, saved, snapshotId, ms: Math.round(performance.now() - started) },
+        'saved chain',
+      );
       return { snapshotId };
     },
     call.signal,

@@ -31,7 +31,7 @@ export async function snapshotCreate(
     s,
     call.signal,
     async (t, signal) => {
-      const started = Date.now();
+      const started = performance.now();
       const run = (): Promise<{ created: boolean }> => {
         if (live) {
           return t.format === 'qcow2'
@@ -52,7 +52,7 @@ export async function snapshotCreate(
           format: s.format,
           live: !!live,
           ...result,
-          ms: Date.now() - started,
+          ms: Math.round(performance.now() - started),
         },
         result.created ? 'snapshot created' : 'snapshot already there',
       );

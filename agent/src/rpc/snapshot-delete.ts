@@ -32,7 +32,7 @@ export async function snapshotDelete(
     s,
     call.signal,
     async (t, signal) => {
-      const started = Date.now();
+      const started = performance.now();
       const fail = (err: unknown): never => {
         throw asStorageError(err, 'snapshot delete', s.here);
       };
@@ -53,7 +53,13 @@ export async function snapshotDelete(
         );
       }
       call.log.info(
-        { disk: req.diskPath, snapId: s.id, format: s.format, ...result, ms: Date.now() - started },
+        {
+          disk: req.diskPath,
+          snapId: s.id,
+          format: s.format,
+          ...result,
+          ms: Math.round(performance.now() - started),
+        },
         result.existed ? 'snapshot deleted' : 'snapshot already gone',
       );
       return { existed: result.existed };

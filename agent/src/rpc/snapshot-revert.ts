@@ -19,7 +19,7 @@ export async function snapshotRevert(
 ): Promise<SnapshotRevertResponse> {
   const s = await resolveSnapshot(agent, 'snapshot revert', req, true);
   return withSnapshotLocks(agent, s, call.signal, async (t, signal) => {
-    const started = Date.now();
+    const started = performance.now();
     await (
       s.format === 'qcow2'
         ? revertQcow2Snapshot({ ...t, signal }, s.id)
@@ -28,7 +28,7 @@ export async function snapshotRevert(
       throw asStorageError(err, 'snapshot revert', s.here);
     });
     call.log.info(
-      { disk: req.diskPath, snapId: s.id, format: s.format, ms: Date.now() - started },
+      { disk: req.diskPath, snapId: s.id, format: s.format, ms: Math.round(performance.now() - started) },
       'snapshot reverted',
     );
     return {};

@@ -163,13 +163,13 @@ export class DataServer {
     const log = this.opts.logger.child({ peer });
     const inbox = new ControlInbox(socket);
     const out = new FrameWriter(socket);
-    const started = Date.now();
+    const started = performance.now();
     const served: { job?: SendJob } = {};
     this.session(socket, inbox, out, log, client, served)
       .finally(() => served.job?.staged?.end())
       .then(
         (summary) => {
-          log.info({ ...summary, ms: Date.now() - started }, 'data sent');
+          log.info({ ...summary, ms: Math.round(performance.now() - started) }, 'data sent');
           this.opts.onSent?.(summary.bytes);
           socket.end();
         },

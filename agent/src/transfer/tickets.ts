@@ -23,7 +23,11 @@ interface Entry<T> {
 export class TicketStore<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `now` is the monotonic clock: a ticket lives ttl seconds of real time, whatever the wall clock
+   * does meanwhile (a step forward would expire every ticket at once, a step back keep them).
+   */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   issue(payload: T, ttlSeconds: number): { ticket: string; expiresAt: number } {
     this.sweep();

@@ -55,7 +55,7 @@ export interface TransferServiceOptions {
   rateLimitBytesPerSecond?: number;
   /** Drops a data connection silent this long, either way (data.idleTimeoutSeconds); absent: 120 s. */
   idleTimeoutMs?: number;
-  /** The clock tickets expire by (milliseconds, as Date.now); tests inject one. */
+  /** The clock tickets expire by (milliseconds, monotonic by default); tests inject one. */
   now?: () => number;
   /**
    * Names of temporaries this process is using (receives in progress, export copies being
@@ -230,7 +230,7 @@ export class TransferService {
     const tempName = receiveTempName(name, this.opts.name);
     const temp = join(at, tempName);
     this.receiving.add(tempName);
-    const started = Date.now();
+    const started = performance.now();
     const log = this.opts.logger.child({ destination: req.destination, source: req.sourceName });
     try {
       const swept = await sweepDirectory(at, { agent: this.opts.name, active: this.receiving }, name);
@@ -252,7 +252,7 @@ export class TransferService {
       if (signal.aborted) throw new StorageError('TRANSFER_FAILED', 'cancelled');
       await expectSame(temp, result.identity);
       await replaceIntoPlace(temp, join(at, name));
-      const durationMs = Date.now() - started;
+      const durationMs = Math.round(performance.now() - started);
       log.info({ bytes: result.bytes, files: result.files, durationMs }, 'data received');
       return { bytes: result.bytes, files: result.files, durationMs, digest: result.digest };
     } catch (err) {

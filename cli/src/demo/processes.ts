@@ -75,13 +75,16 @@ export function startDaemon(
   logFile: string,
   runAs?: RunAs,
   netns?: string,
+  env?: Readonly<Record<string, string>>,
 ): ChildProcess {
   if (runAs && netns) throw new Error(`startDaemon ${entry}: a daemon in a namespace runs as root`);
   const argv = [process.execPath, entry, ...args];
   const fd = openSync(logFile, 'a');
+  const environment = env ? { env: { ...process.env, ...env } } : {};
   try {
-    if (netns) return spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', fd, fd] });
-    return spawn(process.execPath, argv.slice(1), { stdio: ['ignore', fd, fd], ...runAs });
+    if (netns)
+      return spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', fd, fd], ...environment });
+    return spawn(process.execPath, argv.slice(1), { stdio: ['ignore', fd, fd], ...runAs, ...environment });
   } finally {
     closeSync(fd);
   }

@@ -35,4 +35,9 @@ export interface StackOptions {
    * through UNIX-socket relays (netns/relay.ts).
    */
   network?: { prefix: string };
+  /**
+   * Extra environment for a host's agent (undefined: ours as it is), e.g. libfaketime's LD_PRELOAD
+   * and FAKETIME_TIMESTAMP_FILE to move one host's clock.
+   */
+  agentEnv?: (name: string) => Readonly<Record<string, string>> | undefined;
 }

@@ -46,6 +46,7 @@ interface AgentProcess {
   config: string;
   log: string;
   runAs: RunAs | undefined;
+  env: Readonly<Record<string, string>> | undefined;
   child: ChildProcess | undefined;
 }
 
@@ -146,6 +147,7 @@ export class Stack {
         config,
         log: join(dirs.logs, `agent-${name}.log`),
         runAs,
+        env: opts.agentEnv?.(name),
         child: undefined,
       });
     }
@@ -242,6 +244,7 @@ export class Stack {
       agent.log,
       agent.runAs,
       agent.netns?.name,
+      agent.env,
     );
     const client = new AgentClient(
       { name, endpoint: agent.endpoint, certName: name },

@@ -6,9 +6,5 @@ export const DATASTORE_WARNING_USED_PERCENT = 90;
 export const DATASTORE_FAILED_USED_PERCENT = 95;
 /** Clock skew between the front-end and an agent above this is a WARNING (logs no longer line up)... */
 export const SKEW_WARNING_MS = 2_000;
-/**
- * ...and above this FAILED: data-path tickets and export URLs carry expiry times set by one clock
- * and checked by another, and a TLS certificate issued "now" on one host is not yet valid on a host
- * that far behind.
- */
-export const SKEW_FAILED_MS = 30_000;
+/** ...and above this FAILED (common/src/clock-skew.ts says why). */
+export { SKEW_FAILED_MS } from '../../../common/src/clock-skew.js';

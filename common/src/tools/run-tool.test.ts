@@ -67,7 +67,13 @@ describe('runTool', () => {
   });
 
   it('maps "No space left on device" to NO_SPACE', async () => {
-    const e = await failure(runTool('sh', ['-c', 'echo "write: No space left on device" >&2; exit 1']));
+    const e = await failure(
+      runTool('sh', ['-c', 'echo "write /srv/x/.tmp-1: No space left on device" >&2; exit 1'], {
+        what: 'copy a',
+      }),
+    );
     expect(e.reason).toBe('NO_SPACE');
+    // The tool's words name the host's real paths: the line says only why.
+    expect(e.message).toBe('copy a: sh: no space left on the destination filesystem');
   });
 });

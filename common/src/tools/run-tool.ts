@@ -85,14 +85,18 @@ export function runTool(file: string, args: readonly string[], opts: ToolOptions
         return;
       }
       const prefix = opts.what ? `${opts.what}: ` : '';
+      const noSpace = !stopped && /No space left on device/i.test(stderr);
       let why: string;
-      if (spawnError?.code === 'ENOENT') why = `${file} is not installed (not found in PATH)`;
+      // A full disk in the tool's own words names the host's real (temporary) paths; the caller's
+      // `what` already says where in the datastore, so the line says only why.
+      if (noSpace) why = `${file}: no space left on the destination filesystem`;
+      else if (spawnError?.code === 'ENOENT') why = `${file} is not installed (not found in PATH)`;
       else if (stopped === 'cancelled') why = `${file} was cancelled`;
       else if (stopped === 'timeout') why = `${file} timed out after ${timeoutMs} ms`;
       else if (stopped === 'output') why = `${file} printed more than ${MAX_TOOL_OUTPUT_BYTES} bytes`;
       else
         why = `${file} failed: ${oneLine(opts.stderrNoise ? stderr.replace(opts.stderrNoise, ' ') : stderr) || (spawnError ? oneLine(spawnError.message) : `exit ${code ?? signal}`)}`;
-      const reason = /No space left on device/i.test(stderr) ? 'NO_SPACE' : 'TOOL_FAILED';
+      const reason = noSpace ? 'NO_SPACE' : 'TOOL_FAILED';
       reject(new StorageError(reason, `${prefix}${why}`, { cause: spawnError ?? { code, signal } }));
     });
   });

@@ -3,6 +3,7 @@ import type { ActionContext } from './action-context.js';
 import { dirname, formatHostPath, type HostPath } from './host-path.js';
 import { withMadeDirectories } from './made-directories.js';
 import { MIB } from '../../../common/src/units.js';
+import { namingClockSkew } from '../agents/clock-skew.js';
 
 /**
  * Copies a file or directory tree from one host's datastore to another's (replacing the
@@ -17,7 +18,7 @@ export async function transfer(
   to: HostPath,
   opts: { sparse: boolean },
 ): Promise<number> {
-  const started = Date.now();
+  const started = performance.now();
   const fromName = ctx.agents.canonical(from.host);
   const toName = ctx.agents.canonical(to.host);
   // The destination's directory may be new (a first image in a datastore, a new VM directory); a
@@ -32,22 +33,27 @@ export async function transfer(
       });
       return r.bytes;
     }
-    // The ticket is bound to the receiving agent: no other agent of the cloud can redeem it.
-    const sending = await ctx.ops.call(from.host, 'openSend', {
-      path: from.path,
-      ttlSeconds: 0,
-      receiverName: ctx.agents.get(to.host).agent.certName,
-    });
-    const r = await ctx.ops.call(to.host, 'receive', {
-      ticket: sending.ticket,
-      dataAddress: sending.dataAddress,
-      sourceName: ctx.agents.get(from.host).agent.certName,
-      destination: to.path,
-      sparse: opts.sparse,
-    });
-    return r.bytes;
+    try {
+      // The ticket is bound to the receiving agent: no other agent of the cloud can redeem it.
+      const sending = await ctx.ops.call(from.host, 'openSend', {
+        path: from.path,
+        ttlSeconds: 0,
+        receiverName: ctx.agents.get(to.host).agent.certName,
+      });
+      const r = await ctx.ops.call(to.host, 'receive', {
+        ticket: sending.ticket,
+        dataAddress: sending.dataAddress,
+        sourceName: ctx.agents.get(from.host).agent.certName,
+        destination: to.path,
+        sparse: opts.sparse,
+      });
+      return r.bytes;
+    } catch (err) {
+      // Two agents' clocks decide whether their certificates are valid: a skewed one is named.
+      throw await namingClockSkew(err, ctx.agents, [from.host, to.host], ctx.requestId);
+    }
   });
-  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  const seconds = Math.max((performance.now() - started) / 1000, 0.001);
   ctx.info(
     `${ctx.action}: copied ${formatHostPath(from)} to ${formatHostPath(to)}: ${(bytes / MIB).toFixed(1)} MiB of data in ${seconds.toFixed(2)} s (${(bytes / MIB / seconds).toFixed(0)} MiB/s)`,
   );

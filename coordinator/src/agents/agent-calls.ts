@@ -135,6 +135,10 @@ export class AgentOps {
         const retry =
           isRetriable(method) &&
           RETRIABLE_REASONS.has(e.reason) &&
+          // A long call that ran out of time was working, only too slowly (a slow disk, a slow
+          // link): a new attempt starts from nothing and meets the same end, and oned would hear
+          // of it only after MAX_ATTEMPTS deadlines.
+          !(e.reason === 'DEADLINE_EXCEEDED' && TRANSFER_METHODS.has(method)) &&
           attempt < MAX_ATTEMPTS &&
           signal?.aborted !== true;
         if (!retry) {

@@ -44,7 +44,7 @@ export const backupToDatastore = defineAction(
     const source = `${vmDir.path}/backup`;
     const backupId = newBackupId();
     const backupDir = `${server.basePath}/${vmId}/${backupId}`;
-    const started = Date.now();
+    const started = performance.now();
     const r = await withRunningBackup(vmId, async (signal) => {
       const ticket = await ctx.ops.call(sourceHost, 'openSend', {
         path: source,
@@ -58,7 +58,7 @@ export const backupToDatastore = defineAction(
         { signal },
       );
     });
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    const seconds = Math.max((performance.now() - started) / 1000, 0.001);
     ctx.info(
       `${ctx.action}: backup ${backupId} of VM ${vmId}: ${sourceHost}:${source} to ${server.host}:${backupDir}, ${r.files} files, ${(r.bytes / MIB).toFixed(1)} MiB of data in ${seconds.toFixed(2)} s (${(r.bytes / MIB / seconds).toFixed(0)} MiB/s), ${r.sizeMb} MiB stored`,
     );

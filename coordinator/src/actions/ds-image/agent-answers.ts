@@ -9,12 +9,12 @@ export const HEALTH_CHECK_MS = 3_000;
  * out). The one health check of the bridge choices: monitorHost and datastoreHost.
  */
 export async function whyNotAnswering(ctx: ActionContext, host: string): Promise<string | undefined> {
-  const started = Date.now();
+  const started = performance.now();
   try {
     const agent = ctx.agents.get(host);
     // An agent that restarted a moment ago is healthy: wait for its channel to reconnect.
     await agent.ready(HEALTH_CHECK_MS, ctx.signal);
-    const left = Math.max(1, HEALTH_CHECK_MS - (Date.now() - started));
+    const left = Math.max(1, HEALTH_CHECK_MS - Math.round(performance.now() - started));
     await agent.call('hello', {}, { deadlineMs: left, requestId: ctx.requestId, signal: ctx.signal });
     return undefined;
   } catch (err) {

@@ -40,7 +40,7 @@ export async function cpFromBackup(
   ctx.info(
     `Restoring backup ${formatChain(url.chain)} of VM ${url.vmId} disk ${url.diskId} from ${server.host} to the image repository`,
   );
-  const started = Date.now();
+  const started = performance.now();
   const r = await aboutImage(data.owner, () =>
     withMadeDirectories(ctx, async (dirs) => {
       await dirs.make({ host, path: dirname(source) });
@@ -72,7 +72,7 @@ export async function cpFromBackup(
       return imported;
     }),
   );
-  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  const seconds = Math.max((performance.now() - started) / 1000, 0.001);
   ctx.info(
     `cp: image ${id} restored at ${host}:${source} as qcow2: ${(r.fetchedBytes / MIB).toFixed(1)} MiB fetched in ${seconds.toFixed(2)} s`,
   );

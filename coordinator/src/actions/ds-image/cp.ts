@@ -46,7 +46,7 @@ export const cpImage = defineAction(
         ? `Downloading image ${from.shown} to the image repository`
         : `Copying local image ${from.shown} to the image repository`,
     );
-    const started = Date.now();
+    const started = performance.now();
     const r = await aboutImage(data.owner, () =>
       withMadeDirectories(ctx, async (dirs) => {
         // As fs's `mkdir -p BASE_PATH`; taken away again when the import fails.
@@ -60,7 +60,7 @@ export const cpImage = defineAction(
       }),
     );
     const format = formatText(r.format, data.owner, host);
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    const seconds = Math.max((performance.now() - started) / 1000, 0.001);
     ctx.info(
       `cp: image ${id} registered at ${host}:${source} as ${format}: ${(r.fetchedBytes / MIB).toFixed(1)} MiB fetched in ${seconds.toFixed(2)} s`,
     );

@@ -100,7 +100,7 @@ async function receiveDisk(
   vmDir: HostPath,
   d: DiskRestore,
 ): Promise<void> {
-  const started = Date.now();
+  const started = performance.now();
   const base = `${server.basePath}/${point.image.vmId}`;
   const chain = point.chain.map((l) => `${base}/${l.bid}/disk.${d.diskId}.${l.inc}`);
   const open = await ctx.ops.call(server.host, 'openBackupChain', {
@@ -115,7 +115,7 @@ async function receiveDisk(
     destination: d.staging,
     sparse: true,
   });
-  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  const seconds = Math.max((performance.now() - started) / 1000, 0.001);
   ctx.info(
     `${ctx.action}: disk ${d.diskId}: ${chain.length} backup file(s) merged on ${server.host}, ${(r.bytes / MIB).toFixed(1)} MiB of data received by ${vmDir.host} in ${seconds.toFixed(2)} s`,
   );
