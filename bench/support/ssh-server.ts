@@ -50,6 +50,10 @@ export async function startSshServer(dir: string): Promise<SshServer> {
     PidFile: join(dir, 'sshd.pid'),
     // bash skips root's ~/.bashrc (pyenv init, ~120 ms here) when SHLVL is set: docs/toolchain.md#benchmark-anchors.
     SetEnv: 'SHLVL=1',
+    // A burst of calls shares one ControlMaster: sshd's default of 10 sessions per connection
+    // (and 10 unauthenticated connections) would refuse the rest (bench/concurrency).
+    MaxSessions: '100',
+    MaxStartups: '100',
   };
   const sshd: ChildProcess = spawn(
     '/usr/sbin/sshd',
