@@ -2,6 +2,7 @@ import { readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'no
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { oneLine } from '../../../common/src/errors.js';
 import { allocatedMb, type DiskUsage, type VmUsage } from './disk-usage.js';
+import type { DirWatches, Watch } from './dir-watches.js';
 
 /** VM directories and snapshot files have numeric names of any length (OpenNebula scans one digit). */
 const NUMERIC = /^\d{1,15}$/;
@@ -23,32 +24,59 @@ interface Stamp {
 }
 
 interface VmDirEntry {
-  stamp: Stamp;
+  /** Absent when the listing was read under a watch (the watch, not a stamp, says it is current). */
+  stamp: Stamp | undefined;
   trusted: boolean;
+  /** The watch armed before the listing was read; absent: checked by stamp. */
+  watch: Watch | undefined;
+
+  /** The last usage reported: returned again (the same object) while nothing in it changed. */
+  last?: VmUsage | undefined;
   /** disk.N names, with whether disk.N.snap is there and where disk.N really is (confinement). */
   disks: ReadonlyArray<{
     id: number;
     name: string;
+    /** `<vm dir>/disk.N` and `<vm dir>/disk.N.snap`, built once per listing. */
+    path: string;
+    snapPath: string;
     /** disk.N.snap is there; `snapDirLink` when it is a symlink (checked against the roots). */
     hasSnapDir: boolean;
     snapDirLink: boolean;
     outside: string | undefined;
+    /** The cached listing of disk.N.snap/, carried over when the VM directory is read again. */
+    snap?: SnapDirEntry | undefined;
   }>;
+}
+
+/** A numeric entry of the datastore directory. */
+interface VmName {
+  id: number;
+  path: string;
+  isLink: boolean;
+  /** The cache of this VM directory (carried over when the datastore is listed again). */
+  entry?: VmDirEntry | undefined;
 }
 
 interface SnapFile {
   id: number;
+  name: string;
   ino: number;
   dev: number;
   sizeMb: number;
 }
 
 interface SnapDirEntry {
-  stamp: Stamp;
+  stamp: Stamp | undefined;
   trusted: boolean;
+  /** The watch armed before the listing was read; absent: checked by stamp. */
+  watch: Watch | undefined;
+
   /** The active layer's inode when the listing was read: its size is DISK_SIZE, not a snapshot's. */
   activeIno: number;
+  activeDev: number;
   files: readonly SnapFile[];
+  /** The files but the active layer, as reported. */
+  snapshots: ReadonlyArray<{ id: number; sizeMb: number }>;
 }
 
 export interface ScanCounters {
@@ -56,8 +84,17 @@ export interface ScanCounters {
   filesStatted: number;
 }
 
+/** What the cache holds after a cycle (its memory follows these counts) and the watches armed. */
+export interface CacheSize {
+  vmDirs: number;
+  snapDirs: number;
+  layers: number;
+  watches: number;
+}
+
 export interface ScanResult {
   vms: VmUsage[];
+  cache: CacheSize;
   /** One line per thing that could not be read (path and why); the scan went on without it. */
   problems: string[];
   counters: ScanCounters;
@@ -67,6 +104,10 @@ export interface ScannerOptions {
   fullRefreshEvery?: number;
   /** True when a real path lies inside the agent's roots; a disk leading elsewhere is not measured. */
   isConfined: (realPath: string) => boolean;
+  /** Change notification: directories watched and unchanged are not stat'ed. Absent: stat only. */
+  watches?: DirWatches;
+  /** The clock for the racy window (tests inject one). */
+  now?: () => number;
 }
 
 /**
@@ -80,10 +121,11 @@ export interface ScannerOptions {
  * file of `disk.N.snap/` is a SNAPSHOT_SIZE: nothing is counted twice (docs/monitoring.md).
  */
 export class DatastoreScanner {
-  private vmDirs = new Map<string, VmDirEntry>();
-  private snapDirs = new Map<string, SnapDirEntry>();
+  private size: CacheSize = { vmDirs: 0, snapDirs: 0, layers: 0, watches: 0 };
   private cycle = 0;
   private readonly fullRefreshEvery: number;
+  /** The datastore's numeric entries, reused while its watch reports nothing added or removed. */
+  private listing: VmName[] | undefined;
 
   constructor(
     readonly localDir: string,
@@ -95,73 +137,146 @@ export class DatastoreScanner {
   /** Throws only when the datastore directory itself cannot be listed. */
   async scan(): Promise<ScanResult> {
     const full = this.cycle++ % this.fullRefreshEvery === 0;
-    const run = new ScanRun(this.vmDirs, this.snapDirs, full, this.opts.isConfined);
-    const entries = readdirSync(this.localDir, { withFileTypes: true }).filter((e) => NUMERIC.test(e.name));
-    entries.sort((a, b) => Number(a.name) - Number(b.name));
+    const watches = this.opts.watches;
+    // Events already queued by the kernel are delivered before anything is trusted.
+    if (watches) await yieldToLoop();
+    watches?.newPass(full);
+    const now = this.opts.now ?? Date.now;
+    const run = new ScanRun(full, this.opts.isConfined, watches, now());
+    let entries = this.listing;
+    if (!entries || full || !watches?.clean(this.localDir)) {
+      const old = new Map((this.listing ?? []).map((n) => [n.path, n.entry]));
+      this.listing = undefined;
+      watches?.begin(this.localDir);
+      entries = readdirSync(this.localDir, { withFileTypes: true })
+        .filter((e) => NUMERIC.test(e.name))
+        .map((e) => {
+          const path = `${this.localDir}/${e.name}`;
+          return { id: Number(e.name), path, isLink: e.isSymbolicLink(), entry: old.get(path) };
+        })
+        .sort((a, b) => a.id - b.id);
+      // Kept with or without a watch (a watchless one is listed again each cycle, entries carried).
+      this.listing = entries;
+    }
     const vms: VmUsage[] = [];
     for (let i = 0; i < entries.length; i++) {
       if (i > 0 && i % VMS_PER_SLICE === 0) await yieldToLoop();
-      const entry = entries[i] as Dirent;
-      const vm = run.vm(`${this.localDir}/${entry.name}`, Number(entry.name), entry.isSymbolicLink());
+      const entry = entries[i] as VmName;
+      const vm = run.vm(entry);
       if (vm) vms.push(vm);
     }
     // Only what this cycle saw is kept: removed VMs and datastores leave the cache.
-    this.vmDirs = run.nextVmDirs;
-    this.snapDirs = run.nextSnapDirs;
-    return { vms, problems: run.problems, counters: run.counters };
+    this.size = { ...run.size, watches: watches?.size ?? 0 };
+    watches?.dropUnasked();
+    return { vms, cache: this.cacheSize(), problems: run.problems, counters: run.counters };
+  }
+
+  cacheSize(): CacheSize {
+    return { ...this.size };
+  }
+
+  /** Closes the watches (the datastore is no longer monitored). */
+  close(): void {
+    this.opts.watches?.close();
+    this.listing = undefined;
   }
 }
 
 /** The state of one cycle: the previous cache to reuse from, the next one being built. */
 class ScanRun {
-  readonly nextVmDirs = new Map<string, VmDirEntry>();
-  readonly nextSnapDirs = new Map<string, SnapDirEntry>();
   readonly problems: string[] = [];
   readonly counters: ScanCounters = { dirsRead: 0, filesStatted: 0 };
-  private readonly trustBefore = Date.now() - RACY_WINDOW_MS;
+  readonly size = { vmDirs: 0, snapDirs: 0, layers: 0 };
+  private readonly trustBefore: number;
 
   constructor(
-    private readonly vmDirs: ReadonlyMap<string, VmDirEntry>,
-    private readonly snapDirs: ReadonlyMap<string, SnapDirEntry>,
     private readonly full: boolean,
     private readonly isConfined: (real: string) => boolean,
-  ) {}
+    private readonly watches: DirWatches | undefined,
+    now: number,
+  ) {
+    this.trustBefore = now - RACY_WINDOW_MS;
+  }
 
-  vm(dir: string, vmId: number, isLink: boolean): VmUsage | undefined {
+  vm(name: VmName): VmUsage | undefined {
+    name.entry = this.vmUsage(name.path, name.id, name.isLink, name.entry);
+    if (name.entry) this.size.vmDirs++;
+    return name.entry?.last;
+  }
+
+  /** The VM's cache entry after this cycle; its `last` is the usage to report (absent: no disk). */
+  private vmUsage(
+    dir: string,
+    vmId: number,
+    isLink: boolean,
+    previous: VmDirEntry | undefined,
+  ): VmDirEntry | undefined {
     // Only symlinks can lead outside the roots: regular entries of a confined directory cannot.
     const outside = isLink ? this.outside(dir) : undefined;
     if (outside !== undefined) {
       this.problems.push(`${dir}: leads to ${outside}, outside the datastore roots; not measured`);
       return undefined;
     }
-    const st = this.stat(dir);
-    if (!st?.isDirectory()) return undefined;
-    let entry = this.vmDirs.get(dir);
-    if (!this.reusable(entry, st)) entry = this.readVmDir(dir, st);
+    let entry = previous;
+    const byWatch = this.watchedClean(entry);
+    if (!byWatch) entry = this.vmEntry(dir, entry);
     if (!entry) return undefined;
-    this.nextVmDirs.set(dir, entry);
-    const disks: DiskUsage[] = [];
-    for (const d of entry.disks) {
-      const path = `${dir}/${d.name}`;
-      if (d.outside !== undefined) {
-        this.problems.push(`${path}: leads to ${d.outside}, outside the datastore roots; not measured`);
-        continue;
-      }
-      const ds = this.stat(path, true);
-      if (!ds) continue;
-      if (!ds.isFile()) {
-        this.problems.push(`${path}: not a regular file; not measured`);
-        continue;
-      }
-      const snapshots = d.hasSnapDir ? this.snapshots(`${path}.snap`, ds, d.snapDirLink) : [];
-      disks.push({ diskId: d.id, sizeMb: allocatedMb(ds.blocks), snapshots });
+    // A disk gone from a listing its watch called current: an event was lost; read it again.
+    if (this.measure(dir, vmId, entry, byWatch) === 'stale') {
+      entry = this.vmEntry(dir, entry);
+      if (entry) this.measure(dir, vmId, entry, false);
     }
-    return disks.length > 0 ? { vmId, disks } : undefined;
+    return entry;
   }
 
-  private readVmDir(dir: string, st: Stats): VmDirEntry | undefined {
+  /** The VM directory's listing, checked with stat (no watch, or a watch that saw a change). */
+  private vmEntry(dir: string, entry: VmDirEntry | undefined): VmDirEntry | undefined {
+    const watch = this.watches?.begin(dir);
+    if (watch) return this.readVmDir(dir, undefined, watch, entry);
+    const st = this.stat(dir);
+    if (!st?.isDirectory()) return undefined;
+    return this.reusable(entry, st) ? entry : this.readVmDir(dir, st, undefined, entry);
+  }
+
+  private measure(
+    dir: string,
+    vmId: number,
+    entry: VmDirEntry,
+    byWatch: boolean,
+  ): VmUsage | undefined | 'stale' {
+    const disks: DiskUsage[] = [];
+    const problems: string[] = [];
+    for (const d of entry.disks) {
+      const path = d.path;
+      if (d.outside !== undefined) {
+        problems.push(`${path}: leads to ${d.outside}, outside the datastore roots; not measured`);
+        continue;
+      }
+      const ds = this.statFile(path, problems);
+      if (ds === 'gone' && byWatch) return 'stale';
+      if (ds === 'gone' || ds === 'failed') continue;
+      if (!ds.isFile()) {
+        problems.push(`${path}: not a regular file; not measured`);
+        continue;
+      }
+      const snapshots = d.hasSnapDir ? this.snapshots(d, ds) : [];
+      disks.push({ diskId: d.id, sizeMb: allocatedMb(ds.blocks), snapshots });
+    }
+    this.problems.push(...problems);
+    if (disks.length === 0) entry.last = undefined;
+    else if (!entry.last || !sameUsage(entry.last, disks)) entry.last = { vmId, disks };
+    return entry.last;
+  }
+
+  private readVmDir(
+    dir: string,
+    st: Stats | undefined,
+    watch: Watch | undefined,
+    previous: VmDirEntry | undefined,
+  ): VmDirEntry | undefined {
     const entries = this.list(dir);
     if (!entries) return undefined;
+    const snaps = new Map(previous?.disks.map((d) => [d.name, d.snap]));
     const byName = new Map(entries.map((e) => [e.name, e]));
     const disks = entries
       .map((e) => ({ e, m: DISK_NAME.exec(e.name) }))
@@ -171,30 +286,58 @@ class ScanRun {
         return {
           id: Number(m[1]),
           name: e.name,
+          path: `${dir}/${e.name}`,
+          snapPath: `${dir}/${e.name}.snap`,
           hasSnapDir: snap !== undefined,
           snapDirLink: snap?.isSymbolicLink() ?? false,
           outside: e.isSymbolicLink() ? this.outside(`${dir}/${e.name}`) : undefined,
+          snap: snaps.get(e.name),
         };
       })
       .sort((a, b) => a.id - b.id);
-    return { stamp: stampOf(st), trusted: st.mtimeMs < this.trustBefore, disks };
+    return { ...this.freshness(st, watch), disks };
   }
 
-  private snapshots(dir: string, active: Stats, isLink: boolean): Array<{ id: number; sizeMb: number }> {
-    const st = this.stat(dir);
-    if (!st?.isDirectory()) return [];
-    let entry = this.snapDirs.get(dir);
-    if (!this.reusable(entry, st) || entry?.activeIno !== active.ino) {
-      entry = this.readSnapDir(dir, st, active.ino, isLink);
+  private snapshots(
+    disk: VmDirEntry['disks'][number],
+    active: Stats,
+  ): ReadonlyArray<{ id: number; sizeMb: number }> {
+    const dir = disk.snapPath;
+    const isLink = disk.snapDirLink;
+    let entry = disk.snap;
+    const sameActive = entry?.activeIno === active.ino && entry.activeDev === active.dev;
+    if (!(sameActive && this.watchedClean(entry) && !this.backingChanged(entry))) {
+      const watch = this.watches?.begin(dir);
+      if (watch) {
+        entry = this.readSnapDir(dir, undefined, watch, active, isLink);
+      } else {
+        const st = this.stat(dir);
+        disk.snap = undefined;
+        if (!st?.isDirectory()) return [];
+        if (!this.reusable(entry, st) || !sameActive)
+          entry = this.readSnapDir(dir, st, undefined, active, isLink);
+      }
     }
+    disk.snap = entry;
     if (!entry) return [];
-    this.nextSnapDirs.set(dir, entry);
-    return entry.files
-      .filter((f) => !(f.ino === active.ino && f.dev === active.dev))
-      .map((f) => ({ id: f.id, sizeMb: f.sizeMb }));
+    this.size.snapDirs++;
+    this.size.layers += entry.files.length;
+    return entry.snapshots;
   }
 
-  private readSnapDir(dir: string, st: Stats, activeIno: number, isLink: boolean): SnapDirEntry | undefined {
+  /** A layer other than the active one was written (qemu-img commit): the directory is read again. */
+  private backingChanged(entry: SnapDirEntry | undefined): boolean {
+    const names = entry?.watch?.takeChanged() ?? [];
+    return names.some((n) => entry?.files.some((f) => f.name === n && f.ino !== entry.activeIno) ?? true);
+  }
+
+  private readSnapDir(
+    dir: string,
+    st: Stats | undefined,
+    watch: Watch | undefined,
+    active: Stats,
+    isLink: boolean,
+  ): SnapDirEntry | undefined {
     if (isLink && this.outside(dir) !== undefined) {
       this.problems.push(`${dir}: leads outside the datastore roots; snapshots not measured`);
       return undefined;
@@ -212,14 +355,30 @@ class ScanRun {
       }
       const fs = this.stat(path, true);
       if (fs?.isFile())
-        files.push({ id: Number(name), ino: fs.ino, dev: fs.dev, sizeMb: allocatedMb(fs.blocks) });
+        files.push({ id: Number(name), name, ino: fs.ino, dev: fs.dev, sizeMb: allocatedMb(fs.blocks) });
     }
     files.sort((a, b) => a.id - b.id);
-    return { stamp: stampOf(st), trusted: st.mtimeMs < this.trustBefore, activeIno, files };
+    const snapshots = files
+      .filter((f) => !(f.ino === active.ino && f.dev === active.dev))
+      .map((f) => ({ id: f.id, sizeMb: f.sizeMb }));
+    return { ...this.freshness(st, watch), activeIno: active.ino, activeDev: active.dev, files, snapshots };
   }
 
-  private reusable(entry: { stamp: Stamp; trusted: boolean } | undefined, st: Stats): boolean {
-    return entry !== undefined && !this.full && entry.trusted && sameStamp(entry.stamp, st);
+  /** How a listing just read is checked later: by its watch (no stat given) or by its stamp. */
+  private freshness(
+    st: Stats | undefined,
+    watch: Watch | undefined,
+  ): { stamp: Stamp | undefined; trusted: boolean; watch: Watch | undefined; pass: number } {
+    if (!st) return { stamp: undefined, trusted: false, watch, pass: 0 };
+    return { stamp: stampOf(st), trusted: st.mtimeMs < this.trustBefore, watch: undefined, pass: 0 };
+  }
+
+  private watchedClean(entry: { watch: Watch | undefined } | undefined): boolean {
+    return !this.full && entry?.watch !== undefined && entry.watch.current();
+  }
+
+  private reusable(entry: { stamp: Stamp | undefined; trusted: boolean } | undefined, st: Stats): boolean {
+    return entry?.stamp !== undefined && !this.full && entry.trusted && sameStamp(entry.stamp, st);
   }
 
   /** The real path when `path` resolves outside the roots; undefined when it is inside or absent. */
@@ -254,6 +413,25 @@ class ScanRun {
       return undefined;
     }
   }
+
+  /** stat(2) of a disk, following symlinks; 'gone' (ENOENT) and 'failed' are named in `problems`. */
+  private statFile(path: string, problems: string[]): Stats | 'gone' | 'failed' {
+    try {
+      this.counters.filesStatted++;
+      return statSync(path);
+    } catch (err) {
+      problems.push(`${path}: cannot read: ${why(err)}`);
+      return gone(err) ? 'gone' : 'failed';
+    }
+  }
+}
+
+function sameUsage(last: VmUsage, disks: readonly DiskUsage[]): boolean {
+  if (last.disks.length !== disks.length) return false;
+  return disks.every((d, i) => {
+    const l = last.disks[i];
+    return l?.diskId === d.diskId && l.sizeMb === d.sizeMb && l.snapshots === d.snapshots;
+  });
 }
 
 function stampOf(st: Stats): Stamp {
