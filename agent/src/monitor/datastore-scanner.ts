@@ -166,8 +166,8 @@ export class DatastoreScanner {
       if (vm) vms.push(vm);
     }
     // Only what this cycle saw is kept: removed VMs and datastores leave the cache.
-    this.size = { ...run.size, watches: watches?.size ?? 0 };
     watches?.dropUnasked();
+    this.size = { ...run.size, watches: watches?.size ?? 0 };
     return { vms, cache: this.cacheSize(), problems: run.problems, counters: run.counters };
   }
 
