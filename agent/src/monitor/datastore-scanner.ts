@@ -74,6 +74,8 @@ interface SnapDirEntry {
   /** The active layer's inode when the listing was read: its size is DISK_SIZE, not a snapshot's. */
   activeIno: number;
   activeDev: number;
+  /** The active layer's path inside this directory, when it is one of its (non-symlink) files. */
+  activePath: string | undefined;
   files: readonly SnapFile[];
   /** The files but the active layer, as reported. */
   snapshots: ReadonlyArray<{ id: number; sizeMb: number }>;
@@ -252,7 +254,9 @@ class ScanRun {
         problems.push(`${path}: leads to ${d.outside}, outside the datastore roots; not measured`);
         continue;
       }
-      const ds = this.statFile(path, problems);
+      // Both directories unchanged since read: disk.N still leads to the same file; stat it directly.
+      const direct = byWatch && d.snap?.activePath !== undefined && this.watchedClean(d.snap);
+      const ds = this.statFile(direct ? (d.snap?.activePath as string) : path, problems);
       if (ds === 'gone' && byWatch) return 'stale';
       if (ds === 'gone' || ds === 'failed') continue;
       if (!ds.isFile()) {
@@ -358,10 +362,18 @@ class ScanRun {
         files.push({ id: Number(name), name, ino: fs.ino, dev: fs.dev, sizeMb: allocatedMb(fs.blocks) });
     }
     files.sort((a, b) => a.id - b.id);
-    const snapshots = files
-      .filter((f) => !(f.ino === active.ino && f.dev === active.dev))
-      .map((f) => ({ id: f.id, sizeMb: f.sizeMb }));
-    return { ...this.freshness(st, watch), activeIno: active.ino, activeDev: active.dev, files, snapshots };
+    const isActive = (f: SnapFile): boolean => f.ino === active.ino && f.dev === active.dev;
+    const snapshots = files.filter((f) => !isActive(f)).map((f) => ({ id: f.id, sizeMb: f.sizeMb }));
+    const activeFile = files.find(isActive);
+    const activePath = activeFile ? `${dir}/${activeFile.name}` : undefined;
+    return {
+      ...this.freshness(st, watch),
+      activeIno: active.ino,
+      activeDev: active.dev,
+      activePath,
+      files,
+      snapshots,
+    };
   }
 
   /** How a listing just read is checked later: by its watch (no stat given) or by its stamp. */
