@@ -147,9 +147,10 @@ export class DatastoreScanner {
     const run = new ScanRun(full, this.opts.isConfined, watches, now());
     let entries = this.listing;
     if (!entries || full || !watches?.clean(this.localDir)) {
+      // Armed from the second listing on, as the directories below (the cold cycle arms none).
+      if (this.listing) watches?.begin(this.localDir);
       const old = new Map((this.listing ?? []).map((n) => [n.path, n.entry]));
       this.listing = undefined;
-      watches?.begin(this.localDir);
       entries = readdirSync(this.localDir, { withFileTypes: true })
         .filter((e) => NUMERIC.test(e.name))
         .map((e) => {
@@ -233,11 +234,18 @@ class ScanRun {
 
   /** The VM directory's listing, checked with stat (no watch, or a watch that saw a change). */
   private vmEntry(dir: string, entry: VmDirEntry | undefined): VmDirEntry | undefined {
-    const watch = this.watches?.begin(dir);
-    if (watch) return this.readVmDir(dir, undefined, watch, entry);
+    // A directory seen for the first time is read by stamp (a cold cycle arms no watch); from the
+    // next cycle on, its watch is armed before the stamp is checked, and a listing found unchanged
+    // becomes a watched one.
+    const watch = entry ? this.watches?.begin(dir) : undefined;
+    if (watch && entry?.stamp === undefined) return this.readVmDir(dir, undefined, watch, entry);
     const st = this.stat(dir);
     if (!st?.isDirectory()) return undefined;
-    return this.reusable(entry, st) ? entry : this.readVmDir(dir, st, undefined, entry);
+    if (entry && this.reusable(entry, st)) {
+      if (watch) entry.watch = watch;
+      return entry;
+    }
+    return this.readVmDir(dir, watch ? undefined : st, watch, entry);
   }
 
   private measure(
@@ -310,16 +318,23 @@ class ScanRun {
     const isLink = disk.snapDirLink;
     let entry = disk.snap;
     const sameActive = entry?.activeIno === active.ino && entry.activeDev === active.dev;
-    if (!(sameActive && this.watchedClean(entry) && !this.backingChanged(entry))) {
-      const watch = this.watches?.begin(dir);
-      if (watch) {
+    const clean = sameActive && this.watchedClean(entry);
+    // A snapshot layer rewritten: its directory's stamp did not move, so it is read again outright.
+    const rewritten = clean && this.backingChanged(entry);
+    if (!clean || rewritten) {
+      // As for VM directories: no watch at first sight, armed before the stamp check after.
+      const watch = entry ? this.watches?.begin(dir) : undefined;
+      if (watch && (entry?.stamp === undefined || rewritten)) {
         entry = this.readSnapDir(dir, undefined, watch, active, isLink);
       } else {
         const st = this.stat(dir);
         disk.snap = undefined;
         if (!st?.isDirectory()) return [];
-        if (!this.reusable(entry, st) || !sameActive)
-          entry = this.readSnapDir(dir, st, undefined, active, isLink);
+        if (entry && this.reusable(entry, st) && sameActive) {
+          if (watch) entry.watch = watch;
+        } else {
+          entry = this.readSnapDir(dir, watch ? undefined : st, watch, active, isLink);
+        }
       }
     }
     disk.snap = entry;
