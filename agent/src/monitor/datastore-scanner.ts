@@ -1,8 +1,21 @@
 import { readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { oneLine } from '../../../common/src/errors.js';
 import { allocatedMb, type DiskUsage, type VmUsage } from './disk-usage.js';
 import type { DirWatches, Watch } from './dir-watches.js';
+import {
+  sameStamp,
+  sameUsage,
+  stampOf,
+  type SnapDirEntry,
+  type SnapFile,
+  type Stamp,
+  type VmDirEntry,
+  type VmName,
+} from './scan-cache.js';
+import { gone, why } from './scan-problems.js';
+import type { CacheSize } from './scan-cache.js';
+
+export type { CacheSize } from './scan-cache.js';
 
 /** VM directories and snapshot files have numeric names of any length (OpenNebula scans one digit). */
 const NUMERIC = /^\d{1,15}$/;
@@ -17,81 +30,9 @@ export const DEFAULT_FULL_REFRESH_EVERY = 10;
 /** The scan is synchronous system calls; it gives the event loop back this often (gRPC keeps serving). */
 const VMS_PER_SLICE = 64;
 
-interface Stamp {
-  ino: number;
-  mtimeMs: number;
-  ctimeMs: number;
-}
-
-interface VmDirEntry {
-  /** Absent when the listing was read under a watch (the watch, not a stamp, says it is current). */
-  stamp: Stamp | undefined;
-  trusted: boolean;
-  /** The watch armed before the listing was read; absent: checked by stamp. */
-  watch: Watch | undefined;
-
-  /** The last usage reported: returned again (the same object) while nothing in it changed. */
-  last?: VmUsage | undefined;
-  /** disk.N names, with whether disk.N.snap is there and where disk.N really is (confinement). */
-  disks: ReadonlyArray<{
-    id: number;
-    name: string;
-    /** `<vm dir>/disk.N` and `<vm dir>/disk.N.snap`, built once per listing. */
-    path: string;
-    snapPath: string;
-    /** disk.N.snap is there; `snapDirLink` when it is a symlink (checked against the roots). */
-    hasSnapDir: boolean;
-    snapDirLink: boolean;
-    outside: string | undefined;
-    /** The cached listing of disk.N.snap/, carried over when the VM directory is read again. */
-    snap?: SnapDirEntry | undefined;
-  }>;
-}
-
-/** A numeric entry of the datastore directory. */
-interface VmName {
-  id: number;
-  path: string;
-  isLink: boolean;
-  /** The cache of this VM directory (carried over when the datastore is listed again). */
-  entry?: VmDirEntry | undefined;
-}
-
-interface SnapFile {
-  id: number;
-  name: string;
-  ino: number;
-  dev: number;
-  sizeMb: number;
-}
-
-interface SnapDirEntry {
-  stamp: Stamp | undefined;
-  trusted: boolean;
-  /** The watch armed before the listing was read; absent: checked by stamp. */
-  watch: Watch | undefined;
-
-  /** The active layer's inode when the listing was read: its size is DISK_SIZE, not a snapshot's. */
-  activeIno: number;
-  activeDev: number;
-  /** The active layer's path inside this directory, when it is one of its (non-symlink) files. */
-  activePath: string | undefined;
-  files: readonly SnapFile[];
-  /** The files but the active layer, as reported. */
-  snapshots: ReadonlyArray<{ id: number; sizeMb: number }>;
-}
-
 export interface ScanCounters {
   dirsRead: number;
   filesStatted: number;
-}
-
-/** What the cache holds after a cycle (its memory follows these counts) and the watches armed. */
-export interface CacheSize {
-  vmDirs: number;
-  snapDirs: number;
-  layers: number;
-  watches: number;
 }
 
 export interface ScanResult {
@@ -113,11 +54,12 @@ export interface ScannerOptions {
 }
 
 /**
- * Per-VM disk usage of one datastore directory, cached between cycles. A cycle stats each VM
- * directory, each disk (following `disk.N` to its active layer, which the guest writes) and each
- * `disk.N.snap` directory; listings and the sizes of snapshot layers (read-only backing files) are
- * re-read only when their directory changed, and everything every `fullRefreshEvery` cycles. The
- * cache holds only what the last cycle saw, so memory follows the datastore's size.
+ * Per-VM disk usage of one datastore directory, cached between cycles as a tree (datastore listing,
+ * VM listings, snapshot listings with their layers' sizes). A listing is re-read only when its
+ * directory changed: known by an inotify watch (`watches`, armed from a directory's second cycle
+ * on) or, without one, by the directory's stamp. Each cycle stats every disk's active layer (what
+ * guests write); everything is re-read every `fullRefreshEvery` cycles. The cache holds only what
+ * the last cycle saw, so memory follows the datastore's size.
  *
  * Sizes are allocated blocks (`du -m`), DISK_SIZE is the active layer only and every other numeric
  * file of `disk.N.snap/` is a SNAPSHOT_SIZE: nothing is counted twice (docs/monitoring.md).
@@ -450,41 +392,5 @@ class ScanRun {
       problems.push(`${path}: cannot read: ${why(err)}`);
       return gone(err) ? 'gone' : 'failed';
     }
-  }
-}
-
-function sameUsage(last: VmUsage, disks: readonly DiskUsage[]): boolean {
-  if (last.disks.length !== disks.length) return false;
-  return disks.every((d, i) => {
-    const l = last.disks[i];
-    return l?.diskId === d.diskId && l.sizeMb === d.sizeMb && l.snapshots === d.snapshots;
-  });
-}
-
-function stampOf(st: Stats): Stamp {
-  return { ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
-}
-
-function sameStamp(a: Stamp, st: Stats): boolean {
-  return a.ino === st.ino && a.mtimeMs === st.mtimeMs && a.ctimeMs === st.ctimeMs;
-}
-
-function gone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function why(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e.code) {
-    case 'ENOENT':
-      return 'no such file (a dangling symlink?)';
-    case 'ELOOP':
-      return 'too many levels of symbolic links';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    default:
-      return oneLine(e.message ?? String(err));
   }
 }
