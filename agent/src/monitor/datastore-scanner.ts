@@ -4,7 +4,6 @@ import { allocatedMb, type DiskUsage, type VmUsage } from './disk-usage.js';
 import type { DirWatches, Watch } from './dir-watches.js';
 import {
   sameStamp,
-  sameUsage,
   stampOf,
   type SnapDirEntry,
   type SnapFile,
@@ -13,9 +12,9 @@ import {
   type VmName,
 } from './scan-cache.js';
 import { gone, why } from './scan-problems.js';
-import type { CacheSize } from './scan-cache.js';
+import type { CacheSize, ScanCounters, ScannerOptions, ScanResult } from './scan-cache.js';
 
-export type { CacheSize } from './scan-cache.js';
+export type { CacheSize, ScanCounters, ScannerOptions, ScanResult } from './scan-cache.js';
 
 /** VM directories and snapshot files have numeric names of any length (OpenNebula scans one digit). */
 const NUMERIC = /^\d{1,15}$/;
@@ -29,29 +28,8 @@ export const RACY_WINDOW_MS = 2_000;
 export const DEFAULT_FULL_REFRESH_EVERY = 10;
 /** The scan is synchronous system calls; it gives the event loop back this often (gRPC keeps serving). */
 const VMS_PER_SLICE = 64;
-
-export interface ScanCounters {
-  dirsRead: number;
-  filesStatted: number;
-}
-
-export interface ScanResult {
-  vms: VmUsage[];
-  cache: CacheSize;
-  /** One line per thing that could not be read (path and why); the scan went on without it. */
-  problems: string[];
-  counters: ScanCounters;
-}
-
-export interface ScannerOptions {
-  fullRefreshEvery?: number;
-  /** True when a real path lies inside the agent's roots; a disk leading elsewhere is not measured. */
-  isConfined: (realPath: string) => boolean;
-  /** Change notification: directories watched and unchanged are not stat'ed. Absent: stat only. */
-  watches?: DirWatches;
-  /** The clock for the racy window (tests inject one). */
-  now?: () => number;
-}
+/** A disk without `disk.N.snap/`: one shared empty list, so an unchanged VM compares equal. */
+const NO_SNAPSHOTS: ReadonlyArray<{ id: number; sizeMb: number }> = Object.freeze([]);
 
 /**
  * Per-VM disk usage of one datastore directory, cached between cycles as a tree (datastore listing,
@@ -133,6 +111,8 @@ class ScanRun {
   readonly counters: ScanCounters = { dirsRead: 0, filesStatted: 0 };
   readonly size = { vmDirs: 0, snapDirs: 0, layers: 0 };
   private readonly trustBefore: number;
+  /** One VM's problems, kept apart until it is measured for good (a stale listing discards them). */
+  private readonly pending: string[] = [];
 
   constructor(
     private readonly full: boolean,
@@ -196,8 +176,13 @@ class ScanRun {
     entry: VmDirEntry,
     byWatch: boolean,
   ): VmUsage | undefined | 'stale' {
-    const disks: DiskUsage[] = [];
-    const problems: string[] = [];
+    // Allocation-free while nothing changed: `disks` is built only from the first difference with
+    // the last usage, which is otherwise returned as it is (and its line reused).
+    const last = entry.last?.disks;
+    let disks: DiskUsage[] | undefined;
+    let n = 0;
+    const problems = this.pending;
+    problems.length = 0;
     for (const d of entry.disks) {
       const path = d.path;
       if (d.outside !== undefined) {
@@ -213,12 +198,19 @@ class ScanRun {
         problems.push(`${path}: not a regular file; not measured`);
         continue;
       }
-      const snapshots = d.hasSnapDir ? this.snapshots(d, ds) : [];
-      disks.push({ diskId: d.id, sizeMb: allocatedMb(ds.blocks), snapshots });
+      const snapshots = d.hasSnapDir ? this.snapshots(d, ds) : NO_SNAPSHOTS;
+      const sizeMb = allocatedMb(ds.blocks);
+      const was = disks === undefined ? last?.[n] : undefined;
+      if (was?.diskId !== d.id || was.sizeMb !== sizeMb || was.snapshots !== snapshots) {
+        disks ??= last?.slice(0, n) ?? [];
+        disks.push({ diskId: d.id, sizeMb, snapshots });
+      }
+      n++;
     }
-    this.problems.push(...problems);
-    if (disks.length === 0) entry.last = undefined;
-    else if (!entry.last || !sameUsage(entry.last, disks)) entry.last = { vmId, disks };
+    for (const p of problems) this.problems.push(p);
+    if (n === 0) entry.last = undefined;
+    else if (disks !== undefined || n !== last?.length)
+      entry.last = { vmId, disks: disks ?? last?.slice(0, n) ?? [] };
     return entry.last;
   }
 

@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
-import type { Watch } from './dir-watches.js';
-import type { DiskUsage, VmUsage } from './disk-usage.js';
+import type { DirWatches, Watch } from './dir-watches.js';
+import type { VmUsage } from './disk-usage.js';
 
 /** The cache entries of DatastoreScanner (agent/src/monitor/datastore-scanner.ts) and their checks. */
 export interface Stamp {
@@ -66,14 +66,6 @@ export interface SnapDirEntry {
   snapshots: ReadonlyArray<{ id: number; sizeMb: number }>;
 }
 
-export function sameUsage(last: VmUsage, disks: readonly DiskUsage[]): boolean {
-  if (last.disks.length !== disks.length) return false;
-  return disks.every((d, i) => {
-    const l = last.disks[i];
-    return l?.diskId === d.diskId && l.sizeMb === d.sizeMb && l.snapshots === d.snapshots;
-  });
-}
-
 export function stampOf(st: Stats): Stamp {
   return { ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
 }
@@ -88,4 +80,27 @@ export interface CacheSize {
   snapDirs: number;
   layers: number;
   watches: number;
+}
+
+export interface ScanCounters {
+  dirsRead: number;
+  filesStatted: number;
+}
+
+export interface ScanResult {
+  vms: VmUsage[];
+  cache: CacheSize;
+  /** One line per thing that could not be read (path and why); the scan went on without it. */
+  problems: string[];
+  counters: ScanCounters;
+}
+
+export interface ScannerOptions {
+  fullRefreshEvery?: number;
+  /** True when a real path lies inside the agent's roots; a disk leading elsewhere is not measured. */
+  isConfined: (realPath: string) => boolean;
+  /** Change notification: directories watched and unchanged are not stat'ed. Absent: stat only. */
+  watches?: DirWatches;
+  /** The clock for the racy window (tests inject one). */
+  now?: () => number;
 }
