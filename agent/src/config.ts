@@ -9,6 +9,7 @@ import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics
 import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
 import { CHUNK_BYTES } from './transfer/extent-reader.js';
 import { parseKeepalive, type Keepalive } from '../../common/src/config/keepalive.js';
+import { DEFAULT_MAX_WATCHES } from './monitor/dir-watches.js';
 
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Port 0: the kernel picks a free port; the agent reports the one it got. */
@@ -65,6 +66,10 @@ export interface MonitorConfig {
   readonly schedules: { readonly vm: string; readonly system: string };
   /** Every Nth scan re-reads every file instead of trusting unchanged directories. */
   readonly fullRefreshEvery: number;
+  /** inotify watches on the datastore, VM and snapshot directories (false: stat every cycle). */
+  readonly watch: boolean;
+  /** At most this many watches (each about 1.4 KB of agent memory); beyond, directories are stat'ed. */
+  readonly maxWatches: number;
 }
 
 /**
@@ -294,6 +299,8 @@ function parseMonitor(f: Fields): MonitorConfig | undefined {
   const schedules = { vm: cron('vm', DEFAULT_VM_SCHEDULE), system: cron('system', DEFAULT_SYSTEM_SCHEDULE) };
   s?.done();
   const fullRefreshEvery = m.int('fullRefreshEvery', 10, 1, 10_000);
+  const watch = m.bool('watch', true);
+  const maxWatches = m.int('maxWatches', DEFAULT_MAX_WATCHES, 0, 1_000_000);
   m.done();
   return {
     report: known as MonitorReport,
@@ -302,6 +309,8 @@ function parseMonitor(f: Fields): MonitorConfig | undefined {
     socketMode,
     schedules,
     fullRefreshEvery,
+    watch,
+    maxWatches,
   };
 }
 

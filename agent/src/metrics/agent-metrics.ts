@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../../common/src/metrics/daemon-registry.js';
 import type { MonitorMetrics } from '../monitor/monitor-pusher.js';
+import type { CacheSize } from '../monitor/datastore-scanner.js';
 
 /** Agent RPCs: a control call is milliseconds, a transfer hours (seconds). */
 const RPC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200];
@@ -30,6 +31,7 @@ export class AgentMetrics implements MonitorMetrics {
   private readonly bytes: Counter<'path_kind'>;
   private readonly cycleSeconds: Histogram<'kind' | 'result'>;
   private readonly messages: Counter<'type' | 'result'>;
+  private cache: (() => CacheSize) | undefined;
 
   constructor(registry: Registry, jobsRunning: () => number) {
     const registers = [registry];
@@ -68,6 +70,26 @@ export class AgentMetrics implements MonitorMetrics {
       labelNames: ['type', 'result'],
       registers,
     });
+    const cacheSize = (): CacheSize | undefined => this.cache?.();
+    new Gauge({
+      name: `${p}monitor_cache_entries`,
+      help: "The disk monitor's cache after its last scan, by kind (vm_dirs, snapshot_dirs, layers, watches).",
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const c = cacheSize();
+        if (!c) return;
+        this.set({ kind: 'vm_dirs' }, c.vmDirs);
+        this.set({ kind: 'snapshot_dirs' }, c.snapDirs);
+        this.set({ kind: 'layers' }, c.layers);
+        this.set({ kind: 'watches' }, c.watches);
+      },
+    });
+  }
+
+  /** Where the monitor cache gauge reads its figures. */
+  monitorCache(size: () => CacheSize): void {
+    this.cache = size;
   }
 
   /** One served RPC, ended; `reason` as the call's x-reason metadata says. */

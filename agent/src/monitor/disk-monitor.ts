@@ -3,7 +3,8 @@ import type { Logger } from '../../../common/src/log.js';
 import type { RootConfig } from '../config.js';
 import { isInside } from '../paths/roots.js';
 import { filesystemCapacity, type DatastoreCapacity } from './capacity.js';
-import { DatastoreScanner, DEFAULT_FULL_REFRESH_EVERY } from './datastore-scanner.js';
+import { DatastoreScanner, DEFAULT_FULL_REFRESH_EVERY, type CacheSize } from './datastore-scanner.js';
+import { DEFAULT_MAX_WATCHES, DirWatches, type WatchBudget } from './dir-watches.js';
 import { MEASURED_DRIVERS, markedDatastores } from './marked-datastores.js';
 import { systemHostLines, vmLine, type DatastoreFigures } from './templates.js';
 import { makeDirectory } from '../files/make-directory.js';
@@ -23,12 +24,38 @@ export class DiskMonitor {
   /** Datastores asked for by path (monitor_ds, MonitorDatastore): few, kept apart so a push cycle does not drop them. */
   private readonly askedScanners = new Map<string, DatastoreScanner>();
   private reported = new Set<string>();
+  /** One watch budget for all the datastores; absent: no watches (monitor.watch: false). */
+  private readonly budget: WatchBudget | undefined;
+  private refusalLogged: string | undefined;
 
   constructor(
     private readonly roots: readonly RootConfig[],
     private readonly logger: Logger,
     private readonly fullRefreshEvery = DEFAULT_FULL_REFRESH_EVERY,
-  ) {}
+    watch: { enabled: boolean; max: number } = { enabled: true, max: DEFAULT_MAX_WATCHES },
+  ) {
+    this.budget = watch.enabled ? { max: watch.max, used: 0, refused: undefined } : undefined;
+  }
+
+  /** What the caches hold over all datastores (their memory follows these counts). */
+  cacheSize(): CacheSize {
+    const total: CacheSize = { vmDirs: 0, snapDirs: 0, layers: 0, watches: 0 };
+    for (const s of [...this.scanners.values(), ...this.askedScanners.values()]) {
+      const c = s.cacheSize();
+      total.vmDirs += c.vmDirs;
+      total.snapDirs += c.snapDirs;
+      total.layers += c.layers;
+      total.watches += c.watches;
+    }
+    return total;
+  }
+
+  /** Closes every watch (the agent stops). */
+  close(): void {
+    for (const s of [...this.scanners.values(), ...this.askedScanners.values()]) s.close();
+    this.scanners.clear();
+    this.askedScanners.clear();
+  }
 
   /** `VM = [...]` lines of every marked datastore with a driver whose layout the agent reads. */
   async allVmLines(): Promise<string[]> {
@@ -87,18 +114,23 @@ export class DiskMonitor {
       scanner = new DatastoreScanner(localDir, {
         fullRefreshEvery: this.fullRefreshEvery,
         isConfined: confinedTo(this.roots),
+        ...(this.budget ? { watches: new DirWatches(this.budget) } : {}),
       });
       scanners.set(localDir, scanner);
       // Bounded whatever callers ask for: the oldest cache goes first.
       if (scanners.size > MAX_ASKED_DATASTORES && scanners === this.askedScanners) {
-        scanners.delete(scanners.keys().next().value as string);
+        const oldest = scanners.keys().next().value as string;
+        scanners.get(oldest)?.close();
+        scanners.delete(oldest);
       }
     }
     try {
       const result = await scanner.scan();
       problems.push(...result.problems);
+      this.reportRefusal();
       return result.vms.map(vmLine);
     } catch (err) {
+      scanner.close();
       scanners.delete(localDir);
       problems.push(`${localDir}: cannot list the datastore: ${(err as Error).message}`);
       return [];
@@ -107,7 +139,22 @@ export class DiskMonitor {
 
   /** Drops the caches of datastores that are no longer marked (or no longer exist). */
   private forget(keep: ReadonlySet<string>): void {
-    for (const dir of this.scanners.keys()) if (!keep.has(dir)) this.scanners.delete(dir);
+    for (const [dir, s] of this.scanners) {
+      if (keep.has(dir)) continue;
+      s.close();
+      this.scanners.delete(dir);
+    }
+  }
+
+  /** Once per refusal: the watches ran out, directories are stat'ed from now on (still exact). */
+  private reportRefusal(): void {
+    const why = this.budget?.refused;
+    if (why === undefined || why === this.refusalLogged) return;
+    this.refusalLogged = why;
+    this.logger.warn(
+      { reason: why, watches: this.budget?.used },
+      'monitoring: no more directory watches; the rest are checked with stat each cycle',
+    );
   }
 
   private report(problems: readonly string[]): void {

@@ -37,6 +37,8 @@ describe('agent config: monitor', () => {
       socketMode: 0o660,
       schedules: { vm: '*/30 * * * * *', system: '0 */10 * * * *' },
       fullRefreshEvery: 10,
+      watch: true,
+      maxWatches: 40_000,
     });
   });
 

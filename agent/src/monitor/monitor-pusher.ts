@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { CacheSize } from './datastore-scanner.js';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../../../common/src/log.js';
 import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js';
@@ -21,6 +22,8 @@ export interface MonitorMetrics {
     seconds: number,
     messages: number,
   ): void;
+  /** The disk monitor's cache size, read when metrics are scraped. */
+  monitorCache?(size: () => CacheSize): void;
 }
 
 export interface PusherOptions {

@@ -6,6 +6,7 @@ import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js'
 import type { AgentConfig } from '../config.js';
 import type { Roots } from '../paths/roots.js';
 import { DiskMonitor } from './disk-monitor.js';
+import { DEFAULT_MAX_WATCHES } from './dir-watches.js';
 import { LocalEndpoint, type Query } from './local-endpoint.js';
 import { MonitorPusher, type MonitorMetrics } from './monitor-pusher.js';
 import { MonitordDeliveries } from './monitord-deliveries.js';
@@ -29,8 +30,13 @@ export class Monitoring {
     private readonly logger: Logger,
     private readonly metrics?: MonitorMetrics,
   ) {
-    this.disks = new DiskMonitor(config.roots, logger, config.monitor?.fullRefreshEvery);
+    const m = config.monitor;
+    this.disks = new DiskMonitor(config.roots, logger, m?.fullRefreshEvery, {
+      enabled: m?.watch ?? true,
+      max: m?.maxWatches ?? DEFAULT_MAX_WATCHES,
+    });
     this.hostId = config.monitor?.hostId;
+    metrics?.monitorCache?.(() => this.disks.cacheSize());
   }
 
   async start(): Promise<void> {
@@ -74,6 +80,7 @@ export class Monitoring {
   async close(): Promise<void> {
     await this.pusher?.stop();
     await this.endpoint?.close();
+    this.disks.close();
   }
 
   private async answer(query: Query): Promise<string[]> {

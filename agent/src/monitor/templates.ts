@@ -18,8 +18,19 @@ export function vmMonitorText(vm: VmUsage): string {
 
 /** `VM = [ ID=n, MONITOR="<base64>" ]`: one VM's line in a MONITOR_VM message and in monitor_ds's output. */
 export function vmLine(vm: VmUsage): string {
-  return `VM = [ ID=${vm.vmId}, MONITOR="${Buffer.from(vmMonitorText(vm)).toString('base64')}" ]`;
+  let line = lines.get(vm);
+  if (line === undefined) {
+    line = `VM = [ ID=${vm.vmId}, MONITOR="${Buffer.from(vmMonitorText(vm)).toString('base64')}" ]`;
+    lines.set(vm, line);
+  }
+  return line;
 }
+
+/**
+ * Lines already built, by usage object: the scanner returns the same (never modified) object for
+ * a VM whose figures did not change, so a steady cycle encodes only what changed.
+ */
+const lines = new WeakMap<VmUsage, string>();
 
 /** Capacity of one marked datastore for SYSTEM_HOST (kvm-probes.d/host/system/monitor_ds.rb). */
 export interface DatastoreFigures extends DatastoreCapacity {

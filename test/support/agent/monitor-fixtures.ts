@@ -19,6 +19,7 @@ export async function makeQcow2Disk(
   layers: readonly number[],
   dataMb: readonly number[],
   virtualMb = 64,
+  createOptions: readonly string[] = [],
 ): Promise<{ active: string; layers: string[] }> {
   const name = `disk.${diskId}`;
   const snapDir = `${vmDir}/${name}.snap`;
@@ -34,6 +35,7 @@ export async function makeQcow2Disk(
       '-f',
       'qcow2',
       ...(previous ? ['-b', previous, '-F', 'qcow2'] : []),
+      ...createOptions,
       file,
       `${virtualMb}M`,
     ]);
