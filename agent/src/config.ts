@@ -1,27 +1,26 @@
 import { isIP } from 'node:net';
-import { validate as validCron } from 'node-cron';
 import { Fields } from '../../common/src/config/fields.js';
 import { readConfigFile } from '../../common/src/config/read-config-file.js';
 import type { TlsFiles } from '../../common/src/tls.js';
-import { AGENT_MONITOR_SOCKET, MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
-import { GROUP_SOCKET_MODE } from '../../common/src/sockets/socket-mode.js';
+import { MONITORD_DEFAULTS } from '../../common/src/monitord/defaults.js';
 import { parseMetricsConfig, type MetricsConfig } from '../../common/src/metrics/metrics-config.js';
 import { DEFAULT_LIBVIRT_URI } from './libvirt/virsh.js';
 import { CHUNK_BYTES } from './transfer/extent-reader.js';
 import { parseKeepalive, type Keepalive } from '../../common/src/config/keepalive.js';
-import { DEFAULT_MAX_WATCHES } from './monitor/dir-watches.js';
+import { parseMonitor, type MonitorConfig } from './config-monitor.js';
+
+export {
+  DEFAULT_MONITOR_SOCKET_MODE,
+  DEFAULT_SYSTEM_SCHEDULE,
+  DEFAULT_VM_SCHEDULE,
+  MONITOR_REPORTS,
+  type MonitorConfig,
+  type MonitorReport,
+} from './config-monitor.js';
 
 export const DEFAULT_LOG_LEVEL = 'info';
 /** Port 0: the kernel picks a free port; the agent reports the one it got. */
 const ANY_FREE_PORT = 0;
-/** rw for owner and group: the probes run as oneadmin, a member of the socket's group. */
-export const DEFAULT_MONITOR_SOCKET_MODE = GROUP_SOCKET_MODE;
-/** OpenNebula's probe periods (docs/opennebula/monitoring.md#host-side-client): MONITOR_VM every 30 s, SYSTEM_HOST every 600 s. */
-export const DEFAULT_VM_SCHEDULE = '*/30 * * * * *';
-export const DEFAULT_SYSTEM_SCHEDULE = '0 */10 * * * *';
-/** Who reports to monitord: the agent itself (push) or the kvm-probes.d probes asking the agent. */
-export const MONITOR_REPORTS = ['push', 'probes'] as const;
-export type MonitorReport = (typeof MONITOR_REPORTS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** An OpenNebula hostname; it also names the certificate, so keep to what a hostname may hold. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
@@ -53,23 +52,6 @@ export const MAX_EXPORT_TTL_SECONDS = 24 * 3600;
 export interface RootConfig {
   readonly location: string;
   readonly path: string;
-}
-
-export interface MonitorConfig {
-  /** push: the agent sends MONITOR_VM and SYSTEM_HOST itself; probes: the probes ask it and report. */
-  readonly report: MonitorReport;
-  /** The host's OpenNebula id; without it the coordinator's SetMonitorHost provides it. */
-  readonly hostId?: number;
-  readonly socket: string;
-  readonly socketMode: number;
-  /** node-cron expressions (with seconds) for the two message kinds. */
-  readonly schedules: { readonly vm: string; readonly system: string };
-  /** Every Nth scan re-reads every file instead of trusting unchanged directories. */
-  readonly fullRefreshEvery: number;
-  /** inotify watches on the datastore, VM and snapshot directories (false: stat every cycle). */
-  readonly watch: boolean;
-  /** At most this many watches (each about 1.4 KB of agent memory); beyond, directories are stat'ed. */
-  readonly maxWatches: number;
 }
 
 /**
@@ -279,39 +261,6 @@ function parseMonitord(f: Fields): AgentConfig['monitord'] {
   const publicKey = m.has('publicKey') ? m.absolutePath('publicKey') : undefined;
   m.done();
   return publicKey === undefined ? { address, port } : { address, port, publicKey };
-}
-
-function parseMonitor(f: Fields): MonitorConfig | undefined {
-  const m = f.object('monitor', false);
-  if (!m) return undefined;
-  const report = m.string('report', 'probes');
-  const known = MONITOR_REPORTS.find((r) => r === report);
-  if (!known) m.fail('report', `must be one of ${MONITOR_REPORTS.join(', ')}, got "${report}"`);
-  const hostId = m.has('hostId') ? m.int('hostId', 0, 0, 2 ** 31 - 1) : undefined;
-  const socket = m.absolutePath('socket', AGENT_MONITOR_SOCKET);
-  const socketMode = m.int('socketMode', DEFAULT_MONITOR_SOCKET_MODE, 0, 0o777);
-  const s = m.object('schedules', false);
-  const cron = (key: string, fallback: string): string => {
-    const value = s ? s.string(key, fallback) : fallback;
-    if (!validCron(value)) (s ?? m).fail(key, `must be a cron expression (node-cron), got "${value}"`);
-    return value;
-  };
-  const schedules = { vm: cron('vm', DEFAULT_VM_SCHEDULE), system: cron('system', DEFAULT_SYSTEM_SCHEDULE) };
-  s?.done();
-  const fullRefreshEvery = m.int('fullRefreshEvery', 10, 1, 10_000);
-  const watch = m.bool('watch', true);
-  const maxWatches = m.int('maxWatches', DEFAULT_MAX_WATCHES, 0, 1_000_000);
-  m.done();
-  return {
-    report: known as MonitorReport,
-    ...(hostId !== undefined ? { hostId } : {}),
-    socket,
-    socketMode,
-    schedules,
-    fullRefreshEvery,
-    watch,
-    maxWatches,
-  };
 }
 
 function parseLibvirt(f: Fields): AgentConfig['libvirt'] {
