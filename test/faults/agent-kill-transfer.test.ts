@@ -3,17 +3,15 @@
 // kill lands mid-transfer). Each run: the driver call ends within its deadline, with one line (or,
 // a sender killed after its last byte left, with the checked copy), the source is unchanged, nothing is left at the final path or as a temporary once the agent is back,
 // and the same call retried then succeeds with the source's bytes. Prints the tally.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIB, makeImage, writePattern } from '../../cli/src/demo/demo-images.js';
 import { writeVmXml } from '../../cli/src/demo/fake-oned/fixtures.js';
-import { runAction, type ActionRun } from '../../cli/src/demo/run-action.js';
+import { runAction } from '../../cli/src/demo/run-action.js';
 import { ONED_DATASTORE_LOCATION, Stack } from '../../cli/src/demo/stack.js';
-import { pkiFiles } from '../../common/src/pki/pki.js';
-import { loadTls } from '../../common/src/tls.js';
-import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines, layout, sha256File } from '../support/files.js';
+import { receivedAtLeast } from './support/receive-progress.js';
+import { startClone } from './support/start-clone.js';
 
 const RUNS = Number(process.env['FAULT_RUNS'] ?? 20);
 const SYS = `${ONED_DATASTORE_LOCATION}/0`;
@@ -44,51 +42,6 @@ function cloneArgs(vm: number): string[] {
   return [`frontend:${SOURCE}`, `host01:${SYS}/${vm}/disk.0`, `${vm}`, '1'];
 }
 
-function startClone(vm: number): Promise<ActionRun> {
-  const child = spawn(`${stack.remotesDir}/tm/grpc/clone`, cloneArgs(vm), {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  child.stdout.resume();
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`clone of VM ${vm} did not end within ${CALL_DEADLINE_MS} ms`)),
-      CALL_DEADLINE_MS,
-    );
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ command: 'clone', code: code ?? 1, stdout: '', stderr: err, ms: Date.now() - started });
-    });
-  });
-}
-
-/** Waits until host01's Receive has moved at least `fraction` of the image. */
-async function receivedAtLeast(fraction: number): Promise<void> {
-  const client = new AgentClient(
-    { name: 'host01', endpoint: `127.0.0.1:${stack.agentPort('host01')}`, certName: 'host01' },
-    loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'test'),
-  );
-  try {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const { jobs } = await client.call(
-        'listJobs',
-        { requestId: '' },
-        { deadlineMs: 5_000, requestId: 'fault' },
-      );
-      const receive = jobs.find((j) => j.method === 'Receive' && j.totalBytes > 0);
-      if (receive && receive.doneBytes >= fraction * receive.totalBytes) return;
-      if (Date.now() > deadline)
-        throw new Error(`the transfer never reached ${fraction}: ${JSON.stringify(jobs)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  } finally {
-    client.close();
-  }
-}
-
 describe('agent SIGKILL mid-transfer', () => {
   it(
     `${RUNS} runs, sender and receiver in turn: one-line failure, source intact, nothing half-written, retry works`,
@@ -115,8 +68,8 @@ describe('agent SIGKILL mid-transfer', () => {
           history: [{ hostname: 'host01', dsId: 0, tmMad: 'grpc' }],
         });
         tally.runs++;
-        const clone = startClone(vm);
-        await receivedAtLeast(fraction);
+        const clone = startClone(stack.remotesDir, cloneArgs(vm), CALL_DEADLINE_MS);
+        await receivedAtLeast(stack, 'host01', fraction, WAIT_MS);
         await stack.killAgent(victim);
         const first = await clone;
         const what = `run ${i} (${victim} killed at ${fraction}): ${first.stderr}`;

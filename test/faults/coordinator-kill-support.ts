@@ -1,45 +1,13 @@
-// What the coordinator-kill fault suite needs beside the stack: when to kill (an agent's job at a
-// given fraction, or a journal step begun), and the checks of what a run left behind.
+// What the coordinator-kill fault suite needs beside the stack: when to kill (a journal step begun;
+// an agent's job at a given fraction is support/receive-progress.ts's jobAtLeast), and the checks of
+// what a run left behind.
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stack } from '../../cli/src/demo/stack.js';
-import { pkiFiles } from '../../common/src/pki/pki.js';
-import { loadTls } from '../../common/src/tls.js';
-import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
 import { sha256File } from '../support/files.js';
 
 const WAIT_MS = 30_000;
-
-/** Waits until `host` runs a job of `method` that has moved at least `fraction` of its bytes. */
-export async function jobAtLeast(
-  stack: Stack,
-  host: string,
-  method: string,
-  fraction: number,
-): Promise<void> {
-  const client = new AgentClient(
-    { name: host, endpoint: `127.0.0.1:${stack.agentPort(host)}`, certName: host },
-    loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'fault'),
-  );
-  try {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const { jobs } = await client.call(
-        'listJobs',
-        { requestId: '' },
-        { deadlineMs: 5_000, requestId: 'fault' },
-      );
-      const job = jobs.find((j) => j.method === method && j.totalBytes > 0);
-      if (job && job.doneBytes >= fraction * job.totalBytes) return;
-      if (Date.now() > deadline)
-        throw new Error(`no ${method} on ${host} reached ${fraction}: ${JSON.stringify(jobs)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    client.close();
-  }
-}
 
 /** Waits until the coordinator's journal shows a running call with a step `rpc` begun. */
 export async function stepBegun(stack: Stack, rpc: string): Promise<void> {

@@ -18,7 +18,8 @@ import { Journal } from '../../coordinator/src/journal/journal.js';
 import { backupVm, fabricateBackup } from '../support/backup-repo.js';
 import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines, imagesIdentical, layout, sha256File } from '../support/files.js';
-import { filesUnder, jobAtLeast, stepBegun, sums } from './coordinator-kill-support.js';
+import { filesUnder, stepBegun, sums } from './coordinator-kill-support.js';
+import { jobAtLeast } from './support/receive-progress.js';
 
 const RUNS = Math.max(4, Math.round(Number(process.env['FAULT_RUNS'] ?? 20) / 2));
 const SYS = `${LOC}/0`;

@@ -8,14 +8,25 @@ import { AgentClient } from '../../../coordinator/src/agents/agent-client.js';
 const POLL_MS = 20;
 
 /** Resolves once `receiver`'s Receive has moved at least `fraction` of its bytes; fails after `waitMs`. */
-export async function receivedAtLeast(
+export function receivedAtLeast(
   stack: Stack,
   receiver: string,
   fraction: number,
   waitMs = 30_000,
 ): Promise<void> {
+  return jobAtLeast(stack, receiver, 'Receive', fraction, waitMs);
+}
+
+/** Resolves once `host` runs a `method` job that has moved at least `fraction` of its bytes. */
+export async function jobAtLeast(
+  stack: Stack,
+  host: string,
+  method: string,
+  fraction: number,
+  waitMs = 30_000,
+): Promise<void> {
   const client = new AgentClient(
-    { name: receiver, endpoint: `127.0.0.1:${stack.agentPort(receiver)}`, certName: receiver },
+    { name: host, endpoint: `127.0.0.1:${stack.agentPort(host)}`, certName: host },
     loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'fault'),
   );
   try {
@@ -26,10 +37,10 @@ export async function receivedAtLeast(
         { requestId: '' },
         { deadlineMs: 5_000, requestId: 'fault' },
       );
-      const receive = jobs.find((j) => j.method === 'Receive' && j.totalBytes > 0);
+      const receive = jobs.find((j) => j.method === method && j.totalBytes > 0);
       if (receive && receive.doneBytes >= fraction * receive.totalBytes) return;
       if (performance.now() > deadline)
-        throw new Error(`${receiver}'s transfer never reached ${fraction}: ${JSON.stringify(jobs)}`);
+        throw new Error(`no ${method} on ${host} reached ${fraction}: ${JSON.stringify(jobs)}`);
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
   } finally {
