@@ -5,16 +5,7 @@
 // the agent's "unforeseen"); the message is one line; nothing outside the datastore root changes
 // (a canary reachable through a symlink planted in the root); the agent logs no unexpected error.
 // Addresses are only ever loopback: no field can make the agent reach another host.
-import { createHash } from 'node:crypto';
-import {
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -39,6 +30,7 @@ import {
   makePki,
   makeTempDir,
 } from '../support/agent/agent-fixture.js';
+import { fingerprint } from '../support/canary.js';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 10_000);
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20_261_205);
@@ -52,22 +44,6 @@ let canaryBefore: string;
 let agent: RunningAgent;
 let client: AgentServiceClient;
 const unexpected: string[] = [];
-
-function fingerprint(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      h.update(`${p} ${st.mode}\n`);
-      if (st.isSymbolicLink()) h.update(readlinkSync(p));
-      else if (st.isDirectory()) walk(p);
-      else h.update(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return h.digest('hex');
-}
 
 beforeAll(async () => {
   base = await makeTempDir('fuzz-agent-');

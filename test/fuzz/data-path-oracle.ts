@@ -1,28 +1,13 @@
 // What the data-path fuzz checks on disk: a received tree holds exactly the data that was sent and
 // nothing that leads out of it; no temporary is left; the canary is unchanged.
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, readFile, readdir, readlink, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { dataOf, type Tree } from './data-path-trees.js';
+import { fingerprint } from '../support/canary.js';
 
-/** Every name, mode, link and content under `dir`, hashed. */
-export function fingerprint(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      h.update(`${p} ${st.mode}\n`);
-      if (st.isSymbolicLink()) h.update(readlinkSync(p));
-      else if (st.isDirectory()) walk(p);
-      else h.update(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return h.digest('hex');
-}
+export { fingerprint };
 
 /** Names in `dir` that are temporaries or asides (hidden: `.<name>.tmp-...`, `.<name>.old-...`). */
 export async function leftovers(dir: string): Promise<string[]> {

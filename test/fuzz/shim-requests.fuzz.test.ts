@@ -5,16 +5,8 @@
 // roots changes (a canary tree, reachable through a symlink planted in a root); no daemon logs an
 // unexpected error; the coordinator still answers. Seeded and reproducible: FUZZ_SEED, FUZZ_RUNS
 // (default 10,000; a longer run by setting it higher).
-import { createHash, randomUUID } from 'node:crypto';
-import {
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  lstatSync,
-  readlinkSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +18,7 @@ import { MAX_ERROR_LINE } from '../../coordinator/src/handle-driver-call.js';
 import { unexpectedLines } from '../support/daemon-logs.js';
 import { humanLines } from '../support/files.js';
 import { hostile } from './hostile-inputs.js';
+import { fingerprint } from '../support/canary.js';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 10_000);
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20_261_205);
@@ -35,23 +28,6 @@ const REQUEST_DEADLINE_MS = 20_000;
 let stack: Stack;
 let canary: string;
 let canaryBefore: string;
-
-/** Every file, directory and symlink under `dir`, with content hashes: what must not change. */
-function fingerprint(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      h.update(`${p} ${st.mode}\n`);
-      if (st.isSymbolicLink()) h.update(readlinkSync(p));
-      else if (st.isDirectory()) walk(p);
-      else h.update(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return h.digest('hex');
-}
 
 beforeAll(async () => {
   stack = await Stack.start();
