@@ -1,4 +1,6 @@
 import { keepaliveOptions } from '../../common/src/config/keepalive.js';
+import { startEvents } from './libvirt/virsh-events.js';
+import { VIRSH } from './libvirt/virsh.js';
 import * as grpc from '@grpc/grpc-js';
 import { StorageError, oneLine } from '../../common/src/errors.js';
 import type { Logger } from '../../common/src/log.js';
@@ -118,6 +120,8 @@ export async function startAgent(
           cause: err,
         });
   }
+  // Block jobs end by libvirt's events (block-job-wait.ts): the stream is listening before any job.
+  if (config.libvirt.enabled) startEvents(VIRSH, config.libvirt.uri);
   const agent: AgentContext = {
     name: config.name,
     version: packageVersion(),

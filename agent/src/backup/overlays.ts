@@ -5,6 +5,7 @@ import { StorageError } from '../../../common/src/errors.js';
 import { type DomainDisk, liveDomain } from '../libvirt/domain.js';
 import { externalSnapshot } from '../libvirt/external-snapshot.js';
 import type { FreezeMode } from '../libvirt/freeze.js';
+import { watchBlockJob } from '../libvirt/block-job-wait.js';
 import { type VirshOptions, virsh } from '../libvirt/virsh.js';
 
 /** A block commit of a small overlay takes seconds; this only bounds a stuck one. */
@@ -37,7 +38,8 @@ export async function createOverlays(
 
 /**
  * Commits every temporary overlay (a disk whose source is `<tmpDir>/overlay_*`) back into the
- * disk below it (`virsh blockcommit --active --shallow --pivot --wait`) and removes the file, so
+ * disk below it (`virsh blockcommit --active --shallow`, then `blockjob --pivot` once libvirt says
+ * the commit is ready: block-job-wait.ts) and removes the file, so
  * the domain runs on its original disks again. Used by BackupFinish, BackupCancel and, before a
  * new backup, to undo what a killed agent left. A domain that is not running has nothing to commit.
  */
@@ -54,11 +56,15 @@ export async function commitOverlays(
   for (const disk of disks) {
     if (!isOverlay(tmpDir, disk.source)) continue;
     log.info({ domain, target: disk.target, overlay: disk.source }, 'committing the backup overlay back');
-    await virsh(['blockcommit', domain, disk.target, '--active', '--shallow', '--pivot', '--wait'], {
-      uri: opts.uri,
-      what: opts.what,
-      timeoutMs: COMMIT_TIMEOUT_MS,
-    });
+    // Not bound to the caller's signal: the domain must get back onto its own disk.
+    const quiet = { uri: opts.uri, what: opts.what };
+    const watch = watchBlockJob(domain, disk.target, 'Active Block Commit', quiet);
+    try {
+      await virsh(['blockcommit', domain, disk.target, '--active', '--shallow'], quiet);
+      await watch.ended({ whenReady: 'pivot', timeoutMs: COMMIT_TIMEOUT_MS });
+    } finally {
+      watch.close();
+    }
     await rm(disk.source, { force: true });
     committed++;
   }

@@ -30,6 +30,7 @@ export async function libvirtHealth(
       what: libvirt.uri,
       signal,
       timeoutMs: LIBVIRT_PING_TIMEOUT_MS,
+      ownProcess: true,
     });
     return { ok: true, disabled: false, detail: `${libvirt.uri} answers` };
   } catch (err) {

@@ -1,5 +1,6 @@
 import { StorageError } from '../../../common/src/errors.js';
 import { runTool } from '../../../common/src/tools/run-tool.js';
+import { runInShell } from './virsh-pool.js';
 
 export const VIRSH = 'virsh';
 /** The libvirt connection for the system's QEMU domains (what OpenNebula's KVM driver uses). */
@@ -14,25 +15,37 @@ export interface VirshOptions {
   readonly what: string;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
-  /** Sees virsh's stderr as it comes (--verbose progress: block-job-progress.ts). */
-  readonly onStderr?: (chunk: Buffer) => void;
-  /** Progress figures in stderr, left out of an error message. */
-  readonly stderrNoise?: RegExp;
+  /**
+   * A virsh process of its own instead of the agent's long-lived shell (virsh-shell.ts): the health
+   * check, which proves that a new connection to libvirt can be made.
+   */
+  readonly ownProcess?: boolean;
 }
 
 /**
  * Runs `virsh -c <uri> -q <args...>` (an argument array, never a shell string) and returns its
  * stdout. libvirt's common refusals get their own reasons, so callers and tests can tell "no such
  * domain" and "not running" from a tool failure; the message keeps virsh's own words.
+ *
+ * A command that returns at once runs in one of the agent's long-lived virsh shells (one libvirt
+ * connection for many commands, virsh-pool.ts); one that waits (`--wait`) runs in a process of its
+ * own, so it holds no shell for minutes (the agent's own block jobs are waited for by events instead:
+ * block-job-wait.ts).
  */
 export async function virsh(args: readonly string[], opts: VirshOptions): Promise<string> {
   try {
+    if (!opts.ownProcess && !args.includes('--wait')) {
+      return await runInShell(VIRSH, opts.uri, {
+        args,
+        what: opts.what,
+        timeoutMs: opts.timeoutMs ?? VIRSH_TIMEOUT_MS,
+        signal: opts.signal,
+      });
+    }
     const { stdout } = await runTool(VIRSH, ['-c', opts.uri, '-q', ...args], {
       what: opts.what,
       timeoutMs: opts.timeoutMs ?? VIRSH_TIMEOUT_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
-      ...(opts.stderrNoise ? { stderrNoise: opts.stderrNoise } : {}),
     });
     return stdout;
   } catch (err) {

@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import type { Progress } from '../jobs/job-registry.js';
 import { type DomainDisk, liveDomain } from '../libvirt/domain.js';
-import { blockJobProgress } from '../libvirt/block-job-progress.js';
+import { watchBlockJob } from '../libvirt/block-job-wait.js';
 import { virsh } from '../libvirt/virsh.js';
 import { verifyChain } from '../snapshots/chain-safety.js';
 import { deleteQcow2Snapshot, type SnapshotTarget } from '../snapshots/qcow2-snapshots.js';
@@ -81,13 +81,18 @@ export async function deleteQcow2SnapshotLive(
   // A block job already running on the disk makes blockpull fail with BUSY, changing nothing.
   const base = pullBase(layers, real, pos, domainDisk, live);
   const total = layers[0]?.virtualSize ?? 0;
-  const watched = blockJobProgress(report && { report, phase: 'block-pull', total });
-  await virsh(['blockpull', live.domain, live.target, ...base, '--wait', ...watched.args], {
-    ...live.virsh,
-    timeoutMs: WHOLE_DISK_TIMEOUT_MS,
-    ...watched.options,
-  });
-  watched.finish();
+  // Started without --wait: its end is libvirt's event, not virsh's next poll (block-job-wait.ts).
+  const watch = watchBlockJob(live.domain, live.target, 'Block Pull', live.virsh);
+  try {
+    await virsh(['blockpull', live.domain, live.target, ...base], live.virsh);
+    const how = await watch.ended({
+      progress: report && { report, phase: 'block-pull', total },
+      timeoutMs: WHOLE_DISK_TIMEOUT_MS,
+    });
+    if (how === 'gone') await requirePulled(live, base.length > 0 ? layers.length - pos : 1);
+  } finally {
+    watch.close();
+  }
   // The offline steps read the chain again (and check it) before they touch anything.
   const result = await deleteQcow2Snapshot(t, id);
   // libvirt's --keep-relative name grows by a self link with every pull: back to the short one.
@@ -122,4 +127,19 @@ function pullBase(
     'the snapshot names its base by an absolute name: pulling the whole chain into the active layer',
   );
   return [];
+}
+
+/**
+ * A pull that ended without an event saying how (no event stream yet): it worked when the running
+ * disk's chain has the `layers` it should have now, else it failed and nothing may be removed.
+ */
+async function requirePulled(live: LiveTarget, layers: number): Promise<void> {
+  const after = await liveDomain(live.domain, live.virsh);
+  const have = after.disks.find((d) => d.target === live.target)?.indices.length ?? 0;
+  if (have !== layers) {
+    throw new StorageError(
+      'TOOL_FAILED',
+      `${live.virsh.what}: the block pull on ${live.target} of ${live.domain} ended, but the disk runs on ${have} layers, not ${layers}`,
+    );
+  }
 }

@@ -6,8 +6,7 @@ export const QEMU_IMG_FIGURE = /\((\d{1,3}(?:\.\d+)?)\/100%\)/g;
 /**
  * Reads the progress `qemu-img convert -p` writes to stdout, as it comes, in chunks that may split
  * a figure anywhere: "    (0.00/100%)\r    (5.00/100%)\r...". Another tool's percentages are read
- * the same way given their pattern (`figure`, global, the percentage its first group: virsh's
- * block-job-progress.ts).
+ * the same way given their pattern (`figure`, global, the percentage its first group).
  * Each new figure reports `fraction × total` bytes done. Only the tail after the last complete
  * figure is kept, so memory stays small whatever the tool prints.
  */

@@ -1,0 +1,117 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+
+/** How a block job ended or where it stands, as libvirt's block-job-2 event says it. */
+export type BlockJobStatus = 'completed' | 'failed' | 'canceled' | 'ready';
+
+export interface BlockJobEvent {
+  readonly domain: string;
+  /** The disk's target (`vda`): block-job-2 names disks by target. */
+  readonly target: string;
+  /** "Block Pull", "Block Copy", "Block Commit", "Active Block Commit". */
+  readonly kind: string;
+  readonly status: BlockJobStatus;
+}
+
+/**
+ * `virsh event --all --loop` prints one line per event (libvirt 9):
+ * `event 'block-job-2' for domain 'one-7': Block Pull for vda completed`. Domain names that reach
+ * the agent are checked (no quotes: domain.ts), so the quotes delimit them.
+ */
+const BLOCK_JOB_LINE =
+  /^event 'block-job-2' for domain '([^']+)': (.+) for (\S+) (completed|failed|canceled|ready)$/;
+
+export function parseBlockJobEvent(line: string): BlockJobEvent | undefined {
+  const m = BLOCK_JOB_LINE.exec(line.trim());
+  if (!m) return undefined;
+  return { domain: m[1]!, kind: m[2]!, target: m[3]!, status: m[4] as BlockJobStatus };
+}
+
+type Listener = (e: BlockJobEvent) => void;
+
+/**
+ * One long-lived `virsh event --all --loop` per libvirt URI: block jobs end the moment libvirt says
+ * so, instead of at virsh's next poll of `--wait` (every 500 ms). Started when the agent starts (or
+ * by the first listener) and kept: a stream started for one job would not be registered with
+ * libvirtd before a short job ends. One that dies is started again by the next listener. Events are
+ * the fast path only: a waiter also polls, slowly (block-job-wait.ts), and is right without them.
+ */
+class EventStream {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private readonly listeners = new Set<Listener>();
+  private rest = '';
+
+  constructor(
+    private readonly file: string,
+    private readonly uri: string,
+  ) {}
+
+  listen(fn: Listener): () => void {
+    this.listeners.add(fn);
+    this.start();
+    return () => {
+      this.listeners.delete(fn);
+    };
+  }
+
+  start(): void {
+    if (this.child) return;
+    const child = spawn(this.file, ['-c', this.uri, '-q', 'event', '--all', '--loop'], {
+      env: { ...process.env, LANG: 'C', LC_ALL: 'C', TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.rest = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      const lines = (this.rest + s).split('\n');
+      this.rest = lines.pop() ?? '';
+      for (const line of lines) {
+        const e = parseBlockJobEvent(line);
+        if (e) for (const fn of [...this.listeners]) fn(e);
+      }
+    });
+    child.stderr.resume();
+    child.stdin.on('error', () => undefined);
+    child.on('error', () => undefined);
+    child.on('close', () => {
+      if (this.child === child) this.child = undefined;
+    });
+    // The stream itself must not keep the agent (or a test) running.
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr])
+      (s as unknown as { unref?: () => void }).unref?.();
+  }
+
+  stop(): void {
+    this.child?.kill('SIGTERM');
+    this.child = undefined;
+  }
+}
+
+const streams = new Map<string, EventStream>();
+
+function streamOf(file: string, uri: string): EventStream {
+  const key = `${file}\0${uri}`;
+  let s = streams.get(key);
+  if (!s) {
+    s = new EventStream(file, uri);
+    streams.set(key, s);
+  }
+  return s;
+}
+
+/** Calls `fn` for every block-job-2 event of `uri` until the returned function is called. */
+export function onBlockJobEvents(file: string, uri: string, fn: Listener): () => void {
+  return streamOf(file, uri).listen(fn);
+}
+
+/** Starts listening to `uri`'s events before any job needs them (the agent's start). */
+export function startEvents(file: string, uri: string): void {
+  streamOf(file, uri).start();
+}
+
+/** Stops every event stream (the agent is stopping). */
+export function stopEvents(): void {
+  for (const s of streams.values()) s.stop();
+  streams.clear();
+}
