@@ -11,6 +11,7 @@ export const MAX_SHELLS = 3;
 class ShellPool {
   private readonly shells = new Set<VirshShell>();
   private readonly idle: VirshShell[] = [];
+  readonly busy = new Set<VirshShell>();
   private readonly waiting: Array<() => void> = [];
 
   constructor(
@@ -20,9 +21,11 @@ class ShellPool {
 
   async run(cmd: ShellCommand): Promise<string> {
     const shell = await this.acquire(cmd);
+    this.busy.add(shell);
     try {
       return await shell.run(cmd);
     } finally {
+      this.busy.delete(shell);
       this.release(shell);
     }
   }
@@ -78,6 +81,11 @@ export function runInShell(file: string, uri: string, cmd: ShellCommand): Promis
     pools.set(key, pool);
   }
   return pool.run(cmd);
+}
+
+/** The process ids of the shells running a command now (for tests and diagnostics). */
+export function busyShellPids(): number[] {
+  return [...pools.values()].flatMap((p) => [...p.busy].map((s) => s.pid).filter((x) => x !== undefined));
 }
 
 /** Stops every shell (the agent is stopping; a test's end). Later calls start new ones. */

@@ -94,6 +94,10 @@ export class VirshShell {
     return nl < 0 ? '' : body.slice(nl + 1);
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Kills the shell (the agent stops, or the shell is broken). */
   close(): void {
     this.dead = true;

@@ -77,3 +77,56 @@ function hasDataFileExtension(head: Buffer, start: number): boolean {
   }
   return false;
 }
+
+/** Header extension "backing file format name" (0xE2792ACA). */
+const BACKING_FORMAT_EXTENSION = 0xe2792aca;
+/** qemu's own limit on a stored backing file name. */
+const MAX_BACKING_NAME_BYTES = 1023;
+/** Incompatible feature bits qemu 7 knows: dirty, corrupt, external data file, compression type, extended L2. */
+const KNOWN_INCOMPATIBLE_FEATURES = 0b11111n;
+
+/** What a layer of a chain stores about its backing file, read from its header. */
+export interface Qcow2Backing {
+  /** The backing name as stored (relative names resolve against the image's directory); absent: none. */
+  name?: string;
+  /** The backing format extension's value, when the image has one. */
+  format?: string;
+}
+
+/**
+ * The backing name and format a parsed header stores (offset 8/16 and extension 0xE2792ACA), read
+ * from `head` (the first QCOW2_HEAD_BYTES of the file), as `qemu-img info` reports them. A name
+ * outside `head`, too long, or not UTF-8, and incompatible feature bits qemu does not know, give
+ * `problem`: qemu would not open such an image either.
+ */
+export function readQcow2Backing(head: Buffer, h: Qcow2Head): Qcow2Backing | { problem: string } {
+  if ((h.incompatibleFeatures & ~KNOWN_INCOMPATIBLE_FEATURES) !== 0n)
+    return {
+      problem: `its qcow2 header sets unknown incompatible features (0x${h.incompatibleFeatures.toString(16)})`,
+    };
+  const out: Qcow2Backing = {};
+  if (h.backingFileOffset !== 0n) {
+    const size = head.readUInt32BE(16);
+    const offset = Number(h.backingFileOffset);
+    if (size === 0 || size > MAX_BACKING_NAME_BYTES || offset + size > head.length)
+      return {
+        problem: `its qcow2 header stores an impossible backing file name (${size} bytes at ${offset})`,
+      };
+    const bytes = head.subarray(offset, offset + size);
+    const name = bytes.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(bytes)) return { problem: 'its backing file name is not UTF-8' };
+    out.name = name;
+  }
+  let at = h.version === 3 ? head.readUInt32BE(100) : V2_HEADER_BYTES;
+  while (at + 8 <= head.length) {
+    const type = head.readUInt32BE(at);
+    const length = head.readUInt32BE(at + 4);
+    if (type === END_OF_EXTENSIONS) break;
+    if (type === BACKING_FORMAT_EXTENSION) {
+      if (at + 8 + length > head.length) return { problem: 'its backing format extension is cut short' };
+      out.format = head.subarray(at + 8, at + 8 + length).toString('latin1');
+    }
+    at += 8 + Math.ceil(length / 8) * 8;
+  }
+  return out;
+}

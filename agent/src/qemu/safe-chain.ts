@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { type ChainScope, LayerPlaces } from './layer-places.js';
 import { IMAGE_FORMATS, type ImageFormat, type QemuOptions, describe } from './qemu-img.js';
-import { checkQcow2Header } from './qcow2-header.js';
+import { type Qcow2Layer, readQcow2Layer } from './qcow2-header.js';
 
 /** One layer of a backing chain, read one header at a time. */
 export interface ChainLayer {
@@ -79,8 +79,12 @@ export async function readChain(
       );
     }
     seen.add(real);
-    if (fileFormat === 'qcow2') await checkQcow2Header(real, `${opts.what}: ${host}:${file}`);
-    const layer = await describeLayer(file, fileFormat, opts);
+    // A qcow2 layer is described from its header by our own code (it is read for the checks
+    // anyway); a raw one by `qemu-img info -f raw`.
+    const layer =
+      fileFormat === 'qcow2'
+        ? layerOf(file, fileFormat, await readQcow2Layer(real, `${opts.what}: ${host}:${file}`), opts)
+        : await describeLayer(file, fileFormat, opts);
     layers.push(layer);
     const name = layer.backingFilename;
     if (name === undefined) return layers;
@@ -155,14 +159,29 @@ async function describeLayer(file: string, format: ImageFormat, opts: SafeChainO
       `${opts.what}: ${opts.scope.host}:${file} names an external data file; refused`,
     );
   }
+  return layerOf(
+    file,
+    format,
+    {
+      virtualSize: o.virtualSize,
+      actualSize: o.actualSize,
+      ...(o.backingFilename !== undefined ? { name: o.backingFilename } : {}),
+      ...(o.backingFormat !== undefined ? { format: o.backingFormat } : {}),
+    },
+    opts,
+  );
+}
+
+/** A layer from what its header says; a backing format other than raw or qcow2 is refused. */
+function layerOf(file: string, format: ImageFormat, o: Qcow2Layer, opts: SafeChainOptions): ChainLayer {
   const layer: ChainLayer = { filename: file, format, virtualSize: o.virtualSize, actualSize: o.actualSize };
-  if (o.backingFilename !== undefined) layer.backingFilename = o.backingFilename;
-  if (o.backingFormat !== undefined) {
-    const known = IMAGE_FORMATS.find((f) => f === o.backingFormat);
+  if (o.name !== undefined) layer.backingFilename = o.name;
+  if (o.format !== undefined) {
+    const known = IMAGE_FORMATS.find((f) => f === o.format);
     if (known === undefined) {
       throw new StorageError(
         'BAD_LAYOUT',
-        `${opts.what}: ${opts.scope.host}:${file} records backing format ${quoteName(o.backingFormat)}; only raw and qcow2 are accepted`,
+        `${opts.what}: ${opts.scope.host}:${file} records backing format ${quoteName(o.format)}; only raw and qcow2 are accepted`,
       );
     }
     layer.backingFormat = known;
