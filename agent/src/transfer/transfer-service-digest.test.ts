@@ -85,19 +85,24 @@ function flipNthMark(nth: number): (chunk: Buffer) => void {
   };
 }
 
-/** Records whether `text` passed, and replaces it with `replacement` (same length) when given. */
+/**
+ * Records whether `text` passed (also across two chunks), and replaces it with `replacement` (same
+ * length) when given and it lies within one chunk: the manifest is one small write, and under TLS
+ * one record.
+ */
 function watchFor(
   text: string,
   replacement?: string,
 ): { seen: () => boolean; edit: (chunk: Buffer) => void } {
   let seen = false;
+  let tail = Buffer.alloc(0);
   return {
     seen: () => seen,
     edit: (chunk) => {
       const at = chunk.indexOf(text);
-      if (at < 0) return;
-      seen = true;
-      if (replacement !== undefined) chunk.write(replacement, at);
+      if (at >= 0 && replacement !== undefined) chunk.write(replacement, at);
+      if (at >= 0 || Buffer.concat([tail, chunk.subarray(0, text.length)]).includes(text)) seen = true;
+      tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - text.length)));
     },
   };
 }
