@@ -48,13 +48,6 @@ export async function requireTools(tools: readonly string[]): Promise<void> {
   process.env['RESTIC_CACHE_DIR'] ??= join(tmpdir(), 'restic-cache-bench');
 }
 
-/** PID of the ssh ControlMaster the server's args reuse (ssh -O check names it). */
-export async function controlMasterPid(ssh: SshServer): Promise<number | undefined> {
-  const r = await runTool('ssh', ['-O', 'check', ...ssh.args]).catch(() => undefined);
-  const m = /pid=(\d+)/.exec(r?.stderr ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-
 /** The ssh command line rsync's -e takes: the server's options without the destination. */
 function rsyncShell(ssh: SshServer): string {
   return ['ssh', ...ssh.args.slice(0, -1)].join(' ');

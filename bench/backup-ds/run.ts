@@ -22,7 +22,7 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runTool } from '../../common/src/tools/run-tool.js';
-import { startSshServer, type SshServer } from '../support/ssh-server.js';
+import { controlMasterPid, startSshServer, type SshServer } from '../support/ssh-server.js';
 import {
   CHAIN_BIDS,
   VM_ID,
@@ -32,14 +32,7 @@ import {
   sha256,
 } from './fixture.js';
 import { measuredRun, printRows, rows, type Measured } from './measure.js';
-import {
-  controlMasterPid,
-  requireTools,
-  resticInit,
-  resticUpload,
-  rsyncRestoreChain,
-  rsyncUpload,
-} from './opennebula.js';
+import { requireTools, resticInit, resticUpload, rsyncRestoreChain, rsyncUpload } from './opennebula.js';
 import { startOurs, type Ours } from './ours.js';
 
 const RUNS = 3;

@@ -129,6 +129,13 @@ export async function startSshServer(dir: string): Promise<SshServer> {
   };
 }
 
+/** PID of the ssh ControlMaster the server's args reuse (ssh -O check names it). */
+export async function controlMasterPid(ssh: SshServer): Promise<number | undefined> {
+  const r = await runTool('ssh', ['-O', 'check', ...ssh.args]).catch(() => undefined);
+  const m = /pid=(\d+)/.exec(r?.stderr ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {

@@ -5,6 +5,7 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { runTool } from '../../common/src/tools/run-tool.js';
+import { cpuTotal } from './cpu.js';
 
 /** What the timed runs of one method measured. */
 export interface Timed {
@@ -14,6 +15,12 @@ export interface Timed {
   times: number[];
   /** Bytes the last run's result allocated on disk. */
   allocated: number;
+  /**
+   * With these: the CPU-seconds of each run (bench/support/cpu.ts), counting this process, its
+   * reaped children and the trees of the long-lived processes `pids` names (agents, sshd...).
+   */
+  cpu?: number[];
+  pids?: () => readonly number[];
 }
 
 export function median(xs: readonly number[]): number {
@@ -42,14 +49,18 @@ export async function timedRun(
 ): Promise<void> {
   await rm(m.dest, { force: true });
   await sync();
+  const cpu0 = m.cpu ? await cpuTotal(m.pids?.() ?? []) : 0;
   const t0 = performance.now();
   await run();
   await sync();
   const sec = (performance.now() - t0) / 1000;
+  const cpu = m.cpu ? (await cpuTotal(m.pids?.() ?? [])) - cpu0 : undefined;
   const note = check ? ` (${await check()})` : '';
   m.times.push(sec);
+  if (cpu !== undefined) m.cpu?.push(cpu);
   m.allocated = await allocatedBytes(m.dest);
   await rm(m.dest, { force: true });
   await sync();
-  process.stdout.write(`  ${m.label} run ${round + 1}: ${sec.toFixed(2)} s${note}\n`);
+  const cpuNote = cpu === undefined ? '' : `, ${cpu.toFixed(2)} CPU-s`;
+  process.stdout.write(`  ${m.label} run ${round + 1}: ${sec.toFixed(2)} s${cpuNote}${note}\n`);
 }

@@ -8,7 +8,9 @@
  *       sshd (bench/support/ssh-server.ts), tar's stdout handed straight to ssh as its stdin;
  *   (c) locally with `cp --sparse=always`.
  * Each method runs 3 times, interleaved round by round so machine load hits all alike; each timed
- * run includes `sync`, and the copy is deleted (and synced) after every run, as docs/toolchain.md#benchmark-anchors
+ * run includes `sync` and is charged the CPU-seconds of everything taking part (bench/support/cpu.ts:
+ * both agents, or sshd with its sessions and the ssh ControlMaster, this process and the tar, ssh
+ * and cp it runs), and the copy is deleted (and synced) after every run, as docs/toolchain.md#benchmark-anchors
  * prescribes for comparable figures. Targets: ours at least 3x faster than tar|ssh and within 1.5x
  * of local cp, holes preserved.
  *
@@ -28,7 +30,7 @@ import { runTool } from '../../common/src/tools/run-tool.js';
 import { Stack } from '../../cli/src/demo/stack.js';
 import { pkiFiles } from '../../common/src/pki/pki.js';
 import { AgentClient } from '../../coordinator/src/agents/agent-client.js';
-import { startSshServer, type SshServer } from '../support/ssh-server.js';
+import { controlMasterPid, startSshServer, type SshServer } from '../support/ssh-server.js';
 import { allocatedBytes, median, timedRun, type Timed } from '../support/timed-runs.js';
 
 const GiB = 1024 ** 3;
@@ -52,6 +54,9 @@ interface Result {
   method: string;
   times: number[];
   median: number;
+  cpu: number[];
+  medianCpu: number;
+  cpuPerGiB: number;
   mbps: number;
   ratioVsOurs: number;
   allocated: number;
@@ -107,7 +112,7 @@ interface Method extends Timed {
 async function startAgents(
   encryption: 'tls' | 'none',
   image: string,
-): Promise<{ stack: Stack; fe: AgentClient; host: AgentClient; dest: string }> {
+): Promise<{ stack: Stack; fe: AgentClient; host: AgentClient; dest: string; pids: () => number[] }> {
   const stack = await Stack.start({ hosts: ['frontend', 'host01'], dataEncryption: encryption });
   try {
     const tls = loadTls(pkiFiles(stack.pkiDir, 'coordinator'), 'bench');
@@ -119,7 +124,13 @@ async function startAgents(
     await mkdir(dirname(local), { recursive: true });
     await link(image, local); // the same inode: no second 2 GiB image, same page cache
     await host.call('makeDir', { path: DEST_DIR }, { deadlineMs: CONTROL_DEADLINE_MS, requestId: 'bench' });
-    return { stack, fe, host, dest: stack.localPath('host01', DEST_PATH) };
+    return {
+      stack,
+      fe,
+      host,
+      dest: stack.localPath('host01', DEST_PATH),
+      pids: () => ['frontend', 'host01'].flatMap((h) => stack.agentPid(h) ?? []),
+    };
   } catch (err) {
     await stack.stop();
     throw err;
@@ -184,19 +195,30 @@ async function main(): Promise<void> {
       ['tls', 'ours (agents, mutual TLS)'],
       ['none', 'ours (agents, auth. plaintext)'],
     ] as const) {
-      const { stack, fe, host, dest } = await startAgents(encryption, image);
+      const { stack, fe, host, dest, pids } = await startAgents(encryption, image);
       stacks.push(stack);
       clients.push(fe, host);
-      methods.push({ label, dest, run: () => agentCopy(fe, host, label), times: [], allocated: 0 });
+      methods.push({
+        label,
+        dest,
+        run: () => agentCopy(fe, host, label),
+        times: [],
+        allocated: 0,
+        cpu: [],
+        pids,
+      });
     }
     ssh = await startSshServer(join(work, 'ssh'));
     const sshServer = ssh;
+    const master = await controlMasterPid(ssh);
     methods.push({
       label: 'tar -S | ssh (ControlMaster)',
       dest: join(tarDest, IMAGE),
       run: () => tarSsh(sshServer, srcDir, tarDest),
       times: [],
       allocated: 0,
+      cpu: [],
+      pids: () => [sshServer.pid, master ?? 0].filter((p) => p > 0),
     });
     const cpDest = join(tarDest, `cp-${IMAGE}`);
     methods.push({
@@ -205,6 +227,7 @@ async function main(): Promise<void> {
       run: async () => void (await runTool('cp', ['--sparse=always', image, cpDest])),
       times: [],
       allocated: 0,
+      cpu: [],
     });
 
     for (let round = 0; round < RUNS; round++) for (const m of methods) await timedRun(m, round, m.run);
@@ -214,6 +237,9 @@ async function main(): Promise<void> {
       method: m.label,
       times: m.times,
       median: median(m.times),
+      cpu: m.cpu ?? [],
+      medianCpu: median(m.cpu ?? []),
+      cpuPerGiB: median(m.cpu ?? []) / (DATA_BYTES / GiB),
       mbps: DATA_BYTES / MiB / median(m.times),
       ratioVsOurs: median(m.times) / ours,
       allocated: m.allocated,
@@ -229,11 +255,13 @@ async function main(): Promise<void> {
 
 async function report(table: Result[], srcAllocated: number): Promise<void> {
   const line = (cols: string[]): string =>
-    cols.map((c, i) => (i === 0 ? c.padEnd(34) : c.padStart(12))).join(' ');
-  process.stdout.write(`\n${line(['method', 'median s', 'MB/s data', 'x ours', 'dest alloc'])}\n`);
+    cols.map((c, i) => (i === 0 ? c.padEnd(34) : c.padStart(11))).join(' ');
+  process.stdout.write(
+    `\n${line(['method', 'median s', 'MB/s data', 'x ours', 'CPU-s', 'CPU-s/GiB', 'dest alloc'])}\n`,
+  );
   for (const r of table) {
     process.stdout.write(
-      `${line([r.method, r.median.toFixed(2), r.mbps.toFixed(0), r.ratioVsOurs.toFixed(2), `${(r.allocated / MiB).toFixed(0)} MiB`])}\n`,
+      `${line([r.method, r.median.toFixed(2), r.mbps.toFixed(0), r.ratioVsOurs.toFixed(2), r.medianCpu.toFixed(2), r.cpuPerGiB.toFixed(2), `${(r.allocated / MiB).toFixed(0)} MiB`])}\n`,
     );
   }
   const [tlsOurs, plainOurs, tar, cp] = table as [Result, Result, Result, Result];

@@ -9,7 +9,7 @@ import { FrameType, HEADER_BYTES } from '../../agent/src/transfer/wire.js';
 
 export type HelloMutation =
   | { k: 'valid' }
-  | { k: 'field'; field: 'version' | 'ticketId' | 'nonce' | 'extra'; value: unknown }
+  | { k: 'field'; field: 'version' | 'ticketId' | 'nonce' | 'digests' | 'extra'; value: unknown }
   | { k: 'payload'; text: string }
   | { k: 'type'; type: number }
   | { k: 'length'; length: number; longer: boolean };
@@ -37,7 +37,13 @@ const hellos: fc.Arbitrary<HelloMutation> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       k: fc.constant('field' as const),
-      field: fc.constantFrom('version' as const, 'ticketId' as const, 'nonce' as const, 'extra' as const),
+      field: fc.constantFrom(
+        'version' as const,
+        'ticketId' as const,
+        'nonce' as const,
+        'digests' as const,
+        'extra' as const,
+      ),
       value: fc.constantFrom<unknown>(
         0,
         2,
@@ -53,6 +59,10 @@ const hellos: fc.Arbitrary<HelloMutation> = fc.oneof(
         [],
         {},
         'x\u0000',
+        ['xxh3-64'],
+        ['blake9', 'sha256', 'xxh3-64'],
+        ['blake9'],
+        ['x'.repeat(40)],
       ),
     }),
   },
@@ -148,8 +158,19 @@ export function helloBytes(c: ClientCase, ticket: string, nonce: Buffer): { byte
   const honest =
     h.k === 'valid' ||
     (h.k === 'field' && h.field === 'extra') ||
+    (h.k === 'field' && h.field === 'digests' && usableOffer(h.value, c.transport)) ||
     (h.k === 'type' && h.type === FrameType.HELLO);
   return { bytes, honest };
+}
+
+/**
+ * A receiver's list of checksums the sender can serve: short names, at least one it knows and may
+ * use on this transport (SHA-256 only without TLS).
+ */
+function usableOffer(value: unknown, transport: ClientCase['transport']): boolean {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  if (!value.every((v) => typeof v === 'string' && v.length <= 32)) return false;
+  return value.includes('sha256') || (transport === 'tls' && value.includes('xxh3-64'));
 }
 
 /** The PROOF for the server's CHALLENGE nonce, as the case spoils it. */

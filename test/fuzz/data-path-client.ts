@@ -1,10 +1,15 @@
 // Runs one generated receiver conversation against an agent's data listener and reports what the
 // agent did: served the whole transfer (checked: MAC, per-file digests, the bytes), refused with an
 // ERROR frame, or closed; and whether it did so within the deadline.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { TlsMaterial } from '../../common/src/tls.js';
+import {
+  isDigestAlgorithm,
+  runningDigest,
+  type DigestAlgorithm,
+} from '../../agent/src/transfer/digest-algorithms.js';
 import { sessionKey, TranscriptMac, sameBytes } from '../../agent/src/transfer/session-keys.js';
 import { tlsCipherOptions } from '../../agent/src/transfer/tls-options.js';
 import { FrameReader, FrameType, HEADER_BYTES } from '../../agent/src/transfer/wire.js';
@@ -84,7 +89,9 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
     let mac: TranscriptMac | undefined;
     let read = 0;
     let file = 0;
-    let hash = createHash('sha256');
+    // The check the agent named in its MANIFEST (SHA-256 until then, and if it names none).
+    let check: DigestAlgorithm = 'sha256';
+    let hash = runningDigest(check);
     let data: Buffer[] = [];
     const reader = new FrameReader({
       control: (type, payload, frame) => {
@@ -105,12 +112,18 @@ export function runClient(c: ClientCase, t: Target, deadlineMs: number): Promise
         } else if (type === FrameType.MANIFEST && mac) {
           out.sawManifest = true;
           mac.add(frame);
+          const named = (JSON.parse(payload.toString()) as { digest?: unknown }).digest;
+          if (!isDigestAlgorithm(named)) out.problems.push(`MANIFEST names the check ${String(named)}`);
+          else if (c.transport !== 'tls' && named !== 'sha256')
+            out.problems.push(`the plaintext mode got ${named}, not SHA-256`);
+          else check = named;
+          hash = runningDigest(check);
         } else if (type === FrameType.FILE_DONE && mac) {
           mac.add(frame);
           if (!sameBytes(payload, hash.digest()))
             out.problems.push(`file ${file}: digest does not match its data`);
           file += 1;
-          hash = createHash('sha256');
+          hash = runningDigest(check);
         } else if (type === FrameType.END && mac) {
           const whole = Buffer.concat(data);
           if (!sameBytes(payload, mac.digest())) out.problems.push('END: MAC does not match');

@@ -5,6 +5,7 @@ import { StorageError, oneLine, reasonForErrno } from '../../../common/src/error
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import { Throttle } from '../import/throttle.js';
 import type { Progress } from '../jobs/job-registry.js';
+import { acceptDigest, offeredDigests } from './digest-algorithms.js';
 import { dataBytesOf, manifestProblem, type EntryKind, type Manifest } from './manifest.js';
 import { clientProof, sameBytes, sessionKey, ticketId, TranscriptMac } from './session-keys.js';
 import { tlsCipherOptions } from './tls-options.js';
@@ -79,7 +80,7 @@ export interface PullResult {
 
 /**
  * The receiving side of the data path: connects to the sender, proves it holds the ticket, checks
- * the manifest, writes the tree under `temp` and verifies every file's SHA-256 and the sender's MAC
+ * the manifest, writes the tree under `temp` and verifies every file's digest and the sender's MAC
  * over the manifest and digests. Resolves only when everything is written and fsynced; on any
  * failure it stops, closes its files and rejects with a StorageError whose message says why
  * (the caller adds which transfer it was).
@@ -145,6 +146,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
       });
 
       const clientNonce = randomBytes(16);
+      const offered = offeredDigests(o.plaintext);
       let mac: TranscriptMac | undefined;
       let key: Buffer | undefined;
       socket.once(o.plaintext ? 'connect' : 'secureConnect', () => {
@@ -153,6 +155,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
             version: PROTOCOL_VERSION,
             ticketId: ticketId(o.ticket),
             nonce: clientNonce.toString('hex'),
+            digests: offered,
           }),
         );
       });
@@ -182,6 +185,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
               if (!mac || tree) throw new ProtocolError('unexpected MANIFEST');
               mac.add(frame);
               const manifest = parseManifest(payload);
+              const check = acceptDigest(manifest.digest, offered);
               o.progress?.({ done: 0, total: dataBytesOf(manifest), phase: o.progressPhase ?? 'receiving' });
               tree = new TreeWriter(o.temp, manifest, {
                 sparse: o.sparse,
@@ -192,6 +196,7 @@ export async function pull(o: PullOptions): Promise<PullResult> {
                 },
                 onFailure: fail,
                 contentDigests: o.contentDigests ?? false,
+                digest: check,
               });
               return;
             }

@@ -8,6 +8,7 @@ import type { Logger } from '../../../common/src/log.js';
 import type { TlsMaterial } from '../../../common/src/tls.js';
 import { ExtentReader } from './extent-reader.js';
 import { FrameWriter } from './frame-writer.js';
+import { chooseDigest, type DigestAlgorithm } from './digest-algorithms.js';
 import { dataBytesOf, type Manifest } from './manifest.js';
 import { clientProof, sameBytes, sessionKey, TranscriptMac } from './session-keys.js';
 import { streamHasher } from './stream-hasher.js';
@@ -191,11 +192,12 @@ export class DataServer {
     log: Logger,
     client: X509Certificate | undefined,
     served: { job?: SendJob },
-  ): Promise<{ path: string; bytes: number; files: number }> {
+  ): Promise<{ path: string; bytes: number; files: number; digest: DigestAlgorithm }> {
     const hello = parseJson(await inbox.next(FrameType.HELLO)) as {
       version?: unknown;
       ticketId?: unknown;
       nonce?: unknown;
+      digests?: unknown;
     };
     if (hello.version !== PROTOCOL_VERSION)
       throw new StorageError('TRANSFER_FAILED', `unsupported data protocol version ${String(hello.version)}`);
@@ -203,6 +205,7 @@ export class DataServer {
       throw new StorageError('TICKET_INVALID', 'malformed ticket id');
     if (typeof hello.nonce !== 'string' || !HEX_32.test(hello.nonce))
       throw new StorageError('TRANSFER_FAILED', 'malformed nonce');
+    const algorithm = chooseDigest(hello.digests, client !== undefined);
     const id = hello.ticketId;
     const state = this.opts.tickets.peek(id);
     if ('refused' in state) throw new StorageError('TICKET_INVALID', describeRefusal(state.refused));
@@ -232,9 +235,10 @@ export class DataServer {
       mac.add(frame);
       await out.control(frame);
     };
-    await sendControl(FrameType.MANIFEST, job.manifest);
-    // SHA-256 runs beside the reads and the socket (in a worker for large transfers), not between them.
-    const hasher = streamHasher(dataBytesOf(job.manifest));
+    const manifest: Manifest = { ...job.manifest, digest: algorithm };
+    await sendControl(FrameType.MANIFEST, manifest);
+    // The check runs beside the reads and the socket (SHA-256 in a worker for large transfers).
+    const hasher = streamHasher(dataBytesOf(job.manifest), algorithm);
     const reader = new ExtentReader(hasher);
     let bytes = 0;
     let files = 0;
@@ -261,7 +265,7 @@ export class DataServer {
       await hasher.close();
     }
     await out.control(controlFrame(FrameType.END, mac.digest()));
-    return { path: job.path, bytes, files };
+    return { path: job.path, bytes, files, digest: algorithm };
   }
 }
 

@@ -3,6 +3,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, asStorageError } from '../../../common/src/errors.js';
 import { type Extent, extentBytes } from '../qemu/image-map.js';
+import type { DigestAlgorithm } from './digest-algorithms.js';
 import { dataExtents } from './extents.js';
 import { treeLinkProblem } from './tree-links.js';
 import {
@@ -38,6 +39,11 @@ export interface ManifestEntry {
 export interface Manifest {
   version: 1;
   entries: ManifestEntry[];
+  /**
+   * On the wire only: the digest of each file's data stream the sender sends in FILE_DONE
+   * (digest-algorithms.ts); absent from a sender that predates the choice (SHA-256 then).
+   */
+  digest?: DigestAlgorithm;
 }
 
 /** Modes kept on the copy: rwx for all, and sticky; never setuid/setgid from another host. */

@@ -7,10 +7,11 @@ import { createHash, createHmac, timingSafeEqual, type Hmac } from 'node:crypto'
  * The ticket itself never crosses the data connection: the client names it by its hash and proves
  * it holds it with an HMAC over both sides' nonces, so a recorded conversation cannot be replayed
  * and, in the plaintext mode, an eavesdropper learns nothing that lets it pull the data itself.
- * The server MACs every control frame it sends (manifest and per-file SHA-256 digests) with the
- * same key, so the receiver knows the manifest and the digests, and through the digests every data
- * byte, came from the agent that issued the ticket. Under TLS this is redundant but harmless; it
- * is what makes the optional plaintext mode authenticated.
+ * The server MACs every control frame it sends (manifest and per-file digests) with the same key,
+ * so the receiver knows the manifest and the digests came from the agent that issued the ticket,
+ * and in the plaintext mode, where the digests are SHA-256, through them every data byte. Under TLS
+ * this is redundant but harmless (there TLS authenticates every byte, and the digests are XXH3,
+ * which only catches accidental damage); it is what makes the optional plaintext mode authenticated.
  */
 const KEY_LABEL = 'onestorage data path v1';
 

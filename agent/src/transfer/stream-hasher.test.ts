@@ -1,6 +1,7 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BlockPool } from './block-pool.js';
+import { runningDigest, type DigestAlgorithm } from './digest-algorithms.js';
 import {
   InlineHasher,
   WorkerHasher,
@@ -12,12 +13,16 @@ import {
 const KiB = 1024;
 
 /** Hashes `streams` (each a list of chunk sizes) through `hasher` with pooled blocks. */
-async function run(hasher: StreamHasher, streams: number[][]): Promise<{ got: string[]; want: string[] }> {
+async function run(
+  hasher: StreamHasher,
+  streams: number[][],
+  algorithm: DigestAlgorithm = 'sha256',
+): Promise<{ got: string[]; want: string[] }> {
   const pool = new BlockPool(64 * KiB, 4);
   const got: string[] = [];
   const want: string[] = [];
   for (const sizes of streams) {
-    const reference = createHash('sha256');
+    const reference = runningDigest(algorithm);
     const pending: Promise<void>[] = [];
     for (const size of sizes) {
       const block = await pool.acquire();
@@ -29,7 +34,7 @@ async function run(hasher: StreamHasher, streams: number[][]): Promise<{ got: st
     }
     got.push((await hasher.digest()).toString('hex'));
     await Promise.all(pending);
-    want.push(reference.digest('hex'));
+    want.push(reference.digest().toString('hex'));
   }
   return { got, want };
 }
@@ -50,6 +55,13 @@ describe('stream hashers', () => {
     }
   });
 
+  it('inline XXH3: the digest of each stream, in order, releasing every block', async () => {
+    const hasher = new InlineHasher('xxh3-64');
+    const { got, want } = await run(hasher, streams, 'xxh3-64');
+    expect(got).toEqual(want);
+    expect(got.every((d) => d.length === 16)).toBe(true);
+  });
+
   it('the worker fails a digest once closed, and still releases blocks', async () => {
     const hasher = new WorkerHasher();
     const block = await new BlockPool(16, 1).acquire();
@@ -63,6 +75,8 @@ describe('stream hashers', () => {
     const large = streamHasher(WORKER_HASH_MIN_BYTES);
     expect(small).toBeInstanceOf(InlineHasher);
     expect(large).toBeInstanceOf(WorkerHasher);
-    await Promise.all([small.close(), large.close()]);
+    const xxh3 = streamHasher(WORKER_HASH_MIN_BYTES * 100, 'xxh3-64');
+    expect(xxh3).toBeInstanceOf(InlineHasher);
+    await Promise.all([small.close(), large.close(), xxh3.close()]);
   });
 });

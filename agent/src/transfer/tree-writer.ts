@@ -3,6 +3,7 @@ import { chmod, mkdir, open, symlink, utimes, type FileHandle } from 'node:fs/pr
 import { join } from 'node:path';
 import { StorageError } from '../../../common/src/errors.js';
 import { DIRECTORY_MODE, DISK_FILE_MODE } from '../files/modes.js';
+import { runningDigest, type DigestAlgorithm, type RunningDigest } from './digest-algorithms.js';
 import { rootKind, type EntryKind, type Manifest, type ManifestEntry } from './manifest.js';
 import { fsyncPath } from '../../../common/src/files/atomic-file.js';
 import { fillHoles, writeFully } from './write-fully.js';
@@ -54,9 +55,12 @@ export interface TreeWriterOptions {
   onFailure: (err: Error) => void;
   /**
    * Also hash each file's whole content (fileDigests), holes as zeros: a second hash over data
-   * and holes for a file that has holes, so only when asked (ReceiveBackup writes SHA256SUMS).
+   * and holes for a file that has holes, or for every file when the data stream's digest is not
+   * SHA-256, so only when asked (ReceiveBackup writes SHA256SUMS).
    */
   contentDigests?: boolean;
+  /** The digest the sender sends for each file's data stream (default SHA-256). */
+  digest?: DigestAlgorithm;
 }
 
 interface Write {
@@ -80,7 +84,7 @@ interface OpenFile {
  * Builds what a manifest describes under `root` (a fresh temporary path) from the data stream:
  * directories and symlinks first, then each file created at its full size, its data extents
  * written at their offsets (so holes stay holes), hashed as they arrive and flushed to disk as it
- * goes. It checks every byte against the manifest and every file's SHA-256 against the sender's;
+ * goes. It checks every byte against the manifest and every file's digest against the sender's;
  * it never decides on its own to rename anything into place.
  */
 export class TreeWriter {
@@ -98,10 +102,11 @@ export class TreeWriter {
   private fileIndex = 0;
   private extentIndex = 0;
   private extentDone = 0;
-  private hash: Hash = createHash('sha256');
+  private readonly check: DigestAlgorithm;
+  private hash: RunningDigest;
   /**
-   * The current file's whole-content hash, when it has holes (otherwise its data stream is its
-   * content and `hash` serves both), and how many of its bytes it has taken so far.
+   * The current file's whole-content SHA-256, when it has holes or `hash` is not SHA-256 (otherwise
+   * its data stream is its content and `hash` serves both), and how many bytes it has taken so far.
    */
   private contentHash: Hash | undefined;
   private contentAt = 0;
@@ -125,6 +130,8 @@ export class TreeWriter {
     private readonly opts: TreeWriterOptions,
   ) {
     this.files = manifest.entries.filter((e) => e.kind === 'file');
+    this.check = opts.digest ?? 'sha256';
+    this.hash = runningDigest(this.check);
     this.base = root;
     this.ready = this.skeleton();
     this.ready.catch((err: Error) => this.opts.onFailure(err));
@@ -188,7 +195,10 @@ export class TreeWriter {
     }
     const digest = this.hash.digest();
     if (!digest.equals(senderDigest)) {
-      throw new StorageError('CHECKSUM_MISMATCH', `checksum mismatch on "${file.entry.path || '.'}"`);
+      throw new StorageError(
+        'CHECKSUM_MISMATCH',
+        `checksum mismatch on "${file.entry.path || '.'}" (${this.check} of the data differs from the sender's)`,
+      );
     }
     this.digests.push(digest);
     if (this.contentHash) this.zerosUpTo(file.entry.size);
@@ -203,7 +213,7 @@ export class TreeWriter {
     this.fileIndex += 1;
     this.extentIndex = 0;
     this.extentDone = 0;
-    this.hash = createHash('sha256');
+    this.hash = runningDigest(this.check);
   }
 
   /** After the sender's END: wait for every write and fsync, then give the directories their mode. */
@@ -274,7 +284,8 @@ export class TreeWriter {
     const extents = entry.extents ?? [];
     const whole =
       entry.size === 0 || (extents.length === 1 && extents[0]?.[0] === 0 && extents[0][1] === entry.size);
-    this.contentHash = whole || !this.opts.contentDigests ? undefined : createHash('sha256');
+    const streamIsContent = whole && this.check === 'sha256';
+    this.contentHash = streamIsContent || !this.opts.contentDigests ? undefined : createHash('sha256');
     this.contentAt = 0;
     const handle = this.ready.then(async () => {
       // 'wx': the temporary tree is new; anything already there is not ours to overwrite.

@@ -9,12 +9,14 @@ import { MIB } from '../../../common/src/units.js';
  * on as slices of the socket's own chunks, so the receiver copies nothing it does not have to.
  *
  * Conversation (the receiving agent is the client, the sending agent the server):
- *   C→S HELLO      {"version":1,"ticketId":hex,"nonce":hex}   (names the ticket, never sends it)
+ *   C→S HELLO      {"version":1,"ticketId":hex,"nonce":hex,"digests":[..]}  (names the ticket, never
+ *                  sends it; digests: the per-file checks it accepts, preferred first: digest-algorithms.ts)
  *   S→C CHALLENGE  {"nonce":hex}
  *   C→S PROOF      32 bytes: proves the client holds the ticket
- *   S→C MANIFEST   JSON manifest (see manifest.ts)
+ *   S→C MANIFEST   JSON manifest (see manifest.ts), with "digest": the check the sender chose
  *   S→C DATA*      the data extents of every file, in manifest order, back to back
- *   S→C FILE_DONE  32 bytes: SHA-256 of one file's data stream (one per file, in order)
+ *   S→C FILE_DONE  that digest of one file's data stream (one per file, in order): 8 bytes of XXH3
+ *                  under TLS, 32 of SHA-256 in the plaintext mode or for a peer that offers nothing
  *   S→C END        32 bytes: HMAC over every control frame the server sent (see session-keys.ts)
  *   either way ERROR {"reason":..,"message":..} then close.
  */

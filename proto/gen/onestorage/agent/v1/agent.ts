@@ -12303,7 +12303,7 @@ export const AgentServiceDefinition = {
     },
     /**
      * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
-     * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+     * Receive does (data extents, a checksum per file end to end), writes SHA256SUMS from SHA-256s
      * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
      * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
      * is removed. NO_SPACE when the repository fills, with nothing left behind.
@@ -13217,7 +13217,7 @@ export const AgentServiceService = {
   },
   /**
    * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
-   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * Receive does (data extents, a checksum per file end to end), writes SHA256SUMS from SHA-256s
    * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
    * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
    * is removed. NO_SPACE when the repository fills, with nothing left behind.
@@ -13929,7 +13929,7 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   backupCancel: handleUnaryCall<BackupCancelRequest, BackupCancelResponse>;
   /**
    * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
-   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * Receive does (data extents, a checksum per file end to end), writes SHA256SUMS from SHA-256s
    * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
    * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
    * is removed. NO_SPACE when the repository fills, with nothing left behind.
@@ -14843,7 +14843,7 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Pulls a VM host's `<vmdir>/backup/` (a ticket from that host's OpenSend) into `backup_dir` as
-   * Receive does (data extents, SHA-256 per file end to end), writes SHA256SUMS from the digests
+   * Receive does (data extents, a checksum per file end to end), writes SHA256SUMS from SHA-256s
    * computed on the way, syncs, and renames the directory into place. ALREADY_EXISTS when
    * `backup_dir` exists. Cancelled (backup_cancel, a deadline, the coordinator gone): what it wrote
    * is removed. NO_SPACE when the repository fills, with nothing left behind.
