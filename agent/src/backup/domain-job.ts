@@ -2,14 +2,54 @@ import { StorageError } from '../../../common/src/errors.js';
 import type { Logger } from '../../../common/src/log.js';
 import type { Progress } from '../jobs/job-registry.js';
 import { hasDomainJob } from '../libvirt/domain.js';
-import { type VirshOptions, virsh } from '../libvirt/virsh.js';
+import { onDomainEvents } from '../libvirt/virsh-events.js';
+import { VIRSH, type VirshOptions, virsh } from '../libvirt/virsh.js';
 
-/** How often a running libvirt backup job is polled. */
-const JOB_POLL_MS = 100;
+/**
+ * How often a running libvirt backup job is polled for its figures. Its end is seen at once: any
+ * event of the domain (libvirt's `job-completed` among them) wakes the wait early.
+ */
+const JOB_POLL_MS = 250;
 /** How long an aborted job may take to go away (domjobabort is asynchronous). */
 const ABORT_WAIT_MS = 30_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits between two looks at a domain's job: `ms`, or less when libvirt reports an event of the
+ * domain (its `job-completed` among them) since the last look. Listens from its creation, so an
+ * event that comes while a look runs is not lost.
+ */
+class DomainWake {
+  private seen = false;
+  private wake: (() => void) | undefined;
+  private readonly off: () => void;
+
+  constructor(domain: string, uri: string) {
+    this.off = onDomainEvents(VIRSH, uri, (e) => {
+      if (e.domain !== domain) return;
+      this.seen = true;
+      this.wake?.();
+    });
+  }
+
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        this.seen = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+      if (this.seen) done();
+    });
+  }
+
+  close(): void {
+    this.off();
+  }
+}
+
 /**
  * libvirt 9 answers `domjobinfo` with "internal error: backup job data missing" for a moment while
  * a backup job starts or ends (seen here): the job is there, its statistics are not yet.
@@ -70,16 +110,21 @@ export async function waitForBackupJob(
   signal: AbortSignal,
 ): Promise<void> {
   const quiet: VirshOptions = { uri: opts.uri, what: opts.what };
-  for (;;) {
-    if (signal.aborted) {
-      await abortDomainJob(domain, quiet, opts.log);
-      throw new StorageError('TOOL_FAILED', `${opts.what}: the backup job of ${domain} was cancelled`);
+  const wake = new DomainWake(domain, opts.uri);
+  try {
+    for (;;) {
+      if (signal.aborted) {
+        await abortDomainJob(domain, quiet, opts.log);
+        throw new StorageError('TOOL_FAILED', `${opts.what}: the backup job of ${domain} was cancelled`);
+      }
+      const job = await runningJob(domain, quiet);
+      if (!job) break;
+      if (job.figures)
+        opts.progress?.({ done: job.figures.processed, total: job.figures.total, phase: 'backup' });
+      await wake.next(JOB_POLL_MS);
     }
-    const job = await runningJob(domain, quiet);
-    if (!job) break;
-    if (job.figures)
-      opts.progress?.({ done: job.figures.processed, total: job.figures.total, phase: 'backup' });
-    await sleep(JOB_POLL_MS);
+  } finally {
+    wake.close();
   }
   const out = await virsh(['domjobinfo', domain, '--completed'], quiet);
   const type = /Job type:\s*(\S+)/.exec(out)?.[1];
@@ -96,16 +141,21 @@ export async function waitForBackupJob(
 export async function abortDomainJob(domain: string, opts: VirshOptions, log: Logger): Promise<boolean> {
   if (!(await jobRunning(domain, opts))) return false;
   log.warn({ domain }, 'aborting the running libvirt job of the domain (domjobabort)');
-  await virsh(['domjobabort', domain], opts).catch((err: unknown) => {
-    // The job may have ended between the check and the abort.
-    log.warn({ domain, err: (err as Error).message }, 'domjobabort failed');
-  });
-  const deadline = performance.now() + ABORT_WAIT_MS;
-  while (await jobRunning(domain, opts)) {
-    if (performance.now() > deadline) {
-      throw new StorageError('BUSY', `${opts.what}: the job of ${domain} did not stop after domjobabort`);
+  const wake = new DomainWake(domain, opts.uri);
+  try {
+    await virsh(['domjobabort', domain], opts).catch((err: unknown) => {
+      // The job may have ended between the check and the abort.
+      log.warn({ domain, err: (err as Error).message }, 'domjobabort failed');
+    });
+    const deadline = performance.now() + ABORT_WAIT_MS;
+    while (await jobRunning(domain, opts)) {
+      if (performance.now() > deadline) {
+        throw new StorageError('BUSY', `${opts.what}: the job of ${domain} did not stop after domjobabort`);
+      }
+      await wake.next(JOB_POLL_MS);
     }
-    await sleep(JOB_POLL_MS);
+  } finally {
+    wake.close();
   }
   return true;
 }

@@ -26,7 +26,17 @@ export function parseBlockJobEvent(line: string): BlockJobEvent | undefined {
   return { domain: m[1]!, kind: m[2]!, target: m[3]!, status: m[4] as BlockJobStatus };
 }
 
+/** The head line of any event: `event '<type>' for domain '<name>': ...`. */
+const EVENT_LINE = /^event '([a-z0-9-]+)' for domain '([^']+)':/;
+
+/** Any event's type and domain (`job-completed`, `lifecycle`, ...): what wakes a domain job's waiter. */
+export interface DomainEvent {
+  readonly type: string;
+  readonly domain: string;
+}
+
 type Listener = (e: BlockJobEvent) => void;
+type DomainListener = (e: DomainEvent) => void;
 
 /**
  * One long-lived `virsh event --all --loop` per libvirt URI: block jobs end the moment libvirt says
@@ -38,6 +48,7 @@ type Listener = (e: BlockJobEvent) => void;
 class EventStream {
   private child: ChildProcessWithoutNullStreams | undefined;
   private readonly listeners = new Set<Listener>();
+  private readonly domainListeners = new Set<DomainListener>();
   private rest = '';
 
   constructor(
@@ -50,6 +61,14 @@ class EventStream {
     this.start();
     return () => {
       this.listeners.delete(fn);
+    };
+  }
+
+  listenDomains(fn: DomainListener): () => void {
+    this.domainListeners.add(fn);
+    this.start();
+    return () => {
+      this.domainListeners.delete(fn);
     };
   }
 
@@ -66,8 +85,12 @@ class EventStream {
       const lines = (this.rest + s).split('\n');
       this.rest = lines.pop() ?? '';
       for (const line of lines) {
+        const head = EVENT_LINE.exec(line);
+        if (!head) continue;
         const e = parseBlockJobEvent(line);
         if (e) for (const fn of [...this.listeners]) fn(e);
+        const d = { type: head[1]!, domain: head[2]! };
+        for (const fn of [...this.domainListeners]) fn(d);
       }
     });
     child.stderr.resume();
@@ -103,6 +126,11 @@ function streamOf(file: string, uri: string): EventStream {
 /** Calls `fn` for every block-job-2 event of `uri` until the returned function is called. */
 export function onBlockJobEvents(file: string, uri: string, fn: Listener): () => void {
   return streamOf(file, uri).listen(fn);
+}
+
+/** Calls `fn` with the type and domain of every event of `uri` until the returned function is called. */
+export function onDomainEvents(file: string, uri: string, fn: DomainListener): () => void {
+  return streamOf(file, uri).listenDomains(fn);
 }
 
 /** Starts listening to `uri`'s events before any job needs them (the agent's start). */
