@@ -171,7 +171,7 @@ export class BlockJobWatch {
       const timer = setTimeout(done, ms);
       signal?.addEventListener('abort', done, { once: true });
       this.wake = done;
-      if (this.events.length > 0) done();
+      if (this.events.length > 0 || signal?.aborted) done();
     });
   }
 }
