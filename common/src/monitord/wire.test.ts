@@ -22,19 +22,22 @@ function decoded(messages: readonly string[]): string[] {
   );
 }
 
-/** Accented letters in no order (a linear congruential sequence): 4,000 bytes of UTF-8 that compress to well over 600. */
-const NOISY = ((): string => {
-  let x = 1;
+/** Accented letters in no order (a linear congruential sequence from `seed`): they compress badly. */
+function noise(seed: number, length: number): string {
+  let x = seed;
   let text = '';
-  for (let i = 0; i < 2000; i++) {
+  for (let i = 0; i < length; i++) {
     x = (x * 1103515245 + 12345) % 2 ** 31;
     text += String.fromCharCode(0xe0 + ((x >> 16) % 31));
   }
   return text;
-})();
+}
+
+/** 4,000 bytes of UTF-8 that compress to well over 600. */
+const NOISY = noise(1, 2000);
 
 describe('MessageEncoder', () => {
-  it('gives what encodeMessages gives, call after call, as lines change, come and go', () => {
+  it('gives what encodeMessages gives, call after call, as lines change a little, come and go', () => {
     const encoder = new MessageEncoder();
     const rounds: Array<{ lines: string[]; maxBytes: number; timestamp: number }> = [
       { lines: lines(300, 0, 10), maxBytes: 600, timestamp: 9 },
@@ -66,6 +69,23 @@ describe('MessageEncoder', () => {
     const tighter = Math.max(...first.messages.map((m) => Buffer.byteLength(m))) - 1;
     for (const maxBytes of [tighter, 65_507])
       expect(encoder.encode(header, some, { maxBytes })).toEqual(encodeMessages(header, some, { maxBytes }));
+  });
+
+  it('splits a part that was far too large without compressing it; every line still gets through', () => {
+    const encoder = new MessageEncoder();
+    const long = lines(300, 0, 1).map((l, i) => `${l}${noise(i + 2, 40)}`);
+    encoder.encode(header, long, { maxBytes: 2000 });
+    // The same number of lines, now far shorter: all would fit in one message.
+    const short = Array.from({ length: 300 }, (_, i) => `VM = [ ID=${i} ]`);
+    const got = encoder.encode(header, short, { maxBytes: 2000 });
+    expect(encodeMessages(header, short, { maxBytes: 2000 }).messages).toHaveLength(1);
+    expect(got.messages.length).toBeGreaterThan(1);
+    expect(decoded(got.messages)).toEqual(short);
+    for (const m of got.messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(2000);
+    // The same lines again: the parts not measured are, and it is back to what encodeMessages gives.
+    expect(encoder.encode(header, short, { maxBytes: 2000 })).toEqual(
+      encodeMessages(header, short, { maxBytes: 2000 }),
+    );
   });
 
   it('with a public key, encrypts every call afresh', () => {

@@ -82,13 +82,17 @@ export function encodeMessages(
 interface Part {
   payload: string | undefined;
   bytes: number;
+  /** Calls since `bytes` was measured (0: measured over the part's current lines). */
+  age: number;
 }
 
 /**
- * encodeMessages for a sender that sends much the same lines every cycle (MONITOR_VM): the output
- * is the same as encodeMessages', but a part (a range of lines) whose lines are those of the last
- * call is not compressed again, and the lines are written into one buffer kept between calls
- * rather than joined into a new string. Without a public key only: encryption pads at random, and
+ * encodeMessages for a sender that sends much the same lines every cycle (MONITOR_VM). A part (a
+ * range of lines) whose lines are those of the last call is not compressed again, and one that was
+ * more than FAR_OVER times too large is split without being compressed (for up to REMEASURE_AFTER calls); the lines are written into
+ * one buffer kept between calls rather than joined into a new string. The messages are those
+ * encodeMessages makes, unless the same number of lines compressed to less than half within one
+ * cycle: then some parts are split that would now fit whole (more messages, each still fits). Without a public key only: encryption pads at random, and
  * a ciphertext sent twice would tell a listener that the figures did not change.
  */
 export class MessageEncoder {
@@ -120,17 +124,28 @@ export class MessageEncoder {
       if (first === end) continue;
       const id = `${first}:${end}`;
       const same = changed !== undefined && changed[end] === changed[first];
-      let part = same ? this.parts.get(id) : undefined;
+      const was = changed !== undefined ? this.parts.get(id) : undefined;
+      let part = same && was?.age === 0 ? was : undefined;
+      // Lines changed in a part far too large when last measured, not long ago: split again without
+      // compressing (a few changed lines cannot halve it). A single line is always measured.
+      if (
+        !same &&
+        was?.payload === undefined &&
+        end - first > 1 &&
+        fixedBytes + (was?.bytes ?? 0) > FAR_OVER * maxBytes &&
+        (was?.age ?? REMEASURE_AFTER) < REMEASURE_AFTER
+      )
+        part = { payload: undefined, bytes: was?.bytes ?? 0, age: (was?.age ?? 0) + 1 };
       if (part === undefined || (part.payload === undefined && fixedBytes + part.bytes <= maxBytes)) {
         const payload = encodePayload(this.buf.subarray(offsets[first], offsets[end]), key);
-        part = { payload, bytes: payload.length };
+        part = { payload, bytes: payload.length, age: 0 };
       }
       if (fixedBytes + part.bytes <= maxBytes) {
         messages.push(`${prefix}${part.payload}\n`);
         next.set(id, part);
         continue;
       }
-      next.set(id, { payload: undefined, bytes: part.bytes });
+      next.set(id, { payload: undefined, bytes: part.bytes, age: part.age });
       if (end - first === 1) tooLarge.push(lines[first] as string);
       else {
         const half = first + Math.ceil((end - first) / 2);
@@ -181,3 +196,7 @@ export class MessageEncoder {
 }
 
 const NEWLINE = 0x0a;
+/** A part over this many times the limit when last measured is not compressed again to be split... */
+const FAR_OVER = 2;
+/** ...unless it was measured this many calls ago: a slow drift is caught. */
+const REMEASURE_AFTER = 10;
