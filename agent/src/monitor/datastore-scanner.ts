@@ -280,7 +280,9 @@ class ScanRun {
 
   /** A layer other than the active one was written (qemu-img commit): the directory is read again. */
   private backingChanged(entry: SnapDirEntry | undefined): boolean {
-    const names = entry?.watch?.takeChanged() ?? [];
+    const names = entry?.watch?.takeChanged();
+    // The steady case, nothing written but active layers: no allocation (a closure per disk).
+    if (names === undefined || names.length === 0) return false;
     return names.some((n) => entry?.files.some((f) => f.name === n && f.ino !== entry.activeIno) ?? true);
   }
 

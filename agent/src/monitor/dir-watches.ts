@@ -21,8 +21,11 @@ export interface Watch {
   /** Touches the watch for this pass; true while no entry was added, removed or moved. */
   current(): boolean;
   /** Names whose content or attributes changed since the last call (a backing file rewritten). */
-  takeChanged(): string[];
+  takeChanged(): readonly string[];
 }
+
+/** What takeChanged returns in the steady case: one shared empty list, no allocation per disk. */
+const NOTHING_CHANGED: readonly string[] = Object.freeze([]);
 
 class Armed implements Watch {
   handle: { close(): void } = { close: () => undefined };
@@ -41,8 +44,8 @@ class Armed implements Watch {
     return !this.stale;
   }
 
-  takeChanged(): string[] {
-    if (this.changed.size === 0) return [];
+  takeChanged(): readonly string[] {
+    if (this.changed.size === 0) return NOTHING_CHANGED;
     const names = [...this.changed];
     this.changed.clear();
     return names;

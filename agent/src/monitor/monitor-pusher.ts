@@ -3,7 +3,7 @@ import type { CacheSize } from './datastore-scanner.js';
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../../../common/src/log.js';
 import { MonitordSender } from '../../../common/src/monitord/monitord-sender.js';
-import { MonitorMessageType, encodeMessages } from '../../../common/src/monitord/wire.js';
+import { MessageEncoder, MonitorMessageType } from '../../../common/src/monitord/wire.js';
 import type { DiskMonitor } from './disk-monitor.js';
 import type { MonitordDeliveries } from './monitord-deliveries.js';
 
@@ -51,6 +51,11 @@ export class MonitorPusher {
   private readonly failures: Record<Kind, number> = { vm: 0, system: 0 };
   private readonly retries: Record<Kind, NodeJS.Timeout | undefined> = { vm: undefined, system: undefined };
   private readonly running: Record<Kind, Promise<void> | undefined> = { vm: undefined, system: undefined };
+  /** Per kind: a steady cycle compresses only the parts whose lines changed. */
+  private readonly encoders: Record<Kind, MessageEncoder> = {
+    vm: new MessageEncoder(),
+    system: new MessageEncoder(),
+  };
   private hostId: number | undefined;
   private warnedNoHost = false;
   private stopped = false;
@@ -126,7 +131,7 @@ export class MonitorPusher {
         hostId,
         timestamp: Math.floor(Date.now() / MS_PER_S),
       };
-      const { messages, tooLarge } = encodeMessages(
+      const { messages, tooLarge } = this.encoders[kind].encode(
         header,
         lines,
         this.opts.publicKey ? { publicKey: this.opts.publicKey } : {},

@@ -49,8 +49,8 @@ export function rsaEncryptChunks(plain: Buffer, publicKey: KeyObject): Buffer {
 }
 
 /** The PAYLOAD field for `data`: base64(zlib([rsa](data))). */
-export function encodePayload(data: string, publicKey?: KeyObject): string {
-  let bytes: Buffer = Buffer.from(data, 'utf8');
+export function encodePayload(data: string | Buffer, publicKey?: KeyObject): string {
+  let bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   if (publicKey) bytes = rsaEncryptChunks(bytes, publicKey);
   return deflateSync(bytes).toString('base64');
 }
@@ -58,6 +58,11 @@ export function encodePayload(data: string, publicKey?: KeyObject): string {
 /** One message line, newline-terminated as monitord's Ruby client sends it. */
 export function encodeMessage(msg: MonitorMessage, publicKey?: KeyObject): string {
   return `${msg.type} ${msg.status} ${msg.hostId} ${msg.timestamp} ${encodePayload(msg.data, publicKey)}\n`;
+}
+
+export interface EncodeOptions {
+  publicKey?: KeyObject;
+  maxBytes?: number;
 }
 
 /**
@@ -68,25 +73,130 @@ export function encodeMessage(msg: MonitorMessage, publicKey?: KeyObject): strin
 export function encodeMessages(
   header: Omit<MonitorMessage, 'data'>,
   lines: readonly string[],
-  opts: { publicKey?: KeyObject; maxBytes?: number } = {},
+  opts: EncodeOptions = {},
 ): { messages: string[]; tooLarge: string[] } {
-  const maxBytes = opts.maxBytes ?? MAX_MESSAGE_BYTES;
-  const messages: string[] = [];
-  const tooLarge: string[] = [];
-  const encode = (part: readonly string[]): string =>
-    encodeMessage({ ...header, data: part.map((l) => `${l}\n`).join('') }, opts.publicKey);
-  // Halve until each part fits: compression makes sizes non-additive, so measure, do not predict.
-  const pending: Array<readonly string[]> = [lines];
-  while (pending.length > 0) {
-    const part = pending.shift() as readonly string[];
-    if (part.length === 0) continue;
-    const message = encode(part);
-    if (Buffer.byteLength(message) <= maxBytes) messages.push(message);
-    else if (part.length === 1) tooLarge.push(part[0] as string);
-    else {
-      const half = Math.ceil(part.length / 2);
-      pending.unshift(part.slice(0, half), part.slice(half));
-    }
-  }
-  return { messages, tooLarge };
+  return new MessageEncoder().encode(header, lines, opts);
 }
+
+/** A part's payload from the last call; only its size when it did not fit. */
+interface Part {
+  payload: string | undefined;
+  bytes: number;
+  /** Calls since `bytes` was measured (0: measured over the part's current lines). */
+  age: number;
+}
+
+/**
+ * encodeMessages for a sender that sends much the same lines every cycle (MONITOR_VM). A part (a
+ * range of lines) whose lines are those of the last call is not compressed again, and one that was
+ * more than FAR_OVER times too large is split without being compressed (for up to REMEASURE_AFTER calls); the lines are written into
+ * one buffer kept between calls rather than joined into a new string. The messages are those
+ * encodeMessages makes, unless the same number of lines compressed to less than half within one
+ * cycle: then some parts are split that would now fit whole (more messages, each still fits). Without a public key only: encryption pads at random, and
+ * a ciphertext sent twice would tell a listener that the figures did not change.
+ */
+export class MessageEncoder {
+  /** The lines of the last call and its parts by `first:end` line index. */
+  private last: readonly string[] = [];
+  private parts = new Map<string, Part>();
+  /** The lines, each followed by a newline; a part is a slice of it. */
+  private buf = Buffer.alloc(0);
+
+  encode(
+    header: Omit<MonitorMessage, 'data'>,
+    lines: readonly string[],
+    opts: EncodeOptions = {},
+  ): { messages: string[]; tooLarge: string[] } {
+    const maxBytes = opts.maxBytes ?? MAX_MESSAGE_BYTES;
+    const key = opts.publicKey;
+    const offsets = this.write(lines);
+    const changed = key === undefined ? this.changedBefore(lines) : undefined;
+    const prefix = `${header.type} ${header.status} ${header.hostId} ${header.timestamp} `;
+    // The prefix, the base64 payload (ASCII) and the newline.
+    const fixedBytes = Buffer.byteLength(prefix) + 1;
+    const messages: string[] = [];
+    const tooLarge: string[] = [];
+    const next = new Map<string, Part>();
+    // Halve until each part fits: compression makes sizes non-additive, so measure, do not predict.
+    const pending: Array<[number, number]> = [[0, lines.length]];
+    while (pending.length > 0) {
+      const [first, end] = pending.shift() as [number, number];
+      if (first === end) continue;
+      const id = `${first}:${end}`;
+      const same = changed !== undefined && changed[end] === changed[first];
+      const was = changed !== undefined ? this.parts.get(id) : undefined;
+      let part = same && was?.age === 0 ? was : undefined;
+      // Lines changed in a part far too large when last measured, not long ago: split again without
+      // compressing (a few changed lines cannot halve it). A single line is always measured.
+      if (
+        !same &&
+        was?.payload === undefined &&
+        end - first > 1 &&
+        fixedBytes + (was?.bytes ?? 0) > FAR_OVER * maxBytes &&
+        (was?.age ?? REMEASURE_AFTER) < REMEASURE_AFTER
+      )
+        part = { payload: undefined, bytes: was?.bytes ?? 0, age: (was?.age ?? 0) + 1 };
+      if (part === undefined || (part.payload === undefined && fixedBytes + part.bytes <= maxBytes)) {
+        const payload = encodePayload(this.buf.subarray(offsets[first], offsets[end]), key);
+        part = { payload, bytes: payload.length, age: 0 };
+      }
+      if (fixedBytes + part.bytes <= maxBytes) {
+        messages.push(`${prefix}${part.payload}\n`);
+        next.set(id, part);
+        continue;
+      }
+      next.set(id, { payload: undefined, bytes: part.bytes, age: part.age });
+      if (end - first === 1) tooLarge.push(lines[first] as string);
+      else {
+        const half = first + Math.ceil((end - first) / 2);
+        pending.unshift([first, half], [half, end]);
+      }
+    }
+    this.parts = key === undefined ? next : new Map();
+    this.last = key === undefined ? [...lines] : [];
+    return { messages, tooLarge };
+  }
+
+  /** Writes the lines into `buf`, each followed by a newline; returns where each starts, and the end. */
+  private write(lines: readonly string[]): Uint32Array {
+    const offsets = new Uint32Array(lines.length + 1);
+    let at = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      offsets[i] = at;
+      // A UTF-16 unit takes at most 3 bytes of UTF-8.
+      const need = at + 3 * line.length + 1;
+      if (need > this.buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(need, Math.ceil(this.buf.length * 1.5)));
+        this.buf.copy(grown, 0, 0, at);
+        this.buf = grown;
+      }
+      at += this.buf.write(line, at, 'utf8');
+      this.buf[at++] = NEWLINE;
+    }
+    offsets[lines.length] = at;
+    return offsets;
+  }
+
+  /**
+   * How many lines differ from the last call's before each index (a part [first, end) is unchanged
+   * when the counts at both ends are equal); undefined when the number of lines changed.
+   */
+  private changedBefore(lines: readonly string[]): Uint32Array | undefined {
+    if (lines.length !== this.last.length) return undefined;
+    const counts = new Uint32Array(lines.length + 1);
+    let n = 0;
+    for (let i = 0; i < lines.length; i++) {
+      counts[i] = n;
+      if (lines[i] !== this.last[i]) n++;
+    }
+    counts[lines.length] = n;
+    return counts;
+  }
+}
+
+const NEWLINE = 0x0a;
+/** A part over this many times the limit when last measured is not compressed again to be split... */
+const FAR_OVER = 2;
+/** ...unless it was measured this many calls ago: a slow drift is caught. */
+const REMEASURE_AFTER = 10;
