@@ -35,6 +35,9 @@ export interface DomainEvent {
   readonly domain: string;
 }
 
+/** util-linux's setpriv: gives the event stream a parent-death signal. */
+const SETPRIV = 'setpriv';
+
 type Listener = (e: BlockJobEvent) => void;
 type DomainListener = (e: DomainEvent) => void;
 
@@ -50,6 +53,8 @@ class EventStream {
   private readonly listeners = new Set<Listener>();
   private readonly domainListeners = new Set<DomainListener>();
   private rest = '';
+  /** Started without setpriv (not installed). */
+  private direct = false;
 
   constructor(
     private readonly file: string,
@@ -74,10 +79,14 @@ class EventStream {
 
   start(): void {
     if (this.child) return;
-    const child = spawn(this.file, ['-c', this.uri, '-q', 'event', '--all', '--loop'], {
-      env: { ...process.env, LANG: 'C', LC_ALL: 'C', TERM: 'dumb' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    // `event --loop` never reads its stdin, so the agent's end would not end it: the kernel sends
+    // it SIGTERM when the agent dies (setpriv --pdeathsig, util-linux), as it does the shells' EOF.
+    const args = ['-c', this.uri, '-q', 'event', '--all', '--loop'];
+    const child = spawn(
+      this.direct ? this.file : SETPRIV,
+      this.direct ? args : ['--pdeathsig', 'TERM', '--', this.file, ...args],
+      { env: { ...process.env, LANG: 'C', LC_ALL: 'C', TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     this.child = child;
     this.rest = '';
     child.stdout.setEncoding('utf8');
@@ -95,7 +104,10 @@ class EventStream {
     });
     child.stderr.resume();
     child.stdin.on('error', () => undefined);
-    child.on('error', () => undefined);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // No setpriv on this host: the stream runs without it (it then outlives a killed agent).
+      if (err.code === 'ENOENT' && !this.direct) this.direct = true;
+    });
     child.on('close', () => {
       if (this.child === child) this.child = undefined;
     });

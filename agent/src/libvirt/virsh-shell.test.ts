@@ -1,5 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
@@ -12,6 +14,7 @@ import { virsh } from './virsh.js';
  * running, inside virsh itself, no libvirtd needed), compared with one-shot virsh processes.
  */
 const URI = 'test:///default';
+const REPO = join(import.meta.dirname, '..', '..', '..');
 const run = promisify(execFile);
 const opts = { uri: URI, what: 'shell test' };
 
@@ -116,6 +119,43 @@ describe('virsh in a long-lived shell', () => {
     expect((await virsh(['domstate', 'test'], opts)).trim()).toBe('running');
   });
 });
+
+describe('the event stream', () => {
+  it('ends when the agent process that started it dies', async () => {
+    // An agent stand-in: starts the stream, prints the stream's pid, then is killed.
+    const events = join(REPO, 'dist', 'agent', 'src', 'libvirt', 'virsh-events.js');
+    const program = `
+      const { startEvents } = await import(${JSON.stringify(events)});
+      const { readFileSync } = await import('node:fs');
+      startEvents('virsh', ${JSON.stringify(URI)});
+      const kids = () => readFileSync('/proc/' + process.pid + '/task/' + process.pid + '/children', 'utf8').trim();
+      while (kids() === '') await new Promise((r) => setImmediate(r));
+      console.log(kids());
+      setInterval(() => undefined, 1000);
+    `;
+    const agent = spawn(process.execPath, ['--input-type=module', '-e', program], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const pid = Number((await once(agent.stdout, 'data'))[0].toString().trim());
+    expect(pid).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(true);
+    agent.kill('SIGKILL');
+    await once(agent, 'close');
+    // The kernel signals the stream at once; it is gone (or a zombie nobody reaps) soon after.
+    const deadline = Date.now() + 30_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(alive(pid)).toBe(false);
+  });
+});
+
+/** Whether a process runs (neither gone nor a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 describe('block job events', () => {
   it('reads the block-job-2 lines of `virsh event --loop`, and only those', () => {
