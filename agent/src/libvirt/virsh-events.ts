@@ -35,6 +35,10 @@ export interface DomainEvent {
   readonly domain: string;
 }
 
+/** A stream that ended by itself is started again after this (doubling up to the max). */
+const RESTART_FIRST_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
 /** util-linux's setpriv: gives the event stream a parent-death signal. */
 const SETPRIV = 'setpriv';
 
@@ -45,7 +49,8 @@ type DomainListener = (e: DomainEvent) => void;
  * One long-lived `virsh event --all --loop` per libvirt URI: block jobs end the moment libvirt says
  * so, instead of at virsh's next poll of `--wait` (every 500 ms). Started when the agent starts (or
  * by the first listener) and kept: a stream started for one job would not be registered with
- * libvirtd before a short job ends. One that dies is started again by the next listener. Events are
+ * libvirtd before a short job ends. One that ends by itself is started again (with a growing delay
+while it keeps failing), and by the next listener. Events are
  * the fast path only: a waiter also polls, slowly (block-job-wait.ts), and is right without them.
  */
 class EventStream {
@@ -55,6 +60,9 @@ class EventStream {
   private rest = '';
   /** Started without setpriv (not installed). */
   private direct = false;
+  private stopped = false;
+  private failures = 0;
+  private restart: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly file: string,
@@ -78,6 +86,8 @@ class EventStream {
   }
 
   start(): void {
+    this.stopped = false;
+    clearTimeout(this.restart);
     if (this.child) return;
     // `event --loop` never reads its stdin, so the agent's end would not end it: the kernel sends
     // it SIGTERM when the agent dies (setpriv --pdeathsig, util-linux), as it does the shells' EOF.
@@ -108,8 +118,18 @@ class EventStream {
       // No setpriv on this host: the stream runs without it (it then outlives a killed agent).
       if (err.code === 'ENOENT' && !this.direct) this.direct = true;
     });
+    const startedAt = performance.now();
     child.on('close', () => {
-      if (this.child === child) this.child = undefined;
+      if (this.child !== child) return;
+      this.child = undefined;
+      if (this.stopped) return;
+      // Ended by itself (libvirtd restarted or down, the process killed): started again, at once
+      // after a long life, else after a delay that doubles up to RESTART_MAX_MS.
+      this.failures = performance.now() - startedAt > RESTART_MAX_MS ? 0 : this.failures + 1;
+      const delay =
+        this.failures === 0 ? 0 : Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (this.failures - 1));
+      this.restart = setTimeout(() => this.start(), delay);
+      this.restart.unref();
     });
     // The stream itself must not keep the agent (or a test) running.
     child.unref();
@@ -118,6 +138,8 @@ class EventStream {
   }
 
   stop(): void {
+    this.stopped = true;
+    clearTimeout(this.restart);
     this.child?.kill('SIGTERM');
     this.child = undefined;
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../../common/src/errors.js';
-import { parseBlockJobEvent } from './virsh-events.js';
+import { parseBlockJobEvent, startEvents, stopEvents } from './virsh-events.js';
 import { MAX_SHELLS, busyShellPids, closeShells } from './virsh-pool.js';
 import { virsh } from './virsh.js';
 
@@ -121,6 +121,18 @@ describe('virsh in a long-lived shell', () => {
 });
 
 describe('the event stream', () => {
+  it('is started again when it ends by itself', async () => {
+    startEvents('virsh', URI);
+    try {
+      const first = await eventStreamPid(undefined);
+      process.kill(first, 'SIGKILL');
+      const second = await eventStreamPid(first);
+      expect(second).not.toBe(first);
+    } finally {
+      stopEvents();
+    }
+  });
+
   it('ends when the agent process that started it dies', async () => {
     // An agent stand-in: starts the stream, prints the stream's pid, then is killed.
     const events = join(REPO, 'dist', 'agent', 'src', 'libvirt', 'virsh-events.js');
@@ -147,6 +159,19 @@ describe('the event stream', () => {
     expect(alive(pid)).toBe(false);
   });
 });
+
+/** The pid of this process's running event stream other than `not`, once there is one (bounded). */
+async function eventStreamPid(not: number | undefined): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const pid = virshChildren().find(
+      (p) => p !== not && alive(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('event'),
+    );
+    if (pid !== undefined) return pid;
+    if (Date.now() > deadline) throw new Error('no event stream started within 30 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Whether a process runs (neither gone nor a zombie). */
 function alive(pid: number): boolean {
