@@ -31,6 +31,24 @@ let dom: TestDomain;
 
 const qemuImg = (...a: string[]) => runTool('qemu-img', a);
 
+/** A block copy of the running disk into `dest`, slowed to `mibPerS` (started without --wait). */
+const startCopy = (dest: string, mibPerS: number) =>
+  virsh(
+    [
+      'blockcopy',
+      DOMAIN,
+      'vda',
+      '--dest',
+      dest,
+      '--format',
+      'qcow2',
+      '--transient-job',
+      '--bandwidth',
+      String(mibPerS),
+    ],
+    opts,
+  );
+
 beforeAll(async () => {
   await ensureLibvirt();
   await destroyIfRunning(DOMAIN);
@@ -75,21 +93,7 @@ describe('block jobs end by libvirt events', () => {
     const dest = join(base, 'copy.qcow2');
     const watch = watchBlockJob(DOMAIN, 'vda', 'Block Copy', opts);
     try {
-      await virsh(
-        [
-          'blockcopy',
-          DOMAIN,
-          'vda',
-          '--dest',
-          dest,
-          '--format',
-          'qcow2',
-          '--transient-job',
-          '--bandwidth',
-          '8',
-        ],
-        opts,
-      );
+      await startCopy(dest, 8);
       expect(await watch.ended({ whenReady: 'finish', timeoutMs: 60_000, pollMs: NEVER_MS })).toBe(
         'completed',
       );
@@ -106,21 +110,7 @@ describe('block jobs end by libvirt events', () => {
     const dest = join(base, 'cancelled.qcow2');
     const watch = watchBlockJob(DOMAIN, 'vda', 'Block Copy', { ...opts, signal: ac.signal });
     try {
-      await virsh(
-        [
-          'blockcopy',
-          DOMAIN,
-          'vda',
-          '--dest',
-          dest,
-          '--format',
-          'qcow2',
-          '--transient-job',
-          '--bandwidth',
-          '1',
-        ],
-        opts,
-      );
+      await startCopy(dest, 1);
       const waiting = watch.ended({ whenReady: 'finish', timeoutMs: 60_000, pollMs: NEVER_MS });
       ac.abort();
       await expect(waiting).rejects.toThrow(

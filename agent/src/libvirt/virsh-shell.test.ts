@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StorageError } from '../../../common/src/errors.js';
+import { failure } from '../../../test/support/agent/qcow2-test-fixture.js';
 import { parseBlockJobEvent, startEvents, stopEvents } from './virsh-events.js';
 import { MAX_SHELLS, busyShellPids, closeShells } from './virsh-pool.js';
 import { virsh } from './virsh.js';
@@ -37,15 +37,6 @@ function virshChildren(): number[] {
       return false;
     }
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<StorageError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StorageError);
-  return err as StorageError;
 }
 
 afterAll(() => closeShells());
